@@ -1,0 +1,39 @@
+// swift-tools-version: 6.0
+//
+// TxLog: a CLFS-style multiplexed transaction log for Linux.
+// Module map and dependency direction: docs/ARCHITECTURE.md.
+import PackageDescription
+
+let package = Package(
+    name: "TxLog",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "LogStore", targets: ["LogStore"]),
+        .executable(name: "txlog", targets: ["txlog"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // System libraries (Debian: liblz4-dev, zlib1g-dev). `make deps` installs them.
+        .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"]), .brew(["lz4"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // CRC32C with an SSE4.2 path chosen at run time and a portable fallback.
+        .target(name: "CCRC32C"),
+        // Pure bytes <-> values: LSN, on-disk structures, codecs, checksums, errors. No file I/O.
+        .target(name: "LogFormat", dependencies: ["CCRC32C", "CLZ4", "CZlib"]),
+        // The log itself: file-I/O seam, containers, base file, append, group commit, read, recovery.
+        .target(name: "LogStore", dependencies: ["LogFormat"]),
+        .executableTarget(
+            name: "txlog",
+            dependencies: ["LogStore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "tools/txlog"
+        ),
+        .testTarget(
+            name: "LogFormatTests",
+            dependencies: ["LogFormat"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(name: "LogStoreTests", dependencies: ["LogStore", "LogFormat"]),
+    ]
+)

@@ -1,0 +1,60 @@
+// Little-endian field access for on-disk structures. Every read is bounds-checked; nothing here traps
+// on data from disk.
+
+/// Reads little-endian fields from a byte buffer, throwing `corrupt` instead of reading out of bounds.
+public struct ByteReader {
+    public let bytes: UnsafeRawBufferPointer
+    /// What is being decoded, for error messages.
+    public let what: String
+
+    public init(_ bytes: UnsafeRawBufferPointer, what: String) {
+        self.bytes = bytes
+        self.what = what
+    }
+
+    @inlinable
+    public func u8(_ offset: Int) throws -> UInt8 { try int(offset, as: UInt8.self) }
+    @inlinable
+    public func u16(_ offset: Int) throws -> UInt16 { try int(offset, as: UInt16.self) }
+    @inlinable
+    public func u32(_ offset: Int) throws -> UInt32 { try int(offset, as: UInt32.self) }
+    @inlinable
+    public func u64(_ offset: Int) throws -> UInt64 { try int(offset, as: UInt64.self) }
+
+    @inlinable
+    public func int<T: FixedWidthInteger>(_ offset: Int, as: T.Type) throws -> T {
+        let size = MemoryLayout<T>.size
+        guard offset >= 0, size <= bytes.count, offset <= bytes.count - size else {
+            throw LogError(.corrupt, "\(what): field at \(offset) (\(size) bytes) is outside \(bytes.count) bytes")
+        }
+        return T(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self))
+    }
+
+    /// The bytes `[offset, offset + count)`, or a `corrupt` error if that range is not inside the buffer.
+    public func slice(_ offset: Int, _ count: Int) throws -> UnsafeRawBufferPointer {
+        guard offset >= 0, count >= 0, offset <= bytes.count, count <= bytes.count - offset else {
+            throw LogError(.corrupt, "\(what): range \(offset)+\(count) is outside \(bytes.count) bytes")
+        }
+        return UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + count])
+    }
+}
+
+/// Stores little-endian fields. Callers size the buffer from format constants, so a store outside it is
+/// a programming error and traps.
+@inlinable
+public func storeLE<T: FixedWidthInteger>(_ value: T, at offset: Int, in buffer: UnsafeMutableRawBufferPointer) {
+    precondition(offset >= 0 && offset + MemoryLayout<T>.size <= buffer.count, "storeLE out of bounds")
+    buffer.storeBytes(of: value.littleEndian, toByteOffset: offset, as: T.self)
+}
+
+/// Rounds `value` up to a multiple of `unit` (a power of two), or nil on overflow.
+@inlinable
+public func roundUp(_ value: UInt64, to unit: UInt64) -> UInt64? {
+    let (sum, overflow) = value.addingReportingOverflow(unit - 1)
+    if overflow { return nil }
+    return sum & ~(unit - 1)
+}
+
+/// Rounds a non-negative `value` up to a multiple of `unit` (a power of two).
+@inlinable
+public func roundUp(_ value: Int, to unit: Int) -> Int { (value + unit - 1) & ~(unit - 1) }

@@ -1,0 +1,76 @@
+// The file-I/O seam. Every system call the log makes on files goes through this protocol, so tests can
+// inject EIO, ENOSPC, short writes and torn writes (see Tests/LogStoreTests/Support/FaultyFileIO.swift).
+
+import LogFormat
+
+/// How to open a file.
+public enum FileOpenMode: Sendable, Equatable {
+    case readOnly
+    case readWrite
+    /// Create a new file; fail if it exists.
+    case createExclusive
+}
+
+/// File operations the log needs. Implementations report failures as `LogError` with code `io` and the
+/// `errno`. Blocking calls are only ever made from the log's own threads or the caller's thread in
+/// synchronous APIs, never from Swift's cooperative pool.
+public protocol FileIO: Sendable {
+    func open(_ path: String, mode: FileOpenMode) throws -> Int32
+    func close(_ fd: Int32)
+    /// Reads up to `buffer.count` bytes at `offset`; returns the count read (0 at end of file).
+    func pread(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int
+    /// Writes the buffers back to back starting at `offset`; returns the count written, which may be short.
+    func pwritev(_ fd: Int32, _ buffers: [UnsafeRawBufferPointer], at offset: UInt64) throws -> Int
+    func fdatasync(_ fd: Int32) throws
+    func fsync(_ fd: Int32) throws
+    /// fsyncs a directory, making creates, renames and unlinks in it durable.
+    func fsyncDirectory(_ path: String) throws
+    func fileSize(_ fd: Int32) throws -> UInt64
+    func truncate(_ fd: Int32, to size: UInt64) throws
+    func rename(_ from: String, _ to: String) throws
+    func unlink(_ path: String) throws
+    func makeDirectory(_ path: String) throws
+    /// Names in a directory, without `.` and `..`; throws `notFound` if it does not exist.
+    func listDirectory(_ path: String) throws -> [String]
+    func fileExists(_ path: String) -> Bool
+    /// Takes an exclusive advisory lock without waiting; returns false if another process holds it.
+    func tryLockExclusive(_ fd: Int32) throws -> Bool
+}
+
+extension FileIO {
+    /// Writes every byte of `buffers` at `offset`, looping over short writes.
+    func writeAll(_ fd: Int32, _ buffers: [UnsafeRawBufferPointer], at offset: UInt64) throws {
+        var remaining = buffers.filter { !$0.isEmpty }
+        var position = offset
+        while !remaining.isEmpty {
+            let n = try pwritev(fd, remaining, at: position)
+            guard n > 0 else { throw LogError(.io, "write made no progress", offset: position) }
+            position += UInt64(n)
+            var skip = n
+            while skip > 0, let first = remaining.first {
+                if skip >= first.count {
+                    skip -= first.count
+                    remaining.removeFirst()
+                } else {
+                    remaining[0] = UnsafeRawBufferPointer(rebasing: first[skip...])
+                    skip = 0
+                }
+            }
+        }
+    }
+
+    func writeAll(_ fd: Int32, _ bytes: [UInt8], at offset: UInt64) throws {
+        try bytes.withUnsafeBytes { try writeAll(fd, [$0], at: offset) }
+    }
+
+    /// Reads exactly `buffer.count` bytes or returns how many were there before end of file.
+    func readFully(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int {
+        var done = 0
+        while done < buffer.count {
+            let n = try pread(fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]), at: offset + UInt64(done))
+            if n == 0 { break }
+            done += n
+        }
+        return done
+    }
+}

@@ -1,0 +1,135 @@
+// Appending records to the open block, and sealing blocks. All of this runs under `lock`; no system
+// call is made here, so append never blocks on I/O (only on back-pressure, see `waitForSpace`).
+
+import LogFormat
+
+extension LogCore {
+    /// Copies one record into the open block and returns its LSN.
+    func append(_ data: UnsafeRawBufferPointer, type: RecordType, stream: UInt16, previous: LSN, undoNext: LSN) throws -> LSN {
+        guard data.count <= maxRecordSize else {
+            throw LogError(.invalidArgument, "record of \(data.count) bytes exceeds the log's limit of \(maxRecordSize) bytes")
+        }
+        if readOnly { throw LogError(.readOnly, "the log is open read-only") }
+        let footprint = RecordHeader.footprint(dataLength: data.count)
+        lock.lock()
+        defer { lock.unlock() }
+        try checkUsable()
+        if state.dirtyBytes > options.groupCommit.maxDirtyBytes { try waitForSpaceLocked() }
+
+        if state.open.count == Format.maxRecordsPerBlock || state.open.used + footprint > state.open.capacity {
+            try makeRoomLocked(footprint: footprint)
+        }
+        var o = state.open
+        let at = o.used
+        RecordHeader(length: UInt32(data.count), type: type, stream: stream, previous: previous, undoNext: undoNext)
+            .encode(into: o.payload, at: at)
+        if let src = data.baseAddress, !data.isEmpty {
+            (o.payload.baseAddress! + at + RecordHeader.size).copyMemory(from: src, byteCount: data.count)
+        }
+        let pad = footprint - RecordHeader.size - data.count
+        if pad > 0 { (o.payload.baseAddress! + at + RecordHeader.size + data.count).initializeMemory(as: UInt8.self, repeating: 0, count: pad) }
+        let lsn = LSN(uncheckedContainer: o.logical, blockOffset: o.offset, slot: UInt16(o.count))
+        o.used += footprint
+        o.count += 1
+        o.streamMask |= 1 << UInt64(stream & 63)
+        state.open = o
+        state.lastLSN = lsn
+        return lsn
+    }
+
+    /// Blocks the caller while too many sealed bytes wait for the writer (back-pressure).
+    func waitForSpaceLocked() throws {
+        while state.dirtyBytes > options.groupCommit.maxDirtyBytes, state.failed == nil, !state.closed {
+            workCondition.signal()
+            spaceCondition.wait()
+        }
+        try checkUsable()
+    }
+
+    /// Seals the open block (if it has records) and opens one that can take `footprint` bytes, moving to
+    /// the next container when this one is full.
+    func makeRoomLocked(footprint: Int) throws {
+        sealLocked()
+        let normal = blockSize - BlockHeader.size
+        var logical = state.open.logical
+        var physical = state.open.physical
+        var offset = state.open.offset
+        if offset + UInt64(BlockHeader.size + footprint) > containerSize {
+            // Move to the next logical container; a free container takes it.
+            guard let next = state.containers.values.filter({ $0.logical == 0 }).min(by: { $0.physical < $1.physical }) else {
+                throw LogError(.logFull, "no free container for logical container \(logical + 1): advance the base or add containers")
+            }
+            state.containers[state.open.physical]?.endOffset = offset
+            logical += 1
+            physical = next.physical
+            offset = UInt64(Format.containerDataStart)
+            state.containers[physical]?.logical = logical
+            state.containers[physical]?.endOffset = 0
+            state.logicalToPhysical[logical] = physical
+        }
+        let left = Int(containerSize - offset) - BlockHeader.size
+        if footprint > normal {
+            // A record larger than a block gets a block of its own.
+            if state.open.payload.baseAddress != state.normalPayload.baseAddress { state.open.payload.deallocate() }
+            state.open.payload = UnsafeMutableRawBufferPointer.allocate(byteCount: footprint, alignment: 16)
+            state.open.capacity = footprint
+        } else {
+            if state.open.payload.baseAddress != state.normalPayload.baseAddress {
+                state.open.payload.deallocate()
+                state.open.payload = state.normalPayload
+            }
+            state.open.capacity = min(normal, left)
+        }
+        state.open.logical = logical
+        state.open.physical = physical
+        state.open.offset = offset
+    }
+
+    /// Compresses and checksums the open block into a sealed block queued for the writer.
+    func sealLocked() {
+        let o = state.open
+        guard o.count > 0 else { return }
+        let raw = UnsafeRawBufferPointer(rebasing: o.payload[0..<o.used])
+        let bufferSize = roundUp(BlockHeader.size + o.used, to: Format.sectorSize)
+        let pooledSize = roundUp(blockSize, to: Format.sectorSize)
+        let pooled = bufferSize <= pooledSize
+        let buffer: UnsafeMutableRawBufferPointer
+        if pooled, let b = state.pool.popLast() {
+            buffer = b
+        } else {
+            buffer = .allocate(byteCount: pooled ? pooledSize : bufferSize, alignment: 4096)
+        }
+        var stored = o.used
+        var codecID: UInt8 = 0
+        let target = UnsafeMutableRawBufferPointer(rebasing: buffer[BlockHeader.size..<(BlockHeader.size + o.used)])
+        if let n = codec.compress(raw, into: target) {
+            stored = n
+            codecID = codec.id
+        } else {
+            target.copyMemory(from: raw)
+        }
+        var header = BlockHeader(
+            codecID: codecID, codecLevel: codecID == 0 ? 0 : codec.level, recordCount: UInt16(o.count),
+            storedLength: UInt32(stored), rawLength: UInt32(o.used), logicalContainer: o.logical,
+            blockOffset: UInt32(o.offset), epoch: epoch, previousBlockCRC: state.chainCRC,
+            durableHint: state.durableLSN, logSalt: logSalt, streamMask: o.streamMask)
+        let crc = header.encode(into: buffer)
+        let disk = header.diskLength
+        let padStart = BlockHeader.size + stored
+        if disk > padStart { (buffer.baseAddress! + padStart).initializeMemory(as: UInt8.self, repeating: 0, count: disk - padStart) }
+        let first = LSN(uncheckedContainer: o.logical, blockOffset: o.offset, slot: 0)
+        let last = LSN(uncheckedContainer: o.logical, blockOffset: o.offset, slot: UInt16(o.count - 1))
+        state.sealed.append(
+            SealedBlock(
+                buffer: buffer, diskLength: disk, logical: o.logical, physical: o.physical, offset: o.offset,
+                firstLSN: first, lastLSN: last, crc: crc, pooled: pooled))
+        state.chainCRC = crc
+        state.dirtyBytes += disk
+        state.open.offset += UInt64(disk)
+        state.open.used = 0
+        state.open.count = 0
+        state.open.streamMask = 0
+        state.open.capacity = openCapacity(offset: state.open.offset)
+        if state.dirtyBytes >= options.groupCommit.maxBatchBytes { workCondition.signal() }
+    }
+}

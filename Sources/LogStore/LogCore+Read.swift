@@ -1,0 +1,175 @@
+// Reading records: by LSN, forward from an LSN, and along previous and undo-next chains. Records still in
+// memory (open or not yet written) are served from memory; the rest come from the containers through
+// the block cache.
+
+import LogFormat
+
+/// One record read back from the log.
+public struct LogRecord: Sendable, Equatable {
+    public var lsn: LSN
+    public var type: RecordType
+    public var stream: UInt16
+    public var previous: LSN
+    public var undoNext: LSN
+    public var data: [UInt8]
+}
+
+/// Where a block's bytes are, as seen under the lock.
+enum BlockSource {
+    /// The block records are being appended to (no successor yet).
+    case open(DecodedBlock)
+    /// Sealed, not yet written: decode from memory.
+    case memory(DecodedBlock)
+    case disk(physical: UInt32, fd: Int32)
+    /// Nothing at this position: the end of the log.
+    case end
+}
+
+extension LogCore {
+    /// The record with exactly this LSN.
+    func read(_ lsn: LSN) throws -> LogRecord {
+        guard lsn.isValid else { throw LogError(.invalidArgument, "\(lsn) is not a record's LSN", lsn: lsn) }
+        let (base, last, closed) = lock.withLock { (state.baseLSN, state.lastLSN, state.closed) }
+        if closed { throw LogError(.closed, "the log is closed") }
+        guard lsn <= last else { throw LogError(.invalidArgument, "\(lsn) is beyond the end of the log (\(last))", lsn: lsn) }
+        guard lsn >= base else { throw LogError(.notFound, "\(lsn) is below the log's base \(base)", lsn: lsn) }
+        let (block, _) = try block(at: lsn.blockLSN)
+        guard let block, Int(lsn.slot) < block.slots.count else {
+            throw LogError(.notFound, "no record at \(lsn)", lsn: lsn)
+        }
+        return record(block, slot: Int(lsn.slot), position: lsn.blockLSN)
+    }
+
+    func record(_ block: DecodedBlock, slot: Int, position: LSN) -> LogRecord {
+        let h = block.slots[slot].header
+        return LogRecord(
+            lsn: LSN(rawValue: position.rawValue | UInt64(slot)), type: h.type, stream: h.stream, previous: h.previous,
+            undoNext: h.undoNext, data: block.data(at: slot))
+    }
+
+    /// The decoded block at `position` and, when it has a successor, its length on disk.
+    /// Returns nil for the block at the end of the log.
+    func block(at position: LSN) throws -> (DecodedBlock?, Int?) {
+        let source: BlockSource = try lock.withLock {
+            let o = state.open
+            if position == o.position {
+                guard o.count > 0 else { return .end }
+                let payload = [UInt8](UnsafeRawBufferPointer(rebasing: o.payload[0..<o.used]))
+                let slots = try DecodedBlock.parseRecords(payload, count: o.count)
+                let header = BlockHeader(
+                    codecID: 0, codecLevel: 0, recordCount: UInt16(o.count), storedLength: UInt32(o.used),
+                    rawLength: UInt32(o.used), logicalContainer: o.logical, blockOffset: UInt32(o.offset), epoch: epoch,
+                    previousBlockCRC: state.chainCRC, durableHint: state.durableLSN, logSalt: logSalt, streamMask: o.streamMask)
+                return .open(DecodedBlock(header: header, payload: payload, slots: slots))
+            }
+            if position > o.position { return .end }
+            if let first = state.sealed.first, position >= first.firstLSN,
+                let b = state.sealed.first(where: { $0.firstLSN == position })
+            {
+                let bytes = UnsafeRawBufferPointer(rebasing: b.buffer[0..<b.diskLength])
+                let identity = BlockIdentity(logSalt: logSalt, logicalContainer: b.logical, blockOffset: UInt32(b.offset), maxEpoch: epoch)
+                switch DecodedBlock.decode(bytes, expecting: identity, maxRawLength: maxRawLength) {
+                case .success(let d): return .memory(d)
+                case .failure(let f): throw LogError(.corrupt, "in-memory block failed to decode: \(f)", lsn: position)
+                }
+            }
+            guard let physical = state.logicalToPhysical[position.container], let c = state.containers[physical] else {
+                throw LogError(.notFound, "logical container \(position.container) is not in the log", lsn: position)
+            }
+            return .disk(physical: physical, fd: c.fd)
+        }
+        switch source {
+        case .end: return (nil, nil)
+        case .open(let d): return (d, nil)
+        case .memory(let d): return (d, d.header.diskLength)
+        case .disk(let physical, let fd):
+            if let cached = cache.get(position) { return (cached, cached.header.diskLength) }
+            let d = try readBlockFromDisk(position: position, physical: physical, fd: fd)
+            cache.put(position, d)
+            return (d, d.header.diskLength)
+        }
+    }
+
+    /// Reads and fully validates one block from a container.
+    func readBlockFromDisk(position: LSN, physical: UInt32, fd: Int32) throws -> DecodedBlock {
+        let offset = position.blockOffset
+        guard offset >= UInt64(Format.containerDataStart), offset + UInt64(BlockHeader.size) <= containerSize else {
+            throw LogError(.invalidArgument, "\(position) is not a block position", lsn: position)
+        }
+        let available = Int(containerSize - offset)
+        var length = min(available, max(blockSize, 4096))
+        var bytes = [UInt8](repeating: 0, count: length)
+        var n = try bytes.withUnsafeMutableBytes { try io.readFully(fd, into: $0, at: offset) }
+        if n >= BlockHeader.size, let h = try? bytes.withUnsafeBytes({ try BlockHeader.decode($0) }) {
+            let need = BlockHeader.size + Int(h.storedLength)
+            if need > n, need <= available {
+                length = need
+                bytes = [UInt8](repeating: 0, count: length)
+                n = try bytes.withUnsafeMutableBytes { try io.readFully(fd, into: $0, at: offset) }
+            }
+        }
+        let identity = BlockIdentity(logSalt: logSalt, logicalContainer: position.container, blockOffset: UInt32(offset), maxEpoch: epoch)
+        let result = bytes.withUnsafeBytes {
+            DecodedBlock.decode(UnsafeRawBufferPointer(rebasing: $0[0..<n]), expecting: identity, maxRawLength: maxRawLength)
+        }
+        switch result {
+        case .success(let d): return d
+        case .failure(let f):
+            let why: String
+            switch f {
+            case .absent(let m), .damaged(let m): why = m
+            }
+            throw LogError(.corrupt, "block at \(position) is damaged: \(why)", lsn: position, container: physical, offset: offset,
+                           path: ContainerFiles.path(directory: directory, physicalID: physical))
+        }
+    }
+
+    /// The position of the block after one that ends at `offset` in logical container `logical`.
+    func nextBlockPosition(logical: UInt32, offset: UInt64) -> LSN {
+        lock.withLock {
+            if let p = state.logicalToPhysical[logical], let c = state.containers[p], c.endOffset > 0, offset >= c.endOffset {
+                return LSN(uncheckedContainer: logical + 1, blockOffset: UInt64(Format.containerDataStart), slot: 0)
+            }
+            return LSN(uncheckedContainer: logical, blockOffset: offset, slot: 0)
+        }
+    }
+}
+
+/// Reads records forward in LSN order. Not thread-safe; make one per reader.
+public struct LogCursor: Sendable {
+    let core: LogCore
+    var position: LSN
+    var slot: Int
+    var block: DecodedBlock?
+    var blockIsOpen = false
+    var diskLength: Int?
+
+    init(core: LogCore, from lsn: LSN) {
+        self.core = core
+        self.position = lsn.blockLSN
+        self.slot = Int(lsn.slot)
+    }
+
+    /// The next record, or nil at the current end of the log. A later call may return records appended since.
+    public mutating func next() throws -> LogRecord? {
+        while true {
+            if block == nil || (blockIsOpen && slot >= block!.slots.count) {
+                let (b, length) = try core.block(at: position)
+                guard let b else { return nil }
+                block = b
+                diskLength = length
+                blockIsOpen = length == nil
+                if blockIsOpen && slot >= b.slots.count { return nil }
+            }
+            guard let current = block else { return nil }
+            if slot < current.slots.count {
+                defer { slot += 1 }
+                return core.record(current, slot: slot, position: position)
+            }
+            guard let length = diskLength else { return nil }
+            position = core.nextBlockPosition(logical: position.container, offset: position.blockOffset + UInt64(length))
+            slot = 0
+            block = nil
+        }
+    }
+}

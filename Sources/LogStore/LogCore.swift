@@ -1,0 +1,196 @@
+// The shared state of an open log. Split by concern: LogCore+Append (append and sealing),
+// LogCore+Writer (group commit), LogCore+Read (reads and cursors), LogCore+Containers (metadata changes),
+// Recovery (finding the end on open).
+
+import Dispatch
+import LogFormat
+
+/// A record that is queued for writing (sealed) or being written.
+struct SealedBlock {
+    /// header + stored payload + zero padding; `diskLength` bytes are written.
+    var buffer: UnsafeMutableRawBufferPointer
+    var diskLength: Int
+    var logical: UInt32
+    var physical: UInt32
+    var offset: UInt64
+    var firstLSN: LSN
+    var lastLSN: LSN
+    var crc: UInt32
+    /// True when `buffer` came from the pool (normal size); jumbo buffers are freed after writing.
+    var pooled: Bool
+}
+
+/// The block records are being appended to.
+struct OpenBlock {
+    var payload: UnsafeMutableRawBufferPointer
+    var capacity: Int
+    var used = 0
+    var count = 0
+    var streamMask: UInt64 = 0
+    var logical: UInt32 = 0
+    var physical: UInt32 = 0
+    var offset: UInt64 = 0
+
+    var position: LSN { LSN(uncheckedContainer: logical, blockOffset: offset, slot: 0) }
+}
+
+/// A flush waiting for `target` to become durable.
+enum FlushWaiter {
+    case sync(SyncFlushWaiter)
+    case async(CheckedContinuation<Void, any Error>)
+}
+
+final class SyncFlushWaiter: @unchecked Sendable {
+    let semaphore = DispatchSemaphore(value: 0)
+    var error: LogError?  // written before signal, read after wait
+}
+
+/// Flush statistics.
+public struct FlushStatistics: Sendable, Equatable {
+    /// fdatasync/fsync calls on containers.
+    public var syncs: UInt64 = 0
+    /// Bytes written to containers.
+    public var bytesWritten: UInt64 = 0
+    /// Blocks written.
+    public var blocksWritten: UInt64 = 0
+    /// Write batches.
+    public var batches: UInt64 = 0
+    /// Flush requests (calls to flush that had to wait).
+    public var flushRequests: UInt64 = 0
+    /// Base-file updates.
+    public var baseWrites: UInt64 = 0
+    /// Histogram of blocks per batch: bucket i counts batches of [2^i, 2^(i+1)) blocks.
+    public var batchBlocksHistogram: [UInt64] = Array(repeating: 0, count: 12)
+}
+
+struct LiveContainer {
+    var physical: UInt32
+    var fd: Int32
+    var logical: UInt32  // 0 when free
+    var endOffset: UInt64  // for closed containers
+}
+
+final class LogCore: @unchecked Sendable {
+    // Fixed at open.
+    let io: any FileIO
+    let directory: String
+    let logID: LogID
+    let containerSize: UInt64
+    let blockSize: Int
+    let maxRecordSize: Int
+    let maxRawLength: Int
+    let codec: Codec
+    let epoch: UInt32
+    let readOnly: Bool
+    let options: LogOpenOptions
+    let baseFile: BaseFile?
+    /// The base file descriptor (also the lock holder for a writable log).
+    let baseFD: Int32
+    let recoveryReport: RecoveryReport
+
+    /// Guards `state`.
+    let lock = Lock()
+    /// Wakes the background writer (with `lock`).
+    let workCondition: Condition
+    /// Wakes appenders waiting for back-pressure to ease (with `lock`).
+    let spaceCondition: Condition
+    /// Serialises base-file writes and guards `meta`.
+    let metaLock = Lock()
+    let cache: BlockCache
+
+    struct State {
+        var open: OpenBlock
+        var normalPayload: UnsafeMutableRawBufferPointer
+        var sealed: [SealedBlock] = []
+        var inFlight = 0
+        var pool: [UnsafeMutableRawBufferPointer] = []
+        var dirtyBytes = 0
+        var chainCRC: UInt32
+        var lastLSN: LSN
+        var writtenLSN: LSN
+        var durableLSN: LSN
+        var flushTarget: LSN = .null
+        var waiters: [(target: LSN, waiter: FlushWaiter)] = []
+        var failed: LogError?
+        var closed = false
+        var stopping = false
+        var containers: [UInt32: LiveContainer] = [:]  // by physical id
+        var logicalToPhysical: [UInt32: UInt32] = [:]
+        var baseLSN: LSN
+        var stats = FlushStatistics()
+        /// Containers written since their last sync.
+        var unsynced: Set<UInt32> = []
+        var filesReleased = false
+    }
+    var state: State
+
+    /// The persisted (or being persisted) base record; guarded by `metaLock`.
+    var meta: BaseRecord
+    var writerDone = DispatchSemaphore(value: 0)
+
+    init(io: any FileIO, directory: String, meta: BaseRecord, baseFile: BaseFile?, baseFD: Int32, containers: [UInt32: LiveContainer],
+         recovered: RecoveryResult, options: LogOpenOptions) {
+        self.io = io
+        self.directory = directory
+        self.logID = meta.logID
+        self.containerSize = meta.containerSize
+        self.blockSize = Int(meta.blockSize)
+        self.maxRecordSize = Int(meta.maxRecordSize)
+        self.maxRawLength = max(Int(meta.blockSize) - BlockHeader.size, RecordHeader.footprint(dataLength: Int(meta.maxRecordSize)))
+        self.codec = options.codec ?? meta.codec
+        self.epoch = meta.epoch
+        self.readOnly = options.readOnly || options.recovery == .pointInTime
+        self.options = options
+        self.baseFile = baseFile
+        self.baseFD = baseFD
+        self.meta = meta
+        self.recoveryReport = recovered.report
+        self.cache = BlockCache(capacityBytes: options.readCacheBytes)
+        self.workCondition = Condition(lock)
+        self.spaceCondition = Condition(lock)
+
+        let normal = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(meta.blockSize) - BlockHeader.size, alignment: 16)
+        var open = OpenBlock(payload: normal, capacity: 0)
+        open.logical = recovered.end.container
+        open.offset = recovered.end.blockOffset
+        open.physical = containers.values.first { $0.logical == recovered.end.container }?.physical ?? 0
+        state = State(
+            open: open, normalPayload: normal, chainCRC: recovered.chainCRC, lastLSN: recovered.lastLSN,
+            writtenLSN: recovered.lastLSN, durableLSN: recovered.lastLSN, baseLSN: meta.baseLSN)
+        state.containers = containers
+        for c in containers.values where c.logical != 0 { state.logicalToPhysical[c.logical] = c.physical }
+        state.open.capacity = openCapacity(offset: open.offset)
+    }
+
+    deinit {
+        state.normalPayload.deallocate()
+        if state.open.payload.baseAddress != state.normalPayload.baseAddress { state.open.payload.deallocate() }
+        for b in state.sealed { b.buffer.deallocate() }
+        for b in state.pool { b.deallocate() }
+        releaseFiles()
+    }
+
+    /// Closes every file descriptor (which also drops the writer lock). Idempotent.
+    func releaseFiles() {
+        let fds: [Int32] = lock.withLock {
+            guard !state.filesReleased else { return [] }
+            state.filesReleased = true
+            return state.containers.values.map(\.fd) + [baseFD]
+        }
+        for fd in fds where fd >= 0 { io.close(fd) }
+    }
+
+    /// Payload bytes a normal block opened at `offset` may hold: bounded by the block size and by what is
+    /// left in the container, so the block fits even if stored uncompressed.
+    func openCapacity(offset: UInt64) -> Int {
+        let left = containerSize >= offset + UInt64(BlockHeader.size) ? containerSize - offset - UInt64(BlockHeader.size) : 0
+        return Int(min(UInt64(blockSize - BlockHeader.size), left))
+    }
+
+    var logSalt: UInt64 { logID.salt }
+
+    func checkUsable() throws {
+        if let failed = state.failed { throw failed }
+        if state.closed { throw LogError(.closed, "the log is closed") }
+    }
+}

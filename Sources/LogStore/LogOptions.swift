@@ -1,0 +1,82 @@
+public import LogFormat
+
+/// Parameters fixed when a log is created. They are stored in the base file.
+public struct LogCreateOptions: Sendable {
+    /// Bytes per container: a multiple of 512 KiB, from 512 KiB to 4 GiB. Default 64 MiB.
+    public var containerSize: UInt64 = 64 * 1024 * 1024
+    /// Containers to create: at least 2. Default 2.
+    public var containerCount: Int = 2
+    /// Target size of a block in bytes, header included: a multiple of 512 from 1 KiB to 16 MiB and at most
+    /// the container's data area. Records larger than a block get a block of their own. Default 64 KiB.
+    public var blockSize: Int = 64 * 1024
+    /// Largest record accepted. Default 8 MiB; it is lowered to what one container can hold
+    /// (``LogLimits/largestRecord(containerSize:)``).
+    public var maxRecordSize: Int = 8 * 1024 * 1024
+    /// Default compression of sealed blocks. Default lz4.
+    public var codec: Codec = .lz4
+
+    public init() {}
+
+    public init(containerSize: UInt64, containerCount: Int, blockSize: Int = 64 * 1024, codec: Codec = .lz4) {
+        self.containerSize = containerSize
+        self.containerCount = containerCount
+        self.blockSize = blockSize
+        self.codec = codec
+    }
+
+    func validate() throws {
+        func bad(_ m: String) -> LogError { LogError(.invalidArgument, m) }
+        guard containerSize >= Format.containerSizeUnit, containerSize <= Format.maxContainerSize,
+            containerSize % Format.containerSizeUnit == 0
+        else { throw bad("container size must be a multiple of 512 KiB between 512 KiB and 4 GiB, got \(containerSize)") }
+        guard (Format.minContainerCount...Format.maxContainerCount).contains(containerCount) else {
+            throw bad("container count must be \(Format.minContainerCount)...\(Format.maxContainerCount), got \(containerCount)")
+        }
+        guard blockSize >= 1024, blockSize <= 16 * 1024 * 1024, blockSize % Format.sectorSize == 0,
+            UInt64(blockSize) <= containerSize - UInt64(Format.containerDataStart)
+        else { throw bad("block size must be a multiple of 512 from 1 KiB to 16 MiB that fits a container, got \(blockSize)") }
+        guard maxRecordSize >= 0 else { throw bad("max record size must not be negative") }
+        try codec.validate()
+    }
+}
+
+/// How opening a log treats damage it finds.
+public enum RecoveryMode: String, Sendable, CaseIterable {
+    /// Any anomaly fails the open, including a torn tail.
+    case strict
+    /// A torn tail is dropped and reported; damage below the durable point fails the open. The default.
+    case tolerateTornTail
+    /// Open read-only and stop at the first damage, reporting where it is.
+    case pointInTime
+}
+
+/// Group-commit settings of the background writer.
+public struct GroupCommitOptions: Sendable {
+    /// Largest single batch the writer gathers before it writes and syncs. Default 4 MiB.
+    public var maxBatchBytes: Int = 4 * 1024 * 1024
+    /// How long the writer waits after the first flush request for more to join the batch. Default 0.
+    public var lingerNanoseconds: UInt64 = 0
+    /// Sealed but unwritten bytes allowed in memory; appends wait (back-pressure) above it. Default 64 MiB.
+    public var maxDirtyBytes: Int = 64 * 1024 * 1024
+
+    public init() {}
+}
+
+/// Options for opening a log.
+public struct LogOpenOptions: Sendable {
+    public var recovery: RecoveryMode = .tolerateTornTail
+    /// Open for inspection only: no lock, no writes. Works while another process writes the log.
+    public var readOnly = false
+    public var groupCommit = GroupCommitOptions()
+    /// Bytes of decompressed blocks kept for reads. Default 8 MiB.
+    public var readCacheBytes = 8 * 1024 * 1024
+    /// Override the log's default codec for blocks written from now on.
+    public var codec: Codec?
+
+    public init() {}
+
+    public init(readOnly: Bool, recovery: RecoveryMode = .tolerateTornTail) {
+        self.readOnly = readOnly
+        self.recovery = recovery
+    }
+}

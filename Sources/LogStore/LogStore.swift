@@ -1,0 +1,241 @@
+// The public face of a log. See docs/ARCHITECTURE.md for how the pieces fit.
+
+@_exported public import LogFormat
+
+/// A log: a base file plus fixed-size, preallocated container files in one directory.
+///
+/// ```swift
+/// let log = try LogStore.create(at: "/var/lib/app/log", options: .init())
+/// let lsn = try log.append(Array("hello".utf8))
+/// try await log.flush(upTo: lsn)          // durable once this returns
+/// let record = try log.read(lsn)
+/// try log.close()
+/// ```
+///
+/// `append` only copies the record into memory and returns its LSN. Durability is a separate step:
+/// `flush(upTo:)` returns once every record at or below the LSN is on stable storage. One background
+/// writer gathers the blocks of all waiting flushers into large writes with one `fdatasync` per batch
+/// (group commit). After an I/O error the log is *failed*: nothing more is acknowledged; reopen it.
+///
+/// Thread-safe: any number of threads or tasks may append, flush and read at once.
+public final class LogStore: Sendable {
+    let core: LogCore
+
+    private init(core: LogCore) { self.core = core }
+
+    deinit {
+        try? core.close()
+    }
+
+    // MARK: Creating and opening
+
+    /// Creates a new log in `directory` (created if missing; it must not already hold a log) and opens it.
+    public static func create(
+        at directory: String, options: LogCreateOptions = .init(), openOptions: LogOpenOptions = .init(),
+        io: any FileIO = PosixFileIO()
+    ) throws -> LogStore {
+        try options.validate()
+        if !io.fileExists(directory) { try io.makeDirectory(directory) }
+        let basePath = directory + "/" + Format.baseFileName
+        if io.fileExists(basePath) { throw LogError(.invalidArgument, "a log already exists here", path: directory) }
+        let logID = LogID.random()
+        var entries: [ContainerEntry] = []
+        for i in 0..<options.containerCount {
+            let physical = UInt32(i)
+            let fd = try ContainerFiles.create(io: io, directory: directory, logID: logID, physicalID: physical, size: options.containerSize)
+            io.close(fd)
+            entries.append(ContainerEntry(physicalID: physical, logicalID: i == 0 ? 1 : 0, state: i == 0 ? .active : .inactive, endOffset: 0))
+        }
+        try io.fsyncDirectory(directory)
+        let maxRecord = min(UInt64(options.maxRecordSize), LogLimits.largestRecord(containerSize: options.containerSize))
+        let record = BaseRecord(
+            generation: 1, flags: 0, logID: logID, containerSize: options.containerSize, blockSize: UInt32(options.blockSize),
+            maxRecordSize: UInt32(maxRecord), codec: options.codec, epoch: 0, baseLSN: .null, durableWatermark: .null,
+            scanStart: LSN(uncheckedContainer: 1, blockOffset: UInt64(Format.containerDataStart), slot: 0),
+            scanStartPreviousLSN: .null, scanStartPreviousCRC: 0, nextPhysicalID: UInt32(options.containerCount),
+            containers: entries)
+        try record.validate()
+        try BaseFile.create(io: io, directory: directory, record: record)
+        return try open(at: directory, options: openOptions, io: io)
+    }
+
+    /// Opens an existing log and recovers its end.
+    ///
+    /// A writable open takes an exclusive lock (a second writer gets `locked`), scans forward from the
+    /// durable position recorded in the base file, drops a torn tail, and starts a new epoch. A read-only
+    /// open takes no lock and writes nothing, so it works while another process writes the log.
+    public static func open(at directory: String, options: LogOpenOptions = .init(), io: any FileIO = PosixFileIO()) throws -> LogStore {
+        let basePath = directory + "/" + Format.baseFileName
+        guard io.fileExists(directory) else { throw LogError(.notFound, "no such directory", path: directory) }
+        guard io.fileExists(basePath) else { throw LogError(.notFound, "not a TxLog log (no \(Format.baseFileName))", path: directory) }
+        let readOnly = options.readOnly || options.recovery == .pointInTime
+        let baseFD = try io.open(basePath, mode: readOnly ? .readOnly : .readWrite)
+        var opened: [Int32] = []
+        do {
+            if !readOnly {
+                guard try io.tryLockExclusive(baseFD) else {
+                    throw LogError(.locked, "another process has this log open for writing", path: directory)
+                }
+            }
+            var (meta, notes) = try BaseFile.readNewest(io: io, fd: baseFD, path: basePath)
+            var containers: [UInt32: LiveContainer] = [:]
+            for entry in meta.containers {
+                let fd = try ContainerFiles.open(
+                    io: io, directory: directory, logID: meta.logID, physicalID: entry.physicalID, size: meta.containerSize,
+                    readOnly: readOnly)
+                opened.append(fd)
+                containers[entry.physicalID] = LiveContainer(
+                    physical: entry.physicalID, fd: fd, logical: entry.state == .active ? entry.logicalID : 0, endOffset: entry.endOffset)
+            }
+            let maxRaw = max(Int(meta.blockSize) - BlockHeader.size, RecordHeader.footprint(dataLength: Int(meta.maxRecordSize)))
+            var recovered = try RecoveryScanner(
+                io: io, directory: directory, meta: meta, containers: containers, mode: options.recovery, maxRawLength: maxRaw
+            ).scan()
+            recovered.report.metadataNotes = notes
+            let baseFile = readOnly ? nil : BaseFile(io: io, path: basePath, fd: baseFD)
+            if let baseFile {
+                // What was recovered is made durable before the base file says so, then a new epoch starts.
+                if let tail = containers.values.first(where: { $0.logical == recovered.end.container }) {
+                    try io.fdatasync(tail.fd)
+                }
+                meta.generation += 1
+                meta.epoch += 1
+                meta.flags = 0
+                meta.durableWatermark = max(meta.durableWatermark, recovered.lastLSN)
+                try baseFile.write(meta)
+            }
+            let core = LogCore(
+                io: io, directory: directory, meta: meta, baseFile: baseFile, baseFD: baseFD, containers: containers, recovered: recovered,
+                options: options)
+            if !readOnly { core.startWriter() }
+            return LogStore(core: core)
+        } catch {
+            for fd in opened { io.close(fd) }
+            io.close(baseFD)
+            throw error
+        }
+    }
+
+    // MARK: Appending and flushing
+
+    /// Appends a record and returns its LSN. The record is in memory until a flush covers it.
+    ///
+    /// - Parameters:
+    ///   - previous: client-defined link to an earlier record (``LSN/invalid`` ends the chain).
+    ///   - undoNext: client-defined link for undo processing (``LSN/invalid`` ends the chain).
+    /// - Throws: `invalidArgument` for a record over ``maxRecordSize``; `logFull` when no container is free;
+    ///   `failed` after an I/O error; `closed`; `readOnly`.
+    @discardableResult
+    public func append(_ bytes: UnsafeRawBufferPointer, previous: LSN = .invalid, undoNext: LSN = .invalid) throws -> LSN {
+        try core.append(bytes, type: .data, stream: 0, previous: previous, undoNext: undoNext)
+    }
+
+    /// Appends a record given as a byte array.
+    @discardableResult
+    public func append(_ bytes: [UInt8], previous: LSN = .invalid, undoNext: LSN = .invalid) throws -> LSN {
+        try bytes.withUnsafeBytes { try core.append($0, type: .data, stream: 0, previous: previous, undoNext: undoNext) }
+    }
+
+    /// Blocks the calling thread until every record at or below `lsn` is durable.
+    /// From async code, use the `async` overload, which never blocks a thread.
+    @available(*, noasync, message: "use the async flush(upTo:)")
+    public func flush(upTo lsn: LSN) throws { try core.flush(upTo: lsn) }
+
+    /// Returns once every record at or below `lsn` is durable. Suspends; never blocks a thread.
+    public func flush(upTo lsn: LSN) async throws { try await core.flushAsync(upTo: lsn) }
+
+    /// Blocks until everything appended so far is durable.
+    @available(*, noasync, message: "use the async flush()")
+    public func flush() throws { try core.flush(upTo: lastLSN) }
+
+    /// Returns once everything appended so far is durable.
+    public func flush() async throws { try await core.flushAsync(upTo: lastLSN) }
+
+    /// The last LSN appended (null if none).
+    public var lastLSN: LSN { core.lock.withLock { core.state.lastLSN } }
+
+    /// Every record at or below this LSN is durable.
+    public var durableLSN: LSN { core.lock.withLock { core.state.durableLSN } }
+
+    /// Records below this LSN are no longer needed and may be recycled.
+    public var baseLSN: LSN { core.lock.withLock { core.state.baseLSN } }
+
+    /// The largest record this log accepts.
+    public var maxRecordSize: Int { core.maxRecordSize }
+
+    /// What opening the log found.
+    public var recoveryReport: RecoveryReport { core.recoveryReport }
+
+    /// True when the log has failed after an I/O error and acknowledges nothing more.
+    public var isFailed: Bool { core.lock.withLock { core.state.failed != nil } }
+
+    // MARK: Reading
+
+    /// The record at exactly `lsn`.
+    public func read(_ lsn: LSN) throws -> LogRecord { try core.read(lsn) }
+
+    /// A cursor over records in LSN order, starting at `lsn` (which must be a record's LSN), or at the
+    /// base of the log when `lsn` is null.
+    public func records(from lsn: LSN = .null) throws -> LogCursor {
+        let start: LSN
+        if lsn == .null {
+            start = try firstLSN()
+        } else {
+            _ = try read(lsn)
+            start = lsn
+        }
+        return LogCursor(core: core, from: start)
+    }
+
+    /// The records along the previous-LSN chain, starting with `lsn` itself.
+    public func previousChain(from lsn: LSN) -> LogChain { LogChain(store: self, upcoming: lsn, link: \.previous) }
+
+    /// The records along the undo-next chain, starting with `lsn` itself.
+    public func undoNextChain(from lsn: LSN) -> LogChain { LogChain(store: self, upcoming: lsn, link: \.undoNext) }
+
+    /// The LSN of the first readable record, at or after the base.
+    func firstLSN() throws -> LSN {
+        let (base, oldest) = core.lock.withLock { () -> (LSN, UInt32) in
+            (core.state.baseLSN, core.state.logicalToPhysical.keys.min() ?? 1)
+        }
+        if base != .null { return base }
+        return LSN(uncheckedContainer: oldest, blockOffset: UInt64(Format.containerDataStart), slot: 0)
+    }
+
+    // MARK: Containers and space
+
+    /// Adds a container (created, zero-filled and synced before the base file names it).
+    @discardableResult
+    public func addContainer() throws -> UInt32 { try core.addContainer() }
+
+    /// Removes an inactive container.
+    public func removeContainer(_ physicalID: UInt32) throws { try core.removeContainer(physicalID) }
+
+    /// Moves the base forward; containers wholly below it become free for reuse.
+    public func advanceBase(to lsn: LSN) throws { try core.advanceBase(to: lsn) }
+
+    /// A snapshot of the log's layout and statistics.
+    public func info() -> LogInfo { core.info() }
+
+    /// Flushes everything, stops the writer, records a clean shutdown and releases the lock.
+    public func close() throws { try core.close() }
+}
+
+/// Follows a chain of LSNs (previous or undo-next) until it ends.
+public struct LogChain: Sendable {
+    let store: LogStore
+    var upcoming: LSN
+    let link: KeyPath<LogRecord, LSN> & Sendable
+
+    /// The next record on the chain, or nil when the chain ends (``LSN/invalid`` or ``LSN/null``).
+    public mutating func next() throws -> LogRecord? {
+        guard upcoming.isValid else { return nil }
+        let record = try store.read(upcoming)
+        let following = record[keyPath: link]
+        if following.isValid, following >= record.lsn {
+            throw LogError(.corrupt, "chain link from \(record.lsn) to \(following) does not go backwards", lsn: record.lsn)
+        }
+        upcoming = following
+        return record
+    }
+}

@@ -1,0 +1,116 @@
+// The production FileIO: Glibc system calls, retried on EINTR.
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import LogFormat
+
+/// ``FileIO`` backed by the operating system.
+public struct PosixFileIO: FileIO {
+    public init() {}
+
+    public func open(_ path: String, mode: FileOpenMode) throws -> Int32 {
+        let flags: Int32
+        switch mode {
+        case .readOnly: flags = O_RDONLY | O_CLOEXEC
+        case .readWrite: flags = O_RDWR | O_CLOEXEC
+        case .createExclusive: flags = O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC
+        }
+        let fd = try retrying("open", path: path) { Glibc.open(path, flags, 0o644) }
+        return fd
+    }
+
+    public func close(_ fd: Int32) { _ = Glibc.close(fd) }
+
+    public func pread(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int {
+        guard let base = buffer.baseAddress, !buffer.isEmpty else { return 0 }
+        return try retrying("pread") { Glibc.pread(fd, base, buffer.count, off_t(offset)) }
+    }
+
+    public func pwritev(_ fd: Int32, _ buffers: [UnsafeRawBufferPointer], at offset: UInt64) throws -> Int {
+        var iovecs = buffers.prefix(1024).map {
+            iovec(iov_base: UnsafeMutableRawPointer(mutating: $0.baseAddress), iov_len: $0.count)
+        }
+        return try iovecs.withUnsafeMutableBufferPointer { iov in
+            try retrying("pwritev") { Glibc.pwritev(fd, iov.baseAddress, Int32(iov.count), off_t(offset)) }
+        }
+    }
+
+    public func fdatasync(_ fd: Int32) throws { _ = try retrying("fdatasync") { Glibc.fdatasync(fd) } }
+
+    public func fsync(_ fd: Int32) throws { _ = try retrying("fsync") { Glibc.fsync(fd) } }
+
+    public func fsyncDirectory(_ path: String) throws {
+        let fd = try retrying("open directory", path: path) { Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+        defer { _ = Glibc.close(fd) }
+        _ = try retrying("fsync directory", path: path) { Glibc.fsync(fd) }
+    }
+
+    public func fileSize(_ fd: Int32) throws -> UInt64 {
+        var st = stat()
+        _ = try retrying("fstat") { fstat(fd, &st) }
+        return UInt64(st.st_size)
+    }
+
+    public func truncate(_ fd: Int32, to size: UInt64) throws {
+        _ = try retrying("ftruncate") { ftruncate(fd, off_t(size)) }
+    }
+
+    public func rename(_ from: String, _ to: String) throws {
+        _ = try retrying("rename", path: to) { Glibc.rename(from, to) }
+    }
+
+    public func unlink(_ path: String) throws { _ = try retrying("unlink", path: path) { Glibc.unlink(path) } }
+
+    public func makeDirectory(_ path: String) throws {
+        _ = try retrying("mkdir", path: path) { Glibc.mkdir(path, 0o755) }
+    }
+
+    public func listDirectory(_ path: String) throws -> [String] {
+        guard let dir = opendir(path) else {
+            let e = errno
+            throw LogError(e == ENOENT ? .notFound : .io, "cannot list directory: \(errorText(e))", path: path, errno: e)
+        }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    public func fileExists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    public func tryLockExclusive(_ fd: Int32) throws -> Bool {
+        while true {
+            if flock(fd, LOCK_EX | LOCK_NB) == 0 { return true }
+            let e = errno
+            if e == EINTR { continue }
+            if e == EWOULDBLOCK { return false }
+            throw LogError(.io, "flock failed: \(errorText(e))", errno: e)
+        }
+    }
+
+    /// Runs a call that returns -1 and sets errno on failure, retrying EINTR.
+    private func retrying<T: BinaryInteger>(_ op: String, path: String? = nil, _ call: () -> T) throws -> T {
+        while true {
+            let r = call()
+            if r >= 0 { return r }
+            let e = errno
+            if e == EINTR { continue }
+            let code: LogError.Code = e == ENOENT ? .notFound : .io
+            throw LogError(code, "\(op) failed: \(errorText(e))", path: path, errno: e)
+        }
+    }
+}
+
+/// The text of an errno value.
+func errorText(_ e: Int32) -> String {
+    guard let s = strerror(e) else { return "errno \(e)" }
+    return String(cString: s)
+}

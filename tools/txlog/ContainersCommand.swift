@@ -1,0 +1,49 @@
+import ArgumentParser
+import LogStore
+
+struct ContainersCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "containers", abstract: "List, add or remove containers.",
+        subcommands: [List.self, Add.self, Remove.self], defaultSubcommand: List.self)
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List containers (read-only). Example: txlog containers list LOG")
+        @Argument(help: "The log directory.") var path: String
+        @Flag(help: "Print JSON.") var json = false
+        func run() throws {
+            let info = try openForReading(path).info()
+            if json {
+                printJSON(info.containers.map { ["physicalID": $0.physicalID, "logicalID": $0.logicalID, "state": $0.state.description, "path": $0.path] as [String: Any] })
+                return
+            }
+            for c in info.containers { print("\(c.physicalID)\t\(c.state)\t\(c.logicalID)\t\(c.path)") }
+        }
+    }
+
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add containers (changes the log). Example: txlog containers add LOG --count 2")
+        @Argument(help: "The log directory.") var path: String
+        @Option(help: "How many to add.") var count = 1
+        func run() throws {
+            do {
+                let log = try LogStore.open(at: path)
+                for _ in 0..<count { print("added container \(try log.addContainer())") }
+                try log.close()
+            } catch { throw fail(error) }
+        }
+    }
+
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove an inactive container (changes the log). Example: txlog containers remove LOG 3")
+        @Argument(help: "The log directory.") var path: String
+        @Argument(help: "Physical container id.") var id: UInt32
+        func run() throws {
+            do {
+                let log = try LogStore.open(at: path)
+                try log.removeContainer(id)
+                try log.close()
+                print("removed container \(id)")
+            } catch { throw fail(error) }
+        }
+    }
+}

@@ -1,0 +1,57 @@
+import ArgumentParser
+import LogStore
+
+struct InfoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "info", abstract: "Show a log's layout, LSNs and containers (read-only).",
+        discussion: "Example: txlog info /var/lib/app/log --json")
+
+    @Argument(help: "The log directory.") var path: String
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        let log = try openForReading(path)
+        let info = log.info()
+        let report = log.recoveryReport
+        if json {
+            printJSON(infoJSON(info, report))
+            return
+        }
+        print("log        \(info.logID)")
+        print("directory  \(info.directory)")
+        print("containers \(info.containers.count) × \(formatBytes(info.containerSize)) = \(formatBytes(info.capacityBytes)), \(info.freeContainers) free")
+        print("block size \(formatBytes(UInt64(info.blockSize))), max record \(formatBytes(UInt64(info.maxRecordSize))), codec \(info.codec)")
+        print("epoch      \(info.epoch)")
+        print("base LSN   \(info.baseLSN)")
+        print("last LSN   \(info.lastLSN)")
+        print("clean shutdown \(report.cleanShutdown ? "yes" : "no")\(report.tornTail.map { ", torn tail dropped at \($0)" } ?? "")")
+        for c in info.containers {
+            let logical = c.state == .active ? "logical \(c.logicalID)" : "-"
+            print("  container \(c.physicalID)  \(c.state)  \(logical)  \(c.path)")
+        }
+    }
+}
+
+func infoJSON(_ info: LogInfo, _ report: RecoveryReport) -> [String: Any] {
+    [
+        "logID": info.logID.description,
+        "directory": info.directory,
+        "containerSize": info.containerSize,
+        "blockSize": info.blockSize,
+        "maxRecordSize": info.maxRecordSize,
+        "codec": info.codec.description,
+        "epoch": info.epoch,
+        "baseLSN": info.baseLSN.description,
+        "lastLSN": info.lastLSN.description,
+        "durableLSN": info.durableLSN.description,
+        "capacityBytes": info.capacityBytes,
+        "cleanShutdown": report.cleanShutdown,
+        "tornTail": report.tornTail ?? NSNullValue(),
+        "containers": info.containers.map {
+            ["physicalID": $0.physicalID, "logicalID": $0.logicalID, "state": $0.state.description, "path": $0.path] as [String: Any]
+        },
+    ]
+}
+
+import Foundation
+typealias NSNullValue = NSNull

@@ -1,0 +1,161 @@
+import ArgumentParser
+import Foundation
+import LogStore
+
+struct StressCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stress",
+        abstract: "A raw-log crash workload for test harnesses.",
+        discussion: """
+            `run` appends self-checking records from several threads, flushes each one, and prints
+            `ack <lsn> <writer> <sequence> <length>` on stdout once it is durable. Kill it at any moment.
+            `check` recovers the log and verifies every acknowledged record at or above the base is present and
+            intact, that every record in the log is intact, and that each writer's records are in order.
+            Example: txlog stress run LOG --writers 8 --seconds 5 > acks; txlog stress check LOG --acks acks
+            """,
+        subcommands: [Run.self, Check.self])
+
+    struct Run: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Append and flush until killed or the time is up (changes the log).")
+        @Argument(help: "The log directory (must exist).") var path: String
+        @Option(help: "Writer threads.") var writers = 4
+        @Option(help: "Record size in bytes (at least 20).") var recordSize = 100
+        @Option(help: "Stop after this many seconds (0: run until killed).") var seconds: Double = 0
+        @Option(help: "Flush every Nth record (1: every record).") var flushEvery = 1
+
+        func run() throws {
+            let log: LogStore
+            do { log = try LogStore.open(at: path) } catch { throw fail(error, opening: true) }
+            let deadline = seconds > 0 ? Date().addingTimeInterval(seconds) : Date.distantFuture
+            let out = AckWriter()
+            let group = DispatchGroup()
+            let failures = FailureBox()
+            // Writer ids are unique per run, so sequences of an earlier run never look out of order.
+            let run = UInt32.random(in: 1..<(1 << 24)) << 8
+            for i in 0..<writers {
+                let w = run | UInt32(i & 0xFF)
+                group.enter()
+                Thread {
+                    defer { group.leave() }
+                    var sequence: UInt64 = 0
+                    var pending: [(LSN, UInt64)] = []
+                    while Date() < deadline, failures.first == nil {
+                        let payload = StressPayload.make(writer: w, sequence: sequence, length: recordSize)
+                        do {
+                            let lsn = try appendRetrying(log, payload)
+                            pending.append((lsn, sequence))
+                            sequence += 1
+                            if pending.count >= flushEvery {
+                                try log.flush(upTo: lsn)
+                                for (l, s) in pending { out.write("ack \(l.rawValue) \(w) \(s) \(payload.count)\n") }
+                                pending.removeAll()
+                            }
+                        } catch {
+                            failures.set("\(error)")
+                        }
+                    }
+                }.start()
+            }
+            group.wait()
+            if let f = failures.first {
+                FileHandle.standardError.write(Data("txlog stress: \(f)\n".utf8))
+                throw ExitCode(1)
+            }
+            try log.close()
+        }
+    }
+
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Verify a log against the acknowledgements `run` printed (read-only).")
+        @Argument(help: "The log directory.") var path: String
+        @Option(help: "File with the `ack` lines printed by `run`.") var acks: String
+
+        func run() throws {
+            let log: LogStore
+            do { log = try LogStore.open(at: path, options: LogOpenOptions(readOnly: true)) } catch { throw fail(error, opening: true) }
+            let text = (try? String(contentsOfFile: acks, encoding: .utf8)) ?? ""
+            var acked: [UInt64: (UInt32, UInt64, Int)] = [:]
+            for line in text.split(separator: "\n") {
+                let f = line.split(separator: " ")
+                // A line cut off by the kill is not an acknowledgement the harness saw whole.
+                guard f.count == 5, f[0] == "ack", let l = UInt64(f[1]), let w = UInt32(f[2]), let s = UInt64(f[3]), let n = Int(f[4]) else { continue }
+                acked[l] = (w, s, n)
+            }
+            var problems: [String] = []
+            var found: [UInt64: (UInt32, UInt64)] = [:]
+            var lastSequence: [UInt32: UInt64] = [:]
+            var records = 0
+            do {
+                var cursor = try log.records()
+                while let r = try cursor.next() {
+                    records += 1
+                    guard let (w, s) = StressPayload.parse(r.data) else {
+                        problems.append("record \(r.lsn) is not an intact stress record")
+                        continue
+                    }
+                    if let prev = lastSequence[w], s <= prev { problems.append("writer \(w) sequence \(s) after \(prev) at \(r.lsn)") }
+                    lastSequence[w] = s
+                    found[r.lsn.rawValue] = (w, s)
+                }
+            } catch {
+                problems.append("reading the log failed: \(error)")
+            }
+            let base = log.baseLSN.rawValue
+            var checked = 0
+            for (lsn, (w, s, _)) in acked where lsn >= base {
+                checked += 1
+                guard let got = found[lsn] else {
+                    problems.append("acknowledged record \(LSN(rawValue: lsn)) (writer \(w) seq \(s)) is missing")
+                    continue
+                }
+                if got != (w, s) { problems.append("record \(LSN(rawValue: lsn)) is writer \(got.0) seq \(got.1), acknowledged as \(w)/\(s)") }
+            }
+            if problems.isEmpty {
+                print("ok: \(checked) acknowledged records present of \(acked.count) (base \(log.baseLSN)), \(records) records intact")
+                return
+            }
+            for p in problems.prefix(20) { print("violation: \(p)") }
+            print("FAILED: \(problems.count) violations")
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// Appends, moving the base up to the durable point when the log is full (the workload keeps running
+/// forever on a small log).
+func appendRetrying(_ log: LogStore, _ payload: [UInt8]) throws -> LSN {
+    while true {
+        do { return try log.append(payload) } catch let e as LogError where e.code == .logFull {
+            let durable = log.durableLSN
+            if durable.isValid, durable > log.baseLSN { try log.advanceBase(to: durable) }
+            try log.flush()
+            let durableNow = log.durableLSN
+            if durableNow.isValid, durableNow > log.baseLSN { try log.advanceBase(to: durableNow) }
+        }
+    }
+}
+
+/// Writes whole lines to stdout with one write(2) each, so a kill never splits a line that was written.
+final class AckWriter: @unchecked Sendable {
+    private let lock = NSLock()
+    func write(_ line: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        var bytes = Array(line.utf8)
+        bytes.withUnsafeMutableBytes { b in
+            var done = 0
+            while done < b.count {
+                let n = Glibc.write(1, b.baseAddress! + done, b.count - done)
+                if n <= 0 { break }
+                done += n
+            }
+        }
+    }
+}
+
+final class FailureBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: String?
+    var first: String? { lock.lock(); defer { lock.unlock() }; return value }
+    func set(_ s: String) { lock.lock(); if value == nil { value = s }; lock.unlock() }
+}

@@ -1,0 +1,19 @@
+import ArgumentParser
+
+@main
+struct TxLogCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "txlog",
+        abstract: "Create, inspect and exercise TxLog transaction logs.",
+        discussion: """
+            Read commands (info, dump, verify) open the log read-only and work while another process writes it.
+            Commands that change a log say so in their help.
+
+            Exit codes: 0 success, 1 corruption or a failed check, 2 cannot open the log, 64 usage error.
+            """,
+        subcommands: [
+            CreateCommand.self, InfoCommand.self, ContainersCommand.self, DumpCommand.self, VerifyCommand.self,
+            StressCommand.self, DemoCommand.self, BenchCommand.self,
+        ]
+    )
+}
