@@ -70,7 +70,7 @@ extension LogCore {
     private func writerHasWorkLocked() -> Bool {
         if state.failed != nil { return state.stopping }
         return state.stopping || state.flushTarget > state.durableLSN
-            || state.dirtyBytes >= options.groupCommit.maxBatchBytes
+            || state.dirtyBytes >= min(options.groupCommit.maxBatchBytes, options.groupCommit.maxDirtyBytes)
     }
 
     private func writerLoop(lastCRC: UInt32, lastLSN: LSN) {

@@ -191,6 +191,6 @@ final class LogCore: @unchecked Sendable {
 
     func checkUsable() throws {
         if let failed = state.failed { throw failed }
-        if state.closed { throw LogError(.closed, "the log is closed") }
+        if state.closed || state.stopping { throw LogError(.closed, "the log is closed") }
     }
 }
