@@ -6,8 +6,22 @@ public enum ContainerState: UInt8, Sendable, CaseIterable, CustomStringConvertib
     case inactive = 0
     /// Holds live data of logical container `logicalID`.
     case active = 1
+    /// Below every stream's base but not yet archived: kept until the archive tail passes it.
+    case pendingArchive = 2
+    /// Asked to be removed while it held live data: deleted once the log moves past it.
+    case pendingDelete = 3
 
-    public var description: String { self == .inactive ? "inactive" : "active" }
+    public var description: String {
+        switch self {
+        case .inactive: "inactive"
+        case .active: "active"
+        case .pendingArchive: "pending-archive"
+        case .pendingDelete: "pending-delete"
+        }
+    }
+
+    /// True when the container holds live data of a logical container.
+    public var holdsData: Bool { self == .active || self == .pendingArchive || self == .pendingDelete }
 }
 
 /// One row of the container table.
@@ -56,6 +70,14 @@ public struct BaseRecord: Sendable, Equatable {
     public var scanStartPreviousCRC: UInt32
     public var nextPhysicalID: UInt32
     public var containers: [ContainerEntry]
+    /// Log-wide archive tail (null: the log is not archived). Header offset 112.
+    public var archiveTail: LSN = .null
+    /// Named streams; empty for a log that only uses the default stream 0.
+    public var streams: [StreamEntry] = []
+    public var nextStreamID: UInt16 = 1
+    public var policy: LogPolicy = .default
+    /// File names of containers whose name is not the default `container-NNNNNN` (the prefix changed).
+    public var containerNames: [UInt32: String] = [:]
 
     public static let cleanShutdownFlag: UInt32 = 1
 
@@ -84,7 +106,13 @@ public struct BaseRecord: Sendable, Equatable {
     /// Encodes the slot image: header plus sections. Its length is a multiple of 512.
     public func encode() -> [UInt8] {
         let sectionLength = 4 + containers.count * BaseRecord.entrySize
-        let payloadLength = BaseRecord.sectionHeaderSize + sectionLength
+        let streamBytes = streams.isEmpty ? [] : BaseRecord.encodeStreams(streams, nextStreamID: nextStreamID)
+        let policyBytes = policy == .default ? [] : BaseRecord.encodePolicy(policy)
+        let nameBytes = containerNames.isEmpty ? [] : BaseRecord.encodeNames(containerNames)
+        var payloadLength = BaseRecord.sectionHeaderSize + sectionLength
+        if !streamBytes.isEmpty { payloadLength += BaseRecord.sectionHeaderSize + streamBytes.count }
+        if !policyBytes.isEmpty { payloadLength += BaseRecord.sectionHeaderSize + policyBytes.count }
+        if !nameBytes.isEmpty { payloadLength += BaseRecord.sectionHeaderSize + nameBytes.count }
         let total = roundUp(BaseRecord.headerSize + payloadLength, to: Format.sectorSize)
         var bytes = [UInt8](repeating: 0, count: total)
         bytes.withUnsafeMutableBytes { b in
@@ -107,6 +135,7 @@ public struct BaseRecord: Sendable, Equatable {
             storeLE(scanStartPreviousLSN.rawValue, at: 96, in: b)
             storeLE(scanStartPreviousCRC, at: 104, in: b)
             storeLE(nextPhysicalID, at: 108, in: b)
+            storeLE(archiveTail.rawValue, at: 112, in: b)
             var o = BaseRecord.headerSize
             storeLE(BaseRecord.containerSection, at: o, in: b)
             storeLE(BaseRecord.requiredFlag, at: o + 2, in: b)
@@ -120,6 +149,14 @@ public struct BaseRecord: Sendable, Equatable {
                 storeLE(c.state.rawValue, at: o + 8, in: b)
                 storeLE(c.endOffset, at: o + 16, in: b)
                 o += BaseRecord.entrySize
+            }
+            for (type, body) in [(BaseRecord.streamSection, streamBytes), (BaseRecord.policySection, policyBytes), (BaseRecord.nameSection, nameBytes)] where !body.isEmpty {
+                storeLE(type, at: o, in: b)
+                storeLE(BaseRecord.requiredFlag, at: o + 2, in: b)
+                storeLE(UInt32(body.count), at: o + 4, in: b)
+                o += BaseRecord.sectionHeaderSize
+                for (i, c) in body.enumerated() { b[o + i] = c }
+                o += body.count
             }
             let covered = UnsafeRawBufferPointer(rebasing: b[0..<(BaseRecord.headerSize + payloadLength)])
             storeLE(CRC32C.checksum(covered), at: 12, in: b)
@@ -152,11 +189,15 @@ public struct BaseRecord: Sendable, Equatable {
             durableWatermark: LSN(rawValue: try r.u64(80)), scanStart: LSN(rawValue: try r.u64(88)),
             scanStartPreviousLSN: LSN(rawValue: try r.u64(96)), scanStartPreviousCRC: try r.u32(104),
             nextPhysicalID: try r.u32(108), containers: [])
+        record.archiveTail = LSN(rawValue: try r.u64(112))
 
         // Sections.
         var o = headerSize
         let end = headerSize + payloadLength
         var sawContainers = false
+        var sawStreams = false
+        var sawPolicy = false
+        var sawNames = false
         while o < end {
             guard end - o >= sectionHeaderSize else { throw LogError(.corrupt, "truncated base section header") }
             let type = try r.u16(o)
@@ -169,6 +210,18 @@ public struct BaseRecord: Sendable, Equatable {
                 guard !sawContainers else { throw LogError(.corrupt, "two container sections") }
                 sawContainers = true
                 record.containers = try decodeContainers(r, at: body, length: length)
+            case streamSection:
+                guard !sawStreams else { throw LogError(.corrupt, "two stream sections") }
+                sawStreams = true
+                (record.streams, record.nextStreamID) = try decodeStreams(r, at: body, length: length)
+            case policySection:
+                guard !sawPolicy else { throw LogError(.corrupt, "two policy sections") }
+                sawPolicy = true
+                record.policy = try decodePolicy(r, at: body, length: length)
+            case nameSection:
+                guard !sawNames else { throw LogError(.corrupt, "two container-name sections") }
+                sawNames = true
+                record.containerNames = try decodeNames(r, at: body, length: length)
             default:
                 if flags & requiredFlag != 0 {
                     throw LogError(.unsupportedVersion, "base file has an unknown required section \(type)")
@@ -227,12 +280,11 @@ public struct BaseRecord: Sendable, Equatable {
             guard c.endOffset <= containerSize, c.endOffset % UInt64(Format.sectorSize) == 0 else {
                 throw bad("container \(c.physicalID) end offset \(c.endOffset) is invalid")
             }
-            switch c.state {
-            case .active:
+            if c.state.holdsData {
                 guard c.logicalID != 0, logical.insert(c.logicalID).inserted else {
                     throw bad("logical container id \(c.logicalID) is zero or duplicated")
                 }
-            case .inactive:
+            } else {
                 guard c.logicalID == 0, c.endOffset == 0 else { throw bad("inactive container \(c.physicalID) has data") }
             }
         }
@@ -243,10 +295,13 @@ public struct BaseRecord: Sendable, Equatable {
             logical.count == Int(maxLogical - minLogical + 1)
         else { throw bad("active logical containers are not contiguous") }
         guard scanStart.container == maxLogical else { throw bad("scan start is not in the newest container") }
-        for c in containers where c.state == .active && c.logicalID < maxLogical {
+        for c in containers where c.state.holdsData && c.logicalID < maxLogical {
             guard c.endOffset >= UInt64(Format.containerDataStart) else {
                 throw bad("closed container \(c.physicalID) has no end offset")
             }
+        }
+        for id in containerNames.keys where !physical.contains(id) {
+            throw bad("a container name is given for unknown container \(id)")
         }
         guard baseLSN == .null || baseLSN.container >= minLogical else {
             throw bad("base LSN \(baseLSN) is below the oldest active container")

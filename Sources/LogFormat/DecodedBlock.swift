@@ -51,6 +51,28 @@ public struct DecodedBlock: Sendable {
     public static func decode(
         _ bytes: UnsafeRawBufferPointer, expecting identity: BlockIdentity, maxRawLength: Int
     ) -> Result<DecodedBlock, Failure> {
+        let header: BlockHeader
+        switch validate(bytes, expecting: identity, maxRawLength: maxRawLength) {
+        case .success(let h): header = h
+        case .failure(let f): return .failure(f)
+        }
+        do {
+            let stored = UnsafeRawBufferPointer(rebasing: bytes[BlockHeader.size..<(BlockHeader.size + Int(header.storedLength))])
+            let payload = try decodePayload(stored, header: header)
+            let slots = try parseRecords(payload, count: Int(header.recordCount))
+            return .success(DecodedBlock(header: header, payload: payload, slots: slots))
+        } catch let e as LogError {
+            return .failure(.damaged(e.message))
+        } catch {
+            return .failure(.damaged("\(error)"))
+        }
+    }
+
+    /// Checks a block's header, identity, length and CRC without decompressing it. A reader that only
+    /// needs the header (for example, to skip a block holding none of its stream's records) stops here.
+    public static func validate(
+        _ bytes: UnsafeRawBufferPointer, expecting identity: BlockIdentity, maxRawLength: Int
+    ) -> Result<BlockHeader, Failure> {
         guard bytes.count >= BlockHeader.size else { return .failure(.absent("fewer than 64 bytes left")) }
         let header: BlockHeader
         do { header = try BlockHeader.decode(bytes) } catch {
@@ -67,16 +89,7 @@ public struct DecodedBlock: Sendable {
         let end = BlockHeader.size + Int(header.storedLength)
         guard end <= bytes.count else { return .failure(.damaged("block runs past the end of the container")) }
         guard header.verifyChecksum(block: bytes) else { return .failure(.damaged("checksum mismatch")) }
-        do {
-            let stored = UnsafeRawBufferPointer(rebasing: bytes[BlockHeader.size..<end])
-            let payload = try decodePayload(stored, header: header)
-            let slots = try parseRecords(payload, count: Int(header.recordCount))
-            return .success(DecodedBlock(header: header, payload: payload, slots: slots))
-        } catch let e as LogError {
-            return .failure(.damaged(e.message))
-        } catch {
-            return .failure(.damaged("\(error)"))
-        }
+        return .success(header)
     }
 
     /// Decompresses a stored payload to exactly `header.rawLength` bytes.

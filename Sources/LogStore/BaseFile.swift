@@ -81,17 +81,20 @@ struct BaseFile {
 
 /// Names and creates container files.
 enum ContainerFiles {
-    static func name(physicalID: UInt32) -> String {
+    /// `<prefix><physical id, at least 6 digits>`.
+    static func name(prefix: String = Format.defaultContainerPrefix, physicalID: UInt32) -> String {
         let digits = String(physicalID)
-        return Format.defaultContainerPrefix + String(repeating: "0", count: max(0, 6 - digits.count)) + digits
+        return prefix + String(repeating: "0", count: max(0, 6 - digits.count)) + digits
     }
 
-    static func path(directory: String, physicalID: UInt32) -> String { directory + "/" + name(physicalID: physicalID) }
+    /// The path of a container, given the name the base file records for it (nil: the default name).
+    static func path(directory: String, name: String? = nil, physicalID: UInt32) -> String {
+        directory + "/" + (name ?? self.name(physicalID: physicalID))
+    }
 
     /// Creates a container: header, then zeros to its full size (so later writes overwrite allocated
     /// blocks, which syncs faster than filling holes), then fsync. The caller fsyncs the directory.
-    static func create(io: any FileIO, directory: String, logID: LogID, physicalID: UInt32, size: UInt64) throws -> Int32 {
-        let path = path(directory: directory, physicalID: physicalID)
+    static func create(io: any FileIO, path: String, logID: LogID, physicalID: UInt32, size: UInt64) throws -> Int32 {
         // A file left by a crash during an earlier add is an orphan: the base file never named it.
         if io.fileExists(path) { try io.unlink(path) }
         let fd = try io.open(path, mode: .createExclusive)
@@ -117,8 +120,7 @@ enum ContainerFiles {
     }
 
     /// Opens a container and checks its header against the base file.
-    static func open(io: any FileIO, directory: String, logID: LogID, physicalID: UInt32, size: UInt64, readOnly: Bool) throws -> Int32 {
-        let path = path(directory: directory, physicalID: physicalID)
+    static func open(io: any FileIO, path: String, logID: LogID, physicalID: UInt32, size: UInt64, readOnly: Bool) throws -> Int32 {
         let fd: Int32
         do { fd = try io.open(path, mode: readOnly ? .readOnly : .readWrite) } catch let e as LogError where e.code == .notFound {
             throw LogError(.notFound, "container \(physicalID) is missing", container: physicalID, path: path)

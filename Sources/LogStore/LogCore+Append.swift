@@ -4,36 +4,85 @@
 import LogFormat
 
 extension LogCore {
-    /// Copies one record into the open block and returns its LSN.
-    func append(_ data: UnsafeRawBufferPointer, type: RecordType, stream: UInt16, previous: LSN, undoNext: LSN) throws -> LSN {
+    /// Copies one record into the open block and returns its LSN. When no container is free it grows
+    /// the log within policy or asks the streams pinning the tail to move, then retries.
+    func append(
+        _ data: UnsafeRawBufferPointer, type: RecordType, stream: UInt16, previous: LSN, undoNext: LSN,
+        useReservation: Bool = false
+    ) throws -> LSN {
         guard data.count <= maxRecordSize else {
             throw LogError(.invalidArgument, "record of \(data.count) bytes exceeds the log's limit of \(maxRecordSize) bytes")
         }
         if readOnly { throw LogError(.readOnly, "the log is open read-only") }
-        let footprint = RecordHeader.footprint(dataLength: data.count)
-        lock.lock()
-        defer { lock.unlock() }
+        var attempt = 0
+        while true {
+            lock.lock()
+            let lsn: LSN?
+            let generation = state.spaceGeneration
+            do {
+                lsn = try appendLocked(data, type: type, stream: stream, previous: previous, undoNext: undoNext, useReservation: useReservation)
+            } catch {
+                lock.unlock()
+                throw error
+            }
+            lock.unlock()
+            if let lsn { return lsn }
+            attempt += 1
+            try handleLogFull(attempt: attempt, generation: generation)
+        }
+    }
+
+    /// Appends under the lock; returns nil when the record needs a new container and none is free.
+    private func appendLocked(
+        _ data: UnsafeRawBufferPointer, type: RecordType, stream: UInt16, previous: LSN, undoNext: LSN, useReservation: Bool
+    ) throws -> LSN? {
         try checkUsable()
+        let footprint = RecordHeader.footprint(dataLength: data.count)
+        guard Int(stream) < state.hot.count, state.hot[Int(stream)].exists else {
+            throw LogError(.notFound, "stream \(stream) does not exist (deleted?)")
+        }
+        let cost = reservationCost(data.count)
+        if useReservation {
+            let h = state.hot[Int(stream)]
+            guard h.reservedRecords > 0, h.reservedBytes >= cost else {
+                throw LogError(.invalidArgument, "stream \(stream) has no reservation covering a record of \(data.count) bytes")
+            }
+        } else if state.reservedTotal > 0, freeBytesLocked() - cost < reservationFloorLocked() {
+            throw LogError(.logFull, "the free space left is reserved (\(state.reservedTotal) bytes); release reservations or advance a base")
+        }
         if state.dirtyBytes > options.groupCommit.maxDirtyBytes { try waitForSpaceLocked() }
 
         if state.open.count == Format.maxRecordsPerBlock || state.open.used + footprint > state.open.capacity {
-            try makeRoomLocked(footprint: footprint)
+            guard makeRoomLocked(footprint: footprint) else { return nil }
         }
         var o = state.open
         let at = o.used
         RecordHeader(length: UInt32(data.count), type: type, stream: stream, previous: previous, undoNext: undoNext)
             .encode(into: o.payload, at: at)
-        if let src = data.baseAddress, !data.isEmpty {
-            (o.payload.baseAddress! + at + RecordHeader.size).copyMemory(from: src, byteCount: data.count)
-        }
+        let base = o.payload.baseAddress! + at + RecordHeader.size
+        if let src = data.baseAddress, !data.isEmpty { base.copyMemory(from: src, byteCount: data.count) }
         let pad = footprint - RecordHeader.size - data.count
-        if pad > 0 { (o.payload.baseAddress! + at + RecordHeader.size + data.count).initializeMemory(as: UInt8.self, repeating: 0, count: pad) }
+        if pad > 0 { (base + data.count).initializeMemory(as: UInt8.self, repeating: 0, count: pad) }
         let lsn = LSN(uncheckedContainer: o.logical, blockOffset: o.offset, slot: UInt16(o.count))
         o.used += footprint
         o.count += 1
         o.streamMask |= 1 << UInt64(stream & 63)
         state.open = o
         state.lastLSN = lsn
+        let i = Int(stream)
+        if state.hot[i].last != .null, state.hot[i].last.container < lsn.container { state.hot[i].lastEarlier = state.hot[i].last }
+        state.hot[i].last = lsn
+        if state.hot[i].base == .null { state.hot[i].base = lsn }
+        if useReservation {
+            state.hot[i].reservedRecords -= 1
+            state.hot[i].reservedBytes -= cost
+            state.reservedTotal -= cost
+            if state.hot[i].reservedRecords == 0 {
+                state.reservedTotal -= state.hot[i].reservedBytes
+                state.hot[i].reservedBytes = 0
+            }
+            if state.reservedTotal == 0 { state.maxReservedCost = 0 }
+        }
         return lsn
     }
 
@@ -47,8 +96,8 @@ extension LogCore {
     }
 
     /// Seals the open block (if it has records) and opens one that can take `footprint` bytes, moving to
-    /// the next container when this one is full.
-    func makeRoomLocked(footprint: Int) throws {
+    /// the next container when this one is full. Returns false when that needs a container and none is free.
+    func makeRoomLocked(footprint: Int) -> Bool {
         sealLocked()
         let normal = blockSize - BlockHeader.size
         var logical = state.open.logical
@@ -56,9 +105,8 @@ extension LogCore {
         var offset = state.open.offset
         if offset + UInt64(BlockHeader.size + footprint) > containerSize {
             // Move to the next logical container; a free container takes it.
-            guard let next = state.containers.values.filter({ $0.logical == 0 }).min(by: { $0.physical < $1.physical }) else {
-                throw LogError(.logFull, "no free container for logical container \(logical + 1): advance the base or add containers")
-            }
+            guard let next = state.containers.values.filter({ $0.logical == 0 && !$0.pendingDelete }).min(by: { $0.physical < $1.physical })
+            else { return false }
             state.containers[state.open.physical]?.endOffset = offset
             logical += 1
             physical = next.physical
@@ -83,6 +131,7 @@ extension LogCore {
         state.open.logical = logical
         state.open.physical = physical
         state.open.offset = offset
+        return true
     }
 
     /// Compresses and checksums the open block into a sealed block queued for the writer.

@@ -1,129 +1,152 @@
-// Changes to the base file while the log is open: adding and removing containers, moving the base
-// (which recycles containers), and the clean-close record.
+// Changes to the base file while the log is open: every update goes through `updateMeta`, which also
+// records the stream table and recycles containers that every base and archive tail have passed.
 
 import LogFormat
 
 extension LogCore {
-    /// Applies `change` to a copy of the base record, writes it to the alternate slot and syncs it.
-    /// Serialised by `metaLock`; `meta` only changes once the write succeeded.
-    func updateMeta(_ change: (inout BaseRecord) throws -> Void) throws {
+    /// Applies `change` to a copy of the base record, refreshes the stream table and recycling, writes it
+    /// to the alternate slot and syncs it. Serialised by `metaLock`; `meta` and the live container table
+    /// only change once the write succeeded.
+    func updateMeta(cleanShutdown: Bool = false, _ change: (inout BaseRecord) throws -> Void) throws {
         guard let baseFile else { throw LogError(.readOnly, "the log is open read-only") }
+        var deleted: [LiveContainer] = []
         try metaLock.withLock {
             var next = meta
             try change(&next)
+            lock.withLock {
+                next.streams = streamEntriesLocked(scanStartContainer: next.scanStart.container, previous: meta.streams)
+                next.nextStreamID = state.nextStreamID
+                next.archiveTail = state.archiveTail
+                next.policy = state.policy
+            }
+            let recycled = Recycling.apply(to: &next)
             next.generation += 1
-            next.flags &= ~BaseRecord.cleanShutdownFlag
-            try next.validate()
+            if cleanShutdown { next.flags |= BaseRecord.cleanShutdownFlag } else { next.flags &= ~BaseRecord.cleanShutdownFlag }
+            do { try next.validate() } catch let e as LogError {
+                throw LogError(.invalidArgument, "refused a base-file update that would not validate: \(e.message)")
+            }
             do { try baseFile.write(next) } catch var e as LogError {
                 e.path = baseFile.path
                 throw e
             }
             meta = next
+            deleted = lock.withLock { applyRecyclingLocked(recycled) }
         }
         lock.withLock { state.stats.baseWrites += 1 }
-    }
-
-    /// Creates one more container and records it in the base file. Returns its physical id.
-    func addContainer() throws -> UInt32 {
-        if readOnly { throw LogError(.readOnly, "the log is open read-only") }
-        try lock.withLock { try checkUsable() }
-        return try metaLock.withLock {
-            guard meta.containers.count < Format.maxContainerCount else {
-                throw LogError(.invalidArgument, "the log already has \(Format.maxContainerCount) containers")
+        if !deleted.isEmpty {
+            for c in deleted {
+                io.close(c.fd)
+                try? io.unlink(c.path)
             }
-            let physical = meta.nextPhysicalID
-            let fd = try ContainerFiles.create(io: io, directory: directory, logID: logID, physicalID: physical, size: containerSize)
-            do {
-                try io.fsyncDirectory(directory)
-                var next = meta
-                next.nextPhysicalID += 1
-                next.containers.append(ContainerEntry(physicalID: physical, logicalID: 0, state: .inactive, endOffset: 0))
-                next.generation += 1
-                next.flags &= ~BaseRecord.cleanShutdownFlag
-                try baseFile!.write(next)
-                meta = next
-            } catch {
-                io.close(fd)
-                throw error
-            }
-            lock.withLock {
-                state.containers[physical] = LiveContainer(physical: physical, fd: fd, logical: 0, endOffset: 0)
-                state.stats.baseWrites += 1
-            }
-            return physical
-        }
-    }
-
-    /// Removes an inactive container: drops it from the base file, then deletes the file.
-    func removeContainer(_ physical: UInt32) throws {
-        if readOnly { throw LogError(.readOnly, "the log is open read-only") }
-        try metaLock.withLock {
-            let fd: Int32 = try lock.withLock {
-                try checkUsable()
-                guard let c = state.containers[physical] else {
-                    throw LogError(.notFound, "no container \(physical)", container: physical)
-                }
-                guard c.logical == 0 else {
-                    throw LogError(.invalidArgument, "container \(physical) holds live data (logical container \(c.logical)); advance the base past it first", container: physical)
-                }
-                guard state.containers.count > Format.minContainerCount else {
-                    throw LogError(.invalidArgument, "a log keeps at least \(Format.minContainerCount) containers")
-                }
-                // Taken out of the free pool now, so no append can pick it while it is removed.
-                state.containers[physical] = nil
-                return c.fd
-            }
-            var next = meta
-            next.containers.removeAll { $0.physicalID == physical }
-            next.generation += 1
-            next.flags &= ~BaseRecord.cleanShutdownFlag
-            do { try baseFile!.write(next) } catch {
-                lock.withLock { state.containers[physical] = LiveContainer(physical: physical, fd: fd, logical: 0, endOffset: 0) }
-                throw error
-            }
-            meta = next
-            io.close(fd)
-            try io.unlink(ContainerFiles.path(directory: directory, physicalID: physical))
             try io.fsyncDirectory(directory)
         }
     }
 
-    /// Moves the log's base to `lsn`: records below it are no longer needed, and containers wholly below
-    /// it are recycled (they become free for new logical containers).
-    func advanceBase(to lsn: LSN) throws {
-        if readOnly { throw LogError(.readOnly, "the log is open read-only") }
-        let (current, last, durable) = try lock.withLock {
-            try checkUsable()
-            return (state.baseLSN, state.lastLSN, state.durableLSN)
-        }
-        guard lsn >= current else { throw LogError(.invalidArgument, "new base \(lsn) is below the current base \(current)", lsn: lsn) }
-        guard lsn <= last, lsn.isValid else { throw LogError(.invalidArgument, "new base \(lsn) is beyond the last LSN \(last)", lsn: lsn) }
-        // Only containers below the durable part are recycled, so the base file never frees a container
-        // that the scan start or unwritten data still needs.
-        let recycleBelow = min(lsn.container, durable.container)
-        var freed: [UInt32] = []
-        try updateMeta { m in
-            m.baseLSN = lsn
-            for k in m.containers.indices where m.containers[k].state == .active && m.containers[k].logicalID < recycleBelow
-                && m.containers[k].logicalID < m.scanStart.container
-            {
-                freed.append(m.containers[k].physicalID)
-                m.containers[k].state = .inactive
-                m.containers[k].logicalID = 0
-                m.containers[k].endOffset = 0
+    /// Brings the live container table in line with a recycling decision that is now persisted.
+    private func applyRecyclingLocked(_ r: Recycling.Result) -> [LiveContainer] {
+        var deleted: [LiveContainer] = []
+        for p in r.freed {
+            if let l = state.containers[p]?.logical, l != 0 {
+                state.logicalToPhysical[l] = nil
+                cache.evict(container: l)
             }
+            state.containers[p]?.logical = 0
+            state.containers[p]?.endOffset = 0
+            state.containers[p]?.pendingArchive = false
+        }
+        for p in r.deleted {
+            if let c = state.containers.removeValue(forKey: p) {
+                if c.logical != 0 {
+                    state.logicalToPhysical[c.logical] = nil
+                    cache.evict(container: c.logical)
+                }
+                deleted.append(c)
+            }
+        }
+        for p in r.pendingArchive { state.containers[p]?.pendingArchive = true }
+        if !r.freed.isEmpty || !r.deleted.isEmpty { state.spaceGeneration += 1 }
+        state.baseLSN = logWideBaseLocked()
+        return deleted
+    }
+
+    /// Creates containers and records them in the base file. Returns their physical ids.
+    func addContainers(_ count: Int) throws -> [UInt32] {
+        if readOnly { throw LogError(.readOnly, "the log is open read-only") }
+        try lock.withLock { try checkUsable() }
+        var added: [LiveContainer] = []
+        do {
+            try updateMeta { m in
+                guard m.containers.count + count <= Format.maxContainerCount else {
+                    throw LogError(.invalidArgument, "a log has at most \(Format.maxContainerCount) containers")
+                }
+                let prefix = m.policy.containerPrefix
+                for _ in 0..<count {
+                    let physical = m.nextPhysicalID
+                    let name = ContainerFiles.name(prefix: prefix, physicalID: physical)
+                    let path = directory + "/" + name
+                    let fd = try ContainerFiles.create(io: io, path: path, logID: logID, physicalID: physical, size: containerSize)
+                    added.append(LiveContainer(physical: physical, fd: fd, logical: 0, endOffset: 0, path: path))
+                    m.nextPhysicalID += 1
+                    m.containers.append(ContainerEntry(physicalID: physical, logicalID: 0, state: .inactive, endOffset: 0))
+                    if prefix != Format.defaultContainerPrefix { m.containerNames[physical] = name }
+                }
+                // The new files' directory entries are durable before the base file names them.
+                try io.fsyncDirectory(directory)
+            }
+        } catch {
+            for c in added {
+                io.close(c.fd)
+                try? io.unlink(c.path)
+            }
+            throw error
         }
         lock.withLock {
-            state.baseLSN = lsn
-            for p in freed {
-                if let l = state.containers[p]?.logical {
-                    state.logicalToPhysical[l] = nil
-                    cache.evict(container: l)
-                }
-                state.containers[p]?.logical = 0
-                state.containers[p]?.endOffset = 0
-            }
+            for c in added { state.containers[c.physical] = c }
+            state.spaceGeneration += 1
         }
+        return added.map(\.physical)
+    }
+
+    /// Removes a container: a free one at once; one holding data is marked pending delete and removed
+    /// once every base has passed it.
+    func removeContainer(_ physical: UInt32) throws {
+        if readOnly { throw LogError(.readOnly, "the log is open read-only") }
+        let removed: LiveContainer? = try lock.withLock {
+            try checkUsable()
+            guard let c = state.containers[physical] else {
+                throw LogError(.notFound, "no container \(physical)", container: physical)
+            }
+            guard state.containers.count > Format.minContainerCount else {
+                throw LogError(.invalidArgument, "a log keeps at least \(Format.minContainerCount) containers")
+            }
+            guard c.logical == 0 || c.logical != state.open.logical else {
+                throw LogError(.invalidArgument, "container \(physical) is the one being written", container: physical)
+            }
+            guard c.logical == 0 else { return nil }
+            // Out of the free pool now, so no append can pick it while it is removed.
+            state.containers[physical] = nil
+            return c
+        }
+        guard let removed else {
+            try updateMeta { m in
+                guard let k = m.containers.firstIndex(where: { $0.physicalID == physical }) else { return }
+                m.containers[k].state = .pendingDelete
+            }
+            lock.withLock { state.containers[physical]?.pendingDelete = true }
+            return
+        }
+        do {
+            try updateMeta { m in
+                m.containers.removeAll { $0.physicalID == physical }
+                m.containerNames[physical] = nil
+            }
+        } catch {
+            lock.withLock { state.containers[physical] = removed }
+            throw error
+        }
+        io.close(removed.fd)
+        try io.unlink(removed.path)
+        try io.fsyncDirectory(directory)
     }
 
     /// Flushes everything, stops the writer and records a clean shutdown.
@@ -144,13 +167,53 @@ extension LogCore {
         }
         if let failed { throw failed }
         if readOnly { return }
-        try metaLock.withLock {
-            var next = meta
-            next.generation += 1
-            next.flags |= BaseRecord.cleanShutdownFlag
-            next.durableWatermark = max(next.durableWatermark, durable)
-            try baseFile!.write(next)
-            meta = next
+        try updateMeta(cleanShutdown: true) { m in m.durableWatermark = max(m.durableWatermark, durable) }
+    }
+}
+
+/// Which containers every base and archive tail have passed.
+enum Recycling {
+    struct Result {
+        var freed: [UInt32] = []
+        var deleted: [UInt32] = []
+        var pendingArchive: [UInt32] = []
+    }
+
+    /// Marks containers below every stream's base: free (or gone, if pending delete) when also below every
+    /// archive tail, otherwise pending archive. Never touches the container recovery starts in.
+    static func apply(to m: inout BaseRecord) -> Result {
+        var result = Result()
+        let bases = m.streams.map(\.base).filter { $0 != .null }
+        let basePoint = bases.min() ?? m.scanStart
+        let tails = m.streams.map(\.archiveTail).filter { $0 != .null } + (m.archiveTail != .null ? [m.archiveTail] : [])
+        let archivePoint = tails.min() ?? .invalid
+        m.baseLSN = bases.min() ?? .null
+        var keep: [ContainerEntry] = []
+        for var c in m.containers {
+            if c.state.holdsData, c.logicalID < m.scanStart.container, c.logicalID < basePoint.container {
+                if c.logicalID < archivePoint.container {
+                    if c.state == .pendingDelete {
+                        result.deleted.append(c.physicalID)
+                        m.containerNames[c.physicalID] = nil
+                        continue
+                    }
+                    result.freed.append(c.physicalID)
+                    c.state = .inactive
+                    c.logicalID = 0
+                    c.endOffset = 0
+                } else if c.state == .active {
+                    c.state = .pendingArchive
+                    result.pendingArchive.append(c.physicalID)
+                }
+            }
+            keep.append(c)
         }
+        m.containers = keep
+        if let minLogical = m.containers.filter({ $0.state.holdsData }).map(\.logicalID).min(),
+            m.baseLSN != .null, m.baseLSN.container < minLogical
+        {
+            m.baseLSN = .null
+        }
+        return result
     }
 }

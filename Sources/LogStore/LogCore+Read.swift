@@ -49,7 +49,7 @@ extension LogCore {
 
     /// The decoded block at `position` and, when it has a successor, its length on disk.
     /// Returns nil for the block at the end of the log.
-    func block(at position: LSN) throws -> (DecodedBlock?, Int?) {
+    func block(at position: LSN, skippingUnless stream: UInt16? = nil) throws -> (DecodedBlock?, Int?) {
         let source: BlockSource = try lock.withLock {
             let o = state.open
             if position == o.position {
@@ -84,14 +84,16 @@ extension LogCore {
         case .memory(let d): return (d, d.header.diskLength)
         case .disk(let physical, let fd):
             if let cached = cache.get(position) { return (cached, cached.header.diskLength) }
-            let d = try readBlockFromDisk(position: position, physical: physical, fd: fd)
-            cache.put(position, d)
+            let d = try readBlockFromDisk(position: position, physical: physical, fd: fd, skippingUnless: stream)
+            if !d.slots.isEmpty { cache.put(position, d) }
             return (d, d.header.diskLength)
         }
     }
 
     /// Reads and fully validates one block from a container.
-    func readBlockFromDisk(position: LSN, physical: UInt32, fd: Int32) throws -> DecodedBlock {
+    /// With `stream`, a block whose stream mask says it holds none of that stream's records is checked
+    /// (identity and CRC) but not decompressed, and comes back with no slots.
+    func readBlockFromDisk(position: LSN, physical: UInt32, fd: Int32, skippingUnless stream: UInt16? = nil) throws -> DecodedBlock {
         let offset = position.blockOffset
         guard offset >= UInt64(Format.containerDataStart), offset + UInt64(BlockHeader.size) <= containerSize else {
             throw LogError(.invalidArgument, "\(position) is not a block position", lsn: position)
@@ -109,8 +111,17 @@ extension LogCore {
             }
         }
         let identity = BlockIdentity(logSalt: logSalt, logicalContainer: position.container, blockOffset: UInt32(offset), maxEpoch: epoch)
-        let result = bytes.withUnsafeBytes {
-            DecodedBlock.decode(UnsafeRawBufferPointer(rebasing: $0[0..<n]), expecting: identity, maxRawLength: maxRawLength)
+        let result: Result<DecodedBlock, DecodedBlock.Failure> = bytes.withUnsafeBytes {
+            let raw = UnsafeRawBufferPointer(rebasing: $0[0..<n])
+            if let stream {
+                switch DecodedBlock.validate(raw, expecting: identity, maxRawLength: maxRawLength) {
+                case .success(let h) where h.streamMask & (1 << UInt64(stream & 63)) == 0:
+                    return .success(DecodedBlock(header: h, payload: [], slots: []))
+                case .failure(let f): return .failure(f)
+                default: break
+                }
+            }
+            return DecodedBlock.decode(raw, expecting: identity, maxRawLength: maxRawLength)
         }
         switch result {
         case .success(let d): return d
@@ -120,7 +131,7 @@ extension LogCore {
             case .absent(let m), .damaged(let m): why = m
             }
             throw LogError(.corrupt, "block at \(position) is damaged: \(why)", lsn: position, container: physical, offset: offset,
-                           path: ContainerFiles.path(directory: directory, physicalID: physical))
+                           path: lock.withLock { state.containers[physical]?.path })
         }
     }
 
@@ -135,17 +146,21 @@ extension LogCore {
     }
 }
 
-/// Reads records forward in LSN order. Not thread-safe; make one per reader.
+/// Reads records forward in LSN order: every record, or one stream's. A stream cursor skips blocks
+/// whose stream summary shows none of its records without decompressing them.
+/// Not thread-safe; make one per reader.
 public struct LogCursor: Sendable {
     let core: LogCore
+    let stream: UInt16?
     var position: LSN
     var slot: Int
     var block: DecodedBlock?
     var blockIsOpen = false
     var diskLength: Int?
 
-    init(core: LogCore, from lsn: LSN) {
+    init(core: LogCore, from lsn: LSN, stream: UInt16? = nil) {
         self.core = core
+        self.stream = stream
         self.position = lsn.blockLSN
         self.slot = Int(lsn.slot)
     }
@@ -153,8 +168,8 @@ public struct LogCursor: Sendable {
     /// The next record, or nil at the current end of the log. A later call may return records appended since.
     public mutating func next() throws -> LogRecord? {
         while true {
-            if block == nil || (blockIsOpen && slot >= block!.slots.count) {
-                let (b, length) = try core.block(at: position)
+            if block == nil || (blockIsOpen && slot >= (block?.slots.count ?? 0)) {
+                let (b, length) = try core.block(at: position, skippingUnless: stream)
                 guard let b else { return nil }
                 block = b
                 diskLength = length
@@ -162,10 +177,12 @@ public struct LogCursor: Sendable {
                 if blockIsOpen && slot >= b.slots.count { return nil }
             }
             guard let current = block else { return nil }
-            if slot < current.slots.count {
+            while slot < current.slots.count {
                 defer { slot += 1 }
+                if let stream, current.slots[slot].header.stream != stream { continue }
                 return core.record(current, slot: slot, position: position)
             }
+            if blockIsOpen { continue }
             guard let length = diskLength else { return nil }
             position = core.nextBlockPosition(logical: position.container, offset: position.blockOffset + UInt64(length))
             slot = 0

@@ -182,6 +182,9 @@ extension LogCore {
                     syncs += 1
                 }
                 unsynced.removeAll()
+                // Everything written so far is on stable storage now; base-file snapshots may rely on it.
+                // (`durableLSN` itself moves at the end of the batch, once the base file is written too.)
+                lock.withLock { if lastLSN > state.syncedLSN { state.syncedLSN = lastLSN } }
                 try recordContainerSwitch(to: first, closedEnds: closedEnds, previousLSN: lastLSN, previousCRC: lastCRC)
             }
             let fd = try fileDescriptor(physical: first.physical)
@@ -204,7 +207,7 @@ extension LogCore {
         try updateMeta { m in
             for k in m.containers.indices {
                 let c = m.containers[k]
-                if c.state == .active, c.logicalID < block.logical, let e = closedEnds[c.logicalID] {
+                if c.state.holdsData, c.logicalID < block.logical, let e = closedEnds[c.logicalID] {
                     m.containers[k].endOffset = e
                 }
                 if c.physicalID == block.physical {
@@ -236,7 +239,7 @@ extension LogCore {
         var e = e
         e.container = physical
         e.offset = offset
-        e.path = ContainerFiles.path(directory: directory, physicalID: physical)
+        e.path = lock.withLock { state.containers[physical]?.path }
         return e
     }
 

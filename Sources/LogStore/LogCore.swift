@@ -68,6 +68,11 @@ struct LiveContainer {
     var fd: Int32
     var logical: UInt32  // 0 when free
     var endOffset: UInt64  // for closed containers
+    var path: String
+    /// Removal was asked while it held data; it is deleted instead of recycled.
+    var pendingDelete = false
+    /// Below every base but above an archive tail.
+    var pendingArchive = false
 }
 
 final class LogCore: @unchecked Sendable {
@@ -109,6 +114,8 @@ final class LogCore: @unchecked Sendable {
         var lastLSN: LSN
         var writtenLSN: LSN
         var durableLSN: LSN
+        /// Written and synced, possibly ahead of `durableLSN` while the writer is mid-batch.
+        var syncedLSN: LSN = .null
         var flushTarget: LSN = .null
         var waiters: [(target: LSN, waiter: FlushWaiter)] = []
         var failed: LogError?
@@ -121,6 +128,21 @@ final class LogCore: @unchecked Sendable {
         /// Containers written since their last sync.
         var unsynced: Set<UInt32> = []
         var filesReleased = false
+        /// Per-stream fields touched by every append, indexed by stream id.
+        var hot: [StreamHot] = []
+        /// The rest of each stream's state.
+        var cold: [UInt16: StreamCold] = [:]
+        var streamIDs: [String: UInt16] = [:]
+        var nextStreamID: UInt16 = 1
+        /// Sum of every stream's reserved bytes.
+        var reservedTotal = 0
+        /// Log-wide archive tail (null: not archived).
+        var archiveTail: LSN = .null
+        var policy: LogPolicy = .default
+        /// Bumped by every space change (recycling, growth), so a log-full retry knows something moved.
+        var spaceGeneration: UInt64 = 0
+        /// The largest worst-case cost of one reserved record while any reservation is outstanding.
+        var maxReservedCost = 0
     }
     var state: State
 
@@ -160,6 +182,9 @@ final class LogCore: @unchecked Sendable {
         state.containers = containers
         for c in containers.values where c.logical != 0 { state.logicalToPhysical[c.logical] = c.physical }
         state.open.capacity = openCapacity(offset: open.offset)
+        state.archiveTail = meta.archiveTail
+        state.policy = meta.policy
+        loadStreams(meta: meta, recovered: recovered)
     }
 
     deinit {

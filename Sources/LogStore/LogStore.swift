@@ -42,18 +42,20 @@ public final class LogStore: Sendable {
         var entries: [ContainerEntry] = []
         for i in 0..<options.containerCount {
             let physical = UInt32(i)
-            let fd = try ContainerFiles.create(io: io, directory: directory, logID: logID, physicalID: physical, size: options.containerSize)
+            let path = ContainerFiles.path(directory: directory, physicalID: physical)
+            let fd = try ContainerFiles.create(io: io, path: path, logID: logID, physicalID: physical, size: options.containerSize)
             io.close(fd)
             entries.append(ContainerEntry(physicalID: physical, logicalID: i == 0 ? 1 : 0, state: i == 0 ? .active : .inactive, endOffset: 0))
         }
         try io.fsyncDirectory(directory)
         let maxRecord = min(UInt64(options.maxRecordSize), LogLimits.largestRecord(containerSize: options.containerSize))
-        let record = BaseRecord(
+        var record = BaseRecord(
             generation: 1, flags: 0, logID: logID, containerSize: options.containerSize, blockSize: UInt32(options.blockSize),
             maxRecordSize: UInt32(maxRecord), codec: options.codec, epoch: 0, baseLSN: .null, durableWatermark: .null,
             scanStart: LSN(uncheckedContainer: 1, blockOffset: UInt64(Format.containerDataStart), slot: 0),
             scanStartPreviousLSN: .null, scanStartPreviousCRC: 0, nextPhysicalID: UInt32(options.containerCount),
             containers: entries)
+        record.streams = [StreamEntry(id: 0, name: "")]
         try record.validate()
         try BaseFile.create(io: io, directory: directory, record: record)
         return try open(at: directory, options: openOptions, io: io)
@@ -80,12 +82,16 @@ public final class LogStore: Sendable {
             var (meta, notes) = try BaseFile.readNewest(io: io, fd: baseFD, path: basePath)
             var containers: [UInt32: LiveContainer] = [:]
             for entry in meta.containers {
+                let path = ContainerFiles.path(directory: directory, name: meta.containerNames[entry.physicalID], physicalID: entry.physicalID)
                 let fd = try ContainerFiles.open(
-                    io: io, directory: directory, logID: meta.logID, physicalID: entry.physicalID, size: meta.containerSize,
-                    readOnly: readOnly)
+                    io: io, path: path, logID: meta.logID, physicalID: entry.physicalID, size: meta.containerSize, readOnly: readOnly)
                 opened.append(fd)
-                containers[entry.physicalID] = LiveContainer(
-                    physical: entry.physicalID, fd: fd, logical: entry.state == .active ? entry.logicalID : 0, endOffset: entry.endOffset)
+                var live = LiveContainer(
+                    physical: entry.physicalID, fd: fd, logical: entry.state.holdsData ? entry.logicalID : 0, endOffset: entry.endOffset,
+                    path: path)
+                live.pendingDelete = entry.state == .pendingDelete
+                live.pendingArchive = entry.state == .pendingArchive
+                containers[entry.physicalID] = live
             }
             let maxRaw = max(Int(meta.blockSize) - BlockHeader.size, RecordHeader.footprint(dataLength: Int(meta.maxRecordSize)))
             var recovered = try RecoveryScanner(
@@ -188,10 +194,10 @@ public final class LogStore: Sendable {
     }
 
     /// The records along the previous-LSN chain, starting with `lsn` itself.
-    public func previousChain(from lsn: LSN) -> LogChain { LogChain(store: self, upcoming: lsn, link: \.previous) }
+    public func previousChain(from lsn: LSN) -> LogChain { LogChain(read: core.read, upcoming: lsn, link: \.previous) }
 
     /// The records along the undo-next chain, starting with `lsn` itself.
-    public func undoNextChain(from lsn: LSN) -> LogChain { LogChain(store: self, upcoming: lsn, link: \.undoNext) }
+    public func undoNextChain(from lsn: LSN) -> LogChain { LogChain(read: core.read, upcoming: lsn, link: \.undoNext) }
 
     /// The LSN of the first readable record, at or after the base.
     func firstLSN() throws -> LSN {
@@ -206,16 +212,57 @@ public final class LogStore: Sendable {
 
     /// Adds a container (created, zero-filled and synced before the base file names it).
     @discardableResult
-    public func addContainer() throws -> UInt32 { try core.addContainer() }
+    public func addContainer() throws -> UInt32 { try core.addContainers(1)[0] }
 
     /// Removes an inactive container.
     public func removeContainer(_ physicalID: UInt32) throws { try core.removeContainer(physicalID) }
 
-    /// Moves the base forward; containers wholly below it become free for reuse.
-    public func advanceBase(to lsn: LSN) throws { try core.advanceBase(to: lsn) }
+    /// Moves the default stream's base forward; containers that every stream's base (and the archive
+    /// tail) have passed become free for reuse.
+    public func advanceBase(to lsn: LSN) throws { try core.advanceBase(stream: 0, to: lsn) }
 
-    /// A snapshot of the log's layout and statistics.
+    /// A snapshot of the log's layout, space, streams, policy and statistics.
     public func info() -> LogInfo { core.info() }
+
+    // MARK: Streams
+
+    /// Creates a named stream (recorded in the base file before this returns).
+    public func createStream(_ name: String) throws -> LogStream {
+        LogStream(core: core, id: try core.createStream(name), name: name)
+    }
+
+    /// Opens an existing named stream.
+    public func openStream(_ name: String) throws -> LogStream {
+        LogStream(core: core, id: try core.streamID(named: name), name: name)
+    }
+
+    /// Opens a stream, creating it if it does not exist.
+    public func stream(_ name: String) throws -> LogStream {
+        do { return try openStream(name) } catch let e as LogError where e.code == .notFound { return try createStream(name) }
+    }
+
+    /// The log's default stream (id 0), which `append` on the log itself writes to.
+    public var defaultStream: LogStream { LogStream(core: core, id: 0, name: "") }
+
+    /// Every stream, the default one first.
+    public func streams() -> [StreamInfo] { core.allStreams() }
+
+    /// Deletes a named stream: it stops pinning the log, and its records are no longer readable through it.
+    public func deleteStream(_ name: String) throws { try core.deleteStream(name) }
+
+    // MARK: Policy and archive
+
+    /// The persisted space policy.
+    public var policy: LogPolicy { core.lock.withLock { core.state.policy } }
+
+    /// Changes the space policy and persists it in the base file.
+    public func setPolicy(_ policy: LogPolicy) throws { try core.setPolicy(policy) }
+
+    /// Sets the log-wide archive tail (null: the log is not archived).
+    public func setArchiveTail(_ lsn: LSN) throws { try core.setArchiveTail(stream: nil, to: lsn) }
+
+    /// Container byte ranges from the archive tail up to the base, for a backup tool.
+    public func archiveExtents() -> [ArchiveExtent] { core.archiveExtents() }
 
     /// Flushes everything, stops the writer, records a clean shutdown and releases the lock.
     public func close() throws { try core.close() }
@@ -223,14 +270,14 @@ public final class LogStore: Sendable {
 
 /// Follows a chain of LSNs (previous or undo-next) until it ends.
 public struct LogChain: Sendable {
-    let store: LogStore
+    let read: @Sendable (LSN) throws -> LogRecord
     var upcoming: LSN
     let link: KeyPath<LogRecord, LSN> & Sendable
 
     /// The next record on the chain, or nil when the chain ends (``LSN/invalid`` or ``LSN/null``).
     public mutating func next() throws -> LogRecord? {
         guard upcoming.isValid else { return nil }
-        let record = try store.read(upcoming)
+        let record = try read(upcoming)
         let following = record[keyPath: link]
         if following.isValid, following >= record.lsn {
             throw LogError(.corrupt, "chain link from \(record.lsn) to \(following) does not go backwards", lsn: record.lsn)

@@ -28,6 +28,9 @@ struct RecoveryResult {
     var lastLSN: LSN
     var chainCRC: UInt32
     var report: RecoveryReport
+    /// Each stream's first and last record found in the scanned tail.
+    var streamFirst: [UInt16: LSN] = [:]
+    var streamLast: [UInt16: LSN] = [:]
 }
 
 struct RecoveryScanner {
@@ -46,6 +49,8 @@ struct RecoveryScanner {
             throw LogError(.corrupt, "the base file's scan start container \(logical) is not in the table")
         }
         var offset = meta.scanStart.blockOffset
+        var streamFirst: [UInt16: LSN] = [:]
+        var streamLast: [UInt16: LSN] = [:]
         var chain = meta.scanStartPreviousCRC
         var last = meta.scanStartPreviousLSN
         let size = meta.containerSize
@@ -62,6 +67,12 @@ struct RecoveryScanner {
                 } else {
                     chain = block.header.crc
                     last = LSN(uncheckedContainer: logical, blockOffset: offset, slot: block.header.recordCount - 1)
+                    for (slot, record) in block.slots.enumerated() {
+                        let lsn = LSN(uncheckedContainer: logical, blockOffset: offset, slot: UInt16(slot))
+                        let stream = record.header.stream
+                        if streamFirst[stream] == nil { streamFirst[stream] = lsn }
+                        streamLast[stream] = lsn
+                    }
                     offset += UInt64(block.header.diskLength)
                     report.blocksScanned += 1
                     continue
@@ -83,7 +94,7 @@ struct RecoveryScanner {
                     ?? "the base file says the log was durable up to \(meta.durableWatermark)"
                 let error = LogError(
                     .corrupt, "data at \(position) is lost or damaged (\(reason)), but \(why)", lsn: position,
-                    container: c.physical, offset: offset, path: ContainerFiles.path(directory: directory, physicalID: c.physical))
+                    container: c.physical, offset: offset, path: c.path)
                 if mode == .pointInTime {
                     report.corruption = error
                     break
@@ -99,7 +110,9 @@ struct RecoveryScanner {
             break
         }
         report.lastLSN = last
-        return RecoveryResult(end: LSN(uncheckedContainer: logical, blockOffset: offset, slot: 0), lastLSN: last, chainCRC: chain, report: report)
+        return RecoveryResult(
+            end: LSN(uncheckedContainer: logical, blockOffset: offset, slot: 0), lastLSN: last, chainCRC: chain, report: report,
+            streamFirst: streamFirst, streamLast: streamLast)
     }
 
     /// Looks past a bad position for any valid block of this log and container whose durable hint claims

@@ -21,9 +21,14 @@ struct InfoCommand: ParsableCommand {
         print("directory  \(info.directory)")
         print("containers \(info.containers.count) × \(formatBytes(info.containerSize)) = \(formatBytes(info.capacityBytes)), \(info.freeContainers) free")
         print("block size \(formatBytes(UInt64(info.blockSize))), max record \(formatBytes(UInt64(info.maxRecordSize))), codec \(info.codec)")
+        print("space      capacity \(formatBytes(info.capacityBytes)), used \(formatBytes(info.usedBytes)), free \(formatBytes(info.freeBytes)), reserved \(formatBytes(info.reservedBytes))")
         print("epoch      \(info.epoch)")
         print("base LSN   \(info.baseLSN)")
         print("last LSN   \(info.lastLSN)")
+        print("archive    \(info.archiveTail)")
+        print("streams    \(info.streams.count)")
+        let st = info.statistics
+        print("flushes    \(st.syncs) fdatasyncs, \(st.batches) batches, \(formatBytes(st.bytesWritten)) written (this process)")
         print("clean shutdown \(report.cleanShutdown ? "yes" : "no")\(report.tornTail.map { ", torn tail dropped at \($0)" } ?? "")")
         for c in info.containers {
             let logical = c.state == .active ? "logical \(c.logicalID)" : "-"
@@ -45,6 +50,17 @@ func infoJSON(_ info: LogInfo, _ report: RecoveryReport) -> [String: Any] {
         "lastLSN": info.lastLSN.description,
         "durableLSN": info.durableLSN.description,
         "capacityBytes": info.capacityBytes,
+        "usedBytes": info.usedBytes,
+        "freeBytes": info.freeBytes,
+        "reservedBytes": info.reservedBytes,
+        "archiveTail": info.archiveTail.description,
+        "streams": info.streams.map(streamJSON),
+        "policy": policyJSON(info.policy),
+        "statistics": [
+            "syncs": info.statistics.syncs, "batches": info.statistics.batches, "bytesWritten": info.statistics.bytesWritten,
+            "blocksWritten": info.statistics.blocksWritten, "flushRequests": info.statistics.flushRequests,
+            "baseWrites": info.statistics.baseWrites, "batchBlocksHistogram": info.statistics.batchBlocksHistogram,
+        ] as [String: Any],
         "cleanShutdown": report.cleanShutdown,
         "tornTail": report.tornTail ?? NSNullValue(),
         "containers": info.containers.map {

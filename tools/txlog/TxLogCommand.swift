@@ -12,8 +12,8 @@ struct TxLogCommand: AsyncParsableCommand {
             Exit codes: 0 success, 1 corruption or a failed check, 2 cannot open the log, 64 usage error.
             """,
         subcommands: [
-            CreateCommand.self, InfoCommand.self, ContainersCommand.self, DumpCommand.self, VerifyCommand.self,
-            StressCommand.self, DemoCommand.self, BenchCommand.self,
+            CreateCommand.self, InfoCommand.self, ContainersCommand.self, StreamsCommand.self, PolicyCommand.self, DumpCommand.self, VerifyCommand.self,
+            StressCommand.self, StressRestartCommand.self, DemoCommand.self, BenchCommand.self,
         ]
     )
 }

@@ -1,0 +1,200 @@
+// Space: reservations, log-full handling (grow within policy, then ask the streams that pin the tail),
+// auto-shrink, archive extents.
+
+import LogFormat
+
+extension LogCore {
+    /// Worst-case bytes one record of `dataLength` can take: its footprint plus a block of its own.
+    func reservationCost(_ dataLength: Int) -> Int {
+        RecordHeader.footprint(dataLength: dataLength) + BlockHeader.size + Format.sectorSize
+    }
+
+    var containerDataBytes: Int { Int(containerSize) - Format.containerDataStart }
+
+    /// Bytes still writable without recycling: the rest of the current container plus every free one.
+    func freeBytesLocked() -> Int {
+        let o = state.open
+        let tailLeft = max(0, Int(containerSize) - Int(o.offset) - BlockHeader.size - o.used)
+        return tailLeft + freeContainerCountLocked() * containerDataBytes
+    }
+
+    func freeContainerCountLocked() -> Int {
+        state.containers.values.reduce(0) { $0 + ($1.logical == 0 && !$1.pendingDelete ? 1 : 0) }
+    }
+
+    /// What normal appends must leave free so every reserved record still fits: the reserved bytes, plus
+    /// one worst-case record of slack for each container boundary they might cross.
+    func reservationFloorLocked() -> Int {
+        guard state.reservedTotal > 0 else { return 0 }
+        return state.reservedTotal + (freeContainerCountLocked() + 1) * state.maxReservedCost
+    }
+
+    /// Reserves space for future records of the given data sizes on a stream.
+    func reserve(stream: UInt16, sizes: [Int]) throws {
+        guard !sizes.isEmpty, sizes.allSatisfy({ $0 >= 0 && $0 <= maxRecordSize }) else {
+            throw LogError(.invalidArgument, "reservation sizes must be 0...\(maxRecordSize) bytes")
+        }
+        let cost = sizes.reduce(0) { $0 + reservationCost($1) }
+        try lock.withLock {
+            try checkUsable()
+            guard streamInfoLocked(stream) != nil else { throw LogError(.notFound, "stream \(stream) was deleted") }
+            let capacity = state.containers.count * containerDataBytes
+            guard state.reservedTotal + cost <= capacity - containerDataBytes else {
+                throw LogError(.logFull, "reserving \(cost) bytes would pin the log: reservations would hold more than all but one container")
+            }
+            let maxCost = max(state.maxReservedCost, sizes.map(reservationCost).max() ?? 0)
+            let floor = state.reservedTotal + cost + (freeContainerCountLocked() + 1) * maxCost
+            guard floor <= freeBytesLocked() else {
+                throw LogError(.logFull, "not enough free space to reserve \(cost) bytes (\(freeBytesLocked()) free, \(state.reservedTotal) already reserved)")
+            }
+            state.maxReservedCost = maxCost
+            state.reservedTotal += cost
+            state.hot[Int(stream)].reservedBytes += cost
+            state.hot[Int(stream)].reservedRecords += sizes.count
+        }
+    }
+
+    /// Releases reservations made for records of the given sizes.
+    func release(stream: UInt16, sizes: [Int]) throws {
+        let cost = sizes.reduce(0) { $0 + reservationCost(max(0, $1)) }
+        try lock.withLock {
+            guard streamInfoLocked(stream) != nil else { throw LogError(.notFound, "stream \(stream) was deleted") }
+            let h = state.hot[Int(stream)]
+            guard sizes.count <= h.reservedRecords, cost <= h.reservedBytes else {
+                throw LogError(.invalidArgument, "releasing more than stream \(stream) reserved (\(h.reservedRecords) records, \(h.reservedBytes) bytes)")
+            }
+            state.hot[Int(stream)].reservedRecords -= sizes.count
+            state.hot[Int(stream)].reservedBytes -= cost
+            state.reservedTotal -= cost
+            if state.hot[Int(stream)].reservedRecords == 0 {
+                state.reservedTotal -= state.hot[Int(stream)].reservedBytes
+                state.hot[Int(stream)].reservedBytes = 0
+            }
+            if state.reservedTotal == 0 { state.maxReservedCost = 0 }
+        }
+    }
+
+    // MARK: Log full
+
+    /// Streams (and the archive tail) that keep the oldest container from being recycled, with the
+    /// LSN each must reach.
+    func pinningLocked() -> (target: LSN, pinners: [(id: UInt16?, name: String)]) {
+        let holding = state.containers.values.filter { $0.logical != 0 }.map(\.logical)
+        guard let oldest = holding.min() else { return (.null, []) }
+        let target = LSN(uncheckedContainer: oldest + 1, blockOffset: UInt64(Format.containerDataStart), slot: 0)
+        var pinners: [(UInt16?, String)] = []
+        for (i, h) in state.hot.enumerated() where h.exists {
+            let id = UInt16(i)
+            let cold = state.cold[id]
+            let pinsBase = h.base != .null && h.base < target
+            let pinsArchive = (cold?.archiveTail ?? .null) != .null && cold!.archiveTail < target
+            if pinsBase || pinsArchive { pinners.append((id, cold?.name ?? "")) }
+        }
+        if state.archiveTail != .null, state.archiveTail < target { pinners.append((nil, "archive tail")) }
+        return (target, pinners)
+    }
+
+    /// Called by an append that found no free container. Grows the log within policy, then asks the
+    /// streams that pin the tail to move; returns when something changed, throws `logFull` otherwise.
+    func handleLogFull(attempt: Int, generation: UInt64) throws {
+        let (policy, count, durable, last) = lock.withLock { (state.policy, state.containers.count, state.durableLSN, state.lastLSN) }
+        // Data that is not durable yet cannot be recycled; make it durable first.
+        if durable < last { try flush(upTo: last) }
+        if attempt == 1, policy.autoGrow, count < Int(policy.maxContainers) {
+            let room = policy.maxSizeBytes == 0 ? Int.max : Int(policy.maxSizeBytes / containerSize) - count
+            let grow = min(Int(policy.growthIncrement), Int(policy.maxContainers) - count, room)
+            if grow > 0 {
+                _ = try addContainers(grow)
+                return
+            }
+        }
+        let (target, pinners, handlers) = lock.withLock { () -> (LSN, [(id: UInt16?, name: String)], [@Sendable (LSN) -> Void]) in
+            let (t, p) = pinningLocked()
+            let hs = p.compactMap { $0.id.flatMap { state.cold[$0]?.tailPinned } }
+            return (t, p, hs)
+        }
+        if attempt <= 2, !handlers.isEmpty {
+            for h in handlers { h(target) }
+        }
+        let moved = lock.withLock { state.spaceGeneration != generation || freeContainerCountLocked() > 0 }
+        if moved { return }
+        try advanceRecyclingIfPossible()
+        if lock.withLock({ state.spaceGeneration != generation || freeContainerCountLocked() > 0 }) { return }
+        let names = pinners.map { $0.name.isEmpty ? "(default)" : $0.name }
+        throw LogError(.logFull, "the log is full: \(names.isEmpty ? "no stream" : names.joined(separator: ", ")) pin the tail and must advance to \(target) (or add containers)")
+    }
+
+    /// Re-evaluates recycling (a base may have moved without a base-file write yet).
+    func advanceRecyclingIfPossible() throws {
+        try updateMetaOrFail { _ in }
+    }
+
+    /// Removes free containers while more than the policy's percentage of the log is free.
+    func shrinkIfPolicyAllows() {
+        while true {
+            let victim: UInt32? = lock.withLock {
+                let p = state.policy
+                guard p.autoShrinkPercent > 0 else { return nil }
+                let total = state.containers.count
+                let free = state.containers.values.filter { $0.logical == 0 && !$0.pendingDelete }
+                guard total > Int(p.minContainers), free.count * 100 > Int(p.autoShrinkPercent) * total else { return nil }
+                return free.map(\.physical).max()
+            }
+            guard let victim, (try? removeContainer(victim)) != nil else { return }
+        }
+    }
+
+    /// Sets the space policy and persists it.
+    func setPolicy(_ policy: LogPolicy) throws {
+        if readOnly { throw LogError(.readOnly, "the log is open read-only") }
+        try policy.validate()
+        let old = try lock.withLock {
+            try checkUsable()
+            let old = state.policy
+            state.policy = policy
+            return old
+        }
+        do { try updateMetaOrFail { _ in } } catch {
+            lock.withLock { state.policy = old }
+            throw error
+        }
+        let count = lock.withLock { state.containers.count }
+        if count < Int(policy.minContainers) { _ = try addContainers(Int(policy.minContainers) - count) }
+        shrinkIfPolicyAllows()
+    }
+
+    // MARK: Archive
+
+    /// The container byte ranges holding records from the archive tail (or the oldest record) up to the
+    /// base, in log order, for a backup tool to copy.
+    func archiveExtents() -> [ArchiveExtent] {
+        lock.withLock {
+            let tails = state.cold.values.map(\.archiveTail).filter { $0 != .null } + (state.archiveTail != .null ? [state.archiveTail] : [])
+            let base = logWideBaseLocked()
+            let end = base == .null ? state.open.position : base
+            let oldest = state.logicalToPhysical.keys.min() ?? end.container
+            let start = tails.min() ?? LSN(uncheckedContainer: oldest, blockOffset: UInt64(Format.containerDataStart), slot: 0)
+            var extents: [ArchiveExtent] = []
+            var logical = max(start.container, oldest)
+            while logical <= end.container, let p = state.logicalToPhysical[logical], let c = state.containers[p] {
+                let from = logical == start.container ? start.blockOffset : UInt64(Format.containerDataStart)
+                let closedEnd = c.endOffset > 0 ? c.endOffset : (logical == state.open.logical ? state.open.offset : containerSize)
+                let to = logical == end.container ? min(end.blockOffset, closedEnd) : closedEnd
+                if to > from {
+                    extents.append(ArchiveExtent(physicalID: p, logicalID: logical, path: c.path, startOffset: from, endOffset: to))
+                }
+                logical += 1
+            }
+            return extents
+        }
+    }
+}
+
+/// A byte range of a container that holds log records to archive.
+public struct ArchiveExtent: Sendable, Equatable {
+    public var physicalID: UInt32
+    public var logicalID: UInt32
+    public var path: String
+    public var startOffset: UInt64
+    public var endOffset: UInt64
+}

@@ -1,0 +1,178 @@
+// Stream management: create, open, delete, list; per-stream base and archive tail; restart areas.
+
+import LogFormat
+
+/// A snapshot of one stream.
+public struct StreamInfo: Sendable, Equatable {
+    public var id: UInt16
+    /// Empty for the log's default stream 0.
+    public var name: String
+    public var baseLSN: LSN
+    public var lastLSN: LSN
+    public var restartLSN: LSN
+    public var archiveTail: LSN
+    public var reservedBytes: Int
+    public var reservedRecords: Int
+}
+
+extension LogCore {
+    static let maxStreamID = 4095
+
+    func createStream(_ name: String) throws -> UInt16 {
+        if readOnly { throw LogError(.readOnly, "the log is open read-only") }
+        try LogCore.validateStreamName(name)
+        let id: UInt16 = try lock.withLock {
+            try checkUsable()
+            guard state.streamIDs[name] == nil else { throw LogError(.invalidArgument, "stream \"\(name)\" already exists") }
+            guard Int(state.nextStreamID) <= LogCore.maxStreamID else {
+                throw LogError(.invalidArgument, "a log has at most \(LogCore.maxStreamID) streams over its lifetime")
+            }
+            let id = state.nextStreamID
+            state.nextStreamID += 1
+            var hot = StreamHot()
+            hot.exists = true
+            setHot(id, hot)
+            state.cold[id] = StreamCold(name: name)
+            state.streamIDs[name] = id
+            return id
+        }
+        do { try updateMeta { _ in } } catch {
+            lock.withLock {
+                state.hot[Int(id)].exists = false
+                state.cold[id] = nil
+                state.streamIDs[name] = nil
+            }
+            throw error
+        }
+        return id
+    }
+
+    func streamID(named name: String) throws -> UInt16 {
+        try lock.withLock {
+            try checkUsable()
+            guard let id = state.streamIDs[name] else { throw LogError(.notFound, "no stream \"\(name)\"") }
+            return id
+        }
+    }
+
+    /// Deletes a stream: it stops pinning the log at once; its records are ignored from now on.
+    func deleteStream(_ name: String) throws {
+        if readOnly { throw LogError(.readOnly, "the log is open read-only") }
+        guard !name.isEmpty else { throw LogError(.invalidArgument, "the default stream cannot be deleted") }
+        let (id, hot, cold): (UInt16, StreamHot, StreamCold) = try lock.withLock {
+            try checkUsable()
+            guard let id = state.streamIDs[name], let cold = state.cold[id] else { throw LogError(.notFound, "no stream \"\(name)\"") }
+            let hot = state.hot[Int(id)]
+            state.hot[Int(id)] = StreamHot()
+            state.cold[id] = nil
+            state.streamIDs[name] = nil
+            state.reservedTotal -= hot.reservedBytes
+            return (id, hot, cold)
+        }
+        do { try updateMeta { _ in } } catch {
+            lock.withLock {
+                state.hot[Int(id)] = hot
+                state.cold[id] = cold
+                state.streamIDs[name] = id
+                state.reservedTotal += hot.reservedBytes
+            }
+            throw error
+        }
+    }
+
+    func streamInfoLocked(_ id: UInt16) -> StreamInfo? {
+        guard Int(id) < state.hot.count, state.hot[Int(id)].exists, let cold = state.cold[id] else { return nil }
+        let h = state.hot[Int(id)]
+        return StreamInfo(
+            id: id, name: cold.name, baseLSN: h.base, lastLSN: h.last, restartLSN: cold.restart, archiveTail: cold.archiveTail,
+            reservedBytes: h.reservedBytes, reservedRecords: h.reservedRecords)
+    }
+
+    func streamInfo(_ id: UInt16) throws -> StreamInfo {
+        try lock.withLock {
+            guard let info = streamInfoLocked(id) else { throw LogError(.notFound, "stream \(id) was deleted") }
+            return info
+        }
+    }
+
+    func allStreams() -> [StreamInfo] {
+        lock.withLock { (0..<state.hot.count).compactMap { streamInfoLocked(UInt16($0)) } }
+    }
+
+    // MARK: Base and archive tail
+
+    /// Moves a stream's base forward. The new base is made durable first, so the base file never
+    /// names a base that a crash could take away.
+    func advanceBase(stream: UInt16, to lsn: LSN) throws {
+        if readOnly { throw LogError(.readOnly, "the log is open read-only") }
+        let durable: LSN = try lock.withLock {
+            try checkUsable()
+            guard let info = streamInfoLocked(stream) else { throw LogError(.notFound, "stream \(stream) was deleted") }
+            guard lsn.isValid else { throw LogError(.invalidArgument, "\(lsn) is not a valid base", lsn: lsn) }
+            guard info.baseLSN == .null || lsn >= info.baseLSN else {
+                throw LogError(.invalidArgument, "new base \(lsn) is below the current base \(info.baseLSN)", lsn: lsn)
+            }
+            guard lsn <= state.lastLSN else {
+                throw LogError(.invalidArgument, "new base \(lsn) is beyond the last LSN \(state.lastLSN)", lsn: lsn)
+            }
+            return state.durableLSN
+        }
+        if lsn > durable { try flush(upTo: lsn) }
+        lock.withLock { state.hot[Int(stream)].base = lsn }
+        try updateMetaOrFail { _ in }
+        shrinkIfPolicyAllows()
+    }
+
+    /// Sets the archive tail of one stream (or of the whole log when `stream` is nil). Containers
+    /// between the archive tail and the bases are kept (pending archive) until the tail passes them.
+    func setArchiveTail(stream: UInt16?, to lsn: LSN) throws {
+        if readOnly { throw LogError(.readOnly, "the log is open read-only") }
+        try lock.withLock {
+            try checkUsable()
+            guard lsn == .null || lsn <= state.lastLSN else {
+                throw LogError(.invalidArgument, "archive tail \(lsn) is beyond the last LSN", lsn: lsn)
+            }
+            if let stream {
+                guard state.cold[stream] != nil else { throw LogError(.notFound, "stream \(stream) was deleted") }
+                state.cold[stream]?.archiveTail = lsn
+            } else {
+                state.archiveTail = lsn
+            }
+        }
+        try updateMetaOrFail { _ in }
+    }
+
+    /// `updateMeta`, entering the failed state when the base file could not be written or synced.
+    func updateMetaOrFail(_ change: (inout BaseRecord) throws -> Void) throws {
+        do { try updateMeta(change) } catch let e as LogError where e.code == .io {
+            lock.withLock { failLocked(e) }
+            throw lock.withLock { state.failed ?? e }
+        }
+    }
+
+    // MARK: Restart areas
+
+    /// Appends a restart record, flushes it, then records it (and optionally a new base) in the base
+    /// file in one atomic update. A crash leaves either the old or the new restart area.
+    func writeRestartArea(stream: UInt16, _ data: UnsafeRawBufferPointer, newBase: LSN?, useReservation: Bool) throws -> LSN {
+        let previous: LSN = try lock.withLock {
+            guard let info = streamInfoLocked(stream) else { throw LogError(.notFound, "stream \(stream) was deleted") }
+            if let newBase {
+                guard newBase.isValid, info.baseLSN == .null || newBase >= info.baseLSN, newBase <= state.lastLSN else {
+                    throw LogError(.invalidArgument, "new base \(newBase) must be between the current base and the last LSN", lsn: newBase)
+                }
+            }
+            return info.restartLSN == .null ? .invalid : info.restartLSN
+        }
+        let lsn = try append(data, type: .restart, stream: stream, previous: previous, undoNext: .invalid, useReservation: useReservation)
+        try flush(upTo: lsn)
+        try lock.withLock {
+            guard state.cold[stream] != nil else { throw LogError(.notFound, "stream \(stream) was deleted") }
+            state.cold[stream]?.restart = lsn
+            if let newBase { state.hot[Int(stream)].base = newBase }
+        }
+        try updateMetaOrFail { _ in }
+        shrinkIfPolicyAllows()
+        return lsn
+    }
+}

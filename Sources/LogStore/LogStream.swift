@@ -1,0 +1,136 @@
+// One named stream of a multiplexed log.
+
+import LogFormat
+
+/// A stream: a log of its own inside a shared log. Streams share containers, blocks and fsyncs, so one
+/// group flush covers every stream's records.
+///
+/// ```swift
+/// let tm = try log.createStream("ktm")
+/// let lsn = try tm.append(Array("prepare T1".utf8))
+/// try await tm.flush(upTo: lsn)
+/// try tm.writeRestartArea(Array(checkpoint), newBase: lsn)
+/// ```
+///
+/// Thread-safe. A stream's LSNs strictly increase; LSNs of different streams compare in log order.
+public final class LogStream: Sendable {
+    let core: LogCore
+    /// The stream's id inside the log (0 is the log's default stream).
+    public let id: UInt16
+    /// The stream's name (empty for the default stream).
+    public let name: String
+
+    init(core: LogCore, id: UInt16, name: String) {
+        self.core = core
+        self.id = id
+        self.name = name
+    }
+
+    // MARK: Appending
+
+    /// Appends a record to this stream.
+    ///
+    /// - Parameter usingReservation: consume one record reserved with ``reserve(recordSizes:)``; such an
+    ///   append never fails for lack of space.
+    @discardableResult
+    public func append(
+        _ bytes: UnsafeRawBufferPointer, previous: LSN = .invalid, undoNext: LSN = .invalid, usingReservation: Bool = false
+    ) throws -> LSN {
+        try core.append(bytes, type: .data, stream: id, previous: previous, undoNext: undoNext, useReservation: usingReservation)
+    }
+
+    /// Appends a record given as a byte array.
+    @discardableResult
+    public func append(_ bytes: [UInt8], previous: LSN = .invalid, undoNext: LSN = .invalid, usingReservation: Bool = false) throws -> LSN {
+        try bytes.withUnsafeBytes { try append($0, previous: previous, undoNext: undoNext, usingReservation: usingReservation) }
+    }
+
+    /// Blocks until every record of the log at or below `lsn` is durable.
+    @available(*, noasync, message: "use the async flush(upTo:)")
+    public func flush(upTo lsn: LSN) throws { try core.flush(upTo: lsn) }
+
+    /// Returns once every record of the log at or below `lsn` is durable; never blocks a thread.
+    public func flush(upTo lsn: LSN) async throws { try await core.flushAsync(upTo: lsn) }
+
+    // MARK: Reading
+
+    /// The record at `lsn`, which must belong to this stream.
+    public func read(_ lsn: LSN) throws -> LogRecord {
+        let r = try core.read(lsn)
+        guard r.stream == id else { throw LogError(.notFound, "\(lsn) belongs to another stream", lsn: lsn) }
+        return r
+    }
+
+    /// This stream's records in LSN order from `lsn` (default: the stream's base).
+    public func records(from lsn: LSN = .null) throws -> LogCursor {
+        var start = lsn
+        if start == .null {
+            let info = try core.streamInfo(id)
+            guard info.baseLSN != .null else { return LogCursor(core: core, from: core.lock.withLock { core.state.open.position }, stream: id) }
+            start = info.baseLSN
+        }
+        let base = core.lock.withLock { core.state.baseLSN }
+        if start < base { start = base }
+        return LogCursor(core: core, from: start, stream: id)
+    }
+
+    /// This stream's records along the previous-LSN chain, starting with `lsn`.
+    public func previousChain(from lsn: LSN) -> LogChain { LogChain(read: read, upcoming: lsn, link: \.previous) }
+
+    /// This stream's records along the undo-next chain, starting with `lsn`.
+    public func undoNextChain(from lsn: LSN) -> LogChain { LogChain(read: read, upcoming: lsn, link: \.undoNext) }
+
+    // MARK: Base, archive tail, restart areas
+
+    /// Moves the stream's base: records below it are no longer needed. Containers that every stream's
+    /// base and the archive tails have passed are recycled.
+    public func advanceBase(to lsn: LSN) throws { try core.advanceBase(stream: id, to: lsn) }
+
+    /// Sets this stream's archive tail: records from it on are kept until archived (null: not archived).
+    public func setArchiveTail(_ lsn: LSN) throws { try core.setArchiveTail(stream: id, to: lsn) }
+
+    /// Appends a restart record, flushes it, and records it in the base file atomically, optionally
+    /// moving the base. Returns the restart record's LSN. A crash leaves the old or the new restart
+    /// area, never a blend.
+    @discardableResult
+    public func writeRestartArea(_ bytes: [UInt8], newBase: LSN? = nil, usingReservation: Bool = false) throws -> LSN {
+        try bytes.withUnsafeBytes { try core.writeRestartArea(stream: id, $0, newBase: newBase, useReservation: usingReservation) }
+    }
+
+    /// The latest restart area, or nil if none was written.
+    public func readRestartArea() throws -> LogRecord? {
+        let lsn = try core.streamInfo(id).restartLSN
+        return lsn == .null ? nil : try read(lsn)
+    }
+
+    /// The restart area written before `restart` (an LSN returned by ``readRestartArea()`` or by this
+    /// method), or nil at the start of the chain.
+    public func previousRestartArea(before restart: LSN) throws -> LogRecord? {
+        let r = try read(restart)
+        guard r.type == .restart else { throw LogError(.invalidArgument, "\(restart) is not a restart record", lsn: restart) }
+        guard r.previous.isValid else { return nil }
+        do { return try read(r.previous) } catch let e as LogError where e.code == .notFound { return nil }
+    }
+
+    // MARK: Reservations and space
+
+    /// Reserves space for future records of these sizes (undo or compensation records, say).
+    /// An append `usingReservation` then never fails for lack of space.
+    public func reserve(recordSizes: [Int]) throws { try core.reserve(stream: id, sizes: recordSizes) }
+
+    /// Gives back reservations made with ``reserve(recordSizes:)``.
+    public func release(recordSizes: [Int]) throws { try core.release(stream: id, sizes: recordSizes) }
+
+    /// Registers the handler called when the log is full and this stream pins its tail. It receives the
+    /// LSN the stream's base must reach; it should advance the base (or write a restart area with a new
+    /// base) before returning. It runs on the appending thread.
+    public func onTailPinned(_ handler: (@Sendable (LSN) -> Void)?) {
+        core.lock.withLock { core.state.cold[id]?.tailPinned = handler }
+    }
+
+    /// A snapshot of this stream's LSNs and reservations.
+    public func info() throws -> StreamInfo { try core.streamInfo(id) }
+
+    public var lastLSN: LSN { (try? core.streamInfo(id).lastLSN) ?? .null }
+    public var baseLSN: LSN { (try? core.streamInfo(id).baseLSN) ?? .null }
+}

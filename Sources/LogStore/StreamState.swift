@@ -1,0 +1,96 @@
+// Per-stream state of an open log, and how it is persisted in the base file and rebuilt by recovery.
+
+import LogFormat
+
+/// Fields every append of a stream reads or writes (kept free of references, so no retain per append).
+struct StreamHot {
+    var exists = false
+    /// Records below this LSN are no longer needed (null: nothing needed yet).
+    var base: LSN = .null
+    var last: LSN = .null
+    /// The stream's last record in a container before `last`'s container.
+    var lastEarlier: LSN = .null
+    var reservedBytes = 0
+    var reservedRecords = 0
+}
+
+/// The rest of a stream's state.
+struct StreamCold {
+    var name: String
+    var archiveTail: LSN = .null
+    var restart: LSN = .null
+    var tailPinned: (@Sendable (LSN) -> Void)?
+}
+
+extension LogCore {
+    /// Builds the live stream table from the base file plus what recovery found in the scanned tail.
+    func loadStreams(meta: BaseRecord, recovered: RecoveryResult) {
+        var entries = meta.streams
+        if entries.isEmpty {
+            // A log that never had named streams: every record is the default stream's.
+            entries = [StreamEntry(id: 0, name: "", base: meta.baseLSN, last: recovered.lastLSN)]
+            state.nextStreamID = 1
+        } else {
+            state.nextStreamID = meta.nextStreamID
+        }
+        for e in entries {
+            var hot = StreamHot()
+            hot.exists = true
+            hot.base = e.base
+            hot.last = e.last
+            if let scanned = recovered.streamLast[e.id], scanned > hot.last {
+                if hot.last.isValid, hot.last.container < scanned.container { hot.lastEarlier = hot.last }
+                hot.last = scanned
+            }
+            if hot.base == .null, let first = recovered.streamFirst[e.id] { hot.base = first }
+            setHot(e.id, hot)
+            state.cold[e.id] = StreamCold(name: e.name, archiveTail: e.archiveTail, restart: e.restart)
+            state.streamIDs[e.name] = e.id
+        }
+        state.baseLSN = logWideBaseLocked()
+    }
+
+    func setHot(_ id: UInt16, _ hot: StreamHot) {
+        let i = Int(id)
+        if state.hot.count <= i { state.hot.append(contentsOf: repeatElement(StreamHot(), count: i + 1 - state.hot.count)) }
+        state.hot[i] = hot
+    }
+
+    /// The lowest base of any stream that has one, or the end of the log when none pins anything.
+    func logWideBaseLocked() -> LSN {
+        var base = LSN.invalid
+        for h in state.hot where h.exists && h.base != .null && h.base < base { base = h.base }
+        return base == .invalid ? .null : base
+    }
+
+    /// The stream table as the base file should record it now. Only durable positions are recorded:
+    /// a `last` in a container recovery will not scan, and a `base` at or below the durable LSN.
+    func streamEntriesLocked(scanStartContainer: UInt32, previous: [StreamEntry]) -> [StreamEntry] {
+        var before: [UInt16: StreamEntry] = [:]
+        for e in previous { before[e.id] = e }
+        var entries: [StreamEntry] = []
+        for (i, h) in state.hot.enumerated() where h.exists {
+            let id = UInt16(i)
+            guard let cold = state.cold[id] else { continue }
+            var last = before[id]?.last ?? .null
+            if h.last != .null, h.last.container < scanStartContainer {
+                last = h.last
+            } else if h.lastEarlier != .null, h.lastEarlier.container < scanStartContainer {
+                last = max(last, h.lastEarlier)
+            }
+            let base = h.base <= max(state.durableLSN, state.syncedLSN) ? h.base : (before[id]?.base ?? .null)
+            entries.append(
+                StreamEntry(id: id, name: cold.name, base: base, last: last, archiveTail: cold.archiveTail, restart: cold.restart))
+        }
+        return entries
+    }
+
+    /// Checks a stream name.
+    static func validateStreamName(_ name: String) throws {
+        let n = name.utf8.count
+        guard n >= 1, n <= StreamEntry.maxNameLength else {
+            throw LogError(.invalidArgument, "a stream name is 1...\(StreamEntry.maxNameLength) bytes of UTF-8, got \(n)")
+        }
+        guard !name.contains("\0") else { throw LogError(.invalidArgument, "a stream name cannot contain NUL") }
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+import Testing
+@testable import LogStore
+
+/// Restart-area atomicity: a child process writes restart areas and is killed at its Nth write or sync,
+/// before or after the call, for every N across several rounds of the protocol (append, flush, base-file
+/// write). After each crash the latest restart area must be intact, be the acknowledged one or the one
+/// being written, carry exactly its own base (never a blend), and chain back in order.
+@Suite("Restart areas under SIGKILL at every step", .serialized)
+struct RestartCrashTests {
+    static var txlog: String {
+        if let env = ProcessInfo.processInfo.environment["TXLOG_BIN"] { return env }
+        return URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+            .appendingPathComponent("txlog").path
+    }
+
+    @discardableResult
+    static func run(_ args: [String], stdout: String? = nil) throws -> (Int32, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: txlog)
+        p.arguments = args
+        let pipe = Pipe()
+        if let stdout {
+            let handle = try #require(FileHandle(forWritingAtPath: stdout))
+            handle.seekToEndOfFile()
+            p.standardOutput = handle
+        } else {
+            p.standardOutput = pipe
+        }
+        p.standardError = pipe
+        try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    @Test("kill before and after every write and sync of three restart rounds", arguments: [false, true])
+    func sweep(after: Bool) throws {
+        #expect(FileManager.default.isExecutableFile(atPath: Self.txlog), "build txlog first (make test does): \(Self.txlog)")
+        let dir = NSTemporaryDirectory() + "txlog-restart-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let acks = dir + ".acks"
+        defer { try? FileManager.default.removeItem(atPath: acks) }
+        _ = FileManager.default.createFile(atPath: acks, contents: nil)
+        try Self.run(["create", dir, "--container-size", "512K", "--containers", "3", "--block-size", "4K"])
+        // Learn how many writes and syncs three rounds take, then crash at each of them.
+        var kills = 0
+        var n = 1
+        while n <= 60 {
+            let (status, _) = try Self.run(
+                ["stress-restart", "run", dir, "--rounds", "3", "--records", "40", "--kill-at", "\(n)"] + (after ? ["--after"] : []),
+                stdout: acks)
+            let (checkStatus, output) = try Self.run(["stress-restart", "check", dir, "--acks", acks])
+            #expect(checkStatus == 0, "kill at step \(n) (after: \(after)): \(output)")
+            if status == 137 { kills += 1 } else {
+                #expect(status == 0, "the workload failed without being killed at step \(n)")
+                break
+            }
+            n += 1
+        }
+        #expect(kills >= 10, "the sweep should cross many steps; it crossed \(kills)")
+    }
+}
