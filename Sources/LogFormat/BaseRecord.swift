@@ -168,11 +168,9 @@ public struct BaseRecord: Sendable, Equatable {
     public static func decode(_ bytes: UnsafeRawBufferPointer) throws -> BaseRecord {
         let r = ByteReader(bytes, what: "base slot")
         guard try r.u64(0) == Format.baseMagic else { throw LogError(.corrupt, "base slot magic is wrong") }
-        let version = try r.u16(8)
-        guard version == Format.version else {
-            throw LogError(.unsupportedVersion, "base file version \(version) is not \(Format.version)")
-        }
-        guard try r.u16(10) == UInt16(headerSize) else { throw LogError(.corrupt, "base header size is wrong") }
+        // Bytes 0..<28 (magic, version, header size, CRC, generation, payload length) keep their places in
+        // every version, so the CRC is checked first: a torn or damaged slot is corrupt, and only an intact
+        // slot of another version is unsupported.
         let payloadLength = Int(try r.u32(24))
         guard payloadLength <= Format.baseSlotSize - headerSize, headerSize + payloadLength <= bytes.count else {
             throw LogError(.corrupt, "base payload length \(payloadLength) does not fit the slot")
@@ -180,6 +178,11 @@ public struct BaseRecord: Sendable, Equatable {
         var covered = [UInt8](try r.slice(0, headerSize + payloadLength))
         covered.withUnsafeMutableBytes { storeLE(UInt32(0), at: 12, in: $0) }
         guard CRC32C.checksum(covered) == (try r.u32(12)) else { throw LogError(.corrupt, "base slot checksum mismatch") }
+        let version = try r.u16(8)
+        guard version == Format.version else {
+            throw LogError(.unsupportedVersion, "base file version \(version) is not \(Format.version)")
+        }
+        guard try r.u16(10) == UInt16(headerSize) else { throw LogError(.corrupt, "base header size is wrong") }
 
         let codec = try Codec(id: try r.u8(64), level: try r.u8(65))
         var record = BaseRecord(

@@ -45,15 +45,16 @@ public struct ContainerHeader: Sendable, Equatable {
     public static func decode(_ bytes: UnsafeRawBufferPointer) throws -> ContainerHeader {
         let r = ByteReader(bytes, what: "container header")
         guard try r.u64(0) == Format.containerMagic else { throw LogError(.corrupt, "container magic is wrong") }
+        // The CRC comes first: a damaged header is corrupt; only an intact one of another version is unsupported.
+        var copy = [UInt8](try r.slice(0, size))
+        let stored = try r.u32(12)
+        copy.withUnsafeMutableBytes { storeLE(UInt32(0), at: 12, in: $0) }
+        guard CRC32C.checksum(copy) == stored else { throw LogError(.corrupt, "container header checksum mismatch") }
         let version = try r.u16(8)
         guard version == Format.version else {
             throw LogError(.unsupportedVersion, "container version \(version) is not \(Format.version)")
         }
         guard try r.u16(10) == UInt16(size) else { throw LogError(.corrupt, "container header size is wrong") }
-        var copy = [UInt8](try r.slice(0, size))
-        let stored = try r.u32(12)
-        copy.withUnsafeMutableBytes { storeLE(UInt32(0), at: 12, in: $0) }
-        guard CRC32C.checksum(copy) == stored else { throw LogError(.corrupt, "container header checksum mismatch") }
         guard try r.u32(48) == UInt32(Format.containerDataStart) else {
             throw LogError(.corrupt, "container data start is not \(Format.containerDataStart)")
         }

@@ -33,10 +33,10 @@ public struct LSN: RawRepresentable, Hashable, Comparable, Sendable {
     }
 
     /// Builds an LSN from parts the caller has already checked (offset a multiple of 512 below 4 GiB,
-    /// slot at most 511). Out-of-range parts are truncated, not trapped.
+    /// slot at most 511). Out-of-range parts are masked to their field (never spill into a neighbour).
     @inlinable
     public init(uncheckedContainer container: UInt32, blockOffset: UInt64, slot: UInt16) {
-        self.rawValue = UInt64(container) << 32 | (blockOffset >> 9) << 9 | UInt64(slot)
+        self.rawValue = UInt64(container) << 32 | ((blockOffset >> 9) & 0x7F_FFFF) << 9 | UInt64(slot & 0x1FF)
     }
 
     /// The logical container id.

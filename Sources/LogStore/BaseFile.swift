@@ -60,7 +60,8 @@ struct BaseFile {
                 if best == nil || r.generation > best!.generation { best = r }
             } catch let e as LogError {
                 if e.code == .unsupportedVersion { throw LogError(e.code, e.message, path: path) }
-                notes.append("slot \(slot): \(e.message)")
+                // A slot never written (all zeros) is normal for a new log; only a damaged slot is noted.
+                if bytes.contains(where: { $0 != 0 }) { notes.append("slot \(slot): \(e.message)") }
             }
         }
         guard let best else {

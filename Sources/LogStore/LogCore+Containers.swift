@@ -30,7 +30,10 @@ extension LogCore {
                 throw e
             }
             meta = next
-            deleted = lock.withLock { applyRecyclingLocked(recycled) }
+            deleted = lock.withLock {
+                state.persistedTailContainer = next.scanStart.container
+                return applyRecyclingLocked(recycled)
+            }
         }
         lock.withLock { state.stats.baseWrites += 1 }
         if !deleted.isEmpty {
@@ -70,33 +73,65 @@ extension LogCore {
     }
 
     /// Creates containers and records them in the base file. Returns their physical ids.
+    ///
+    /// The files are created, zero-filled and synced, and the directory synced, before `metaLock` is
+    /// taken, so the writer is never held up by a large container being prepared. Once the base-file
+    /// write has been attempted the files are kept whatever happens: the base file may name them.
     func addContainers(_ count: Int) throws -> [UInt32] {
         if readOnly { throw LogError(.readOnly, "the log is open read-only") }
-        try lock.withLock { try checkUsable() }
-        var added: [LiveContainer] = []
-        do {
-            try updateMeta { m in
-                guard m.containers.count + count <= Format.maxContainerCount else {
-                    throw LogError(.invalidArgument, "a log has at most \(Format.maxContainerCount) containers")
-                }
-                let prefix = m.policy.containerPrefix
-                for _ in 0..<count {
-                    let physical = m.nextPhysicalID
-                    let name = ContainerFiles.name(prefix: prefix, physicalID: physical)
-                    let path = directory + "/" + name
-                    let fd = try ContainerFiles.create(io: io, path: path, logID: logID, physicalID: physical, size: containerSize)
-                    added.append(LiveContainer(physical: physical, fd: fd, logical: 0, endOffset: 0, path: path))
-                    m.nextPhysicalID += 1
-                    m.containers.append(ContainerEntry(physicalID: physical, logicalID: 0, state: .inactive, endOffset: 0))
-                    if prefix != Format.defaultContainerPrefix { m.containerNames[physical] = name }
-                }
-                // The new files' directory entries are durable before the base file names them.
-                try io.fsyncDirectory(directory)
+        let (first, prefix): (UInt32, String) = try lock.withLock {
+            try checkUsable()
+            guard state.containers.count + state.containersBeingAdded + count <= Format.maxContainerCount else {
+                throw LogError(.invalidArgument, "a log has at most \(Format.maxContainerCount) containers")
             }
-        } catch {
+            let first = state.nextPhysicalID
+            state.nextPhysicalID += UInt32(count)
+            state.containersBeingAdded += count
+            return (first, state.policy.containerPrefix)
+        }
+        defer { lock.withLock { state.containersBeingAdded -= count } }
+        var added: [LiveContainer] = []
+        func discard() {
             for c in added {
                 io.close(c.fd)
                 try? io.unlink(c.path)
+            }
+        }
+        do {
+            for physical in first..<(first + UInt32(count)) {
+                let name = ContainerFiles.name(prefix: prefix, physicalID: physical)
+                let path = directory + "/" + name
+                let fd = try ContainerFiles.create(io: io, path: path, logID: logID, physicalID: physical, size: containerSize)
+                added.append(LiveContainer(physical: physical, fd: fd, logical: 0, endOffset: 0, path: path))
+            }
+            // The new files' directory entries are durable before the base file names them.
+            try io.fsyncDirectory(directory)
+        } catch {
+            discard()
+            // Give the ids back unless another add took ids after them.
+            lock.withLock { if state.nextPhysicalID == first + UInt32(count) { state.nextPhysicalID = first } }
+            throw error
+        }
+        var writeAttempted = false
+        do {
+            try updateMetaOrFail { m in
+                guard m.containers.count + count <= Format.maxContainerCount else {
+                    throw LogError(.invalidArgument, "a log has at most \(Format.maxContainerCount) containers")
+                }
+                for c in added {
+                    m.containers.append(ContainerEntry(physicalID: c.physical, logicalID: 0, state: .inactive, endOffset: 0))
+                    let name = String(c.path.dropFirst(directory.count + 1))
+                    if name != ContainerFiles.name(physicalID: c.physical) { m.containerNames[c.physical] = name }
+                }
+                m.nextPhysicalID = max(m.nextPhysicalID, first + UInt32(count))
+                writeAttempted = true
+            }
+        } catch {
+            if writeAttempted {
+                for c in added { io.close(c.fd) }
+            } else {
+                discard()
+                lock.withLock { if state.nextPhysicalID == first + UInt32(count) { state.nextPhysicalID = first } }
             }
             throw error
         }
@@ -128,7 +163,7 @@ extension LogCore {
             return c
         }
         guard let removed else {
-            try updateMeta { m in
+            try updateMetaOrFail { m in
                 guard let k = m.containers.firstIndex(where: { $0.physicalID == physical }) else { return }
                 m.containers[k].state = .pendingDelete
             }
@@ -136,7 +171,7 @@ extension LogCore {
             return
         }
         do {
-            try updateMeta { m in
+            try updateMetaOrFail { m in
                 m.containers.removeAll { $0.physicalID == physical }
                 m.containerNames[physical] = nil
             }
@@ -167,7 +202,7 @@ extension LogCore {
         }
         if let failed { throw failed }
         if readOnly { return }
-        try updateMeta(cleanShutdown: true) { m in m.durableWatermark = max(m.durableWatermark, durable) }
+        try updateMetaOrFail(cleanShutdown: true) { m in m.durableWatermark = max(m.durableWatermark, durable) }
     }
 }
 

@@ -33,7 +33,7 @@ extension LogCore {
         if closed { throw LogError(.closed, "the log is closed") }
         guard lsn <= last else { throw LogError(.invalidArgument, "\(lsn) is beyond the end of the log (\(last))", lsn: lsn) }
         guard lsn >= base else { throw LogError(.notFound, "\(lsn) is below the log's base \(base)", lsn: lsn) }
-        let (block, _) = try block(at: lsn.blockLSN)
+        let (block, _) = try block(at: lsn.blockLSN, absentIsCorrupt: false)
         guard let block, Int(lsn.slot) < block.slots.count else {
             throw LogError(.notFound, "no record at \(lsn)", lsn: lsn)
         }
@@ -49,8 +49,11 @@ extension LogCore {
 
     /// The decoded block at `position` and, when it has a successor, its length on disk.
     /// Returns nil for the block at the end of the log.
-    func block(at position: LSN, skippingUnless stream: UInt16? = nil) throws -> (DecodedBlock?, Int?) {
+    /// `absentIsCorrupt`: a cursor walking the log's own block chain treats a missing block as damage;
+    /// a read of a caller's LSN that names no block gets `notFound`.
+    func block(at position: LSN, skippingUnless stream: UInt16? = nil, absentIsCorrupt: Bool = true) throws -> (DecodedBlock?, Int?) {
         let source: BlockSource = try lock.withLock {
+            if state.closed || state.filesReleased { throw LogError(.closed, "the log is closed") }
             let o = state.open
             if position == o.position {
                 guard o.count > 0 else { return .end }
@@ -76,6 +79,7 @@ extension LogCore {
             guard let physical = state.logicalToPhysical[position.container], let c = state.containers[physical] else {
                 throw LogError(.notFound, "logical container \(position.container) is not in the log", lsn: position)
             }
+            state.activeReads += 1
             return .disk(physical: physical, fd: c.fd)
         }
         switch source {
@@ -83,8 +87,15 @@ extension LogCore {
         case .open(let d): return (d, nil)
         case .memory(let d): return (d, d.header.diskLength)
         case .disk(let physical, let fd):
+            defer {
+                lock.withLock {
+                    state.activeReads -= 1
+                    if state.activeReads == 0 { readsDone.broadcast() }
+                }
+            }
             if let cached = cache.get(position) { return (cached, cached.header.diskLength) }
-            let d = try readBlockFromDisk(position: position, physical: physical, fd: fd, skippingUnless: stream)
+            let d = try readBlockFromDisk(
+                position: position, physical: physical, fd: fd, skippingUnless: stream, absentIsCorrupt: absentIsCorrupt)
             if !d.slots.isEmpty { cache.put(position, d) }
             return (d, d.header.diskLength)
         }
@@ -93,7 +104,9 @@ extension LogCore {
     /// Reads and fully validates one block from a container.
     /// With `stream`, a block whose stream mask says it holds none of that stream's records is checked
     /// (identity and CRC) but not decompressed, and comes back with no slots.
-    func readBlockFromDisk(position: LSN, physical: UInt32, fd: Int32, skippingUnless stream: UInt16? = nil) throws -> DecodedBlock {
+    func readBlockFromDisk(
+        position: LSN, physical: UInt32, fd: Int32, skippingUnless stream: UInt16? = nil, absentIsCorrupt: Bool = true
+    ) throws -> DecodedBlock {
         let offset = position.blockOffset
         guard offset >= UInt64(Format.containerDataStart), offset + UInt64(BlockHeader.size) <= containerSize else {
             throw LogError(.invalidArgument, "\(position) is not a block position", lsn: position)
@@ -125,6 +138,8 @@ extension LogCore {
         }
         switch result {
         case .success(let d): return d
+        case .failure(.absent(let why)) where !absentIsCorrupt:
+            throw LogError(.notFound, "no block starts at \(position) (\(why))", lsn: position, container: physical, offset: offset)
         case .failure(let f):
             let why: String
             switch f {
@@ -169,6 +184,8 @@ public struct LogCursor: Sendable {
     public mutating func next() throws -> LogRecord? {
         while true {
             if block == nil || (blockIsOpen && slot >= (block?.slots.count ?? 0)) {
+                // A cursor parked at the end of a container follows the log once it moves to the next one.
+                if block == nil, slot == 0 { position = core.nextBlockPosition(logical: position.container, offset: position.blockOffset) }
                 let (b, length) = try core.block(at: position, skippingUnless: stream)
                 guard let b else { return nil }
                 block = b

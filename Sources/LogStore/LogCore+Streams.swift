@@ -36,7 +36,7 @@ extension LogCore {
             state.streamIDs[name] = id
             return id
         }
-        do { try updateMeta { _ in } } catch {
+        do { try updateMetaOrFail { _ in } } catch {
             lock.withLock {
                 state.hot[Int(id)].exists = false
                 state.cold[id] = nil
@@ -69,7 +69,7 @@ extension LogCore {
             state.reservedTotal -= hot.reservedBytes
             return (id, hot, cold)
         }
-        do { try updateMeta { _ in } } catch {
+        do { try updateMetaOrFail { _ in } } catch {
             lock.withLock {
                 state.hot[Int(id)] = hot
                 state.cold[id] = cold
@@ -118,8 +118,16 @@ extension LogCore {
             return state.durableLSN
         }
         if lsn > durable { try flush(upTo: lsn) }
-        lock.withLock { state.hot[Int(stream)].base = lsn }
-        try updateMetaOrFail { _ in }
+        // Concurrent calls race; the base only ever moves forward.
+        let old = lock.withLock {
+            let old = state.hot[Int(stream)].base
+            if old == .null || lsn > old { state.hot[Int(stream)].base = lsn }
+            return old
+        }
+        do { try updateMetaOrFail { _ in } } catch {
+            lock.withLock { if state.hot[Int(stream)].base == lsn { state.hot[Int(stream)].base = old } }
+            throw error
+        }
         shrinkIfPolicyAllows()
     }
 
@@ -143,8 +151,8 @@ extension LogCore {
     }
 
     /// `updateMeta`, entering the failed state when the base file could not be written or synced.
-    func updateMetaOrFail(_ change: (inout BaseRecord) throws -> Void) throws {
-        do { try updateMeta(change) } catch let e as LogError where e.code == .io {
+    func updateMetaOrFail(cleanShutdown: Bool = false, _ change: (inout BaseRecord) throws -> Void) throws {
+        do { try updateMeta(cleanShutdown: cleanShutdown, change) } catch let e as LogError where e.code == .io {
             lock.withLock { failLocked(e) }
             throw lock.withLock { state.failed ?? e }
         }

@@ -45,11 +45,11 @@ extension LogCore {
     /// Checks a flush target; returns true if it is already durable, otherwise asks the writer for it.
     private func registerFlushLocked(_ target: LSN) throws -> Bool {
         if let failed = state.failed { throw failed }
+        if state.closed { throw LogError(.closed, "the log is closed") }
         guard target <= state.lastLSN || target == .null else {
             throw LogError(.invalidArgument, "cannot flush to \(target): the last LSN is \(state.lastLSN)", lsn: target)
         }
         if target <= state.durableLSN { return true }
-        if state.closed { throw LogError(.closed, "the log is closed") }
         if target > state.flushTarget { state.flushTarget = target }
         state.stats.flushRequests += 1
         workCondition.signal()
@@ -175,7 +175,7 @@ extension LogCore {
             }
             let run = batch[i..<j]
             let first = batch[i]
-            let current = metaLock.withLock { meta.scanStart.container }
+            let current = lock.withLock { state.persistedTailContainer }
             if first.logical > current {
                 for physical in unsynced.sorted() {
                     try syncContainer(physical)

@@ -99,6 +99,8 @@ final class LogCore: @unchecked Sendable {
     let workCondition: Condition
     /// Wakes appenders waiting for back-pressure to ease (with `lock`).
     let spaceCondition: Condition
+    /// Signalled when the last read in progress on a container descriptor ends (with `lock`).
+    let readsDone: Condition
     /// Serialises base-file writes and guards `meta`.
     let metaLock = Lock()
     let cache: BlockCache
@@ -143,6 +145,13 @@ final class LogCore: @unchecked Sendable {
         var spaceGeneration: UInt64 = 0
         /// The largest worst-case cost of one reserved record while any reservation is outstanding.
         var maxReservedCost = 0
+        /// Physical ids handed out (including to containers being created).
+        var nextPhysicalID: UInt32 = 0
+        var containersBeingAdded = 0
+        /// The container the persisted base file says recovery starts in.
+        var persistedTailContainer: UInt32 = 0
+        /// Reads in progress on container descriptors; close waits for them.
+        var activeReads = 0
     }
     var state: State
 
@@ -170,6 +179,7 @@ final class LogCore: @unchecked Sendable {
         self.cache = BlockCache(capacityBytes: options.readCacheBytes)
         self.workCondition = Condition(lock)
         self.spaceCondition = Condition(lock)
+        self.readsDone = Condition(lock)
 
         let normal = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(meta.blockSize) - BlockHeader.size, alignment: 16)
         var open = OpenBlock(payload: normal, capacity: 0)
@@ -183,6 +193,8 @@ final class LogCore: @unchecked Sendable {
         for c in containers.values where c.logical != 0 { state.logicalToPhysical[c.logical] = c.physical }
         state.open.capacity = openCapacity(offset: open.offset)
         state.archiveTail = meta.archiveTail
+        state.nextPhysicalID = meta.nextPhysicalID
+        state.persistedTailContainer = meta.scanStart.container
         state.policy = meta.policy
         loadStreams(meta: meta, recovered: recovered)
     }
@@ -199,6 +211,7 @@ final class LogCore: @unchecked Sendable {
     func releaseFiles() {
         let fds: [Int32] = lock.withLock {
             guard !state.filesReleased else { return [] }
+            while state.activeReads > 0 { readsDone.wait() }
             state.filesReleased = true
             return state.containers.values.map(\.fd) + [baseFD]
         }
@@ -213,6 +226,11 @@ final class LogCore: @unchecked Sendable {
     }
 
     var logSalt: UInt64 { logID.salt }
+
+    /// Throws `closed` once the log is closed (reads of a failed log still work).
+    func checkOpen() throws {
+        try lock.withLock { if state.closed || state.filesReleased { throw LogError(.closed, "the log is closed") } }
+    }
 
     func checkUsable() throws {
         if let failed = state.failed { throw failed }

@@ -97,7 +97,16 @@ public final class LogStore: Sendable {
             var recovered = try RecoveryScanner(
                 io: io, directory: directory, meta: meta, containers: containers, mode: options.recovery, maxRawLength: maxRaw
             ).scan()
-            recovered.report.metadataNotes = notes
+            recovered.report.metadataNotes = notes + recovered.report.metadataNotes
+            if options.recovery == .strict, !recovered.report.metadataNotes.isEmpty {
+                throw LogError(.corrupt, "base file anomaly (strict recovery): \(recovered.report.metadataNotes.joined(separator: "; "))", path: basePath)
+            }
+            for sw in recovered.switches {
+                sw.apply(to: &meta)
+                for (p, c) in containers where c.logical == sw.closed { containers[p]?.endOffset = sw.endOffset }
+                containers[sw.physical]?.logical = sw.closed + 1
+                containers[sw.physical]?.endOffset = 0
+            }
             let baseFile = readOnly ? nil : BaseFile(io: io, path: basePath, fd: baseFD)
             if let baseFile {
                 // What was recovered is made durable before the base file says so, then a new epoch starts.
@@ -183,6 +192,7 @@ public final class LogStore: Sendable {
     /// A cursor over records in LSN order, starting at `lsn` (which must be a record's LSN), or at the
     /// base of the log when `lsn` is null.
     public func records(from lsn: LSN = .null) throws -> LogCursor {
+        try core.checkOpen()
         let start: LSN
         if lsn == .null {
             start = try firstLSN()

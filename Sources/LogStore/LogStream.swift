@@ -63,6 +63,7 @@ public final class LogStream: Sendable {
 
     /// This stream's records in LSN order from `lsn` (default: the stream's base).
     public func records(from lsn: LSN = .null) throws -> LogCursor {
+        try core.checkOpen()
         var start = lsn
         if start == .null {
             let info = try core.streamInfo(id)

@@ -31,6 +31,34 @@ struct RecoveryResult {
     /// Each stream's first and last record found in the scanned tail.
     var streamFirst: [UInt16: LSN] = [:]
     var streamLast: [UInt16: LSN] = [:]
+    /// Container switches found in the log that the base file did not record.
+    var switches: [RecoveredSwitch] = []
+}
+
+/// A container switch recovery found by following the block chain.
+struct RecoveredSwitch {
+    var closed: UInt32
+    var endOffset: UInt64
+    var physical: UInt32
+    var previousLSN: LSN
+    var previousCRC: UInt32
+}
+
+extension RecoveredSwitch {
+    /// Records the switch in a base record, as the writer would have.
+    func apply(to m: inout BaseRecord) {
+        for k in m.containers.indices {
+            if m.containers[k].logicalID == closed, m.containers[k].state.holdsData { m.containers[k].endOffset = endOffset }
+            if m.containers[k].physicalID == physical {
+                m.containers[k].logicalID = closed + 1
+                m.containers[k].state = .active
+                m.containers[k].endOffset = 0
+            }
+        }
+        m.scanStart = LSN(uncheckedContainer: closed + 1, blockOffset: UInt64(Format.containerDataStart), slot: 0)
+        m.scanStartPreviousLSN = previousLSN
+        m.scanStartPreviousCRC = previousCRC
+    }
 }
 
 struct RecoveryScanner {
@@ -44,8 +72,8 @@ struct RecoveryScanner {
     func scan() throws -> RecoveryResult {
         var report = RecoveryReport()
         report.cleanShutdown = meta.flags & BaseRecord.cleanShutdownFlag != 0
-        let logical = meta.scanStart.container
-        guard let c = containers.values.first(where: { $0.logical == logical }) else {
+        var logical = meta.scanStart.container
+        guard var c = containers.values.first(where: { $0.logical == logical }) else {
             throw LogError(.corrupt, "the base file's scan start container \(logical) is not in the table")
         }
         var offset = meta.scanStart.blockOffset
@@ -53,35 +81,49 @@ struct RecoveryScanner {
         var streamLast: [UInt16: LSN] = [:]
         var chain = meta.scanStartPreviousCRC
         var last = meta.scanStartPreviousLSN
+        var switches: [RecoveredSwitch] = []
+        var rereads = 0
         let size = meta.containerSize
-        let reader = ContainerReader(io: io, fd: c.fd, size: size)
-        while offset + UInt64(BlockHeader.size) <= size {
-            let position = LSN(uncheckedContainer: logical, blockOffset: offset, slot: 0)
-            let identity = BlockIdentity(logSalt: meta.logID.salt, logicalContainer: logical, blockOffset: UInt32(offset), maxEpoch: meta.epoch)
-            let result = try reader.decode(at: offset, identity: identity, maxRawLength: maxRawLength)
-            var failure: DecodedBlock.Failure?
-            switch result {
-            case .success(let block):
-                if block.header.previousBlockCRC != chain {
-                    failure = .absent("block does not chain to the one before (stale block from an earlier run)")
-                } else {
-                    chain = block.header.crc
-                    last = LSN(uncheckedContainer: logical, blockOffset: offset, slot: block.header.recordCount - 1)
-                    for (slot, record) in block.slots.enumerated() {
-                        let lsn = LSN(uncheckedContainer: logical, blockOffset: offset, slot: UInt16(slot))
-                        let stream = record.header.stream
-                        if streamFirst[stream] == nil { streamFirst[stream] = lsn }
-                        streamLast[stream] = lsn
-                    }
-                    offset += UInt64(block.header.diskLength)
-                    report.blocksScanned += 1
-                    continue
+        var reader = ContainerReader(io: io, fd: c.fd, size: size)
+        scanning: while true {
+            var failure: DecodedBlock.Failure = .absent("end of container")
+            while offset + UInt64(BlockHeader.size) <= size {
+                let identity = BlockIdentity(logSalt: meta.logID.salt, logicalContainer: logical, blockOffset: UInt32(offset), maxEpoch: meta.epoch)
+                let result = try reader.decode(at: offset, identity: identity, maxRawLength: maxRawLength)
+                guard case .success(let block) = result else {
+                    if case .failure(let f) = result { failure = f }
+                    break
                 }
-            case .failure(let f):
-                failure = f
+                guard block.header.previousBlockCRC == chain else {
+                    failure = .absent("block does not chain to the one before (stale block from an earlier run)")
+                    break
+                }
+                chain = block.header.crc
+                last = LSN(uncheckedContainer: logical, blockOffset: offset, slot: block.header.recordCount - 1)
+                for (slot, record) in block.slots.enumerated() {
+                    let lsn = LSN(uncheckedContainer: logical, blockOffset: offset, slot: UInt16(slot))
+                    let stream = record.header.stream
+                    if streamFirst[stream] == nil { streamFirst[stream] = lsn }
+                    streamLast[stream] = lsn
+                }
+                offset += UInt64(block.header.diskLength)
+                report.blocksScanned += 1
             }
-            // The scan stops here. Decide: a clean end, a torn tail, or corruption.
-            guard let failure else { break }
+            // The blocks of this container end here. If a free container starts with the next logical
+            // container's first block, chained to the last block seen, the log went on there (the base file
+            // that recorded the switch was lost, e.g. its newest slot was damaged): follow it.
+            if case .absent = failure, let next = try continuation(after: logical, chain: chain) {
+                switches.append(RecoveredSwitch(closed: logical, endOffset: offset, physical: next.physical, previousLSN: last, previousCRC: chain))
+                report.metadataNotes.append("recovered a container switch the base file did not record: logical container \(logical + 1) in container \(next.physical)")
+                logical += 1
+                c = next
+                reader = ContainerReader(io: io, fd: c.fd, size: size)
+                offset = UInt64(Format.containerDataStart)
+                continue scanning
+            }
+            // Decide: a clean end, a torn tail, or corruption.
+            let position = LSN(uncheckedContainer: logical, blockOffset: offset, slot: 0)
+            guard offset + UInt64(BlockHeader.size) <= size else { break scanning }
             let reason: String
             let damaged: Bool
             switch failure {
@@ -89,6 +131,16 @@ struct RecoveryScanner {
             case .damaged(let m): reason = m; damaged = true
             }
             let durableEvidence = try durableClaim(beyond: position, reader: reader, logical: logical)
+            // A read-only open can race a live writer: the block here may have been mid-write when it was
+            // read and complete (and durable) by the time later blocks were. Read it again before judging.
+            if durableEvidence != nil || position <= meta.durableWatermark, rereads < 3, case .success(let again) = try reader.decode(
+                at: offset,
+                identity: BlockIdentity(logSalt: meta.logID.salt, logicalContainer: logical, blockOffset: UInt32(offset), maxEpoch: meta.epoch),
+                maxRawLength: maxRawLength), again.header.previousBlockCRC == chain
+            {
+                rereads += 1
+                continue scanning
+            }
             if position <= meta.durableWatermark || durableEvidence != nil {
                 let why = durableEvidence.map { "a later block (\($0)) says it was durable" }
                     ?? "the base file says the log was durable up to \(meta.durableWatermark)"
@@ -97,7 +149,7 @@ struct RecoveryScanner {
                     container: c.physical, offset: offset, path: c.path)
                 if mode == .pointInTime {
                     report.corruption = error
-                    break
+                    break scanning
                 }
                 throw error
             }
@@ -107,12 +159,27 @@ struct RecoveryScanner {
                 }
                 report.tornTail = "\(position): \(reason)"
             }
-            break
+            break scanning
         }
         report.lastLSN = last
         return RecoveryResult(
             end: LSN(uncheckedContainer: logical, blockOffset: offset, slot: 0), lastLSN: last, chainCRC: chain, report: report,
-            streamFirst: streamFirst, streamLast: streamLast)
+            streamFirst: streamFirst, streamLast: streamLast, switches: switches)
+    }
+
+    /// A free container whose first block is logical container `logical + 1`'s and chains to `chain`.
+    private func continuation(after logical: UInt32, chain: UInt32) throws -> LiveContainer? {
+        for c in containers.values.sorted(by: { $0.physical < $1.physical }) where c.logical == 0 {
+            let identity = BlockIdentity(
+                logSalt: meta.logID.salt, logicalContainer: logical + 1, blockOffset: UInt32(Format.containerDataStart), maxEpoch: meta.epoch)
+            let reader = ContainerReader(io: io, fd: c.fd, size: meta.containerSize)
+            if case .success(let b) = try reader.decode(at: UInt64(Format.containerDataStart), identity: identity, maxRawLength: maxRawLength),
+                b.header.previousBlockCRC == chain
+            {
+                return c
+            }
+        }
+        return nil
     }
 
     /// Looks past a bad position for any valid block of this log and container whose durable hint claims
