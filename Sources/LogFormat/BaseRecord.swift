@@ -266,7 +266,7 @@ public struct BaseRecord: Sendable, Equatable {
         else { throw bad("container size \(containerSize) is invalid") }
         guard blockSize >= 1024, blockSize % UInt32(Format.sectorSize) == 0,
             UInt64(blockSize) <= containerSize - UInt64(Format.containerDataStart),
-            Int(blockSize) <= Format.maxRawBlockLength
+            Int(blockSize) <= Format.maxBlockSize
         else { throw bad("block size \(blockSize) is invalid") }
         guard UInt64(maxRecordSize) <= LogLimits.largestRecord(containerSize: containerSize) else {
             throw bad("max record size \(maxRecordSize) does not fit a container")
@@ -317,6 +317,8 @@ public enum LogLimits {
     /// The largest record a container of this size can hold: the container's data area less one block
     /// header and one record header.
     public static func largestRecord(containerSize: UInt64) -> UInt64 {
+        let overhead = UInt64(Format.containerDataStart + BlockHeader.size + RecordHeader.size)
+        guard containerSize > overhead else { return 0 }
         let data = containerSize - UInt64(Format.containerDataStart)
         return min(data - UInt64(BlockHeader.size) - UInt64(RecordHeader.size), UInt64(Format.maxRawBlockLength - RecordHeader.size))
     }

@@ -20,6 +20,8 @@ public enum Format {
     public static let maxRecordsPerBlock = 512
     /// Size of one base-file slot; the base file holds two.
     public static let baseSlotSize = 256 * 1024
+    /// Largest configured block size (header included).
+    public static let maxBlockSize = 16 * 1024 * 1024
     /// Hard upper bound on one block's uncompressed payload, whatever the configuration says.
     public static let maxRawBlockLength = 64 * 1024 * 1024
 

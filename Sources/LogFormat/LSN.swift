@@ -68,14 +68,15 @@ extension LSN: CustomStringConvertible, LosslessStringConvertible {
         if t == "null" { self = .null; return }
         if t == "invalid" { self = .invalid; return }
         if t.hasPrefix("0x") || t.hasPrefix("0X") {
-            guard let raw = UInt64(t.dropFirst(2), radix: 16) else { return nil }
+            let digits = t.dropFirst(2)
+            guard !digits.isEmpty, digits.allSatisfy(\.isHexDigit), let raw = UInt64(digits, radix: 16) else { return nil }
             self.init(rawValue: raw)
             return
         }
         let parts = t.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 3, let c = UInt32(parts[0]), let o = UInt64(parts[1]), let s = UInt16(parts[2]) else {
-            return nil
-        }
+        guard parts.count == 3, parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }),
+            let c = UInt32(parts[0]), let o = UInt64(parts[1]), let s = UInt16(parts[2])
+        else { return nil }
         self.init(container: c, blockOffset: o, slot: s)
     }
 }

@@ -103,6 +103,7 @@ extension BaseRecord {
             guard n >= 1, n <= 80, end - o - 6 >= n else { throw LogError(.corrupt, "container name length \(n)") }
             guard let name = String(validating: try r.slice(o + 6, n), as: UTF8.self),
                 name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }),
+                name != ".", name != "..", !name.hasPrefix(Format.baseFileName),
                 names.updateValue(name, forKey: id) == nil
             else { throw LogError(.corrupt, "container name for \(id) is invalid or duplicated") }
             o += 6 + n

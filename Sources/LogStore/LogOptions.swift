@@ -32,7 +32,7 @@ public struct LogCreateOptions: Sendable {
         guard (Format.minContainerCount...Format.maxContainerCount).contains(containerCount) else {
             throw bad("container count must be \(Format.minContainerCount)...\(Format.maxContainerCount), got \(containerCount)")
         }
-        guard blockSize >= 1024, blockSize <= 16 * 1024 * 1024, blockSize % Format.sectorSize == 0,
+        guard blockSize >= 1024, blockSize <= Format.maxBlockSize, blockSize % Format.sectorSize == 0,
             UInt64(blockSize) <= containerSize - UInt64(Format.containerDataStart)
         else { throw bad("block size must be a multiple of 512 from 1 KiB to 16 MiB that fits a container, got \(blockSize)") }
         guard maxRecordSize >= 0 else { throw bad("max record size must not be negative") }

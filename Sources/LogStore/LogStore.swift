@@ -111,6 +111,12 @@ public final class LogStore: Sendable {
             if let baseFile {
                 // What was recovered is made durable before the base file says so, then a new epoch starts.
                 if let tail = containers.values.first(where: { $0.logical == recovered.end.container }) {
+                    // A dropped torn block is overwritten with zeros, so later opens (strict ones too) see a
+                    // clean end instead of meeting the same torn block again.
+                    if recovered.report.tornTail != nil {
+                        let sector = [UInt8](repeating: 0, count: Format.sectorSize)
+                        try io.writeAll(tail.fd, sector, at: recovered.end.blockOffset)
+                    }
                     try io.fdatasync(tail.fd)
                 }
                 meta.generation += 1

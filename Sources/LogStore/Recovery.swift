@@ -221,17 +221,19 @@ struct ContainerReader {
 
     func decode(at offset: UInt64, identity: BlockIdentity, maxRawLength: Int) throws -> Result<DecodedBlock, DecodedBlock.Failure> {
         guard offset + UInt64(BlockHeader.size) <= size else { return .failure(.absent("end of container")) }
-        var head = [UInt8](repeating: 0, count: BlockHeader.size)
-        let n = try head.withUnsafeMutableBytes { try io.readFully(fd, into: $0, at: offset) }
-        guard n == BlockHeader.size else { return .failure(.absent("short container")) }
-        var length = BlockHeader.size
-        if let h = try? head.withUnsafeBytes({ try BlockHeader.decode($0) }) {
-            let available = size - offset
-            let need = UInt64(BlockHeader.size) + UInt64(h.storedLength)
-            length = Int(min(need, available))
+        // One read covers the header and, for blocks up to 64 KiB, the body too, so a block is never seen
+        // half old and half new because a writer landed between two reads.
+        let available = Int(size - offset)
+        var bytes = [UInt8](repeating: 0, count: min(available, 64 * 1024))
+        var got = try bytes.withUnsafeMutableBytes { try io.readFully(fd, into: $0, at: offset) }
+        guard got >= BlockHeader.size else { return .failure(.absent("short container")) }
+        if let h = try? bytes.withUnsafeBytes({ try BlockHeader.decode($0) }) {
+            let need = BlockHeader.size + Int(h.storedLength)
+            if need > bytes.count, need <= available {
+                bytes = [UInt8](repeating: 0, count: need)
+                got = try bytes.withUnsafeMutableBytes { try io.readFully(fd, into: $0, at: offset) }
+            }
         }
-        var bytes = [UInt8](repeating: 0, count: length)
-        let got = try bytes.withUnsafeMutableBytes { try io.readFully(fd, into: $0, at: offset) }
         return bytes.withUnsafeBytes {
             DecodedBlock.decode(UnsafeRawBufferPointer(rebasing: $0[0..<got]), expecting: identity, maxRawLength: maxRawLength)
         }

@@ -381,10 +381,12 @@ import Testing
         r.generation = 0
         r.flags = 0xFFFF_FFFF
         r.containers[1].endOffset = 8192  // the newest container's end offset
-        r.blockSize = 64 << 20  // above LogCreateOptions' 16 MiB, within Format.maxRawBlockLength
+        r.blockSize = 16 << 20  // the largest block size a log may have (Format.maxBlockSize)
         r.containerSize = 128 << 20
         try r.validate()
         #expect(try decodeBase(r.encode()) == r)
+        r.blockSize = (16 << 20) + 512
+        #expect(errorCode { try r.validate() } == .corrupt, "a block size above Format.maxBlockSize is refused on read too")
     }
 
     @Test func largestRecordRule() {

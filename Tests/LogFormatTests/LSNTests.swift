@@ -113,9 +113,11 @@ import Testing
         // The sentinels' numeric forms parse to the sentinels.
         #expect(LSN("0:0:0") == .null)
         #expect(LSN("4294967295:4294966784:511") == .invalid)
-        // Swift's integer parsing accepts a leading '+' (and '-0'); the grammar in lsn.md says so.
-        #expect(LSN("+3:8192:17") == LSN(container: 3, blockOffset: 8192, slot: 17))
-        #expect(LSN("-0:0:1") == LSN(rawValue: 1))
+        // Each part is decimal digits only: no sign, no spaces inside.
+        #expect(LSN("+3:8192:17") == nil)
+        #expect(LSN("-0:0:1") == nil)
+        #expect(LSN("0x") == nil)
+        #expect(LSN("0x+1") == nil)
     }
 
     @Test(arguments: [

@@ -126,13 +126,17 @@ struct StressCommand: ParsableCommand {
 func appendRetrying(_ log: LogStore, _ payload: [UInt8]) throws -> LSN {
     while true {
         do { return try log.append(payload) } catch let e as LogError where e.code == .logFull {
-            let durable = log.durableLSN
-            if durable.isValid, durable > log.baseLSN { try log.advanceBase(to: durable) }
             try log.flush()
-            let durableNow = log.durableLSN
-            if durableNow.isValid, durableNow > log.baseLSN { try log.advanceBase(to: durableNow) }
+            try advanceBaseIfBehind(log, to: log.durableLSN)
         }
     }
+}
+
+/// Moves the base up to `target` unless another writer already moved it at least that far (the check
+/// and the move race between writers; losing that race is fine).
+func advanceBaseIfBehind(_ log: LogStore, to target: LSN) throws {
+    guard target.isValid, target > log.baseLSN else { return }
+    do { try log.advanceBase(to: target) } catch let e as LogError where e.code == .invalidArgument && log.baseLSN >= target {}
 }
 
 /// Writes whole lines to stdout with one write(2) each, so a kill never splits a line that was written.
