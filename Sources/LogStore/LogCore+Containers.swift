@@ -14,7 +14,7 @@ extension LogCore {
             var next = meta
             try change(&next)
             lock.withLock {
-                next.streams = streamEntriesLocked(scanStartContainer: next.scanStart.container, previous: meta.streams)
+                next.streams = streamEntriesLocked(scanStart: next.scanStart, previous: meta.streams)
                 next.nextStreamID = state.nextStreamID
                 next.archiveTail = state.archiveTail
                 next.policy = state.policy
@@ -202,7 +202,17 @@ extension LogCore {
         }
         if let failed { throw failed }
         if readOnly { return }
-        try updateMetaOrFail(cleanShutdown: true) { m in m.durableWatermark = max(m.durableWatermark, durable) }
+        let (end, last, chain) = lock.withLock { (state.open.position, state.lastLSN, state.chainCRC) }
+        try updateMetaOrFail(cleanShutdown: true) { m in
+            m.durableWatermark = max(m.durableWatermark, durable)
+            // Everything is durable and this is the end: the next open starts scanning here, not at the
+            // start of the container, so it reads nothing.
+            if end.container == m.scanStart.container, end.blockOffset + UInt64(BlockHeader.size) <= containerSize {
+                m.scanStart = end
+                m.scanStartPreviousLSN = last
+                m.scanStartPreviousCRC = chain
+            }
+        }
     }
 }
 

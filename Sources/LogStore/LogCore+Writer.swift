@@ -5,6 +5,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Dispatch
 import LogFormat
 
 extension LogCore {
@@ -12,7 +13,7 @@ extension LogCore {
 
     /// Blocks until every record at or below `target` is durable.
     func flush(upTo target: LSN) throws {
-        let waiter = SyncFlushWaiter()
+        let waiter = SyncFlushWaiter.forCurrentThread()
         let done: Bool = try lock.withLock {
             if try registerFlushLocked(target) { return true }
             state.waiters.append((target, .sync(waiter)))
@@ -20,7 +21,10 @@ extension LogCore {
         }
         if done { return }
         waiter.semaphore.wait()
-        if let error = waiter.error { throw error }
+        if let error = waiter.error {
+            waiter.error = nil
+            throw error
+        }
     }
 
     /// Suspends until every record at or below `target` is durable. Never blocks a thread.
@@ -61,8 +65,11 @@ extension LogCore {
     func startWriter() {
         let initialCRC = state.chainCRC
         let initialLSN = state.writtenLSN
+        let waker = self.waker
+        spawnThread { waker.run() }
         spawnThread { [self] in
             writerLoop(lastCRC: initialCRC, lastLSN: initialLSN)
+            waker.stop()
             writerDone.signal()
         }
     }
@@ -154,7 +161,13 @@ extension LogCore {
             }
             spaceCondition.broadcast()
             lock.unlock()
-            for w in ready { resume(w, with: nil) }
+            // Waking dozens of flushers costs a futex call each; the waker thread does it while this
+            // thread goes on to the next batch.
+            if ready.count <= 1 {
+                for w in ready { resume(w, with: nil) }
+            } else {
+                waker.post(ready)
+            }
         }
     }
 
@@ -285,4 +298,54 @@ func spawnThread(_ body: @escaping @Sendable () -> Void) {
     }, context)
     precondition(rc == 0, "pthread_create failed: \(rc)")
     pthread_detach(thread)
+}
+
+/// Resumes batches of flush waiters on its own thread, in the order they were posted.
+final class Waker: @unchecked Sendable {
+    private let lock = Lock()
+    private let condition: Condition
+    private var queue: [[FlushWaiter]] = []
+    private var stopping = false
+    private let done = DispatchSemaphore(value: 0)
+
+    init() { condition = Condition(lock) }
+
+    func post(_ waiters: [FlushWaiter]) {
+        lock.withLock {
+            queue.append(waiters)
+            condition.signal()
+        }
+    }
+
+    /// Resumes everything posted so far, then ends `run`; returns once it has.
+    func stop() {
+        lock.withLock {
+            stopping = true
+            condition.signal()
+        }
+        done.wait()
+    }
+
+    func run() {
+        while true {
+            lock.lock()
+            while queue.isEmpty && !stopping { condition.wait() }
+            let batches = queue
+            queue.removeAll(keepingCapacity: true)
+            let finished = stopping && batches.isEmpty
+            lock.unlock()
+            for batch in batches {
+                for w in batch {
+                    switch w {
+                    case .sync(let s): s.semaphore.signal()
+                    case .async(let c): c.resume()
+                    }
+                }
+            }
+            if finished {
+                done.signal()
+                return
+            }
+        }
+    }
 }

@@ -2,6 +2,9 @@
 // LogCore+Writer (group commit), LogCore+Read (reads and cursors), LogCore+Containers (metadata changes),
 // Recovery (finding the end on open).
 
+#if canImport(Glibc)
+import Glibc
+#endif
 import Dispatch
 import LogFormat
 
@@ -40,10 +43,31 @@ enum FlushWaiter {
     case async(CheckedContinuation<Void, any Error>)
 }
 
+/// What a thread blocked in a synchronous flush waits on. Each thread keeps one and reuses it, so a
+/// flush allocates nothing. Exactly one resume follows each registration (see `FlushWaiter`).
 final class SyncFlushWaiter: @unchecked Sendable {
     let semaphore = DispatchSemaphore(value: 0)
     var error: LogError?  // written before signal, read after wait
+
+    /// The calling thread's waiter.
+    static func forCurrentThread() -> SyncFlushWaiter {
+        if let raw = pthread_getspecific(syncWaiterKey) {
+            return Unmanaged<SyncFlushWaiter>.fromOpaque(raw).takeUnretainedValue()
+        }
+        let waiter = SyncFlushWaiter()
+        pthread_setspecific(syncWaiterKey, Unmanaged.passRetained(waiter).toOpaque())
+        return waiter
+    }
 }
+
+/// Thread-specific slot holding each thread's `SyncFlushWaiter`; released when the thread exits.
+private let syncWaiterKey: pthread_key_t = {
+    var key = pthread_key_t()
+    pthread_key_create(&key) { raw in
+        if let raw { Unmanaged<SyncFlushWaiter>.fromOpaque(raw).release() }
+    }
+    return key
+}()
 
 /// Flush statistics.
 public struct FlushStatistics: Sendable, Equatable {
@@ -153,11 +177,14 @@ final class LogCore: @unchecked Sendable {
         /// Reads in progress on container descriptors; close waits for them.
         var activeReads = 0
     }
-    var state: State
+    /// Every access holds `lock`, so the dynamic exclusivity check is skipped (it costs on every append).
+    @exclusivity(unchecked) var state: State
 
     /// The persisted (or being persisted) base record; guarded by `metaLock`.
     var meta: BaseRecord
     var writerDone = DispatchSemaphore(value: 0)
+    /// Resumes flush waiters for the writer (see `Waker`).
+    let waker = Waker()
 
     init(io: any FileIO, directory: String, meta: BaseRecord, baseFile: BaseFile?, baseFD: Int32, containers: [UInt32: LiveContainer],
          recovered: RecoveryResult, options: LogOpenOptions) {

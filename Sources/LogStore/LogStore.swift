@@ -97,9 +97,12 @@ public final class LogStore: Sendable {
             var recovered = try RecoveryScanner(
                 io: io, directory: directory, meta: meta, containers: containers, mode: options.recovery, maxRawLength: maxRaw
             ).scan()
+            // A damaged base slot is an anomaly; so is a container switch the base file missed, except
+            // for a read-only open of a live log, whose writer may switch after the base file was read.
+            let anomalies = notes + (readOnly ? [] : recovered.report.metadataNotes)
             recovered.report.metadataNotes = notes + recovered.report.metadataNotes
-            if options.recovery == .strict, !recovered.report.metadataNotes.isEmpty {
-                throw LogError(.corrupt, "base file anomaly (strict recovery): \(recovered.report.metadataNotes.joined(separator: "; "))", path: basePath)
+            if options.recovery == .strict, !anomalies.isEmpty {
+                throw LogError(.corrupt, "base file anomaly (strict recovery): \(anomalies.joined(separator: "; "))", path: basePath)
             }
             for sw in recovered.switches {
                 sw.apply(to: &meta)

@@ -64,8 +64,9 @@ extension LogCore {
     }
 
     /// The stream table as the base file should record it now. Only durable positions are recorded:
-    /// a `last` in a container recovery will not scan, and a `base` at or below the durable LSN.
-    func streamEntriesLocked(scanStartContainer: UInt32, previous: [StreamEntry]) -> [StreamEntry] {
+    /// a `last` below the scan start (recovery rescans everything from there, and everything below it is
+    /// durable), and a `base` at or below the durable LSN.
+    func streamEntriesLocked(scanStart: LSN, previous: [StreamEntry]) -> [StreamEntry] {
         var before: [UInt16: StreamEntry] = [:]
         for e in previous { before[e.id] = e }
         var entries: [StreamEntry] = []
@@ -73,9 +74,9 @@ extension LogCore {
             let id = UInt16(i)
             guard let cold = state.cold[id] else { continue }
             var last = before[id]?.last ?? .null
-            if h.last != .null, h.last.container < scanStartContainer {
+            if h.last != .null, h.last < scanStart {
                 last = h.last
-            } else if h.lastEarlier != .null, h.lastEarlier.container < scanStartContainer {
+            } else if h.lastEarlier != .null, h.lastEarlier < scanStart {
                 last = max(last, h.lastEarlier)
             }
             let base = h.base <= max(state.durableLSN, state.syncedLSN) ? h.base : (before[id]?.base ?? .null)

@@ -2,47 +2,125 @@ import ArgumentParser
 import Foundation
 import LogStore
 
+extension RecordType: ExpressibleByArgument {
+    public init?(argument: String) {
+        switch argument {
+        case "data": self = .data
+        case "restart": self = .restart
+        default: return nil
+        }
+    }
+    public static var allValueStrings: [String] { ["data", "restart"] }
+}
+
 struct DumpCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "dump", abstract: "Print records (read-only).",
-        discussion: "Example: txlog dump LOG --from 1:4096:0 --limit 20 --hex")
+        commandName: "dump", abstract: "Print records with their previous and undo-next links (read-only).",
+        discussion: """
+            Prints records in LSN order from the base of the log (or --from) to the end (or --to): one line each with
+            LSN, type, stream, previous LSN, undo-next LSN, length and a preview of the data. --hex adds a hex dump
+            of each record's data; --json prints one JSON object per line (schema: docs/tools/txlog.md).
+            Stops with exit code 1 at a damaged block, after printing the records before it.
+
+            Exit codes: 0 success, 1 corruption found, 2 cannot open, 64 usage error.
+
+            Examples:
+              txlog dump LOG --limit 20
+              txlog dump LOG --stream ktm --type restart
+              txlog dump LOG --from 1:4096:0 --to 1:65536:0 --hex
+              txlog dump LOG --json | jq -r 'select(.stream == 1) | .lsn'
+            """)
 
     @Argument(help: "The log directory.") var path: String
-    @Option(help: "First LSN (default: the base of the log).") var from: LSN?
+    @Option(help: "First LSN, a record's (default: the base of the log or of the stream).") var from: LSN?
     @Option(help: "Stop after this LSN.") var to: LSN?
+    @Option(help: "Only this stream: its name, 'default', or its numeric id.") var stream: String?
+    @Option(help: "Only records of this type: data or restart.") var type: RecordType?
     @Option(help: "At most this many records.") var limit: Int?
-    @Flag(help: "Show record data in hexadecimal.") var hex = false
+    @Flag(help: "Add a hex dump of each record's data.") var hex = false
     @Flag(help: "Print one JSON object per line.") var json = false
+
+    func validate() throws {
+        if let limit, limit < 0 { throw ValidationError("--limit must be at least 0") }
+        if let from, let to, to < from { throw ValidationError("--to \(to) is before --from \(from)") }
+    }
 
     func run() throws {
         let log = try openForReading(path)
+        let info = log.info()
+        let names = Dictionary(info.streams.map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
+        var streamID: UInt16?
+        if let stream {
+            let wanted = stream == "default" ? "" : stream
+            if let s = info.streams.first(where: { $0.name == wanted }) {
+                streamID = s.id
+            } else if let id = UInt16(stream), names[id] != nil {
+                streamID = id
+            } else {
+                FileHandle.standardError.write(Data("txlog: no stream named \(stream) (see txlog streams)\n".utf8))
+                throw ToolExit.usage
+            }
+        }
+        let bar = ProgressBar("dump", workBytes: info.usedBytes)
+        defer { bar.finish() }
+        let data = info.containers.filter { $0.state != .inactive }.map(\.logicalID)
+        let (low, high) = (data.min() ?? 1, data.max() ?? 1)
         do {
-            var cursor = try log.records(from: from ?? .null)
+            var cursor: LogCursor
+            if let streamID {
+                let name = names[streamID] ?? ""
+                cursor = try (name.isEmpty ? log.defaultStream : log.openStream(name)).records(from: from ?? .null)
+            } else {
+                cursor = try log.records(from: from ?? .null)
+            }
             var n = 0
             while let r = try cursor.next() {
                 if let to, r.lsn > to { break }
                 if let limit, n >= limit { break }
+                if let type, r.type != type { continue }
+                if let streamID, r.stream != streamID { continue }
                 n += 1
-                let preview = hex ? r.data.prefix(64).map { String(format: "%02x", $0) }.joined() : printable(r.data.prefix(64))
+                let span = Double(high - low + 1)
+                bar.update((Double(r.lsn.container - low) + Double(r.lsn.blockOffset) / Double(info.containerSize)) / span)
                 if json {
-                    let object: [String: Any] = [
-                        "lsn": r.lsn.description, "type": "\(r.type)", "stream": r.stream, "previous": r.previous.description,
-                        "undoNext": r.undoNext.description, "length": r.data.count,
-                        "data": r.data.map { String(format: "%02x", $0) }.joined(),
-                    ]
-                    if let d = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
-                        FileHandle.standardOutput.write(d + Data("\n".utf8))
-                    }
+                    printLine(r, names)
                 } else {
+                    let preview = printable(r.data.prefix(48))
                     print("\(r.lsn)\t\(r.type)\tstream \(r.stream)\tprev \(r.previous)\tundo \(r.undoNext)\t\(r.data.count) B\t\(preview)")
+                    if hex { print(hexDump(r.data), terminator: "") }
                 }
             }
         } catch {
+            bar.finish()
             throw fail(error)
+        }
+    }
+
+    private func printLine(_ r: LogRecord, _ names: [UInt16: String]) {
+        let object: [String: Any] = [
+            "lsn": r.lsn.description, "type": "\(r.type)", "stream": Int(r.stream), "streamName": names[r.stream] ?? NSNull(),
+            "previous": r.previous.description, "undoNext": r.undoNext.description, "length": r.data.count,
+            "data": r.data.map { String(format: "%02x", $0) }.joined(),
+        ]
+        if let d = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
+            FileHandle.standardOutput.write(d + Data("\n".utf8))
         }
     }
 
     private func printable<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
         String(bytes.map { (0x20..<0x7f).contains($0) ? Character(UnicodeScalar($0)) : "." })
+    }
+
+    /// `xxd -g1` style: offset, 16 bytes in hex, the printable characters.
+    private func hexDump(_ bytes: [UInt8]) -> String {
+        var out = ""
+        var i = 0
+        while i < bytes.count {
+            let row = bytes[i..<min(i + 16, bytes.count)]
+            let hexes = row.map { String(format: "%02x", $0) }.joined(separator: " ")
+            out += "    " + String(format: "%08x: ", i) + pad(hexes, 47) + "  " + printable(row) + "\n"
+            i += 16
+        }
+        return out
     }
 }

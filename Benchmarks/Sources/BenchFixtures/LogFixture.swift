@@ -1,0 +1,76 @@
+// A throwaway log for one benchmark: created in setup, closed and removed in teardown.
+
+import Foundation
+import LogStore
+
+public final class LogFixture: @unchecked Sendable {
+    public let path: String
+    private var store: LogStore?
+    /// Advances across iterations so consecutive records differ.
+    public var counter = 0
+
+    public init(_ name: String) {
+        path = NSTemporaryDirectory() + "txlog-benchmarks-\(getpid())-\(name)"
+    }
+
+    /// The open log (only between `create` and `remove`).
+    public var log: LogStore {
+        guard let store else { preconditionFailure("LogFixture.log used outside setup/teardown") }
+        return store
+    }
+
+    public func create(containerSize: UInt64 = 128 << 20, containerCount: Int = 4, codec: Codec = .lz4) throws {
+        try? FileManager.default.removeItem(atPath: path)
+        var options = LogCreateOptions(containerSize: containerSize, containerCount: containerCount)
+        options.codec = codec
+        store = try LogStore.create(at: path, options: options)
+        counter = 0
+    }
+
+    /// Reopens the log (after `close`), e.g. read-only.
+    public func open(_ options: LogOpenOptions = .init()) throws {
+        store = try LogStore.open(at: path, options: options)
+    }
+
+    public func close() throws {
+        try store?.close()
+        store = nil
+    }
+
+    public func remove() {
+        try? store?.close()
+        store = nil
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}
+
+/// Appends, recycling containers when the log is full (moves the base to the durable point).
+@discardableResult
+public func appendRecycling(_ log: LogStore, _ bytes: UnsafeRawBufferPointer) throws -> LSN {
+    while true {
+        do { return try log.append(bytes) } catch let e as LogError where e.code == .logFull {
+            try log.flush()
+            let durable = log.durableLSN
+            if durable.isValid, durable > log.baseLSN { try log.advanceBase(to: durable) }
+        }
+    }
+}
+
+/// Async variant for benchmarks that commit from tasks.
+@discardableResult
+public func appendRecycling(_ log: LogStore, _ bytes: UnsafeRawBufferPointer) async throws -> LSN {
+    while true {
+        do { return try log.append(bytes) } catch let e as LogError where e.code == .logFull {
+            try await log.flush()
+            let durable = log.durableLSN
+            if durable.isValid, durable > log.baseLSN { try log.advanceBase(to: durable) }
+        }
+    }
+}
+
+/// Monotonic nanoseconds.
+@inline(__always) public func nowNanos() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+}

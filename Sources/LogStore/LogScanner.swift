@@ -1,0 +1,468 @@
+// A read-only walk over every block of an open log, for `txlog verify`, `stats` and `map`: the tool holds
+// no format logic. The rules it checks are docs/format/README.md ("Recovery") and block.md ("Validity").
+//
+// Order of the walk: both base-file slots, every container header, then every data-holding container in
+// logical order from the oldest, block by block from offset 4096. A closed container's blocks must reach
+// its end offset from the table exactly; the newest container is walked up to the end recovery found.
+// Every block must decode (identity, CRC, decompression, records) and chain to the block before it.
+
+import LogFormat
+
+/// Records and data bytes of one stream inside a block.
+public struct ScanUsage: Sendable, Equatable {
+    public var records = 0
+    public var dataBytes = 0
+
+    public init(records: Int = 0, dataBytes: Int = 0) {
+        self.records = records
+        self.dataBytes = dataBytes
+    }
+}
+
+/// What the scanner learned about one valid block.
+public struct ScannedBlock: Sendable, Equatable {
+    /// The LSN of the block's slot 0 (its position: logical container and offset).
+    public var lsn: LSN
+    /// The physical container holding it.
+    public var physicalID: UInt32
+    /// Byte offset inside the container.
+    public var offset: UInt64
+    public var codec: Codec
+    /// Payload bytes as stored (compressed or not), raw (uncompressed), and on disk (header, stored payload
+    /// and padding to 512).
+    public var storedLength: Int
+    public var rawLength: Int
+    public var diskLength: Int
+    public var recordCount: Int
+    public var restartRecords: Int
+    public var epoch: UInt32
+    public var streamMask: UInt64
+    /// Per stream present in the block.
+    public var streams: [UInt16: ScanUsage]
+}
+
+/// One piece of damage.
+public struct ScanProblem: Sendable, Equatable, CustomStringConvertible {
+    public enum Kind: String, Sendable {
+        /// A block of a data-holding container.
+        case block
+        /// A container file or its header.
+        case container
+        /// A base-file slot.
+        case base
+    }
+
+    public var kind: Kind
+    public var message: String
+    /// The position of the damaged block (slot 0), when the damage is in a block.
+    public var lsn: LSN?
+    /// The physical container, when the damage is in a container.
+    public var container: UInt32?
+    /// Byte offset in the container or the base file.
+    public var offset: UInt64?
+    public var path: String?
+
+    public init(kind: Kind, message: String, lsn: LSN? = nil, container: UInt32? = nil, offset: UInt64? = nil, path: String? = nil) {
+        self.kind = kind
+        self.message = message
+        self.lsn = lsn
+        self.container = container
+        self.offset = offset
+        self.path = path
+    }
+
+    public var description: String {
+        var at: [String] = []
+        if let lsn { at.append("lsn \(lsn)") }
+        if let container { at.append("container \(container)") }
+        if let offset { at.append("offset \(offset)") }
+        if let path { at.append("path \(path)") }
+        return "\(kind.rawValue): \(message)" + (at.isEmpty ? "" : " [" + at.joined(separator: ", ") + "]")
+    }
+}
+
+/// One of the base file's two slots.
+public struct ScannedBaseSlot: Sendable, Equatable {
+    public enum State: String, Sendable {
+        /// The newest valid slot: the one the log uses.
+        case current
+        /// Valid, older than the other.
+        case previous
+        /// All zeros: never written (normal for a new log).
+        case unused
+        /// Does not decode (counted as a problem).
+        case damaged
+    }
+
+    public var slot: Int
+    public var state: State
+    /// The slot's generation, when it decodes.
+    public var generation: UInt64?
+}
+
+/// Everything a scan found.
+public struct ScanReport: Sendable {
+    /// Every valid block, in log order.
+    public var blocks: [ScannedBlock] = []
+    /// Damage, in the order found. Empty for a clean log.
+    public var problems: [ScanProblem] = []
+    /// Things worth knowing that are not damage: a torn tail recovery dropped, a container recycled by a
+    /// live writer while it was being scanned, base-file notes.
+    public var notes: [String] = []
+    public var baseSlots: [ScannedBaseSlot] = []
+    /// Container headers checked (every container in the table).
+    public var containersChecked = 0
+    /// Bytes of container data area walked.
+    public var bytesScanned: UInt64 = 0
+    /// Where the walk ended: the end of the log, or the first damage when it stopped there.
+    public var end: LSN = .null
+    /// False when the scan stopped at the first problem (without `keepGoing`).
+    public var complete = true
+
+    public init() {}
+}
+
+extension LogStore {
+    /// Walks the base file, every container header and every block of every data-holding container, and
+    /// validates each: identity, CRC, decompression, record structure and the block chain. Read-only.
+    ///
+    /// - Parameters:
+    ///   - keepGoing: after damage, go on: resynchronise at the next 512-byte boundary holding a valid block
+    ///     of the expected logical container, and report every problem. Otherwise stop at the first.
+    ///   - progress: called with the fraction of the data area walked so far (0...1).
+    /// - Throws: `closed`, or `io` if a read fails. Damage is reported in ``ScanReport/problems``, not thrown.
+    public func scanBlocks(keepGoing: Bool = false, progress: ((Double) -> Void)? = nil) throws -> ScanReport {
+        var scanner = LogScanner(core: core, keepGoing: keepGoing, progress: progress)
+        return try scanner.run()
+    }
+}
+
+/// Reads a container through a window of up to 1 MiB, so small blocks cost no read of their own. A block is
+/// always decoded from bytes that one read returned (a block is never seen half old and half new).
+private struct WindowReader {
+    let io: any FileIO
+    let fd: Int32
+    let size: UInt64
+    var start: UInt64 = 0
+    var bytes: [UInt8] = []
+    static let window = 1 << 20
+
+    init(io: any FileIO, fd: Int32, size: UInt64) {
+        self.io = io
+        self.fd = fd
+        self.size = size
+    }
+
+    private mutating func fill(at offset: UInt64, count: Int) throws {
+        let n = Int(min(UInt64(max(count, WindowReader.window)), size - offset))
+        var buffer = [UInt8](repeating: 0, count: n)
+        let got = try buffer.withUnsafeMutableBytes { try io.readFully(fd, into: $0, at: offset) }
+        if got < n { buffer.removeLast(n - got) }
+        bytes = buffer
+        start = offset
+    }
+
+    private func covers(_ offset: UInt64, _ count: Int) -> Bool {
+        offset >= start && offset + UInt64(count) <= start + UInt64(bytes.count)
+    }
+
+    /// The header at `offset`, if one parses (for telling a recycled container from damage).
+    mutating func header(at offset: UInt64) throws -> (BlockHeader, Bool)? {
+        guard offset + UInt64(BlockHeader.size) <= size else { return nil }
+        if !covers(offset, BlockHeader.size) { try fill(at: offset, count: BlockHeader.size) }
+        guard covers(offset, BlockHeader.size) else { return nil }
+        let at = Int(offset - start)
+        return bytes.withUnsafeBytes { raw -> (BlockHeader, Bool)? in
+            let slice = UnsafeRawBufferPointer(rebasing: raw[at...])
+            guard let h = try? BlockHeader.decode(slice) else { return nil }
+            return (h, h.verifyChecksum(block: slice))
+        }
+    }
+
+    mutating func decode(at offset: UInt64, identity: BlockIdentity, maxRawLength: Int) throws -> Result<DecodedBlock, DecodedBlock.Failure> {
+        guard offset + UInt64(BlockHeader.size) <= size else { return .failure(.absent("end of container")) }
+        if !covers(offset, BlockHeader.size) { try fill(at: offset, count: BlockHeader.size) }
+        guard covers(offset, BlockHeader.size) else { return .failure(.absent("short container")) }
+        var at = Int(offset - start)
+        let h = bytes.withUnsafeBytes { try? BlockHeader.decode(UnsafeRawBufferPointer(rebasing: $0[at...])) }
+        if let h {
+            let need = min(BlockHeader.size + Int(h.storedLength), Int(size - offset))
+            // Only lengths the log allows are worth reading; a larger one fails validation anyway.
+            if !covers(offset, need), Int(h.rawLength) <= maxRawLength {
+                try fill(at: offset, count: need)
+                at = 0
+            }
+        }
+        let end = bytes.count
+        return bytes.withUnsafeBytes {
+            DecodedBlock.decode(UnsafeRawBufferPointer(rebasing: $0[at..<end]), expecting: identity, maxRawLength: maxRawLength)
+        }
+    }
+}
+
+private struct LogScanner {
+    let core: LogCore
+    let keepGoing: Bool
+    let progress: ((Double) -> Void)?
+    var report = ScanReport()
+
+    init(core: LogCore, keepGoing: Bool, progress: ((Double) -> Void)?) {
+        self.core = core
+        self.keepGoing = keepGoing
+        self.progress = progress
+    }
+
+    /// True when the scan should stop (a problem was found and `keepGoing` is off).
+    private mutating func problem(_ p: ScanProblem) -> Bool {
+        report.problems.append(p)
+        if !keepGoing { report.complete = false }
+        return !keepGoing
+    }
+
+    mutating func run() throws -> ScanReport {
+        try core.checkOpen()
+        if try checkBase() { return report }
+        if try checkContainerHeaders() { return report }
+        try walkBlocks()
+        return report
+    }
+
+    // MARK: Base file
+
+    private mutating func checkBase() throws -> Bool {
+        let io = core.io
+        let path = core.directory + "/" + Format.baseFileName
+        let size = try io.fileSize(core.baseFD)
+        var image = [UInt8](repeating: 0, count: 2 * Format.baseSlotSize)
+        let n = try image.withUnsafeMutableBytes { try io.readFully(core.baseFD, into: $0, at: 0) }
+        if size != UInt64(2 * Format.baseSlotSize) {
+            if problem(ScanProblem(kind: .base, message: "base file is \(size) bytes, expected \(2 * Format.baseSlotSize)", path: path)) {
+                return true
+            }
+        }
+        var slots: [ScannedBaseSlot] = []
+        for slot in 0..<2 {
+            let start = slot * Format.baseSlotSize
+            let end = min(n, start + Format.baseSlotSize)
+            let bytes = end > start ? image[start..<end] : []
+            if bytes.allSatisfy({ $0 == 0 }) {
+                slots.append(ScannedBaseSlot(slot: slot, state: .unused))
+                continue
+            }
+            do {
+                let r = try bytes.withUnsafeBytes { try BaseRecord.decode($0) }
+                if r.generation % 2 != UInt64(slot) {
+                    slots.append(ScannedBaseSlot(slot: slot, state: .damaged, generation: r.generation))
+                    if problem(ScanProblem(
+                        kind: .base, message: "base slot \(slot) holds generation \(r.generation), which belongs to the other slot",
+                        offset: UInt64(start), path: path))
+                    { return true }
+                    continue
+                }
+                slots.append(ScannedBaseSlot(slot: slot, state: .previous, generation: r.generation))
+            } catch {
+                let why = (error as? LogError)?.message ?? "\(error)"
+                slots.append(ScannedBaseSlot(slot: slot, state: .damaged))
+                if problem(ScanProblem(kind: .base, message: "base slot \(slot) is damaged: \(why)", offset: UInt64(start), path: path)) {
+                    report.baseSlots = slots
+                    return true
+                }
+            }
+        }
+        let newest = slots.filter { $0.state == .previous }.max { ($0.generation ?? 0) < ($1.generation ?? 0) }
+        for i in slots.indices where slots[i].slot == newest?.slot { slots[i].state = .current }
+        report.baseSlots = slots
+        return false
+    }
+
+    // MARK: Container headers
+
+    private mutating func checkContainerHeaders() throws -> Bool {
+        let io = core.io
+        let containers = core.lock.withLock { core.state.containers.values.sorted { $0.physical < $1.physical } }
+        for c in containers {
+            report.containersChecked += 1
+            let size = try io.fileSize(c.fd)
+            if size != core.containerSize {
+                if problem(ScanProblem(
+                    kind: .container, message: "container \(c.physical) is \(size) bytes, expected \(core.containerSize)",
+                    container: c.physical, path: c.path))
+                { return true }
+                continue
+            }
+            var bytes = [UInt8](repeating: 0, count: ContainerHeader.size)
+            _ = try bytes.withUnsafeMutableBytes { try io.readFully(c.fd, into: $0, at: 0) }
+            do {
+                let h = try bytes.withUnsafeBytes { try ContainerHeader.decode($0) }
+                guard h.logID == core.logID, h.physicalID == c.physical, h.containerSize == core.containerSize else {
+                    if problem(ScanProblem(
+                        kind: .container, message: "container \(c.physical)'s header names another log, id or size",
+                        container: c.physical, offset: 0, path: c.path))
+                    { return true }
+                    continue
+                }
+            } catch {
+                let why = (error as? LogError)?.message ?? "\(error)"
+                if problem(ScanProblem(kind: .container, message: "container \(c.physical) header: \(why)", container: c.physical, offset: 0, path: c.path)) {
+                    return true
+                }
+            }
+        }
+        return false
+    }
+
+    // MARK: Blocks
+
+    private struct Target {
+        var logical: UInt32
+        var live: LiveContainer
+        /// Where the container's blocks end: its end offset (closed) or the recovered end (newest).
+        var end: UInt64
+        var newest: Bool
+    }
+
+    private mutating func walkBlocks() throws {
+        let (targets, recoveredEnd) = core.lock.withLock { () -> ([Target], LSN) in
+            let open = core.state.open.position
+            let data = core.state.containers.values.filter { $0.logical != 0 }.sorted { $0.logical < $1.logical }
+            let newest = data.last?.logical ?? 0
+            return (data.map { c in
+                Target(logical: c.logical, live: c, end: c.logical == newest ? open.blockOffset : c.endOffset, newest: c.logical == newest)
+            }, open)
+        }
+        let recovery = core.recoveryReport
+        if let torn = recovery.tornTail { report.notes.append("torn tail dropped by recovery at \(torn)") }
+        report.notes.append(contentsOf: recovery.metadataNotes)
+        let newestAtOpen = targets.last?.logical ?? 0
+        let dataStart = UInt64(Format.containerDataStart)
+        let total = targets.reduce(UInt64(0)) { $0 + ($1.end > dataStart ? $1.end - dataStart : 0) }
+        var done: UInt64 = 0
+        var chain: UInt32?  // the CRC the next block must carry as its previous CRC (nil: unknown)
+        report.end = recoveredEnd
+        for t in targets {
+            var reader = WindowReader(io: core.io, fd: t.live.fd, size: core.containerSize)
+            var offset = dataStart
+            var resynced = false  // inside the newest container after damage: the chain decides where it ends
+            // Recovery (point-in-time) already found damage in the newest container at this position.
+            let damageAt: LogError? = t.newest ? recovery.corruption : nil
+            func lsn(_ o: UInt64) -> LSN { LSN(uncheckedContainer: t.logical, blockOffset: o, slot: 0) }
+            blocks: while true {
+                if !resynced, offset >= t.end {
+                    if let damageAt, offset == t.end {
+                        let p = ScanProblem(
+                            kind: .block, message: damageAt.message, lsn: lsn(offset), container: t.live.physical, offset: offset, path: t.live.path)
+                        if problem(p) {
+                            report.end = lsn(offset)
+                            return
+                        }
+                        guard let next = try resync(&reader, t, after: offset, limit: core.containerSize) else { break blocks }
+                        offset = next
+                        chain = nil
+                        resynced = true
+                        continue
+                    }
+                    if offset > t.end, !t.newest, problem(ScanProblem(
+                        kind: .block, message: "the last block runs past the container's end offset \(t.end) in the base file",
+                        lsn: lsn(offset), container: t.live.physical, offset: offset, path: t.live.path))
+                    {
+                        report.end = lsn(offset)
+                        return
+                    }
+                    break blocks
+                }
+                let identity = BlockIdentity(logSalt: core.logSalt, logicalContainer: t.logical, blockOffset: UInt32(offset), maxEpoch: core.epoch)
+                let result = try reader.decode(at: offset, identity: identity, maxRawLength: core.maxRawLength)
+                let why: String
+                switch result {
+                case .success(let b):
+                    if let expected = chain, b.header.previousBlockCRC != expected {
+                        if resynced { break blocks }  // a stale block from an earlier run: the end of the log
+                        // Valid but unchained: reported, then taken as the new start of the chain.
+                        let p = ScanProblem(
+                            kind: .block,
+                            message: "block does not chain to the block before it (previous CRC \(hex(b.header.previousBlockCRC)), expected \(hex(expected)))",
+                            lsn: lsn(offset), container: t.live.physical, offset: offset, path: t.live.path)
+                        if problem(p) {
+                            report.end = lsn(offset)
+                            return
+                        }
+                    }
+                    do {
+                        record(b, at: offset, t)
+                        chain = b.header.crc
+                        let length = UInt64(b.header.diskLength)
+                        offset += length
+                        done += length
+                        report.bytesScanned += length
+                        progress?(total == 0 ? 1 : min(1, Double(done) / Double(total)))
+                        continue blocks
+                    }
+                case .failure(.absent(let m)):
+                    if resynced { break blocks }
+                    // A live writer may have recycled a closed container since the open: its block then
+                    // belongs to a newer logical container and checks out. That is not damage.
+                    if !t.newest, let (h, crcOK) = try reader.header(at: offset), crcOK, h.logSalt == core.logSalt, h.logicalContainer > newestAtOpen {
+                        report.notes.append("container \(t.live.physical) was recycled by a writer while it was scanned; stopped at offset \(offset)")
+                        chain = nil  // the rest of its blocks were not seen: the next container cannot be chained to them
+                        break blocks
+                    }
+                    why = "no valid block where the log continues (\(m))"
+                case .failure(.damaged(let m)):
+                    why = "block is damaged: \(m)"
+                }
+                let p = ScanProblem(kind: .block, message: why, lsn: lsn(offset), container: t.live.physical, offset: offset, path: t.live.path)
+                if problem(p) {
+                    report.end = lsn(offset)
+                    return
+                }
+                let limit = t.newest ? core.containerSize : t.end
+                guard let next = try resync(&reader, t, after: offset, limit: limit) else {
+                    chain = nil
+                    break blocks
+                }
+                done += next - offset
+                offset = next
+                chain = nil
+                if t.newest, offset >= t.end { resynced = true }
+            }
+            if t.newest {
+                report.end = LSN(uncheckedContainer: t.logical, blockOffset: offset, slot: 0)
+                progress?(1)
+            }
+        }
+    }
+
+    /// The next 512-byte boundary after `offset` (below `limit`) holding a valid block of the container.
+    private func resync(_ reader: inout WindowReader, _ t: Target, after offset: UInt64, limit: UInt64) throws -> UInt64? {
+        var o = offset + UInt64(Format.sectorSize)
+        while o + UInt64(BlockHeader.size) <= min(limit, core.containerSize) {
+            if let (h, _) = try reader.header(at: o), h.logSalt == core.logSalt, h.logicalContainer == t.logical, h.blockOffset == UInt32(o) {
+                let identity = BlockIdentity(logSalt: core.logSalt, logicalContainer: t.logical, blockOffset: UInt32(o), maxEpoch: core.epoch)
+                if case .success = try reader.decode(at: o, identity: identity, maxRawLength: core.maxRawLength) { return o }
+            }
+            o += UInt64(Format.sectorSize)
+        }
+        return nil
+    }
+
+    private mutating func record(_ b: DecodedBlock, at offset: UInt64, _ t: Target) {
+        var streams: [UInt16: ScanUsage] = [:]
+        var restarts = 0
+        for s in b.slots {
+            streams[s.header.stream, default: ScanUsage()].records += 1
+            streams[s.header.stream, default: ScanUsage()].dataBytes += Int(s.header.length)
+            if s.header.type == .restart { restarts += 1 }
+        }
+        let h = b.header
+        let codec = (try? Codec(id: h.codecID, level: h.codecID == 2 ? h.codecLevel : 0)) ?? .none
+        report.blocks.append(ScannedBlock(
+            lsn: LSN(uncheckedContainer: t.logical, blockOffset: offset, slot: 0), physicalID: t.live.physical, offset: offset,
+            codec: codec, storedLength: Int(h.storedLength), rawLength: Int(h.rawLength), diskLength: h.diskLength,
+            recordCount: Int(h.recordCount), restartRecords: restarts, epoch: h.epoch, streamMask: h.streamMask, streams: streams))
+    }
+}
+
+private func hex(_ v: UInt32) -> String {
+    let s = String(v, radix: 16)
+    return "0x" + String(repeating: "0", count: 8 - s.count) + s
+}

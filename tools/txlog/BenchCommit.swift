@@ -1,0 +1,133 @@
+// `txlog bench commit`: durable commits. Each writer is a dedicated thread that appends one record and
+// waits for it to be durable (synchronous flush) in a loop, so concurrent writers share fdatasyncs
+// through group commit. Reports commits/s, fdatasyncs, commits per fdatasync, latency percentiles and
+// CPU time per commit (getrusage of the whole process, the log's writer thread included).
+
+import ArgumentParser
+import Foundation
+import LogStore
+import Synchronization
+
+struct BenchCommit: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "commit",
+        abstract: "Group commit: N writer threads doing append + flush per commit.")
+    @OptionGroup var options: BenchOptions
+    @Option(help: "Writer counts, comma-separated.") var writers = "1,4,16,64"
+    @Option(help: "Record size in bytes.") var recordSize = 128
+    @Option(help: "Codec of the bench log (none, lz4, zlib:N).") var codec = "lz4"
+
+    func run() throws {
+        let dir = try BenchDirectory(options.dir)
+        let counts = writers.split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 }
+        guard !counts.isEmpty, counts.allSatisfy({ $0 <= 1024 }) else { throw ValidationError("--writers: 1...1024, comma-separated") }
+        guard recordSize >= 0, let c = Codec(parsing: codec) else { throw ValidationError("bad --record-size or --codec") }
+        let section = try Self.measure(dir: dir, seconds: options.seconds, writers: counts, recordSize: recordSize, codec: c)
+        emit([section], options: options, dir: dir.root)
+    }
+
+    struct Result {
+        var writers: Int
+        var commits: Int
+        var seconds: Double
+        var syncs: UInt64
+        var cpuSeconds: Double
+        var contextSwitches: Int
+        var latency: Percentiles
+        var perSecond: Double { Double(commits) / seconds }
+        var perSync: Double { Double(commits) / Double(max(syncs, 1)) }
+        var cpuMicrosPerCommit: Double { cpuSeconds / Double(max(commits, 1)) * 1e6 }
+        var switchesPerCommit: Double { Double(contextSwitches) / Double(max(commits, 1)) }
+    }
+
+    static func measure(dir: BenchDirectory, seconds: Double, writers: [Int], recordSize: Int, codec: Codec = .lz4) throws -> BenchSection {
+        let corpus = Corpus(byteCount: 4 << 20)
+        var section = BenchSection(
+            "commit",
+            columns: ["writers", "record", "commits/s", "fdatasyncs", "commits/fdatasync", "p50 us", "p99 us", "p99.9 us", "CPU us/commit",
+                      "ctx sw/commit", "vs 1 writer"])
+        var single: Double?
+        for n in writers {
+            let path = dir.fresh("commit-log")
+            defer { dir.remove(path) }
+            var create = LogCreateOptions(containerSize: 32 << 20, containerCount: 4)
+            create.codec = codec
+            let log = try LogStore.create(at: path, options: create)
+            let r = try run(log, writers: n, recordSize: recordSize, seconds: seconds, corpus: corpus)
+            try log.close()
+            if n == 1 { single = r.perSecond }
+            let scale = single.map { r.perSecond / $0 }
+            section.add(
+                ["\(n)", "\(recordSize) B", rate(r.perSecond), "\(r.syncs)", fmt(r.perSync, 1), fmt(us(r.latency.p50), 0),
+                 fmt(us(r.latency.p99), 0), fmt(us(r.latency.p999), 0), fmt(r.cpuMicrosPerCommit, 1), fmt(r.switchesPerCommit, 1), scale.map { fmt($0, 1) + "x" } ?? "-"],
+                json: ["writers": n, "recordBytes": recordSize, "commits": r.commits, "seconds": r.seconds, "commitsPerSecond": r.perSecond,
+                       "fdatasyncs": r.syncs, "commitsPerFdatasync": r.perSync, "latency": r.latency.json,
+                       "cpuMicrosPerCommit": r.cpuMicrosPerCommit, "contextSwitchesPerCommit": r.switchesPerCommit,
+                       "codec": codec.description]
+                    .merging(scale.map { ["speedupVsOneWriter": $0] } ?? [:]) { a, _ in a })
+        }
+        section.notes.append("each commit = append + synchronous flush(upTo:) on its own thread; fdatasyncs from log.info().statistics.syncs")
+        section.notes.append("CPU = getrusage(RUSAGE_SELF) user+sys over the measured interval / commits; ctx sw = voluntary + involuntary context switches (getrusage); log: 4 x 32 MiB pre-zeroed containers, \(codec)")
+        return section
+    }
+
+    /// Thread-safe collection of each thread's samples.
+    final class Samples: @unchecked Sendable {
+        private let lock = NSLock()
+        private var latencies: [[UInt64]] = []
+        private var failure: String?
+        func add(_ l: [UInt64]) { lock.lock(); latencies.append(l); lock.unlock() }
+        func fail(_ s: String) { lock.lock(); if failure == nil { failure = s }; lock.unlock() }
+        var all: [UInt64] { lock.lock(); defer { lock.unlock() }; return latencies.flatMap { $0 } }
+        var error: String? { lock.lock(); defer { lock.unlock() }; return failure }
+    }
+
+    static func run(_ log: LogStore, writers: Int, recordSize: Int, seconds: Double, corpus: Corpus) throws -> Result {
+        let phase = BenchPhase()
+        let samples = Samples()
+        let warmup = min(0.5, max(0.1, seconds / 4))
+        var syncs0: UInt64 = 0, syncs1: UInt64 = 0
+        var cpu0 = 0.0, cpu1 = 0.0
+        var switches0 = 0, switches1 = 0
+        var t0: UInt64 = 0, t1: UInt64 = 0
+        runOnThreads(writers, whileRunning: {
+            sleepSeconds(warmup)
+            syncs0 = log.info().statistics.syncs
+            cpu0 = processCPUSeconds()
+            switches0 = processContextSwitches()
+            t0 = nowNanos()
+            phase.set(BenchPhase.measuring)
+            sleepSeconds(seconds)
+            phase.set(BenchPhase.stopped)
+            t1 = nowNanos()
+            cpu1 = processCPUSeconds()
+            switches1 = processContextSwitches()
+            syncs1 = log.info().statistics.syncs
+        }) { index in
+            var latencies: [UInt64] = []
+            latencies.reserveCapacity(Int(min(4_000_000, 200_000 * seconds / Double(max(1, writers / 4)))))
+            var i = index &* 7_919
+            do {
+                while true {
+                    let p = phase.current
+                    if p == BenchPhase.stopped { break }
+                    let start = nowNanos()
+                    let lsn = try appendRecycling(log, corpus.record(i, size: recordSize))
+                    try log.flush(upTo: lsn)
+                    let end = nowNanos()
+                    // Count only commits that started and ended inside the measured interval.
+                    if p == BenchPhase.measuring, phase.current == BenchPhase.measuring { latencies.append(end - start) }
+                    i &+= 1
+                }
+            } catch {
+                samples.fail("\(error)")
+            }
+            samples.add(latencies)
+        }
+        if let e = samples.error { throw BenchError("commit bench failed: \(e)") }
+        let all = samples.all
+        return Result(
+            writers: writers, commits: all.count, seconds: Double(t1 - t0) / 1e9, syncs: syncs1 - syncs0, cpuSeconds: cpu1 - cpu0,
+            contextSwitches: switches1 - switches0, latency: Percentiles(all))
+    }
+}

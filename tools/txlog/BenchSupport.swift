@@ -1,0 +1,249 @@
+// Shared pieces of `txlog bench`: options, clocks, CPU time, percentiles, threads, synthetic
+// transaction-log records, the bench directory, and table/JSON output.
+
+import ArgumentParser
+import Foundation
+import LogStore
+import Synchronization
+
+/// Options every bench subcommand takes.
+struct BenchOptions: ParsableArguments {
+    @Option(help: "Directory for the bench logs (default: a new temporary directory, removed afterwards).")
+    var dir: String?
+    @Option(help: "Seconds per measurement.") var seconds: Double = 1
+    @Flag(help: "Print JSON instead of tables.") var json = false
+
+    func validate() throws {
+        guard seconds > 0, seconds <= 3600 else { throw ValidationError("--seconds must be in (0, 3600]") }
+    }
+}
+
+/// One table of results: printed aligned, or as JSON rows.
+struct BenchSection {
+    var name: String
+    var columns: [String]
+    var rows: [[String]] = []
+    var json: [[String: Any]] = []
+    var notes: [String] = []
+
+    init(_ name: String, columns: [String]) {
+        self.name = name
+        self.columns = columns
+    }
+
+    mutating func add(_ row: [String], json: [String: Any]) {
+        rows.append(row)
+        self.json.append(json)
+    }
+
+    func printTable() {
+        print("\n== \(name)")
+        var widths = columns.map(\.count)
+        for row in rows { for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) } }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { i, c in
+                i == 0 ? c.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+                    : String(repeating: " ", count: max(0, widths[i] - c.count)) + c
+            }.joined(separator: "  ")
+        }
+        print(line(columns))
+        for row in rows { print(line(row)) }
+        for n in notes { print("  note: \(n)") }
+    }
+
+    var jsonValue: [String: Any] { ["results": json, "notes": notes] }
+}
+
+/// Prints sections as tables (after a machine header) or as one JSON document.
+func emit(_ sections: [BenchSection], options: BenchOptions, dir: String) {
+    let machine = MachineInfo.collect(dir: dir)
+    if options.json {
+        var doc: [String: Any] = ["machine": machine.json, "seconds": options.seconds]
+        for s in sections { doc[s.name] = s.jsonValue }
+        printJSON(doc)
+        return
+    }
+    print(machine.summary)
+    for s in sections { s.printTable() }
+}
+
+/// What the figures were taken on.
+struct MachineInfo {
+    var cpus: Int
+    var cpuModel: String
+    var memoryGiB: Double
+    var kernel: String
+    var filesystem: String
+    var load: String
+
+    static func collect(dir: String) -> MachineInfo {
+        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let model = cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }
+            .map { $0.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "" } ?? "unknown"
+        var u = utsname()
+        uname(&u)
+        let release = withUnsafeBytes(of: &u.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let load = ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "").split(separator: " ").prefix(3).joined(separator: " ")
+        return MachineInfo(
+            cpus: ProcessInfo.processInfo.activeProcessorCount, cpuModel: model,
+            memoryGiB: Double(ProcessInfo.processInfo.physicalMemory) / Double(1 << 30), kernel: release,
+            filesystem: filesystemName(dir), load: load)
+    }
+
+    var summary: String {
+        String(format: "machine: %d CPUs (%@), %.1f GiB RAM, Linux %@; bench dir on %@; load average %@",
+               cpus, cpuModel, memoryGiB, kernel, filesystem, load)
+    }
+
+    var json: [String: Any] {
+        ["cpus": cpus, "cpuModel": cpuModel, "memoryGiB": memoryGiB, "kernel": kernel, "filesystem": filesystem, "loadAverage": load]
+    }
+}
+
+/// The file system type of `path` (e.g. "ext4", "tmpfs"): the type of the longest mount point that
+/// contains it, from /proc/self/mountinfo.
+func filesystemName(_ path: String) -> String {
+    let real = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+    let text = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+    var best: (mount: String, type: String)?
+    for line in text.split(separator: "\n") {
+        // id parent major:minor root mountpoint options [optional...] - fstype source superoptions
+        let halves = line.components(separatedBy: " - ")
+        let left = halves[0].split(separator: " ")
+        guard halves.count >= 2, left.count >= 5, let type = halves[1].split(separator: " ").first else { continue }
+        let mount = String(left[4]).replacingOccurrences(of: "\\040", with: " ")
+        let inside = mount == "/" || real == mount || real.hasPrefix(mount + "/")
+        if inside, mount.count >= (best?.mount.count ?? -1) { best = (mount, String(type)) }
+    }
+    return best.map { "\($0.type) (mounted at \($0.mount))" } ?? "unknown"
+}
+
+/// The directory the benches write into; a temporary one is removed when done.
+final class BenchDirectory {
+    let root: String
+    private let temporary: Bool
+
+    init(_ requested: String?) throws {
+        if let requested {
+            root = requested
+            temporary = false
+        } else {
+            root = NSTemporaryDirectory() + "txlog-bench-\(getpid())"
+            temporary = true
+        }
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+    }
+
+    /// A path under the root that does not exist yet (an earlier run's leftovers are removed).
+    func fresh(_ name: String) -> String {
+        let path = root + "/" + name
+        try? FileManager.default.removeItem(atPath: path)
+        return path
+    }
+
+    func remove(_ path: String) { try? FileManager.default.removeItem(atPath: path) }
+
+    deinit {
+        if temporary { try? FileManager.default.removeItem(atPath: root) }
+    }
+}
+
+// MARK: Clocks and CPU time
+
+@inline(__always) func nowNanos() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+}
+
+/// User + system CPU seconds of the whole process (every thread, including the log's writer).
+func processCPUSeconds() -> Double {
+    var r = rusage()
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &r)
+    func secs(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+    return secs(r.ru_utime) + secs(r.ru_stime)
+}
+
+/// Context switches (voluntary + involuntary) of the whole process so far.
+func processContextSwitches() -> Int {
+    var r = rusage()
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &r)
+    return r.ru_nvcsw + r.ru_nivcsw
+}
+
+/// Latency percentiles in nanoseconds.
+struct Percentiles {
+    var p50: UInt64 = 0
+    var p99: UInt64 = 0
+    var p999: UInt64 = 0
+    var max: UInt64 = 0
+
+    init(_ samples: [UInt64]) {
+        guard !samples.isEmpty else { return }
+        let s = samples.sorted()
+        func at(_ q: Double) -> UInt64 { s[min(s.count - 1, Int((Double(s.count) * q).rounded(.down)))] }
+        p50 = at(0.50)
+        p99 = at(0.99)
+        p999 = at(0.999)
+        max = s[s.count - 1]
+    }
+
+    var json: [String: Any] { ["p50us": us(p50), "p99us": us(p99), "p999us": us(p999), "maxUs": us(max)] }
+}
+
+func us(_ nanos: UInt64) -> Double { (Double(nanos) / 1000 * 10).rounded() / 10 }
+
+func fmt(_ v: Double, _ digits: Int = 1) -> String { String(format: "%.\(digits)f", v) }
+
+/// A rate with a k/M suffix, e.g. "5.21M".
+func rate(_ v: Double) -> String {
+    if v >= 1e6 { return fmt(v / 1e6, 2) + "M" }
+    if v >= 1e4 { return fmt(v / 1e3, 1) + "k" }
+    return fmt(v, 0)
+}
+
+// MARK: Threads
+
+/// Phases shared by bench threads: warm-up, measuring, stopped.
+final class BenchPhase: Sendable {
+    static let warmup = 0, measuring = 1, stopped = 2
+    private let value = Atomic<Int>(BenchPhase.warmup)
+    var current: Int { value.load(ordering: .acquiring) }
+    func set(_ p: Int) { value.store(p, ordering: .releasing) }
+}
+
+/// Runs `body(index)` on `count` dedicated threads (never the cooperative pool) and waits for all of them.
+func runOnThreads(_ count: Int, whileRunning main: () -> Void = {}, _ body: @escaping @Sendable (Int) -> Void) {
+    let group = DispatchGroup()
+    for i in 0..<count {
+        group.enter()
+        let t = Thread {
+            body(i)
+            group.leave()
+        }
+        t.stackSize = 1 << 20
+        t.start()
+    }
+    main()
+    group.wait()
+}
+
+func sleepSeconds(_ s: Double) { Thread.sleep(forTimeInterval: s) }
+
+/// Appends, recycling containers when the log is full (moves the base to the durable point).
+@discardableResult
+func appendRecycling(_ log: LogStore, _ bytes: UnsafeRawBufferPointer) throws -> LSN {
+    while true {
+        do { return try log.append(bytes) } catch let e as LogError where e.code == .logFull {
+            try log.flush()
+            let durable = log.durableLSN
+            if durable.isValid, durable > log.baseLSN { try log.advanceBase(to: durable) }
+        }
+    }
+}
+
+/// A bench that could not complete.
+struct BenchError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

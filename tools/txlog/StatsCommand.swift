@@ -1,0 +1,147 @@
+import ArgumentParser
+import Foundation
+import LogStore
+
+struct StatsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stats", abstract: "Compression, block fill, records per block and bytes per stream (read-only).",
+        discussion: """
+            Scans every block of every container holding data (like verify) and prints: the compression ratio per
+            codec (raw bytes / stored bytes), block fill (raw payload bytes / block size), records per block,
+            records and data bytes per stream. The fsync batch histogram is counted by the writing process
+            (LogInfo.statistics); a read-only open has none, so it is reported as unavailable.
+            Damaged blocks are skipped and counted; the exit code is then 1.
+
+            Exit codes: 0 success, 1 corruption found, 2 cannot open, 64 usage error.
+
+            Examples:
+              txlog stats /var/lib/app/log
+              txlog stats /var/lib/app/log --json | jq '.codecs'
+            """)
+
+    @Argument(help: "The log directory.") var path: String
+    @Flag(help: "Print JSON (schema: docs/tools/txlog.md).") var json = false
+
+    func run() throws {
+        let log = try openForReading(path, mode: .pointInTime)
+        let info = log.info()
+        let bar = ProgressBar("stats", workBytes: scanWork(info))
+        let report: ScanReport
+        do { report = try log.scanBlocks(keepGoing: true, progress: bar.update) } catch {
+            bar.finish()
+            throw fail(error)
+        }
+        bar.finish()
+        let s = Stats(report, info: info)
+        if json { printJSON(s.json) } else { s.printText() }
+        if !report.problems.isEmpty {
+            FileHandle.standardError.write(Data("txlog: \(report.problems.count) damaged block(s) skipped; run txlog verify\n".utf8))
+            throw ToolExit.corruption
+        }
+    }
+}
+
+struct Stats {
+    struct CodecRow { var blocks = 0, raw = 0, stored = 0, disk = 0 }
+    struct StreamRow { var records = 0, bytes = 0, blocks = 0 }
+    var codecs: [String: CodecRow] = [:]
+    var streams: [UInt16: StreamRow] = [:]
+    var blocks = 0, records = 0, raw = 0, stored = 0, disk = 0, data = 0
+    var fillMin = Double.infinity, fillMax = 0.0, fillSum = 0.0
+    var perBlockMin = Int.max, perBlockMax = 0
+    let blockSize: Int
+    let names: [UInt16: String]
+    let problems: Int
+    let histogram: [UInt64]
+
+    init(_ r: ScanReport, info: LogInfo) {
+        blockSize = info.blockSize
+        names = Dictionary(info.streams.map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
+        problems = r.problems.count
+        histogram = info.statistics.batchBlocksHistogram
+        for b in r.blocks {
+            blocks += 1
+            records += b.recordCount
+            raw += b.rawLength
+            stored += b.storedLength
+            disk += b.diskLength
+            var c = codecs[b.codec.description, default: CodecRow()]
+            c.blocks += 1
+            c.raw += b.rawLength
+            c.stored += b.storedLength
+            c.disk += b.diskLength
+            codecs[b.codec.description] = c
+            let fill = Double(b.rawLength) / Double(blockSize)
+            fillMin = min(fillMin, fill)
+            fillMax = max(fillMax, fill)
+            fillSum += fill
+            perBlockMin = min(perBlockMin, b.recordCount)
+            perBlockMax = max(perBlockMax, b.recordCount)
+            for (id, u) in b.streams {
+                var row = streams[id, default: StreamRow()]
+                row.records += u.records
+                row.bytes += u.dataBytes
+                row.blocks += 1
+                streams[id] = row
+                data += u.dataBytes
+            }
+        }
+    }
+
+    var histogramAvailable: Bool { histogram.contains { $0 > 0 } }
+    static let histogramNote =
+        "fsync batches are counted by the process that writes the log (LogInfo.statistics); a read-only open sees none"
+
+    func ratio(_ raw: Int, _ stored: Int) -> Double { stored == 0 ? 0 : rounded(Double(raw) / Double(stored)) }
+
+    var json: [String: Any] {
+        let empty = blocks == 0
+        return [
+            "blocks": blocks, "records": records, "blockSize": blockSize, "damagedBlocks": problems,
+            "rawBytes": raw, "storedBytes": stored, "diskBytes": disk, "dataBytes": data, "compressionRatio": ratio(raw, stored),
+            "codecs": codecs.keys.sorted().map { k -> [String: Any] in
+                let c = codecs[k]!
+                return ["codec": k, "blocks": c.blocks, "rawBytes": c.raw, "storedBytes": c.stored, "diskBytes": c.disk, "ratio": ratio(c.raw, c.stored)]
+            },
+            "blockFill": ["min": empty ? 0 : rounded(fillMin), "mean": empty ? 0 : rounded(fillSum / Double(blocks)), "max": rounded(fillMax)],
+            "recordsPerBlock": [
+                "min": empty ? 0 : perBlockMin, "mean": empty ? 0 : rounded(Double(records) / Double(blocks), 2), "max": perBlockMax,
+            ] as [String: Any],
+            "streams": streams.keys.sorted().map { id -> [String: Any] in
+                let s = streams[id]!
+                return ["id": Int(id), "name": names[id] ?? NSNull(), "records": s.records, "dataBytes": s.bytes, "blocks": s.blocks]
+            },
+            "fsyncBatches": [
+                "available": histogramAvailable, "blocksPerBatchHistogram": histogramAvailable ? histogram : [],
+                "note": histogramAvailable ? "" : Stats.histogramNote,
+            ] as [String: Any],
+        ]
+    }
+
+    func printText() {
+        print("blocks       \(blocks) (\(formatBytes(UInt64(disk))) on disk), \(records) records, \(formatBytes(UInt64(data))) of record data")
+        print(String(format: "compression  %.2f× overall (%@ raw → %@ stored)", ratio(raw, stored), formatBytes(UInt64(raw)), formatBytes(UInt64(stored))))
+        for k in codecs.keys.sorted() {
+            let c = codecs[k]!
+            print("  \(pad(k, 8)) \(pad("\(c.blocks)", 6, right: true)) blocks  \(pad(formatBytes(UInt64(c.raw)), 10, right: true)) raw  "
+                + "\(pad(formatBytes(UInt64(c.stored)), 10, right: true)) stored  " + String(format: "%.2f×", ratio(c.raw, c.stored)))
+        }
+        if blocks > 0 {
+            print(String(format: "block fill   mean %.1f%%, min %.1f%%, max %.1f%% of %@ (raw payload / block size)",
+                         fillSum / Double(blocks) * 100, fillMin * 100, fillMax * 100, formatBytes(UInt64(blockSize))))
+            print(String(format: "records/block min %d, mean %.1f, max %d", perBlockMin, Double(records) / Double(blocks), perBlockMax))
+        }
+        print("streams")
+        for id in streams.keys.sorted() {
+            let s = streams[id]!
+            print("  \(id)\t\(streamLabel(id, names))\t\(s.records) records\t\(formatBytes(UInt64(s.bytes)))\tin \(s.blocks) blocks")
+        }
+        if histogramAvailable {
+            print("fsync batches (blocks per batch):")
+            for (i, n) in histogram.enumerated() where n > 0 { print("  \(1 << i)–\((1 << (i + 1)) - 1)\t\(n)") }
+        } else {
+            print("fsync batches  not available: \(Stats.histogramNote)")
+        }
+        if problems > 0 { print("damaged      \(problems) problem(s); these blocks are not counted") }
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+import LogStore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A progress bar on stderr, drawn only when stderr is a terminal and the work is large (more than
+/// `threshold` bytes), so piped or redirected runs print nothing extra. `TXLOG_NO_PROGRESS=1` turns it off.
+final class ProgressBar {
+    static let threshold: UInt64 = 4 << 20
+    private let enabled: Bool
+    private let label: String
+    private var shown = -1
+    private var drew = false
+
+    init(_ label: String, workBytes: UInt64) {
+        self.label = label
+        enabled = isatty(2) != 0 && workBytes > ProgressBar.threshold && ProcessInfo.processInfo.environment["TXLOG_NO_PROGRESS"] == nil
+    }
+
+    func update(_ fraction: Double) {
+        guard enabled else { return }
+        let percent = Int((min(1, max(0, fraction)) * 100).rounded(.down))
+        guard percent != shown else { return }
+        shown = percent
+        drew = true
+        let width = 30
+        let filled = percent * width / 100
+        let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
+        FileHandle.standardError.write(Data("\r\u{1B}[K\(label) \(bar) \(percent)%".utf8))
+    }
+
+    /// Erases the bar.
+    func finish() {
+        guard drew else { return }
+        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+        drew = false
+    }
+}
+
+/// Bytes of container data a full scan reads (for deciding whether a progress bar is worth it).
+func scanWork(_ info: LogInfo) -> UInt64 {
+    UInt64(info.containers.filter { $0.state != .inactive }.count) * info.containerSize
+}
+
+/// JSON for one problem: kind, message, lsn, container, offset, path (null when not known).
+func problemJSON(_ p: ScanProblem) -> [String: Any] {
+    [
+        "kind": p.kind.rawValue, "message": p.message, "lsn": p.lsn.map { $0.description as Any } ?? NSNull(),
+        "container": p.container.map { $0 as Any } ?? NSNull(), "offset": p.offset.map { $0 as Any } ?? NSNull(),
+        "path": p.path.map { $0 as Any } ?? NSNull(),
+    ]
+}
+
+/// A problem from an error that stopped the log from opening.
+func problem(from e: LogError) -> ScanProblem {
+    let kind: ScanProblem.Kind
+    if e.lsn != nil { kind = .block } else if e.container != nil { kind = .container } else { kind = .base }
+    return ScanProblem(kind: kind, message: e.message, lsn: e.lsn, container: e.container, offset: e.offset, path: e.path)
+}
+
+/// Rounds for JSON, so ratios read 2.5123 rather than 2.512345678901.
+func rounded(_ x: Double, _ places: Double = 4) -> Double {
+    let f = pow(10, places)
+    return (x * f).rounded() / f
+}
+
+/// True when stdout is a terminal and colour is not turned off (`NO_COLOR`).
+var useColour: Bool { isatty(1) != 0 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil }
+
+/// The name to show for a stream: "(default)" for stream 0's empty name.
+func streamLabel(_ id: UInt16, _ names: [UInt16: String]) -> String {
+    let n = names[id] ?? "?"
+    return n.isEmpty ? "(default)" : n
+}
+
+/// Pads `s` with spaces to `width` characters (on the left with `right`).
+func pad(_ s: String, _ width: Int, right: Bool = false) -> String {
+    let fill = String(repeating: " ", count: max(0, width - s.count))
+    return right ? fill + s : s + fill
+}
