@@ -183,8 +183,6 @@ final class LogCore: @unchecked Sendable {
     /// The persisted (or being persisted) base record; guarded by `metaLock`.
     var meta: BaseRecord
     var writerDone = DispatchSemaphore(value: 0)
-    /// Resumes flush waiters for the writer (see `Waker`).
-    let waker = Waker()
 
     init(io: any FileIO, directory: String, meta: BaseRecord, baseFile: BaseFile?, baseFD: Int32, containers: [UInt32: LiveContainer],
          recovered: RecoveryResult, options: LogOpenOptions) {
