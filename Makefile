@@ -5,7 +5,7 @@ SWIFT ?= swift
 APT_PACKAGES := liblz4-dev zlib1g-dev pkg-config
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build demo test test-long bench clean
+.PHONY: deps build demo test test-long bench fuzz tsan asan clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -30,9 +30,34 @@ test-long: deps
 	$(SWIFT) build --build-tests
 	TXLOG_LONG_TESTS=1 $(SWIFT) test --skip-build
 
+# Opt-in: libFuzzer on every LogFormat parser (tools/fuzz), FUZZ_SECONDS each, release + ASan, on a
+# copy of the seed corpus in .build-fuzz (new inputs accumulate there; crashes go to .build-fuzz/artifacts).
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := FuzzBaseRecord FuzzContainerHeader FuzzBlockHeader FuzzDecodedBlock FuzzRecordHeader
+
+fuzz: deps
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		$(SWIFT) build -c release --sanitize=fuzzer --sanitize=address --scratch-path .build-fuzz --product $$t; \
+	done
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		mkdir -p .build-fuzz/corpus/$$t .build-fuzz/artifacts/$$t; \
+		cp tools/fuzz/corpus/$$t/* .build-fuzz/corpus/$$t/; \
+		echo "== $$t ($(FUZZ_SECONDS) s)"; \
+		SWIFT_BACKTRACE=enable=no .build-fuzz/release/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			-artifact_prefix=.build-fuzz/artifacts/$$t/ .build-fuzz/corpus/$$t; \
+	done
+
+# Opt-in sanitizer runs (not part of `make test`). TSan covers the concurrent suites; the engine uses
+# pthread locks, which TSan understands. ASan runs everything, with LeakSanitizer off (libXCTest leaks).
+tsan: deps
+	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan --filter 'Concurrency|Stream'
+
+asan: deps
+	ASAN_OPTIONS=detect_leaks=0 $(SWIFT) test --sanitize=address --scratch-path .build-asan
+
 bench: deps
 	$(SWIFT) build -c release --product txlog
 	./.build/release/txlog bench all --dir .build/bench-log
 
 clean:
-	rm -rf .build demo-log
+	rm -rf .build .build-fuzz .build-tsan .build-asan demo-log

@@ -35,5 +35,13 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "LogStoreTests", dependencies: ["LogStore", "LogFormat"]),
-    ]
+    ] + fuzzTargets
 )
+
+// libFuzzer entry points (harness T6), one per parser in LogFormat. `make fuzz` builds them with
+// `--sanitize=fuzzer --sanitize=address`; in a plain build they link and do nothing.
+var fuzzTargets: [Target] {
+    ["FuzzBaseRecord", "FuzzContainerHeader", "FuzzBlockHeader", "FuzzDecodedBlock", "FuzzRecordHeader"].map {
+        .executableTarget(name: $0, dependencies: ["LogFormat"], path: "tools/fuzz/\($0)")
+    }
+}

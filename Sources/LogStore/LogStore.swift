@@ -35,7 +35,11 @@ public final class LogStore: Sendable {
         io: any FileIO = PosixFileIO()
     ) throws -> LogStore {
         try options.validate()
-        if !io.fileExists(directory) { try io.makeDirectory(directory) }
+        if !io.fileExists(directory) {
+            try io.makeDirectory(directory)
+            // The new directory's own entry is durable only once its parent is synced.
+            try io.fsyncDirectory(parentDirectory(of: directory))
+        }
         let basePath = directory + "/" + Format.baseFileName
         if io.fileExists(basePath) { throw LogError(.invalidArgument, "a log already exists here", path: directory) }
         let logID = LogID.random()
@@ -304,4 +308,12 @@ public struct LogChain: Sendable {
         upcoming = following
         return record
     }
+}
+
+/// The directory holding `path` ("." for a bare name).
+func parentDirectory(of path: String) -> String {
+    var p = Substring(path)
+    while p.count > 1, p.hasSuffix("/") { p = p.dropLast() }
+    guard let slash = p.lastIndex(of: "/") else { return "." }
+    return slash == p.startIndex ? "/" : String(p[..<slash])
 }

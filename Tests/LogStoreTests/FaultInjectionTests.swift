@@ -365,8 +365,11 @@ struct FaultInjectionMetadataTests {
     }
 
     @Test("A fault during create: a typed error, no leaked files, and the directory is usable afterwards", arguments: [
+        // Directory syncs in create: the parent (the new directory's entry), the log directory after the
+        // containers, the log directory after the base file's rename.
         CreateFault(op: .fsyncDirectory, nth: 1, errno: EIO, pathContains: nil, baseExists: false),
-        CreateFault(op: .fsyncDirectory, nth: 2, errno: EIO, pathContains: nil, baseExists: true),
+        CreateFault(op: .fsyncDirectory, nth: 2, errno: EIO, pathContains: nil, baseExists: false),
+        CreateFault(op: .fsyncDirectory, nth: 3, errno: EIO, pathContains: nil, baseExists: true),
         CreateFault(op: .pwritev, nth: 1, errno: ENOSPC, pathContains: "container-000001", baseExists: false),
         CreateFault(op: .fsync, nth: 1, errno: EIO, pathContains: "container-", baseExists: false),
         CreateFault(op: .fsync, nth: 1, errno: EIO, pathContains: "txlog.base.tmp", baseExists: false),
@@ -409,7 +412,11 @@ struct FaultInjectionMetadataTests {
         let io = FaultyFileIO()
         let log = try LogStore.create(at: dir, options: Kit.tinyOptions(containers: 2), io: io)
         let calls = io.calls
-        let dirSync1 = try #require(calls.firstIndex(.fsyncDirectory))
+        // The new directory's entry is synced in its parent before anything is written into it.
+        let parentSync = try #require(calls.firstIndex(.fsyncDirectory))
+        let firstWrite = try #require(calls.firstIndex(.pwritev))
+        #expect(parentSync < firstWrite)
+        let dirSync1 = try #require(calls.firstIndex(.fsyncDirectory, pathContains: dir))
         for c in ["container-000000", "container-000001"] {
             let lastWrite = try #require(calls.lastIndex(.pwritev, pathContains: c))
             let sync = try #require(calls.firstIndex(.fsync, pathContains: c))
