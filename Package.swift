@@ -10,6 +10,8 @@ let package = Package(
     products: [
         .library(name: "LogStore", targets: ["LogStore"]),
         .executable(name: "txlog", targets: ["txlog"]),
+        // Synthetic transaction-log records for benchmarks (txlog bench and the Benchmarks package).
+        .library(name: "TxLogBenchData", targets: ["TxLogBenchData"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -24,9 +26,10 @@ let package = Package(
         .target(name: "LogFormat", dependencies: ["CCRC32C", "CLZ4", "CZlib"]),
         // The log itself: file-I/O seam, containers, base file, append, group commit, read, recovery.
         .target(name: "LogStore", dependencies: ["LogFormat"]),
+        .target(name: "TxLogBenchData"),
         .executableTarget(
             name: "txlog",
-            dependencies: ["LogStore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["LogStore", "TxLogBenchData", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "tools/txlog"
         ),
         .testTarget(

@@ -20,7 +20,9 @@ let package = Package(
     ],
     targets: [
         // Synthetic transaction-log records and throwaway logs shared by the suites.
-        .target(name: "BenchFixtures", dependencies: [.product(name: "LogStore", package: "TxLog")]),
+        .target(
+            name: "BenchFixtures",
+            dependencies: [.product(name: "LogStore", package: "TxLog"), .product(name: "TxLogBenchData", package: "TxLog")]),
     ]
         + benchmarkSuites.map { suite in
             .executableTarget(

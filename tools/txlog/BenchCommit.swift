@@ -6,6 +6,7 @@
 import ArgumentParser
 import Foundation
 import LogStore
+import TxLogBenchData
 import Synchronization
 
 struct BenchCommit: ParsableCommand {

@@ -4,6 +4,7 @@
 import ArgumentParser
 import Foundation
 import LogStore
+import TxLogBenchData
 
 struct BenchCompress: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -5,6 +5,7 @@
 import ArgumentParser
 import Foundation
 import LogStore
+import TxLogBenchData
 
 struct BenchScan: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -6,6 +6,7 @@
 import ArgumentParser
 import Foundation
 import LogStore
+import TxLogBenchData
 
 struct BenchStreams: ParsableCommand {
     static let configuration = CommandConfiguration(

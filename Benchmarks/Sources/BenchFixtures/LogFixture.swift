@@ -2,6 +2,7 @@
 
 import Foundation
 import LogStore
+@_exported import TxLogBenchData
 
 public final class LogFixture: @unchecked Sendable {
     public let path: String

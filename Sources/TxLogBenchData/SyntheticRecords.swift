@@ -1,5 +1,5 @@
-// Synthetic transaction-log records: the same generator as tools/txlog/BenchData.swift (keep the two in
-// step), so `txlog bench` and these suites compress the same kind of data. Deterministic, shaped like a
+// Synthetic transaction-log records, shared by `txlog bench` and the Benchmarks package so both compress
+// the same kind of data. Deterministic, shaped like a
 // database's redo/undo log: growing ids and timestamps, table and column names from a small vocabulary,
 // keys from a hot set, small integers, short text, and some random bytes such as hashes.
 
