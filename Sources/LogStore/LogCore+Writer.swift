@@ -106,7 +106,6 @@ extension LogCore {
                 lock.unlock()
                 return
             }
-            state.inFlight = count
             let batch = Array(state.sealed[0..<count])
             var ends: [UInt32: UInt64] = [:]
             for c in state.containers.values where c.endOffset > 0 { ends[c.logical] = c.endOffset }
@@ -124,7 +123,6 @@ extension LogCore {
                 }
             } catch {
                 lock.lock()
-                state.inFlight = 0
                 failLocked(error)
                 lock.unlock()
                 continue
@@ -135,7 +133,6 @@ extension LogCore {
                 if b.pooled { state.pool.append(b.buffer) } else { b.buffer.deallocate() }
             }
             state.sealed.removeFirst(count)
-            state.inFlight = 0
             state.dirtyBytes -= bytes
             if let last = batch.last { state.writtenLSN = last.lastLSN }
             if wantSync && unsynced.isEmpty { state.durableLSN = state.writtenLSN }

@@ -133,7 +133,6 @@ final class LogCore: @unchecked Sendable {
         var open: OpenBlock
         var normalPayload: UnsafeMutableRawBufferPointer
         var sealed: [SealedBlock] = []
-        var inFlight = 0
         var pool: [UnsafeMutableRawBufferPointer] = []
         var dirtyBytes = 0
         var chainCRC: UInt32
@@ -151,8 +150,6 @@ final class LogCore: @unchecked Sendable {
         var logicalToPhysical: [UInt32: UInt32] = [:]
         var baseLSN: LSN
         var stats = FlushStatistics()
-        /// Containers written since their last sync.
-        var unsynced: Set<UInt32> = []
         var filesReleased = false
         /// Per-stream fields touched by every append, indexed by stream id.
         var hot: [StreamHot] = []
