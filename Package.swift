@@ -9,6 +9,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "LogStore", targets: ["LogStore"]),
+        .library(name: "TransactionManager", targets: ["TransactionManager"]),
         .executable(name: "txlog", targets: ["txlog"]),
         // Synthetic transaction-log records for benchmarks (txlog bench and the Benchmarks package).
         .library(name: "TxLogBenchData", targets: ["TxLogBenchData"]),
@@ -26,10 +27,12 @@ let package = Package(
         .target(name: "LogFormat", dependencies: ["CCRC32C", "CLZ4", "CZlib"]),
         // The log itself: file-I/O seam, containers, base file, append, group commit, read, recovery.
         .target(name: "LogStore", dependencies: ["LogFormat"]),
+        // The KTM layer: transactions, resource managers, two-phase commit, recovery, Online/Terminate.
+        .target(name: "TransactionManager", dependencies: ["LogStore"]),
         .target(name: "TxLogBenchData"),
         .executableTarget(
             name: "txlog",
-            dependencies: ["LogStore", "TxLogBenchData", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["LogStore", "TransactionManager", "TxLogBenchData", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "tools/txlog"
         ),
         .testTarget(
@@ -38,6 +41,7 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "LogStoreTests", dependencies: ["LogStore", "LogFormat"]),
+        .testTarget(name: "TransactionManagerTests", dependencies: ["TransactionManager", "LogStore"]),
     ] + fuzzTargets
 )
 

@@ -28,6 +28,19 @@ public struct LogError: Error, Sendable, Equatable, CustomStringConvertible {
         case locked = "locked"
         /// The operation is not allowed in this mode (for example, appending to a read-only log).
         case readOnly = "read-only"
+        /// The transaction manager or resource manager is not online (not yet recovered, or stopped).
+        case notOnline = "not-online"
+        /// The object is not in a state that allows the call (committing a rolled-back transaction,
+        /// answering a notification that was not sent, a second superior).
+        case invalidState = "invalid-state"
+        /// An object with this identity already exists.
+        case alreadyExists = "already-exists"
+        /// The transaction was rolled back (by a participant's veto, a timeout or a rollback call).
+        case aborted = "aborted"
+        /// The operation was cancelled because the resource was terminated.
+        case terminated = "terminated"
+        /// A conflicting transaction holds or changed the same data; retry the transaction.
+        case conflict = "conflict"
     }
 
     public var code: Code

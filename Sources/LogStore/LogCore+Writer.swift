@@ -261,6 +261,12 @@ extension LogCore {
         spaceCondition.broadcast()
         workCondition.broadcast()
         for w in waiters { resume(w.waiter, with: failed) }
+        let handlers = failureHandlers
+        if !handlers.isEmpty {
+            // Called off this thread: the log's lock is held here.
+            let error = failed
+            DispatchQueue.global().async { for h in handlers { h(error) } }
+        }
     }
 
     func resume(_ waiter: FlushWaiter, with error: LogError?) {

@@ -177,6 +177,9 @@ final class LogCore: @unchecked Sendable {
     /// Every access holds `lock`, so the dynamic exclusivity check is skipped (it costs on every append).
     @exclusivity(unchecked) var state: State
 
+    /// Called once, off the failing thread, when the log enters its failed state; guarded by `lock`.
+    var failureHandlers: [@Sendable (LogError) -> Void] = []
+
     /// The persisted (or being persisted) base record; guarded by `metaLock`.
     var meta: BaseRecord
     var writerDone = DispatchSemaphore(value: 0)

@@ -1,6 +1,7 @@
 // The public face of a log. See docs/ARCHITECTURE.md for how the pieces fit.
 
 @_exported public import LogFormat
+import Dispatch
 
 /// A log: a base file plus fixed-size, preallocated container files in one directory.
 ///
@@ -196,6 +197,24 @@ public final class LogStore: Sendable {
 
     /// True when the log has failed after an I/O error and acknowledges nothing more.
     public var isFailed: Bool { core.lock.withLock { core.state.failed != nil } }
+
+    /// True when the log was opened read-only (it takes no lock and writes nothing).
+    public var isReadOnly: Bool { core.readOnly }
+
+    /// The error that put the log in its failed state, or nil while it is healthy.
+    public var failure: LogError? { core.lock.withLock { core.state.failed } }
+
+    /// Registers a handler called once when the log enters its failed state (after a write, sync or
+    /// base-file error). It runs on a background queue, never on the failing thread. If the log has
+    /// already failed, it is called at once (also on a background queue).
+    public func onFailure(_ handler: @escaping @Sendable (LogError) -> Void) {
+        let already: LogError? = core.lock.withLock {
+            if let f = core.state.failed { return f }
+            core.failureHandlers.append(handler)
+            return nil
+        }
+        if let already { DispatchQueue.global().async { handler(already) } }
+    }
 
     // MARK: Reading
 

@@ -1,0 +1,124 @@
+// An enlistment: one resource manager's part in one transaction, and how the RM answers notifications.
+
+import LogStore
+
+/// The link between a resource manager and a transaction. The RM answers each notification through
+/// its enlistment; an answer that was not asked for throws `invalid-state`.
+public final class Enlistment: @unchecked Sendable, CustomStringConvertible {
+    /// The enlistment's identity (logged with the transaction, stable across recovery).
+    public let id: GUID
+    /// The transaction's identity.
+    public let transactionID: GUID
+    /// The owning resource manager's identity.
+    public let resourceManagerID: GUID
+    /// The notifications this enlistment receives (normalized, see ``NotificationMask/normalized``).
+    public let mask: NotificationMask
+    unowned let tm: TransactionManager
+    let txn: TxnCore
+
+    // Guarded by tm.lock.
+    var rm: ResourceManager?
+    var state: EnlistmentState
+    var recoveryInfo: [UInt8] = []
+    /// The notification whose answer is awaited.
+    var expecting: TransactionNotification.Kind?
+    var acknowledged = false
+    /// The RM is durable: a prepared enlistment is logged.
+    let durable: Bool
+
+    init(id: GUID, txn: TxnCore, rm: ResourceManager?, rmID: GUID, mask: NotificationMask, durable: Bool, state: EnlistmentState,
+         tm: TransactionManager) {
+        self.id = id
+        self.txn = txn
+        self.transactionID = txn.id
+        self.rm = rm
+        self.resourceManagerID = rmID
+        self.mask = mask
+        self.durable = durable
+        self.state = state
+        self.tm = tm
+    }
+
+    public var description: String { "enlistment \(id) of tx \(transactionID)" }
+
+    /// The enlistment's state now.
+    public var currentState: EnlistmentState { tm.lock.withLock { state } }
+
+    /// The recovery information last set (returned in the recover notification after a restart).
+    public var recoveryInformation: [UInt8] { tm.lock.withLock { recoveryInfo } }
+
+    /// Sets the opaque blob the TM logs with this enlistment when the transaction is prepared or
+    /// committed, and returns to the RM in ``TransactionNotification/Kind/recover``. Replaces any earlier blob.
+    public func setRecoveryInformation(_ bytes: [UInt8]) throws {
+        guard bytes.count <= TMLimits.maxRecoveryInformation else {
+            throw LogError(.invalidArgument, "recovery information of \(bytes.count) bytes exceeds \(TMLimits.maxRecoveryInformation)")
+        }
+        try tm.lock.withLock {
+            switch state {
+            case .prepared, .committing, .committed, .aborting, .aborted, .closed, .inDoubt, .recovering:
+                throw LogError(.invalidState, "\(self): recovery information is fixed once prepared")
+            default: recoveryInfo = bytes
+            }
+        }
+    }
+
+    // MARK: Answers
+
+    /// Answers ``TransactionNotification/Kind/prePrepare``.
+    public func prePrepareComplete() throws { try tm.answer(self, .prePrepareComplete) }
+
+    /// Answers ``TransactionNotification/Kind/prepare``: the RM's prepare record is appended to its stream. When
+    /// that stream is in the TM's log (always, for a durable RM) it need not be flushed first: the TM's
+    /// forced decision record comes later in the same log, so its flush makes the prepare record
+    /// durable too. After this the RM can no longer roll back on its own.
+    public func prepareComplete() throws { try tm.answer(self, .prepareComplete) }
+
+    /// Answers ``TransactionNotification/Kind/commit`` or ``TransactionNotification/Kind/singlePhaseCommit``.
+    public func commitComplete() throws { try tm.answer(self, .commitComplete) }
+
+    /// Answers ``TransactionNotification/Kind/rollback``.
+    public func rollbackComplete() throws { try tm.answer(self, .rollbackComplete) }
+
+    /// Leaves the transaction without voting: no more notifications, nothing logged. Allowed until
+    /// the point where ``prepareComplete()`` would be called.
+    public func readOnly() throws { try tm.answer(self, .readOnly) }
+
+    /// Answers ``TransactionNotification/Kind/singlePhaseCommit`` by refusing it; the TM runs a two-phase commit.
+    public func singlePhaseReject() throws { try tm.answer(self, .singlePhaseReject) }
+
+    /// Vetoes the transaction (any time before ``prepareComplete()``): it rolls back.
+    public func rollback() throws { try tm.answer(self, .veto) }
+
+    /// Answers ``TransactionNotification/Kind/recover``: the TM then sends the outcome (commit, rollback or in-doubt).
+    public func recover() throws { try tm.answer(self, .recover) }
+
+    /// After ``prepareComplete()``, asks for the outcome now. A decided outcome is sent again; an
+    /// undecided transaction without a superior that has not finished preparing is rolled back; with a
+    /// superior, the superior's request-outcome handler is called. Returns the outcome known now.
+    @discardableResult
+    public func requestOutcome() throws -> Outcome { try tm.requestOutcome(self) }
+
+    /// Closes the enlistment. Before the transaction is prepared this rolls it back.
+    public func close() { tm.closeEnlistment(self) }
+
+    var isLogged: Bool {
+        durable && (state == .prepared || state == .committing || state == .committed || state == .aborting || state == .recovering
+            || state == .inDoubt || (state == .aborted && txn.logged))
+    }
+
+    var loggedForm: LoggedEnlistment {
+        LoggedEnlistment(id: id, rm: resourceManagerID, mask: mask.rawValue, acknowledged: acknowledged, recoveryInformation: recoveryInfo)
+    }
+}
+
+/// An RM's answer to a notification.
+enum Answer: String {
+    case prePrepareComplete = "pre-prepare-complete"
+    case prepareComplete = "prepare-complete"
+    case commitComplete = "commit-complete"
+    case rollbackComplete = "rollback-complete"
+    case readOnly = "read-only"
+    case singlePhaseReject = "single-phase-reject"
+    case veto = "rollback"
+    case recover = "recover"
+}

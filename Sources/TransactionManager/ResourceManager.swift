@@ -1,0 +1,174 @@
+// Resource managers: creation, notification delivery, enlisting, and recovery.
+
+import LogStore
+
+/// A resource manager (RM): the endpoint that owns data and takes part in transactions.
+///
+/// A durable RM has its own stream in the TM's log (``stream``), where it writes its redo/undo and
+/// prepare records. A volatile RM logs nothing and is never recovered.
+///
+/// Notifications go to the handler given at creation; an RM created without a handler reads them from
+/// ``notifications`` instead.
+public final class ResourceManager: @unchecked Sendable {
+    public let id: GUID
+    public let description: String
+    public let isVolatile: Bool
+    /// The RM's own stream (durable RMs), in the same log as the TM's.
+    public let stream: LogStream?
+    unowned let tm: TransactionManager
+    let handler: (@Sendable (TransactionNotification) -> Void)?
+    /// Notifications, for an RM created without a handler.
+    public let notifications: AsyncStream<TransactionNotification>
+    let continuation: AsyncStream<TransactionNotification>.Continuation
+
+    // Guarded by tm.lock.
+    var state: State = .offline
+
+    /// The RM's life cycle: offline until ``recover()``, then online.
+    public enum State: String, Sendable {
+        case offline, recovering, online, closed
+    }
+
+    init(id: GUID, description: String, volatile: Bool, stream: LogStream?, tm: TransactionManager,
+         handler: (@Sendable (TransactionNotification) -> Void)?) {
+        self.id = id
+        self.description = description
+        self.isVolatile = volatile
+        self.stream = stream
+        self.tm = tm
+        self.handler = handler
+        (notifications, continuation) = AsyncStream.makeStream(of: TransactionNotification.self)
+    }
+
+    /// The RM's state now.
+    public var currentState: State { tm.lock.withLock { state } }
+
+    /// The name of a durable RM's stream.
+    public static func streamName(for id: GUID) -> String { "rm-\(id)" }
+
+    func deliver(_ n: TransactionNotification) {
+        if let handler { handler(n) } else { continuation.yield(n) }
+    }
+
+    // MARK: Enlisting
+
+    /// Enlists this RM in `transaction`, which must be active. The mask is normalized.
+    public func enlist(_ transaction: Transaction, mask: NotificationMask = .twoPhase, id: GUID = .random()) throws -> Enlistment {
+        try tm.enlist(rm: self, txn: transaction.core, mask: mask.normalized, id: id)
+    }
+
+    /// Enlists in the transaction with this identity (a client passed its id to the RM).
+    public func enlist(transactionID: GUID, mask: NotificationMask = .twoPhase, id: GUID = .random()) throws -> Enlistment {
+        guard let txn = tm.lock.withLock({ tm.transactions[transactionID] }) else {
+            throw LogError(.notFound, "no transaction \(transactionID)")
+        }
+        return try tm.enlist(rm: self, txn: txn, mask: mask.normalized, id: id)
+    }
+
+    // MARK: Recovery
+
+    /// Recovers the RM: sends ``TransactionNotification/Kind/recover`` for each of its enlistments the TM's log
+    /// says is owed an outcome, then ``TransactionNotification/Kind/recoveryComplete`` and
+    /// ``TransactionNotification/Kind/tmOnline``. The RM answers each recover with ``Enlistment/recover()`` and
+    /// then gets the outcome. Anything the RM prepared that is not in a recover notification is to be
+    /// rolled back (presumed abort). Outcomes may arrive more than once; apply them idempotently.
+    public func recover() throws {
+        let owed: [Enlistment] = try tm.lock.withLock {
+            try tm.requireOnline()
+            guard state == .offline else { throw LogError(.invalidState, "resource manager \(id) is \(state.rawValue), not offline") }
+            state = .recovering
+            var out: [Enlistment] = []
+            for txn in tm.transactions.values where txn.recovered {
+                for e in txn.enlistments where e.resourceManagerID == id && e.state == .recovering && !e.acknowledged {
+                    e.rm = self
+                    e.expecting = .recover
+                    out.append(e)
+                }
+            }
+            return out.sorted { $0.transactionID < $1.transactionID }
+        }
+        let clock = tm.virtualClock
+        for e in owed {
+            deliver(TransactionNotification(kind: .recover, enlistment: e, transactionID: e.transactionID, recoveryInformation: e.recoveryInformation,
+                                 clock: clock))
+        }
+        deliver(TransactionNotification(kind: .recoveryComplete, enlistment: nil, transactionID: nil, recoveryInformation: [], clock: clock))
+        tm.lock.withLock { if state == .recovering { state = .online } }
+        deliver(TransactionNotification(kind: .tmOnline, enlistment: nil, transactionID: nil, recoveryInformation: [], clock: clock))
+    }
+
+    /// Closes the RM. Its enlistments in transactions that are not yet prepared roll back.
+    public func close() {
+        let open: [Enlistment] = tm.lock.withLock {
+            state = .closed
+            tm.resourceManagers[id] = nil
+            return tm.transactions.values.flatMap { $0.enlistments.filter { $0.rm === self && $0.txn.canAbort } }
+        }
+        for e in open { tm.closeEnlistment(e) }
+        continuation.finish()
+    }
+}
+
+extension TransactionManager {
+    /// Creates a resource manager. A durable one is registered in the TM's log (a forced record) and
+    /// gets its own stream. Requires the TM to be recovered.
+    public func createResourceManager(
+        id: GUID = .random(), description: String = "", volatile: Bool = false, handler: (@Sendable (TransactionNotification) -> Void)? = nil
+    ) throws -> ResourceManager {
+        guard description.utf8.count <= TMLimits.maxDescription else {
+            throw LogError(.invalidArgument, "description longer than \(TMLimits.maxDescription) bytes")
+        }
+        if isVolatile && !volatile {
+            throw LogError(.invalidArgument, "a volatile transaction manager takes only volatile resource managers")
+        }
+        try lock.withLock {
+            try requireOnline()
+            if loggedRMs[id] != nil || resourceManagers[id] != nil {
+                throw LogError(.alreadyExists, "resource manager \(id) already exists; open it instead")
+            }
+        }
+        var rmStream: LogStream?
+        if !volatile, let log, let stream {
+            let name = ResourceManager.streamName(for: id)
+            rmStream = try log.streams().contains { $0.name == name } ? log.openStream(name) : log.createStream(name)
+            let logged = LoggedRM(id: id, stream: name, description: description)
+            let lsn = try append(.rmRegistered(logged))
+            try stream.flush(upTo: lsn)
+            lock.withLock { loggedRMs[id] = logged }
+        }
+        let rm = ResourceManager(id: id, description: description, volatile: volatile, stream: rmStream, tm: self, handler: handler)
+        lock.withLock { resourceManagers[id] = rm }
+        return rm
+    }
+
+    /// Opens a durable resource manager registered earlier (after a restart). Call
+    /// ``ResourceManager/recover()`` next.
+    public func openResourceManager(id: GUID, handler: (@Sendable (TransactionNotification) -> Void)? = nil) throws -> ResourceManager {
+        let logged: LoggedRM = try lock.withLock {
+            try requireOnline()
+            guard let l = loggedRMs[id] else { throw LogError(.notFound, "no resource manager \(id) is registered with this TM") }
+            if resourceManagers[id] != nil { throw LogError(.alreadyExists, "resource manager \(id) is already open") }
+            return l
+        }
+        guard let log else { throw LogError(.notFound, "no resource manager \(id) (volatile TM)") }
+        let rmStream = try log.openStream(logged.stream)
+        let rm = ResourceManager(id: id, description: logged.description, volatile: false, stream: rmStream, tm: self, handler: handler)
+        lock.withLock { resourceManagers[id] = rm }
+        return rm
+    }
+
+    /// Opens the RM if it is registered, else creates it.
+    public func openOrCreateResourceManager(
+        id: GUID, description: String = "", volatile: Bool = false, handler: (@Sendable (TransactionNotification) -> Void)? = nil
+    ) throws -> ResourceManager {
+        let known = lock.withLock { loggedRMs[id] != nil }
+        return known && !volatile
+            ? try openResourceManager(id: id, handler: handler)
+            : try createResourceManager(id: id, description: description, volatile: volatile, handler: handler)
+    }
+
+    /// The durable RMs registered in the TM's log.
+    public var registeredResourceManagers: [(id: GUID, stream: String, description: String)] {
+        lock.withLock { loggedRMs.values.sorted { $0.id < $1.id }.map { ($0.id, $0.stream, $0.description) } }
+    }
+}

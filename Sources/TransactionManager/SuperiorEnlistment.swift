@@ -1,0 +1,134 @@
+// A superior enlistment: an external coordinator (XA, DTC, another TM) drives the phases.
+
+import LogStore
+
+/// How a superior's prepare request ended.
+public enum Vote: String, Sendable {
+    /// Every participant prepared; the prepared state is durable. Commit or roll back next.
+    case prepared
+    /// Every participant was read-only: the transaction committed and needs no second phase.
+    case readOnly = "read-only"
+}
+
+/// The handle an external coordinator uses to drive a transaction. With a superior, the client's
+/// ``Transaction/commit()`` is refused; the superior calls ``prepare()`` and then ``commit()`` or
+/// ``rollback()``. A prepared transaction with a superior survives a crash in doubt: after recovery
+/// the superior re-attaches with ``TransactionManager/superior(for:)``.
+public final class SuperiorEnlistment: @unchecked Sendable {
+    unowned let tm: TransactionManager
+    let txn: TxnCore
+    let onRequestOutcome: (@Sendable (GUID) -> Void)?
+
+    init(tm: TransactionManager, txn: TxnCore, onRequestOutcome: (@Sendable (GUID) -> Void)?) {
+        self.tm = tm
+        self.txn = txn
+        self.onRequestOutcome = onRequestOutcome
+    }
+
+    public var transactionID: GUID { txn.id }
+    public var state: TransactionState { tm.lock.withLock { txn.state } }
+    public var outcome: Outcome { tm.lock.withLock { txn.outcome } }
+
+    /// Runs the pre-prepare phase only.
+    public func prePrepare() async throws {
+        try tm.lock.withLock {
+            guard txn.state == .active else { throw LogError(.invalidState, "transaction \(txn.id) is \(txn.state), not active") }
+            txn.state = .prePreparing
+        }
+        try await tm.runPhase(txn, .prePrepare, txnState: .prePreparing) { $0.state == .active && $0.mask.contains(.prePrepare) }
+    }
+
+    /// Runs pre-prepare (unless done) and prepare, then forces a prepared record naming the durable
+    /// participants. Throws `aborted` if a participant vetoed.
+    public func prepare() async throws -> Vote { try await tm.superiorPrepare(txn) }
+
+    /// Commits a prepared (or in-doubt) transaction: forces the decision, sends commit, and returns once
+    /// every participant acknowledged.
+    public func commit() async throws {
+        try tm.lock.withLock {
+            guard txn.state == .prepared || txn.state == .inDoubt else {
+                throw LogError(.invalidState, "transaction \(txn.id) is \(txn.state); prepare it first")
+            }
+        }
+        try await tm.decideCommit(txn)
+        _ = await tm.waitFinished(txn)
+    }
+
+    /// Rolls back (at any point before the decision), logging an abort record if the transaction was
+    /// logged as prepared.
+    public func rollback() throws {
+        let fx: TransactionManager.Effects = try tm.lock.withLock {
+            switch txn.state {
+            case .active, .prePreparing, .preparing, .prepared, .inDoubt:
+                var fx = tm.outcomeLocked(txn, .aborted)
+                if txn.logged { fx.records.insert(.outcome(txn.loggedForm), at: 0) }
+                return fx
+            case .aborting, .aborted: return .init()
+            default: throw LogError(.invalidState, "transaction \(txn.id) is \(txn.state)")
+            }
+        }
+        tm.perform(fx)
+    }
+
+    /// Waits until every participant acknowledged the outcome.
+    public func waitForOutcome() async -> Outcome { await tm.waitFinished(txn) }
+}
+
+extension TransactionManager {
+    func enlistSuperior(_ txn: TxnCore, onRequestOutcome: (@Sendable (GUID) -> Void)?) throws -> SuperiorEnlistment {
+        try lock.withLock {
+            try requireOnline()
+            guard txn.superior == nil, !txn.hasSuperior else { throw LogError(.invalidState, "transaction \(txn.id) already has a superior") }
+            guard txn.state == .active else { throw LogError(.invalidState, "transaction \(txn.id) is \(txn.state), not active") }
+            let s = SuperiorEnlistment(tm: self, txn: txn, onRequestOutcome: onRequestOutcome)
+            txn.superior = s
+            return s
+        }
+    }
+
+    /// Re-attaches a superior to a transaction recovered in doubt (or still prepared).
+    public func superior(for id: GUID, onRequestOutcome: (@Sendable (GUID) -> Void)? = nil) throws -> SuperiorEnlistment {
+        try lock.withLock {
+            try requireOnline()
+            guard let txn = transactions[id] else { throw LogError(.notFound, "no transaction \(id)") }
+            if let s = txn.superior { return s }
+            guard txn.hasSuperior else { throw LogError(.invalidState, "transaction \(id) has no superior") }
+            let s = SuperiorEnlistment(tm: self, txn: txn, onRequestOutcome: onRequestOutcome)
+            txn.superior = s
+            return s
+        }
+    }
+
+    func superiorPrepare(_ txn: TxnCore) async throws -> Vote {
+        let fresh = try lock.withLock { () -> Bool in
+            switch txn.state {
+            case .active:
+                txn.state = .prePreparing
+                return true
+            case .prePreparing, .preparing: return false
+            default: throw LogError(.invalidState, "transaction \(txn.id) is \(txn.state)")
+            }
+        }
+        if fresh {
+            try await runPhase(txn, .prePrepare, txnState: .prePreparing) { $0.state == .active && $0.mask.contains(.prePrepare) }
+        }
+        try await runPhase(txn, .prepare, txnState: .preparing) { ($0.state == .active || $0.state == .prePrepared) && $0.mask.contains(.prepare) }
+        let (record, readOnly): (TMRecord?, Bool) = try lock.withLock {
+            guard !txn.cutShort else { throw LogError(.aborted, "transaction \(txn.id) was rolled back") }
+            if !txn.enlistments.contains(where: { $0.state == .prepared }) { return (nil, true) }
+            txn.state = .prepared
+            let logged = txn.enlistments.contains { $0.isLogged }
+            if logged { txn.logged = true }
+            return (logged ? .prepared(txn.loggedForm) : nil, false)
+        }
+        if readOnly {
+            perform(lock.withLock { outcomeLocked(txn, .committed) })
+            return .readOnly
+        }
+        if let record, let stream {
+            let lsn = try append(record)
+            try await stream.flush(upTo: lsn)
+        }
+        return .prepared
+    }
+}

@@ -1,0 +1,281 @@
+// The records the transaction manager writes to its stream, and its checkpoint (restart area).
+// Specified in docs/format/tm-records.md. Decoding is total: bad bytes give `corrupt`, never a trap.
+
+import LogFormat
+
+/// Limits on variable-length fields, checked when encoding and decoding.
+public enum TMLimits {
+    /// Longest transaction or resource-manager description, in UTF-8 bytes.
+    public static let maxDescription = 4096
+    /// Longest enlistment recovery-information blob.
+    public static let maxRecoveryInformation = 64 * 1024
+    /// Longest stream name, actor or reason text.
+    public static let maxShortText = 1024
+}
+
+/// One enlistment as logged: identity, owner, mask, recovery blob, and (in checkpoints) whether its
+/// outcome was acknowledged.
+struct LoggedEnlistment: Equatable, Sendable {
+    var id: GUID
+    var rm: GUID
+    var mask: UInt32
+    var acknowledged = false
+    var recoveryInformation: [UInt8]
+}
+
+/// A durable resource manager as logged.
+struct LoggedRM: Equatable, Sendable {
+    var id: GUID
+    var stream: String
+    var description: String
+}
+
+/// A transaction that is still owed work, as held in a checkpoint.
+struct LoggedTransaction: Equatable, Sendable {
+    var id: GUID
+    var outcome: Outcome
+    var superior: Bool
+    var description: String
+    var enlistments: [LoggedEnlistment]
+}
+
+/// What a forced (heuristic) resolution did.
+public enum ForcedAction: UInt8, Sendable, CaseIterable, CustomStringConvertible {
+    case commit = 1
+    case rollback = 2
+    case forget = 3
+    public var description: String {
+        switch self {
+        case .commit: "commit"
+        case .rollback: "rollback"
+        case .forget: "forget"
+        }
+    }
+}
+
+/// The TM's snapshot in a restart area.
+struct TMCheckpoint: Equatable, Sendable {
+    var tm: GUID
+    /// Records of the TM stream at or below this LSN are already reflected here (null: none).
+    var coveredThrough: LSN
+    var clock: UInt64
+    var rms: [LoggedRM]
+    var transactions: [LoggedTransaction]
+}
+
+enum TMRecord: Equatable, Sendable {
+    case rmRegistered(LoggedRM)
+    /// Every vote is in and a superior must be told: the transaction is prepared (forced).
+    case prepared(LoggedTransaction)
+    /// The decision. Commit is forced; abort is not (presumed abort).
+    case outcome(LoggedTransaction)
+    /// Every outcome was acknowledged; the transaction is forgotten (not forced).
+    case end(GUID)
+    /// An outcome forced through the API or `txlog tm resolve`, with who, when and why (forced).
+    case forced(tx: GUID, action: ForcedAction, unixNanos: UInt64, actor: String, reason: String)
+    case checkpoint(TMCheckpoint)
+
+    enum Kind: UInt8 {
+        case rmRegistered = 1, prepared = 2, outcome = 3, end = 4, forced = 5, checkpoint = 16
+    }
+
+    static let magic: UInt32 = 0x314D_544B  // "KTM1"
+    static let version: UInt8 = 1
+    static let headerSize = 16
+
+    var kind: Kind {
+        switch self {
+        case .rmRegistered: .rmRegistered
+        case .prepared: .prepared
+        case .outcome: .outcome
+        case .end: .end
+        case .forced: .forced
+        case .checkpoint: .checkpoint
+        }
+    }
+
+    // MARK: Encoding
+
+    func encode(clock: UInt64) -> [UInt8] {
+        var w = FieldWriter()
+        w.u32(TMRecord.magic)
+        w.u8(kind.rawValue)
+        w.u8(TMRecord.version)
+        w.u16(0)
+        w.u64(clock)
+        switch self {
+        case .rmRegistered(let rm): w.rm(rm)
+        case .prepared(let t), .outcome(let t): w.transaction(t, withAcks: false)
+        case .end(let id): w.guid(id)
+        case .forced(let tx, let action, let nanos, let actor, let reason):
+            w.guid(tx)
+            w.u8(action.rawValue)
+            w.u64(nanos)
+            w.text(actor)
+            w.text(reason)
+        case .checkpoint(let c):
+            w.guid(c.tm)
+            w.u64(c.coveredThrough.rawValue)
+            w.u64(c.clock)
+            w.u32(UInt32(c.rms.count))
+            for rm in c.rms { w.rm(rm) }
+            w.u32(UInt32(c.transactions.count))
+            for t in c.transactions { w.transaction(t, withAcks: true) }
+        }
+        return w.bytes
+    }
+
+    // MARK: Decoding
+
+    /// Decodes one record; returns it with the virtual clock from its header.
+    static func decode(_ bytes: [UInt8]) throws -> (record: TMRecord, clock: UInt64) {
+        try bytes.withUnsafeBytes { raw in
+            var r = FieldReader(ByteReader(raw, what: "tm record"))
+            guard try r.u32() == magic else { throw LogError(.corrupt, "tm record: bad magic") }
+            let kindByte = try r.u8()
+            let version = try r.u8()
+            guard version == TMRecord.version else {
+                throw LogError(.unsupportedVersion, "tm record: version \(version) (this build reads \(TMRecord.version))")
+            }
+            _ = try r.u16()
+            let clock = try r.u64()
+            guard let kind = Kind(rawValue: kindByte) else { throw LogError(.corrupt, "tm record: unknown kind \(kindByte)") }
+            let record: TMRecord
+            switch kind {
+            case .rmRegistered: record = .rmRegistered(try r.rm())
+            case .prepared: record = .prepared(try r.transaction(withAcks: false))
+            case .outcome: record = .outcome(try r.transaction(withAcks: false))
+            case .end: record = .end(try r.guid())
+            case .forced:
+                let tx = try r.guid()
+                let a = try r.u8()
+                guard let action = ForcedAction(rawValue: a) else { throw LogError(.corrupt, "tm record: unknown forced action \(a)") }
+                let nanos = try r.u64()
+                record = .forced(tx: tx, action: action, unixNanos: nanos, actor: try r.text(TMLimits.maxShortText),
+                                 reason: try r.text(TMLimits.maxShortText))
+            case .checkpoint:
+                let tm = try r.guid()
+                let covered = LSN(rawValue: try r.u64())
+                let clock = try r.u64()
+                let rmCount = try r.count(minimumEntrySize: 16 + 8)
+                var rms: [LoggedRM] = []
+                for _ in 0..<rmCount { rms.append(try r.rm()) }
+                let txCount = try r.count(minimumEntrySize: 16 + 2 + 4 + 4)
+                var txs: [LoggedTransaction] = []
+                for _ in 0..<txCount { txs.append(try r.transaction(withAcks: true)) }
+                record = .checkpoint(TMCheckpoint(tm: tm, coveredThrough: covered, clock: clock, rms: rms, transactions: txs))
+            }
+            guard r.offset == raw.count else { throw LogError(.corrupt, "tm record: \(raw.count - r.offset) trailing bytes") }
+            return (record, clock)
+        }
+    }
+}
+
+// MARK: Field coding
+
+/// Appends little-endian fields.
+struct FieldWriter {
+    var bytes: [UInt8] = []
+
+    mutating func u8(_ v: UInt8) { bytes.append(v) }
+    mutating func u16(_ v: UInt16) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
+    mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
+    mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
+    mutating func guid(_ g: GUID) {
+        u64(g.high)
+        u64(g.low)
+    }
+    mutating func blob(_ b: [UInt8]) {
+        u32(UInt32(b.count))
+        bytes.append(contentsOf: b)
+    }
+    mutating func text(_ s: String) { blob(Array(s.utf8)) }
+    mutating func rm(_ rm: LoggedRM) {
+        guid(rm.id)
+        text(rm.stream)
+        text(rm.description)
+    }
+    mutating func transaction(_ t: LoggedTransaction, withAcks: Bool) {
+        guid(t.id)
+        u8(t.outcome.rawValue)
+        u8(t.superior ? 1 : 0)
+        text(t.description)
+        u32(UInt32(t.enlistments.count))
+        for e in t.enlistments {
+            guid(e.id)
+            guid(e.rm)
+            u32(e.mask)
+            if withAcks { u8(e.acknowledged ? 1 : 0) }
+            blob(e.recoveryInformation)
+        }
+    }
+}
+
+/// Reads fields in order; every length and count is checked against the bytes that remain.
+struct FieldReader {
+    let r: ByteReader
+    var offset = 0
+
+    init(_ r: ByteReader) { self.r = r }
+
+    var remaining: Int { r.bytes.count - offset }
+
+    mutating func u8() throws -> UInt8 { defer { offset += 1 }; return try r.u8(offset) }
+    mutating func u16() throws -> UInt16 { defer { offset += 2 }; return try r.u16(offset) }
+    mutating func u32() throws -> UInt32 { defer { offset += 4 }; return try r.u32(offset) }
+    mutating func u64() throws -> UInt64 { defer { offset += 8 }; return try r.u64(offset) }
+    mutating func guid() throws -> GUID { GUID(high: try u64(), low: try u64()) }
+
+    mutating func blob(_ limit: Int) throws -> [UInt8] {
+        let n = Int(try u32())
+        guard n <= limit else { throw LogError(.corrupt, "\(r.what): field of \(n) bytes exceeds its limit of \(limit)") }
+        let s = try r.slice(offset, n)
+        offset += n
+        return Array(s)
+    }
+
+    mutating func text(_ limit: Int) throws -> String {
+        let b = try blob(limit)
+        guard let s = String(validating: b, as: UTF8.self) else { throw LogError(.corrupt, "\(r.what): text is not UTF-8") }
+        return s
+    }
+
+    /// A count of entries each at least `minimumEntrySize` bytes long, checked against what remains.
+    mutating func count(minimumEntrySize: Int) throws -> Int {
+        let n = Int(try u32())
+        guard n <= remaining / minimumEntrySize else {
+            throw LogError(.corrupt, "\(r.what): count \(n) cannot fit in the \(remaining) bytes that remain")
+        }
+        return n
+    }
+
+    mutating func rm() throws -> LoggedRM {
+        LoggedRM(id: try guid(), stream: try text(TMLimits.maxShortText), description: try text(TMLimits.maxDescription))
+    }
+
+    mutating func transaction(withAcks: Bool) throws -> LoggedTransaction {
+        let id = try guid()
+        let o = try u8()
+        guard let outcome = Outcome(rawValue: o) else { throw LogError(.corrupt, "\(r.what): unknown outcome \(o)") }
+        let sup = try u8()
+        guard sup <= 1 else { throw LogError(.corrupt, "\(r.what): bad superior flag \(sup)") }
+        let description = try text(TMLimits.maxDescription)
+        let n = try count(minimumEntrySize: 16 + 16 + 4 + (withAcks ? 1 : 0) + 4)
+        var es: [LoggedEnlistment] = []
+        es.reserveCapacity(n)
+        for _ in 0..<n {
+            let eid = try guid()
+            let rm = try guid()
+            let mask = try u32()
+            var acked = false
+            if withAcks {
+                let a = try u8()
+                guard a <= 1 else { throw LogError(.corrupt, "\(r.what): bad acknowledged flag \(a)") }
+                acked = a == 1
+            }
+            let info = try blob(TMLimits.maxRecoveryInformation)
+            es.append(LoggedEnlistment(id: eid, rm: rm, mask: mask, acknowledged: acked, recoveryInformation: info))
+        }
+        return LoggedTransaction(id: id, outcome: outcome, superior: sup == 1, description: description, enlistments: es)
+    }
+}

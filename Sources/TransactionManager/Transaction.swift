@@ -1,0 +1,128 @@
+// The client's handle on a transaction.
+
+import LogStore
+
+/// A handle on a transaction. Closing the last handle (or dropping it) before commit rolls the
+/// transaction back, as in KTM.
+public final class Transaction: @unchecked Sendable, CustomStringConvertible {
+    let core: TxnCore
+    unowned let tm: TransactionManager
+    private let closed = Lock()
+    private var isClosed = false
+
+    init(core: TxnCore, tm: TransactionManager) {
+        self.core = core
+        self.tm = tm
+    }
+
+    deinit { closeHandle() }
+
+    /// The transaction's identity (its unit-of-work id).
+    public var id: GUID { core.id }
+    public var description: String { "transaction \(core.id)" }
+    /// The description given at creation (logged with the transaction).
+    public var transactionDescription: String { tm.lock.withLock { core.description } }
+    public var state: TransactionState { tm.lock.withLock { core.state } }
+    public var outcome: Outcome { tm.lock.withLock { core.outcome } }
+    /// A copy of the transaction's state and participants.
+    public var snapshot: TransactionSnapshot { tm.lock.withLock { core.snapshot } }
+
+    /// Commits: pre-prepare, prepare, a forced decision record, commit notifications. Returns once
+    /// every participant has acknowledged the commit.
+    ///
+    /// - Throws: `aborted` if the transaction rolled back instead (a veto, a timeout, a rollback);
+    ///   `invalid-state` if a superior coordinates it or commit already started; `failed` if the log
+    ///   failed before the decision was durable (recovery then decides; the outcome is unknown here).
+    public func commit() async throws { try await tm.commit(core) }
+
+    /// Rolls back. Allowed until the transaction is prepared. Returns once the rollback decision is
+    /// made (rollback notifications are sent; acknowledgements are not awaited).
+    public func rollback() throws { try tm.rollback(core, reason: "rollback requested") }
+
+    /// Waits until the transaction finishes (committed or aborted, every participant acknowledged)
+    /// and returns the outcome.
+    public func waitForOutcome() async -> Outcome { await tm.waitFinished(core) }
+
+    /// Makes an external coordinator the transaction's superior: it, not ``commit()``, then drives
+    /// the phases. At most one per transaction.
+    public func enlistSuperior(onRequestOutcome: (@Sendable (GUID) -> Void)? = nil) throws -> SuperiorEnlistment {
+        try tm.enlistSuperior(core, onRequestOutcome: onRequestOutcome)
+    }
+
+    /// Closes this handle. If it was the last one and commit has not started, the transaction rolls back.
+    public func close() { closeHandle() }
+
+    private func closeHandle() {
+        let first = closed.withLock { () -> Bool in
+            defer { isClosed = true }
+            return !isClosed
+        }
+        if first { tm.handleClosed(core) }
+    }
+}
+
+extension TransactionManager {
+    /// Creates a transaction.
+    ///
+    /// - Parameter timeout: rolls the transaction back if it has not prepared by then. A prepared or
+    ///   in-doubt transaction never times out.
+    public func createTransaction(id: GUID = .random(), description: String = "", timeout: Duration? = nil) throws -> Transaction {
+        guard description.utf8.count <= TMLimits.maxDescription else {
+            throw LogError(.invalidArgument, "description longer than \(TMLimits.maxDescription) bytes")
+        }
+        let core = TxnCore(id: id, description: description)
+        try lock.withLock {
+            try requireOnline()
+            guard transactions[id] == nil else { throw LogError(.alreadyExists, "transaction \(id) already exists") }
+            core.handles = 1
+            transactions[id] = core
+        }
+        if let timeout {
+            core.timeoutTask = Task.detached { [weak self, weak core] in
+                try? await Task.sleep(for: timeout)
+                guard !Task.isCancelled, let self, let core else { return }
+                try? self.rollback(core, reason: "timed out after \(timeout)")
+            }
+        }
+        return Transaction(core: core, tm: self)
+    }
+
+    /// Opens another handle on a live transaction (a resource manager given the transaction's id, say).
+    public func openTransaction(id: GUID) throws -> Transaction {
+        let core: TxnCore = try lock.withLock {
+            guard let c = transactions[id] else { throw LogError(.notFound, "no transaction \(id)") }
+            c.handles += 1
+            return c
+        }
+        return Transaction(core: core, tm: self)
+    }
+
+    /// Copies of every transaction the TM knows: live ones and recovered ones still owed work.
+    public func transactionSnapshots() -> [TransactionSnapshot] {
+        lock.withLock { transactions.values.map(\.snapshot) }.sorted { $0.id < $1.id }
+    }
+
+    /// Transactions that wait for a superior or an operator (see ``resolve(_:action:actor:reason:)``).
+    public func inDoubtTransactions() -> [TransactionSnapshot] {
+        transactionSnapshots().filter { $0.state == .inDoubt || ($0.state == .prepared && $0.superior) }
+    }
+
+    func handleClosed(_ txn: TxnCore) {
+        let abort = lock.withLock { () -> Bool in
+            txn.handles -= 1
+            return txn.handles == 0 && txn.state == .active && txn.superior == nil
+        }
+        if abort { try? rollback(txn, reason: "the last transaction handle was closed") }
+    }
+
+    func enlist(rm: ResourceManager, txn: TxnCore, mask: NotificationMask, id: GUID) throws -> Enlistment {
+        try lock.withLock {
+            try requireOnline()
+            guard rm.state == .online else { throw LogError(.notOnline, "resource manager \(rm.id) is \(rm.state.rawValue); recover it first") }
+            guard txn.state == .active else { throw LogError(.invalidState, "transaction \(txn.id) is \(txn.state), not active") }
+            let e = Enlistment(id: id, txn: txn, rm: rm, rmID: rm.id, mask: mask, durable: !rm.isVolatile && !isVolatile, state: .active, tm: self)
+            txn.enlistments.append(e)
+            return e
+        }
+    }
+}

@@ -1,0 +1,105 @@
+// The TM's internal record of one transaction. Every field is guarded by the TM's lock.
+
+import LogStore
+
+final class TxnCore: @unchecked Sendable {
+    let id: GUID
+    var description: String
+    var state: TransactionState = .active
+    var outcome: Outcome = .undetermined
+    var enlistments: [Enlistment] = []
+    var superior: SuperiorEnlistment?
+    /// Recovered with a superior flag (the superior object re-attaches later).
+    var hasSuperior = false
+    /// Open ``Transaction`` handles; the last one closing before commit rolls back.
+    var handles = 0
+    /// The TM stream holds a record of this transaction, so an end record is owed.
+    var logged = false
+    /// Rebuilt by recovery (not created in this process).
+    var recovered = false
+    /// Answers still expected in the current phase.
+    var pending = 0
+    /// The commit driver waiting for the phase to finish.
+    var phaseWaiter: CheckedContinuation<Void, Never>?
+    /// Set when the transaction is rolled back while a phase runs.
+    var cutShort = false
+    /// Outcome acknowledgements still expected (commit-complete or rollback-complete).
+    var unacknowledged = 0
+    /// Tasks waiting for the transaction to finish.
+    var finishWaiters: [CheckedContinuation<Void, Never>] = []
+    var timeoutTask: Task<Void, Never>?
+    let createdNanos = monotonicNanos()
+
+    init(id: GUID, description: String) {
+        self.id = id
+        self.description = description
+    }
+
+    var isFinished: Bool { state == .committed || state == .aborted }
+
+    /// Not yet prepared: rollback, timeouts and closing handles may still abort it.
+    var canAbort: Bool {
+        switch state {
+        case .active, .prePreparing, .preparing: true
+        default: false
+        }
+    }
+
+    var loggedForm: LoggedTransaction {
+        LoggedTransaction(
+            id: id, outcome: outcome, superior: hasSuperior || superior != nil, description: description,
+            enlistments: enlistments.filter(\.isLogged).map(\.loggedForm))
+    }
+}
+
+/// What an enlistment is doing. Guarded by the TM's lock.
+public enum EnlistmentState: String, Sendable, CustomStringConvertible {
+    case active
+    case prePreparing = "pre-preparing"
+    case prePrepared = "pre-prepared"
+    case preparing
+    case prepared
+    case singlePhase = "single-phase"
+    case readOnly = "read-only"
+    case committing
+    case committed
+    case aborting
+    case aborted
+    /// Rebuilt by recovery; its RM has not recovered yet.
+    case recovering
+    case inDoubt = "in-doubt"
+    case closed
+    public var description: String { rawValue }
+}
+
+/// A copy of a transaction's state, for inspection (`txlog tm transactions`).
+public struct TransactionSnapshot: Sendable, Equatable {
+    public struct Participant: Sendable, Equatable {
+        public var enlistment: GUID
+        public var resourceManager: GUID
+        public var mask: NotificationMask
+        public var state: EnlistmentState
+        public var acknowledged: Bool
+        public var recoveryInformationBytes: Int
+    }
+    public var id: GUID
+    public var description: String
+    public var state: TransactionState
+    public var outcome: Outcome
+    public var superior: Bool
+    public var recovered: Bool
+    public var ageSeconds: Double
+    public var participants: [Participant]
+}
+
+extension TxnCore {
+    var snapshot: TransactionSnapshot {
+        TransactionSnapshot(
+            id: id, description: description, state: state, outcome: outcome, superior: hasSuperior || superior != nil,
+            recovered: recovered, ageSeconds: Double(monotonicNanos() &- createdNanos) / 1e9,
+            participants: enlistments.map {
+                .init(enlistment: $0.id, resourceManager: $0.resourceManagerID, mask: $0.mask, state: $0.state, acknowledged: $0.acknowledged,
+                      recoveryInformationBytes: $0.recoveryInfo.count)
+            })
+    }
+}

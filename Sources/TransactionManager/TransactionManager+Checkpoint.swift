@@ -1,0 +1,33 @@
+// Checkpoints: the TM's transaction table in a restart area, so recovery replays only what came after.
+
+import LogStore
+
+extension TransactionManager {
+    /// Writes a checkpoint: a restart area holding every durable RM and every logged transaction still
+    /// owed work, and moves the TM stream's base so older TM records can be recycled. Recovery time then
+    /// depends on activity since the last checkpoint, not on the log's size.
+    ///
+    /// The snapshot and the LSN it covers are taken together under the TM's lock; every state change is
+    /// made before the record reporting it is appended, so a record at or below that LSN is reflected in
+    /// the snapshot, and a record above it is replayed on top (replay is idempotent). Blocks until the
+    /// restart area is durable.
+    @discardableResult
+    public func checkpoint() throws -> LSN {
+        guard let stream else { return .null }
+        let (cp, c): (TMCheckpoint, UInt64) = try lock.withLock {
+            checkpointScheduled = false
+            if state == .failed { throw failure ?? LogError(.failed, "the transaction manager's log failed") }
+            guard state == .online || state == .offline else {
+                throw LogError(.notOnline, "the transaction manager is \(state.rawValue); recover it before checkpointing")
+            }
+            recordsSinceCheckpoint = 0
+            let txs = transactions.values.filter { $0.logged && !$0.isFinished }.map(\.loggedForm).sorted { $0.id < $1.id }
+            let cp = TMCheckpoint(
+                tm: id, coveredThrough: stream.lastLSN, clock: clock, rms: loggedRMs.values.sorted { $0.id < $1.id }, transactions: txs)
+            return (cp, clock)
+        }
+        let bytes = TMRecord.checkpoint(cp).encode(clock: c)
+        let newBase: LSN? = cp.coveredThrough == .null || cp.coveredThrough <= stream.baseLSN ? nil : cp.coveredThrough
+        return try stream.writeRestartArea(bytes, newBase: newBase)
+    }
+}

@@ -1,0 +1,232 @@
+// Two-phase commit with presumed abort: the commit driver and the phases it runs.
+//
+// The driver is the task that called commit (or a superior's prepare/commit). It sends each phase's
+// notifications outside the lock and waits for the answers; answers arrive on any thread through
+// `answer(_:_:)` (TransactionManager+Answers.swift). State changes are made under the lock *before* the
+// TM record that reports them is appended, so a checkpoint's snapshot always covers every record at or
+// below the LSN it claims (see docs/TRANSACTIONS.md, "Checkpoints").
+
+import LogStore
+
+extension TransactionManager {
+    func commit(_ txn: TxnCore) async throws {
+        try lock.withLock {
+            try requireOnline()
+            guard txn.superior == nil, !txn.hasSuperior else {
+                throw LogError(.invalidState, "transaction \(txn.id) has a superior; it decides the outcome")
+            }
+            switch txn.state {
+            case .active: txn.state = .prePreparing
+            case .aborting, .aborted: throw LogError(.aborted, "transaction \(txn.id) was rolled back")
+            default: throw LogError(.invalidState, "commit of transaction \(txn.id) already started (\(txn.state))")
+            }
+        }
+        if try await trySinglePhase(txn) == false {
+            try await prepareAll(txn)
+            try await decideCommit(txn)
+        }
+        if await waitFinished(txn) == .aborted { throw LogError(.aborted, "transaction \(txn.id) was rolled back") }
+    }
+
+    /// Runs single-phase commit if exactly one writer is enlisted and it asked for it. Returns false
+    /// when a two-phase commit is needed (no such writer, or it rejected single-phase).
+    private func trySinglePhase(_ txn: TxnCore) async throws -> Bool {
+        let target: Enlistment? = lock.withLock {
+            let writers = txn.enlistments.filter { $0.state == .active && $0.mask.contains(.prepare) }
+            guard writers.count == 1, writers[0].mask.contains(.singlePhaseCommit), txn.superior == nil else { return nil }
+            txn.state = .committingSinglePhase
+            writers[0].state = .singlePhase
+            writers[0].expecting = .singlePhaseCommit
+            txn.pending = 1
+            return writers[0]
+        }
+        guard let target else { return false }
+        deliver([(target, .singlePhaseCommit)], txn: txn)
+        await awaitPhase(txn)
+        let (committed, effects) = lock.withLock { () -> (Bool?, Effects) in
+            if txn.cutShort { return (nil, Effects()) }
+            if target.state == .committed {
+                return (true, outcomeLocked(txn, .committed))
+            }
+            txn.state = .prePreparing  // rejected: carry on with two phases
+            return (false, Effects())
+        }
+        perform(effects)
+        switch committed {
+        case nil: throw LogError(.aborted, "transaction \(txn.id) was rolled back")
+        case true?: return true
+        case false?: return false
+        }
+    }
+
+    /// Pre-prepare then prepare. Throws `aborted` if the transaction was rolled back meanwhile.
+    func prepareAll(_ txn: TxnCore) async throws {
+        try await runPhase(txn, .prePrepare, txnState: .prePreparing) { $0.state == .active && $0.mask.contains(.prePrepare) }
+        try await runPhase(txn, .prepare, txnState: .preparing) {
+            ($0.state == .active || $0.state == .prePrepared) && $0.mask.contains(.prepare)
+        }
+    }
+
+    /// Sends one phase's notification to the enlistments `select` picks, and waits for every answer.
+    func runPhase(_ txn: TxnCore, _ kind: TransactionNotification.Kind, txnState: TransactionState, select: (Enlistment) -> Bool) async throws {
+        let targets: [Enlistment]? = lock.withLock {
+            guard !txn.cutShort else { return nil }
+            txn.state = txnState
+            let ts = txn.enlistments.filter(select)
+            for e in ts {
+                e.state = kind == .prePrepare ? .prePreparing : .preparing
+                e.expecting = kind
+            }
+            txn.pending = ts.count
+            return ts
+        }
+        guard let targets else { throw LogError(.aborted, "transaction \(txn.id) was rolled back") }
+        deliver(targets.map { ($0, kind) }, txn: txn)
+        await awaitPhase(txn)
+        if lock.withLock({ txn.cutShort }) { throw LogError(.aborted, "transaction \(txn.id) was rolled back") }
+    }
+
+    /// Waits until the current phase's answers are in (or the transaction is cut short).
+    func awaitPhase(_ txn: TxnCore) async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let now = lock.withLock { () -> Bool in
+                if txn.pending == 0 || txn.cutShort { return true }
+                txn.phaseWaiter = c
+                return false
+            }
+            if now { c.resume() }
+        }
+    }
+
+    /// Every vote is in: force the commit record (if a durable participant prepared), then send commit.
+    ///
+    /// Shared-log fast path: every prepare record a durable RM appended to its stream precedes this
+    /// record in the same log, so the one flush below makes them durable too.
+    func decideCommit(_ txn: TxnCore) async throws {
+        let record: TMRecord? = try lock.withLock {
+            guard !txn.cutShort, txn.outcome == .undetermined else { throw LogError(.aborted, "transaction \(txn.id) was rolled back") }
+            txn.outcome = .committed
+            clock += 1
+            let logged = txn.enlistments.contains { $0.isLogged }
+            if logged { txn.logged = true }
+            return logged ? .outcome(txn.loggedForm) : nil
+        }
+        if let record, let stream {
+            do {
+                let lsn = try append(record)
+                try await stream.flush(upTo: lsn)
+            } catch {
+                // The decision may or may not be durable: no outcome is sent; recovery decides.
+                lock.withLock { txn.state = .failed }
+                throw error
+            }
+        }
+        perform(lock.withLock { outcomeLocked(txn, .committed) })
+    }
+
+    /// Waits until the transaction finishes, and returns its outcome.
+    func waitFinished(_ txn: TxnCore) async -> Outcome {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let now = lock.withLock { () -> Bool in
+                if txn.isFinished || txn.state == .failed { return true }
+                txn.finishWaiters.append(c)
+                return false
+            }
+            if now { c.resume() }
+        }
+        return lock.withLock { txn.outcome }
+    }
+
+    // MARK: Outcomes
+
+    /// Records the outcome and works out who is owed it. Enlistments whose RM has not recovered yet get
+    /// it when it does. Must hold `lock`.
+    func outcomeLocked(_ txn: TxnCore, _ outcome: Outcome) -> Effects {
+        var fx = Effects()
+        txn.outcome = outcome
+        txn.state = outcome == .committed ? .committing : .aborting
+        if outcome == .aborted {
+            txn.cutShort = true
+            txn.pending = 0
+            if let w = txn.phaseWaiter {
+                txn.phaseWaiter = nil
+                fx.resume.append(w)
+            }
+        }
+        var owed = 0
+        for e in txn.enlistments where !e.acknowledged {
+            let isOwed: Bool
+            if outcome == .committed {
+                switch e.state {
+                case .prepared, .committing, .inDoubt, .recovering: isOwed = true
+                case .active, .prePrepared: isOwed = e.mask.contains(.commit) && !e.mask.contains(.prepare)
+                default: isOwed = false
+                }
+            } else {
+                switch e.state {
+                case .readOnly, .aborted, .committed, .closed: isOwed = false
+                default: isOwed = true
+                }
+            }
+            guard isOwed else { continue }
+            owed += 1
+            guard e.rm != nil, e.state != .recovering, e.expecting != .recover else { continue }
+            let kind: TransactionNotification.Kind = outcome == .committed ? .commit : .rollback
+            e.state = outcome == .committed ? .committing : .aborting
+            e.expecting = kind
+            fx.notify.append((e, kind))
+        }
+        txn.unacknowledged = owed
+        if owed == 0 { finishLocked(txn, into: &fx) }
+        return fx
+    }
+
+    /// The transaction is done: drop it from the table and owe an end record if it was logged.
+    func finishLocked(_ txn: TxnCore, into fx: inout Effects) {
+        txn.state = txn.outcome == .committed ? .committed : .aborted
+        transactions[txn.id] = nil
+        txn.timeoutTask?.cancel()
+        txn.timeoutTask = nil
+        fx.resume += txn.finishWaiters
+        txn.finishWaiters.removeAll()
+        if txn.logged { fx.records.append(.end(txn.id)) }
+    }
+
+    /// Rolls back a transaction that has not prepared (client call, timeout, closed handle).
+    func rollback(_ txn: TxnCore, reason: String) throws {
+        let fx: Effects = try lock.withLock {
+            if txn.state == .aborting || txn.state == .aborted { return Effects() }
+            guard txn.canAbort else {
+                throw LogError(.invalidState, "transaction \(txn.id) is \(txn.state); only its superior or `resolve` can decide it now")
+            }
+            return outcomeLocked(txn, .aborted)
+        }
+        perform(fx)
+    }
+
+    // MARK: Side effects, outside the lock
+
+    /// What a state change owes the outside world, performed after the lock is released.
+    struct Effects {
+        var records: [TMRecord] = []
+        var notify: [(Enlistment, TransactionNotification.Kind)] = []
+        var resume: [CheckedContinuation<Void, Never>] = []
+        var callSuperior: [@Sendable () -> Void] = []
+    }
+
+    func perform(_ fx: Effects) {
+        // Unforced records (abort, end): losing one only means an outcome is sent again after a crash.
+        for r in fx.records { _ = try? append(r) }
+        if let txn = fx.notify.first?.0.txn { deliver(fx.notify, txn: txn) }
+        for c in fx.resume { c.resume() }
+        for f in fx.callSuperior { f() }
+    }
+
+    func deliver(_ list: [(Enlistment, TransactionNotification.Kind)], txn: TxnCore) {
+        guard !list.isEmpty else { return }
+        let (c, infos, rms) = lock.withLock { (clock, list.map { $0.0.recoveryInfo }, list.map { $0.0.rm }) }
+        for (i, (e, kind)) in list.enumerated() {
+            rms[i]?.deliver(TransactionNotification(kind: kind, enlistment: e, transactionID: e.transactionID, recoveryInformation: infos[i], clock: c))
+        }
+    }
+}

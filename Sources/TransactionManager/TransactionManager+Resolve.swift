@@ -1,0 +1,56 @@
+// Forced (heuristic) outcomes: an operator or program decides a transaction the protocol cannot.
+
+import LogStore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension TransactionManager {
+    /// Forces the outcome of a prepared, in-doubt or unfinished transaction, or forgets it. Writes an
+    /// audited record (who, when, why), forced to disk, before anything is sent.
+    ///
+    /// - `commit` / `rollback`: refused when the outcome is already known and differs.
+    /// - `forget`: drops the transaction without telling anyone (for participants that will never come
+    ///   back); they must then be repaired by hand.
+    public func resolve(_ id: GUID, action: ForcedAction, actor: String? = nil, reason: String = "") async throws {
+        guard let stream else { throw LogError(.invalidArgument, "a volatile transaction manager has nothing to resolve") }
+        let actorText = String((actor ?? options.defaultActor).prefix(TMLimits.maxShortText))
+        let reasonText = String(reason.utf8.prefix(TMLimits.maxShortText)) ?? ""
+        let (record, fx): (TMRecord, Effects) = try lock.withLock {
+            try requireOnline()
+            guard let txn = transactions[id] else { throw LogError(.notFound, "no transaction \(id) is owed an outcome") }
+            switch txn.state {
+            case .prepared, .inDoubt, .committing, .aborting: break
+            default: throw LogError(.invalidState, "transaction \(id) is \(txn.state); only prepared or unfinished transactions can be resolved")
+            }
+            if action == .commit, txn.outcome == .aborted {
+                throw LogError(.invalidState, "transaction \(id) already rolled back; it cannot be committed")
+            }
+            if action == .rollback, txn.outcome == .committed {
+                throw LogError(.invalidState, "transaction \(id) already committed; it cannot be rolled back")
+            }
+            var ts = timespec()
+            clock_gettime(CLOCK_REALTIME, &ts)
+            let nanos = UInt64(max(0, ts.tv_sec)) &* 1_000_000_000 &+ UInt64(max(0, ts.tv_nsec))
+            let record = TMRecord.forced(tx: id, action: action, unixNanos: nanos, actor: actorText, reason: reasonText)
+            txn.logged = true
+            var fx = Effects()
+            switch action {
+            case .commit:
+                if txn.outcome != .committed { clock += 1 }
+                fx = outcomeLocked(txn, .committed)
+            case .rollback:
+                fx = outcomeLocked(txn, .aborted)
+            case .forget:
+                txn.logged = false  // the forced record ends it
+                txn.outcome = txn.outcome == .undetermined ? .aborted : txn.outcome
+                finishLocked(txn, into: &fx)
+            }
+            return (record, fx)
+        }
+        let lsn = try append(record)
+        try await stream.flush(upTo: lsn)
+        perform(fx)
+    }
+}

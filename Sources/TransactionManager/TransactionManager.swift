@@ -1,0 +1,225 @@
+// The transaction manager: identity, lifecycle, and the tables every other file works on.
+
+import Dispatch
+import LogStore
+
+/// Options of a transaction manager.
+public struct TransactionManagerOptions: Sendable {
+    /// Write a checkpoint after this many TM records (0: only on request, on close and when the log's
+    /// tail is pinned).
+    public var checkpointEveryRecords = 4096
+    /// Who is named in forced-outcome audit records when no actor is given.
+    public var defaultActor = "api"
+    public init() {}
+}
+
+/// A transaction manager (TM), after KTM: it coordinates transactions among resource managers with
+/// two-phase commit and presumed abort, and keeps its state in one stream of a ``LogStore`` log.
+///
+/// Startup order, enforced: create or open the TM; ``recover(progress:isCancelled:)``; create or
+/// open each resource manager; ``ResourceManager/recover()`` each; then enlist. Enlistments are refused
+/// (`not-online`) until the TM and the RM are recovered.
+///
+/// ```swift
+/// let tm = try TransactionManager.create(log: log)          // stream "ktm"
+/// try tm.recover()
+/// let rm = try tm.createResourceManager(description: "accounts") { note in ... }
+/// try rm.recover()
+/// let tx = try tm.createTransaction(description: "transfer")
+/// let e = try rm.enlist(tx, mask: .twoPhase)
+/// try await tx.commit()
+/// ```
+///
+/// Thread-safe. Notifications are delivered outside the TM's lock, so an RM may answer from inside
+/// its callback.
+public final class TransactionManager: @unchecked Sendable {
+    /// The TM's identity, stored in its checkpoints.
+    public let id: GUID
+    /// A volatile TM writes no log; its resource managers must be volatile too.
+    public let isVolatile: Bool
+    /// The log, or nil for a volatile TM.
+    public let log: LogStore?
+    /// The TM's stream, or nil for a volatile TM.
+    public let stream: LogStream?
+    let options: TransactionManagerOptions
+
+    /// Guards everything below, and the mutable state of transactions, enlistments and RMs.
+    let lock = Lock()
+    var state: State = .initialized
+    var clock: UInt64 = 1
+    var transactions: [GUID: TxnCore] = [:]
+    var resourceManagers: [GUID: ResourceManager] = [:]
+    var loggedRMs: [GUID: LoggedRM] = [:]
+    var recordsSinceCheckpoint = 0
+    var checkpointScheduled = false
+    var failureHandlers: [@Sendable (LogError) -> Void] = []
+    var failure: LogError?
+    /// What the last recovery did.
+    var recoveryStats = RecoveryStatistics()
+
+    /// The TM's life cycle.
+    public enum State: String, Sendable {
+        case initialized, recovering, online, offline, failed
+    }
+
+    init(id: GUID, volatile: Bool, log: LogStore?, stream: LogStream?, options: TransactionManagerOptions) {
+        self.id = id
+        self.isVolatile = volatile
+        self.log = log
+        self.stream = stream
+        self.options = options
+        if let log {
+            log.onFailure { [weak self] e in self?.logFailed(e) }
+        }
+        stream?.onTailPinned { [weak self] _ in _ = try? self?.checkpoint() }
+    }
+
+    // MARK: Creating and opening
+
+    /// The default name of the TM's stream.
+    public static let defaultStreamName = "ktm"
+
+    /// Creates a TM with a new stream in `log` and writes its first checkpoint (which records `id`).
+    public static func create(
+        log: LogStore, stream name: String = defaultStreamName, id: GUID = .random(), options: TransactionManagerOptions = .init()
+    ) throws -> TransactionManager {
+        if log.streams().contains(where: { $0.name == name }) {
+            throw LogError(.alreadyExists, "stream \"\(name)\" already exists; open the TM instead")
+        }
+        let stream = try log.createStream(name)
+        let tm = TransactionManager(id: id, volatile: false, log: log, stream: stream, options: options)
+        let cp = TMCheckpoint(tm: id, coveredThrough: .null, clock: 1, rms: [], transactions: [])
+        try stream.writeRestartArea(TMRecord.checkpoint(cp).encode(clock: 1))
+        return tm
+    }
+
+    /// Opens the TM whose stream is `name`. Call ``recover(progress:isCancelled:)`` next.
+    public static func open(log: LogStore, stream name: String = defaultStreamName, options: TransactionManagerOptions = .init())
+        throws -> TransactionManager
+    {
+        let stream = try log.openStream(name)
+        guard let restart = try stream.readRestartArea() else {
+            throw LogError(.notFound, "stream \"\(name)\" holds no transaction-manager checkpoint")
+        }
+        guard case .checkpoint(let cp) = try TMRecord.decode(restart.data).record else {
+            throw LogError(.corrupt, "stream \"\(name)\": its restart area is not a TM checkpoint", lsn: restart.lsn)
+        }
+        return TransactionManager(id: cp.tm, volatile: false, log: log, stream: stream, options: options)
+    }
+
+    /// Opens the TM with identity `id`, whichever stream of `log` holds it.
+    public static func open(log: LogStore, id: GUID, options: TransactionManagerOptions = .init()) throws -> TransactionManager {
+        for info in try list(log: log) where info.id == id {
+            return try open(log: log, stream: info.stream, options: options)
+        }
+        throw LogError(.notFound, "no transaction manager \(id) in this log")
+    }
+
+    /// Opens the TM in stream `name`, creating it if the stream does not exist.
+    public static func openOrCreate(log: LogStore, stream name: String = defaultStreamName, options: TransactionManagerOptions = .init())
+        throws -> TransactionManager
+    {
+        if log.streams().contains(where: { $0.name == name }) { return try open(log: log, stream: name, options: options) }
+        return try create(log: log, stream: name, options: options)
+    }
+
+    /// A volatile TM: it writes no log and cannot recover; every RM on it must be volatile.
+    public static func volatile(id: GUID = .random(), options: TransactionManagerOptions = .init()) -> TransactionManager {
+        TransactionManager(id: id, volatile: true, log: nil, stream: nil, options: options)
+    }
+
+    /// The TMs in a log: every stream whose restart area is a TM checkpoint.
+    public static func list(log: LogStore) throws -> [TransactionManagerInfo] {
+        var out: [TransactionManagerInfo] = []
+        for s in log.streams() where s.restartLSN != .null {
+            guard let record = try? log.read(s.restartLSN), record.type == .restart,
+                case .checkpoint(let cp)? = try? TMRecord.decode(record.data).record
+            else { continue }
+            out.append(TransactionManagerInfo(
+                id: cp.tm, stream: s.name, checkpointLSN: s.restartLSN, lastLSN: s.lastLSN, baseLSN: s.baseLSN,
+                resourceManagers: cp.rms.count, transactionsAtCheckpoint: cp.transactions.count))
+        }
+        return out
+    }
+
+    // MARK: State
+
+    /// The TM's current state.
+    public var currentState: State { lock.withLock { state } }
+
+    /// The virtual clock: starts at 1, bumped by every commit; never decreases.
+    public var virtualClock: UInt64 { lock.withLock { clock } }
+
+    /// Registers a handler called once when the TM's log fails (a write or sync error).
+    public func onFailure(_ handler: @escaping @Sendable (LogError) -> Void) {
+        let already: LogError? = lock.withLock {
+            if let failure { return failure }
+            failureHandlers.append(handler)
+            return nil
+        }
+        if let already { handler(already) }
+    }
+
+    func logFailed(_ e: LogError) {
+        let hs: [@Sendable (LogError) -> Void] = lock.withLock {
+            guard failure == nil else { return [] }
+            failure = e
+            state = .failed
+            defer { failureHandlers.removeAll() }
+            return failureHandlers
+        }
+        for h in hs { h(e) }
+    }
+
+    func requireOnline() throws {
+        switch state {
+        case .online: return
+        case .failed: throw failure ?? LogError(.failed, "the transaction manager's log failed")
+        default: throw LogError(.notOnline, "the transaction manager is \(state.rawValue); recover it first")
+        }
+    }
+
+    /// Stops the TM: writes a final checkpoint (durable TMs) and refuses further work. Transactions
+    /// still running are left to recovery (those not prepared are presumed aborted).
+    public func close() throws {
+        let wasOnline = lock.withLock { () -> Bool in
+            defer { if state != .failed { state = .offline } }
+            return state == .online
+        }
+        if wasOnline, !isVolatile { try checkpoint() }
+    }
+
+    // MARK: Appending TM records
+
+    /// Appends a TM record (never under `lock`: a full log calls back into ``checkpoint()``).
+    @discardableResult
+    func append(_ record: TMRecord) throws -> LSN {
+        guard let stream else { return .null }
+        let c = lock.withLock { clock }
+        let lsn = try stream.append(record.encode(clock: c))
+        let due = lock.withLock { () -> Bool in
+            recordsSinceCheckpoint += 1
+            guard options.checkpointEveryRecords > 0, recordsSinceCheckpoint >= options.checkpointEveryRecords, !checkpointScheduled
+            else { return false }
+            checkpointScheduled = true
+            return true
+        }
+        if due {
+            DispatchQueue.global().async { [weak self] in
+                _ = try? self?.checkpoint()
+            }
+        }
+        return lsn
+    }
+}
+
+/// A TM found in a log by ``TransactionManager/list(log:)``.
+public struct TransactionManagerInfo: Sendable, Equatable {
+    public var id: GUID
+    public var stream: String
+    public var checkpointLSN: LSN
+    public var lastLSN: LSN
+    public var baseLSN: LSN
+    public var resourceManagers: Int
+    public var transactionsAtCheckpoint: Int
+}
