@@ -189,6 +189,11 @@ public final class TransactionManager: @unchecked Sendable {
         if wasOnline, !isVolatile { try checkpoint() }
     }
 
+    /// Stops the TM without writing anything (terminate): the log stays as it is, recoverable.
+    func stop() {
+        lock.withLock { if state != .failed { state = .offline } }
+    }
+
     // MARK: Appending TM records
 
     /// Appends a TM record (never under `lock`: a full log calls back into ``checkpoint()``).

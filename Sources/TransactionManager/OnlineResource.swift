@@ -1,0 +1,292 @@
+// The cluster-resource contract (Online / Terminate / LooksAlive / IsAlive) for a log, its TM and RMs.
+
+import Dispatch
+import LogStore
+
+/// A log, its transaction manager and its resource managers as one cluster resource, after the
+/// failover-cluster resource contract (see docs/TRANSACTIONS.md, "Online and Terminate").
+///
+/// - ``online()`` returns ``OnlineResult/online`` when the log, TM and RMs are up within the budget
+///   (300 ms by default); otherwise it returns ``OnlineResult/pending`` and a worker finishes, reporting
+///   progress through the status handler.
+/// - ``terminate()`` may be called at any time, also while ``online()`` runs or is pending; it cancels the
+///   worker, stops the TM without further writes and closes the log, which stays recoverable.
+/// - ``looksAlive`` and ``isAlive()`` answer from cached state.
+/// - The failure handler fires when the log hits an I/O failure.
+public final class OnlineResource: @unchecked Sendable {
+    /// What to bring online.
+    public struct Configuration: Sendable {
+        public var logDirectory: String
+        /// Create the log with these options when the directory holds none (nil: it must exist).
+        public var createOptions: LogCreateOptions?
+        public var openOptions = LogOpenOptions()
+        public var tmStream = TransactionManager.defaultStreamName
+        public var tmOptions = TransactionManagerOptions()
+        public var resourceManagers: [ResourceManagerSpec] = []
+        /// How long ``online()`` may take before it returns ``OnlineResult/pending``.
+        public var onlineBudget: Duration = .milliseconds(300)
+        public var io: any FileIO = PosixFileIO()
+
+        public init(logDirectory: String, createOptions: LogCreateOptions? = nil, resourceManagers: [ResourceManagerSpec] = []) {
+            self.logDirectory = logDirectory
+            self.createOptions = createOptions
+            self.resourceManagers = resourceManagers
+        }
+    }
+
+    /// A resource manager to open (or create) and recover as part of going online.
+    public struct ResourceManagerSpec: Sendable {
+        public var id: GUID
+        public var description: String
+        public var volatile: Bool
+        public var handler: @Sendable (TransactionNotification) -> Void
+        public init(id: GUID, description: String = "", volatile: Bool = false, handler: @escaping @Sendable (TransactionNotification) -> Void) {
+            self.id = id
+            self.description = description
+            self.volatile = volatile
+            self.handler = handler
+        }
+    }
+
+    /// What ``online()`` returned.
+    public enum OnlineResult: String, Sendable {
+        case online, pending
+    }
+
+    /// The resource's state, as reported to the status handler.
+    public enum Status: Sendable, Equatable {
+        case offline
+        /// Going online: `step` names what runs; `checkpoint` increases with every report.
+        case onlinePending(step: String, checkpoint: Int)
+        case online
+        case failed(LogError)
+        case terminated
+    }
+
+    let config: Configuration
+    let onStatus: (@Sendable (Status) -> Void)?
+    let lock = Lock()
+    private let queue = DispatchQueue(label: "txlog.online-resource")
+    // Guarded by lock.
+    private var status: Status = .offline
+    private var generation = 0
+    private var cancelled = false
+    private var worker: DispatchSemaphore?
+    private var checkpointCounter = 0
+    private var log: LogStore?
+    private var tm: TransactionManager?
+    private var rms: [GUID: ResourceManager] = [:]
+    private var failureHandlers: [@Sendable (LogError) -> Void] = []
+
+    public init(_ config: Configuration, onStatus: (@Sendable (Status) -> Void)? = nil) {
+        self.config = config
+        self.onStatus = onStatus
+    }
+
+    // MARK: Queries (cached, never block on I/O)
+
+    /// The current status.
+    public var currentStatus: Status { lock.withLock { status } }
+
+    /// Cursory check: online and not failed, from cached flags.
+    public var looksAlive: Bool { lock.withLock { isOnlineLocked } }
+
+    private var isOnlineLocked: Bool {
+        if case .online = status { return true }
+        return false
+    }
+
+    /// Thorough check, still from in-memory state: online, the log not failed, the TM online.
+    public func isAlive() -> Bool {
+        let (online, log, tm): (Bool, LogStore?, TransactionManager?) = lock.withLock { (isOnlineLocked, self.log, self.tm) }
+        guard online, let log, let tm else { return false }
+        return !log.isFailed && tm.currentState == TransactionManager.State.online
+    }
+
+    /// The transaction manager, once online.
+    public var transactionManager: TransactionManager? { lock.withLock { isOnlineLocked ? tm : nil } }
+
+    /// A resource manager from the configuration, once online.
+    public func resourceManager(_ id: GUID) -> ResourceManager? { lock.withLock { isOnlineLocked ? rms[id] : nil } }
+
+    /// Registers the asynchronous failure signal: called once when the log fails while online.
+    public func onFailure(_ handler: @escaping @Sendable (LogError) -> Void) {
+        lock.withLock { failureHandlers.append(handler) }
+    }
+
+    // MARK: Online
+
+    /// Brings the log, the TM and the RMs online. Returns ``OnlineResult/online`` if that finished
+    /// within the budget, else ``OnlineResult/pending`` (a worker carries on; watch the status handler
+    /// or call ``waitUntilSettled()``). Throws if going online failed within the budget, or
+    /// `terminated` if ``terminate()`` cancelled it.
+    public func online() throws -> OnlineResult {
+        let (gen, done): (Int, DispatchSemaphore) = try lock.withLock {
+            switch status {
+            case .online: throw LogError(.invalidState, "the resource is already online")
+            case .onlinePending: throw LogError(.invalidState, "the resource is already going online")
+            default: break
+            }
+            generation += 1
+            cancelled = false
+            checkpointCounter = 0
+            status = .onlinePending(step: "starting", checkpoint: 0)
+            let sem = DispatchSemaphore(value: 0)
+            worker = sem
+            return (generation, sem)
+        }
+        report(.onlinePending(step: "starting", checkpoint: 0))
+        let finished = DispatchSemaphore(value: 0)
+        queue.async { [self] in
+            runOnline(generation: gen)
+            finished.signal()
+            done.signal()
+        }
+        let budget = config.onlineBudget.components
+        let nanos = UInt64(max(0, budget.seconds)) * 1_000_000_000 + UInt64(max(0, budget.attoseconds / 1_000_000_000))
+        if finished.wait(timeout: .now() + .nanoseconds(Int(min(nanos, UInt64(Int.max))))) == .timedOut { return .pending }
+        switch currentStatus {
+        case .online: return .online
+        case .failed(let e): throw e
+        case .terminated, .offline: throw LogError(.terminated, "online was cancelled by terminate")
+        case .onlinePending: return .pending
+        }
+    }
+
+    /// Waits (without blocking a thread of the cooperative pool) until going online has finished,
+    /// and returns the final status: online, failed or terminated.
+    public func waitUntilSettled() async -> Status {
+        while true {
+            let s = currentStatus
+            if case .onlinePending = s {
+                try? await Task.sleep(for: .milliseconds(2))
+                continue
+            }
+            return s
+        }
+    }
+
+    private func runOnline(generation gen: Int) {
+        do {
+            try step(gen, "open log")
+            let log: LogStore
+            if config.io.fileExists(config.logDirectory + "/txlog.base") || config.createOptions == nil {
+                log = try LogStore.open(at: config.logDirectory, options: config.openOptions, io: config.io)
+            } else {
+                log = try LogStore.create(at: config.logDirectory, options: config.createOptions!, openOptions: config.openOptions, io: config.io)
+            }
+            lock.withLock { self.log = log }
+            try step(gen, "open transaction manager")
+            let tm = try TransactionManager.openOrCreate(log: log, stream: config.tmStream, options: config.tmOptions)
+            lock.withLock { self.tm = tm }
+            try step(gen, "recover transaction manager")
+            try tm.recover(
+                progress: { [weak self] n in self?.progress(gen, "recover transaction manager (\(n) records)") },
+                isCancelled: { [weak self] in self?.isCancelled(gen) ?? true })
+            for spec in config.resourceManagers {
+                try step(gen, "recover resource manager \(spec.id)")
+                let rm = try tm.openOrCreateResourceManager(id: spec.id, description: spec.description, volatile: spec.volatile, handler: spec.handler)
+                lock.withLock { rms[spec.id] = rm }
+                try rm.recover()
+            }
+            let nowOnline = lock.withLock { () -> Bool in
+                guard generation == gen, !cancelled else { return false }
+                status = .online
+                return true
+            }
+            guard nowOnline else { throw LogError(.terminated, "terminated while going online") }
+            log.onFailure { [weak self] e in self?.failed(gen, e) }
+            report(.online)
+        } catch {
+            let e = (error as? LogError) ?? LogError(.io, "\(error)")
+            let wasCancelled = lock.withLock { cancelled || generation != gen }
+            _ = shutDown(checkpoint: false)
+            let final: Status = wasCancelled ? .terminated : .failed(e)
+            lock.withLock { if generation == gen { status = final } }
+            report(final)
+        }
+    }
+
+    private func isCancelled(_ gen: Int) -> Bool { lock.withLock { cancelled || generation != gen } }
+
+    private func step(_ gen: Int, _ name: String) throws {
+        if isCancelled(gen) { throw LogError(.terminated, "terminated while going online (before \(name))") }
+        progress(gen, name)
+    }
+
+    private func progress(_ gen: Int, _ name: String) {
+        let s: Status? = lock.withLock {
+            guard generation == gen, !cancelled else { return nil }
+            checkpointCounter += 1
+            status = .onlinePending(step: name, checkpoint: checkpointCounter)
+            return status
+        }
+        if let s { report(s) }
+    }
+
+    private func failed(_ gen: Int, _ e: LogError) {
+        let hs: [@Sendable (LogError) -> Void]? = lock.withLock {
+            guard generation == gen, isOnlineLocked else { return nil }
+            status = .failed(e)
+            return failureHandlers
+        }
+        guard let hs else { return }
+        report(.failed(e))
+        for h in hs { h(e) }
+    }
+
+    private func report(_ s: Status) { onStatus?(s) }
+
+    // MARK: Terminate and offline
+
+    /// Stops at once: cancels a pending online, stops the TM without writing and closes the log. Safe to
+    /// call at any time, from any thread, concurrently with ``online()``; idempotent. The log is left
+    /// recoverable (recovery is idempotent, so an interrupted recovery is harmless).
+    public func terminate() {
+        let running: DispatchSemaphore? = lock.withLock {
+            cancelled = true
+            return worker
+        }
+        // The worker checks the flag between steps and every 256 records of the TM scan.
+        running?.wait()
+        running?.signal()  // let other waiters (a second terminate) through
+        _ = shutDown(checkpoint: false)
+        lock.withLock { status = .terminated }
+        report(.terminated)
+    }
+
+    /// Graceful stop: writes a TM checkpoint, then closes the RMs and the log.
+    public func offline() throws {
+        let running: DispatchSemaphore? = lock.withLock {
+            cancelled = true
+            return worker
+        }
+        running?.wait()
+        running?.signal()
+        let error = shutDown(checkpoint: true)
+        lock.withLock { status = .offline }
+        report(.offline)
+        if let error { throw error }
+    }
+
+    /// Stops the TM (with a checkpoint if asked) and closes the log; returns the first error.
+    private func shutDown(checkpoint: Bool) -> LogError? {
+        let (log, tm) = lock.withLock { () -> (LogStore?, TransactionManager?) in
+            defer {
+                self.log = nil
+                self.tm = nil
+                rms.removeAll()
+            }
+            return (self.log, self.tm)
+        }
+        var first: LogError?
+        func note(_ body: () throws -> Void) {
+            do { try body() } catch { first = first ?? (error as? LogError) ?? LogError(.io, "\(error)") }
+        }
+        if let tm {
+            if checkpoint { note { try tm.close() } } else { tm.stop() }
+        }
+        if let log { note { try log.close() } }
+        return first
+    }
+}

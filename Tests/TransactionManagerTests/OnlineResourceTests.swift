@@ -1,0 +1,226 @@
+// The cluster-resource contract: online within the budget or pending, terminate racing online,
+// failure signal, cached liveness checks.
+
+import Foundation
+import LogStore
+import Testing
+@testable import TransactionManager
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite struct OnlineResourceTests {
+    static func temporaryLog(_ tag: String) -> String {
+        NSTemporaryDirectory() + "/txlog-online-\(tag)-\(UUID().uuidString)"
+    }
+
+    static let smallLog = LogCreateOptions(containerSize: 1 << 20, containerCount: 2, blockSize: 8192)
+
+    static func answeringRM(_ id: GUID) -> OnlineResource.ResourceManagerSpec {
+        .init(id: id, description: "answers everything") { n in
+            guard let e = n.enlistment else { return }
+            switch n.kind {
+            case .prePrepare: try? e.prePrepareComplete()
+            case .prepare: try? e.prepareComplete()
+            case .commit, .singlePhaseCommit: try? e.commitComplete()
+            case .rollback: try? e.rollbackComplete()
+            case .recover: try? e.recover()
+            default: break
+            }
+        }
+    }
+
+    @Test func onlineWithinBudgetThenTransactionsWork() async throws {
+        let dir = Self.temporaryLog("fast")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let rmID = GUID.random()
+        var config = OnlineResource.Configuration(logDirectory: dir, createOptions: Self.smallLog, resourceManagers: [Self.answeringRM(rmID)])
+        config.onlineBudget = .seconds(10)
+        let resource = OnlineResource(config)
+        #expect(!resource.looksAlive)
+        #expect(try resource.online() == .online)
+        #expect(resource.looksAlive)
+        #expect(resource.isAlive())
+        let tm = try #require(resource.transactionManager)
+        let rm = try #require(resource.resourceManager(rmID))
+        let tx = try tm.createTransaction()
+        _ = try rm.enlist(tx)
+        try await tx.commit()
+        #expect(tx.outcome == .committed)
+        try resource.offline()
+        #expect(!resource.looksAlive)
+        #expect(resource.currentStatus == .offline)
+        // A second online of the same resource works after offline.
+        #expect(try resource.online() == .online)
+        resource.terminate()
+        #expect(resource.currentStatus == .terminated)
+    }
+
+    @Test func slowRecoveryReportsPendingWithProgressThenOnline() async throws {
+        let dir = Self.temporaryLog("slow")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // A TM stream with many records after its checkpoint: recovery has real work to do.
+        do {
+            let log = try LogStore.create(at: dir, options: LogCreateOptions(containerSize: 8 << 20, containerCount: 2, blockSize: 65536))
+            let tm = try TransactionManager.create(log: log, options: { var o = TransactionManagerOptions(); o.checkpointEveryRecords = 0; return o }())
+            try tm.recover()
+            for i in 0..<3000 { try tm.append(.end(GUID(high: 1, low: UInt64(i)))) }
+            try await log.flush()
+            try log.close()
+        }
+        let statuses = StatusLog()
+        var config = OnlineResource.Configuration(logDirectory: dir)
+        config.onlineBudget = .zero
+        let resource = OnlineResource(config) { statuses.add($0) }
+        #expect(try resource.online() == .pending)
+        #expect(await resource.waitUntilSettled() == .online)
+        let checkpoints = statuses.all.compactMap { s -> Int? in
+            if case .onlinePending(_, let c) = s { return c }
+            return nil
+        }
+        #expect(checkpoints.count >= 5)
+        #expect(checkpoints == checkpoints.sorted())
+        #expect(resource.transactionManager?.lastRecovery.recordsScanned == 3000)
+        resource.terminate()
+    }
+
+    @Test func terminateWhilePendingCancelsAndLeavesTheLogRecoverable() async throws {
+        let dir = Self.temporaryLog("cancel")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        do {
+            let log = try LogStore.create(at: dir, options: LogCreateOptions(containerSize: 8 << 20, containerCount: 2, blockSize: 65536))
+            let tm = try TransactionManager.create(log: log, options: { var o = TransactionManagerOptions(); o.checkpointEveryRecords = 0; return o }())
+            try tm.recover()
+            for i in 0..<20000 { try tm.append(.end(GUID(high: 2, low: UInt64(i)))) }
+            try await log.flush()
+            try log.close()
+        }
+        var config = OnlineResource.Configuration(logDirectory: dir)
+        config.onlineBudget = .zero
+        let resource = OnlineResource(config)
+        #expect(try resource.online() == .pending)
+        resource.terminate()
+        #expect(resource.currentStatus == .terminated)
+        #expect(!resource.looksAlive)
+        #expect(!resource.isAlive())
+        // Recoverable: a fresh open recovers every record.
+        let log = try LogStore.open(at: dir)
+        let tm = try TransactionManager.open(log: log)
+        try tm.recover()
+        #expect(tm.lastRecovery.recordsScanned == 20000)
+        try log.close()
+    }
+
+    /// 1000 races of online against terminate, from two threads, with random offsets.
+    @Test func onlineRacesTerminate() throws {
+        let dir = Self.temporaryLog("race")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let rmID = GUID.random()
+        var config = OnlineResource.Configuration(logDirectory: dir, createOptions: Self.smallLog, resourceManagers: [Self.answeringRM(rmID)])
+        config.onlineBudget = .milliseconds(300)
+        var outcomes: [String: Int] = [:]
+        var rng = SystemRandomNumberGenerator()
+        for i in 0..<1000 {
+            let resource = OnlineResource(config)
+            let delay = UInt32.random(in: 0..<1500, using: &rng)
+            let onlineResult = ResultBox()
+            let group = DispatchGroup()
+            DispatchQueue.global().async(group: group) {
+                do { onlineResult.set(try resource.online().rawValue) } catch let e as LogError { onlineResult.set(e.code.rawValue) } catch {
+                    onlineResult.set("\(error)")
+                }
+            }
+            DispatchQueue.global().async(group: group) {
+                usleep(delay)
+                resource.terminate()
+            }
+            group.wait()
+            // online() may have started after terminate: terminate it again, as a monitor would.
+            resource.terminate()
+            #expect(resource.currentStatus == .terminated, "iteration \(i)")
+            #expect(!resource.looksAlive)
+            outcomes[onlineResult.value ?? "none", default: 0] += 1
+            if i % 100 == 99 {
+                // The log opens and recovers cleanly after every hundredth race.
+                let log = try LogStore.open(at: dir)
+                let tm = try TransactionManager.open(log: log)
+                try tm.recover()
+                try log.close()
+            }
+        }
+        print("online/terminate race outcomes: \(outcomes.sorted { $0.key < $1.key })")
+        #expect(outcomes.values.reduce(0, +) == 1000)
+        #expect(Set(outcomes.keys).isSubset(of: ["online", "pending", "terminated", "invalid-state"]), "\(outcomes)")
+    }
+
+    @Test func failureSignalFiresWhenTheLogFails() async throws {
+        let dir = Self.temporaryLog("fail")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let io = FailingSyncIO()
+        var config = OnlineResource.Configuration(logDirectory: dir, createOptions: Self.smallLog)
+        config.io = io
+        config.onlineBudget = .seconds(10)
+        let resource = OnlineResource(config)
+        let signalled = ResultBox()
+        resource.onFailure { e in signalled.set(e.code.rawValue) }
+        #expect(try resource.online() == .online)
+        let tm = try #require(resource.transactionManager)
+        io.failSyncs.set(true)
+        #expect(throws: LogError.self) { _ = try tm.checkpoint() }
+        for _ in 0..<500 where signalled.value == nil { try await Task.sleep(for: .milliseconds(2)) }
+        #expect(signalled.value == "failed")
+        #expect(!resource.isAlive())
+        #expect(!resource.looksAlive)
+        resource.terminate()
+    }
+}
+
+final class StatusLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: [OnlineResource.Status] = []
+    func add(_ s: OnlineResource.Status) { lock.withLock { items.append(s) } }
+    var all: [OnlineResource.Status] { lock.withLock { items } }
+}
+
+final class ResultBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var v: String?
+    func set(_ s: String) { lock.withLock { if v == nil { v = s } } }
+    var value: String? { lock.withLock { v } }
+}
+
+final class Flag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var v = false
+    func set(_ b: Bool) { lock.withLock { v = b } }
+    var value: Bool { lock.withLock { v } }
+}
+
+/// PosixFileIO whose data syncs fail with EIO once `failSyncs` is set.
+final class FailingSyncIO: FileIO, @unchecked Sendable {
+    let base = PosixFileIO()
+    let failSyncs = Flag()
+    func open(_ path: String, mode: FileOpenMode) throws -> Int32 { try base.open(path, mode: mode) }
+    func close(_ fd: Int32) { base.close(fd) }
+    func pread(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int {
+        try base.pread(fd, into: buffer, at: offset)
+    }
+    func pwritev(_ fd: Int32, _ buffers: [UnsafeRawBufferPointer], at offset: UInt64) throws -> Int {
+        try base.pwritev(fd, buffers, at: offset)
+    }
+    func fdatasync(_ fd: Int32) throws {
+        if failSyncs.value { throw LogError(.io, "injected fdatasync failure", errno: EIO) }
+        try base.fdatasync(fd)
+    }
+    func fsync(_ fd: Int32) throws { try base.fsync(fd) }
+    func fsyncDirectory(_ path: String) throws { try base.fsyncDirectory(path) }
+    func fileSize(_ fd: Int32) throws -> UInt64 { try base.fileSize(fd) }
+    func truncate(_ fd: Int32, to size: UInt64) throws { try base.truncate(fd, to: size) }
+    func rename(_ from: String, _ to: String) throws { try base.rename(from, to) }
+    func unlink(_ path: String) throws { try base.unlink(path) }
+    func makeDirectory(_ path: String) throws { try base.makeDirectory(path) }
+    func listDirectory(_ path: String) throws -> [String] { try base.listDirectory(path) }
+    func fileExists(_ path: String) -> Bool { base.fileExists(path) }
+    func tryLockExclusive(_ fd: Int32) throws -> Bool { try base.tryLockExclusive(fd) }
+}
