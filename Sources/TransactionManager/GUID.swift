@@ -1,6 +1,7 @@
 // 128-bit identities of transaction managers, resource managers, transactions and enlistments.
 
 import LogFormat
+import Synchronization
 
 /// A 128-bit identifier, printed in the usual 8-4-4-4-12 hexadecimal form.
 ///
@@ -17,13 +18,16 @@ public struct GUID: Hashable, Comparable, Sendable, CustomStringConvertible, Los
         self.low = low
     }
 
-    /// A random (version 4) identifier.
+    /// A new identifier in the version 4 (random) layout.
+    ///
+    /// To avoid a `getrandom` system call per transaction, the process draws a 128-bit secret once and
+    /// then derives identifiers from it and an atomic counter: the low 62 bits are `secret + counter`, so
+    /// no two identifiers of one process are equal; the high half is the counter scrambled by a
+    /// bijective mixer, so identifiers look random. Different processes draw different secrets.
     public static func random() -> GUID {
-        var g = SystemRandomNumberGenerator()
-        let a: UInt64 = g.next()
-        let b: UInt64 = g.next()
-        let hi = (a & ~UInt64(0xF000)) | 0x4000  // version 4
-        let lo = (b & ~(UInt64(0xC000) << 48)) | (UInt64(0x8000) << 48)  // RFC 4122 variant
+        let n = GUIDSource.shared.next()
+        let hi = (mix64(GUIDSource.shared.secretHigh ^ n) & ~UInt64(0xF000)) | 0x4000  // version 4
+        let lo = ((GUIDSource.shared.secretLow &+ n) & ~(UInt64(0xC000) << 48)) | (UInt64(0x8000) << 48)  // RFC 4122 variant
         return GUID(high: hi, low: lo)
     }
 
@@ -68,4 +72,29 @@ public struct GUID: Hashable, Comparable, Sendable, CustomStringConvertible, Los
         let s = String(v, radix: 16)
         return String(repeating: "0", count: max(0, width - s.count)) + s
     }
+}
+
+/// The per-process secret and counter behind ``GUID/random()``.
+final class GUIDSource: Sendable {
+    static let shared = GUIDSource()
+    let secretHigh: UInt64
+    let secretLow: UInt64
+    private let counter = Atomic<UInt64>(0)
+
+    private init() {
+        var g = SystemRandomNumberGenerator()
+        secretHigh = g.next()
+        secretLow = g.next()
+    }
+
+    func next() -> UInt64 { counter.add(1, ordering: .relaxed).newValue }
+}
+
+/// splitmix64's finalizer: a bijection on 64-bit values with good avalanche.
+@inline(__always)
+func mix64(_ x: UInt64) -> UInt64 {
+    var z = x &+ 0x9E37_79B9_7F4A_7C15
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
 }

@@ -88,6 +88,8 @@ extension TransactionManager {
 
     /// Waits until the current phase's answers are in (or the transaction is cut short).
     func awaitPhase(_ txn: TxnCore) async {
+        // Answers given inside the handlers (the common case) leave nothing to wait for: no suspension.
+        if lock.withLock({ txn.pending == 0 || txn.cutShort }) { return }
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             let now = lock.withLock { () -> Bool in
                 if txn.pending == 0 || txn.cutShort { return true }
@@ -126,6 +128,7 @@ extension TransactionManager {
 
     /// Waits until the transaction finishes, and returns its outcome.
     func waitFinished(_ txn: TxnCore) async -> Outcome {
+        if let done = lock.withLock({ txn.isFinished || txn.state == .failed ? txn.outcome : nil }) { return done }
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             let now = lock.withLock { () -> Bool in
                 if txn.isFinished || txn.state == .failed { return true }

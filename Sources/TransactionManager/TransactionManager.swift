@@ -7,7 +7,7 @@ import LogStore
 public struct TransactionManagerOptions: Sendable {
     /// Write a checkpoint after this many TM records (0: only on request, on close and when the log's
     /// tail is pinned).
-    public var checkpointEveryRecords = 4096
+    public var checkpointEveryRecords = 65536
     /// Who is named in forced-outcome audit records when no actor is given.
     public var defaultActor = "api"
     public init() {}

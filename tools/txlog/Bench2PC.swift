@@ -1,0 +1,187 @@
+// `txlog bench 2pc`: durable two-phase commits across two resource managers of one log, against
+// single-phase commits of one RM on the same kind of log. Each client is a task that creates a
+// transaction, lets each RM append a 100-byte work record, and commits. In the two-phase run each RM
+// appends a prepare record (not flushed: the TM's forced decision record covers it, see
+// docs/TRANSACTIONS.md); in the single-phase run the one RM appends its commit record and flushes it
+// itself. Both should cost one shared flush per commit, so the ratio should be near 1.
+
+import ArgumentParser
+import Foundation
+import LogStore
+import Synchronization
+import TransactionManager
+
+struct Bench2PC: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "2pc",
+        abstract: "Two-phase commits across two durable RMs vs single-phase commits of one RM (same log).")
+    @OptionGroup var options: BenchOptions
+    @Option(help: "Concurrent clients, comma-separated.") var clients = "1,64"
+    @Option(help: "Work-record size in bytes.") var recordSize = 100
+
+    func run() throws {
+        let dir = try BenchDirectory(options.dir)
+        let counts = clients.split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 && $0 <= 4096 }
+        guard !counts.isEmpty else { throw ValidationError("--clients: 1...4096, comma-separated") }
+        guard (0...65536).contains(recordSize) else { throw ValidationError("--record-size: 0...65536") }
+        let section = try Self.measure(dir: dir, seconds: options.seconds, clients: counts, recordSize: recordSize)
+        emit([section], options: options, dir: dir.root)
+    }
+
+    enum Mode: String { case twoPhase = "2pc, 2 RMs", singlePhase = "1pc, 1 RM" }
+
+    static func measure(dir: BenchDirectory, seconds: Double, clients: [Int], recordSize: Int) throws -> BenchSection {
+        var section = BenchSection(
+            "2pc", columns: ["clients", "mode", "commits/s", "fdatasyncs", "commits/fdatasync", "p50 us", "p99 us", "CPU us/commit", "2pc/1pc"])
+        for n in clients {
+            var single: Double?
+            for mode in [Mode.singlePhase, .twoPhase] {
+                let path = dir.fresh("2pc-log")
+                defer { dir.remove(path) }
+                let r = try runOne(path: path, mode: mode, clients: n, recordSize: recordSize, seconds: seconds)
+                if mode == .singlePhase { single = r.perSecond }
+                let ratio = mode == .twoPhase ? single.map { r.perSecond / $0 } : nil
+                section.add(
+                    ["\(n)", mode.rawValue, rate(r.perSecond), "\(r.syncs)", fmt(r.perSync, 1), fmt(us(r.latency.p50), 0), fmt(us(r.latency.p99), 0),
+                     fmt(r.cpuMicrosPerCommit, 1), ratio.map { fmt($0, 2) + "x" } ?? "-"],
+                    json: ["clients": n, "mode": mode == .twoPhase ? "2pc" : "1pc", "commits": r.commits, "seconds": r.seconds,
+                           "commitsPerSecond": r.perSecond, "fdatasyncs": r.syncs, "commitsPerFdatasync": r.perSync, "latency": r.latency.json,
+                           "cpuMicrosPerCommit": r.cpuMicrosPerCommit]
+                        .merging(ratio.map { ["ratioToSinglePhase": $0] } ?? [:]) { a, _ in a })
+            }
+        }
+        section.notes.append("2pc: pre-prepare, prepare (each RM appends a prepare record, unflushed), forced decision record, commit, lazy end record")
+        section.notes.append("1pc: the RM gets single-phase-commit, appends a commit record and flushes it (async) before answering")
+        section.notes.append("clients are Swift tasks; log: 4 x 32 MiB containers, lz4; every transaction also appends one work record per RM")
+        return section
+    }
+
+    struct Result {
+        var commits: Int
+        var seconds: Double
+        var syncs: UInt64
+        var cpuSeconds: Double
+        var latency: Percentiles
+        var perSecond: Double { Double(commits) / max(seconds, 1e-9) }
+        var perSync: Double { Double(commits) / Double(max(syncs, 1)) }
+        var cpuMicrosPerCommit: Double { cpuSeconds / Double(max(commits, 1)) * 1e6 }
+    }
+
+    static func runOne(path: String, mode: Mode, clients: Int, recordSize: Int, seconds: Double) throws -> Result {
+        let log = try LogStore.create(at: path, options: LogCreateOptions(containerSize: 32 << 20, containerCount: 4))
+        defer { try? log.close() }
+        let tm = try TransactionManager.create(log: log)
+        try tm.recover()
+        let rmCount = mode == .twoPhase ? 2 : 1
+        var rms: [BenchRM] = []
+        for i in 0..<rmCount {
+            let holder = BenchRM(log: log, recordSize: recordSize)
+            let rm = try tm.createResourceManager(description: "bench rm \(i)") { holder.handle($0) }
+            holder.rm = rm
+            try rm.recover()
+            rms.append(holder)
+        }
+        let mask: NotificationMask = mode == .twoPhase ? .twoPhase : .all
+        let phase = BenchPhase()
+        let samples = BenchCommit.Samples()
+        let warmup = min(0.5, max(0.1, seconds / 4))
+        let done = DispatchSemaphore(value: 0)
+        let rmList = rms
+        Task.detached {
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<clients {
+                    group.addTask {
+                        var latencies: [UInt64] = []
+                        latencies.reserveCapacity(100_000)
+                        do {
+                            while true {
+                                let p = phase.current
+                                if p == BenchPhase.stopped { break }
+                                let start = nowNanos()
+                                let tx = try tm.createTransaction()
+                                for r in rmList { try r.work(tx, mask: mask) }
+                                try await tx.commit()
+                                let end = nowNanos()
+                                if p == BenchPhase.measuring, phase.current == BenchPhase.measuring { latencies.append(end - start) }
+                            }
+                        } catch {
+                            samples.fail("\(error)")
+                        }
+                        samples.add(latencies)
+                    }
+                }
+            }
+            done.signal()
+        }
+        sleepSeconds(warmup)
+        let syncs0 = log.info().statistics.syncs
+        let cpu0 = processCPUSeconds()
+        let t0 = nowNanos()
+        phase.set(BenchPhase.measuring)
+        sleepSeconds(seconds)
+        phase.set(BenchPhase.stopped)
+        let t1 = nowNanos()
+        let cpu1 = processCPUSeconds()
+        let syncs1 = log.info().statistics.syncs
+        done.wait()
+        if let e = samples.error { throw BenchError("2pc bench failed: \(e)") }
+        let all = samples.all
+        return Result(commits: all.count, seconds: Double(t1 - t0) / 1e9, syncs: syncs1 - syncs0, cpuSeconds: cpu1 - cpu0, latency: Percentiles(all))
+    }
+}
+
+/// A minimal durable RM for the bench: a work record per transaction, a prepare record on prepare, and
+/// (single-phase) a flushed commit record. It advances its stream's base as transactions finish, so the
+/// log recycles.
+final class BenchRM: @unchecked Sendable {
+    var rm: ResourceManager?
+    let log: LogStore
+    let payload: [UInt8]
+    private let committed = Atomic<Int>(0)
+
+    init(log: LogStore, recordSize: Int) {
+        self.log = log
+        payload = [UInt8](repeating: 0x5A, count: recordSize)
+    }
+
+    func work(_ tx: Transaction, mask: NotificationMask) throws {
+        guard let rm, let stream = rm.stream else { return }
+        _ = try rm.enlist(tx, mask: mask)
+        try stream.append(payload)
+    }
+
+    func handle(_ n: TransactionNotification) {
+        guard let e = n.enlistment, let stream = rm?.stream else { return }
+        do {
+            switch n.kind {
+            case .prePrepare: try e.prePrepareComplete()
+            case .prepare:
+                try stream.append(payload.prefix(16).map { $0 })
+                try e.prepareComplete()
+            case .singlePhaseCommit:
+                let lsn = try stream.append(payload.prefix(16).map { $0 })
+                Task {
+                    try? await stream.flush(upTo: lsn)
+                    try? e.commitComplete()
+                    self.finished(lsn)
+                }
+            case .commit:
+                try e.commitComplete()
+                finished(stream.lastLSN)
+            case .rollback: try e.rollbackComplete()
+            default: break
+            }
+        } catch {
+            try? e.rollback()
+        }
+    }
+
+    private func finished(_ lsn: LSN) {
+        let n = committed.add(1, ordering: .relaxed).newValue
+        if n % 4096 == 0, let stream = rm?.stream {
+            // Bench only: this RM never recovers, so its records are not needed once durable.
+            let target = min(log.durableLSN, lsn)
+            if target.isValid, target > stream.baseLSN { try? stream.advanceBase(to: target) }
+        }
+    }
+}
