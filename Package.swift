@@ -10,6 +10,7 @@ let package = Package(
     products: [
         .library(name: "LogStore", targets: ["LogStore"]),
         .library(name: "TransactionManager", targets: ["TransactionManager"]),
+        .library(name: "TransactionalKV", targets: ["TransactionalKV"]),
         .executable(name: "txlog", targets: ["txlog"]),
         // Synthetic transaction-log records for benchmarks (txlog bench and the Benchmarks package).
         .library(name: "TxLogBenchData", targets: ["TxLogBenchData"]),
@@ -29,10 +30,12 @@ let package = Package(
         .target(name: "LogStore", dependencies: ["LogFormat"]),
         // The KTM layer: transactions, resource managers, two-phase commit, recovery, Online/Terminate.
         .target(name: "TransactionManager", dependencies: ["LogStore"]),
+        // A durable, transactional, ordered key-value store: a resource manager on TransactionManager.
+        .target(name: "TransactionalKV", dependencies: ["TransactionManager", "LogStore"]),
         .target(name: "TxLogBenchData"),
         .executableTarget(
             name: "txlog",
-            dependencies: ["LogStore", "TransactionManager", "TxLogBenchData", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["LogStore", "TransactionManager", "TransactionalKV", "TxLogBenchData", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "tools/txlog"
         ),
         .testTarget(
@@ -41,6 +44,7 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "LogStoreTests", dependencies: ["LogStore", "LogFormat"]),
+        .testTarget(name: "TransactionalKVTests", dependencies: ["TransactionalKV", "TransactionManager", "LogStore"]),
         .testTarget(name: "TransactionManagerTests", dependencies: ["TransactionManager", "LogStore"]),
     ] + fuzzTargets
 )

@@ -39,7 +39,7 @@ public protocol FileIO: Sendable {
 
 extension FileIO {
     /// Writes every byte of `buffers` at `offset`, looping over short writes.
-    func writeAll(_ fd: Int32, _ buffers: [UnsafeRawBufferPointer], at offset: UInt64) throws {
+    public func writeAll(_ fd: Int32, _ buffers: [UnsafeRawBufferPointer], at offset: UInt64) throws {
         var remaining = buffers.filter { !$0.isEmpty }
         var position = offset
         while !remaining.isEmpty {
@@ -59,12 +59,12 @@ extension FileIO {
         }
     }
 
-    func writeAll(_ fd: Int32, _ bytes: [UInt8], at offset: UInt64) throws {
+    public func writeAll(_ fd: Int32, _ bytes: [UInt8], at offset: UInt64) throws {
         try bytes.withUnsafeBytes { try writeAll(fd, [$0], at: offset) }
     }
 
     /// Reads exactly `buffer.count` bytes or returns how many were there before end of file.
-    func readFully(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int {
+    public func readFully(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int {
         var done = 0
         while done < buffer.count {
             let n = try pread(fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]), at: offset + UInt64(done))

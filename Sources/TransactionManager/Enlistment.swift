@@ -89,6 +89,13 @@ public final class Enlistment: @unchecked Sendable, CustomStringConvertible {
     /// Vetoes the transaction (any time before ``prepareComplete()``): it rolls back.
     public func rollback() throws { try tm.answer(self, .veto) }
 
+    /// Vetoes the transaction and says why: the client's ``Transaction/commit()`` throws `reason`
+    /// (a `conflict`, say, so the client knows to retry) instead of a plain `aborted`.
+    public func rollback(reason: LogError) throws {
+        tm.lock.withLock { if txn.abortReason == nil, txn.canAbort || txn.state == .committingSinglePhase { txn.abortReason = reason } }
+        try tm.answer(self, .veto)
+    }
+
     /// Answers ``TransactionNotification/Kind/recover``: the TM then sends the outcome (commit, rollback or in-doubt).
     public func recover() throws { try tm.answer(self, .recover) }
 

@@ -114,7 +114,7 @@ extension TransactionManager {
         }
         try await runPhase(txn, .prepare, txnState: .preparing) { ($0.state == .active || $0.state == .prePrepared) && $0.mask.contains(.prepare) }
         let (record, readOnly): (TMRecord?, Bool) = try lock.withLock {
-            guard !txn.cutShort else { throw LogError(.aborted, "transaction \(txn.id) was rolled back") }
+            guard !txn.cutShort else { throw txn.abortError }
             if !txn.enlistments.contains(where: { $0.state == .prepared }) { return (nil, true) }
             txn.state = .prepared
             let logged = txn.enlistments.contains { $0.isLogged }

@@ -28,12 +28,16 @@ final class TxnCore: @unchecked Sendable {
     /// Tasks waiting for the transaction to finish.
     var finishWaiters: [CheckedContinuation<Void, Never>] = []
     var timeoutTask: Task<Void, Never>?
+    /// Why a participant vetoed (``Enlistment/rollback(reason:)``); commit throws it.
+    var abortReason: LogError?
     let createdNanos = monotonicNanos()
 
     init(id: GUID, description: String) {
         self.id = id
         self.description = description
     }
+
+    var abortError: LogError { abortReason ?? LogError(.aborted, "transaction \(id) was rolled back") }
 
     var isFinished: Bool { state == .committed || state == .aborted }
 

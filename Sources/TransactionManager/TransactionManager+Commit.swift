@@ -17,7 +17,7 @@ extension TransactionManager {
             }
             switch txn.state {
             case .active: txn.state = .prePreparing
-            case .aborting, .aborted: throw LogError(.aborted, "transaction \(txn.id) was rolled back")
+            case .aborting, .aborted: throw txn.abortError
             default: throw LogError(.invalidState, "commit of transaction \(txn.id) already started (\(txn.state))")
             }
         }
@@ -25,7 +25,7 @@ extension TransactionManager {
             try await prepareAll(txn)
             try await decideCommit(txn)
         }
-        if await waitFinished(txn) == .aborted { throw LogError(.aborted, "transaction \(txn.id) was rolled back") }
+        if await waitFinished(txn) == .aborted { throw abortError(txn) }
     }
 
     /// Runs single-phase commit if exactly one writer is enlisted and it asked for it. Returns false
@@ -53,7 +53,7 @@ extension TransactionManager {
         }
         perform(effects)
         switch committed {
-        case nil: throw LogError(.aborted, "transaction \(txn.id) was rolled back")
+        case nil: throw abortError(txn)
         case true?: return true
         case false?: return false
         }
@@ -80,10 +80,10 @@ extension TransactionManager {
             txn.pending = ts.count
             return ts
         }
-        guard let targets else { throw LogError(.aborted, "transaction \(txn.id) was rolled back") }
+        guard let targets else { throw abortError(txn) }
         deliver(targets.map { ($0, kind) }, txn: txn)
         await awaitPhase(txn)
-        if lock.withLock({ txn.cutShort }) { throw LogError(.aborted, "transaction \(txn.id) was rolled back") }
+        if lock.withLock({ txn.cutShort }) { throw abortError(txn) }
     }
 
     /// Waits until the current phase's answers are in (or the transaction is cut short).
@@ -106,7 +106,7 @@ extension TransactionManager {
     /// record in the same log, so the one flush below makes them durable too.
     func decideCommit(_ txn: TxnCore) async throws {
         let record: TMRecord? = try lock.withLock {
-            guard !txn.cutShort, txn.outcome == .undetermined else { throw LogError(.aborted, "transaction \(txn.id) was rolled back") }
+            guard !txn.cutShort, txn.outcome == .undetermined else { throw txn.abortError }
             txn.outcome = .committed
             clock += 1
             let logged = txn.enlistments.contains { $0.isLogged }
@@ -125,6 +125,9 @@ extension TransactionManager {
         }
         perform(lock.withLock { outcomeLocked(txn, .committed) })
     }
+
+    /// The error a rolled-back transaction's commit throws: the veto's reason, or `aborted`.
+    func abortError(_ txn: TxnCore) -> LogError { lock.withLock { txn.abortError } }
 
     /// Waits until the transaction finishes, and returns its outcome.
     func waitFinished(_ txn: TxnCore) async -> Outcome {
@@ -226,10 +229,14 @@ extension TransactionManager {
     }
 
     func deliver(_ list: [(Enlistment, TransactionNotification.Kind)], txn: TxnCore) {
-        guard !list.isEmpty else { return }
-        let (c, infos, rms) = lock.withLock { (clock, list.map { $0.0.recoveryInfo }, list.map { $0.0.rm }) }
-        for (i, (e, kind)) in list.enumerated() {
-            rms[i]?.deliver(TransactionNotification(kind: kind, enlistment: e, transactionID: e.transactionID, recoveryInformation: infos[i], clock: c))
+        for (e, kind) in list {
+            // A notification overtaken by a rollback (an earlier RM of this batch vetoed from inside its
+            // callback, say) is dropped: the enlistment already got the rollback, which is final.
+            let (live, c, info, rm) = lock.withLock {
+                (kind == .inDoubt ? e.state == .inDoubt : e.expecting == kind, clock, e.recoveryInfo, e.rm)
+            }
+            guard live else { continue }
+            rm?.deliver(TransactionNotification(kind: kind, enlistment: e, transactionID: e.transactionID, recoveryInformation: info, clock: c))
         }
     }
 }

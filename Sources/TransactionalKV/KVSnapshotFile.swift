@@ -1,0 +1,99 @@
+// Snapshot files: every committed key and value of a store at one point of its stream. Specified in
+// docs/format/kv-snapshot.md. Written to a temporary name, synced, renamed, directory synced.
+
+import LogStore
+import TransactionManager
+
+enum KVSnapshotFile {
+    static let magic: UInt32 = 0x3153_564B  // "KVS1"
+    static let version: UInt8 = 1
+    static let headerSize = 40
+
+    static func name(store: GUID, generation: UInt64) -> String { "kv-\(store)-\(generation).snap" }
+
+    /// Writes `entries` (ascending keys) to `directory/name` atomically and durably.
+    static func write(
+        io: any FileIO, directory: String, name: String, store: GUID, coveredThrough: LSN, entries: [(Key, [UInt8])]
+    ) throws {
+        let temp = directory + "/" + name + ".tmp"
+        if io.fileExists(temp) { try io.unlink(temp) }
+        let fd = try io.open(temp, mode: .createExclusive)
+        do {
+            var w = KVWriter()
+            w.u32(magic)
+            w.u8(version)
+            w.u8(0)
+            w.u16(0)
+            w.guid(store)
+            w.u64(coveredThrough.rawValue)
+            w.u64(UInt64(entries.count))
+            var crc: UInt32 = 0
+            var offset: UInt64 = 0
+            func drain(_ force: Bool) throws {
+                guard force || w.out.count >= 1 << 20 else { return }
+                crc = CRC32C.checksum(w.out, continuing: crc)
+                try io.writeAll(fd, w.out, at: offset)
+                offset += UInt64(w.out.count)
+                w.out.removeAll(keepingCapacity: true)
+            }
+            for (k, v) in entries {
+                w.bytes(k.bytes)
+                w.bytes(v)
+                try drain(false)
+            }
+            try drain(true)
+            var trailer = KVWriter()
+            trailer.u32(crc)
+            try io.writeAll(fd, trailer.out, at: offset)
+            try io.fsync(fd)
+            io.close(fd)
+        } catch {
+            io.close(fd)
+            try? io.unlink(temp)
+            throw error
+        }
+        try io.rename(temp, directory + "/" + name)
+        try io.fsyncDirectory(directory)
+    }
+
+    /// Reads and validates a snapshot: magic, version, store, CRC32C, and every length and count.
+    static func read(io: any FileIO, path: String, store: GUID) throws -> (coveredThrough: LSN, entries: [(Key, [UInt8])]) {
+        let fd = try io.open(path, mode: .readOnly)
+        defer { io.close(fd) }
+        let size = try io.fileSize(fd)
+        guard size >= UInt64(headerSize + 4), size <= UInt64(Int.max / 2) else {
+            throw LogError(.corrupt, "snapshot is \(size) bytes, too short or too long", path: path)
+        }
+        var data = [UInt8](repeating: 0, count: Int(size))
+        let n = try data.withUnsafeMutableBytes { try io.readFully(fd, into: $0, at: 0) }
+        guard n == data.count else { throw LogError(.corrupt, "snapshot is shorter than its size", path: path) }
+        let body = data.count - 4
+        let stored = UInt32(data[body]) | UInt32(data[body + 1]) << 8 | UInt32(data[body + 2]) << 16 | UInt32(data[body + 3]) << 24
+        let crc = data.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<body])) }
+        guard crc == stored else { throw LogError(.corrupt, "snapshot checksum mismatch", path: path) }
+        data.removeLast(4)
+        var r = KVReader(data, what: "snapshot \(path)")
+        guard try r.u32() == magic else { throw LogError(.corrupt, "not a snapshot file (bad magic)", path: path) }
+        let v = try r.u8()
+        guard v == version else { throw LogError(.unsupportedVersion, "snapshot version \(v)", path: path) }
+        _ = try r.u8()
+        _ = try r.u16()
+        let owner = try r.guid()
+        guard owner == store else { throw LogError(.corrupt, "snapshot belongs to store \(owner), not \(store)", path: path) }
+        let covered = LSN(rawValue: try r.u64())
+        let count = try r.u64()
+        guard count <= UInt64(r.remaining / 8) else { throw LogError(.corrupt, "snapshot count \(count) cannot fit", path: path) }
+        var entries: [(Key, [UInt8])] = []
+        entries.reserveCapacity(Int(count))
+        var previous: Key?
+        for _ in 0..<count {
+            let k = Key(try r.bytes(limit: KVRecord.maxKey))
+            let val = try r.bytes(limit: KVRecord.maxValue)
+            if let previous, !(previous < k) { throw LogError(.corrupt, "snapshot keys are not in ascending order", path: path) }
+            previous = k
+            entries.append((k, val))
+        }
+        guard r.atEnd else { throw LogError(.corrupt, "snapshot has trailing bytes", path: path) }
+        return (covered, entries)
+    }
+}

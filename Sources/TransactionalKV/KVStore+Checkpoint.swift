@@ -1,0 +1,91 @@
+// Loading a store from its snapshot and stream, and writing checkpoints.
+
+import LogStore
+import TransactionManager
+
+extension KVStore {
+    /// Loads the last snapshot named by the stream's restart area, then replays the stream after it.
+    func loadFromLog() throws {
+        var covered = LSN.null
+        var loaded: [Key: Entry] = [:]
+        var keys: [Key] = []
+        var pendingWrites: [GUID: [KVWrite]] = [:]
+        if let restart = try stream.readRestartArea() {
+            guard case .checkpoint(let cp) = try KVRecord.decode(restart.data), cp.store == id else {
+                throw LogError(.corrupt, "store \(id): its restart area is not a KV checkpoint of this store", lsn: restart.lsn)
+            }
+            covered = cp.coveredThrough
+            for p in cp.pending { pendingWrites[p.id] = p.writes }
+            let snap = try KVSnapshotFile.read(io: io, path: directory + "/" + cp.snapshotFile, store: id)
+            loaded.reserveCapacity(snap.entries.count)
+            keys.reserveCapacity(snap.entries.count)
+            for (k, v) in snap.entries {
+                loaded[k] = Entry(value: v, version: 0)
+                keys.append(k)
+            }
+            if let g = UInt64(cp.snapshotFile.split(separator: "-").last?.split(separator: ".").first ?? "") { snapshotGeneration = g }
+        }
+        lock.withLock {
+            values = loaded
+            index = SortedKeyIndex(sortedUnique: keys)
+        }
+        var cursor = try stream.records(from: covered)
+        while let r = try cursor.next() {
+            if r.type == .restart || (covered != .null && r.lsn <= covered) { continue }
+            let record = try KVRecord.decode(r.data)
+            lock.withLock {
+                switch record {
+                case .prepare(let tx, let writes): pendingWrites[tx] = writes
+                case .commit(let tx):
+                    if let w = pendingWrites.removeValue(forKey: tx) { applyLocked(w) }
+                case .abort(let tx): pendingWrites[tx] = nil
+                case .commitOnePhase(_, let writes): applyLocked(writes)
+                case .checkpoint: break
+                }
+            }
+        }
+        lock.withLock {
+            pending = pendingWrites
+            for (tx, writes) in pendingWrites { for w in writes { locks[Key(w.key)] = tx } }
+        }
+    }
+
+    /// Writes a checkpoint: every committed key to a new snapshot file, then a restart area naming it
+    /// (with the writes of transactions prepared and not yet decided), then moves the stream's base so
+    /// older records can be recycled. Returns the restart area's LSN. Runs alongside transactions: the
+    /// snapshot is a copy taken under the store's lock (copy-on-write, so cheap to take).
+    @discardableResult
+    public func checkpoint() throws -> LSN {
+        try checkpointLock.withLock {
+            let (covered, valuesCopy, keys, pendingList, generation) = lock.withLock {
+                () -> (LSN, [Key: Entry], SortedKeyIndex, [(id: GUID, writes: [KVWrite])], UInt64) in
+                snapshotGeneration += 1
+                var vals = values
+                var idx = index
+                // Single-phase commits whose record is appended count as committed (see commitSinglePhase).
+                for writes in onePhaseInFlight.values {
+                    for w in writes {
+                        let k = Key(w.key)
+                        vals[k] = Entry(value: w.value, version: 0)
+                        if w.value != nil { idx.insert(k) } else { idx.remove(k) }
+                    }
+                }
+                var p = pending.map { (id: $0.key, writes: $0.value) }
+                for v in active.values where v.state == .prepared { p.append((id: v.transactionID, writes: v.loggedWrites)) }
+                return (stream.lastLSN, vals, idx, p.sorted { $0.id < $1.id }, snapshotGeneration)
+            }
+            let name = KVSnapshotFile.name(store: id, generation: generation)
+            let entries: [(Key, [UInt8])] = keys.all.compactMap { k in valuesCopy[k]?.value.map { (k, $0) } }
+            try KVSnapshotFile.write(io: io, directory: directory, name: name, store: id, coveredThrough: covered, entries: entries)
+            let cp = KVCheckpoint(store: id, snapshotFile: name, coveredThrough: covered, pending: pendingList)
+            let newBase: LSN? = covered == .null || covered <= stream.baseLSN ? nil : covered
+            let lsn = try stream.writeRestartArea(KVRecord.checkpoint(cp).encode(), newBase: newBase)
+            // Older snapshots of this store are no longer referenced.
+            let prefix = "kv-\(id)-"
+            for file in (try? io.listDirectory(directory)) ?? [] where file.hasPrefix(prefix) && file != name && file.hasSuffix(".snap") {
+                try? io.unlink(directory + "/" + file)
+            }
+            return lsn
+        }
+    }
+}

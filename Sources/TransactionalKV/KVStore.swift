@@ -1,0 +1,163 @@
+// A durable, transactional, ordered key-value store: a resource manager of a TransactionManager.
+
+import Dispatch
+import LogStore
+import TransactionManager
+
+/// A durable ordered map from byte-string keys to byte-string values, and a durable resource manager.
+///
+/// ```swift
+/// let accounts = try KVStore.open(transactionManager: tm, id: accountsID, directory: dir)
+/// let tx = try tm.createTransaction()
+/// let view = try accounts.begin(tx)
+/// try view.put(Array("alice".utf8), Array("100".utf8))
+/// try await tx.commit()                 // throws `conflict` if a concurrent transaction interfered
+/// ```
+///
+/// - Writes are buffered in the transaction and logged to the store's own stream at prepare (one
+///   record holding every write); commit applies them. Two stores in one transaction commit or roll
+///   back together; a transaction that writes one store only commits in a single phase.
+/// - Checkpoints write every committed key to a snapshot file (temporary name, fsync, rename, directory
+///   fsync), record it in the stream's restart area and move the stream's base, so recovery reads the
+///   snapshot plus the records after it and the log recycles.
+/// - Memory: every key and value is held in memory (about the data size plus ~100 bytes per key);
+///   a store is meant for data that fits in RAM. See docs/KV.md.
+public final class KVStore: @unchecked Sendable {
+    public let id: GUID
+    let tm: TransactionManager
+    let directory: String
+    let io: any FileIO
+    private(set) var rm: ResourceManager!
+    var stream: LogStream { rm.stream! }
+
+    let lock = Lock()
+    // Guarded by lock.
+    struct Entry {
+        var value: [UInt8]?
+        /// The commit that wrote it. A deleted key has no entry and reads as version 0: versions only
+        /// grow, so a key read with version v and still at v was not written since.
+        var version: UInt64
+    }
+    var values: [Key: Entry] = [:]
+    var index = SortedKeyIndex()
+    var commitSeq: UInt64 = 0
+    var recentWrites: [(seq: UInt64, keys: [Key])] = []
+    /// Keys locked by prepared (or single-phase committing) transactions.
+    var locks: [Key: GUID] = [:]
+    var active: [GUID: KVTransaction] = [:]
+    /// Prepared in the log, outcome not yet known (after recovery): writes by transaction.
+    var pending: [GUID: [KVWrite]] = [:]
+    /// Single-phase commits appended and waiting for their flush.
+    var onePhaseInFlight: [GUID: [KVWrite]] = [:]
+    /// Pending transactions the TM sent a recover notification for.
+    var recoverNotified: Set<GUID> = []
+    var snapshotGeneration: UInt64 = 0
+    var failure: LogError?
+    let checkpointLock = Lock()
+    var stats = Statistics()
+
+    /// Counters since open.
+    public struct Statistics: Sendable {
+        public var commits = 0
+        public var singlePhaseCommits = 0
+        public var conflicts = 0
+        public var rollbacks = 0
+        public var recoveredCommitted = 0
+        public var recoveredAborted = 0
+    }
+
+    init(id: GUID, tm: TransactionManager, directory: String, io: any FileIO) {
+        self.id = id
+        self.tm = tm
+        self.directory = directory
+        self.io = io
+    }
+
+    /// Opens (or creates) the store with identity `id` on `tm` (which must be recovered), keeping
+    /// snapshot files in `directory`. Loads the last snapshot, replays the store's stream after it, then
+    /// recovers the RM: transactions the TM says committed are applied, rolled-back ones dropped, in-doubt
+    /// ones keep their keys locked until resolved, and prepared ones the TM does not know are rolled
+    /// back (presumed abort).
+    public static func open(
+        transactionManager tm: TransactionManager, id: GUID, description: String = "", directory: String, io: any FileIO = PosixFileIO()
+    ) throws -> KVStore {
+        guard !tm.isVolatile else { throw LogError(.invalidArgument, "a KVStore needs a durable transaction manager") }
+        if !io.fileExists(directory) { try io.makeDirectory(directory) }
+        let store = KVStore(id: id, tm: tm, directory: directory, io: io)
+        store.rm = try tm.openOrCreateResourceManager(id: id, description: description.isEmpty ? "kv \(id)" : description) { [weak store] n in
+            store?.handle(n)
+        }
+        try store.loadFromLog()
+        store.stream.onTailPinned { [weak store] _ in
+            // Never checkpoint on the appending thread: it may hold this store's lock.
+            guard let store else { return }
+            DispatchQueue.global().async { _ = try? store.checkpoint() }
+        }
+        try store.rm.recover()
+        return store
+    }
+
+    /// Starts (or continues) `transaction`'s work in this store: enlists the store's RM.
+    public func begin(_ transaction: Transaction) throws -> KVTransaction {
+        if let existing = lock.withLock({ active[transaction.id] }) { return existing }
+        if let failure = lock.withLock({ failure }) { throw failure }
+        let e = try rm.enlist(transaction, mask: .all)
+        return lock.withLock {
+            if let existing = active[transaction.id] { return existing }
+            let view = KVTransaction(store: self, transactionID: transaction.id, enlistment: e, startSeq: commitSeq)
+            active[transaction.id] = view
+            return view
+        }
+    }
+
+    /// The committed value of `key` (outside any transaction).
+    public func get(_ key: [UInt8]) -> [UInt8]? { lock.withLock { values[Key(key)]?.value } }
+
+    /// Committed keys and values in `[start, end)`, outside any transaction.
+    public func scan(from start: [UInt8] = [], to end: [UInt8]? = nil, limit: Int = .max) -> [(key: [UInt8], value: [UInt8])] {
+        lock.withLock {
+            index.keys(from: Key(start), to: end.map(Key.init), limit: limit).compactMap { k in values[k]?.value.map { (k.bytes, $0) } }
+        }
+    }
+
+    /// The number of committed keys.
+    public var count: Int { lock.withLock { index.count } }
+
+    /// Transactions prepared in this store whose outcome is not known yet (in doubt after recovery).
+    public var inDoubtTransactions: [GUID] { lock.withLock { pending.keys.sorted() } }
+
+    public var statistics: Statistics { lock.withLock { stats } }
+
+    /// Closes the store's RM. (The log and TM belong to the caller.)
+    public func close() { rm.close() }
+
+    // MARK: Applying committed writes (lock held)
+
+    func applyLocked(_ writes: [KVWrite]) {
+        commitSeq += 1
+        var keys: [Key] = []
+        keys.reserveCapacity(writes.count)
+        for w in writes {
+            let k = Key(w.key)
+            keys.append(k)
+            if let v = w.value {
+                values[k] = Entry(value: v, version: commitSeq)
+                index.insert(k)
+            } else {
+                values[k] = nil
+                index.remove(k)
+            }
+        }
+        recentWrites.append((commitSeq, keys))
+        if recentWrites.count > 4096 { trimRecentWritesLocked() }
+    }
+
+    func trimRecentWritesLocked() {
+        let oldest = active.values.map(\.startSeq).min() ?? commitSeq
+        recentWrites.removeAll { $0.seq <= oldest }
+    }
+
+    func unlockLocked(_ tx: GUID, _ writes: [KVWrite]) {
+        for w in writes where locks[Key(w.key)] == tx { locks[Key(w.key)] = nil }
+    }
+}
