@@ -44,8 +44,14 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "LogStoreTests", dependencies: ["LogStore", "LogFormat"]),
-        .testTarget(name: "TransactionalKVTests", dependencies: ["TransactionalKV", "TransactionManager", "LogStore"]),
-        .testTarget(name: "TransactionManagerTests", dependencies: ["TransactionManager", "LogStore"]),
+        // Helpers shared by test targets (running the txlog executable in crash tests).
+        .target(name: "TxLogTestSupport", path: "Tests/TxLogTestSupport"),
+        .testTarget(name: "TransactionalKVTests", dependencies: ["TransactionalKV", "TransactionManager", "LogStore", "TxLogTestSupport"]),
+        .testTarget(
+            name: "TransactionManagerTests",
+            dependencies: ["TransactionManager", "LogStore"],
+            resources: [.copy("Fixtures")]
+        ),
     ] + fuzzTargets
 )
 

@@ -15,8 +15,8 @@ extension TransactionManager {
     ///   back); they must then be repaired by hand.
     public func resolve(_ id: GUID, action: ForcedAction, actor: String? = nil, reason: String = "") async throws {
         guard let stream else { throw LogError(.invalidArgument, "a volatile transaction manager has nothing to resolve") }
-        let actorText = String((actor ?? options.defaultActor).prefix(TMLimits.maxShortText))
-        let reasonText = String(reason.utf8.prefix(TMLimits.maxShortText)) ?? ""
+        let actorText = Self.utf8Prefix(actor ?? options.defaultActor, TMLimits.maxShortText)
+        let reasonText = Self.utf8Prefix(reason, TMLimits.maxShortText)
         let (record, fx): (TMRecord, Effects) = try lock.withLock {
             try requireOnline()
             guard let txn = transactions[id] else { throw LogError(.notFound, "no transaction \(id) is owed an outcome") }
@@ -52,5 +52,20 @@ extension TransactionManager {
         let lsn = try append(record)
         try await stream.flush(upTo: lsn)
         perform(fx)
+    }
+
+    /// `text` cut to at most `limit` UTF-8 bytes at a character boundary (the record's decoder refuses
+    /// longer text, so a longer actor or reason would make the TM stream unrecoverable).
+    static func utf8Prefix(_ text: String, _ limit: Int) -> String {
+        guard text.utf8.count > limit else { return text }
+        var out = ""
+        var bytes = 0
+        for c in text {
+            let n = c.utf8.count
+            if bytes + n > limit { break }
+            out.append(c)
+            bytes += n
+        }
+        return out
     }
 }

@@ -1,87 +1,82 @@
+// `txlog demo` (what `make demo` runs): the whole stack on an embedded default log. Bank transfers
+// between accounts kept in two key-value stores, by concurrent clients, with two-phase commit; a child
+// process is killed with SIGKILL midway; the log is reopened and recovered, and the invariants checked.
+
 import ArgumentParser
 import Foundation
 import LogStore
 
-struct DemoCommand: ParsableCommand {
+struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "A guided tour on a fresh log: group commit, a crash, recovery, verification (changes the filesystem).",
+        abstract: "A guided tour on a fresh log: bank transfers across two stores, a SIGKILL, recovery, checks (changes the filesystem).",
         discussion: "Example: txlog demo ./demo-log")
 
-    @Argument(help: "Directory for the demo log (replaced if it exists).") var path = "demo-log"
-    @Option(help: "Concurrent writers in the group-commit phase.") var writers = 16
-    @Option(help: "Seconds per phase.") var seconds = 2.0
+    @Argument(help: "Directory for the demo (replaced if it exists).") var path = "demo-log"
+    @Option(help: "Concurrent clients.") var clients = 16
+    @Option(help: "Seconds the child runs before it is killed, and seconds of the measured phase.") var seconds = 3.0
 
-    func run() throws {
+    func run() async throws {
         try? FileManager.default.removeItem(atPath: path)
-        var options = LogCreateOptions()
-        options.containerSize = 4 << 20
-        options.containerCount = 4
-        options.blockSize = 64 << 10
-        let log: LogStore
-        do { log = try LogStore.create(at: path, options: options) } catch { throw fail(error) }
-        print("1. Created a log at \(path): 4 containers × 4 MiB, lz4 blocks, CRC32C everywhere.")
-
-        // Phase 1: concurrent committers share fsyncs.
-        let committed = Counter()
-        let stop = Date().addingTimeInterval(seconds)
-        let group = DispatchGroup()
-        let run = UInt32.random(in: 1..<(1 << 24)) << 8
-        for i in 0..<writers {
-            let w = run | UInt32(i & 0xFF)
-            group.enter()
-            Thread {
-                defer { group.leave() }
-                var seq: UInt64 = 0
-                while Date() < stop {
-                    let payload = StressPayload.make(writer: w, sequence: seq, length: 128)
-                    guard let lsn = try? appendRetrying(log, payload), (try? log.flush(upTo: lsn)) != nil else { return }
-                    seq += 1
-                    committed.add(1)
-                }
-            }.start()
-        }
-        group.wait()
-        let stats = log.info().statistics
-        let commits = committed.value
-        print("2. \(writers) writers appended and flushed 128-byte records for \(seconds) s:")
-        print("   \(commits) durable commits, \(Int(Double(commits) / seconds)) commits/s, \(stats.syncs) fdatasyncs,",
-              String(format: "%.1f commits per fdatasync (group commit).", Double(commits) / Double(max(1, stats.syncs))))
-        do { try log.close() } catch { throw fail(error) }
-
-        // Phase 2: a child process appends until it is killed with SIGKILL.
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        let bankDir = path + "/bank"
         let acks = path + "/acks.txt"
+        print("""
+            TxLog demo: a bank on TxLog. Accounts live in two key-value stores ("checking" and "savings"),
+            each a durable resource manager with its own stream in ONE shared log. A transfer inside one store
+            commits in a single phase; a transfer between stores is a two-phase commit whose prepare records
+            and decision record share one group flush.
+
+            """)
+
+        // 1. A child process runs the workload and is killed midway.
         _ = FileManager.default.createFile(atPath: acks, contents: nil)
         let child = Process()
-        child.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
-        if !FileManager.default.isExecutableFile(atPath: child.executableURL!.path) {
-            child.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        }
-        child.arguments = ["stress", "run", path, "--writers", "8", "--record-size", "200"]
+        child.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        child.arguments = ["workload", "run", bankDir, "--clients", "\(clients)", "--seconds", "3600"]
         child.standardOutput = FileHandle(forWritingAtPath: acks)
+        child.standardError = FileHandle.nullDevice
         try child.run()
-        Thread.sleep(forTimeInterval: seconds / 2)
+        try await Task.sleep(for: .seconds(seconds))
         kill(child.processIdentifier, SIGKILL)
         child.waitUntilExit()
-        let ackCount = ((try? String(contentsOfFile: acks, encoding: .utf8)) ?? "").split(separator: "\n").count
-        print("3. A child process appended with 8 writers and was killed with SIGKILL after \(seconds / 2) s;")
-        print("   it had acknowledged \(ackCount) durable records.")
+        let acked = ((try? String(contentsOfFile: acks, encoding: .utf8)) ?? "").split(separator: "\n").count
+        print("1. A child process ran \(clients) concurrent clients making transfers for \(seconds) s, printing each")
+        print("   acknowledged (durable) transfer; then it was killed with SIGKILL. It had acknowledged \(acked) transfers.")
 
-        // Phase 3: reopen (recovery) and check every acknowledged record.
-        let start = Date()
-        let reopened: LogStore
-        do { reopened = try LogStore.open(at: path) } catch { throw fail(error, opening: true) }
-        let recoveryMs = Date().timeIntervalSince(start) * 1000
-        let report = reopened.recoveryReport
-        print(String(format: "4. Reopened in %.1f ms: scanned %d blocks from the base file's scan start; ", recoveryMs, report.blocksScanned)
-              + (report.tornTail.map { "dropped a torn tail at \($0)." } ?? "no torn tail."))
-        do { try reopened.close() } catch { throw fail(error) }
-        let check = try StressCommand.Check.parse([path, "--acks", acks])
-        print("5. Checking every acknowledged record is present and intact:")
-        print("   ", terminator: "")
-        try check.run()
-        print("6. txlog info:")
-        try InfoCommand.parse([path]).run()
+        // 2. Reopen: log recovery, TM recovery, store recovery.
+        let bank = try await BankWorkload.openOrCreate(bankDir)
+        let report = bank.log.recoveryReport
+        let tmStats = bank.tm.lastRecovery
+        print(String(format: "2. Reopened and recovered in %.1f ms: the log dropped %@; the TM replayed %d records after its",
+                     bank.recoverySeconds * 1000, report.tornTail == nil ? "no torn tail" : "a torn tail", tmStats.recordsScanned))
+        print("   checkpoint and owed \(tmStats.committing) commits / \(tmStats.aborting) rollbacks to the stores; each store loaded its")
+        print("   snapshot, replayed its stream, and rolled back what it had prepared without a decision (presumed abort).")
+
+        // 3. Check the invariants.
+        let text = (try? String(contentsOfFile: acks, encoding: .utf8)) ?? ""
+        var lines = text.split(separator: "\n").map(String.init)
+        if !text.hasSuffix("\n"), !lines.isEmpty { lines.removeLast() }
+        let verdict = bank.check(acknowledgedLines: lines)
+        if verdict.ok {
+            print("3. Checked: all \(verdict.acknowledged) acknowledged transfers are present, no transfer is half-visible,")
+            print("   and the total balance is conserved (\(verdict.total)).")
+        } else {
+            print("3. VIOLATION:")
+            for p in verdict.problems.prefix(10) { print("   \(p)") }
+        }
+
+        // 4. A measured phase on the recovered bank.
+        let stats = try await bank.run(clients: clients, seconds: seconds) { _ in }
+        print(String(format: "4. Then %d clients ran for %.1f s in this process: %.0f transfers/s (%d%% across stores, two-phase),",
+                     clients, stats.seconds, stats.perSecond, stats.committed == 0 ? 0 : stats.crossStore * 100 / stats.committed))
+        print(String(format: "   %.1f commits per fdatasync (group commit), %d conflicts retried, %d checkpoints taken meanwhile.",
+                     stats.perSync, stats.conflicts, stats.checkpoints))
+        try bank.close()
+
+        print("5. txlog info \(BankWorkload.logPath(bankDir)):")
+        try InfoCommand.parse([BankWorkload.logPath(bankDir)]).run()
+        if !verdict.ok { throw ExitCode(1) }
     }
 }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LogStore
+import TransactionManager
 
 extension RecordType: ExpressibleByArgument {
     public init?(argument: String) {
@@ -49,6 +50,7 @@ struct DumpCommand: ParsableCommand {
         let log = try openForReading(path)
         let info = log.info()
         let names = Dictionary(info.streams.map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
+        let tmStreams = tmStreamIDs(log, info)
         var streamID: UInt16?
         if let stream {
             let wanted = stream == "default" ? "" : stream
@@ -82,10 +84,11 @@ struct DumpCommand: ParsableCommand {
                 n += 1
                 let span = Double(high - low + 1)
                 bar.update((Double(r.lsn.container - low) + Double(r.lsn.blockOffset) / Double(info.containerSize)) / span)
+                let tm = tmStreams.contains(r.stream) ? summarizeTMRecord(r.data) : nil
                 if json {
-                    printLine(r, names)
+                    printLine(r, names, tm)
                 } else {
-                    let preview = printable(r.data.prefix(48))
+                    let preview = tm.map { "tm: \($0.text)" } ?? printable(r.data.prefix(48))
                     print("\(r.lsn)\t\(r.type)\tstream \(r.stream)\tprev \(r.previous)\tundo \(r.undoNext)\t\(r.data.count) B\t\(preview)")
                     if hex { print(hexDump(r.data), terminator: "") }
                 }
@@ -96,15 +99,28 @@ struct DumpCommand: ParsableCommand {
         }
     }
 
-    private func printLine(_ r: LogRecord, _ names: [UInt16: String]) {
-        let object: [String: Any] = [
+    private func printLine(_ r: LogRecord, _ names: [UInt16: String], _ tm: TMRecordSummary?) {
+        var object: [String: Any] = [
             "lsn": r.lsn.description, "type": "\(r.type)", "stream": Int(r.stream), "streamName": names[r.stream] ?? NSNull(),
             "previous": r.previous.description, "undoNext": r.undoNext.description, "length": r.data.count,
             "data": r.data.map { String(format: "%02x", $0) }.joined(),
         ]
+        if let tm {
+            object["tm"] = [
+                "kind": tm.kind, "clock": tm.clock, "text": tm.text, "transaction": tm.transactionID?.description ?? NSNull(),
+                "outcome": tm.outcome?.description ?? NSNull(), "enlistments": tm.enlistments ?? NSNull(),
+            ] as [String: Any]
+        }
         if let d = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
             FileHandle.standardOutput.write(d + Data("\n".utf8))
         }
+    }
+
+    /// Streams whose records are decoded as TM records: those whose restart area is a TM checkpoint, and
+    /// the default TM stream name ("ktm") in any case (a TM that never checkpointed, or a damaged restart area).
+    private func tmStreamIDs(_ log: LogStore, _ info: LogInfo) -> Set<UInt16> {
+        let tmNames = Set(((try? TransactionManager.list(log: log)) ?? []).map(\.stream) + [TransactionManager.defaultStreamName])
+        return Set(info.streams.filter { tmNames.contains($0.name) }.map(\.id))
     }
 
     private func printable<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {

@@ -1,0 +1,183 @@
+// `txlog tm list | transactions | resolve` and `txlog dump`'s TM decoding, run as the built binary on a log
+// holding an in-doubt transaction (prepared under a superior, never decided).
+
+import Foundation
+import LogStore
+import Testing
+@testable import TransactionManager
+
+@Suite("txlog tm end to end")
+struct TMToolTests {
+    /// A log whose TM holds one in-doubt transaction with one durable participant.
+    struct InDoubtLog {
+        var dir: String
+        var tm: GUID
+        var rm: GUID
+        var tx: GUID
+        var enlistment: GUID
+    }
+
+    static func makeInDoubtLog() async throws -> InDoubtLog {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tm-tool-\(UUID().uuidString)").path
+        let log = try LogStore.create(at: dir, options: LogCreateOptions(containerSize: 512 << 10, containerCount: 2, blockSize: 4096))
+        let tm = try TransactionManager.create(log: log)
+        try tm.recover()
+        let recorder = RecordingRM()
+        let rm = try tm.createResourceManager(description: "ledger") { n in
+            guard let e = n.enlistment else { return }
+            switch n.kind {
+            case .prePrepare: try? e.prePrepareComplete()
+            case .prepare: try? e.prepareComplete()
+            default: recorder.handle(n)
+            }
+        }
+        try rm.recover()
+        let tx = try tm.createTransaction(description: "xa branch 7")
+        let e = try rm.enlist(tx)
+        let superior = try tx.enlistSuperior()
+        #expect(try await superior.prepare() == .prepared)
+        // The superior never decides: the log is closed with the transaction prepared.
+        try log.close()
+        return InDoubtLog(dir: dir, tm: tm.id, rm: rm.id, tx: tx.id, enlistment: e.id)
+    }
+
+    /// Every file of a directory, by name, for checking that a read-only command wrote nothing.
+    static func contents(_ dir: String) throws -> [String: Data] {
+        var out: [String: Data] = [:]
+        for name in try FileManager.default.contentsOfDirectory(atPath: dir) {
+            out[name] = try Data(contentsOf: URL(fileURLWithPath: dir + "/" + name))
+        }
+        return out
+    }
+
+    /// The `tm` objects of `dump --json` lines.
+    static func decodedTM(_ run: TxlogBinary.Run) -> [[String: Any]] {
+        run.out.split(separator: "\n").compactMap {
+            (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["tm"] as? [String: Any]
+        }
+    }
+
+    @Test("list, transactions and resolve commit on an in-doubt transaction; the RM then gets commit")
+    func resolveInDoubt() async throws {
+        let f = try await Self.makeInDoubtLog()
+        defer { try? FileManager.default.removeItem(atPath: f.dir) }
+        let untouched = try Self.contents(f.dir)
+
+        let list = try await TxlogBinary.run(["tm", "list", f.dir, "--json"])
+        #expect(list.status == 0, "\(list.summary)")
+        let tms = list.array
+        try #require(tms.count == 1, "\(list.summary)")
+        #expect(tms[0]["id"] as? String == f.tm.description)
+        #expect(tms[0]["stream"] as? String == "ktm")
+        #expect(tms[0]["transactionsOwed"] as? Int == 1)
+        let listedRMs = (tms[0]["resourceManagers"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+        #expect(listedRMs == [f.rm.description])
+        for key in ["checkpointLSN", "lastLSN", "baseLSN"] { #expect(tms[0][key] is String, "\(key)") }
+
+        let txs = try await TxlogBinary.run(["tm", "transactions", f.dir, "--json"])
+        #expect(txs.status == 0, "\(txs.summary)")
+        let report = txs.object
+        #expect(report["tm"] as? String == f.tm.description)
+        let recovery = report["recovery"] as? [String: Any] ?? [:]
+        #expect(recovery["inDoubt"] as? Int == 1 && recovery["committing"] as? Int == 0 && recovery["aborting"] as? Int == 0, "\(recovery)")
+        #expect((report["resourceManagers"] as? [[String: Any]])?.first?["description"] as? String == "ledger")
+        let list2 = report["transactions"] as? [[String: Any]] ?? []
+        try #require(list2.count == 1, "\(txs.summary)")
+        let t = list2[0]
+        #expect(t["id"] as? String == f.tx.description)
+        #expect(t["state"] as? String == "in-doubt")
+        #expect(t["outcome"] as? String == "undetermined")
+        #expect(t["superior"] as? Bool == true)
+        #expect(t["description"] as? String == "xa branch 7")
+        #expect((t["age"] as? [String: Any])?["sinceLSN"] is String)
+        let parts = t["participants"] as? [[String: Any]] ?? []
+        try #require(parts.count == 1)
+        #expect(parts[0]["enlistment"] as? String == f.enlistment.description)
+        #expect(parts[0]["resourceManager"] as? String == f.rm.description)
+        #expect(parts[0]["acknowledged"] as? Bool == false)
+        #expect(parts[0]["state"] as? String == "recovering")
+        let text = try await TxlogBinary.run(["tm", "transactions", f.dir])
+        #expect(text.status == 0 && text.out.contains("in-doubt") && text.out.contains(f.tx.description), "\(text.summary)")
+        let before = try await TxlogBinary.run(["dump", f.dir, "--stream", "ktm", "--json"])
+        #expect(Self.decodedTM(before).contains {
+            $0["kind"] as? String == "prepared" && $0["transaction"] as? String == f.tx.description && $0["enlistments"] as? Int == 1
+                && $0["outcome"] as? String == "undetermined"
+        }, "\(before.summary)")
+        #expect(try Self.contents(f.dir) == untouched, "a read-only command (tm list, tm transactions, dump) changed the log")
+
+        // Refusals: an unknown transaction, and rollback... after commit (below). Exit 1, the LogError code first.
+        let unknown = try await TxlogBinary.run(["tm", "resolve", f.dir, GUID.random().description, "commit"])
+        #expect(unknown.status == 1 && unknown.err.hasPrefix("txlog: not-found:"), "\(unknown.summary)")
+
+        let resolved = try await TxlogBinary.run(
+            ["tm", "resolve", f.dir, f.tx.description, "commit", "--reason", "superior lost", "--actor", "tester", "--json"])
+        #expect(resolved.status == 0, "\(resolved.summary)")
+        #expect(resolved.object["outcome"] as? String == "committed")
+        #expect(resolved.object["stateBefore"] as? String == "in-doubt")
+        #expect(resolved.object["participantsOwed"] as? Int == 1)
+        let refused = try await TxlogBinary.run(["tm", "resolve", f.dir, f.tx.description, "rollback"])
+        #expect(refused.status == 1 && refused.err.hasPrefix("txlog: invalid-state:"), "\(refused.summary)")
+
+        // dump decodes the TM's records.
+        let dump = try await TxlogBinary.run(["dump", f.dir, "--stream", "ktm", "--json"])
+        #expect(dump.status == 0, "\(dump.summary)")
+        let decoded = Self.decodedTM(dump)
+        #expect(decoded.contains { $0["kind"] as? String == "forced" && $0["transaction"] as? String == f.tx.description && $0["outcome"] as? String == "committed" })
+        #expect(decoded.contains { $0["kind"] as? String == "checkpoint" })
+        let dumpText = try await TxlogBinary.run(["dump", f.dir])
+        #expect(dumpText.out.contains("tm: forced tx \(f.tx) commit by \"tester\""), "\(dumpText.summary)")
+
+        // In process: the forced record is in the TM's stream, and the RM gets recover, then commit.
+        let log = try openWritable(f.dir)
+        defer { try? log.close() }
+        let tm = try TransactionManager.open(log: log)
+        try tm.recover()
+        #expect(tm.lastRecovery.committing == 1 && tm.lastRecovery.inDoubt == 0, "\(tm.lastRecovery)")
+        var forced: [TMRecord] = []
+        var cursor = try #require(tm.stream).records()
+        while let r = try cursor.next() {
+            if case .forced = try TMRecord.decode(r.data).record { forced.append(try TMRecord.decode(r.data).record) }
+        }
+        try #require(forced.count == 1, "\(forced)")
+        guard case .forced(let id, let action, let nanos, let actor, let reason) = forced[0] else { return }
+        #expect(id == f.tx && action == .commit && actor == "tester" && reason == "superior lost" && nanos > 0)
+        let recorder = RecordingRM()
+        let rm = try tm.openResourceManager(id: f.rm) { recorder.handle($0) }
+        recorder.attach(rm)
+        try rm.recover()
+        #expect(recorder.notifications(for: f.tx) == [.recover, .commit])
+        #expect(recorder.problems.isEmpty, "\(recorder.problems)")
+        #expect(tm.transactionSnapshots().isEmpty)
+        try tm.close()
+        try log.close()
+
+        let after = try await TxlogBinary.run(["tm", "transactions", f.dir, "--json"])
+        #expect(after.status == 0 && (after.object["transactions"] as? [Any])?.isEmpty == true, "\(after.summary)")
+    }
+
+    @Test("resolve refuses a log another process holds (exit 2); transactions reads it meanwhile; forget drops the transaction")
+    func lockedThenForget() async throws {
+        let f = try await Self.makeInDoubtLog()
+        defer { try? FileManager.default.removeItem(atPath: f.dir) }
+        let holder = try openWritable(f.dir)
+        let locked = try await TxlogBinary.run(["tm", "resolve", f.dir, f.tx.description, "rollback"], retryLocked: false)
+        #expect(locked.status == 2, "\(locked.summary)")
+        let reading = try await TxlogBinary.run(["tm", "transactions", f.dir, "--json"])
+        #expect(reading.status == 0 && (reading.object["transactions"] as? [Any])?.count == 1, "\(reading.summary)")
+        try holder.close()
+
+        let forget = try await TxlogBinary.run(["tm", "resolve", f.dir, f.tx.description, "forget", "--reason", "participant gone"])
+        #expect(forget.status == 0 && forget.out.contains("forgotten"), "\(forget.summary)")
+        let log = try openWritable(f.dir)
+        defer { try? log.close() }
+        let tm = try TransactionManager.open(log: log)
+        try tm.recover()
+        #expect(tm.transactionSnapshots().isEmpty)
+        let recorder = RecordingRM()
+        let rm = try tm.openResourceManager(id: f.rm) { recorder.handle($0) }
+        try rm.recover()
+        #expect(recorder.notifications(for: f.tx).isEmpty, "a forgotten transaction is not sent to its participants")
+        try tm.close()
+        try log.close()
+    }
+}

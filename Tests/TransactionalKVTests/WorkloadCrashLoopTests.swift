@@ -1,0 +1,48 @@
+// The crash loop of the storage library: `txlog workload run` is killed with SIGKILL at random moments,
+// and after each kill `txlog workload check` must find every acknowledged transfer, no half-visible
+// transfer, and the balance conserved. 30 iterations by default; TXLOG_LONG_TESTS=1 runs 300.
+
+import Foundation
+import Testing
+import TxLogTestSupport
+
+@Suite(.serialized) struct WorkloadCrashLoopTests {
+    static var iterations: Int { ProcessInfo.processInfo.environment["TXLOG_LONG_TESTS"] == "1" ? 300 : 30 }
+
+    @Test func killAtRandomMomentsThenCheck() async throws {
+        let dir = NSTemporaryDirectory() + "/txlog-kv-crashloop-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let bank = dir + "/bank"
+        let acks = dir + "/acks.txt"
+        var rng = SystemRandomNumberGenerator()
+        var totalAcked = 0
+        var killedCount = 0
+        for i in 0..<Self.iterations {
+            // Kill anywhere from opening/recovery to mid-run (the first run also creates and funds the bank).
+            let killAfter = Double.random(in: 0.05...0.9, using: &rng)
+            let run = try await TxlogProcess.run(
+                ["workload", "run", bank, "--clients", "8", "--seconds", "30", "--accounts", "50"], scratch: dir, killAfter: killAfter)
+            #expect(run.killed || run.status == 0, "iteration \(i): run ended with status \(run.status): \(run.stderr)")
+            if run.killed { killedCount += 1 }
+            // Cumulative: every transfer acknowledged by any run must still be there after every later crash.
+            // Only complete lines count; a line cut by the kill was never acknowledged.
+            var complete = run.stdout
+            if !complete.hasSuffix("\n"), let cut = complete.lastIndex(of: "\n") { complete = String(complete[...cut]) } else if !complete.hasSuffix("\n") { complete = "" }
+            if let h = FileHandle(forWritingAtPath: acks) {
+                h.seekToEndOfFile()
+                h.write(Data(complete.utf8))
+                try? h.close()
+            } else {
+                try complete.write(toFile: acks, atomically: true, encoding: .utf8)
+            }
+            totalAcked += run.stdout.split(separator: "\n").count
+            let check = try await TxlogProcess.run(["workload", "check", bank, "--acks", acks, "--json"], scratch: dir)
+            #expect(check.status == 0, "iteration \(i) (killed after \(killAfter) s): \(check.stdout) \(check.stderr)")
+            if check.status != 0 { break }
+        }
+        #expect(killedCount >= Self.iterations / 2)
+        #expect(totalAcked > 0)
+        print("workload crash loop: \(Self.iterations) iterations, \(killedCount) killed, \(totalAcked) acknowledged transfers checked")
+    }
+}

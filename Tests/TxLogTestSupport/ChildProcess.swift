@@ -1,0 +1,70 @@
+// Running the built `txlog` executable from tests: locating it, running it to completion, or killing it
+// with SIGKILL at a chosen moment. Shared by the crash tests of every test target.
+
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public enum TxlogProcess {
+    public enum Failure: Error, CustomStringConvertible {
+        case notFound(String)
+        public var description: String {
+            switch self {
+            case .notFound(let p): "txlog binary not found at \(p): build it with `swift build --build-tests` (it lands beside the test bundle) or set TXLOG_BIN"
+            }
+        }
+    }
+
+    /// $TXLOG_BIN, or `txlog` beside the test bundle (`swift build --build-tests` builds both into the
+    /// same directory).
+    public static func binary() throws -> String {
+        let env = ProcessInfo.processInfo.environment["TXLOG_BIN"] ?? ""
+        let path = env.isEmpty
+            ? URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("txlog").path
+            : env
+        guard FileManager.default.isExecutableFile(atPath: path) else { throw Failure.notFound(path) }
+        return path
+    }
+
+    /// How a child ended.
+    public struct Ended: Sendable {
+        public var status: Int32
+        public var killed: Bool
+        public var stdout: String
+        public var stderr: String
+    }
+
+    /// Runs txlog with `arguments`, stdout and stderr into files under `scratch`; sends SIGKILL after
+    /// `killAfter` seconds if it is still running (nil: wait for it to exit).
+    public static func run(_ arguments: [String], scratch: String, killAfter: Double? = nil) async throws -> Ended {
+        let out = scratch + "/stdout-\(UUID().uuidString)"
+        let err = out + "-err"
+        _ = FileManager.default.createFile(atPath: out, contents: nil)
+        _ = FileManager.default.createFile(atPath: err, contents: nil)
+        let outHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
+        let errHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try binary())
+        p.arguments = arguments
+        p.standardOutput = outHandle
+        p.standardError = errHandle
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        if let killAfter {
+            try await Task.sleep(for: .milliseconds(Int(killAfter * 1000)))
+            if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+        }
+        while p.isRunning { try await Task.sleep(for: .milliseconds(5)) }
+        try? outHandle.close()
+        try? errHandle.close()
+        defer {
+            try? FileManager.default.removeItem(atPath: out)
+            try? FileManager.default.removeItem(atPath: err)
+        }
+        return Ended(
+            status: p.terminationStatus, killed: p.terminationReason == .uncaughtSignal && p.terminationStatus == SIGKILL,
+            stdout: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "", stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
+    }
+}

@@ -1,0 +1,111 @@
+// `txlog tm`: the transaction managers in a log, after ktmutil (docs/tools/txlog.md, "tm").
+
+import ArgumentParser
+import Foundation
+import LogStore
+import TransactionManager
+
+struct TMCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tm",
+        abstract: "Inspect transaction managers and resolve their transactions.",
+        discussion: """
+            list and transactions open the log read-only; resolve changes the log. Transactions are read by replaying the
+            TM's stream from its last checkpoint (the TM's own recovery), so what they show is what a restart would do.
+
+            Examples:
+              txlog tm list LOG
+              txlog tm transactions LOG --json
+              txlog tm resolve LOG 5f0c0d4e-0b1a-4c7e-9d3a-2f6b8e1c4a70 commit --reason "superior lost" --actor ops
+            """,
+        subcommands: [TMListCommand.self, TMTransactionsCommand.self, TMResolveCommand.self, TMCrashChildCommand.self])
+}
+
+struct TMListCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list", abstract: "List the transaction managers in a log and their resource managers (read-only).",
+        discussion: "Example: txlog tm list LOG --json")
+
+    @Argument(help: "The log directory.") var path: String
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        let log = try openForReading(path)
+        let infos: [TransactionManagerInfo]
+        do { infos = try TransactionManager.list(log: log) } catch { throw fail(error) }
+        var entries: [[String: Any]] = []
+        for info in infos {
+            var entry: [String: Any] = [
+                "id": info.id.description, "stream": info.stream, "checkpointLSN": info.checkpointLSN.description,
+                "lastLSN": info.lastLSN.description, "baseLSN": info.baseLSN.description,
+                "resourceManagersAtCheckpoint": info.resourceManagers, "transactionsAtCheckpoint": info.transactionsAtCheckpoint,
+            ]
+            // The registered RMs are the checkpoint's plus any registered after it: replay to see them all.
+            do {
+                let tm = try openRecoveredTM(log, stream: info.stream)
+                entry["resourceManagers"] = tm.registeredResourceManagers.map(rmJSON)
+                entry["transactionsOwed"] = tm.transactionSnapshots().count
+                entry["virtualClock"] = tm.virtualClock
+            } catch {
+                entry["error"] = "\(error)"
+            }
+            entries.append(entry)
+        }
+        if json {
+            printJSON(entries)
+            return
+        }
+        if entries.isEmpty { print("no transaction managers in \(path)") }
+        for e in entries {
+            print("tm \(e["id"]!)  stream \(e["stream"]!)  checkpoint \(e["checkpointLSN"]!)  base \(e["baseLSN"]!)  last \(e["lastLSN"]!)")
+            if let err = e["error"] { print("  cannot replay: \(err)") }
+            if let owed = e["transactionsOwed"], let clock = e["virtualClock"] {
+                print("  virtual clock \(clock), \(owed) transaction(s) owed work")
+            }
+            let rms = e["resourceManagers"] as? [[String: Any]] ?? []
+            print("  \(rms.count) resource manager(s)")
+            for rm in rms {
+                let d = rm["description"] as? String ?? ""
+                print("    rm \(rm["id"]!)  stream \(rm["stream"]!)" + (d.isEmpty ? "" : "  \"\(d)\""))
+            }
+        }
+    }
+}
+
+/// Opens the TM in `stream` and replays its stream (on a read-only log, recovery writes nothing).
+func openRecoveredTM(_ log: LogStore, stream: String) throws -> TransactionManager {
+    let tm = try TransactionManager.open(log: log, stream: stream)
+    try tm.recover()
+    return tm
+}
+
+func rmJSON(_ rm: (id: GUID, stream: String, description: String)) -> [String: Any] {
+    ["id": rm.id.description, "stream": rm.stream, "description": rm.description]
+}
+
+func recoveryJSON(_ r: RecoveryStatistics) -> [String: Any] {
+    [
+        "checkpointLSN": r.checkpointLSN.description, "recordsScanned": r.recordsScanned, "lastRecoveredLSN": r.lastRecoveredLSN.description,
+        "committing": r.committing, "aborting": r.aborting, "inDoubt": r.inDoubt, "durationNanos": r.durationNanos,
+    ]
+}
+
+extension GUID: ExpressibleByArgument {
+    public init?(argument: String) { self.init(argument) }
+}
+
+extension ForcedAction: ExpressibleByArgument {
+    public init?(argument: String) {
+        guard let a = ForcedAction.allCases.first(where: { $0.description == argument }) else { return nil }
+        self = a
+    }
+    public static var allValueStrings: [String] { allCases.map(\.description) }
+}
+
+/// Runs blocking work (opening a log, recovery, closing) on a dedicated thread and suspends until it is
+/// done, so no blocking system call runs on Swift's cooperative pool.
+func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
+        Thread { c.resume(with: Result { try body() }) }.start()
+    }
+}
