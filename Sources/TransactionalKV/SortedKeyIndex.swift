@@ -1,11 +1,36 @@
 // The ordered key index behind range scans: a list of sorted chunks (each at most `maxChunk` keys),
 // so an insert or delete moves at most one chunk's worth of references, and a scan walks chunks in order.
 
-/// A byte-string key ordered lexicographically (shorter first on a common prefix).
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A byte-string key ordered lexicographically (shorter first on a common prefix). Hashing and
+/// comparison work on the raw bytes at once (memcmp, one hasher call), not element by element.
 struct Key: Hashable, Comparable, Sendable {
     var bytes: [UInt8]
     init(_ bytes: [UInt8]) { self.bytes = bytes }
-    static func < (a: Key, b: Key) -> Bool { a.bytes.lexicographicallyPrecedes(b.bytes) }
+
+    func hash(into hasher: inout Hasher) {
+        bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+    }
+
+    static func == (a: Key, b: Key) -> Bool {
+        a.bytes.count == b.bytes.count && compare(a.bytes, b.bytes) == 0
+    }
+
+    static func < (a: Key, b: Key) -> Bool {
+        let c = compare(a.bytes, b.bytes)
+        return c < 0 || (c == 0 && a.bytes.count < b.bytes.count)
+    }
+
+    /// memcmp over the common prefix.
+    @inline(__always)
+    private static func compare(_ a: [UInt8], _ b: [UInt8]) -> Int32 {
+        let n = min(a.count, b.count)
+        guard n > 0 else { return 0 }
+        return a.withUnsafeBytes { pa in b.withUnsafeBytes { pb in memcmp(pa.baseAddress!, pb.baseAddress!, n) } }
+    }
 }
 
 struct SortedKeyIndex: Sendable {

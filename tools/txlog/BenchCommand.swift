@@ -22,7 +22,7 @@ struct BenchCommand: ParsableCommand {
             """,
         subcommands: [
             BenchAppend.self, BenchCommit.self, BenchCompress.self, BenchScan.self, BenchCRC.self, BenchAll.self,
-            BenchFill.self, BenchStreams.self, Bench2PC.self, BenchOnline.self,
+            BenchFill.self, BenchStreams.self, Bench2PC.self, BenchOnline.self, BenchKV.self,
         ])
 }
 
