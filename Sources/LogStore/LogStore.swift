@@ -2,6 +2,9 @@
 
 @_exported public import LogFormat
 import Dispatch
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A log: a base file plus fixed-size, preallocated container files in one directory.
 ///
@@ -80,7 +83,7 @@ public final class LogStore: Sendable {
         var opened: [Int32] = []
         do {
             if !readOnly {
-                guard try io.tryLockExclusive(baseFD) else {
+                guard try lockRidingOutInheritedDescriptors(io: io, fd: baseFD) else {
                     throw LogError(.locked, "another process has this log open for writing", path: directory)
                 }
             }
@@ -142,6 +145,19 @@ public final class LogStore: Sendable {
             for fd in opened { io.close(fd) }
             io.close(baseFD)
             throw error
+        }
+    }
+
+    /// Takes the writer lock, retrying for up to 250 ms. A process that spawns a child (fork + exec)
+    /// while it has a log open lends the child its descriptors until the exec closes them (O_CLOEXEC
+    /// acts only at exec), so for a moment after that process closes the log the lock can still look
+    /// held. A real second writer holds it far longer than the retry window.
+    private static func lockRidingOutInheritedDescriptors(io: any FileIO, fd: Int32) throws -> Bool {
+        let deadline = monotonicNanos() + 250_000_000
+        while true {
+            if try io.tryLockExclusive(fd) { return true }
+            if monotonicNanos() >= deadline { return false }
+            usleep(5_000)
         }
     }
 

@@ -154,10 +154,9 @@ struct KVReader {
     private mutating func int<T: FixedWidthInteger>(_: T.Type) throws -> T {
         let n = MemoryLayout<T>.size
         guard remaining >= n else { throw LogError(.corrupt, "\(what): truncated at byte \(offset)") }
-        var v: T = 0
-        for i in 0..<n { v |= T(data[offset + i]) << (8 * i) }
+        let at = offset
         offset += n
-        return v
+        return data.withUnsafeBytes { T(littleEndian: $0.loadUnaligned(fromByteOffset: at, as: T.self)) }
     }
 
     mutating func u8() throws -> UInt8 { try int(UInt8.self) }

@@ -57,16 +57,25 @@ enum KVSnapshotFile {
     }
 
     /// Reads and validates a snapshot: magic, version, store, CRC32C, and every length and count.
+    /// Reads and validates a snapshot into an array of entries (ascending keys).
     static func read(io: any FileIO, path: String, store: GUID) throws -> (coveredThrough: LSN, entries: [(Key, [UInt8])]) {
+        var entries: [(Key, [UInt8])] = []
+        let covered = try read(io: io, path: path, store: store, reserve: { entries.reserveCapacity($0) }, each: { entries.append(($0, $1)) })
+        return (covered, entries)
+    }
+
+    /// Reads and validates a snapshot, handing each entry (in ascending key order) to `each`.
+    static func read(io: any FileIO, path: String, store: GUID, reserve: (Int) -> Void = { _ in }, each: (Key, [UInt8]) -> Void) throws -> LSN {
         let fd = try io.open(path, mode: .readOnly)
         defer { io.close(fd) }
         let size = try io.fileSize(fd)
         guard size >= UInt64(headerSize + 4), size <= UInt64(Int.max / 2) else {
             throw LogError(.corrupt, "snapshot is \(size) bytes, too short or too long", path: path)
         }
-        var data = [UInt8](repeating: 0, count: Int(size))
-        let n = try data.withUnsafeMutableBytes { try io.readFully(fd, into: $0, at: 0) }
-        guard n == data.count else { throw LogError(.corrupt, "snapshot is shorter than its size", path: path) }
+        var data = try [UInt8](unsafeUninitializedCapacity: Int(size)) { buffer, initialized in
+            initialized = try io.readFully(fd, into: UnsafeMutableRawBufferPointer(buffer), at: 0)
+        }
+        guard data.count == Int(size) else { throw LogError(.corrupt, "snapshot is shorter than its size", path: path) }
         let body = data.count - 4
         let stored = UInt32(data[body]) | UInt32(data[body + 1]) << 8 | UInt32(data[body + 2]) << 16 | UInt32(data[body + 3]) << 24
         let crc = data.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<body])) }
@@ -83,17 +92,16 @@ enum KVSnapshotFile {
         let covered = LSN(rawValue: try r.u64())
         let count = try r.u64()
         guard count <= UInt64(r.remaining / 8) else { throw LogError(.corrupt, "snapshot count \(count) cannot fit", path: path) }
-        var entries: [(Key, [UInt8])] = []
-        entries.reserveCapacity(Int(count))
+        reserve(Int(count))
         var previous: Key?
         for _ in 0..<count {
             let k = Key(try r.bytes(limit: KVRecord.maxKey))
             let val = try r.bytes(limit: KVRecord.maxValue)
             if let previous, !(previous < k) { throw LogError(.corrupt, "snapshot keys are not in ascending order", path: path) }
             previous = k
-            entries.append((k, val))
+            each(k, val)
         }
         guard r.atEnd else { throw LogError(.corrupt, "snapshot has trailing bytes", path: path) }
-        return (covered, entries)
+        return covered
     }
 }

@@ -16,18 +16,24 @@ extension KVStore {
             }
             covered = cp.coveredThrough
             for p in cp.pending { pendingWrites[p.id] = p.writes }
-            let snap = try KVSnapshotFile.read(io: io, path: directory + "/" + cp.snapshotFile, store: id)
-            loaded.reserveCapacity(snap.entries.count)
-            keys.reserveCapacity(snap.entries.count)
-            for (k, v) in snap.entries {
-                loaded[k] = Entry(value: v, version: 0)
-                keys.append(k)
-            }
+            _ = try KVSnapshotFile.read(
+                io: io, path: directory + "/" + cp.snapshotFile, store: id,
+                reserve: { n in
+                    loaded.reserveCapacity(n)
+                    keys.reserveCapacity(n)
+                },
+                each: { k, v in
+                    loaded[k] = Entry(value: v, version: 0)
+                    keys.append(k)
+                })
             if let g = UInt64(cp.snapshotFile.split(separator: "-").last?.split(separator: ".").first ?? "") { snapshotGeneration = g }
         }
         lock.withLock {
+            // Moved, not copied: a second reference would make the first write copy the whole table.
             values = loaded
+            loaded = [:]
             index = SortedKeyIndex(sortedUnique: keys)
+            keys = []
         }
         var cursor = try stream.records(from: covered)
         while let r = try cursor.next() {
@@ -57,25 +63,30 @@ extension KVStore {
     @discardableResult
     public func checkpoint() throws -> LSN {
         try checkpointLock.withLock {
+            var overlay: [Key: [UInt8]?] = [:]
             let (covered, valuesCopy, keys, pendingList, generation) = lock.withLock {
                 () -> (LSN, [Key: Entry], SortedKeyIndex, [(id: GUID, writes: [KVWrite])], UInt64) in
                 snapshotGeneration += 1
-                var vals = values
-                var idx = index
                 // Single-phase commits whose record is appended count as committed (see commitSinglePhase).
+                // They go in an overlay: mutating the copies here would copy the whole table under the lock.
                 for writes in onePhaseInFlight.values {
-                    for w in writes {
-                        let k = Key(w.key)
-                        vals[k] = Entry(value: w.value, version: 0)
-                        if w.value != nil { idx.insert(k) } else { idx.remove(k) }
-                    }
+                    for w in writes { overlay[Key(w.key)] = .some(w.value) }
                 }
                 var p = pending.map { (id: $0.key, writes: $0.value) }
                 for v in active.values where v.state == .prepared { p.append((id: v.transactionID, writes: v.loggedWrites)) }
-                return (stream.lastLSN, vals, idx, p.sorted { $0.id < $1.id }, snapshotGeneration)
+                return (stream.lastLSN, values, index, p.sorted { $0.id < $1.id }, snapshotGeneration)
             }
             let name = KVSnapshotFile.name(store: id, generation: generation)
-            let entries: [(Key, [UInt8])] = keys.all.compactMap { k in valuesCopy[k]?.value.map { (k, $0) } }
+            var ordered = keys.all
+            let added = overlay.keys.filter { valuesCopy[$0] == nil }
+            if !added.isEmpty {
+                ordered.append(contentsOf: added)
+                ordered.sort()
+            }
+            let entries: [(Key, [UInt8])] = ordered.compactMap { k in
+                if let o = overlay[k] { return o.map { (k, $0) } }
+                return valuesCopy[k]?.value.map { (k, $0) }
+            }
             try KVSnapshotFile.write(io: io, directory: directory, name: name, store: id, coveredThrough: covered, entries: entries)
             let cp = KVCheckpoint(store: id, snapshotFile: name, coveredThrough: covered, pending: pendingList)
             let newBase: LSN? = covered == .null || covered <= stream.baseLSN ? nil : covered

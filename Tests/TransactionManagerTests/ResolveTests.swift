@@ -1,0 +1,172 @@
+// Forced (heuristic) outcomes: TransactionManager.resolve on transactions recovered in doubt or owed an
+// outcome. Each writes an audited `forced` record and forces it before anything is sent.
+
+import Foundation
+import LogStore
+import Testing
+@testable import TransactionManager
+
+@Suite struct ResolveTests {
+    static func nowNanos() -> UInt64 { UInt64(Date().timeIntervalSince1970 * 1e9) }
+
+    /// The last forced record of the TM stream.
+    static func lastForced(_ tm: TransactionManager) throws -> (tx: GUID, action: ForcedAction, nanos: UInt64, actor: String, reason: String)? {
+        for r in try tmRecords(tm).reversed() {
+            if case .forced(let tx, let action, let nanos, let actor, let reason) = r { return (tx, action, nanos, actor, reason) }
+        }
+        return nil
+    }
+
+    @Test func forcedCommitOfAnInDoubtTransaction() async throws {
+        let dir = TMScratch("resolve-commit")
+        defer { dir.remove() }
+        let c = try await CrashScenario.whilePreparedUnderSuperior(dir)
+        let (log, tm) = try dir.reopenOnline()
+        defer { try? log.close() }
+        let a = try ScriptedRM.open(tm, id: c.rms[0])
+        try a.rm.recover()
+        #expect(a.kinds(c.tx) == [.recover, .inDoubt])
+        let syncs = syncCount(log)
+        let before = Self.nowNanos()
+        try await tm.resolve(c.tx, action: .commit, actor: "operator", reason: "superior is gone")
+        let after = Self.nowNanos()
+        #expect(syncCount(log) - syncs == 1)
+        #expect(a.kinds(c.tx) == [.recover, .inDoubt, .commit])
+        #expect(tm.transactionSnapshots().isEmpty)
+        #expect(try tmRecordKinds(tm) == [.rmRegistered, .prepared, .forced, .end])
+        let f = try #require(try Self.lastForced(tm))
+        #expect(f.tx == c.tx)
+        #expect(f.action == .commit)
+        #expect(f.actor == "operator")
+        #expect(f.reason == "superior is gone")
+        #expect(f.nanos >= before - 1_000_000_000 && f.nanos <= after + 1_000_000_000)
+        #expect(tm.virtualClock == 2)  // a forced commit is a commit: the clock moves
+    }
+
+    @Test func forcedRollbackThenCommitIsRefused() async throws {
+        let dir = TMScratch("resolve-rollback")
+        defer { dir.remove() }
+        let c = try await CrashScenario.whilePreparedUnderSuperior(dir)
+        let (log, tm) = try dir.reopenOnline()
+        defer { try? log.close() }
+        let a = try ScriptedRM.open(tm, id: c.rms[0]) { $0.on(.rollback, .hold) }
+        try a.rm.recover()
+        try await tm.resolve(c.tx, action: .rollback)
+        #expect(a.kinds(c.tx) == [.recover, .inDoubt, .rollback])
+        let f = try #require(try Self.lastForced(tm))
+        #expect(f.action == .rollback)
+        #expect(f.actor == "api")  // TransactionManagerOptions.defaultActor
+        #expect(f.reason == "")
+        await expectLogError(.invalidState) { try await tm.resolve(c.tx, action: .commit) }
+        try a.release(.rollback)
+        #expect(tm.transactionSnapshots().isEmpty)
+        await expectLogError(.notFound) { try await tm.resolve(c.tx, action: .rollback) }
+    }
+
+    @Test func forcedOutcomeBeforeTheRMRecoversIsDeliveredAtItsRecovery() async throws {
+        let dir = TMScratch("resolve-early")
+        defer { dir.remove() }
+        let c = try await CrashScenario.whilePreparedUnderSuperior(dir)
+        let (log, tm) = try dir.reopenOnline()
+        try await tm.resolve(c.tx, action: .commit)
+        #expect(tm.transactionSnapshots().map(\.state) == [.committing])
+        // The TM crashes again before the RM came back: the forced record is replayed.
+        try log.close()
+        let (log2, tm2) = try dir.reopenOnline()
+        defer { try? log2.close() }
+        #expect(tm2.lastRecovery.committing == 1)
+        #expect(tm2.lastRecovery.inDoubt == 0)
+        let a = try ScriptedRM.open(tm2, id: c.rms[0])
+        try a.rm.recover()
+        #expect(a.kinds(c.tx) == [.recover, .commit])
+        #expect(tm2.transactionSnapshots().isEmpty)
+    }
+
+    @Test func forgetDropsTheTransactionWithoutTellingAnyone() async throws {
+        let dir = TMScratch("resolve-forget")
+        defer { dir.remove() }
+        let c = try await CrashScenario.whilePreparedUnderSuperior(dir)
+        let (log, tm) = try dir.reopenOnline()
+        let a = try ScriptedRM.open(tm, id: c.rms[0])
+        try a.rm.recover()
+        try await tm.resolve(c.tx, action: .forget, actor: "ops", reason: "participant decommissioned")
+        #expect(a.kinds(c.tx) == [.recover, .inDoubt])
+        #expect(tm.transactionSnapshots().isEmpty)
+        #expect(try tmRecordKinds(tm) == [.rmRegistered, .prepared, .forced])  // the forced record ends it
+        #expect(try Self.lastForced(tm)?.action == .forget)
+        try log.close()
+        let (log2, tm2) = try dir.reopenOnline()
+        defer { try? log2.close() }
+        #expect(tm2.transactionSnapshots().isEmpty)
+        #expect(tm2.lastRecovery.inDoubt == 0)
+    }
+
+    @Test func commitOfARecoveredAbortedTransactionIsRefused() async throws {
+        let dir = TMScratch("resolve-aborted")
+        defer { dir.remove() }
+        let (log, tm) = try dir.createOnline()
+        let a = try ScriptedRM.online(tm, "a")
+        a.on(.rollback, .hold)
+        let tx = try tm.createTransaction()
+        _ = try a.enlist(tx)
+        let superior = try tx.enlistSuperior()
+        #expect(try await superior.prepare() == .prepared)
+        try superior.rollback()
+        try log.close()
+
+        let (log2, tm2) = try dir.reopenOnline()
+        defer { try? log2.close() }
+        #expect(tm2.lastRecovery.aborting == 1)
+        await expectLogError(.invalidState) { try await tm2.resolve(tx.id, action: .commit) }
+        #expect(try tmRecordKinds(tm2) == [.rmRegistered, .prepared, .outcome])  // nothing written
+        let a2 = try ScriptedRM.open(tm2, id: a.id)
+        try a2.rm.recover()
+        #expect(a2.kinds(tx.id) == [.recover, .rollback])
+    }
+
+    @Test func rollbackOfARecoveredCommittedTransactionIsRefused() async throws {
+        let dir = TMScratch("resolve-committed")
+        defer { dir.remove() }
+        let c = try await CrashScenario.afterCommitDecision(dir)
+        let (log, tm) = try dir.reopenOnline()
+        defer { try? log.close() }
+        await expectLogError(.invalidState) { try await tm.resolve(c.tx, action: .rollback) }
+        // Forcing the outcome it already has is allowed, and audited.
+        try await tm.resolve(c.tx, action: .commit, actor: "ops")
+        #expect(try Self.lastForced(tm)?.action == .commit)
+        #expect(tm.virtualClock == 2)  // already committed: the clock does not move again
+    }
+
+    @Test func onlyPreparedOrUnfinishedTransactionsCanBeResolved() async throws {
+        let dir = TMScratch("resolve-active")
+        defer { dir.remove() }
+        let (log, tm) = try dir.createOnline()
+        defer { try? log.close() }
+        let a = try ScriptedRM.online(tm, "a")
+        let tx = try tm.createTransaction()
+        _ = try a.enlist(tx)
+        await expectLogError(.invalidState) { try await tm.resolve(tx.id, action: .rollback) }
+        await expectLogError(.notFound) { try await tm.resolve(.random(), action: .commit) }
+        #expect(tx.state == .active)
+        try tx.rollback()
+    }
+
+    @Test func longAuditTextIsCutToItsByteLimitAndStillRecovers() async throws {
+        let dir = TMScratch("resolve-long")
+        defer { dir.remove() }
+        let c = try await CrashScenario.whilePreparedUnderSuperior(dir)
+        let (log, tm) = try dir.reopenOnline()
+        let actor = String(repeating: "é", count: TMLimits.maxShortText)  // 2 bytes each in UTF-8
+        let reason = String(repeating: "ü", count: 3 * TMLimits.maxShortText) + "end"
+        try await tm.resolve(c.tx, action: .commit, actor: actor, reason: reason)
+        let f = try #require(try Self.lastForced(tm))
+        #expect(f.actor.utf8.count == TMLimits.maxShortText)
+        #expect(f.actor == String(repeating: "é", count: TMLimits.maxShortText / 2))
+        #expect(f.reason.utf8.count == TMLimits.maxShortText)
+        #expect(f.reason == String(repeating: "ü", count: TMLimits.maxShortText / 2))
+        try log.close()
+        let (log2, tm2) = try dir.reopenOnline()  // the forced record decodes: recovery works
+        defer { try? log2.close() }
+        #expect(tm2.lastRecovery.committing == 1)
+    }
+}

@@ -1,0 +1,143 @@
+// Golden fixtures of the TM stream's records: Fixtures/tm-outcome-record.bin and tm-checkpoint.bin are
+// the worked examples of docs/format/tm-records.md. Each test re-encodes the fixed inputs in TMSample,
+// compares with the checked-in file byte for byte, then decodes the file and checks every field against
+// the literal values quoted in the spec. After an intended format change:
+//
+//     TXLOG_UPDATE_FIXTURES=1 swift test --scratch-path .build-tm --filter TMGoldenFixtureTests
+//
+// (writes into the source tree), then rebuild, rerun without the variable, and update the spec.
+
+import Foundation
+import LogStore
+import Testing
+@testable import TransactionManager
+
+@Suite struct TMGoldenFixtureTests {
+    static let updating = ProcessInfo.processInfo.environment["TXLOG_UPDATE_FIXTURES"] == "1"
+    static let sourceDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+
+    /// The fixture as built into the test bundle, falling back to the source tree.
+    static func load(_ name: String) -> [UInt8]? {
+        var candidates: [URL] = []
+        if let bundled = Bundle.module.url(forResource: "Fixtures", withExtension: nil) {
+            candidates.append(bundled.appendingPathComponent(name))
+        }
+        candidates.append(sourceDirectory.appendingPathComponent(name))
+        for url in candidates {
+            if let data = try? Data(contentsOf: url) { return [UInt8](data) }
+        }
+        return nil
+    }
+
+    /// In update mode writes `expected`; otherwise returns the checked-in bytes.
+    static func fixture(_ name: String, expected: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) throws -> [UInt8] {
+        if updating {
+            try FileManager.default.createDirectory(at: sourceDirectory, withIntermediateDirectories: true)
+            try Data(expected).write(to: sourceDirectory.appendingPathComponent(name))
+            return expected
+        }
+        return try #require(load(name), "Fixtures/\(name) is missing; run with TXLOG_UPDATE_FIXTURES=1", sourceLocation: sourceLocation)
+    }
+
+    static func u32(_ b: [UInt8], _ at: Int) -> UInt32 { (0..<4).reduce(0) { $0 | UInt32(b[at + $1]) << (8 * UInt32($1)) } }
+    static func u64(_ b: [UInt8], _ at: Int) -> UInt64 { (0..<8).reduce(0) { $0 | UInt64(b[at + $1]) << (8 * UInt64($1)) } }
+
+    @Test func outcomeRecord() throws {
+        let expected = TMSample.outcomeRecord.encode(clock: TMSample.clock)
+        let file = try Self.fixture("tm-outcome-record.bin", expected: expected)
+        #expect(file == expected, "tm-outcome-record.bin no longer matches the encoder; regenerate and update docs/format/tm-records.md")
+        #expect(file.count == 136)
+
+        // Header (spec: Header).
+        #expect(Array(file[0..<4]) == [0x4B, 0x54, 0x4D, 0x31])  // "KTM1"
+        #expect(Self.u32(file, 0) == 0x314D_544B)
+        #expect(file[4] == 3)  // outcome
+        #expect(file[5] == 1)  // version
+        #expect(file[6] == 0 && file[7] == 0)
+        #expect(Self.u64(file, 8) == 7)
+        // Body, at the offsets of the worked example.
+        #expect(Array(file[16..<24]) == [0x5F, 0x4E, 0x4D, 0x3C, 0x2B, 0x1A, 0x0C, 0x5F])  // GUID high half, little-endian
+        #expect(Self.u64(file, 16) == 0x5F0C_1A2B_3C4D_4E5F)
+        #expect(Self.u64(file, 24) == 0x8A6B_7C8D_9E0F_1A2B)
+        #expect(file[32] == 1)  // committed
+        #expect(file[33] == 0)  // no superior
+        #expect(Self.u32(file, 34) == 8)
+        #expect(Array(file[38..<46]) == Array("transfer".utf8))
+        #expect(Self.u32(file, 46) == 2)
+        #expect(Self.u32(file, 82) == 0x0F)
+        #expect(Self.u32(file, 86) == 6)
+        #expect(Array(file[90..<96]) == Array("row 17".utf8))
+        #expect(Self.u32(file, 128) == 0x20F)
+        #expect(Self.u32(file, 132) == 0)
+
+        let (record, clock) = try TMRecord.decode(file)
+        #expect(clock == 7)
+        guard case .outcome(let t) = record else {
+            Issue.record("not an outcome record: \(record)")
+            return
+        }
+        #expect(t.id.description == "5f0c1a2b-3c4d-4e5f-8a6b-7c8d9e0f1a2b")
+        #expect(t.outcome == .committed)
+        #expect(t.superior == false)
+        #expect(t.description == "transfer")
+        #expect(t.enlistments.count == 2)
+        #expect(t.enlistments.map(\.id.description) == ["e1e1e1e1-0000-4000-8000-000000000001", "e2e2e2e2-0000-4000-8000-000000000002"])
+        #expect(t.enlistments.map(\.rm.description) == ["a1a1a1a1-0000-4000-8000-00000000000a", "b2b2b2b2-0000-4000-8000-00000000000b"])
+        #expect(t.enlistments.map(\.mask) == [0x0F, 0x20F])
+        #expect(NotificationMask(rawValue: t.enlistments[1].mask).description == "pre-prepare|prepare|commit|rollback|single-phase")
+        #expect(t.enlistments.map(\.recoveryInformation) == [Array("row 17".utf8), []])
+        #expect(t.enlistments.map(\.acknowledged) == [false, false])  // not carried by outcome records
+    }
+
+    @Test func checkpoint() throws {
+        let expected = TMRecord.checkpoint(TMSample.checkpoint).encode(clock: TMSample.checkpointClock)
+        let file = try Self.fixture("tm-checkpoint.bin", expected: expected)
+        #expect(file == expected, "tm-checkpoint.bin no longer matches the encoder; regenerate and update docs/format/tm-records.md")
+        #expect(file.count == 195)
+
+        #expect(Self.u32(file, 0) == 0x314D_544B)
+        #expect(file[4] == 16)  // checkpoint
+        #expect(file[5] == 1)
+        #expect(Self.u64(file, 8) == 9)
+        #expect(Self.u64(file, 32) == 0x0000_0003_0000_2001)  // covered through 3:8192:1
+        #expect(Self.u64(file, 40) == 9)
+        #expect(Self.u32(file, 48) == 1)  // one RM
+        #expect(Self.u32(file, 68) == 39)  // stream name length
+        #expect(Self.u32(file, 111) == 8)  // description length
+        #expect(Self.u32(file, 123) == 1)  // one transaction
+        #expect(file[143] == 0)  // undetermined
+        #expect(file[144] == 1)  // superior
+        #expect(Self.u32(file, 149) == 1)  // one enlistment
+        #expect(file[189] == 1)  // acknowledged
+        #expect(Self.u32(file, 190) == 1)
+        #expect(file[194] == 0xAB)
+
+        let (record, clock) = try TMRecord.decode(file)
+        #expect(clock == 9)
+        guard case .checkpoint(let cp) = record else {
+            Issue.record("not a checkpoint: \(record)")
+            return
+        }
+        #expect(cp.tm.description == "0e0e0e0e-1111-4222-8333-444455556666")
+        #expect(cp.coveredThrough.description == "3:8192:1")
+        #expect(cp.clock == 9)
+        #expect(cp.rms.map(\.id.description) == ["a1a1a1a1-0000-4000-8000-00000000000a"])
+        #expect(cp.rms.map(\.stream) == ["rm-a1a1a1a1-0000-4000-8000-00000000000a"])
+        #expect(cp.rms.map(\.description) == ["accounts"])
+        #expect(cp.transactions.count == 1)
+        let t = try #require(cp.transactions.first)
+        #expect(t.id.description == "5f0c1a2b-3c4d-4e5f-8a6b-7c8d9e0f1a2b")
+        #expect(t.outcome == .undetermined)
+        #expect(t.superior)
+        #expect(t.description == "")
+        #expect(t.enlistments.map(\.id.description) == ["e1e1e1e1-0000-4000-8000-000000000001"])
+        #expect(t.enlistments.map(\.mask) == [0x0F])
+        #expect(t.enlistments.map(\.acknowledged) == [true])
+        #expect(t.enlistments.map(\.recoveryInformation) == [[0xAB]])
+    }
+
+    @Test func fixtureSetIsComplete() throws {
+        let names = try FileManager.default.contentsOfDirectory(atPath: Self.sourceDirectory.path).sorted()
+        #expect(names == ["tm-checkpoint.bin", "tm-outcome-record.bin"])
+    }
+}

@@ -1,0 +1,63 @@
+// Fixed TM records: the inputs of the golden fixtures (docs/format/tm-records.md, worked examples) and
+// one sample of every record kind for the codec tests. Change them only together with the spec, and
+// regenerate the fixtures with TXLOG_UPDATE_FIXTURES=1.
+
+import LogStore
+@testable import TransactionManager
+
+enum TMSample {
+    static func guid(_ text: String) -> GUID {
+        guard let g = GUID(text) else { preconditionFailure("bad sample GUID \(text)") }
+        return g
+    }
+
+    static let tm = guid("0e0e0e0e-1111-4222-8333-444455556666")
+    static let tx = guid("5f0c1a2b-3c4d-4e5f-8a6b-7c8d9e0f1a2b")
+    static let rmA = guid("a1a1a1a1-0000-4000-8000-00000000000a")
+    static let rmB = guid("b2b2b2b2-0000-4000-8000-00000000000b")
+    static let enlistmentA = guid("e1e1e1e1-0000-4000-8000-000000000001")
+    static let enlistmentB = guid("e2e2e2e2-0000-4000-8000-000000000002")
+
+    /// The virtual clock in the header of the outcome-record fixture.
+    static let clock: UInt64 = 7
+
+    /// The transaction of the outcome-record fixture: committed, no superior, two enlistments.
+    static let committed = LoggedTransaction(
+        id: tx, outcome: .committed, superior: false, description: "transfer",
+        enlistments: [
+            LoggedEnlistment(id: enlistmentA, rm: rmA, mask: NotificationMask.twoPhase.rawValue, recoveryInformation: Array("row 17".utf8)),
+            LoggedEnlistment(id: enlistmentB, rm: rmB, mask: NotificationMask.all.normalized.rawValue, recoveryInformation: []),
+        ])
+
+    /// The outcome record of the worked example (Fixtures/tm-outcome-record.bin).
+    static let outcomeRecord = TMRecord.outcome(committed)
+
+    static let rmRegisteredA = LoggedRM(id: rmA, stream: ResourceManager.streamName(for: rmA), description: "accounts")
+
+    /// The checkpoint of the second worked example (Fixtures/tm-checkpoint.bin): one RM, one in-doubt
+    /// transaction whose first enlistment acknowledged nothing yet.
+    static let checkpoint = TMCheckpoint(
+        tm: tm, coveredThrough: LSN(rawValue: 0x0000_0003_0000_2001), clock: 9, rms: [rmRegisteredA],
+        transactions: [
+            LoggedTransaction(
+                id: tx, outcome: .undetermined, superior: true, description: "",
+                enlistments: [LoggedEnlistment(id: enlistmentA, rm: rmA, mask: 0xF, acknowledged: true, recoveryInformation: [0xAB])])
+        ])
+
+    static let checkpointClock: UInt64 = 9
+
+    /// One record of every kind, with non-trivial contents.
+    static let everyKind: [TMRecord] = [
+        .rmRegistered(rmRegisteredA),
+        .rmRegistered(LoggedRM(id: rmB, stream: "s", description: "")),
+        .prepared(LoggedTransaction(id: tx, outcome: .undetermined, superior: true, description: "π ≈ 3.14", enlistments: committed.enlistments)),
+        .outcome(committed),
+        .outcome(LoggedTransaction(id: tx, outcome: .aborted, superior: true, description: "", enlistments: [])),
+        .end(tx),
+        .forced(tx: tx, action: .commit, unixNanos: 1_790_000_000_123_456_789, actor: "operator", reason: "superior lost"),
+        .forced(tx: tx, action: .rollback, unixNanos: 0, actor: "", reason: ""),
+        .forced(tx: tx, action: .forget, unixNanos: .max, actor: "ops", reason: "decommissioned"),
+        .checkpoint(checkpoint),
+        .checkpoint(TMCheckpoint(tm: tm, coveredThrough: .null, clock: 1, rms: [], transactions: [])),
+    ]
+}

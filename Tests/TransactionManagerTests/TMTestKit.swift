@@ -1,0 +1,117 @@
+// Shared test support: scratch logs in temporary directories, a scriptable resource manager that
+// records every notification, reading back the TM stream, and error assertions.
+
+import Foundation
+import LogStore
+import Testing
+@testable import TransactionManager
+
+// MARK: Scratch logs
+
+/// A temporary log directory. Call `remove()` in a `defer` (that also keeps the value alive).
+struct TMScratch {
+    /// Tiny containers: recovery and creation stay fast.
+    static let options = LogCreateOptions(containerSize: 1 << 20, containerCount: 2, blockSize: 8192)
+
+    let path: String
+
+    init(_ tag: String) {
+        path = NSTemporaryDirectory() + "/txlog-tm-\(tag)-\(UUID().uuidString)"
+    }
+
+    func remove() { try? FileManager.default.removeItem(atPath: path) }
+
+    /// Creates the log and a TM on it, and recovers the TM (it is online).
+    func createOnline(options tmOptions: TransactionManagerOptions = .init()) throws -> (LogStore, TransactionManager) {
+        let log = try LogStore.create(at: path, options: Self.options)
+        let tm = try TransactionManager.create(log: log, options: tmOptions)
+        try tm.recover()
+        return (log, tm)
+    }
+
+    /// Opens the log again (after `log.close()`, with no `tm.close()`: the TM "crashed") and recovers
+    /// its TM. No resource manager is opened.
+    func reopenOnline() throws -> (LogStore, TransactionManager) {
+        let log = try LogStore.open(at: path)
+        let tm = try TransactionManager.open(log: log)
+        try tm.recover()
+        return (log, tm)
+    }
+}
+
+/// fdatasync/fsync calls made by the log so far.
+func syncCount(_ log: LogStore) -> UInt64 { log.info().statistics.syncs }
+
+/// The TM's data records (not its restart areas), decoded, in log order.
+func tmRecords(_ tm: TransactionManager) throws -> [TMRecord] { try tmEntries(tm).map(\.record) }
+
+/// The TM stream's data records with the virtual clock of each header.
+func tmEntries(_ tm: TransactionManager) throws -> [(record: TMRecord, clock: UInt64)] {
+    try dataRecords(try #require(tm.stream)).map { try TMRecord.decode($0.data) }
+}
+
+/// The LSNs of the TM stream's data records.
+func tmDataLSNs(_ tm: TransactionManager) throws -> [LSN] { try dataRecords(try #require(tm.stream)).map(\.lsn) }
+
+/// A stream's data records (restart areas left out), from its base.
+func dataRecords(_ stream: LogStream) throws -> [LogRecord] {
+    var cursor = try stream.records()
+    var out: [LogRecord] = []
+    while let r = try cursor.next() {
+        if r.type == .data { out.append(r) }
+    }
+    return out
+}
+
+/// Just the kinds of ``tmRecords(_:)``.
+func tmRecordKinds(_ tm: TransactionManager) throws -> [TMRecord.Kind] { try tmRecords(tm).map(\.kind) }
+
+/// The TM's latest checkpoint, decoded from its restart area.
+func tmCheckpoint(_ tm: TransactionManager) throws -> TMCheckpoint {
+    let stream = try #require(tm.stream)
+    let restart = try #require(try stream.readRestartArea())
+    guard case .checkpoint(let cp) = try TMRecord.decode(restart.data).record else {
+        throw LogError(.corrupt, "restart area is not a checkpoint")
+    }
+    return cp
+}
+
+// MARK: Assertions
+
+/// Expects `body` to throw a `LogError` with `code`.
+func expectLogError(_ code: LogError.Code, sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Void) {
+    do {
+        try body()
+        Issue.record("expected \(code.rawValue), but nothing was thrown", sourceLocation: sourceLocation)
+    } catch let e as LogError {
+        #expect(e.code == code, "\(e)", sourceLocation: sourceLocation)
+    } catch {
+        Issue.record("expected LogError \(code.rawValue), got \(error)", sourceLocation: sourceLocation)
+    }
+}
+
+/// Expects `body` to throw a `LogError` with `code` (async).
+func expectLogError(_ code: LogError.Code, sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws -> Void) async {
+    do {
+        try await body()
+        Issue.record("expected \(code.rawValue), but nothing was thrown", sourceLocation: sourceLocation)
+    } catch let e as LogError {
+        #expect(e.code == code, "\(e)", sourceLocation: sourceLocation)
+    } catch {
+        Issue.record("expected LogError \(code.rawValue), got \(error)", sourceLocation: sourceLocation)
+    }
+}
+
+/// Polls `condition` until it holds, for up to `seconds` and at least 200 times: on a starved machine
+/// the deadline can pass while neither this task nor the work it waits for ran, so polling goes on a
+/// little after the deadline. Returns whether the condition became true.
+func eventually(within seconds: Double = 10, _ condition: () -> Bool) async -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    var polls = 0
+    while Date() < deadline || polls < 200 {
+        if condition() { return true }
+        polls += 1
+        try? await Task.sleep(for: .milliseconds(2))
+    }
+    return condition()
+}
