@@ -30,10 +30,10 @@ test-long: deps
 	$(SWIFT) build --build-tests
 	TXLOG_LONG_TESTS=1 $(SWIFT) test --skip-build
 
-# Opt-in: libFuzzer on every LogFormat parser (tools/fuzz), FUZZ_SECONDS each, release + ASan, on a
+# Opt-in: libFuzzer on every on-disk parser (tools/fuzz: LogFormat, TM records, KV records and snapshots), FUZZ_SECONDS each, release + ASan, on a
 # copy of the seed corpus in .build-fuzz (new inputs accumulate there; crashes go to .build-fuzz/artifacts).
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := FuzzBaseRecord FuzzContainerHeader FuzzBlockHeader FuzzDecodedBlock FuzzRecordHeader
+FUZZ_TARGETS := FuzzBaseRecord FuzzContainerHeader FuzzBlockHeader FuzzDecodedBlock FuzzRecordHeader FuzzTMRecord FuzzKVRecord FuzzKVSnapshot
 
 fuzz: deps
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -46,7 +46,11 @@ let package = Package(
         .testTarget(name: "LogStoreTests", dependencies: ["LogStore", "LogFormat"]),
         // Helpers shared by test targets (running the txlog executable in crash tests).
         .target(name: "TxLogTestSupport", path: "Tests/TxLogTestSupport"),
-        .testTarget(name: "TransactionalKVTests", dependencies: ["TransactionalKV", "TransactionManager", "LogStore", "TxLogTestSupport"]),
+        .testTarget(
+            name: "TransactionalKVTests",
+            dependencies: ["TransactionalKV", "TransactionManager", "LogStore", "TxLogTestSupport"],
+            resources: [.copy("Fixtures")]
+        ),
         .testTarget(
             name: "TransactionManagerTests",
             dependencies: ["TransactionManager", "LogStore"],
@@ -60,5 +64,9 @@ let package = Package(
 var fuzzTargets: [Target] {
     ["FuzzBaseRecord", "FuzzContainerHeader", "FuzzBlockHeader", "FuzzDecodedBlock", "FuzzRecordHeader"].map {
         .executableTarget(name: $0, dependencies: ["LogFormat"], path: "tools/fuzz/\($0)")
-    }
+    } + [
+        .executableTarget(name: "FuzzTMRecord", dependencies: ["TransactionManager"], path: "tools/fuzz/FuzzTMRecord"),
+        .executableTarget(name: "FuzzKVRecord", dependencies: ["TransactionalKV"], path: "tools/fuzz/FuzzKVRecord"),
+        .executableTarget(name: "FuzzKVSnapshot", dependencies: ["TransactionalKV", "LogStore"], path: "tools/fuzz/FuzzKVSnapshot"),
+    ]
 }

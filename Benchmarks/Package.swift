@@ -7,7 +7,17 @@
 // Figures and how to read them: ../docs/PERFORMANCE.md.
 import PackageDescription
 
-let benchmarkSuites = ["AppendBenchmarks", "GroupCommitBenchmarks", "CompressionBenchmarks", "CRCBenchmarks", "ScanBenchmarks"]
+let benchmarkSuites = [
+    "AppendBenchmarks", "GroupCommitBenchmarks", "CompressionBenchmarks", "CRCBenchmarks", "ScanBenchmarks", "TransactionBenchmarks",
+]
+
+/// Products a suite needs beyond LogStore and BenchFixtures.
+let extraDependencies: [String: [Target.Dependency]] = [
+    "TransactionBenchmarks": [
+        .product(name: "TransactionManager", package: "TxLog"),
+        .product(name: "TransactionalKV", package: "TxLog"),
+    ],
+]
 
 let package = Package(
     name: "TxLogBenchmarks",
@@ -31,7 +41,7 @@ let package = Package(
                     .product(name: "Benchmark", package: "benchmark"),
                     .product(name: "LogStore", package: "TxLog"),
                     "BenchFixtures",
-                ],
+                ] + (extraDependencies[suite] ?? []),
                 path: "Benchmarks/\(suite)",
                 plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
             )

@@ -13,7 +13,7 @@ public final class Enlistment: @unchecked Sendable, CustomStringConvertible {
     public let resourceManagerID: GUID
     /// The notifications this enlistment receives (normalized, see ``NotificationMask/normalized``).
     public let mask: NotificationMask
-    unowned let tm: TransactionManager
+    let tm: TransactionManager
     let txn: TxnCore
 
     // Guarded by tm.lock.

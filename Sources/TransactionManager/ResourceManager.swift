@@ -15,7 +15,7 @@ public final class ResourceManager: @unchecked Sendable {
     public let isVolatile: Bool
     /// The RM's own stream (durable RMs), in the same log as the TM's.
     public let stream: LogStream?
-    unowned let tm: TransactionManager
+    let tm: TransactionManager
     let handler: (@Sendable (TransactionNotification) -> Void)?
     /// Notifications, for an RM created without a handler.
     public let notifications: AsyncStream<TransactionNotification>

@@ -15,7 +15,7 @@ public enum Vote: String, Sendable {
 /// ``rollback()``. A prepared transaction with a superior survives a crash in doubt: after recovery
 /// the superior re-attaches with ``TransactionManager/superior(for:)``.
 public final class SuperiorEnlistment: @unchecked Sendable {
-    unowned let tm: TransactionManager
+    let tm: TransactionManager
     let txn: TxnCore
     let onRequestOutcome: (@Sendable (GUID) -> Void)?
 

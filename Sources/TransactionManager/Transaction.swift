@@ -6,7 +6,7 @@ import LogStore
 /// transaction back, as in KTM.
 public final class Transaction: @unchecked Sendable, CustomStringConvertible {
     let core: TxnCore
-    unowned let tm: TransactionManager
+    let tm: TransactionManager
     private let closed = Lock()
     private var isClosed = false
 

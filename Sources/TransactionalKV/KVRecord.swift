@@ -141,15 +141,18 @@ struct KVReader {
     let data: [UInt8]
     let what: String
     var offset = 0
+    /// Reading stops here (a trailer after it is not part of the fields).
+    let end: Int
 
-    init(_ data: [UInt8], what: String, offset: Int = 0) {
+    init(_ data: [UInt8], what: String, offset: Int = 0, end: Int? = nil) {
         self.data = data
         self.what = what
         self.offset = offset
+        self.end = min(end ?? data.count, data.count)
     }
 
-    var remaining: Int { data.count - offset }
-    var atEnd: Bool { offset == data.count }
+    var remaining: Int { end - offset }
+    var atEnd: Bool { offset == end }
 
     private mutating func int<T: FixedWidthInteger>(_: T.Type) throws -> T {
         let n = MemoryLayout<T>.size
@@ -168,7 +171,7 @@ struct KVReader {
     mutating func bytes(limit: Int) throws -> [UInt8] {
         let n = Int(try u32())
         guard n <= limit else { throw LogError(.corrupt, "\(what): field of \(n) bytes exceeds \(limit)") }
-        guard n <= remaining else { throw LogError(.corrupt, "\(what): field of \(n) bytes runs past the end") }
+        guard n <= remaining, n >= 0 else { throw LogError(.corrupt, "\(what): field of \(n) bytes runs past the end") }
         defer { offset += n }
         return Array(data[offset..<offset + n])
     }

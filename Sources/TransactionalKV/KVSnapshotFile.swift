@@ -72,23 +72,30 @@ enum KVSnapshotFile {
         guard size >= UInt64(headerSize + 4), size <= UInt64(Int.max / 2) else {
             throw LogError(.corrupt, "snapshot is \(size) bytes, too short or too long", path: path)
         }
-        var data = try [UInt8](unsafeUninitializedCapacity: Int(size)) { buffer, initialized in
+        let data = try [UInt8](unsafeUninitializedCapacity: Int(size)) { buffer, initialized in
             initialized = try io.readFully(fd, into: UnsafeMutableRawBufferPointer(buffer), at: 0)
         }
         guard data.count == Int(size) else { throw LogError(.corrupt, "snapshot is shorter than its size", path: path) }
+        return try parse(data, path: path, store: store, reserve: reserve, each: each)
+    }
+
+    /// Validates snapshot bytes (the whole file) and hands each entry to `each`. `store` nil accepts any
+    /// owner.
+    static func parse(_ bytes: [UInt8], path: String, store: GUID?, reserve: (Int) -> Void = { _ in }, each: (Key, [UInt8]) -> Void) throws -> LSN {
+        let data = bytes
+        guard data.count >= headerSize + 4 else { throw LogError(.corrupt, "snapshot is \(data.count) bytes, too short", path: path) }
         let body = data.count - 4
         let stored = UInt32(data[body]) | UInt32(data[body + 1]) << 8 | UInt32(data[body + 2]) << 16 | UInt32(data[body + 3]) << 24
         let crc = data.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<body])) }
         guard crc == stored else { throw LogError(.corrupt, "snapshot checksum mismatch", path: path) }
-        data.removeLast(4)
-        var r = KVReader(data, what: "snapshot \(path)")
+        var r = KVReader(data, what: "snapshot \(path)", end: body)
         guard try r.u32() == magic else { throw LogError(.corrupt, "not a snapshot file (bad magic)", path: path) }
         let v = try r.u8()
         guard v == version else { throw LogError(.unsupportedVersion, "snapshot version \(v)", path: path) }
         _ = try r.u8()
         _ = try r.u16()
         let owner = try r.guid()
-        guard owner == store else { throw LogError(.corrupt, "snapshot belongs to store \(owner), not \(store)", path: path) }
+        if let store, owner != store { throw LogError(.corrupt, "snapshot belongs to store \(owner), not \(store)", path: path) }
         let covered = LSN(rawValue: try r.u64())
         let count = try r.u64()
         guard count <= UInt64(r.remaining / 8) else { throw LogError(.corrupt, "snapshot count \(count) cannot fit", path: path) }

@@ -73,7 +73,7 @@ extension KVStore {
                     for w in writes { overlay[Key(w.key)] = .some(w.value) }
                 }
                 var p = pending.map { (id: $0.key, writes: $0.value) }
-                for v in active.values where v.state == .prepared { p.append((id: v.transactionID, writes: v.loggedWrites)) }
+                for v in active.values where v.state == .prepared && !v.writes.isEmpty { p.append((id: v.transactionID, writes: v.loggedWrites)) }
                 return (stream.lastLSN, values, index, p.sorted { $0.id < $1.id }, snapshotGeneration)
             }
             let name = KVSnapshotFile.name(store: id, generation: generation)

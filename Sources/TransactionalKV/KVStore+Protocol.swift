@@ -25,8 +25,9 @@ extension KVStore {
         }
     }
 
-    /// Checks that nothing this transaction read changed, and that no key it read or writes is locked
-    /// by another prepared transaction. Lock held.
+    /// Checks that nothing this transaction read changed, that no key it read or writes is locked by
+    /// another prepared transaction, and that it writes nothing another prepared transaction read or
+    /// scanned. Lock held.
     func validateLocked(_ v: KVTransaction) -> LogError? {
         for (k, seen) in v.readVersions {
             if (values[k]?.version ?? 0) != seen { return conflict(v, "a key it read was changed") }
@@ -34,6 +35,15 @@ extension KVStore {
         }
         for k in v.writes.keys {
             if let owner = locks[k], owner != v.transactionID { return conflict(v, "a key it writes is held by a prepared transaction") }
+        }
+        // A prepared transaction's reads stay valid until its outcome: it may still be preparing in
+        // another store, and a write under its reads would let both commit (write skew across stores).
+        for p in active.values where p !== v && p.state == .prepared && (!p.readVersions.isEmpty || !p.ranges.isEmpty) {
+            for k in v.writes.keys {
+                if p.readVersions[k] != nil || p.ranges.contains(where: { !(k < $0.start) && ($0.end.map { k < $0 } ?? true) }) {
+                    return conflict(v, "a key it writes was read by a prepared transaction")
+                }
+            }
         }
         for r in v.ranges {
             func inRange(_ k: Key) -> Bool { !(k < r.start) && (r.end.map { k < $0 } ?? true) }
@@ -63,10 +73,18 @@ extension KVStore {
                 v.state = .done
                 return .veto(c)
             }
-            if v.writes.isEmpty {
+            if v.writes.isEmpty && v.readVersions.isEmpty && v.ranges.isEmpty {
                 active[tx] = nil
                 v.state = .done
                 return .readOnly
+            }
+            if v.writes.isEmpty {
+                // It read but wrote nothing here. Its reads must stay valid until the outcome: another
+                // store of the transaction may prepare its writes later, and releasing them now would
+                // allow write skew across stores. So it votes prepared, logs nothing, and holds its
+                // reads (see validateLocked) until commit or rollback.
+                v.state = .prepared
+                return .prepared
             }
             let writes = v.loggedWrites
             do {
@@ -138,7 +156,7 @@ extension KVStore {
     }
 
     private func commit(_ e: Enlistment, _ tx: GUID) {
-        let record: [UInt8]? = lock.withLock {
+        lock.withLock {
             var writes: [KVWrite]?
             if let v = active[tx], v.state == .prepared {
                 writes = v.loggedWrites
@@ -150,14 +168,16 @@ extension KVStore {
                 recoverNotified.remove(tx)
                 stats.recoveredCommitted += 1
             }
-            guard let writes else { return nil }  // a repeated commit: already applied
+            guard let writes else { return }  // a repeated commit: already applied
+            guard !writes.isEmpty else { return }  // it only read here
             applyLocked(writes)
             unlockLocked(tx, writes)
             stats.commits += 1
-            return KVRecord.commit(tx).encode()
+            // Appended under the lock, so the stream orders commits as they were applied: once the keys
+            // are unlocked another transaction may write them and log its own record, which must come
+            // later. Unforced: it precedes the TM's end record in the log, so it is durable whenever that is.
+            _ = try? stream.append(KVRecord.commit(tx).encode())
         }
-        // Unforced: it precedes the TM's end record in the log, so it is durable whenever that is.
-        if let record { _ = try? stream.append(record) }
         try? e.commitComplete()
     }
 
@@ -166,10 +186,10 @@ extension KVStore {
             stats.rollbacks += 1
             if let v = active[tx] {
                 active[tx] = nil
-                let wasPrepared = v.state == .prepared
-                if wasPrepared { unlockLocked(tx, v.loggedWrites) }
+                let wasLogged = v.state == .prepared && !v.writes.isEmpty
+                if wasLogged { unlockLocked(tx, v.loggedWrites) }
                 v.state = .done
-                return wasPrepared
+                return wasLogged
             }
             if let p = pending[tx] {
                 pending[tx] = nil

@@ -20,7 +20,7 @@ import TransactionManager
 /// - Checkpoints write every committed key to a snapshot file (temporary name, fsync, rename, directory
 ///   fsync), record it in the stream's restart area and move the stream's base, so recovery reads the
 ///   snapshot plus the records after it and the log recycles.
-/// - Memory: every key and value is held in memory (about the data size plus ~100 bytes per key);
+/// - Memory: every key and value is held in memory (about the data size plus ~160 bytes per key);
 ///   a store is meant for data that fits in RAM. See docs/KV.md.
 public final class KVStore: @unchecked Sendable {
     public let id: GUID

@@ -9,7 +9,7 @@ import TransactionManager
 /// validation at prepare: if another transaction changed what this one read, commit throws `conflict`
 /// and the transaction can be retried.
 public final class KVTransaction: @unchecked Sendable {
-    unowned let store: KVStore
+    let store: KVStore
     public let transactionID: GUID
     let enlistment: Enlistment
     let startSeq: UInt64

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LogStore
 import TransactionManager
+import TransactionalKV
 
 extension RecordType: ExpressibleByArgument {
     public init?(argument: String) {
@@ -85,10 +86,12 @@ struct DumpCommand: ParsableCommand {
                 let span = Double(high - low + 1)
                 bar.update((Double(r.lsn.container - low) + Double(r.lsn.blockOffset) / Double(info.containerSize)) / span)
                 let tm = tmStreams.contains(r.stream) ? summarizeTMRecord(r.data) : nil
+                // Records of resource-manager streams ("rm-<id>") that are key-value store records.
+                let kv = tm == nil && (names[r.stream] ?? "").hasPrefix("rm-") ? describeKVRecord(r.data) : nil
                 if json {
-                    printLine(r, names, tm)
+                    printLine(r, names, tm, kv)
                 } else {
-                    let preview = tm.map { "tm: \($0.text)" } ?? printable(r.data.prefix(48))
+                    let preview = tm.map { "tm: \($0.text)" } ?? kv ?? printable(r.data.prefix(48))
                     print("\(r.lsn)\t\(r.type)\tstream \(r.stream)\tprev \(r.previous)\tundo \(r.undoNext)\t\(r.data.count) B\t\(preview)")
                     if hex { print(hexDump(r.data), terminator: "") }
                 }
@@ -99,7 +102,7 @@ struct DumpCommand: ParsableCommand {
         }
     }
 
-    private func printLine(_ r: LogRecord, _ names: [UInt16: String], _ tm: TMRecordSummary?) {
+    private func printLine(_ r: LogRecord, _ names: [UInt16: String], _ tm: TMRecordSummary?, _ kv: String?) {
         var object: [String: Any] = [
             "lsn": r.lsn.description, "type": "\(r.type)", "stream": Int(r.stream), "streamName": names[r.stream] ?? NSNull(),
             "previous": r.previous.description, "undoNext": r.undoNext.description, "length": r.data.count,
@@ -111,6 +114,7 @@ struct DumpCommand: ParsableCommand {
                 "outcome": tm.outcome?.description ?? NSNull(), "enlistments": tm.enlistments ?? NSNull(),
             ] as [String: Any]
         }
+        if let kv { object["kv"] = kv }
         if let d = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
             FileHandle.standardOutput.write(d + Data("\n".utf8))
         }

@@ -1,0 +1,135 @@
+// Shared helpers of the TransactionalKV tests: temporary directories, a tiny log with a TM and stores,
+// a simulated crash (the log is closed under the TM and the stores, which are then abandoned), byte
+// helpers, a seeded random generator, and an error matcher.
+
+import Foundation
+import LogStore
+import Testing
+import TransactionManager
+@testable import TransactionalKV
+
+/// A fresh directory under the system's temporary directory.
+func makeTempDirectory(_ tag: String) throws -> String {
+    let dir = NSTemporaryDirectory() + "/txlog-kv-\(tag)-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    return dir
+}
+
+/// Bytes of a string.
+func b(_ s: String) -> [UInt8] { Array(s.utf8) }
+
+/// A string of bytes (for readable expectations).
+func s(_ bytes: [UInt8]?) -> String? { bytes.map { String(decoding: $0, as: UTF8.self) } }
+
+/// The keys of a scan result, as strings.
+func keysOf(_ rows: [(key: [UInt8], value: [UInt8])]) -> [String] { rows.map { String(decoding: $0.key, as: UTF8.self) } }
+
+/// Runs `body` and checks that it throws a `LogError` with `code`.
+func expectLogError(
+    _ code: LogError.Code, _ comment: Comment? = nil, sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws -> Void
+) async {
+    do {
+        try await body()
+        Issue.record("expected a \(code.rawValue) error, got none. \(comment.map { "\($0)" } ?? "")", sourceLocation: sourceLocation)
+    } catch let e as LogError {
+        #expect(e.code == code, "\(e)", sourceLocation: sourceLocation)
+    } catch {
+        Issue.record("expected LogError \(code.rawValue), got \(error)", sourceLocation: sourceLocation)
+    }
+}
+
+/// splitmix64: reproducible random numbers for the randomized tests.
+struct SeededRandom: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// A log directory with a TM and a few stores, which can be "crashed" and reopened.
+///
+/// A crash closes the LogStore without closing the TM or the stores (so the TM writes no final
+/// checkpoint and no store closes its RM) and abandons those objects; `reopen` then runs the startup
+/// order: `TransactionManager.open(log:)`, `recover()`, `KVStore.open` for each store.
+final class KVWorld: @unchecked Sendable {
+    static let tinyLog = LogCreateOptions(containerSize: 1 << 20, containerCount: 2, blockSize: 8192)
+
+    let directory: String
+    let storeIDs: [GUID]
+    private(set) var log: LogStore
+    private(set) var tm: TransactionManager
+    private(set) var stores: [KVStore]
+    /// Objects of earlier lives, kept alive so nothing they own runs deinit code against a new log.
+    private var abandoned: [AnyObject] = []
+
+    var dataDirectory: String { directory + "/data" }
+
+    init(stores count: Int = 2, tag: String = "world", options: LogCreateOptions = KVWorld.tinyLog) throws {
+        directory = try makeTempDirectory(tag)
+        storeIDs = (0..<count).map { _ in GUID.random() }
+        log = try LogStore.create(at: directory + "/log", options: options)
+        tm = try TransactionManager.create(log: log)
+        try tm.recover()
+        stores = []
+        for id in storeIDs { stores.append(try KVStore.open(transactionManager: tm, id: id, directory: directory + "/data")) }
+    }
+
+    var a: KVStore { stores[0] }
+    var b: KVStore { stores[1] }
+
+    /// Closes the log under the TM and the stores (a crash, as far as they are concerned).
+    func crash() throws {
+        abandoned.append(tm)
+        abandoned.append(contentsOf: stores as [AnyObject])
+        try log.close()
+    }
+
+    /// Reopens the log, the TM and every store, and runs recovery.
+    func reopen() throws {
+        abandoned.append(log)
+        log = try LogStore.open(at: directory + "/log")
+        tm = try TransactionManager.open(log: log)
+        try tm.recover()
+        stores = []
+        for id in storeIDs { stores.append(try KVStore.open(transactionManager: tm, id: id, directory: dataDirectory)) }
+    }
+
+    func crashAndReopen() throws {
+        try crash()
+        try reopen()
+    }
+
+    /// Closes the log and removes the directory.
+    func finish() {
+        try? log.close()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// Commits one transaction that puts `pairs` into `store` (single-phase).
+    func load(_ store: KVStore, _ pairs: [(String, String)]) async throws {
+        let tx = try tm.createTransaction()
+        let v = try store.begin(tx)
+        for (k, val) in pairs { try v.put(Array(k.utf8), Array(val.utf8)) }
+        try await tx.commit()
+    }
+
+    /// Every committed key and value of `store`, as strings.
+    func contents(_ store: KVStore) -> [String: String] {
+        var out: [String: String] = [:]
+        for row in store.scan() { out[String(decoding: row.key, as: UTF8.self)] = String(decoding: row.value, as: UTF8.self) }
+        return out
+    }
+
+    /// The number of syncs the log has done so far.
+    var syncs: Int { Int(log.info().statistics.syncs) }
+
+    /// The snapshot files in the data directory.
+    func snapshotFiles() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: dataDirectory)) ?? []).filter { $0.hasSuffix(".snap") }.sorted()
+    }
+}
