@@ -32,7 +32,8 @@ let package = Package(
         .target(name: "TransactionManager", dependencies: ["LogStore"]),
         // A durable, transactional, ordered key-value store: a resource manager on TransactionManager.
         .target(name: "TransactionalKV", dependencies: ["TransactionManager", "LogStore"]),
-        .target(name: "TxLogBenchData"),
+        // Synthetic records and the benchmark resource manager, shared by txlog bench and Benchmarks/.
+        .target(name: "TxLogBenchData", dependencies: ["TransactionManager", "LogStore"]),
         .executableTarget(
             name: "txlog",
             dependencies: ["LogStore", "TransactionManager", "TransactionalKV", "TxLogBenchData", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -40,12 +41,12 @@ let package = Package(
         ),
         .testTarget(
             name: "LogFormatTests",
-            dependencies: ["LogFormat"],
+            dependencies: ["LogFormat", "TxLogTestSupport"],
             resources: [.copy("Fixtures")]
         ),
-        .testTarget(name: "LogStoreTests", dependencies: ["LogStore", "LogFormat"]),
-        // Helpers shared by test targets (running the txlog executable in crash tests).
-        .target(name: "TxLogTestSupport", path: "Tests/TxLogTestSupport"),
+        .testTarget(name: "LogStoreTests", dependencies: ["LogStore", "LogFormat", "TxLogTestSupport"]),
+        // Helpers shared by test targets: running txlog children, SplitMix64, LogError expectations.
+        .target(name: "TxLogTestSupport", dependencies: ["LogFormat"], path: "Tests/TxLogTestSupport"),
         .testTarget(
             name: "TransactionalKVTests",
             dependencies: ["TransactionalKV", "TransactionManager", "LogStore", "TxLogTestSupport"],
@@ -53,7 +54,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TransactionManagerTests",
-            dependencies: ["TransactionManager", "LogStore"],
+            dependencies: ["TransactionManager", "LogStore", "TxLogTestSupport"],
             resources: [.copy("Fixtures")]
         ),
     ] + fuzzTargets

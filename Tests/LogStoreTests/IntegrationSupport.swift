@@ -4,6 +4,7 @@
 
 import Foundation
 import LogStore
+@_exported import TxLogTestSupport
 
 #if canImport(Glibc)
 import Glibc

@@ -4,6 +4,7 @@
 import Foundation
 import LogStore
 import Testing
+@_exported import TxLogTestSupport
 @testable import TransactionManager
 
 // MARK: Scratch logs
@@ -77,30 +78,6 @@ func tmCheckpoint(_ tm: TransactionManager) throws -> TMCheckpoint {
 }
 
 // MARK: Assertions
-
-/// Expects `body` to throw a `LogError` with `code`.
-func expectLogError(_ code: LogError.Code, sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Void) {
-    do {
-        try body()
-        Issue.record("expected \(code.rawValue), but nothing was thrown", sourceLocation: sourceLocation)
-    } catch let e as LogError {
-        #expect(e.code == code, "\(e)", sourceLocation: sourceLocation)
-    } catch {
-        Issue.record("expected LogError \(code.rawValue), got \(error)", sourceLocation: sourceLocation)
-    }
-}
-
-/// Expects `body` to throw a `LogError` with `code` (async).
-func expectLogError(_ code: LogError.Code, sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws -> Void) async {
-    do {
-        try await body()
-        Issue.record("expected \(code.rawValue), but nothing was thrown", sourceLocation: sourceLocation)
-    } catch let e as LogError {
-        #expect(e.code == code, "\(e)", sourceLocation: sourceLocation)
-    } catch {
-        Issue.record("expected LogError \(code.rawValue), got \(error)", sourceLocation: sourceLocation)
-    }
-}
 
 /// Polls `condition` until it holds, for up to `seconds` and at least 200 times: on a starved machine
 /// the deadline can pass while neither this task nor the work it waits for ran, so polling goes on a

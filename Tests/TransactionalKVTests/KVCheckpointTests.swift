@@ -146,7 +146,7 @@ import TransactionManager
         let receipts = try await withThrowingTaskGroup(of: [String].self) { group in
             for client in 0..<8 {
                 group.addTask {
-                    var rng = SeededRandom(seed: UInt64(100 + client))
+                    var rng = SplitMix64(seed: UInt64(100 + client))
                     var acked: [String] = []
                     for i in 0..<20 {
                         // Halfway, make sure a checkpoint completed while this client was running.

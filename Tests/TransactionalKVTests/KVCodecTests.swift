@@ -48,13 +48,13 @@ import TransactionManager
 
     @Test func trailingBytesAreCorrupt() async {
         for r in Self.samples {
-            await expectLogError(.corrupt) { _ = try KVRecord.decode(r.encode() + [0]) }
+            expectLogError(.corrupt) { _ = try KVRecord.decode(r.encode() + [0]) }
         }
     }
 
     /// Random byte flips either decode to some record or throw LogError; nothing traps or throws another type.
     @Test func randomFlipsNeverTrap() {
-        var rng = SeededRandom(seed: 42)
+        var rng = SplitMix64(seed: 42)
         var threw = 0, decoded = 0
         for round in 0..<4000 {
             var bytes = Self.samples[round % Self.samples.count].encode()
@@ -88,22 +88,22 @@ import TransactionManager
             out.replaceSubrange(at..<at + bytes.count, with: bytes)
             return out
         }
-        await expectLogError(.corrupt, "magic") { _ = try KVRecord.decode(patched(0, b("KVR2"))) }
-        await expectLogError(.unsupportedVersion, "version") { _ = try KVRecord.decode(patched(5, [2])) }
-        await expectLogError(.corrupt, "kind 0") { _ = try KVRecord.decode(patched(4, [0])) }
-        await expectLogError(.corrupt, "kind 5") { _ = try KVRecord.decode(patched(4, [5])) }
-        await expectLogError(.corrupt, "write count too large") { _ = try KVRecord.decode(patched(24, [0xFF, 0xFF, 0xFF, 0x7F])) }
-        await expectLogError(.corrupt, "key length past the end") { _ = try KVRecord.decode(patched(28, [0xFF, 0, 0, 0])) }
-        await expectLogError(.corrupt, "bad write flag") { _ = try KVRecord.decode(patched(37, [2])) }
+        expectLogError(.corrupt, "magic") { _ = try KVRecord.decode(patched(0, b("KVR2"))) }
+        expectLogError(.unsupportedVersion, "version") { _ = try KVRecord.decode(patched(5, [2])) }
+        expectLogError(.corrupt, "kind 0") { _ = try KVRecord.decode(patched(4, [0])) }
+        expectLogError(.corrupt, "kind 5") { _ = try KVRecord.decode(patched(4, [5])) }
+        expectLogError(.corrupt, "write count too large") { _ = try KVRecord.decode(patched(24, [0xFF, 0xFF, 0xFF, 0x7F])) }
+        expectLogError(.corrupt, "key length past the end") { _ = try KVRecord.decode(patched(28, [0xFF, 0, 0, 0])) }
+        expectLogError(.corrupt, "bad write flag") { _ = try KVRecord.decode(patched(37, [2])) }
         // A key longer than maxKey is refused even when the bytes are there.
         let longKey = KVRecord.prepare(Self.t1, [KVWrite(key: [UInt8](repeating: 1, count: KVRecord.maxKey + 1), value: nil)]).encode()
-        await expectLogError(.corrupt, "key over maxKey") { _ = try KVRecord.decode(longKey) }
+        expectLogError(.corrupt, "key over maxKey") { _ = try KVRecord.decode(longKey) }
         let maxKey = KVRecord.prepare(Self.t1, [KVWrite(key: [UInt8](repeating: 1, count: KVRecord.maxKey), value: nil)])
         #expect(try KVRecord.decode(maxKey.encode()) == maxKey)
         // A checkpoint whose file name is not UTF-8.
         var cp = KVRecord.checkpoint(KVCheckpoint(store: Self.t1, snapshotFile: "ab", coveredThrough: .null, pending: [])).encode()
         cp[28] = 0xFF
-        await expectLogError(.corrupt, "file name") { _ = try KVRecord.decode(cp) }
+        expectLogError(.corrupt, "file name") { _ = try KVRecord.decode(cp) }
     }
 }
 
@@ -145,7 +145,7 @@ import TransactionManager
         }
         #expect(!FileManager.default.fileExists(atPath: dir + "/s.snap.tmp"), "the temporary file is renamed away")
         // A snapshot of another store is refused.
-        await expectLogError(.corrupt) { _ = try KVSnapshotFile.read(io: Self.io, path: dir + "/s.snap", store: GUID(high: 1, low: 1)) }
+        expectLogError(.corrupt) { _ = try KVSnapshotFile.read(io: Self.io, path: dir + "/s.snap", store: GUID(high: 1, low: 1)) }
     }
 
     @Test func everyTruncationAndRandomFlipThrows() throws {
@@ -155,7 +155,7 @@ import TransactionManager
         for n in 0..<bytes.count {
             #expect(throws: LogError.self, "cut to \(n)") { _ = try Self.read(dir, Array(bytes[0..<n])) }
         }
-        var rng = SeededRandom(seed: 7)
+        var rng = SplitMix64(seed: 7)
         for i in 0..<300 {
             var m = bytes
             let at = Int.random(in: 0..<m.count, using: &rng)
@@ -178,28 +178,28 @@ import TransactionManager
         let good = try Self.snapshotBytes(dir, Self.entries([("a", "1"), ("b", "2")]))
         var badCRC = good
         badCRC[badCRC.count - 1] ^= 0x01
-        await expectLogError(.corrupt, "bad CRC") { _ = try Self.read(dir, badCRC) }
+        expectLogError(.corrupt, "bad CRC") { _ = try Self.read(dir, badCRC) }
         // Out of order and duplicate keys, each with a correct CRC (KVSnapshotFile.write does not check order).
         for pairs in [[("b", "2"), ("a", "1")], [("a", "1"), ("a", "2")]] {
             let bad = try Self.snapshotBytes(dir, Self.entries(pairs))
-            await expectLogError(.corrupt, "order \(pairs)") { _ = try Self.read(dir, bad) }
+            expectLogError(.corrupt, "order \(pairs)") { _ = try Self.read(dir, bad) }
         }
         // Header errors behind a valid CRC.
         var m = good
         m[4] = 2
-        await expectLogError(.unsupportedVersion, "version") { _ = try Self.read(dir, Self.withFixedCRC(m)) }
+        expectLogError(.unsupportedVersion, "version") { _ = try Self.read(dir, Self.withFixedCRC(m)) }
         m = good
         m[0] = 0
-        await expectLogError(.corrupt, "magic") { _ = try Self.read(dir, Self.withFixedCRC(m)) }
+        expectLogError(.corrupt, "magic") { _ = try Self.read(dir, Self.withFixedCRC(m)) }
         m = good
         m[32] = 3  // count 3, two entries
-        await expectLogError(.corrupt, "count") { _ = try Self.read(dir, Self.withFixedCRC(m)) }
+        expectLogError(.corrupt, "count") { _ = try Self.read(dir, Self.withFixedCRC(m)) }
         m = good
         m[39] = 0x80  // count of 2^63
-        await expectLogError(.corrupt, "huge count") { _ = try Self.read(dir, Self.withFixedCRC(m)) }
+        expectLogError(.corrupt, "huge count") { _ = try Self.read(dir, Self.withFixedCRC(m)) }
         m = good
         m[32] = 1  // count 1: the second entry is trailing bytes
-        await expectLogError(.corrupt, "trailing") { _ = try Self.read(dir, Self.withFixedCRC(m)) }
+        expectLogError(.corrupt, "trailing") { _ = try Self.read(dir, Self.withFixedCRC(m)) }
         // A missing file is not-found or io, never a trap.
         #expect(throws: LogError.self) { _ = try KVSnapshotFile.read(io: Self.io, path: dir + "/absent.snap", store: Self.store) }
     }

@@ -38,8 +38,8 @@ import TransactionManager
         #expect(w.contents(w.a) == ["a": "10", "b": "20", "c": "3"])
         #expect(w.a.count == 3)
         // The view is finished: further use is refused.
-        await expectLogError(.invalidState) { try v.put(b("x"), b("y")) }
-        await expectLogError(.invalidState) { _ = try v.get(b("a")) }
+        expectLogError(.invalidState) { try v.put(b("x"), b("y")) }
+        expectLogError(.invalidState) { _ = try v.get(b("a")) }
         try other.rollback()
     }
 
@@ -88,8 +88,8 @@ import TransactionManager
         defer { w.finish() }
         let tx = try w.tm.createTransaction()
         let v = try w.a.begin(tx)
-        await expectLogError(.invalidArgument) { try v.put([UInt8](repeating: 1, count: KVRecord.maxKey + 1), []) }
-        await expectLogError(.invalidArgument) { try v.delete([UInt8](repeating: 1, count: KVRecord.maxKey + 1)) }
+        expectLogError(.invalidArgument) { try v.put([UInt8](repeating: 1, count: KVRecord.maxKey + 1), []) }
+        expectLogError(.invalidArgument) { try v.delete([UInt8](repeating: 1, count: KVRecord.maxKey + 1)) }
         try v.put([UInt8](repeating: 1, count: 1000), [UInt8](repeating: 2, count: 5000))
         try await tx.commit()
         #expect(w.a.get([UInt8](repeating: 1, count: 1000))?.count == 5000)

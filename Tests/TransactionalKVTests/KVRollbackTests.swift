@@ -36,7 +36,7 @@ import TransactionManager
         try vb.put(b("y"), b("2"))
         try tx.rollback()
         await expectLogError(.aborted) { try await tx.commit() }
-        await expectLogError(.invalidState, "the view is finished") { try va.put(b("z"), b("3")) }
+        expectLogError(.invalidState, "the view is finished") { try va.put(b("z"), b("3")) }
         Self.expectNoTrace(w, w.a, keys: ["x", "z"])
         Self.expectNoTrace(w, w.b, keys: ["y"])
         #expect(s(w.a.get(b("keep"))) == "1")
@@ -100,7 +100,7 @@ import TransactionManager
         for _ in 0..<500 where tx.state == .active { try await Task.sleep(for: .milliseconds(10)) }
         #expect(tx.outcome == .aborted)
         await expectLogError(.aborted) { try await tx.commit() }
-        await expectLogError(.invalidState) { try va.put(b("later"), b("1")) }
+        expectLogError(.invalidState) { try va.put(b("later"), b("1")) }
         Self.expectNoTrace(w, w.a, keys: ["late", "later"])
         Self.expectNoTrace(w, w.b, keys: ["late"])
         // A transaction that commits within its timeout is unaffected.

@@ -5,6 +5,7 @@
 import Foundation
 import LogStore
 import Testing
+@_exported import TxLogTestSupport
 import TransactionManager
 @testable import TransactionalKV
 
@@ -23,33 +24,6 @@ func s(_ bytes: [UInt8]?) -> String? { bytes.map { String(decoding: $0, as: UTF8
 
 /// The keys of a scan result, as strings.
 func keysOf(_ rows: [(key: [UInt8], value: [UInt8])]) -> [String] { rows.map { String(decoding: $0.key, as: UTF8.self) } }
-
-/// Runs `body` and checks that it throws a `LogError` with `code`.
-func expectLogError(
-    _ code: LogError.Code, _ comment: Comment? = nil, sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws -> Void
-) async {
-    do {
-        try await body()
-        Issue.record("expected a \(code.rawValue) error, got none. \(comment.map { "\($0)" } ?? "")", sourceLocation: sourceLocation)
-    } catch let e as LogError {
-        #expect(e.code == code, "\(e)", sourceLocation: sourceLocation)
-    } catch {
-        Issue.record("expected LogError \(code.rawValue), got \(error)", sourceLocation: sourceLocation)
-    }
-}
-
-/// splitmix64: reproducible random numbers for the randomized tests.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// A log directory with a TM and a few stores, which can be "crashed" and reopened.
 ///

@@ -78,7 +78,7 @@ import TransactionManager
         let committed = try await withThrowingTaskGroup(of: Int.self) { group in
             for client in 0..<4 {
                 group.addTask {
-                    var rng = SeededRandom(seed: UInt64(client + 1))
+                    var rng = SplitMix64(seed: UInt64(client + 1))
                     var done = 0
                     for _ in 0..<15 {
                         let from = Int.random(in: 0..<4, using: &rng), to = Int.random(in: 0..<4, using: &rng)

@@ -102,7 +102,7 @@ import Testing
     /// Random inserts, removes and scans against a reference sorted array.
     @Test(arguments: [1, 2, 3] as [UInt64])
     func randomOperationsMatchASortedArray(seed: UInt64) {
-        var rng = SeededRandom(seed: seed)
+        var rng = SplitMix64(seed: seed)
         var idx = SortedKeyIndex()
         var reference: [Key] = []
         func randomKey() -> Key {

@@ -10,6 +10,7 @@ import Foundation
 import LogStore
 import Synchronization
 import TransactionManager
+import TxLogBenchData
 
 struct Bench2PC: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -127,61 +128,5 @@ struct Bench2PC: ParsableCommand {
         if let e = samples.error { throw BenchError("2pc bench failed: \(e)") }
         let all = samples.all
         return Result(commits: all.count, seconds: Double(t1 - t0) / 1e9, syncs: syncs1 - syncs0, cpuSeconds: cpu1 - cpu0, latency: Percentiles(all))
-    }
-}
-
-/// A minimal durable RM for the bench: a work record per transaction, a prepare record on prepare, and
-/// (single-phase) a flushed commit record. It advances its stream's base as transactions finish, so the
-/// log recycles.
-final class BenchRM: @unchecked Sendable {
-    var rm: ResourceManager?
-    let log: LogStore
-    let payload: [UInt8]
-    private let committed = Atomic<Int>(0)
-
-    init(log: LogStore, recordSize: Int) {
-        self.log = log
-        payload = [UInt8](repeating: 0x5A, count: recordSize)
-    }
-
-    func work(_ tx: Transaction, mask: NotificationMask) throws {
-        guard let rm, let stream = rm.stream else { return }
-        _ = try rm.enlist(tx, mask: mask)
-        try stream.append(payload)
-    }
-
-    func handle(_ n: TransactionNotification) {
-        guard let e = n.enlistment, let stream = rm?.stream else { return }
-        do {
-            switch n.kind {
-            case .prePrepare: try e.prePrepareComplete()
-            case .prepare:
-                try stream.append(payload.prefix(16).map { $0 })
-                try e.prepareComplete()
-            case .singlePhaseCommit:
-                let lsn = try stream.append(payload.prefix(16).map { $0 })
-                Task {
-                    try? await stream.flush(upTo: lsn)
-                    try? e.commitComplete()
-                    self.finished(lsn)
-                }
-            case .commit:
-                try e.commitComplete()
-                finished(stream.lastLSN)
-            case .rollback: try e.rollbackComplete()
-            default: break
-            }
-        } catch {
-            try? e.rollback()
-        }
-    }
-
-    private func finished(_ lsn: LSN) {
-        let n = committed.add(1, ordering: .relaxed).newValue
-        if n % 4096 == 0, let stream = rm?.stream {
-            // Bench only: this RM never recovers, so its records are not needed once durable.
-            let target = min(log.durableLSN, lsn)
-            if target.isValid, target > stream.baseLSN { try? stream.advanceBase(to: target) }
-        }
     }
 }

@@ -1,0 +1,66 @@
+// A minimal durable resource manager shared by the transaction benchmarks.
+
+import LogStore
+import Synchronization
+import TransactionManager
+
+/// The resource manager of the two-phase-commit benchmarks (`txlog bench 2pc` and the Benchmarks
+/// package): a work record per transaction, a prepare record on prepare (appended, not flushed: the
+/// TM's forced decision record covers it), and on single-phase commit a commit record it appends and
+/// flushes itself before answering. It advances its stream's base as transactions finish, so the log
+/// recycles.
+public final class BenchRM: @unchecked Sendable {
+    /// Set right after the RM is created with ``handle(_:)`` as its handler.
+    public var rm: ResourceManager?
+    let log: LogStore
+    let payload: [UInt8]
+    private let committed = Atomic<Int>(0)
+
+    public init(log: LogStore, recordSize: Int) {
+        self.log = log
+        payload = [UInt8](repeating: 0x5A, count: recordSize)
+    }
+
+    /// Enlists in `tx` and appends one work record.
+    public func work(_ tx: Transaction, mask: NotificationMask) throws {
+        guard let rm, let stream = rm.stream else { return }
+        _ = try rm.enlist(tx, mask: mask)
+        try stream.append(payload)
+    }
+
+    /// The RM's notification handler.
+    public func handle(_ n: TransactionNotification) {
+        guard let e = n.enlistment, let stream = rm?.stream else { return }
+        do {
+            switch n.kind {
+            case .prePrepare: try e.prePrepareComplete()
+            case .prepare:
+                try stream.append(payload.prefix(16).map { $0 })
+                try e.prepareComplete()
+            case .singlePhaseCommit:
+                let lsn = try stream.append(payload.prefix(16).map { $0 })
+                Task {
+                    try? await stream.flush(upTo: lsn)
+                    try? e.commitComplete()
+                    self.finished(lsn)
+                }
+            case .commit:
+                try e.commitComplete()
+                finished(stream.lastLSN)
+            case .rollback: try e.rollbackComplete()
+            default: break
+            }
+        } catch {
+            try? e.rollback()
+        }
+    }
+
+    private func finished(_ lsn: LSN) {
+        let n = committed.add(1, ordering: .relaxed).newValue
+        if n % 4096 == 0, let stream = rm?.stream {
+            // Bench only: this RM never recovers, so its records are not needed once durable.
+            let target = min(log.durableLSN, lsn)
+            if target.isValid, target > stream.baseLSN { try? stream.advanceBase(to: target) }
+        }
+    }
+}
