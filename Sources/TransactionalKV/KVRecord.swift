@@ -122,6 +122,10 @@ struct KVWriter {
         u32(UInt32(b.count))
         out.append(contentsOf: b)
     }
+    mutating func bytes(_ b: ArraySlice<UInt8>) {
+        u32(UInt32(b.count))
+        out.append(contentsOf: b)
+    }
     mutating func writes(_ ws: [KVWrite]) {
         u32(UInt32(ws.count))
         for w in ws {
@@ -174,6 +178,15 @@ struct KVReader {
         guard n <= remaining, n >= 0 else { throw LogError(.corrupt, "\(what): field of \(n) bytes runs past the end") }
         defer { offset += n }
         return Array(data[offset..<offset + n])
+    }
+
+    /// Like ``bytes(limit:)``, but a slice sharing the reader's buffer: no allocation.
+    mutating func slice(limit: Int) throws -> ArraySlice<UInt8> {
+        let n = Int(try u32())
+        guard n <= limit else { throw LogError(.corrupt, "\(what): field of \(n) bytes exceeds \(limit)") }
+        guard n <= remaining, n >= 0 else { throw LogError(.corrupt, "\(what): field of \(n) bytes runs past the end") }
+        defer { offset += n }
+        return data[offset..<offset + n]
     }
 
     mutating func count(minimumEntrySize: Int) throws -> Int {

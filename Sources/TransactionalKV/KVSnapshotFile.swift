@@ -15,6 +15,13 @@ enum KVSnapshotFile {
     static func write(
         io: any FileIO, directory: String, name: String, store: GUID, coveredThrough: LSN, entries: [(Key, [UInt8])]
     ) throws {
+        try write(io: io, directory: directory, name: name, store: store, coveredThrough: coveredThrough, slices: entries.map { ($0.0, $0.1[...]) })
+    }
+
+    /// Writes `slices` (ascending keys) to `directory/name` atomically and durably.
+    static func write(
+        io: any FileIO, directory: String, name: String, store: GUID, coveredThrough: LSN, slices entries: [(Key, ArraySlice<UInt8>)]
+    ) throws {
         let temp = directory + "/" + name + ".tmp"
         if io.fileExists(temp) { try io.unlink(temp) }
         let fd = try io.open(temp, mode: .createExclusive)
@@ -60,12 +67,13 @@ enum KVSnapshotFile {
     /// Reads and validates a snapshot into an array of entries (ascending keys).
     static func read(io: any FileIO, path: String, store: GUID) throws -> (coveredThrough: LSN, entries: [(Key, [UInt8])]) {
         var entries: [(Key, [UInt8])] = []
-        let covered = try read(io: io, path: path, store: store, reserve: { entries.reserveCapacity($0) }, each: { entries.append(($0, $1)) })
+        let covered = try read(io: io, path: path, store: store, reserve: { entries.reserveCapacity($0) }, each: { entries.append(($0, Array($1))) })
         return (covered, entries)
     }
 
-    /// Reads and validates a snapshot, handing each entry (in ascending key order) to `each`.
-    static func read(io: any FileIO, path: String, store: GUID, reserve: (Int) -> Void = { _ in }, each: (Key, [UInt8]) -> Void) throws -> LSN {
+    /// Reads and validates a snapshot, handing each entry (in ascending key order) to `each`. Values are
+    /// slices of one buffer holding the whole file: loading allocates nothing per value.
+    static func read(io: any FileIO, path: String, store: GUID, reserve: (Int) -> Void = { _ in }, each: (Key, ArraySlice<UInt8>) -> Void) throws -> LSN {
         let fd = try io.open(path, mode: .readOnly)
         defer { io.close(fd) }
         let size = try io.fileSize(fd)
@@ -81,7 +89,7 @@ enum KVSnapshotFile {
 
     /// Validates snapshot bytes (the whole file) and hands each entry to `each`. `store` nil accepts any
     /// owner.
-    static func parse(_ bytes: [UInt8], path: String, store: GUID?, reserve: (Int) -> Void = { _ in }, each: (Key, [UInt8]) -> Void) throws -> LSN {
+    static func parse(_ bytes: [UInt8], path: String, store: GUID?, reserve: (Int) -> Void = { _ in }, each: (Key, ArraySlice<UInt8>) -> Void) throws -> LSN {
         let data = bytes
         guard data.count >= headerSize + 4 else { throw LogError(.corrupt, "snapshot is \(data.count) bytes, too short", path: path) }
         let body = data.count - 4
@@ -103,7 +111,7 @@ enum KVSnapshotFile {
         var previous: Key?
         for _ in 0..<count {
             let k = Key(try r.bytes(limit: KVRecord.maxKey))
-            let val = try r.bytes(limit: KVRecord.maxValue)
+            let val = try r.slice(limit: KVRecord.maxValue)
             if let previous, !(previous < k) { throw LogError(.corrupt, "snapshot keys are not in ascending order", path: path) }
             previous = k
             each(k, val)

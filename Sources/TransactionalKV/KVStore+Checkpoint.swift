@@ -63,14 +63,14 @@ extension KVStore {
     @discardableResult
     public func checkpoint() throws -> LSN {
         try checkpointLock.withLock {
-            var overlay: [Key: [UInt8]?] = [:]
+            var overlay: [Key: ArraySlice<UInt8>?] = [:]
             let (covered, valuesCopy, keys, pendingList, generation) = lock.withLock {
                 () -> (LSN, [Key: Entry], SortedKeyIndex, [(id: GUID, writes: [KVWrite])], UInt64) in
                 snapshotGeneration += 1
                 // Single-phase commits whose record is appended count as committed (see commitSinglePhase).
                 // They go in an overlay: mutating the copies here would copy the whole table under the lock.
                 for writes in onePhaseInFlight.values {
-                    for w in writes { overlay[Key(w.key)] = .some(w.value) }
+                    for w in writes { overlay[Key(w.key)] = .some(w.value.map { $0[...] }) }
                 }
                 var p = pending.map { (id: $0.key, writes: $0.value) }
                 for v in active.values where v.state == .prepared && !v.writes.isEmpty { p.append((id: v.transactionID, writes: v.loggedWrites)) }
@@ -83,11 +83,11 @@ extension KVStore {
                 ordered.append(contentsOf: added)
                 ordered.sort()
             }
-            let entries: [(Key, [UInt8])] = ordered.compactMap { k in
+            let entries: [(Key, ArraySlice<UInt8>)] = ordered.compactMap { k in
                 if let o = overlay[k] { return o.map { (k, $0) } }
                 return valuesCopy[k]?.value.map { (k, $0) }
             }
-            try KVSnapshotFile.write(io: io, directory: directory, name: name, store: id, coveredThrough: covered, entries: entries)
+            try KVSnapshotFile.write(io: io, directory: directory, name: name, store: id, coveredThrough: covered, slices: entries)
             let cp = KVCheckpoint(store: id, snapshotFile: name, coveredThrough: covered, pending: pendingList)
             let newBase: LSN? = covered == .null || covered <= stream.baseLSN ? nil : covered
             let lsn = try stream.writeRestartArea(KVRecord.checkpoint(cp).encode(), newBase: newBase)

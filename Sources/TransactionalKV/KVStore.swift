@@ -33,7 +33,8 @@ public final class KVStore: @unchecked Sendable {
     let lock = Lock()
     // Guarded by lock.
     struct Entry {
-        var value: [UInt8]?
+        /// A slice: after a load it shares the snapshot's buffer (no allocation per value).
+        var value: ArraySlice<UInt8>?
         /// The commit that wrote it. A deleted key has no entry and reads as version 0: versions only
         /// grow, so a key read with version v and still at v was not written since.
         var version: UInt64
@@ -111,12 +112,12 @@ public final class KVStore: @unchecked Sendable {
     }
 
     /// The committed value of `key` (outside any transaction).
-    public func get(_ key: [UInt8]) -> [UInt8]? { lock.withLock { values[Key(key)]?.value } }
+    public func get(_ key: [UInt8]) -> [UInt8]? { lock.withLock { values[Key(key)]?.value.map(Array.init) } }
 
     /// Committed keys and values in `[start, end)`, outside any transaction.
     public func scan(from start: [UInt8] = [], to end: [UInt8]? = nil, limit: Int = .max) -> [(key: [UInt8], value: [UInt8])] {
         lock.withLock {
-            index.keys(from: Key(start), to: end.map(Key.init), limit: limit).compactMap { k in values[k]?.value.map { (k.bytes, $0) } }
+            index.keys(from: Key(start), to: end.map(Key.init), limit: limit).compactMap { k in values[k]?.value.map { (k.bytes, Array($0)) } }
         }
     }
 
@@ -141,7 +142,7 @@ public final class KVStore: @unchecked Sendable {
             let k = Key(w.key)
             keys.append(k)
             if let v = w.value {
-                values[k] = Entry(value: v, version: commitSeq)
+                values[k] = Entry(value: v[...], version: commitSeq)
                 index.insert(k)
             } else {
                 values[k] = nil

@@ -37,7 +37,7 @@ public final class KVTransaction: @unchecked Sendable {
             if let w = writes[k] { return w }
             let entry = store.values[k]
             readVersions[k] = entry?.version ?? 0
-            return entry?.value
+            return entry?.value.map(Array.init)
         }
     }
 
@@ -75,7 +75,7 @@ public final class KVTransaction: @unchecked Sendable {
             var out: [(key: [UInt8], value: [UInt8])] = []
             for k in keys.sorted() {
                 let value: [UInt8]?
-                if let w = writes[k] { value = w } else { value = store.values[k]?.value }
+                if let w = writes[k] { value = w } else { value = store.values[k]?.value.map(Array.init) }
                 if let value { out.append((k.bytes, value)) }
                 if out.count >= limit { break }
             }
