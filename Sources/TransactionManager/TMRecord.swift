@@ -175,7 +175,12 @@ enum TMRecord: Equatable, Sendable {
 
 /// Appends little-endian fields.
 struct FieldWriter {
-    var bytes: [UInt8] = []
+    /// Sized for a typical record up front, so encoding does not reallocate as it grows.
+    var bytes: [UInt8] = {
+        var b: [UInt8] = []
+        b.reserveCapacity(256)
+        return b
+    }()
 
     mutating func u8(_ v: UInt8) { bytes.append(v) }
     mutating func u16(_ v: UInt16) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }

@@ -109,7 +109,12 @@ enum KVRecord: Equatable, Sendable {
 
 /// Little-endian field writer for KV records and snapshots.
 struct KVWriter {
-    var out: [UInt8] = []
+    /// Sized for a typical record up front, so encoding does not reallocate as it grows.
+    var out: [UInt8] = {
+        var b: [UInt8] = []
+        b.reserveCapacity(256)
+        return b
+    }()
     mutating func u8(_ v: UInt8) { out.append(v) }
     mutating func u16(_ v: UInt16) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
     mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
