@@ -39,6 +39,29 @@ public struct ByteReader {
     }
 }
 
+/// Appends little-endian fields to a growing byte array: the writer for variable-length records (the
+/// transaction manager's and the key-value store's). Fixed-layout headers use ``storeLE(_:at:in:)``.
+public struct ByteWriter {
+    public var bytes: [UInt8]
+
+    /// Reserves `capacity` bytes up front, so encoding a typical record does not reallocate.
+    public init(capacity: Int = 256) {
+        bytes = []
+        bytes.reserveCapacity(capacity)
+    }
+
+    public mutating func u8(_ v: UInt8) { bytes.append(v) }
+    public mutating func u16(_ v: UInt16) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
+    public mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
+    public mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
+
+    /// A u32 length, then the bytes.
+    public mutating func lengthPrefixed<C: Collection>(_ b: C) where C.Element == UInt8 {
+        u32(UInt32(b.count))
+        bytes.append(contentsOf: b)
+    }
+}
+
 /// Stores little-endian fields. Callers size the buffer from format constants, so a store outside it is
 /// a programming error and traps.
 @inlinable

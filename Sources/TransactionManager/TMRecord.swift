@@ -97,7 +97,7 @@ enum TMRecord: Equatable, Sendable {
     // MARK: Encoding
 
     func encode(clock: UInt64) -> [UInt8] {
-        var w = FieldWriter()
+        var w = ByteWriter()
         w.u32(TMRecord.magic)
         w.u8(kind.rawValue)
         w.u8(TMRecord.version)
@@ -173,28 +173,14 @@ enum TMRecord: Equatable, Sendable {
 
 // MARK: Field coding
 
-/// Appends little-endian fields.
-struct FieldWriter {
-    /// Sized for a typical record up front, so encoding does not reallocate as it grows.
-    var bytes: [UInt8] = {
-        var b: [UInt8] = []
-        b.reserveCapacity(256)
-        return b
-    }()
-
-    mutating func u8(_ v: UInt8) { bytes.append(v) }
-    mutating func u16(_ v: UInt16) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
-    mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
-    mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
-    mutating func guid(_ g: GUID) {
+extension ByteWriter {
+    /// A 128-bit identifier: the high half, then the low half, each little-endian.
+    public mutating func guid(_ g: GUID) {
         u64(g.high)
         u64(g.low)
     }
-    mutating func blob(_ b: [UInt8]) {
-        u32(UInt32(b.count))
-        bytes.append(contentsOf: b)
-    }
-    mutating func text(_ s: String) { blob(Array(s.utf8)) }
+    mutating func blob(_ b: [UInt8]) { lengthPrefixed(b) }
+    mutating func text(_ s: String) { lengthPrefixed(s.utf8) }
     mutating func rm(_ rm: LoggedRM) {
         guid(rm.id)
         text(rm.stream)

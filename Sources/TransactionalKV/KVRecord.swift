@@ -54,7 +54,7 @@ enum KVRecord: Equatable, Sendable {
     }
 
     func encode() -> [UInt8] {
-        var w = KVWriter()
+        var w = ByteWriter()
         w.u32(KVRecord.magic)
         w.u8(kind)
         w.u8(KVRecord.version)
@@ -67,7 +67,7 @@ enum KVRecord: Equatable, Sendable {
             w.guid(id)
         case .checkpoint(let c):
             w.guid(c.store)
-            w.bytes(Array(c.snapshotFile.utf8))
+            w.lengthPrefixed(c.snapshotFile.utf8)
             w.u64(c.coveredThrough.rawValue)
             w.u32(UInt32(c.pending.count))
             for p in c.pending {
@@ -75,7 +75,7 @@ enum KVRecord: Equatable, Sendable {
                 w.writes(p.writes)
             }
         }
-        return w.out
+        return w.bytes
     }
 
     static func decode(_ bytes: [UInt8]) throws -> KVRecord {
@@ -107,37 +107,14 @@ enum KVRecord: Equatable, Sendable {
     }
 }
 
-/// Little-endian field writer for KV records and snapshots.
-struct KVWriter {
-    /// Sized for a typical record up front, so encoding does not reallocate as it grows.
-    var out: [UInt8] = {
-        var b: [UInt8] = []
-        b.reserveCapacity(256)
-        return b
-    }()
-    mutating func u8(_ v: UInt8) { out.append(v) }
-    mutating func u16(_ v: UInt16) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
-    mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
-    mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
-    mutating func guid(_ g: GUID) {
-        u64(g.high)
-        u64(g.low)
-    }
-    mutating func bytes(_ b: [UInt8]) {
-        u32(UInt32(b.count))
-        out.append(contentsOf: b)
-    }
-    mutating func bytes(_ b: ArraySlice<UInt8>) {
-        u32(UInt32(b.count))
-        out.append(contentsOf: b)
-    }
+extension ByteWriter {
     mutating func writes(_ ws: [KVWrite]) {
         u32(UInt32(ws.count))
         for w in ws {
-            bytes(w.key)
+            lengthPrefixed(w.key)
             if let v = w.value {
                 u8(1)
-                bytes(v)
+                lengthPrefixed(v)
             } else {
                 u8(0)
             }

@@ -26,7 +26,7 @@ enum KVSnapshotFile {
         if io.fileExists(temp) { try io.unlink(temp) }
         let fd = try io.open(temp, mode: .createExclusive)
         do {
-            var w = KVWriter()
+            var w = ByteWriter(capacity: 1 << 20 + 4096)
             w.u32(magic)
             w.u8(version)
             w.u8(0)
@@ -37,21 +37,21 @@ enum KVSnapshotFile {
             var crc: UInt32 = 0
             var offset: UInt64 = 0
             func drain(_ force: Bool) throws {
-                guard force || w.out.count >= 1 << 20 else { return }
-                crc = CRC32C.checksum(w.out, continuing: crc)
-                try io.writeAll(fd, w.out, at: offset)
-                offset += UInt64(w.out.count)
-                w.out.removeAll(keepingCapacity: true)
+                guard force || w.bytes.count >= 1 << 20 else { return }
+                crc = CRC32C.checksum(w.bytes, continuing: crc)
+                try io.writeAll(fd, w.bytes, at: offset)
+                offset += UInt64(w.bytes.count)
+                w.bytes.removeAll(keepingCapacity: true)
             }
             for (k, v) in entries {
-                w.bytes(k.bytes)
-                w.bytes(v)
+                w.lengthPrefixed(k.bytes)
+                w.lengthPrefixed(v)
                 try drain(false)
             }
             try drain(true)
-            var trailer = KVWriter()
+            var trailer = ByteWriter(capacity: 4)
             trailer.u32(crc)
-            try io.writeAll(fd, trailer.out, at: offset)
+            try io.writeAll(fd, trailer.bytes, at: offset)
             try io.fsync(fd)
             io.close(fd)
         } catch {
