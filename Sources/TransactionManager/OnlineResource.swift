@@ -119,7 +119,8 @@ public final class OnlineResource: @unchecked Sendable {
     /// Brings the log, the TM and the RMs online. Returns ``OnlineResult/online`` if that finished
     /// within the budget, else ``OnlineResult/pending`` (a worker carries on; watch the status handler
     /// or call ``waitUntilSettled()``). Throws if going online failed within the budget, or
-    /// `terminated` if ``terminate()`` cancelled it.
+    /// `terminated` if ``terminate()`` cancelled it. Blocks the calling thread for at most the budget
+    /// (like a resource DLL's Online entry point): call it from a thread, not from Swift's cooperative pool.
     public func online() throws -> OnlineResult {
         let (gen, done): (Int, DispatchSemaphore) = try lock.withLock {
             switch status {
