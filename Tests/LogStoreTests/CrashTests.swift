@@ -203,16 +203,7 @@ struct CrashTests {
 
     /// The txlog executable: $TXLOG_BIN, or `txlog` beside the test bundle (`swift build --build-tests`
     /// builds both into the same directory).
-    static func txlogBinary() throws -> String {
-        let env = ProcessInfo.processInfo.environment["TXLOG_BIN"] ?? ""
-        let path = env.isEmpty
-            ? URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("txlog").path
-            : env
-        try #require(
-            FileManager.default.isExecutableFile(atPath: path),
-            "txlog binary not found at \(path): build it with `swift build --build-tests` (it lands beside the test bundle) or set TXLOG_BIN")
-        return path
-    }
+    static func txlogBinary() throws -> String { try TxlogProcess.binary() }
 
     /// A child process with stdout and stderr sent to files.
     final class Child {

@@ -8,11 +8,7 @@ import Testing
 /// being written, carry exactly its own base (never a blend), and chain back in order.
 @Suite("Restart areas under SIGKILL at every step", .serialized)
 struct RestartCrashTests {
-    static var txlog: String {
-        if let env = ProcessInfo.processInfo.environment["TXLOG_BIN"] { return env }
-        return URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
-            .appendingPathComponent("txlog").path
-    }
+    static var txlog: String { TxlogProcess.path }
 
     @discardableResult
     static func run(_ args: [String], stdout: String? = nil) throws -> (Int32, String) {

@@ -7,11 +7,7 @@ import Testing
 /// See docs/tools/txlog.md for the schemas asserted here.
 @Suite("txlog end to end", .serialized)
 struct ToolTests {
-    static var txlog: String {
-        if let env = ProcessInfo.processInfo.environment["TXLOG_BIN"] { return env }
-        return URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
-            .appendingPathComponent("txlog").path
-    }
+    static var txlog: String { TxlogProcess.path }
 
     struct Run {
         var status: Int32

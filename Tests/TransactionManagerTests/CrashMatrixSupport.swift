@@ -23,16 +23,7 @@ enum CrashIDs {
 enum TxlogBinary {
     /// $TXLOG_BIN, or `txlog` beside the test bundle (`swift build --build-tests` builds both into the same
     /// directory). This target does not link txlog: it only runs the built executable.
-    static func path() throws -> String {
-        let env = ProcessInfo.processInfo.environment["TXLOG_BIN"] ?? ""
-        let path = env.isEmpty
-            ? URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("txlog").path
-            : env
-        try #require(
-            FileManager.default.isExecutableFile(atPath: path),
-            "txlog binary not found at \(path): build it with `swift build --build-tests` (it lands beside the test bundle) or set TXLOG_BIN")
-        return path
-    }
+    static func path() throws -> String { try TxlogProcess.binary() }
 
     struct Run: Sendable {
         /// The exit status, or the signal number when `signaled`.

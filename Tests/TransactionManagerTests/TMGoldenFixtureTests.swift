@@ -10,33 +10,17 @@
 import Foundation
 import LogStore
 import Testing
+import TxLogTestSupport
 @testable import TransactionManager
 
 @Suite struct TMGoldenFixtureTests {
-    static let updating = ProcessInfo.processInfo.environment["TXLOG_UPDATE_FIXTURES"] == "1"
-    static let sourceDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+    static let fixtures = GoldenFixtures(bundle: .module)
+    static var updating: Bool { GoldenFixtures.updating }
+    static var sourceDirectory: URL { fixtures.sourceDirectory }
+    static func load(_ name: String) -> [UInt8]? { fixtures.load(name) }
 
-    /// The fixture as built into the test bundle, falling back to the source tree.
-    static func load(_ name: String) -> [UInt8]? {
-        var candidates: [URL] = []
-        if let bundled = Bundle.module.url(forResource: "Fixtures", withExtension: nil) {
-            candidates.append(bundled.appendingPathComponent(name))
-        }
-        candidates.append(sourceDirectory.appendingPathComponent(name))
-        for url in candidates {
-            if let data = try? Data(contentsOf: url) { return [UInt8](data) }
-        }
-        return nil
-    }
-
-    /// In update mode writes `expected`; otherwise returns the checked-in bytes.
     static func fixture(_ name: String, expected: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) throws -> [UInt8] {
-        if updating {
-            try FileManager.default.createDirectory(at: sourceDirectory, withIntermediateDirectories: true)
-            try Data(expected).write(to: sourceDirectory.appendingPathComponent(name))
-            return expected
-        }
-        return try #require(load(name), "Fixtures/\(name) is missing; run with TXLOG_UPDATE_FIXTURES=1", sourceLocation: sourceLocation)
+        try fixtures.fixture(name, expected: expected, sourceLocation: sourceLocation)
     }
 
     static func u32(_ b: [UInt8], _ at: Int) -> UInt32 { (0..<4).reduce(0) { $0 | UInt32(b[at + $1]) << (8 * UInt32($1)) } }

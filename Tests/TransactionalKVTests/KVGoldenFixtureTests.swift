@@ -10,6 +10,7 @@
 import Foundation
 import LogStore
 import Testing
+import TxLogTestSupport
 import TransactionManager
 @testable import TransactionalKV
 
@@ -28,25 +29,14 @@ enum KVSample {
 }
 
 @Suite struct KVGoldenFixtureTests {
-    static let updating = ProcessInfo.processInfo.environment["TXLOG_UPDATE_FIXTURES"] == "1"
-    static let sourceDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
-
-    static func load(_ name: String) -> [UInt8]? {
-        var candidates: [URL] = []
-        if let bundled = Bundle.module.url(forResource: "Fixtures", withExtension: nil) { candidates.append(bundled.appendingPathComponent(name)) }
-        candidates.append(sourceDirectory.appendingPathComponent(name))
-        for url in candidates { if let data = try? Data(contentsOf: url) { return [UInt8](data) } }
-        return nil
-    }
+    static let fixtures = GoldenFixtures(bundle: .module)
+    static var updating: Bool { GoldenFixtures.updating }
+    static var sourceDirectory: URL { fixtures.sourceDirectory }
+    static func load(_ name: String) -> [UInt8]? { fixtures.load(name) }
 
     /// In update mode writes `expected`; otherwise returns the checked-in bytes and compares them.
     static func fixture(_ name: String, expected: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) throws -> [UInt8] {
-        if updating {
-            try FileManager.default.createDirectory(at: sourceDirectory, withIntermediateDirectories: true)
-            try Data(expected).write(to: sourceDirectory.appendingPathComponent(name))
-            return expected
-        }
-        let file = try #require(load(name), "Fixtures/\(name) is missing; run with TXLOG_UPDATE_FIXTURES=1", sourceLocation: sourceLocation)
+        let file = try fixtures.fixture(name, expected: expected, sourceLocation: sourceLocation)
         #expect(file == expected, "Fixtures/\(name) no longer matches the encoder; regenerate and update docs/format/ if intended",
                 sourceLocation: sourceLocation)
         return file

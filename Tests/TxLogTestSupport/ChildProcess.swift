@@ -20,12 +20,16 @@ public enum TxlogProcess {
     /// $TXLOG_BIN, or `txlog` beside the test bundle (`swift build --build-tests` builds both into the
     /// same directory).
     public static func binary() throws -> String {
-        let env = ProcessInfo.processInfo.environment["TXLOG_BIN"] ?? ""
-        let path = env.isEmpty
-            ? URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("txlog").path
-            : env
         guard FileManager.default.isExecutableFile(atPath: path) else { throw Failure.notFound(path) }
         return path
+    }
+
+    /// Where the txlog executable should be ($TXLOG_BIN, or beside the test bundle), without checking.
+    public static var path: String {
+        let env = ProcessInfo.processInfo.environment["TXLOG_BIN"] ?? ""
+        return env.isEmpty
+            ? URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("txlog").path
+            : env
     }
 
     /// How a child ended.
