@@ -1,6 +1,9 @@
-// Group commit: one background writer thread gathers the sealed blocks of every writer into large
-// writes and issues one fdatasync per batch, so concurrent flushers share it. It is a dedicated thread,
-// so no blocking system call ever runs on Swift's cooperative pool.
+// Group commit. One owner at a time runs the write pipeline (`state.writing`): it gathers the sealed
+// blocks of every writer into large writes and issues one fdatasync per batch, so concurrent flushers
+// share it. The owner is either the background writer thread, or a thread calling the synchronous
+// `flush(upTo:)` that found the pipeline idle and writes inline (which saves the two thread hand-offs
+// of asking the writer thread and being woken by it). Asynchronous flushes never write inline, so no
+// blocking system call ever runs on Swift's cooperative pool.
 
 #if canImport(Glibc)
 import Glibc
@@ -11,15 +14,36 @@ import LogFormat
 extension LogCore {
     // MARK: Flush requests
 
-    /// Blocks until every record at or below `target` is durable.
+    /// Blocks until every record at or below `target` is durable. If no batch is being written, the
+    /// calling thread writes and syncs one itself; otherwise it waits for the batch in progress (and
+    /// the writer thread, woken for it, takes the next one).
     func flush(upTo target: LSN) throws {
-        let waiter = SyncFlushWaiter.forCurrentThread()
-        let done: Bool = try lock.withLock {
-            if try registerFlushLocked(target) { return true }
-            state.waiters.append((target, .sync(waiter)))
-            return false
+        lock.lock()
+        let isDurable: Bool
+        do { isDurable = try checkFlushTargetLocked(target) } catch {
+            lock.unlock()
+            throw error
         }
-        if done { return }
+        if isDurable {
+            lock.unlock()
+            return
+        }
+        let waiter = SyncFlushWaiter.forCurrentThread()
+        if !state.writing, options.groupCommit.lingerNanoseconds == 0 {
+            requestFlushLocked(target, wakeWriter: false)
+            let ready = writeInlineLocked(until: target)
+            let failed = state.failed
+            let done = target <= state.durableLSN
+            if !done, failed == nil { state.waiters.append((target, .sync(waiter))) }
+            lock.unlock()
+            for w in ready { resume(w, with: nil) }
+            if done { return }
+            if let failed { throw failed }
+        } else {
+            requestFlushLocked(target, wakeWriter: true)
+            state.waiters.append((target, .sync(waiter)))
+            lock.unlock()
+        }
         waiter.semaphore.wait()
         if let error = waiter.error {
             waiter.error = nil
@@ -27,16 +51,18 @@ extension LogCore {
         }
     }
 
-    /// Suspends until every record at or below `target` is durable. Never blocks a thread.
+    /// Suspends until every record at or below `target` is durable. Never blocks a thread: the writer
+    /// thread does the work.
     func flushAsync(upTo target: LSN) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             lock.lock()
             do {
-                if try registerFlushLocked(target) {
+                if try checkFlushTargetLocked(target) {
                     lock.unlock()
                     continuation.resume()
                     return
                 }
+                requestFlushLocked(target, wakeWriter: true)
                 state.waiters.append((target, .async(continuation)))
                 lock.unlock()
             } catch {
@@ -46,27 +72,53 @@ extension LogCore {
         }
     }
 
-    /// Checks a flush target; returns true if it is already durable, otherwise asks the writer for it.
-    private func registerFlushLocked(_ target: LSN) throws -> Bool {
+    /// Checks a flush target; returns true if it is already durable.
+    private func checkFlushTargetLocked(_ target: LSN) throws -> Bool {
         if let failed = state.failed { throw failed }
         if state.closed { throw LogError(.closed, "the log is closed") }
         guard target <= state.lastLSN || target == .null else {
             throw LogError(.invalidArgument, "cannot flush to \(target): the last LSN is \(state.lastLSN)", lsn: target)
         }
-        if target <= state.durableLSN { return true }
+        return target <= state.durableLSN
+    }
+
+    /// Raises the flush target; wakes the writer thread unless the caller writes inline.
+    private func requestFlushLocked(_ target: LSN, wakeWriter: Bool) {
         if target > state.flushTarget { state.flushTarget = target }
         state.stats.flushRequests += 1
-        workCondition.signal()
-        return false
+        if wakeWriter { workCondition.signal() }
+    }
+
+    /// Runs the pipeline on the calling thread until `target` is durable or the log has failed, then
+    /// hands any remaining work to the writer thread. Returns the other flushers now satisfied.
+    private func writeInlineLocked(until target: LSN) -> [FlushWaiter] {
+        state.writing = true
+        var cursor = takeCursorLocked()
+        var ready: [FlushWaiter] = []
+        while state.failed == nil, target > state.durableLSN {
+            let turn = writeOneBatchLocked(&cursor)
+            ready += turn.ready
+            if turn.finished { break }
+        }
+        state.cursor = cursor
+        state.writing = false
+        if writerHasWorkLocked() { workCondition.signal() }
+        return ready
+    }
+
+    /// Moves the pipeline's cursor out of `state`, so the owner mutates a uniquely referenced copy.
+    private func takeCursorLocked() -> WriteCursor {
+        let cursor = state.cursor
+        state.cursor.unsynced = []
+        return cursor
     }
 
     // MARK: The writer thread
 
     func startWriter() {
-        let initialCRC = state.chainCRC
-        let initialLSN = state.writtenLSN
+        lock.withLock { state.cursor = WriteCursor(unsynced: [], lastCRC: state.chainCRC, lastLSN: state.writtenLSN) }
         spawnThread { [self] in
-            writerLoop(lastCRC: initialCRC, lastLSN: initialLSN)
+            writerLoop()
             writerDone.signal()
         }
     }
@@ -77,174 +129,29 @@ extension LogCore {
             || state.dirtyBytes >= min(options.groupCommit.maxBatchBytes, options.groupCommit.maxDirtyBytes)
     }
 
-    private func writerLoop(lastCRC: UInt32, lastLSN: LSN) {
-        var unsynced: Set<UInt32> = []
-        var lastCRC = lastCRC
-        var lastLSN = lastLSN
-        let maxBatch = options.groupCommit.maxBatchBytes
+    private func writerLoop() {
         while true {
             lock.lock()
-            while !writerHasWorkLocked() { workCondition.wait() }
+            while state.writing || !writerHasWorkLocked() { workCondition.wait() }
+            if options.groupCommit.lingerNanoseconds > 0, state.failed == nil, state.flushTarget > state.durableLSN, !state.stopping {
+                workCondition.wait(nanoseconds: options.groupCommit.lingerNanoseconds)
+            }
             if state.failed != nil {
                 lock.unlock()
                 return
             }
-            if options.groupCommit.lingerNanoseconds > 0, state.flushTarget > state.durableLSN, !state.stopping {
-                workCondition.wait(nanoseconds: options.groupCommit.lingerNanoseconds)
-            }
-            let wantSync = state.stopping || state.flushTarget > state.durableLSN
-            if state.open.count > 0, state.stopping || state.flushTarget >= state.open.position {
-                sealLocked()
-            }
-            var count = 0
-            var bytes = 0
-            while count < state.sealed.count, count == 0 || bytes + state.sealed[count].diskLength <= maxBatch {
-                bytes += state.sealed[count].diskLength
-                count += 1
-            }
-            if count == 0 && unsynced.isEmpty && state.stopping {
-                lock.unlock()
-                return
-            }
-            let batch = Array(state.sealed[0..<count])
-            var ends: [UInt32: UInt64] = [:]
-            for c in state.containers.values where c.endOffset > 0 { ends[c.logical] = c.endOffset }
-            lock.unlock()
-
-            var syncs = 0
-            do {
-                try writeBatch(batch, closedEnds: ends, unsynced: &unsynced, lastCRC: &lastCRC, lastLSN: &lastLSN, syncs: &syncs)
-                if wantSync {
-                    for physical in unsynced.sorted() {
-                        try syncContainer(physical)
-                        syncs += 1
-                    }
-                    unsynced.removeAll()
-                }
-            } catch {
-                lock.lock()
-                failLocked(error)
-                lock.unlock()
-                continue
-            }
-
-            lock.lock()
-            for b in state.sealed[0..<count] {
-                if b.pooled { state.pool.append(b.buffer) } else { b.buffer.deallocate() }
-            }
-            state.sealed.removeFirst(count)
-            state.dirtyBytes -= bytes
-            if let last = batch.last { state.writtenLSN = last.lastLSN }
-            if wantSync && unsynced.isEmpty { state.durableLSN = state.writtenLSN }
-            state.stats.syncs += UInt64(syncs)
-            if count > 0 {
-                state.stats.batches += 1
-                state.stats.blocksWritten += UInt64(count)
-                state.stats.bytesWritten += UInt64(bytes)
-                let bucket = min(state.stats.batchBlocksHistogram.count - 1, Int.bitWidth - 1 - count.leadingZeroBitCount)
-                state.stats.batchBlocksHistogram[bucket] += 1
-            }
-            let durable = state.durableLSN
-            var ready: [FlushWaiter] = []
-            state.waiters.removeAll { entry in
-                if entry.target <= durable {
-                    ready.append(entry.waiter)
-                    return true
-                }
-                return false
-            }
-            spaceCondition.broadcast()
+            state.writing = true
+            var cursor = takeCursorLocked()
+            let turn = writeOneBatchLocked(&cursor)
+            state.cursor = cursor
+            state.writing = false
             lock.unlock()
             // The woken flushers append again before the next batch is taken, which keeps batches large.
             // (Handing the wake-ups to another thread let the next fsync start with only stragglers in
             // it: fewer commits per fdatasync; measured and reverted.)
-            for w in ready { resume(w, with: nil) }
+            for w in turn.ready { resume(w, with: nil) }
+            if turn.finished { return }
         }
-    }
-
-    /// Writes a batch: one `pwritev` per run of blocks that are contiguous in one container. Before the
-    /// first block of a new logical container, the previous container is synced and the base file records
-    /// the switch, so the base file never points past data that is not durable.
-    private func writeBatch(
-        _ batch: [SealedBlock], closedEnds: [UInt32: UInt64], unsynced: inout Set<UInt32>, lastCRC: inout UInt32,
-        lastLSN: inout LSN, syncs: inout Int
-    ) throws {
-        var i = 0
-        while i < batch.count {
-            var j = i + 1
-            var end = batch[i].offset + UInt64(batch[i].diskLength)
-            while j < batch.count, batch[j].physical == batch[i].physical, batch[j].offset == end {
-                end += UInt64(batch[j].diskLength)
-                j += 1
-            }
-            let run = batch[i..<j]
-            let first = batch[i]
-            let current = lock.withLock { state.persistedTailContainer }
-            if first.logical > current {
-                for physical in unsynced.sorted() {
-                    try syncContainer(physical)
-                    syncs += 1
-                }
-                unsynced.removeAll()
-                // Everything written so far is on stable storage now; base-file snapshots may rely on it.
-                // (`durableLSN` itself moves at the end of the batch, once the base file is written too.)
-                lock.withLock { if lastLSN > state.syncedLSN { state.syncedLSN = lastLSN } }
-                try recordContainerSwitch(to: first, closedEnds: closedEnds, previousLSN: lastLSN, previousCRC: lastCRC)
-            }
-            let fd = try fileDescriptor(physical: first.physical)
-            do {
-                try io.writeAll(fd, run.map { UnsafeRawBufferPointer(rebasing: $0.buffer[0..<$0.diskLength]) }, at: first.offset)
-            } catch let e as LogError {
-                throw annotate(e, physical: first.physical, offset: first.offset)
-            }
-            unsynced.insert(first.physical)
-            if let last = run.last {
-                lastCRC = last.crc
-                lastLSN = last.lastLSN
-            }
-            i = j
-        }
-    }
-
-    /// Persists that `block`'s logical container is now the tail (and that the ones before it are closed).
-    private func recordContainerSwitch(to block: SealedBlock, closedEnds: [UInt32: UInt64], previousLSN: LSN, previousCRC: UInt32) throws {
-        try updateMeta { m in
-            for k in m.containers.indices {
-                let c = m.containers[k]
-                if c.state.holdsData, c.logicalID < block.logical, let e = closedEnds[c.logicalID] {
-                    m.containers[k].endOffset = e
-                }
-                if c.physicalID == block.physical {
-                    m.containers[k].logicalID = block.logical
-                    m.containers[k].state = .active
-                    m.containers[k].endOffset = 0
-                }
-            }
-            m.scanStart = LSN(uncheckedContainer: block.logical, blockOffset: UInt64(Format.containerDataStart), slot: 0)
-            m.scanStartPreviousLSN = previousLSN
-            m.scanStartPreviousCRC = previousCRC
-            m.durableWatermark = max(m.durableWatermark, previousLSN)
-        }
-    }
-
-    func syncContainer(_ physical: UInt32) throws {
-        let fd = try fileDescriptor(physical: physical)
-        do { try io.fdatasync(fd) } catch let e as LogError { throw annotate(e, physical: physical, offset: nil) }
-    }
-
-    func fileDescriptor(physical: UInt32) throws -> Int32 {
-        guard let fd = lock.withLock({ state.containers[physical]?.fd }) else {
-            throw LogError(.notFound, "container \(physical) is not open", container: physical)
-        }
-        return fd
-    }
-
-    func annotate(_ e: LogError, physical: UInt32, offset: UInt64?) -> LogError {
-        var e = e
-        e.container = physical
-        e.offset = offset
-        e.path = lock.withLock { state.containers[physical]?.path }
-        return e
     }
 
     /// Enters the sticky failed state: every waiting and later flush or append throws.

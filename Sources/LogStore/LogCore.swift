@@ -23,6 +23,14 @@ struct SealedBlock {
     var pooled: Bool
 }
 
+/// Where the write pipeline stands: the containers written since their last sync, and the chain CRC
+/// and last LSN of the last block written.
+struct WriteCursor {
+    var unsynced: Set<UInt32>
+    var lastCRC: UInt32
+    var lastLSN: LSN
+}
+
 /// The block records are being appended to.
 struct OpenBlock {
     var payload: UnsafeMutableRawBufferPointer
@@ -142,6 +150,11 @@ final class LogCore: @unchecked Sendable {
         /// Written and synced, possibly ahead of `durableLSN` while the writer is mid-batch.
         var syncedLSN: LSN = .null
         var flushTarget: LSN = .null
+        /// True while one thread (the writer thread, or a flusher writing inline) owns the write
+        /// pipeline: takes a batch, writes and syncs it. At most one owner at a time.
+        var writing = false
+        /// The write pipeline's own position; read and replaced only by the owner of `writing`.
+        var cursor = WriteCursor(unsynced: [], lastCRC: 0, lastLSN: .null)
         var waiters: [(target: LSN, waiter: FlushWaiter)] = []
         var failed: LogError?
         var closed = false
