@@ -1,8 +1,9 @@
 // Group commit. One owner at a time runs the write pipeline (`state.writing`): it gathers the sealed
 // blocks of every writer into large writes and issues one fdatasync per batch, so concurrent flushers
 // share it. The owner is either the background writer thread, or a thread calling the synchronous
-// `flush(upTo:)` that found the pipeline idle and writes inline (which saves the two thread hand-offs
-// of asking the writer thread and being woken by it). Asynchronous flushes never write inline, so no
+// `flush(upTo:)` that found the writer thread idle and writes inline (which saves the two thread
+// hand-offs of asking the writer thread and being woken by it). Under concurrent load the writer
+// thread stays busy, flushers queue for its next batch, and batches stay large. Asynchronous flushes never write inline, so no
 // blocking system call ever runs on Swift's cooperative pool.
 
 #if canImport(Glibc)
@@ -14,9 +15,9 @@ import LogFormat
 extension LogCore {
     // MARK: Flush requests
 
-    /// Blocks until every record at or below `target` is durable. If no batch is being written, the
-    /// calling thread writes and syncs one itself; otherwise it waits for the batch in progress (and
-    /// the writer thread, woken for it, takes the next one).
+    /// Blocks until every record at or below `target` is durable. If the writer thread is idle and no
+    /// batch is being written, the calling thread writes and syncs one itself; otherwise it waits for
+    /// the batch in progress or the writer thread's next one.
     func flush(upTo target: LSN) throws {
         lock.lock()
         let isDurable: Bool
@@ -29,7 +30,7 @@ extension LogCore {
             return
         }
         let waiter = SyncFlushWaiter.forCurrentThread()
-        if !state.writing, options.groupCommit.lingerNanoseconds == 0 {
+        if !state.writing, state.writerIdle, options.groupCommit.lingerNanoseconds == 0 {
             requestFlushLocked(target, wakeWriter: false)
             let ready = writeInlineLocked(until: target)
             let failed = state.failed
@@ -132,7 +133,11 @@ extension LogCore {
     private func writerLoop() {
         while true {
             lock.lock()
-            while state.writing || !writerHasWorkLocked() { workCondition.wait() }
+            while state.writing || !writerHasWorkLocked() {
+                state.writerIdle = true
+                workCondition.wait()
+                state.writerIdle = false
+            }
             if options.groupCommit.lingerNanoseconds > 0, state.failed == nil, state.flushTarget > state.durableLSN, !state.stopping {
                 workCondition.wait(nanoseconds: options.groupCommit.lingerNanoseconds)
             }

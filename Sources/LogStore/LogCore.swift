@@ -153,6 +153,10 @@ final class LogCore: @unchecked Sendable {
         /// True while one thread (the writer thread, or a flusher writing inline) owns the write
         /// pipeline: takes a batch, writes and syncs it. At most one owner at a time.
         var writing = false
+        /// True while the writer thread is parked with nothing to do. A synchronous flush writes inline
+        /// only then: while the writer thread is busy (under concurrent load) flushers queue for its next
+        /// batch, which keeps batches large.
+        var writerIdle = false
         /// The write pipeline's own position; read and replaced only by the owner of `writing`.
         var cursor = WriteCursor(unsynced: [], lastCRC: 0, lastLSN: .null)
         var waiters: [(target: LSN, waiter: FlushWaiter)] = []
