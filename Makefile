@@ -5,7 +5,7 @@ SWIFT ?= swift
 APT_PACKAGES := liblz4-dev zlib1g-dev pkg-config
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build demo test test-long bench fuzz tsan asan clean
+.PHONY: deps build demo test test-long bench compare fuzz tsan asan clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -58,6 +58,12 @@ asan: deps
 bench: deps
 	$(SWIFT) build -c release --product txlog
 	./.build/release/txlog bench all --dir .build/bench-log
+
+# Opt-in: TxLog next to fio, lz4, gzip, RocksDB, LevelDB, SQLite and PostgreSQL on one directory, about
+# 5 minutes plus the build (installs the peers' Debian packages; COMPARE_SECONDS, COMPARE_DIR: see the
+# script). Rewrites the generated section of docs/PERFORMANCE.md and docs/compare.svg.
+compare:
+	bash Benchmarks/compare/run.sh
 
 clean:
 	rm -rf .build .build-fuzz .build-tsan .build-asan demo-log

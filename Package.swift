@@ -44,7 +44,8 @@ let package = Package(
             dependencies: ["LogFormat", "TxLogTestSupport"],
             resources: [.copy("Fixtures")]
         ),
-        .testTarget(name: "LogStoreTests", dependencies: ["LogStore", "LogFormat", "TxLogTestSupport"]),
+        // Fixtures/ (the golden-output tests' log and expected outputs) is read from the source tree.
+        .testTarget(name: "LogStoreTests", dependencies: ["LogStore", "LogFormat", "TxLogTestSupport"], exclude: ["Fixtures"]),
         // Helpers shared by test targets: running txlog children, SplitMix64, LogError expectations.
         .target(name: "TxLogTestSupport", dependencies: ["LogFormat"], path: "Tests/TxLogTestSupport"),
         .testTarget(

@@ -41,8 +41,11 @@ public enum TxlogProcess {
     }
 
     /// Runs txlog with `arguments`, stdout and stderr into files under `scratch`; sends SIGKILL after
-    /// `killAfter` seconds if it is still running (nil: wait for it to exit).
-    public static func run(_ arguments: [String], scratch: String, killAfter: Double? = nil) async throws -> Ended {
+    /// `killAfter` seconds if it is still running (nil: wait for it to exit). `currentDirectory` is the
+    /// child's working directory (nil: this process's), for relative paths in the arguments.
+    public static func run(
+        _ arguments: [String], scratch: String, killAfter: Double? = nil, currentDirectory: String? = nil
+    ) async throws -> Ended {
         let out = scratch + "/stdout-\(UUID().uuidString)"
         let err = out + "-err"
         _ = FileManager.default.createFile(atPath: out, contents: nil)
@@ -52,6 +55,7 @@ public enum TxlogProcess {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try binary())
         p.arguments = arguments
+        if let currentDirectory { p.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
         p.standardOutput = outHandle
         p.standardError = errHandle
         p.standardInput = FileHandle.nullDevice

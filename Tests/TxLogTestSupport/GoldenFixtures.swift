@@ -19,6 +19,13 @@ public struct GoldenFixtures: Sendable {
         sourceDirectory = URL(fileURLWithPath: filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
     }
 
+    /// Fixtures read from the source tree only (`Fixtures/` beside `filePath`), for a target that excludes
+    /// them from its bundle.
+    public init(filePath: String = #filePath) {
+        bundledDirectory = nil
+        sourceDirectory = URL(fileURLWithPath: filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+    }
+
     /// The fixture's bytes, or nil if it is missing.
     public func load(_ name: String) -> [UInt8]? {
         for dir in [bundledDirectory, sourceDirectory].compactMap({ $0 }) {

@@ -12,7 +12,8 @@ struct BenchCommand: ParsableCommand {
                      and 64 KiB records flushed every 4 MiB
             commit   1, 4, 16, 64 writer threads doing append + flush per commit: commits/s, fdatasyncs,
                      commits per fdatasync, p50/p99/p99.9 latency, CPU per commit
-            compress ratio and MB/s per codec on synthetic log records, and `lz4 -b1 -B65536` if installed
+            compress ratio and MB/s per codec on synthetic log records (or --input files, also appended to
+                     a log per codec), and `lz4 -b1 -B65536` if installed
             scan     recovery (open) of a log with N MiB written, after a crash and after a clean close; cursor MB/s
             crc      CRC32C GB/s, hardware and software
             streams  a one-stream reader skipping other streams' blocks vs decoding all; appends over 8 streams vs 1

@@ -13,26 +13,34 @@ struct BenchKV: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kv", abstract: "Key-value store: single-put transactions vs the log's commit rate; recovery time with K keys.")
     @OptionGroup var options: BenchOptions
-    @Option(help: "Concurrent clients (and log writer threads for the baseline).") var clients = 64
+    @Option(help: "Concurrent clients, comma-separated (and log writer threads for the baseline).") var clients = "64"
     @Option(help: "Value size in bytes.") var valueSize = 100
-    @Option(help: "Keys in the recovery measurement.") var keys = 1_000_000
+    @Option(help: "Keys in the recovery measurement (0 skips it).") var keys = 1_000_000
 
     func run() throws {
         let dir = try BenchDirectory(options.dir)
+        let counts = clients.split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 && $0 <= 4096 }
+        guard !counts.isEmpty else { throw ValidationError("--clients: 1...4096, comma-separated") }
+        guard (0...65536).contains(valueSize) else { throw ValidationError("--value-size: 0...65536") }
+        guard keys >= 0 else { throw ValidationError("--keys: 0 or more") }
         var section = BenchSection("kv", columns: ["measurement", "value", "unit", "vs log"])
-        let baseline = try BenchCommit.measure(dir: dir, seconds: options.seconds, writers: [clients], recordSize: valueSize + 32)
-        let logRate = (baseline.json.first?["commitsPerSecond"] as? Double) ?? 0
-        let put = try Self.puts(dir: dir, clients: clients, valueSize: valueSize, seconds: options.seconds)
-        section.add(["log commits/s, \(clients) writers, \(valueSize + 32) B", rate(logRate), "commits/s", "-"],
-                    json: ["measurement": "logCommits", "clients": clients, "commitsPerSecond": logRate])
-        section.add(["KV 1-put transactions/s, \(clients) clients", rate(put.perSecond), "tx/s", fmt(put.perSecond / max(logRate, 1), 2) + "x"],
-                    json: ["measurement": "kvSinglePut", "clients": clients, "transactionsPerSecond": put.perSecond,
-                           "ratioToLog": put.perSecond / max(logRate, 1), "commitsPerFdatasync": put.perSync])
-        let rec = try Self.recovery(dir: dir, keys: keys, valueSize: valueSize)
-        section.add(["recovery, \(keys) keys + checkpoint", fmt(rec.seconds * 1000, 0), "ms", "-"],
-                    json: ["measurement": "recovery", "keys": keys, "millis": rec.seconds * 1000, "snapshotBytes": rec.snapshotBytes])
+        for n in counts {
+            let baseline = try BenchCommit.measure(dir: dir, seconds: options.seconds, writers: [n], recordSize: valueSize + 32)
+            let logRate = (baseline.json.first?["commitsPerSecond"] as? Double) ?? 0
+            let put = try Self.puts(dir: dir, clients: n, valueSize: valueSize, seconds: options.seconds)
+            section.add(["log commits/s, \(n) writers, \(valueSize + 32) B", rate(logRate), "commits/s", "-"],
+                        json: ["measurement": "logCommits", "clients": n, "commitsPerSecond": logRate])
+            section.add(["KV 1-put transactions/s, \(n) clients", rate(put.perSecond), "tx/s", fmt(put.perSecond / max(logRate, 1), 2) + "x"],
+                        json: ["measurement": "kvSinglePut", "clients": n, "transactionsPerSecond": put.perSecond,
+                               "ratioToLog": put.perSecond / max(logRate, 1), "commitsPerFdatasync": put.perSync])
+        }
         section.notes.append("KV: each transaction = createTransaction + begin + put(16-byte key, \(valueSize)-byte value) + commit (single-phase: one record, one shared flush)")
-        section.notes.append(String(format: "recovery: reopen log + TM recover + KVStore.open (snapshot %@ + stream replay); page cache warm", formatBytes(rec.snapshotBytes)))
+        if keys > 0 {
+            let rec = try Self.recovery(dir: dir, keys: keys, valueSize: valueSize)
+            section.add(["recovery, \(keys) keys + checkpoint", fmt(rec.seconds * 1000, 0), "ms", "-"],
+                        json: ["measurement": "recovery", "keys": keys, "millis": rec.seconds * 1000, "snapshotBytes": rec.snapshotBytes])
+            section.notes.append(String(format: "recovery: reopen log + TM recover + KVStore.open (snapshot %@ + stream replay); page cache warm", formatBytes(rec.snapshotBytes)))
+        }
         emit([section], options: options, dir: dir.root)
     }
 

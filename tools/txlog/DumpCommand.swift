@@ -115,7 +115,7 @@ struct DumpCommand: ParsableCommand {
             ] as [String: Any]
         }
         if let kv { object["kv"] = kv }
-        if let d = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
+        if let d = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) {
             FileHandle.standardOutput.write(d + Data("\n".utf8))
         }
     }

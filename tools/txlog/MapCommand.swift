@@ -201,7 +201,7 @@ struct LogMap {
             }
             let dash = r.state == .inactive ? " stroke-dasharray=\"4 3\"" : ""
             s += "<rect x=\"\(left)\" y=\"\(y)\" width=\"\(width * cw)\" height=\"\(ch)\" fill=\"none\" stroke=\"\(stateStroke[r.state] ?? "black")\" stroke-width=\"2\"\(dash)/>\n"
-            for (i, m) in r.markers {
+            for (i, m) in r.markers.sorted(by: { $0.key < $1.key }) {
                 let x = left + i * cw + cw / 2
                 s += "<path d=\"M\(x) \(y + ch) l-4 7 h8 z\" fill=\"black\"/><text x=\"\(x + 6)\" y=\"\(y + ch + 12)\" font-size=\"10\">\(m)</text>\n"
             }

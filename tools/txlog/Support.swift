@@ -32,9 +32,10 @@ func openForReading(_ path: String, mode: RecoveryMode = .tolerateTornTail) thro
     }
 }
 
-/// Writes a JSON value (built from dictionaries, arrays, strings and numbers) with sorted keys.
+/// Writes a JSON value (built from dictionaries, arrays, strings and numbers) with sorted keys and unescaped
+/// slashes (paths read as written: `"tool-log/container-000000"`, not `"tool-log\/container-000000"`).
 func printJSON(_ value: Any) {
-    if let data = try? JSONSerialization.data(withJSONObject: value, options: [.prettyPrinted, .sortedKeys]) {
+    if let data = try? JSONSerialization.data(withJSONObject: value, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]) {
         FileHandle.standardOutput.write(data)
         FileHandle.standardOutput.write(Data("\n".utf8))
     }

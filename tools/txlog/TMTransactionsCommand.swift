@@ -81,11 +81,12 @@ struct TMTransactionsCommand: ParsableCommand {
     private func printText(_ r: [String: Any]) {
         let rec = r["recovery"] as? [String: Any] ?? [:]
         print("tm \(r["tm"]!)  stream \(r["stream"]!)  virtual clock \(r["virtualClock"]!)")
+        // The replay time only on a terminal: piped, the output depends on the log alone.
         let ms = Double(rec["durationNanos"] as? UInt64 ?? 0) / 1e6
         print(
             "recovery  checkpoint \(rec["checkpointLSN"]!), \(rec["recordsScanned"]!) records replayed, last \(rec["lastRecoveredLSN"]!):"
                 + " \(rec["committing"]!) committing, \(rec["aborting"]!) aborting, \(rec["inDoubt"]!) in doubt"
-                + String(format: " (%.2f ms)", ms))
+                + (stdoutIsTerminal ? String(format: " (%.2f ms)", ms) : ""))
         let rms = r["resourceManagers"] as? [[String: Any]] ?? []
         print("resource managers (\(rms.count))")
         for rm in rms {

@@ -68,8 +68,12 @@ func rounded(_ x: Double, _ places: Double = 4) -> Double {
     return (x * f).rounded() / f
 }
 
+/// True when stdout is a terminal. Read commands print timings only then, so their piped or redirected
+/// output depends on the log alone (the golden-output tests compare it byte for byte).
+var stdoutIsTerminal: Bool { isatty(1) != 0 }
+
 /// True when stdout is a terminal and colour is not turned off (`NO_COLOR`).
-var useColour: Bool { isatty(1) != 0 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil }
+var useColour: Bool { stdoutIsTerminal && ProcessInfo.processInfo.environment["NO_COLOR"] == nil }
 
 /// The name to show for a stream: "(default)" for stream 0's empty name.
 func streamLabel(_ id: UInt16, _ names: [UInt16: String]) -> String {

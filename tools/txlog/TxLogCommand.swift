@@ -15,7 +15,7 @@ struct TxLogCommand: AsyncParsableCommand {
         subcommands: [
             CreateCommand.self, InfoCommand.self, ContainersCommand.self, StreamsCommand.self, PolicyCommand.self, DumpCommand.self, VerifyCommand.self,
             StatsCommand.self, MapCommand.self, TMCommand.self,
-            StressCommand.self, StressRestartCommand.self, WorkloadCommand.self, DemoCommand.self, BenchCommand.self,
+            StressCommand.self, StressRestartCommand.self, WorkloadCommand.self, DemoCommand.self, BenchCommand.self, FixtureLogCommand.self,
         ]
     )
 }
