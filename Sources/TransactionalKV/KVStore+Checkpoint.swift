@@ -91,7 +91,9 @@ extension KVStore {
             let cp = KVCheckpoint(store: id, snapshotFile: name, coveredThrough: covered, pending: pendingList)
             let newBase: LSN? = covered == .null || covered <= stream.baseLSN ? nil : covered
             let lsn = try stream.writeRestartArea(KVRecord.checkpoint(cp).encode(), newBase: newBase)
-            // Older snapshots of this store are no longer referenced.
+            // Older snapshots of this store are no longer referenced. No directory fsync follows: an
+            // unlink lost in a crash leaves an unreferenced file, which recovery ignores (it opens only
+            // the file the restart area names) and the next checkpoint deletes.
             let prefix = "kv-\(id)-"
             for file in (try? io.listDirectory(directory)) ?? [] where file.hasPrefix(prefix) && file != name && file.hasSuffix(".snap") {
                 try? io.unlink(directory + "/" + file)

@@ -104,6 +104,11 @@ import TransactionManager
         var cp = KVRecord.checkpoint(KVCheckpoint(store: Self.t1, snapshotFile: "ab", coveredThrough: .null, pending: [])).encode()
         cp[28] = 0xFF
         expectLogError(.corrupt, "file name") { _ = try KVRecord.decode(cp) }
+        // A checkpoint must name one plain file in the store's directory: recovery opens it.
+        for name in ["", ".", "..", "../kv-x-1.snap", "/etc/passwd", "a/b.snap", ".hidden.snap", "kv\u{0}.snap"] {
+            let bad = KVRecord.checkpoint(KVCheckpoint(store: Self.t1, snapshotFile: name, coveredThrough: .null, pending: [])).encode()
+            expectLogError(.corrupt, "snapshot name \(name.debugDescription)") { _ = try KVRecord.decode(bad) }
+        }
     }
 }
 
