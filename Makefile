@@ -5,7 +5,7 @@ SWIFT ?= swift
 APT_PACKAGES := liblz4-dev zlib1g-dev pkg-config
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build demo test test-long bench compare fuzz tsan asan clean
+.PHONY: deps build demo test test-long bench compare fuzz fuzz-smoke killloop tsan asan clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -46,6 +46,35 @@ fuzz: deps
 		SWIFT_BACKTRACE=enable=no .build-fuzz/release/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 			-artifact_prefix=.build-fuzz/artifacts/$$t/ .build-fuzz/corpus/$$t; \
 	done
+
+# CI tier of the fuzzers (.ci/run, after `make test`): every target above built the same way, then run
+# FUZZ_SMOKE_SECONDS each on a fresh copy of its seed corpus (.build-fuzz/smoke/<target>). Any crash, leak,
+# timeout or out-of-memory report fails it; the input is kept in .build-fuzz/smoke/<target>/artifacts (copy
+# it into tools/fuzz/corpus/<target>/ and FuzzRegressionTests replays it on every test run).
+FUZZ_SMOKE_SECONDS ?= 5
+
+fuzz-smoke: deps
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		$(SWIFT) build -c release --sanitize=fuzzer --sanitize=address --scratch-path .build-fuzz --product $$t; \
+	done
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		d=.build-fuzz/smoke/$$t; rm -rf $$d; mkdir -p $$d/corpus $$d/artifacts; cp tools/fuzz/corpus/$$t/* $$d/corpus/; \
+		if SWIFT_BACKTRACE=enable=no .build-fuzz/release/$$t -max_total_time=$(FUZZ_SMOKE_SECONDS) -print_final_stats=1 \
+			-artifact_prefix=$$d/artifacts/ $$d/corpus >$$d/log 2>&1; then \
+			echo "fuzz-smoke: $$t ok, $$(sed -n 's/^stat::number_of_executed_units: *//p' $$d/log) executions in $(FUZZ_SMOKE_SECONDS) s"; \
+		else \
+			tail -n 40 $$d/log; echo "fuzz-smoke: $$t FAILED; input kept in $$d/artifacts"; exit 1; \
+		fi; \
+	done
+
+# Opt-in kill loops (not part of `make test`): tools/killloop.sh SIGKILLs `txlog workload run` (the
+# key-value bank) and `txlog stress run` (the raw log) after random delays, ITERATIONS times each, and runs
+# the matching check after every kill; it stops at the first failure and keeps that directory.
+ITERATIONS ?= 50
+
+killloop: deps
+	$(SWIFT) build -c release --product txlog
+	TXLOG=.build/release/txlog ITERATIONS=$(ITERATIONS) bash tools/killloop.sh
 
 # Opt-in sanitizer runs (not part of `make test`). TSan covers the concurrent suites; the engine uses
 # pthread locks, which TSan understands. ASan runs everything, with LeakSanitizer off (libXCTest leaks).

@@ -40,6 +40,7 @@ struct BaseFile {
         var best: BaseRecord?
         var notes: [String] = []
         var sawMagic = false
+        var zeroed: [Int] = []
         for slot in 0..<2 {
             let start = slot * Format.baseSlotSize
             let end = min(n, start + Format.baseSlotSize)
@@ -61,12 +62,17 @@ struct BaseFile {
             } catch let e as LogError {
                 if e.code == .unsupportedVersion { throw LogError(e.code, e.message, path: path) }
                 // A slot never written (all zeros) is normal for a new log; only a damaged slot is noted.
-                if bytes.contains(where: { $0 != 0 }) { notes.append("slot \(slot): \(e.message)") }
+                if bytes.contains(where: { $0 != 0 }) { notes.append("slot \(slot): \(e.message)") } else { zeroed.append(slot) }
             }
         }
         guard let best else {
             if !sawMagic { throw LogError(.notFound, "not a TxLog log (no base file signature)", path: path) }
             throw LogError(.corrupt, "base file has no valid copy (\(notes.joined(separator: "; ")))", path: path)
+        }
+        // Create writes generation 1 into slot 1 and the first open generation 2 into slot 0: from
+        // generation 2 on both slots have been written, so an all-zero slot was zeroed.
+        if best.generation >= 2 {
+            notes += zeroed.map { "slot \($0): all zeros, but both slots were written (generation \(best.generation)): zeroed" }
         }
         return (best, notes)
     }
@@ -137,8 +143,23 @@ enum ContainerFiles {
             do { header = try bytes.withUnsafeBytes { try ContainerHeader.decode($0) } } catch let e as LogError {
                 throw LogError(e.code, "container \(physicalID): \(e.message)", container: physicalID, offset: 0, path: path)
             }
-            guard header.logID == logID, header.physicalID == physicalID, header.containerSize == size else {
-                throw LogError(.corrupt, "container \(physicalID) belongs to another log or slot", container: physicalID, path: path)
+            // Each mismatch names the header field (its offset) and what it says instead.
+            guard header.logID == logID else {
+                throw LogError(
+                    .corrupt,
+                    "container \(physicalID) belongs to another log: its header names log \(header.logID), the base file log \(logID) (a container or the base file was copied from another log)",
+                    container: physicalID, offset: 16, path: path)
+            }
+            guard header.physicalID == physicalID else {
+                throw LogError(
+                    .corrupt,
+                    "container \(physicalID)'s file holds container \(header.physicalID) of this log (container files swapped, renamed or copied)",
+                    container: physicalID, offset: 32, path: path)
+            }
+            guard header.containerSize == size else {
+                throw LogError(
+                    .corrupt, "container \(physicalID)'s header says \(header.containerSize) bytes, the base file \(size)", container: physicalID,
+                    offset: 40, path: path)
             }
             return fd
         } catch {

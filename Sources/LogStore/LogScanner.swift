@@ -8,120 +8,6 @@
 
 import LogFormat
 
-/// Records and data bytes of one stream inside a block.
-public struct ScanUsage: Sendable, Equatable {
-    public var records = 0
-    public var dataBytes = 0
-
-    public init(records: Int = 0, dataBytes: Int = 0) {
-        self.records = records
-        self.dataBytes = dataBytes
-    }
-}
-
-/// What the scanner learned about one valid block.
-public struct ScannedBlock: Sendable, Equatable {
-    /// The LSN of the block's slot 0 (its position: logical container and offset).
-    public var lsn: LSN
-    /// The physical container holding it.
-    public var physicalID: UInt32
-    /// Byte offset inside the container.
-    public var offset: UInt64
-    public var codec: Codec
-    /// Payload bytes as stored (compressed or not), raw (uncompressed), and on disk (header, stored payload
-    /// and padding to 512).
-    public var storedLength: Int
-    public var rawLength: Int
-    public var diskLength: Int
-    public var recordCount: Int
-    public var restartRecords: Int
-    public var epoch: UInt32
-    public var streamMask: UInt64
-    /// Per stream present in the block.
-    public var streams: [UInt16: ScanUsage]
-}
-
-/// One piece of damage.
-public struct ScanProblem: Sendable, Equatable, CustomStringConvertible {
-    public enum Kind: String, Sendable {
-        /// A block of a data-holding container.
-        case block
-        /// A container file or its header.
-        case container
-        /// A base-file slot.
-        case base
-    }
-
-    public var kind: Kind
-    public var message: String
-    /// The position of the damaged block (slot 0), when the damage is in a block.
-    public var lsn: LSN?
-    /// The physical container, when the damage is in a container.
-    public var container: UInt32?
-    /// Byte offset in the container or the base file.
-    public var offset: UInt64?
-    public var path: String?
-
-    public init(kind: Kind, message: String, lsn: LSN? = nil, container: UInt32? = nil, offset: UInt64? = nil, path: String? = nil) {
-        self.kind = kind
-        self.message = message
-        self.lsn = lsn
-        self.container = container
-        self.offset = offset
-        self.path = path
-    }
-
-    public var description: String {
-        var at: [String] = []
-        if let lsn { at.append("lsn \(lsn)") }
-        if let container { at.append("container \(container)") }
-        if let offset { at.append("offset \(offset)") }
-        if let path { at.append("path \(path)") }
-        return "\(kind.rawValue): \(message)" + (at.isEmpty ? "" : " [" + at.joined(separator: ", ") + "]")
-    }
-}
-
-/// One of the base file's two slots.
-public struct ScannedBaseSlot: Sendable, Equatable {
-    public enum State: String, Sendable {
-        /// The newest valid slot: the one the log uses.
-        case current
-        /// Valid, older than the other.
-        case previous
-        /// All zeros: never written (normal for a new log).
-        case unused
-        /// Does not decode (counted as a problem).
-        case damaged
-    }
-
-    public var slot: Int
-    public var state: State
-    /// The slot's generation, when it decodes.
-    public var generation: UInt64?
-}
-
-/// Everything a scan found.
-public struct ScanReport: Sendable {
-    /// Every valid block, in log order.
-    public var blocks: [ScannedBlock] = []
-    /// Damage, in the order found. Empty for a clean log.
-    public var problems: [ScanProblem] = []
-    /// Things worth knowing that are not damage: a torn tail recovery dropped, a container recycled by a
-    /// live writer while it was being scanned, base-file notes.
-    public var notes: [String] = []
-    public var baseSlots: [ScannedBaseSlot] = []
-    /// Container headers checked (every container in the table).
-    public var containersChecked = 0
-    /// Bytes of container data area walked.
-    public var bytesScanned: UInt64 = 0
-    /// Where the walk ended: the end of the log, or the first damage when it stopped there.
-    public var end: LSN = .null
-    /// False when the scan stopped at the first problem (without `keepGoing`).
-    public var complete = true
-
-    public init() {}
-}
-
 extension LogStore {
     /// Walks the base file, every container header and every block of every data-holding container, and
     /// validates each: identity, CRC, decompression, record structure and the block chain. Read-only.
@@ -223,6 +109,12 @@ private struct LogScanner {
         try core.checkOpen()
         if try checkBase() { return report }
         if try checkContainerHeaders() { return report }
+        // Point-in-time recovery's finding away from the end of the log (a container holding blocks newer
+        // than the base file): reported as it is; the walk then covers what the base file describes.
+        if let c = core.recoveryReport.corruption, c.lsn == nil {
+            report.end = core.lock.withLock { core.state.open.position }
+            if problem(ScanProblem(kind: .base, message: c.message, container: c.container, offset: c.offset, path: c.path)) { return report }
+        }
         try walkBlocks()
         return report
     }
@@ -272,6 +164,11 @@ private struct LogScanner {
         let newest = slots.filter { $0.state == .previous }.max { ($0.generation ?? 0) < ($1.generation ?? 0) }
         for i in slots.indices where slots[i].slot == newest?.slot { slots[i].state = .current }
         report.baseSlots = slots
+        // From generation 2 on both slots have been written (create: 1 in slot 1; first open: 2 in slot 0).
+        if let g = newest?.generation, g >= 2, let zero = slots.first(where: { $0.state == .unused }) {
+            let message = "base slot \(zero.slot) is all zeros, but both slots were written (generation \(g)): zeroed"
+            if problem(ScanProblem(kind: .base, message: message, offset: UInt64(zero.slot * Format.baseSlotSize), path: path)) { return true }
+        }
         return false
     }
 
@@ -344,7 +241,7 @@ private struct LogScanner {
             var offset = dataStart
             var resynced = false  // inside the newest container after damage: the chain decides where it ends
             // Recovery (point-in-time) already found damage in the newest container at this position.
-            let damageAt: LogError? = t.newest ? recovery.corruption : nil
+            let damageAt: LogError? = t.newest && recovery.corruption?.lsn != nil ? recovery.corruption : nil
             func lsn(_ o: UInt64) -> LSN { LSN(uncheckedContainer: t.logical, blockOffset: o, slot: 0) }
             blocks: while true {
                 if !resynced, offset >= t.end {

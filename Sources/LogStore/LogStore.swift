@@ -78,6 +78,18 @@ public final class LogStore: Sendable {
         let basePath = directory + "/" + Format.baseFileName
         guard io.fileExists(directory) else { throw LogError(.notFound, "no such directory", path: directory) }
         guard io.fileExists(basePath) else { throw LogError(.notFound, "not a TxLog log (no \(Format.baseFileName))", path: directory) }
+        var attempt = 0
+        while true {
+            do { return try openOnce(at: directory, options: options, io: io, mayRetry: attempt < 3) } catch is BaseFileChanged { attempt += 1 }
+        }
+    }
+
+    /// A read-only open found blocks newer than the base file it read, and the base file has changed since:
+    /// a writer moved on meanwhile. The open starts over.
+    private struct BaseFileChanged: Error {}
+
+    private static func openOnce(at directory: String, options: LogOpenOptions, io: any FileIO, mayRetry: Bool) throws -> LogStore {
+        let basePath = directory + "/" + Format.baseFileName
         let readOnly = options.readOnly || options.recovery == .pointInTime
         let baseFD = try io.open(basePath, mode: readOnly ? .readOnly : .readWrite)
         var opened: [Int32] = []
@@ -105,6 +117,15 @@ public final class LogStore: Sendable {
             var recovered = try RecoveryScanner(
                 io: io, directory: directory, meta: meta, containers: containers, mode: options.recovery, maxRawLength: maxRaw
             ).scan()
+            if let newer = recovered.newerHistory {
+                // A read-only open races the writer, which may have started an epoch or switched containers
+                // since the base file was read; then the base file has changed, and the open starts over.
+                if readOnly, mayRetry, try BaseFile.readNewest(io: io, fd: baseFD, path: basePath).0.generation != meta.generation {
+                    throw BaseFileChanged()
+                }
+                guard options.recovery == .pointInTime else { throw newer }
+                recovered.report.corruption = newer
+            }
             // A damaged base slot is an anomaly; so is a container switch the base file missed, except
             // for a read-only open of a live log, whose writer may switch after the base file was read.
             let anomalies = notes + (readOnly ? [] : recovered.report.metadataNotes)

@@ -33,6 +33,8 @@ struct RecoveryResult {
     var streamLast: [UInt16: LSN] = [:]
     /// Container switches found in the log that the base file did not record.
     var switches: [RecoveredSwitch] = []
+    /// Blocks written after the base file's version (``RecoveryScanner/newerHistory``): the base file is stale.
+    var newerHistory: LogError?
 }
 
 /// A container switch recovery found by following the block chain.
@@ -162,9 +164,49 @@ struct RecoveryScanner {
             break scanning
         }
         report.lastLSN = last
-        return RecoveryResult(
-            end: LSN(uncheckedContainer: logical, blockOffset: offset, slot: 0), lastLSN: last, chainCRC: chain, report: report,
-            streamFirst: streamFirst, streamLast: streamLast, switches: switches)
+        let end = LSN(uncheckedContainer: logical, blockOffset: offset, slot: 0)
+        var result = RecoveryResult(
+            end: end, lastLSN: last, chainCRC: chain, report: report, streamFirst: streamFirst, streamLast: streamLast, switches: switches)
+        if report.corruption == nil { result.newerHistory = try newerHistory(end: end, reader: reader, endContainer: c) }
+        return result
+    }
+
+    /// Blocks of this log written after the base file's version: at the end of the scan a valid block of a
+    /// later epoch, or at the start of any container a valid block of a logical container beyond the end or of
+    /// a later epoch. The writer records a new epoch and every container switch in the base file before it
+    /// writes such a block, so they exist only if the base file's newest version was lost (a damaged slot)
+    /// or an older copy of the base file was put in place. The log then goes on past the end recovery found,
+    /// with data that may have been acknowledged: corruption (I4), never a clean end. Returns it, or nil.
+    private func newerHistory(end: LSN, reader: ContainerReader, endContainer: LiveContainer) throws -> LogError? {
+        let stale = "the base file (generation \(meta.generation), epoch \(meta.epoch)) is older than the containers"
+        let why = "its newest version was lost or an older copy was put in place"
+        let salt = meta.logID.salt
+        if end.blockOffset + UInt64(BlockHeader.size) <= meta.containerSize {
+            let identity = BlockIdentity(logSalt: salt, logicalContainer: end.container, blockOffset: UInt32(end.blockOffset), maxEpoch: .max)
+            if case .success(let b) = try reader.decode(at: end.blockOffset, identity: identity, maxRawLength: maxRawLength),
+                b.header.epoch > meta.epoch
+            {
+                return LogError(
+                    .corrupt, "\(stale): the log goes on at \(end) with a block of epoch \(b.header.epoch) (\(why))", lsn: end,
+                    container: endContainer.physical, offset: end.blockOffset, path: endContainer.path)
+            }
+        }
+        let start = UInt64(Format.containerDataStart)
+        for c in containers.values.sorted(by: { $0.physical < $1.physical }) {
+            var bytes = [UInt8](repeating: 0, count: BlockHeader.size)
+            guard try bytes.withUnsafeMutableBytes({ try io.readFully(c.fd, into: $0, at: start) }) == BlockHeader.size,
+                let h = try? bytes.withUnsafeBytes({ try BlockHeader.decode($0) }),
+                h.logSalt == salt, h.blockOffset == UInt32(start), h.logicalContainer > end.container || h.epoch > meta.epoch
+            else { continue }
+            let identity = BlockIdentity(logSalt: salt, logicalContainer: h.logicalContainer, blockOffset: UInt32(start), maxEpoch: .max)
+            let reader = ContainerReader(io: io, fd: c.fd, size: meta.containerSize)
+            guard case .success = try reader.decode(at: start, identity: identity, maxRawLength: maxRawLength) else { continue }
+            return LogError(
+                .corrupt,
+                "\(stale): container \(c.physical) holds logical container \(h.logicalContainer) (epoch \(h.epoch)), beyond the end the base file leads to (\(end)) (\(why))",
+                container: c.physical, offset: start, path: c.path)
+        }
+        return nil
     }
 
     /// A free container whose first block is logical container `logical + 1`'s and chains to `chain`.

@@ -12,6 +12,10 @@ struct VerifyCommand: ParsableCommand {
             --keep-going it resynchronises at the next valid block and reports every problem. Each problem names the
             LSN, the physical container and the byte offset. A torn tail that recovery drops is a note, not damage.
 
+            Files in the directory that the base file does not name (an orphan container of an interrupted add or
+            remove, a leftover txlog.base.tmp, a key-value snapshot, anything else) are listed as notes: the log never
+            reads them, so they do not change the exit code.
+
             Exit codes: 0 clean, 1 corruption found, 2 cannot open (not a log, missing container, I/O error),
             64 usage error.
 
@@ -41,12 +45,14 @@ struct VerifyCommand: ParsableCommand {
             throw fail(error, opening: true)
         }
         let bar = ProgressBar("verify", workBytes: scanWork(log.info()))
-        let report: ScanReport
+        var report: ScanReport
         do { report = try log.scanBlocks(keepGoing: keepGoing, progress: bar.update) } catch {
             bar.finish()
             throw fail(error)
         }
         bar.finish()
+        // Files the base file does not name are never read by the log: notes, not damage.
+        do { report.notes += try log.strayFiles().map(strayNote) } catch { throw fail(error) }
         output(report, records: report.blocks.reduce(0) { $0 + $1.recordCount })
         if !report.problems.isEmpty { throw ToolExit.corruption }
     }
@@ -83,4 +89,11 @@ struct VerifyCommand: ParsableCommand {
             print("FAILED: \(r.problems.count) problem\(r.problems.count == 1 ? "" : "s") found\(more)")
         }
     }
+}
+
+/// One note line for a file the base file does not name; key-value snapshots (docs/format/kv-snapshot.md)
+/// are named as such.
+func strayNote(_ f: StrayFile) -> String {
+    let kv = f.kind == .other && f.name.hasPrefix("kv-") && (f.name.hasSuffix(".snap") || f.name.hasSuffix(".snap.tmp"))
+    return "stray file \(f.name): \(f.kind.rawValue), " + (kv ? "a key-value store's snapshot file, not the log's, ignored" : f.detail)
 }
