@@ -213,7 +213,9 @@ struct ConcurrentPowerLossTests {
             }
         }
         print("[power-concurrent] sync sweep: \(points) crash points, \(states) crash states checked, \(acknowledged) acknowledged records checked, \(problems.count) problems")
-        #expect(points > 25)
+        // How many syncs a run makes depends on how group commit merges the writers' flushes (49 to 111
+        // seen, and it varies from run to run), so only a floor is checked: the sweep is not vacuous.
+        #expect(points >= 8, "only \(points) of the sync points up to \(last) were reached")
         for p in problems.prefix(15) { Issue.record(Comment(rawValue: p)) }
     }
 }
