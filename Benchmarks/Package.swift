@@ -32,7 +32,10 @@ let package = Package(
         // Synthetic transaction-log records and throwaway logs shared by the suites.
         .target(
             name: "BenchFixtures",
-            dependencies: [.product(name: "LogStore", package: "TxLog"), .product(name: "TxLogBenchData", package: "TxLog")]),
+            dependencies: [
+                .product(name: "LogStore", package: "TxLog"), .product(name: "TxLogBenchData", package: "TxLog"),
+                .product(name: "Benchmark", package: "benchmark"),
+            ]),
     ]
         + benchmarkSuites.map { suite in
             .executableTarget(

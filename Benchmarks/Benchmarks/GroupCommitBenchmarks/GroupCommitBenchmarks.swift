@@ -15,9 +15,7 @@ let benchmarks: @Sendable () -> Void = {
         maxDuration: .seconds(2),
         maxIterations: 100_000)
 
-    let commitsPerSecond = BenchmarkMetric.custom("commits/s", polarity: .prefersLarger, useScalingFactor: false)
-    let perSync = BenchmarkMetric.custom("commits per fdatasync x100", polarity: .prefersLarger, useScalingFactor: false)
-    let latency = BenchmarkMetric.custom("commit latency (us)", polarity: .prefersSmaller, useScalingFactor: false)
+    let commitMetrics = CommitMetrics()
     let corpus = Corpus(byteCount: 4 << 20)
     let commitsPerWriter = 8
 
@@ -27,38 +25,17 @@ let benchmarks: @Sendable () -> Void = {
             Benchmark(
                 "commit \(writers) writers \(size) B",
                 configuration: .init(
-                    metrics: Benchmark.defaultConfiguration.metrics + [commitsPerSecond, perSync, latency],
+                    metrics: Benchmark.defaultConfiguration.metrics + commitMetrics.custom,
                     setup: { try fixture.create(containerSize: 64 << 20, containerCount: 4) },
                     teardown: { fixture.remove() })
             ) { benchmark in
                 let log = fixture.log
                 let base = fixture.counter
                 fixture.counter &+= writers * commitsPerWriter
-                let syncs0 = log.info().statistics.syncs
-                let start = nowNanos()
-                let samples = try await withThrowingTaskGroup(of: [UInt64].self) { group in
-                    for w in 0..<writers {
-                        group.addTask {
-                            var lat: [UInt64] = []
-                            lat.reserveCapacity(commitsPerWriter)
-                            for k in 0..<commitsPerWriter {
-                                let t0 = nowNanos()
-                                let lsn = try await appendRecycling(log, corpus.record(base &+ w &* commitsPerWriter &+ k, size: size))
-                                try await log.flush(upTo: lsn)
-                                lat.append(nowNanos() - t0)
-                            }
-                            return lat
-                        }
-                    }
-                    var all: [UInt64] = []
-                    for try await l in group { all.append(contentsOf: l) }
-                    return all
+                try await commitMetrics.measure(benchmark, log: log, clients: writers, perClient: commitsPerWriter) { w, k in
+                    let lsn = try await appendRecycling(log, corpus.record(base &+ w &* commitsPerWriter &+ k, size: size))
+                    try await log.flush(upTo: lsn)
                 }
-                let nanos = max(1, nowNanos() - start)
-                let syncs = max(1, Int(log.info().statistics.syncs - syncs0))
-                benchmark.measurement(commitsPerSecond, samples.count * 1_000_000_000 / Int(nanos))
-                benchmark.measurement(perSync, samples.count * 100 / syncs)
-                for s in samples { benchmark.measurement(latency, Int(s / 1_000)) }
             }
         }
     }

@@ -24,44 +24,10 @@ let benchmarks: @Sendable () -> Void = {
         maxDuration: .seconds(2),
         maxIterations: 100_000)
 
-    let commitsPerSecond = BenchmarkMetric.custom("commits/s", polarity: .prefersLarger, useScalingFactor: false)
-    let perSync = BenchmarkMetric.custom("commits per fdatasync x100", polarity: .prefersLarger, useScalingFactor: false)
-    let latency = BenchmarkMetric.custom("commit latency (us)", polarity: .prefersSmaller, useScalingFactor: false)
-    let metrics = Benchmark.defaultConfiguration.metrics + [commitsPerSecond, perSync, latency]
+    let commitMetrics = CommitMetrics()
+    let metrics = Benchmark.defaultConfiguration.metrics + commitMetrics.custom
     let transactionsPerClient = 8
     let recordSize = 100
-
-    /// Runs `clients` tasks of `transactionsPerClient` transactions each and records the metrics.
-    /// `transaction(client, index)` runs one whole transaction, commit included.
-    func measure(
-        _ benchmark: Benchmark, log: LogStore, clients: Int,
-        transaction: @escaping @Sendable (_ client: Int, _ index: Int) async throws -> Void
-    ) async throws {
-        let syncs0 = log.info().statistics.syncs
-        let start = nowNanos()
-        let samples = try await withThrowingTaskGroup(of: [UInt64].self) { group in
-            for c in 0..<clients {
-                group.addTask {
-                    var lat: [UInt64] = []
-                    lat.reserveCapacity(transactionsPerClient)
-                    for k in 0..<transactionsPerClient {
-                        let t0 = nowNanos()
-                        try await transaction(c, k)
-                        lat.append(nowNanos() - t0)
-                    }
-                    return lat
-                }
-            }
-            var all: [UInt64] = []
-            for try await l in group { all.append(contentsOf: l) }
-            return all
-        }
-        let nanos = max(1, nowNanos() - start)
-        let syncs = max(1, Int(log.info().statistics.syncs - syncs0))
-        benchmark.measurement(commitsPerSecond, samples.count * 1_000_000_000 / Int(nanos))
-        benchmark.measurement(perSync, samples.count * 100 / syncs)
-        for s in samples { benchmark.measurement(latency, Int(s / 1_000)) }
-    }
 
     for clients in [1, 64] {
         for twoPhase in [true, false] {
@@ -77,7 +43,7 @@ let benchmarks: @Sendable () -> Void = {
             ) { benchmark in
                 let tm = fixture.tm
                 let rms = fixture.resourceManagers
-                try await measure(benchmark, log: fixture.log, clients: clients) { _, _ in
+                try await commitMetrics.measure(benchmark, log: fixture.log, clients: clients, perClient: transactionsPerClient) { _, _ in
                     let tx = try tm.createTransaction()
                     for r in rms { try r.work(tx, mask: mask) }
                     try await tx.commit()
@@ -102,7 +68,7 @@ let benchmarks: @Sendable () -> Void = {
         // would be retried.
         let base = kvFixture.counter
         kvFixture.counter &+= transactionsPerClient
-        try await measure(benchmark, log: kvFixture.log, clients: kvClients) { c, k in
+        try await commitMetrics.measure(benchmark, log: kvFixture.log, clients: kvClients, perClient: transactionsPerClient) { c, k in
             let key = Array("k\(c)-\((base &+ k) % 1000)".utf8)
             while true {
                 let tx = try tm.createTransaction()
