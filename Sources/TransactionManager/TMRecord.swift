@@ -63,6 +63,18 @@ struct TMCheckpoint: Equatable, Sendable {
     var transactions: [LoggedTransaction]
 }
 
+/// The restart area of a checkpoint too large for one record: where its parts are, and how to check
+/// them once reassembled (docs/format/tm-records.md, "Checkpoints in parts").
+struct TMCheckpointIndex: Equatable, Sendable {
+    var tm: GUID
+    /// Length of the whole encoded `checkpoint` record the parts concatenate to.
+    var totalLength: UInt64
+    /// CRC32C of those bytes.
+    var crc: UInt32
+    /// The data records holding parts 0, 1, … in order.
+    var parts: [LSN]
+}
+
 enum TMRecord: Equatable, Sendable {
     case rmRegistered(LoggedRM)
     /// Every vote is in and a superior must be told: the transaction is prepared (forced).
@@ -74,10 +86,20 @@ enum TMRecord: Equatable, Sendable {
     /// An outcome forced through the API or `txlog tm resolve`, with who, when and why (forced).
     case forced(tx: GUID, action: ForcedAction, unixNanos: UInt64, actor: String, reason: String)
     case checkpoint(TMCheckpoint)
+    /// One slice of a checkpoint too large for one record (a data record, not forced by itself).
+    case checkpointPart(index: UInt32, count: UInt32, bytes: [UInt8])
+    /// The restart area naming the parts of a checkpoint too large for one record.
+    case checkpointIndex(TMCheckpointIndex)
 
     enum Kind: UInt8 {
-        case rmRegistered = 1, prepared = 2, outcome = 3, end = 4, forced = 5, checkpoint = 16
+        case rmRegistered = 1, prepared = 2, outcome = 3, end = 4, forced = 5, checkpoint = 16, checkpointPart = 17,
+            checkpointIndex = 18
     }
+
+    /// Bytes a `checkpointPart` record adds to its slice: header, index, count and length.
+    static let partOverhead = headerSize + 12
+    /// Bytes of a `checkpointIndex` record before its LSN list.
+    static let indexOverhead = headerSize + 16 + 8 + 4 + 4
 
     static let magic: UInt32 = 0x314D_544B  // "KTM1"
     static let version: UInt8 = 1
@@ -91,6 +113,8 @@ enum TMRecord: Equatable, Sendable {
         case .end: .end
         case .forced: .forced
         case .checkpoint: .checkpoint
+        case .checkpointPart: .checkpointPart
+        case .checkpointIndex: .checkpointIndex
         }
     }
 
@@ -121,6 +145,16 @@ enum TMRecord: Equatable, Sendable {
             for rm in c.rms { w.rm(rm) }
             w.u32(UInt32(c.transactions.count))
             for t in c.transactions { w.transaction(t, withAcks: true) }
+        case .checkpointPart(let index, let count, let bytes):
+            w.u32(index)
+            w.u32(count)
+            w.blob(bytes)
+        case .checkpointIndex(let x):
+            w.guid(x.tm)
+            w.u64(x.totalLength)
+            w.u32(x.crc)
+            w.u32(UInt32(x.parts.count))
+            for lsn in x.parts { w.u64(lsn.rawValue) }
         }
         return w.bytes
     }
@@ -164,6 +198,21 @@ enum TMRecord: Equatable, Sendable {
                 var txs: [LoggedTransaction] = []
                 for _ in 0..<txCount { txs.append(try r.transaction(withAcks: true)) }
                 record = .checkpoint(TMCheckpoint(tm: tm, coveredThrough: covered, clock: clock, rms: rms, transactions: txs))
+            case .checkpointPart:
+                let index = try r.u32()
+                let count = try r.u32()
+                guard index < count else { throw LogError(.corrupt, "tm record: checkpoint part \(index) of \(count)") }
+                record = .checkpointPart(index: index, count: count, bytes: try r.blob(Int(UInt32.max)))
+            case .checkpointIndex:
+                let tm = try r.guid()
+                let total = try r.u64()
+                let crc = try r.u32()
+                let n = try r.count(minimumEntrySize: 8)
+                guard n > 0 else { throw LogError(.corrupt, "tm record: checkpoint index with no parts") }
+                var parts: [LSN] = []
+                parts.reserveCapacity(n)
+                for _ in 0..<n { parts.append(LSN(rawValue: try r.u64())) }
+                record = .checkpointIndex(TMCheckpointIndex(tm: tm, totalLength: total, crc: crc, parts: parts))
             }
             guard r.offset == raw.count else { throw LogError(.corrupt, "tm record: \(raw.count - r.offset) trailing bytes") }
             return (record, clock)

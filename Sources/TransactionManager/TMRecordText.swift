@@ -3,7 +3,8 @@
 
 /// What one TM record says, for display. Produced by ``summarizeTMRecord(_:)``.
 public struct TMRecordSummary: Sendable, Equatable {
-    /// `rm-registered`, `prepared`, `outcome`, `end`, `forced` or `checkpoint`.
+    /// `rm-registered`, `prepared`, `outcome`, `end`, `forced`, `checkpoint`, `checkpoint-part` or
+    /// `checkpoint-index`.
     public var kind: String
     /// The virtual clock in the record's header.
     public var clock: UInt64
@@ -63,6 +64,12 @@ public func summarizeTMRecord(_ bytes: [UInt8]) -> TMRecordSummary? {
         s.kind = "checkpoint"
         s.transactionIDs = cp.transactions.map(\.id)
         s.text = "checkpoint tm \(cp.tm) covers \(cp.coveredThrough) \(cp.rms.count) rms \(cp.transactions.count) transactions owed"
+    case .checkpointPart(let index, let count, let bytes):
+        s.kind = "checkpoint-part"
+        s.text = "checkpoint-part \(index + 1) of \(count) \(bytes.count) bytes"
+    case .checkpointIndex(let x):
+        s.kind = "checkpoint-index"
+        s.text = "checkpoint-index tm \(x.tm) \(x.parts.count) parts \(x.totalLength) bytes first \(x.parts.first ?? .null)"
     }
     s.text += " clock \(clock)"
     return s

@@ -10,7 +10,8 @@ extension TransactionManager {
     /// The snapshot and the LSN it covers are taken together under the TM's lock; every state change is
     /// made before the record reporting it is appended, so a record at or below that LSN is reflected in
     /// the snapshot, and a record above it is replayed on top (replay is idempotent). Blocks until the
-    /// restart area is durable.
+    /// restart area is durable. A checkpoint larger than the log's maximum record size is written in
+    /// parts (docs/format/tm-records.md, "Checkpoints in parts").
     @discardableResult
     public func checkpoint() throws -> LSN {
         guard let stream else { return .null }
@@ -28,6 +29,7 @@ extension TransactionManager {
         }
         let bytes = TMRecord.checkpoint(cp).encode(clock: c)
         let newBase: LSN? = cp.coveredThrough == .null || cp.coveredThrough <= stream.baseLSN ? nil : cp.coveredThrough
-        return try stream.writeRestartArea(bytes, newBase: newBase)
+        return try Self.writeCheckpoint(
+            bytes, tm: id, clock: c, to: stream, maxRecordSize: log?.maxRecordSize ?? bytes.count, newBase: newBase)
     }
 }

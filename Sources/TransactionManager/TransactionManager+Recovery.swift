@@ -93,6 +93,8 @@ extension TransactionManager {
                 case .rollback: transactions[id]?.outcome = .aborted
                 case .forget: transactions[id] = nil
                 }
+            case .checkpointPart, .checkpointIndex:
+                break  // resolved into a `.checkpoint` before it gets here
             }
         }
 
@@ -109,11 +111,8 @@ extension TransactionManager {
     ) throws {
         var covered = LSN.null
         if let restart = try stream.readRestartArea() {
-            let (record, _) = try TMRecord.decode(restart.data)
-            guard case .checkpoint(let cp) = record else {
-                throw LogError(.corrupt, "stream \(stream.name): restart area is not a TM checkpoint", lsn: restart.lsn)
-            }
-            table.apply(record)
+            let cp = try Self.loadCheckpoint(restart, read: stream.read)
+            table.apply(.checkpoint(cp))
             covered = cp.coveredThrough
             stats.checkpointLSN = restart.lsn
         }
@@ -121,7 +120,10 @@ extension TransactionManager {
         while let r = try cursor.next() {
             if r.type == .restart || (covered != .null && r.lsn <= covered) { continue }
             let (record, recordClock) = try TMRecord.decode(r.data)
-            if case .checkpoint = record { continue }
+            switch record {
+            case .checkpoint, .checkpointPart, .checkpointIndex: continue
+            default: break
+            }
             table.apply(record)
             table.clock = max(table.clock, recordClock)
             stats.recordsScanned += 1

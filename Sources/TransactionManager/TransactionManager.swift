@@ -101,10 +101,13 @@ public final class TransactionManager: @unchecked Sendable {
         guard let restart = try stream.readRestartArea() else {
             throw LogError(.notFound, "stream \"\(name)\" holds no transaction-manager checkpoint")
         }
-        guard case .checkpoint(let cp) = try TMRecord.decode(restart.data).record else {
-            throw LogError(.corrupt, "stream \"\(name)\": its restart area is not a TM checkpoint", lsn: restart.lsn)
+        let tm: GUID
+        switch try TMRecord.decode(restart.data).record {
+        case .checkpoint(let cp): tm = cp.tm
+        case .checkpointIndex(let index): tm = index.tm
+        default: throw LogError(.corrupt, "stream \"\(name)\": its restart area is not a TM checkpoint", lsn: restart.lsn)
         }
-        return TransactionManager(id: cp.tm, volatile: false, log: log, stream: stream, options: options)
+        return TransactionManager(id: tm, volatile: false, log: log, stream: stream, options: options)
     }
 
     /// Opens the TM with identity `id`, whichever stream of `log` holds it.
@@ -133,7 +136,7 @@ public final class TransactionManager: @unchecked Sendable {
         var out: [TransactionManagerInfo] = []
         for s in log.streams() where s.restartLSN != .null {
             guard let record = try? log.read(s.restartLSN), record.type == .restart,
-                case .checkpoint(let cp)? = try? TMRecord.decode(record.data).record
+                let cp = try? loadCheckpoint(record, read: log.read)
             else { continue }
             out.append(TransactionManagerInfo(
                 id: cp.tm, stream: s.name, checkpointLSN: s.restartLSN, lastLSN: s.lastLSN, baseLSN: s.baseLSN,

@@ -50,6 +50,11 @@ import Testing
         #expect(TMRecord.Kind.end.rawValue == 4)
         #expect(TMRecord.Kind.forced.rawValue == 5)
         #expect(TMRecord.Kind.checkpoint.rawValue == 16)
+        #expect(TMRecord.Kind.checkpointPart.rawValue == 17)
+        #expect(TMRecord.Kind.checkpointIndex.rawValue == 18)
+        #expect(TMRecord.checkpointPart(index: 0, count: 1, bytes: [9]).encode(clock: 1).count == TMRecord.partOverhead + 1)
+        #expect(TMRecord.checkpointIndex(TMCheckpointIndex(tm: TMSample.tm, totalLength: 1, crc: 2, parts: [LSN(rawValue: 3)]))
+            .encode(clock: 1).count == TMRecord.indexOverhead + 8)
         #expect(TMRecord.end(TMSample.tx).encode(clock: 1).count == 32)
     }
 
@@ -79,7 +84,7 @@ import Testing
             b[5] = version
             #expect(Self.decodeError(b)?.code == .unsupportedVersion)
         }
-        for kind: UInt8 in [0, 6, 15, 17, 255] {
+        for kind: UInt8 in [0, 6, 15, 19, 255] {
             b = good
             b[4] = kind
             #expect(Self.decodeError(b)?.code == .corrupt, "kind \(kind)")

@@ -59,5 +59,9 @@ enum TMSample {
         .forced(tx: tx, action: .forget, unixNanos: .max, actor: "ops", reason: "decommissioned"),
         .checkpoint(checkpoint),
         .checkpoint(TMCheckpoint(tm: tm, coveredThrough: .null, clock: 1, rms: [], transactions: [])),
+        .checkpointPart(index: 0, count: 2, bytes: [1, 2, 3, 4, 5]),
+        .checkpointPart(index: 4, count: 5, bytes: []),
+        .checkpointIndex(TMCheckpointIndex(
+            tm: tm, totalLength: 70_000, crc: 0xDEAD_BEEF, parts: [LSN(rawValue: 0x0000_0003_0000_2001), LSN(rawValue: 0x0000_0004_0000_0001)])),
     ]
 }

@@ -23,8 +23,10 @@ struct TMScratch {
     func remove() { try? FileManager.default.removeItem(atPath: path) }
 
     /// Creates the log and a TM on it, and recovers the TM (it is online).
-    func createOnline(options tmOptions: TransactionManagerOptions = .init()) throws -> (LogStore, TransactionManager) {
-        let log = try LogStore.create(at: path, options: Self.options)
+    func createOnline(options tmOptions: TransactionManagerOptions = .init(), log logOptions: LogCreateOptions = Self.options) throws
+        -> (LogStore, TransactionManager)
+    {
+        let log = try LogStore.create(at: path, options: logOptions)
         let tm = try TransactionManager.create(log: log, options: tmOptions)
         try tm.recover()
         return (log, tm)
@@ -67,14 +69,11 @@ func dataRecords(_ stream: LogStream) throws -> [LogRecord] {
 /// Just the kinds of ``tmRecords(_:)``.
 func tmRecordKinds(_ tm: TransactionManager) throws -> [TMRecord.Kind] { try tmRecords(tm).map(\.kind) }
 
-/// The TM's latest checkpoint, decoded from its restart area.
+/// The TM's latest checkpoint, decoded from its restart area (reassembled when written in parts).
 func tmCheckpoint(_ tm: TransactionManager) throws -> TMCheckpoint {
     let stream = try #require(tm.stream)
     let restart = try #require(try stream.readRestartArea())
-    guard case .checkpoint(let cp) = try TMRecord.decode(restart.data).record else {
-        throw LogError(.corrupt, "restart area is not a checkpoint")
-    }
-    return cp
+    return try TransactionManager.loadCheckpoint(restart, read: stream.read)
 }
 
 // MARK: Assertions

@@ -51,12 +51,19 @@ struct TMTransactionsCommand: ParsableCommand {
     private func transactionAges(_ tm: TransactionManager) throws -> [GUID: (lsn: LSN, clock: UInt64, checkpoint: Bool)] {
         guard let s = tm.stream else { return [:] }
         var first: [GUID: (LSN, UInt64, Bool)] = [:]
+        // A checkpoint written in parts names its transactions only in the reassembled parts: those
+        // transactions date from the latest index.
+        var index: (LSN, UInt64, Bool)?
         var cursor = try s.records(from: .null)
         while let r = try cursor.next() {
             guard let summary = summarizeTMRecord(r.data) else { continue }
+            if summary.kind == "checkpoint-index" { index = (r.lsn, summary.clock, true) }
             for id in summary.transactionIDs where first[id] == nil {
                 first[id] = (r.lsn, summary.clock, summary.kind == "checkpoint")
             }
+        }
+        if let index {
+            for t in tm.transactionSnapshots() where first[t.id] == nil { first[t.id] = index }
         }
         return first
     }

@@ -1,0 +1,96 @@
+// Checkpoints larger than one log record: the encoded checkpoint is cut into `checkpointPart` data
+// records, and the restart area is a small `checkpointIndex` naming them, with the whole checkpoint's
+// length and CRC32C. Specified in docs/format/tm-records.md, "Checkpoints in parts".
+
+import LogFormat
+import LogStore
+
+extension TransactionManager {
+    /// Writes an encoded checkpoint as `stream`'s restart area: in one record when it fits in
+    /// `maxRecordSize`, otherwise as parts followed by an index. Returns the restart record's LSN.
+    ///
+    /// The parts are appended after the snapshot's covered-through LSN, so the base (moved to that LSN)
+    /// never passes them. A crash before the restart area is durable leaves the previous checkpoint in
+    /// force; recovery skips the orphaned parts as it skips every part record.
+    static func writeCheckpoint(_ encoded: [UInt8], tm: GUID, clock: UInt64, to stream: LogStream, maxRecordSize: Int, newBase: LSN?)
+        throws -> LSN
+    {
+        if encoded.count <= maxRecordSize { return try stream.writeRestartArea(encoded, newBase: newBase) }
+        let slice = maxRecordSize - TMRecord.partOverhead
+        guard slice > 0 else {
+            throw LogError(.invalidArgument, "the log's maximum record size (\(maxRecordSize) bytes) cannot hold a checkpoint part")
+        }
+        let (quotient, remainder) = encoded.count.quotientAndRemainder(dividingBy: slice)
+        let count = quotient + (remainder > 0 ? 1 : 0)
+        let indexSize = TMRecord.indexOverhead + 8 * count
+        guard indexSize <= maxRecordSize, count <= Int(UInt32.max) else {
+            throw LogError(
+                .invalidArgument,
+                "a checkpoint of \(encoded.count) bytes needs \(count) parts, more than an index record of at most \(maxRecordSize) bytes can name")
+        }
+        var parts: [LSN] = []
+        parts.reserveCapacity(count)
+        for i in 0..<count {
+            let start = i * slice
+            let part = TMRecord.checkpointPart(index: UInt32(i), count: UInt32(count), bytes: Array(encoded[start..<min(encoded.count, start + slice)]))
+            parts.append(try stream.append(part.encode(clock: clock)))
+        }
+        let index = TMCheckpointIndex(tm: tm, totalLength: UInt64(encoded.count), crc: CRC32C.checksum(encoded), parts: parts)
+        return try stream.writeRestartArea(TMRecord.checkpointIndex(index).encode(clock: clock), newBase: newBase)
+    }
+
+    /// The checkpoint a restart record holds, directly or through the parts its index names. `read`
+    /// returns the record at an LSN; every part must be a record of the restart record's stream.
+    ///
+    /// - Throws: `corrupt` when the restart area is neither a checkpoint nor an index, or when a part is
+    ///   missing, out of place, of another stream, or the reassembled bytes do not match the index's
+    ///   length and CRC32C or do not decode as a checkpoint of the index's TM.
+    static func loadCheckpoint(_ restart: LogRecord, read: (LSN) throws -> LogRecord) throws -> TMCheckpoint {
+        switch try TMRecord.decode(restart.data).record {
+        case .checkpoint(let cp):
+            return cp
+        case .checkpointIndex(let index):
+            return try assembleCheckpoint(index, at: restart.lsn) { lsn in
+                let r = try read(lsn)
+                guard r.stream == restart.stream, r.type == .data else {
+                    throw LogError(.corrupt, "checkpoint part \(lsn) is not a data record of the TM's stream", lsn: lsn)
+                }
+                return r.data
+            }
+        default:
+            throw LogError(.corrupt, "the restart area is not a TM checkpoint", lsn: restart.lsn)
+        }
+    }
+
+    /// Reassembles and checks the checkpoint `index` (the restart record at `at`) describes.
+    static func assembleCheckpoint(_ index: TMCheckpointIndex, at lsn: LSN, read: (LSN) throws -> [UInt8]) throws -> TMCheckpoint {
+        func corrupt(_ what: String) -> LogError { LogError(.corrupt, "checkpoint index \(lsn): \(what)", lsn: lsn) }
+        var bytes: [UInt8] = []
+        for (i, partLSN) in index.parts.enumerated() {
+            let data: [UInt8]
+            do { data = try read(partLSN) } catch let e as LogError where e.code == .notFound || e.code == .invalidArgument {
+                throw corrupt("part \(i) at \(partLSN) cannot be read: \(e.message)")
+            }
+            guard case .checkpointPart(let n, let count, let slice) = try TMRecord.decode(data).record else {
+                throw corrupt("the record at \(partLSN) is not a checkpoint part")
+            }
+            guard Int(n) == i, Int(count) == index.parts.count else {
+                throw corrupt("the record at \(partLSN) is part \(n) of \(count), expected \(i) of \(index.parts.count)")
+            }
+            let (total, overflow) = bytes.count.addingReportingOverflow(slice.count)
+            guard !overflow, UInt64(total) <= index.totalLength else {
+                throw corrupt("the parts hold more than the \(index.totalLength) bytes the index names")
+            }
+            bytes += slice
+        }
+        guard UInt64(bytes.count) == index.totalLength else {
+            throw corrupt("the parts hold \(bytes.count) bytes, the index names \(index.totalLength)")
+        }
+        let crc = CRC32C.checksum(bytes)
+        guard crc == index.crc else { throw corrupt("the parts' CRC32C is \(crc), the index holds \(index.crc)") }
+        guard case .checkpoint(let cp) = try TMRecord.decode(bytes).record, cp.tm == index.tm else {
+            throw corrupt("the reassembled parts are not a checkpoint of TM \(index.tm)")
+        }
+        return cp
+    }
+}
