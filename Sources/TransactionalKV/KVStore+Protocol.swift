@@ -45,6 +45,9 @@ extension KVStore {
                 }
             }
         }
+        if !v.ranges.isEmpty, v.startSeq < historyFloor {
+            return conflict(v, "it scanned a range and stayed open longer than the \(historyLimit) commits of history kept to validate it")
+        }
         for r in v.ranges {
             func inRange(_ k: Key) -> Bool { !(k < r.start) && (r.end.map { k < $0 } ?? true) }
             for w in recentWrites where w.seq > v.startSeq && w.keys.contains(where: inRange) {

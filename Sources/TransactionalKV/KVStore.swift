@@ -42,7 +42,15 @@ public final class KVStore: @unchecked Sendable {
     var values: [Key: Entry] = [:]
     var index = SortedKeyIndex()
     var commitSeq: UInt64 = 0
+    /// The keys of recent commits, in commit order, for validating range scans (see `validateLocked`).
     var recentWrites: [(seq: UInt64, keys: [Key])] = []
+    /// Commits at or below this were dropped from `recentWrites` while an older transaction was still
+    /// open; a range scan begun before it can no longer be validated and conflicts.
+    var historyFloor: UInt64 = 0
+    /// Most commits `recentWrites` keeps for transactions left open; set lower by tests.
+    var historyLimit = 65_536
+    /// `recentWrites.count` that triggers the next trim (amortises the trim's cost).
+    var trimAt = 4096
     /// Keys locked by prepared (or single-phase committing) transactions.
     var locks: [Key: GUID] = [:]
     var active: [GUID: KVTransaction] = [:]
@@ -150,12 +158,21 @@ public final class KVStore: @unchecked Sendable {
             }
         }
         recentWrites.append((commitSeq, keys))
-        if recentWrites.count > 4096 { trimRecentWritesLocked() }
+        if recentWrites.count > min(trimAt, historyLimit) { trimRecentWritesLocked() }
     }
 
+    /// Drops the commits no open transaction needs. If a transaction left open still pins more than
+    /// `historyLimit` commits, the oldest are dropped anyway and `historyFloor` marks them, so memory
+    /// stays bounded; that transaction's range scans then conflict at commit (a retryable error).
     func trimRecentWritesLocked() {
         let oldest = active.values.map(\.startSeq).min() ?? commitSeq
-        recentWrites.removeAll { $0.seq <= oldest }
+        var drop = recentWrites.prefix { $0.seq <= oldest }.count  // in commit order
+        if recentWrites.count - drop > historyLimit {
+            drop = recentWrites.count - historyLimit / 2
+            historyFloor = max(historyFloor, recentWrites[drop - 1].seq)
+        }
+        recentWrites.removeFirst(drop)
+        trimAt = max(min(4096, historyLimit), recentWrites.count * 2)
     }
 
     func unlockLocked(_ tx: GUID, _ writes: [KVWrite]) {
