@@ -49,10 +49,18 @@ final class TxnCore: @unchecked Sendable {
         }
     }
 
+    /// The logged enlistments' logged forms, built in one pass (one array, no intermediate).
+    private var loggedEnlistments: [LoggedEnlistment] {
+        var out: [LoggedEnlistment] = []
+        out.reserveCapacity(enlistments.count)
+        for e in enlistments where e.isLogged { out.append(e.loggedForm) }
+        return out
+    }
+
     var loggedForm: LoggedTransaction {
         LoggedTransaction(
             id: id, outcome: outcome, superior: hasSuperior || superior != nil, description: description,
-            enlistments: enlistments.filter(\.isLogged).map(\.loggedForm))
+            enlistments: loggedEnlistments)
     }
 }
 

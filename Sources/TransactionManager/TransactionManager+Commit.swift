@@ -32,16 +32,21 @@ extension TransactionManager {
     /// when a two-phase commit is needed (no such writer, or it rejected single-phase).
     private func trySinglePhase(_ txn: TxnCore) async throws -> Bool {
         let target: Enlistment? = lock.withLock {
-            let writers = txn.enlistments.filter { $0.state == .active && $0.mask.contains(.prepare) }
-            guard writers.count == 1, writers[0].mask.contains(.singlePhaseCommit), txn.superior == nil else { return nil }
+            // The one active writer, if there is exactly one (counted without building an array).
+            var writer: Enlistment?
+            for e in txn.enlistments where e.state == .active && e.mask.contains(.prepare) {
+                guard writer == nil else { return nil }
+                writer = e
+            }
+            guard let writer, writer.mask.contains(.singlePhaseCommit), txn.superior == nil else { return nil }
             txn.state = .committingSinglePhase
-            writers[0].state = .singlePhase
-            writers[0].expecting = .singlePhaseCommit
+            writer.state = .singlePhase
+            writer.expecting = .singlePhaseCommit
             txn.pending = 1
-            return writers[0]
+            return writer
         }
         guard let target else { return false }
-        deliver([(target, .singlePhaseCommit)], txn: txn)
+        deliverOne(target, .singlePhaseCommit)
         await awaitPhase(txn)
         let (committed, effects) = lock.withLock { () -> (Bool?, Effects) in
             if txn.cutShort { return (nil, Effects()) }
@@ -72,7 +77,11 @@ extension TransactionManager {
         let targets: [Enlistment]? = lock.withLock {
             guard !txn.cutShort else { return nil }
             txn.state = txnState
-            let ts = txn.enlistments.filter(select)
+            // When every enlistment takes part (the common case) the list is shared, not copied.
+            let all = txn.enlistments
+            var selected = 0
+            for e in all where select(e) { selected += 1 }
+            let ts = selected == all.count ? all : all.filter(select)
             for e in ts {
                 e.state = kind == .prePrepare ? .prePreparing : .preparing
                 e.expecting = kind
@@ -81,7 +90,7 @@ extension TransactionManager {
             return ts
         }
         guard let targets else { throw abortError(txn) }
-        deliver(targets.map { ($0, kind) }, txn: txn)
+        for e in targets { deliverOne(e, kind) }
         await awaitPhase(txn)
         if lock.withLock({ txn.cutShort }) { throw abortError(txn) }
     }
@@ -180,6 +189,7 @@ extension TransactionManager {
             let kind: TransactionNotification.Kind = outcome == .committed ? .commit : .rollback
             e.state = outcome == .committed ? .committing : .aborting
             e.expecting = kind
+            if fx.notify.isEmpty { fx.notify.reserveCapacity(txn.enlistments.count) }
             fx.notify.append((e, kind))
         }
         txn.unacknowledged = owed
@@ -229,14 +239,16 @@ extension TransactionManager {
     }
 
     func deliver(_ list: [(Enlistment, TransactionNotification.Kind)], txn: TxnCore) {
-        for (e, kind) in list {
-            // A notification overtaken by a rollback (an earlier RM of this batch vetoed from inside its
-            // callback, say) is dropped: the enlistment already got the rollback, which is final.
-            let (live, c, info, rm) = lock.withLock {
-                (kind == .inDoubt ? e.state == .inDoubt : e.expecting == kind, clock, e.recoveryInfo, e.rm)
-            }
-            guard live else { continue }
-            rm?.deliver(TransactionNotification(kind: kind, enlistment: e, transactionID: e.transactionID, recoveryInformation: info, clock: c))
+        for (e, kind) in list { deliverOne(e, kind) }
+    }
+
+    func deliverOne(_ e: Enlistment, _ kind: TransactionNotification.Kind) {
+        // A notification overtaken by a rollback (an earlier RM of this batch vetoed from inside its
+        // callback, say) is dropped: the enlistment already got the rollback, which is final.
+        let (live, c, info, rm) = lock.withLock {
+            (kind == .inDoubt ? e.state == .inDoubt : e.expecting == kind, clock, e.recoveryInfo, e.rm)
         }
+        guard live else { return }
+        rm?.deliver(TransactionNotification(kind: kind, enlistment: e, transactionID: e.transactionID, recoveryInformation: info, clock: c))
     }
 }

@@ -14,11 +14,14 @@ public final class BenchRM: @unchecked Sendable {
     public var rm: ResourceManager?
     let log: LogStore
     let payload: [UInt8]
+    /// The prepare / commit record: the payload's first 16 bytes, built once rather than per notification.
+    let shortRecord: [UInt8]
     private let committed = Atomic<Int>(0)
 
     public init(log: LogStore, recordSize: Int) {
         self.log = log
         payload = [UInt8](repeating: 0x5A, count: recordSize)
+        shortRecord = Array(payload.prefix(16))
     }
 
     /// Enlists in `tx` and appends one work record.
@@ -35,10 +38,10 @@ public final class BenchRM: @unchecked Sendable {
             switch n.kind {
             case .prePrepare: try e.prePrepareComplete()
             case .prepare:
-                try stream.append(payload.prefix(16).map { $0 })
+                try stream.append(shortRecord)
                 try e.prepareComplete()
             case .singlePhaseCommit:
-                let lsn = try stream.append(payload.prefix(16).map { $0 })
+                let lsn = try stream.append(shortRecord)
                 Task {
                     try? await stream.flush(upTo: lsn)
                     try? e.commitComplete()
