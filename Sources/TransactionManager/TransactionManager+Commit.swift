@@ -205,7 +205,12 @@ extension TransactionManager {
         txn.timeoutTask = nil
         fx.resume += txn.finishWaiters
         txn.finishWaiters.removeAll()
-        if txn.logged { fx.records.append(.end(txn.id)) }
+        if txn.logged {
+            // The last end record waits in `end` (no array for the common single one); earlier ones
+            // move to `records` in order, so the append order is unchanged.
+            if let earlier = fx.end { fx.records.append(.end(earlier)) }
+            fx.end = txn.id
+        }
     }
 
     /// Rolls back a transaction that has not prepared (client call, timeout, closed handle).
@@ -225,6 +230,8 @@ extension TransactionManager {
     /// What a state change owes the outside world, performed after the lock is released.
     struct Effects {
         var records: [TMRecord] = []
+        /// An end record appended after `records` (kept apart: the usual single one needs no array).
+        var end: GUID?
         var notify: [(Enlistment, TransactionNotification.Kind)] = []
         var resume: [CheckedContinuation<Void, Never>] = []
         var callSuperior: [@Sendable () -> Void] = []
@@ -233,6 +240,7 @@ extension TransactionManager {
     func perform(_ fx: Effects) {
         // Unforced records (abort, end): losing one only means an outcome is sent again after a crash.
         for r in fx.records { _ = try? append(r) }
+        if let id = fx.end { _ = try? append(.end(id)) }
         if let txn = fx.notify.first?.0.txn { deliver(fx.notify, txn: txn) }
         for c in fx.resume { c.resume() }
         for f in fx.callSuperior { f() }
