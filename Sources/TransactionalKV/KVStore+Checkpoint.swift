@@ -30,7 +30,7 @@ extension KVStore {
         }
         lock.withLock {
             // Moved, not copied: a second reference would make the first write copy the whole table.
-            values = loaded
+            values = CommittedTable(loaded)
             loaded = [:]
             index = SortedKeyIndex(sortedUnique: keys)
             keys = []
@@ -58,35 +58,31 @@ extension KVStore {
 
     /// Writes a checkpoint: every committed key to a new snapshot file, then a restart area naming it
     /// (with the writes of transactions prepared and not yet decided), then moves the stream's base so
-    /// older records can be recycled. Returns the restart area's LSN. Runs alongside transactions: the
-    /// snapshot is a copy taken under the store's lock (copy-on-write, so cheap to take).
+    /// older records can be recycled. Returns the restart area's LSN.
+    ///
+    /// Runs alongside transactions. Under the store's lock it only freezes the committed table (see
+    /// `CommittedTable`) and notes what is in flight; the keys are sorted and gathered outside the lock,
+    /// then the table is thawed, folding in the commits made meanwhile. No commit copies the table.
     @discardableResult
     public func checkpoint() throws -> LSN {
         try checkpointLock.withLock {
-            var overlay: [Key: ArraySlice<UInt8>?] = [:]
-            let (covered, valuesCopy, keys, pendingList, generation) = lock.withLock {
+            var inFlight: [Key: ArraySlice<UInt8>?] = [:]
+            let (covered, frozen, keys, pendingList, generation) = lock.withLock {
                 () -> (LSN, [Key: Entry], SortedKeyIndex, [(id: GUID, writes: [KVWrite])], UInt64) in
                 snapshotGeneration += 1
                 // Single-phase commits whose record is appended count as committed (see commitSinglePhase).
-                // They go in an overlay: mutating the copies here would copy the whole table under the lock.
                 for writes in onePhaseInFlight.values {
-                    for w in writes { overlay[Key(w.key)] = .some(w.value.map { $0[...] }) }
+                    for w in writes { inFlight[Key(w.key)] = .some(w.value.map { $0[...] }) }
                 }
                 var p = pending.map { (id: $0.key, writes: $0.value) }
                 for v in active.values where v.state == .prepared && !v.writes.isEmpty { p.append((id: v.transactionID, writes: v.loggedWrites)) }
-                return (stream.lastLSN, values, index, p.sorted { $0.id < $1.id }, snapshotGeneration)
+                return (stream.lastLSN, values.freeze(), index, p.sorted { $0.id < $1.id }, snapshotGeneration)
             }
+            whileFrozenForTesting?()
+            // `consume`: the frozen dictionary must be released before the thaw, or the thaw copies it.
+            let entries = Self.snapshotEntries(consume frozen, keys: consume keys, inFlight: inFlight)
+            lock.withLock { values.thaw() }
             let name = KVSnapshotFile.name(store: id, generation: generation)
-            var ordered = keys.all
-            let added = overlay.keys.filter { valuesCopy[$0] == nil }
-            if !added.isEmpty {
-                ordered.append(contentsOf: added)
-                ordered.sort()
-            }
-            let entries: [(Key, ArraySlice<UInt8>)] = ordered.compactMap { k in
-                if let o = overlay[k] { return o.map { (k, $0) } }
-                return valuesCopy[k]?.value.map { (k, $0) }
-            }
             try KVSnapshotFile.write(io: io, directory: directory, name: name, store: id, coveredThrough: covered, slices: entries)
             let cp = KVCheckpoint(store: id, snapshotFile: name, coveredThrough: covered, pending: pendingList)
             let newBase: LSN? = covered == .null || covered <= stream.baseLSN ? nil : covered
@@ -99,6 +95,23 @@ extension KVStore {
                 try? io.unlink(directory + "/" + file)
             }
             return lsn
+        }
+    }
+
+    /// The snapshot's keys in order with their values: the frozen table, overridden by single-phase
+    /// commits appended but not yet applied.
+    private static func snapshotEntries(
+        _ frozen: consuming [Key: Entry], keys: consuming SortedKeyIndex, inFlight: [Key: ArraySlice<UInt8>?]
+    ) -> [(Key, ArraySlice<UInt8>)] {
+        var ordered = keys.all
+        let added = inFlight.keys.filter { frozen[$0] == nil }
+        if !added.isEmpty {
+            ordered.append(contentsOf: added)
+            ordered.sort()
+        }
+        return ordered.compactMap { k in
+            if let o = inFlight[k] { return o.map { (k, $0) } }
+            return frozen[k]?.value.map { (k, $0) }
         }
     }
 }

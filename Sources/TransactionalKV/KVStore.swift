@@ -32,14 +32,8 @@ public final class KVStore: @unchecked Sendable {
 
     let lock = Lock()
     // Guarded by lock.
-    struct Entry {
-        /// A slice: after a load it shares the snapshot's buffer (no allocation per value).
-        var value: ArraySlice<UInt8>?
-        /// The commit that wrote it. A deleted key has no entry and reads as version 0: versions only
-        /// grow, so a key read with version v and still at v was not written since.
-        var version: UInt64
-    }
-    var values: [Key: Entry] = [:]
+    /// Committed keys and values (frozen while a checkpoint reads them).
+    var values = CommittedTable()
     var index = SortedKeyIndex()
     var commitSeq: UInt64 = 0
     /// The keys of recent commits, in commit order, for validating range scans (see `validateLocked`).
@@ -63,6 +57,8 @@ public final class KVStore: @unchecked Sendable {
     var snapshotGeneration: UInt64 = 0
     var failure: LogError?
     let checkpointLock = Lock()
+    /// Tests only: runs on the checkpointing thread while the table is frozen, outside the store's lock.
+    var whileFrozenForTesting: (@Sendable () -> Void)?
     var stats = Statistics()
 
     /// Counters since open.
@@ -150,10 +146,10 @@ public final class KVStore: @unchecked Sendable {
             let k = Key(w.key)
             keys.append(k)
             if let v = w.value {
-                values[k] = Entry(value: v[...], version: commitSeq)
+                values.set(k, Entry(value: v[...], version: commitSeq))
                 index.insert(k)
             } else {
-                values[k] = nil
+                values.set(k, nil)
                 index.remove(k)
             }
         }

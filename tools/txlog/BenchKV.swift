@@ -39,6 +39,12 @@ struct BenchKV: ParsableCommand {
             let rec = try Self.recovery(dir: dir, keys: keys, valueSize: valueSize)
             section.add(["recovery, \(keys) keys + checkpoint", fmt(rec.seconds * 1000, 0), "ms", "-"],
                         json: ["measurement": "recovery", "keys": keys, "millis": rec.seconds * 1000, "snapshotBytes": rec.snapshotBytes])
+            let st = rec.stall
+            section.add(["checkpoint, \(keys) keys, beside 1 committing client", fmt(st.checkpointSeconds * 1000, 0), "ms", "-"],
+                        json: ["measurement": "checkpoint", "keys": keys, "millis": st.checkpointSeconds * 1000])
+            section.add(["longest commit during the checkpoint (outside: \(fmt(st.longestOutside * 1000, 2)) ms)", fmt(st.longestDuring * 1000, 2), "ms", "-"],
+                        json: ["measurement": "checkpointStall", "keys": keys, "longestCommitDuringMillis": st.longestDuring * 1000,
+                               "longestCommitOutsideMillis": st.longestOutside * 1000, "commitsDuring": st.commitsDuring])
             section.notes.append(String(format: "recovery: reopen log + TM recover + KVStore.open (snapshot %@ + stream replay); page cache warm", formatBytes(rec.snapshotBytes)))
         }
         emit([section], options: options, dir: dir.root)
@@ -109,7 +115,7 @@ struct BenchKV: ParsableCommand {
         return PutResult(perSecond: n / (Double(t1 - t0) / 1e9), perSync: n / Double(max(1, s1 - s0)))
     }
 
-    static func recovery(dir: BenchDirectory, keys: Int, valueSize: Int) throws -> (seconds: Double, snapshotBytes: UInt64) {
+    static func recovery(dir: BenchDirectory, keys: Int, valueSize: Int) throws -> (seconds: Double, snapshotBytes: UInt64, stall: CheckpointStall) {
         let path = dir.fresh("kv-recovery")
         defer { dir.remove(path) }
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
@@ -140,11 +146,12 @@ struct BenchKV: ParsableCommand {
             (try? FileManager.default.attributesOfItem(atPath: path + "/data/" + $0)[.size] as? UInt64) ?? nil
         }.reduce(0, +)
         let t0 = nowNanos()
-        let (log, _, store) = try openStack(path, create: false)
+        let (log, tm, store) = try openStack(path, create: false)
         let seconds = Double(nowNanos() - t0) / 1e9
         guard store.count == keys else { throw BenchError("recovered \(store.count) keys, expected \(keys)") }
+        let stall = try checkpointStall(tm: tm, store: store, valueSize: valueSize)
         try log.close()
-        return (seconds, snapshotBytes)
+        return (seconds, snapshotBytes, stall)
     }
 
     static func blockingCommit(_ tx: Transaction) throws {
