@@ -113,20 +113,22 @@ extension TransactionManager {
             try await runPhase(txn, .prePrepare, txnState: .prePreparing) { $0.state == .active && $0.mask.contains(.prePrepare) }
         }
         try await runPhase(txn, .prepare, txnState: .preparing) { ($0.state == .active || $0.state == .prePrepared) && $0.mask.contains(.prepare) }
-        let (record, readOnly): (TMRecord?, Bool) = try lock.withLock {
+        let (record, readOnly, wasLogged): (TMRecord?, Bool, Bool) = try lock.withLock {
             guard !txn.cutShort else { throw txn.abortError }
-            if !txn.enlistments.contains(where: { $0.state == .prepared }) { return (nil, true) }
+            if !txn.enlistments.contains(where: { $0.state == .prepared }) { return (nil, true, txn.logged) }
             txn.state = .prepared
+            let wasLogged = txn.logged
             let logged = txn.enlistments.contains { $0.isLogged }
             if logged { txn.logged = true }
-            return (logged ? .prepared(txn.loggedForm) : nil, false)
+            return (logged ? .prepared(txn.loggedForm) : nil, false, wasLogged)
         }
         if readOnly {
             perform(lock.withLock { outcomeLocked(txn, .committed) })
             return .readOnly
         }
         if let record, let stream {
-            let lsn = try append(record)
+            let lsn: LSN
+            do { lsn = try append(record) } catch { throw rollBackUnlogged(txn, wasLogged: wasLogged, record: "prepared", error) }
             try await stream.flush(upTo: lsn)
         }
         return .prepared

@@ -114,17 +114,19 @@ extension TransactionManager {
     /// Shared-log fast path: every prepare record a durable RM appended to its stream precedes this
     /// record in the same log, so the one flush below makes them durable too.
     func decideCommit(_ txn: TxnCore) async throws {
-        let record: TMRecord? = try lock.withLock {
+        let (record, wasLogged): (TMRecord?, Bool) = try lock.withLock {
             guard !txn.cutShort, txn.outcome == .undetermined else { throw txn.abortError }
             txn.outcome = .committed
             clock += 1
+            let wasLogged = txn.logged
             let logged = txn.enlistments.contains { $0.isLogged }
             if logged { txn.logged = true }
-            return logged ? .outcome(txn.loggedForm) : nil
+            return (logged ? .outcome(txn.loggedForm) : nil, wasLogged)
         }
         if let record, let stream {
+            let lsn: LSN
+            do { lsn = try append(record) } catch { throw rollBackUnlogged(txn, wasLogged: wasLogged, record: "decision", error) }
             do {
-                let lsn = try append(record)
                 try await stream.flush(upTo: lsn)
             } catch {
                 // The decision may or may not be durable: no outcome is sent; recovery decides.
@@ -133,6 +135,21 @@ extension TransactionManager {
             }
         }
         perform(lock.withLock { outcomeLocked(txn, .committed) })
+    }
+
+    /// A decision (or prepared) record could not be appended: too large for the log's maximum record
+    /// size, log full, log failed. Nothing reached the log, so presumed abort holds: the transaction is
+    /// rolled back, its prepared participants get `rollback`, and the TM stays healthy. Returns the
+    /// error to throw: the append's code, saying the transaction was rolled back.
+    func rollBackUnlogged(_ txn: TxnCore, wasLogged: Bool, record: String, _ cause: any Error) -> LogError {
+        let code = (cause as? LogError)?.code ?? .io
+        let reason = LogError(code, "transaction \(txn.id) was rolled back: its \(record) record could not be appended (\(cause))")
+        perform(lock.withLock {
+            txn.logged = wasLogged
+            if txn.abortReason == nil { txn.abortReason = reason }
+            return outcomeLocked(txn, .aborted)
+        })
+        return reason
     }
 
     /// The error a rolled-back transaction's commit throws: the veto's reason, or `aborted`.
