@@ -11,6 +11,9 @@ public enum TMLimits {
     public static let maxRecoveryInformation = 64 * 1024
     /// Longest stream name, actor or reason text.
     public static let maxShortText = 1024
+    /// Most forced outcomes a checkpoint may carry (its audit section), and the largest effective
+    /// ``TransactionManagerOptions/auditRetention``.
+    public static let maxAuditEntries = 65536
 }
 
 /// One enlistment as logged: identity, owner, mask, recovery blob, and (in checkpoints) whether its
@@ -53,6 +56,32 @@ public enum ForcedAction: UInt8, Sendable, CaseIterable, CustomStringConvertible
     }
 }
 
+/// A forced outcome as the TM retains it for audit (``TransactionManager/forcedOutcomes``): the fields of
+/// its `forced` record and that record's LSN. Kept across checkpoints, which carry the most recent
+/// ``TransactionManagerOptions/auditRetention`` of them (docs/format/tm-records.md, "checkpoint").
+public struct ForcedOutcome: Equatable, Sendable {
+    /// The LSN of the original `forced` record (it may since have been recycled).
+    public var lsn: LSN
+    /// The transaction whose outcome was forced.
+    public var transaction: GUID
+    public var action: ForcedAction
+    /// Wall-clock time of the decision, nanoseconds since 1970-01-01 UTC (may go backwards: order by LSN).
+    public var unixNanos: UInt64
+    /// Who forced it.
+    public var actor: String
+    /// Why (may be empty).
+    public var reason: String
+
+    public init(lsn: LSN, transaction: GUID, action: ForcedAction, unixNanos: UInt64, actor: String, reason: String) {
+        self.lsn = lsn
+        self.transaction = transaction
+        self.action = action
+        self.unixNanos = unixNanos
+        self.actor = actor
+        self.reason = reason
+    }
+}
+
 /// The TM's snapshot in a restart area.
 struct TMCheckpoint: Equatable, Sendable {
     var tm: GUID
@@ -61,6 +90,8 @@ struct TMCheckpoint: Equatable, Sendable {
     var clock: UInt64
     var rms: [LoggedRM]
     var transactions: [LoggedTransaction]
+    /// The most recent forced outcomes at or below `coveredThrough`, oldest first (the audit section).
+    var forcedOutcomes: [ForcedOutcome] = []
 }
 
 /// The restart area of a checkpoint too large for one record: where its parts are, and how to check
@@ -132,11 +163,7 @@ enum TMRecord: Equatable, Sendable {
         case .prepared(let t), .outcome(let t): w.transaction(t, withAcks: false)
         case .end(let id): w.guid(id)
         case .forced(let tx, let action, let nanos, let actor, let reason):
-            w.guid(tx)
-            w.u8(action.rawValue)
-            w.u64(nanos)
-            w.text(actor)
-            w.text(reason)
+            w.forced(tx: tx, action: action, unixNanos: nanos, actor: actor, reason: reason)
         case .checkpoint(let c):
             w.guid(c.tm)
             w.u64(c.coveredThrough.rawValue)
@@ -145,6 +172,11 @@ enum TMRecord: Equatable, Sendable {
             for rm in c.rms { w.rm(rm) }
             w.u32(UInt32(c.transactions.count))
             for t in c.transactions { w.transaction(t, withAcks: true) }
+            w.u32(UInt32(c.forcedOutcomes.count))
+            for f in c.forcedOutcomes {
+                w.u64(f.lsn.rawValue)
+                w.forced(tx: f.transaction, action: f.action, unixNanos: f.unixNanos, actor: f.actor, reason: f.reason)
+            }
         case .checkpointPart(let index, let count, let bytes):
             w.u32(index)
             w.u32(count)
@@ -181,12 +213,8 @@ enum TMRecord: Equatable, Sendable {
             case .outcome: record = .outcome(try r.transaction(withAcks: false))
             case .end: record = .end(try r.guid())
             case .forced:
-                let tx = try r.guid()
-                let a = try r.u8()
-                guard let action = ForcedAction(rawValue: a) else { throw LogError(.corrupt, "tm record: unknown forced action \(a)") }
-                let nanos = try r.u64()
-                record = .forced(tx: tx, action: action, unixNanos: nanos, actor: try r.text(TMLimits.maxShortText),
-                                 reason: try r.text(TMLimits.maxShortText))
+                let f = try r.forced(lsn: .null)
+                record = .forced(tx: f.transaction, action: f.action, unixNanos: f.unixNanos, actor: f.actor, reason: f.reason)
             case .checkpoint:
                 let tm = try r.guid()
                 let covered = LSN(rawValue: try r.u64())
@@ -197,7 +225,10 @@ enum TMRecord: Equatable, Sendable {
                 let txCount = try r.count(minimumEntrySize: 16 + 2 + 4 + 4)
                 var txs: [LoggedTransaction] = []
                 for _ in 0..<txCount { txs.append(try r.transaction(withAcks: true)) }
-                record = .checkpoint(TMCheckpoint(tm: tm, coveredThrough: covered, clock: clock, rms: rms, transactions: txs))
+                // The audit section; a checkpoint written before it existed ends here (no entries).
+                let audit = r.remaining == 0 ? [] : try r.forcedOutcomes(coveredThrough: covered)
+                record = .checkpoint(TMCheckpoint(
+                    tm: tm, coveredThrough: covered, clock: clock, rms: rms, transactions: txs, forcedOutcomes: audit))
             case .checkpointPart:
                 let index = try r.u32()
                 let count = try r.u32()
@@ -230,6 +261,14 @@ extension ByteWriter {
     }
     mutating func blob(_ b: [UInt8]) { lengthPrefixed(b) }
     mutating func text(_ s: String) { lengthPrefixed(s.utf8) }
+    /// The body of a `forced` record (also each audit entry of a checkpoint, after its LSN).
+    mutating func forced(tx: GUID, action: ForcedAction, unixNanos: UInt64, actor: String, reason: String) {
+        guid(tx)
+        u8(action.rawValue)
+        u64(unixNanos)
+        text(actor)
+        text(reason)
+    }
     mutating func rm(_ rm: LoggedRM) {
         guid(rm.id)
         text(rm.stream)
@@ -287,6 +326,39 @@ struct FieldReader {
             throw LogError(.corrupt, "\(r.what): count \(n) cannot fit in the \(remaining) bytes that remain")
         }
         return n
+    }
+
+    /// The body of a `forced` record, as a ``ForcedOutcome`` at `lsn`.
+    mutating func forced(lsn: LSN) throws -> ForcedOutcome {
+        let tx = try guid()
+        let a = try u8()
+        guard let action = ForcedAction(rawValue: a) else { throw LogError(.corrupt, "\(r.what): unknown forced action \(a)") }
+        let nanos = try u64()
+        return ForcedOutcome(
+            lsn: lsn, transaction: tx, action: action, unixNanos: nanos, actor: try text(TMLimits.maxShortText),
+            reason: try text(TMLimits.maxShortText))
+    }
+
+    /// Smallest audit entry: LSN, then a `forced` body with empty texts.
+    static let minimumAuditEntrySize = 8 + 16 + 1 + 8 + 4 + 4
+
+    /// A checkpoint's audit section: a count, then entries (LSN and `forced` body) whose LSNs increase
+    /// strictly and are valid and not above `coveredThrough`.
+    mutating func forcedOutcomes(coveredThrough: LSN) throws -> [ForcedOutcome] {
+        let n = try count(minimumEntrySize: Self.minimumAuditEntrySize)
+        guard n <= TMLimits.maxAuditEntries else {
+            throw LogError(.corrupt, "\(r.what): \(n) audit entries, more than the limit of \(TMLimits.maxAuditEntries)")
+        }
+        var out: [ForcedOutcome] = []
+        out.reserveCapacity(n)
+        for _ in 0..<n {
+            let lsn = LSN(rawValue: try u64())
+            guard lsn.isValid, lsn <= coveredThrough, lsn > (out.last?.lsn ?? .null) else {
+                throw LogError(.corrupt, "\(r.what): audit entry at \(lsn) is out of order or above covered-through \(coveredThrough)")
+            }
+            out.append(try forced(lsn: lsn))
+        }
+        return out
     }
 
     mutating func rm() throws -> LoggedRM {

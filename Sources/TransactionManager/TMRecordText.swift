@@ -64,6 +64,7 @@ public func summarizeTMRecord(_ bytes: [UInt8]) -> TMRecordSummary? {
         s.kind = "checkpoint"
         s.transactionIDs = cp.transactions.map(\.id)
         s.text = "checkpoint tm \(cp.tm) covers \(cp.coveredThrough) \(cp.rms.count) rms \(cp.transactions.count) transactions owed"
+            + " \(cp.forcedOutcomes.count) forced outcomes kept"
     case .checkpointPart(let index, let count, let bytes):
         s.kind = "checkpoint-part"
         s.text = "checkpoint-part \(index + 1) of \(count) \(bytes.count) bytes"

@@ -3,8 +3,8 @@
 import LogStore
 
 extension TransactionManager {
-    /// Writes a checkpoint: a restart area holding every durable RM and every logged transaction still
-    /// owed work, and moves the TM stream's base so older TM records can be recycled. Recovery time then
+    /// Writes a checkpoint: a restart area holding every durable RM, every logged transaction still
+    /// owed work and the most recent forced outcomes (``forcedOutcomes``), and moves the TM stream's base so older TM records can be recycled. Recovery time then
     /// depends on activity since the last checkpoint, not on the log's size.
     ///
     /// The snapshot and the LSN it covers are taken together under the TM's lock; every state change is
@@ -23,8 +23,12 @@ extension TransactionManager {
             }
             recordsSinceCheckpoint = 0
             let txs = transactions.values.filter { $0.logged && !$0.isFinished }.map(\.loggedForm).sorted { $0.id < $1.id }
+            // A `resolve` whose record is being appended has changed the state but cannot have its audit
+            // entry here yet: cover no further than the LSN before its record, so recovery replays it.
+            let covered = pendingForced.reduce(stream.lastLSN) { min($0, $1) }
             let cp = TMCheckpoint(
-                tm: id, coveredThrough: stream.lastLSN, clock: clock, rms: loggedRMs.values.sorted { $0.id < $1.id }, transactions: txs)
+                tm: id, coveredThrough: covered, clock: clock, rms: loggedRMs.values.sorted { $0.id < $1.id }, transactions: txs,
+                forcedOutcomes: audit.retained.filter { $0.lsn <= covered })
             return (cp, clock)
         }
         let bytes = TMRecord.checkpoint(cp).encode(clock: c)

@@ -37,7 +37,7 @@ extension TransactionManager {
         do {
             let started = monotonicNanos()
             var stats = RecoveryStatistics()
-            var table = RecoveredTable()
+            var table = RecoveredTable(audit: ForcedOutcomeTrail(limit: options.auditRetention))
             if let stream {
                 try replay(stream: stream, into: &table, stats: &stats, progress: progress, isCancelled: isCancelled)
             }
@@ -65,6 +65,8 @@ extension TransactionManager {
         var clock: UInt64 = 1
         var rms: [GUID: LoggedRM] = [:]
         var transactions: [GUID: LoggedTransaction] = [:]
+        /// The checkpoint's forced outcomes, then those of the records replayed after it.
+        var audit: ForcedOutcomeTrail
 
         mutating func apply(_ record: TMRecord) {
             switch record {
@@ -113,6 +115,7 @@ extension TransactionManager {
         if let restart = try stream.readRestartArea() {
             let cp = try Self.loadCheckpoint(restart, read: stream.read)
             table.apply(.checkpoint(cp))
+            table.audit.replace(with: cp.forcedOutcomes)
             covered = cp.coveredThrough
             stats.checkpointLSN = restart.lsn
         }
@@ -125,6 +128,10 @@ extension TransactionManager {
             default: break
             }
             table.apply(record)
+            if case .forced(let tx, let action, let nanos, let actor, let reason) = record {
+                // After the checkpoint's own entries (all at or below covered-through): no duplicates.
+                table.audit.append(ForcedOutcome(lsn: r.lsn, transaction: tx, action: action, unixNanos: nanos, actor: actor, reason: reason))
+            }
             table.clock = max(table.clock, recordClock)
             stats.recordsScanned += 1
             stats.lastRecoveredLSN = r.lsn
@@ -141,6 +148,7 @@ extension TransactionManager {
         lock.withLock {
             clock = max(clock, table.clock)
             loggedRMs = table.rms
+            audit = table.audit
             for t in table.transactions.values {
                 let txn = TxnCore(id: t.id, description: t.description)
                 txn.recovered = true

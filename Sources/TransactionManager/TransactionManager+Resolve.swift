@@ -8,7 +8,9 @@ import Glibc
 
 extension TransactionManager {
     /// Forces the outcome of a prepared, in-doubt or unfinished transaction, or forgets it. Writes an
-    /// audited record (who, when, why), forced to disk, before anything is sent.
+    /// audited record (who, when, why), forced to disk, before anything is sent. The outcome is then
+    /// listed in ``forcedOutcomes`` and kept by later checkpoints (the most recent
+    /// ``TransactionManagerOptions/auditRetention``).
     ///
     /// - `commit` / `rollback`: refused when the outcome is already known and differs.
     /// - `forget`: drops the transaction without telling anyone (for participants that will never come
@@ -17,7 +19,10 @@ extension TransactionManager {
         guard let stream else { throw LogError(.invalidArgument, "a volatile transaction manager has nothing to resolve") }
         let actorText = Self.utf8Prefix(actor ?? options.defaultActor, TMLimits.maxShortText)
         let reasonText = Self.utf8Prefix(reason, TMLimits.maxShortText)
-        let (record, fx): (TMRecord, Effects) = try lock.withLock {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        let nanos = UInt64(max(0, ts.tv_sec)) &* 1_000_000_000 &+ UInt64(max(0, ts.tv_nsec))
+        let (record, fx, floor): (TMRecord, Effects, LSN) = try lock.withLock {
             try requireOnline()
             guard let txn = transactions[id] else { throw LogError(.notFound, "no transaction \(id) is owed an outcome") }
             switch txn.state {
@@ -30,9 +35,6 @@ extension TransactionManager {
             if action == .rollback, txn.outcome == .committed {
                 throw LogError(.invalidState, "transaction \(id) already committed; it cannot be rolled back")
             }
-            var ts = timespec()
-            clock_gettime(CLOCK_REALTIME, &ts)
-            let nanos = UInt64(max(0, ts.tv_sec)) &* 1_000_000_000 &+ UInt64(max(0, ts.tv_nsec))
             let record = TMRecord.forced(tx: id, action: action, unixNanos: nanos, actor: actorText, reason: reasonText)
             txn.logged = true
             var fx = Effects()
@@ -47,11 +49,28 @@ extension TransactionManager {
                 txn.outcome = txn.outcome == .undetermined ? .aborted : txn.outcome
                 finishLocked(txn, into: &fx)
             }
-            return (record, fx)
+            let floor = stream.lastLSN  // the record comes after this LSN (see checkpoint())
+            pendingForced.append(floor)
+            return (record, fx, floor)
         }
-        let lsn = try append(record)
+        let lsn: LSN
+        do {
+            lsn = try append(record)
+        } catch {
+            lock.withLock { removePending(floor) }
+            throw error
+        }
+        lock.withLock {
+            removePending(floor)
+            audit.append(ForcedOutcome(lsn: lsn, transaction: id, action: action, unixNanos: nanos, actor: actorText, reason: reasonText))
+        }
         try await stream.flush(upTo: lsn)
         perform(fx)
+    }
+
+    /// Forgets one pending `resolve`'s floor (under `lock`).
+    private func removePending(_ floor: LSN) {
+        if let i = pendingForced.firstIndex(of: floor) { pendingForced.remove(at: i) }
     }
 
     /// `text` cut to at most `limit` UTF-8 bytes at a character boundary (the record's decoder refuses

@@ -10,6 +10,13 @@ public struct TransactionManagerOptions: Sendable {
     public var checkpointEveryRecords = 65536
     /// Who is named in forced-outcome audit records when no actor is given.
     public var defaultActor = "api"
+    /// How many forced outcomes the TM keeps for audit beyond the life of their `forced` records: the
+    /// most recent `auditRetention` (by LSN) are kept in memory (``TransactionManager/forcedOutcomes``)
+    /// and carried by every checkpoint, so they survive the checkpoints that recycle the records
+    /// themselves. 0 keeps none beyond the log itself (a forced record is then readable only until a
+    /// checkpoint moves the stream's base past it). Values above ``TMLimits/maxAuditEntries`` count as
+    /// that limit. Default 1000.
+    public var auditRetention = 1000
     public init() {}
 }
 
@@ -51,6 +58,12 @@ public final class TransactionManager: @unchecked Sendable {
     var resourceManagers: [GUID: ResourceManager] = [:]
     var loggedRMs: [GUID: LoggedRM] = [:]
     var recordsSinceCheckpoint = 0
+    /// The most recent forced outcomes (``forcedOutcomes``).
+    var audit: ForcedOutcomeTrail
+    /// For each `resolve` between its state change and the append of its `forced` record: the stream's
+    /// last LSN before that append. A checkpoint covers no further than the smallest (the record's LSN
+    /// is not known yet, so its audit entry cannot be in the snapshot).
+    var pendingForced: [LSN] = []
     var checkpointScheduled = false
     var failureHandlers: [@Sendable (LogError) -> Void] = []
     var failure: LogError?
@@ -68,6 +81,7 @@ public final class TransactionManager: @unchecked Sendable {
         self.log = log
         self.stream = stream
         self.options = options
+        self.audit = ForcedOutcomeTrail(limit: options.auditRetention)
         if let log {
             log.onFailure { [weak self] e in self?.logFailed(e) }
         }

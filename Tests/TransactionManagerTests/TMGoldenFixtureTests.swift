@@ -77,7 +77,7 @@ import TxLogTestSupport
         let expected = TMRecord.checkpoint(TMSample.checkpoint).encode(clock: TMSample.checkpointClock)
         let file = try Self.fixture("tm-checkpoint.bin", expected: expected)
         #expect(file == expected, "tm-checkpoint.bin no longer matches the encoder; regenerate and update docs/format/tm-records.md")
-        #expect(file.count == 195)
+        #expect(file.count == 247)
 
         #expect(Self.u32(file, 0) == 0x314D_544B)
         #expect(file[4] == 16)  // checkpoint
@@ -95,6 +95,17 @@ import TxLogTestSupport
         #expect(file[189] == 1)  // acknowledged
         #expect(Self.u32(file, 190) == 1)
         #expect(file[194] == 0xAB)
+        // Audit section: one forced outcome.
+        #expect(Self.u32(file, 195) == 1)
+        #expect(Self.u64(file, 199) == 0x0000_0003_0000_1000)  // its record's LSN, 3:4096:0
+        #expect(Self.u64(file, 207) == 0xC3C3_C3C3_0000_4000)
+        #expect(Self.u64(file, 215) == 0x8000_0000_0000_000C)
+        #expect(file[223] == 1)  // commit
+        #expect(Self.u64(file, 224) == 1_790_000_000_123_456_789)
+        #expect(Self.u32(file, 232) == 3)
+        #expect(Array(file[236..<239]) == Array("ops".utf8))
+        #expect(Self.u32(file, 239) == 4)
+        #expect(Array(file[243..<247]) == Array("lost".utf8))
 
         let (record, clock) = try TMRecord.decode(file)
         #expect(clock == 9)
@@ -118,6 +129,14 @@ import TxLogTestSupport
         #expect(t.enlistments.map(\.mask) == [0x0F])
         #expect(t.enlistments.map(\.acknowledged) == [true])
         #expect(t.enlistments.map(\.recoveryInformation) == [[0xAB]])
+        #expect(cp.forcedOutcomes.count == 1)
+        let f = try #require(cp.forcedOutcomes.first)
+        #expect(f.lsn.description == "3:4096:0")
+        #expect(f.transaction.description == "c3c3c3c3-0000-4000-8000-00000000000c")
+        #expect(f.action == .commit)
+        #expect(f.unixNanos == 1_790_000_000_123_456_789)
+        #expect(f.actor == "ops")
+        #expect(f.reason == "lost")
     }
 
     @Test func fixtureSetIsComplete() throws {

@@ -61,7 +61,19 @@ import Testing
     @Test func everyTruncationIsCorrupt() {
         for record in TMSample.everyKind {
             let bytes = record.encode(clock: 3)
+            // A checkpoint cut right before its audit section is one written before that section existed.
+            var legacy: Int?
+            if case .checkpoint(var cp) = record {
+                cp.forcedOutcomes = []
+                legacy = TMRecord.checkpoint(cp).encode(clock: 3).count - 4
+            }
             for n in 0..<bytes.count {
+                if n == legacy {
+                    guard case .checkpoint(var cp) = record else { continue }
+                    cp.forcedOutcomes = []
+                    #expect((try? TMRecord.decode(Array(bytes[0..<n])))?.record == .checkpoint(cp))
+                    continue
+                }
                 let e = Self.decodeError(Array(bytes[0..<n]))
                 #expect(e?.code == .corrupt, "\(record.kind) cut to \(n) of \(bytes.count) bytes: \(String(describing: e))")
             }
@@ -116,10 +128,10 @@ import Testing
             b[32] = action
             #expect(Self.decodeError(b)?.code == .corrupt, "action \(action)")
         }
-        // Checkpoint: the acknowledged flag of the only enlistment is one byte before its blob length.
+        // Checkpoint: the acknowledged flag of the only enlistment, at 189 (docs/format/tm-records.md).
         let cp = TMRecord.checkpoint(TMSample.checkpoint).encode(clock: 9)
         b = cp
-        let ackOffset = cp.count - 1 - 4 - 1
+        let ackOffset = 189
         #expect(b[ackOffset] == 1)
         b[ackOffset] = 2
         #expect(Self.decodeError(b)?.code == .corrupt)
@@ -132,8 +144,9 @@ import Testing
 
     @Test func countsLargerThanTheRemainingBytesAreCorrupt() {
         // Checkpoint: rm count at 48, transaction count right after the empty RM list (52).
+        // Audit count right after the empty transaction list (56).
         var b = TMRecord.checkpoint(TMCheckpoint(tm: TMSample.tm, coveredThrough: .null, clock: 1, rms: [], transactions: [])).encode(clock: 1)
-        #expect(b.count == 56)
+        #expect(b.count == 60)
         for count: UInt32 in [1, 0xFFFF, 0xFFFF_FFFF] {
             var c = b
             Self.patchU32(&c, at: 48, count)
@@ -141,6 +154,9 @@ import Testing
             c = b
             Self.patchU32(&c, at: 52, count)
             #expect(Self.decodeError(c)?.code == .corrupt, "transaction count \(count)")
+            c = b
+            Self.patchU32(&c, at: 56, count)
+            #expect(Self.decodeError(c)?.code == .corrupt, "audit count \(count)")
         }
         // Outcome record: description length at 34, enlistment count after the description.
         b = TMRecord.outcome(LoggedTransaction(id: TMSample.tx, outcome: .committed, superior: false, description: "", enlistments: []))

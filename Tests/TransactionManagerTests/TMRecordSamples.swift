@@ -34,15 +34,24 @@ enum TMSample {
 
     static let rmRegisteredA = LoggedRM(id: rmA, stream: ResourceManager.streamName(for: rmA), description: "accounts")
 
+    /// A transaction resolved by an operator before the checkpoint (its audit entry).
+    static let resolvedTx = guid("c3c3c3c3-0000-4000-8000-00000000000c")
+
+    /// The audit entry of the second worked example: a forced commit at 3:4096:0.
+    static let forcedOutcome = ForcedOutcome(
+        lsn: LSN(rawValue: 0x0000_0003_0000_1000), transaction: resolvedTx, action: .commit, unixNanos: 1_790_000_000_123_456_789,
+        actor: "ops", reason: "lost")
+
     /// The checkpoint of the second worked example (Fixtures/tm-checkpoint.bin): one RM, one in-doubt
-    /// transaction whose first enlistment acknowledged nothing yet.
+    /// transaction whose first enlistment acknowledged nothing yet, one forced outcome kept for audit.
     static let checkpoint = TMCheckpoint(
         tm: tm, coveredThrough: LSN(rawValue: 0x0000_0003_0000_2001), clock: 9, rms: [rmRegisteredA],
         transactions: [
             LoggedTransaction(
                 id: tx, outcome: .undetermined, superior: true, description: "",
                 enlistments: [LoggedEnlistment(id: enlistmentA, rm: rmA, mask: 0xF, acknowledged: true, recoveryInformation: [0xAB])])
-        ])
+        ],
+        forcedOutcomes: [forcedOutcome])
 
     static let checkpointClock: UInt64 = 9
 
@@ -59,6 +68,14 @@ enum TMSample {
         .forced(tx: tx, action: .forget, unixNanos: .max, actor: "ops", reason: "decommissioned"),
         .checkpoint(checkpoint),
         .checkpoint(TMCheckpoint(tm: tm, coveredThrough: .null, clock: 1, rms: [], transactions: [])),
+        .checkpoint(TMCheckpoint(
+            tm: tm, coveredThrough: LSN(rawValue: 0x0000_0004_0000_0000), clock: 3, rms: [], transactions: [],
+            forcedOutcomes: [
+                forcedOutcome,
+                ForcedOutcome(lsn: LSN(rawValue: 0x0000_0003_0000_1001), transaction: tx, action: .forget, unixNanos: 0, actor: "", reason: ""),
+                ForcedOutcome(
+                    lsn: LSN(rawValue: 0x0000_0004_0000_0000), transaction: tx, action: .rollback, unixNanos: .max, actor: "π", reason: "why\nnot"),
+            ])),
         .checkpointPart(index: 0, count: 2, bytes: [1, 2, 3, 4, 5]),
         .checkpointPart(index: 4, count: 5, bytes: []),
         .checkpointIndex(TMCheckpointIndex(

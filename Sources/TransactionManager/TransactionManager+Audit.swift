@@ -1,0 +1,37 @@
+// The audit trail of forced outcomes: the most recent `auditRetention` of them, in memory and in every
+// checkpoint, so who forced what outlives the `forced` records a checkpoint lets the log recycle.
+
+import LogStore
+
+/// The most recent forced outcomes, oldest first, at most `limit` (trimmed in amortised O(1)).
+struct ForcedOutcomeTrail: Sendable {
+    let limit: Int
+    private var entries: [ForcedOutcome] = []
+
+    init(limit: Int) { self.limit = min(max(0, limit), TMLimits.maxAuditEntries) }
+
+    /// Adds `f` unless it is not newer (by LSN) than the last entry: replaying a record the checkpoint
+    /// already carries adds nothing.
+    mutating func append(_ f: ForcedOutcome) {
+        guard limit > 0, f.lsn > (entries.last?.lsn ?? .null) else { return }
+        entries.append(f)
+        // Up to `limit` extra entries before trimming: each trim removes as many as were appended since.
+        if entries.count >= 2 * limit { entries.removeFirst(entries.count - limit) }
+    }
+
+    mutating func replace(with fs: [ForcedOutcome]) {
+        entries = []
+        for f in fs { append(f) }
+    }
+
+    /// The retained entries, oldest first, at most `limit`.
+    var retained: [ForcedOutcome] { Array(entries.suffix(limit)) }
+}
+
+extension TransactionManager {
+    /// The most recent forced outcomes (``resolve(_:action:actor:reason:)``, `txlog tm resolve`), oldest
+    /// first, at most ``TransactionManagerOptions/auditRetention``: those carried by the last checkpoint
+    /// plus the `forced` records after it, after ``recover(progress:isCancelled:)``, and each new one as
+    /// soon as its record is appended. Empty for a volatile TM.
+    public var forcedOutcomes: [ForcedOutcome] { lock.withLock { audit.retained } }
+}
