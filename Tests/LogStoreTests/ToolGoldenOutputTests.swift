@@ -58,6 +58,7 @@ struct GoldenCase: Sendable, CustomTestStringConvertible {
         text("map-width-16.txt", "map", log, "--width", "16"),
         text("tm-list.txt", "tm", "list", log), json("tm-list.json", "tm", "list", log),
         text("tm-transactions.txt", "tm", "transactions", log), json("tm-transactions.json", "tm", "transactions", log),
+        text("tm-audit.txt", "tm", "audit", log), json("tm-audit.json", "tm", "audit", log),
     ]
 }
 

@@ -180,4 +180,52 @@ struct TMToolTests {
         try tm.close()
         try log.close()
     }
+
+    @Test("tm audit lists a forced outcome, text and JSON, after the checkpoint resolve's close writes")
+    func auditAfterResolve() async throws {
+        let f = try await Self.makeInDoubtLog()
+        defer { try? FileManager.default.removeItem(atPath: f.dir) }
+        let empty = try await TxlogBinary.run(["tm", "audit", f.dir, "--json"])
+        #expect(empty.status == 0, "\(empty.summary)")
+        #expect((empty.object["forcedOutcomes"] as? [Any])?.isEmpty == true, "\(empty.summary)")
+
+        let resolved = try await TxlogBinary.run(
+            ["tm", "resolve", f.dir, f.tx.description, "rollback", "--reason", "superior lost", "--actor", "tester"])
+        #expect(resolved.status == 0, "\(resolved.summary)")
+        // The forced record's LSN and time, read from the log in process.
+        let log = try openWritable(f.dir)
+        let tm = try TransactionManager.open(log: log)
+        try tm.recover()
+        let kept = try #require(tm.forcedOutcomes.first)
+        #expect(tm.forcedOutcomes.count == 1)
+        #expect(try tmCheckpoint(tm).forcedOutcomes == [kept], "resolve's close wrote a checkpoint carrying it")
+        try log.close()
+        let untouched = try Self.contents(f.dir)
+
+        let json = try await TxlogBinary.run(["tm", "audit", f.dir, "--json"])
+        #expect(json.status == 0, "\(json.summary)")
+        #expect(json.object["tm"] as? String == f.tm.description)
+        #expect(json.object["stream"] as? String == "ktm")
+        let list = json.object["forcedOutcomes"] as? [[String: Any]] ?? []
+        try #require(list.count == 1, "\(json.summary)")
+        #expect(list[0]["lsn"] as? String == kept.lsn.description)
+        #expect(list[0]["transaction"] as? String == f.tx.description)
+        #expect(list[0]["action"] as? String == "rollback")
+        #expect(list[0]["actor"] as? String == "tester")
+        #expect(list[0]["reason"] as? String == "superior lost")
+        #expect((list[0]["unixNanos"] as? NSNumber)?.uint64Value == kept.unixNanos)
+        let time = try #require(list[0]["time"] as? String)
+        let seconds = try #require(ISO8601DateFormatter().date(from: String(time.prefix(19)) + "Z"))
+        #expect(UInt64(seconds.timeIntervalSince1970) == kept.unixNanos / 1_000_000_000)
+        #expect(time.hasSuffix(String(format: ".%09lluZ", kept.unixNanos % 1_000_000_000)), "\(time)")
+
+        let text = try await TxlogBinary.run(["tm", "audit", f.dir])
+        #expect(text.status == 0, "\(text.summary)")
+        #expect(text.out == """
+            tm \(f.tm)  stream ktm  1 forced outcome(s)
+              \(kept.lsn)  tx \(f.tx)  rollback  \(time)  by "tester"  reason "superior lost"
+
+            """, "\(text.summary)")
+        #expect(try Self.contents(f.dir) == untouched, "tm audit changed the log")
+    }
 }

@@ -10,15 +10,16 @@ struct TMCommand: ParsableCommand {
         commandName: "tm",
         abstract: "Inspect transaction managers and resolve their transactions.",
         discussion: """
-            list and transactions open the log read-only; resolve changes the log. Transactions are read by replaying the
+            list, transactions and audit open the log read-only; resolve changes the log. Transactions are read by replaying the
             TM's stream from its last checkpoint (the TM's own recovery), so what they show is what a restart would do.
 
             Examples:
               txlog tm list LOG
               txlog tm transactions LOG --json
+              txlog tm audit LOG
               txlog tm resolve LOG 5f0c0d4e-0b1a-4c7e-9d3a-2f6b8e1c4a70 commit --reason "superior lost" --actor ops
             """,
-        subcommands: [TMListCommand.self, TMTransactionsCommand.self, TMResolveCommand.self, TMCrashChildCommand.self])
+        subcommands: [TMListCommand.self, TMTransactionsCommand.self, TMAuditCommand.self, TMResolveCommand.self, TMCrashChildCommand.self])
 }
 
 struct TMListCommand: ParsableCommand {
@@ -73,8 +74,8 @@ struct TMListCommand: ParsableCommand {
 }
 
 /// Opens the TM in `stream` and replays its stream (on a read-only log, recovery writes nothing).
-func openRecoveredTM(_ log: LogStore, stream: String) throws -> TransactionManager {
-    let tm = try TransactionManager.open(log: log, stream: stream)
+func openRecoveredTM(_ log: LogStore, stream: String, options: TransactionManagerOptions = .init()) throws -> TransactionManager {
+    let tm = try TransactionManager.open(log: log, stream: stream, options: options)
     try tm.recover()
     return tm
 }
