@@ -10,11 +10,22 @@ struct ForcedOutcomeTrail: Sendable {
 
     init(limit: Int) { self.limit = min(max(0, limit), TMLimits.maxAuditEntries) }
 
-    /// Adds `f` unless it is not newer (by LSN) than the last entry: replaying a record the checkpoint
-    /// already carries adds nothing.
+    /// Adds `f` in LSN order, unless an entry with its LSN is already there: replaying a record the
+    /// checkpoint already carries adds nothing. Two concurrent `resolve` calls may report their records
+    /// out of LSN order; the later-reported, lower LSN is inserted in place rather than dropped.
     mutating func append(_ f: ForcedOutcome) {
-        guard limit > 0, f.lsn > (entries.last?.lsn ?? .null) else { return }
-        entries.append(f)
+        guard limit > 0 else { return }
+        if let last = entries.last, f.lsn <= last.lsn {
+            var lo = 0, hi = entries.count  // first entry with an LSN >= f.lsn
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if entries[mid].lsn < f.lsn { lo = mid + 1 } else { hi = mid }
+            }
+            guard entries[lo].lsn != f.lsn else { return }
+            entries.insert(f, at: lo)
+        } else {
+            entries.append(f)
+        }
         // Up to `limit` extra entries before trimming: each trim removes as many as were appended since.
         if entries.count >= 2 * limit { entries.removeFirst(entries.count - limit) }
     }

@@ -8,6 +8,23 @@ import Testing
 @testable import TransactionManager
 
 @Suite struct AuditTrailTests {
+    /// The in-memory trail: LSN order even when concurrent `resolve` calls report out of order,
+    /// no duplicates, the newest `limit` kept.
+    @Test func theTrailKeepsLSNOrderWithoutDuplicatesAndTheNewestLimit() {
+        func entry(_ n: UInt64) -> ForcedOutcome {
+            ForcedOutcome(lsn: LSN(rawValue: n), transaction: .random(), action: .commit, unixNanos: n, actor: "t", reason: "")
+        }
+        var trail = ForcedOutcomeTrail(limit: 3)
+        for n: UInt64 in [10, 30, 20, 30, 10, 5] { trail.append(entry(n)) }
+        #expect(trail.retained.map(\.lsn.rawValue) == [10, 20, 30], "5 is older than the newest 3")
+        var wide = ForcedOutcomeTrail(limit: 10)
+        for n: UInt64 in [10, 30, 20, 30, 10, 5, 40] { wide.append(entry(n)) }
+        #expect(wide.retained.map(\.lsn.rawValue) == [5, 10, 20, 30, 40])
+        var none = ForcedOutcomeTrail(limit: 0)
+        none.append(entry(1))
+        #expect(none.retained.isEmpty)
+    }
+
     /// A transaction of `tm` prepared under a superior that never decides, with one durable enlistment of `rm`.
     static func prepared(_ tm: TransactionManager, _ rm: ScriptedRM, _ description: String) async throws -> GUID {
         let tx = try tm.createTransaction(description: description)
