@@ -42,6 +42,14 @@ public struct PosixFileIO: FileIO {
 
     public func fsync(_ fd: Int32) throws { _ = try retrying("fsync") { Glibc.fsync(fd) } }
 
+    /// On Linux, `POSIX_FADV_DONTNEED` starts asynchronous write-back of the range's dirty pages and
+    /// then drops the pages already clean. (`sync_file_range` would only start the write-back, but
+    /// Swift's Glibc module does not export it.) Errors are ignored: this is only a hint.
+    public func startWriteback(_ fd: Int32, offset: UInt64, length: UInt64) {
+        guard length > 0 else { return }
+        _ = posix_fadvise(fd, off_t(clamping: offset), off_t(clamping: length), POSIX_FADV_DONTNEED)
+    }
+
     public func fsyncDirectory(_ path: String) throws {
         let fd = try retrying("open directory", path: path) { Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
         defer { _ = Glibc.close(fd) }

@@ -92,7 +92,7 @@ extension KVStore {
             // the file the restart area names) and the next checkpoint deletes.
             let prefix = "kv-\(id)-"
             for file in (try? io.listDirectory(directory)) ?? [] where file.hasPrefix(prefix) && file != name && file.hasSuffix(".snap") {
-                try? io.unlink(directory + "/" + file)
+                KVSnapshotFile.remove(io: io, path: directory + "/" + file)
             }
             return lsn
         }

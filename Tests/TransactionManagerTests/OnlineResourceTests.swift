@@ -198,29 +198,11 @@ final class Flag: @unchecked Sendable {
 }
 
 /// PosixFileIO whose data syncs fail with EIO once `failSyncs` is set.
-final class FailingSyncIO: FileIO, @unchecked Sendable {
-    let base = PosixFileIO()
+final class FailingSyncIO: ForwardingFileIO, @unchecked Sendable {
+    let base: any FileIO = PosixFileIO()
     let failSyncs = Flag()
-    func open(_ path: String, mode: FileOpenMode) throws -> Int32 { try base.open(path, mode: mode) }
-    func close(_ fd: Int32) { base.close(fd) }
-    func pread(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int {
-        try base.pread(fd, into: buffer, at: offset)
-    }
-    func pwritev(_ fd: Int32, _ buffers: [UnsafeRawBufferPointer], at offset: UInt64) throws -> Int {
-        try base.pwritev(fd, buffers, at: offset)
-    }
     func fdatasync(_ fd: Int32) throws {
         if failSyncs.value { throw LogError(.io, "injected fdatasync failure", errno: EIO) }
         try base.fdatasync(fd)
     }
-    func fsync(_ fd: Int32) throws { try base.fsync(fd) }
-    func fsyncDirectory(_ path: String) throws { try base.fsyncDirectory(path) }
-    func fileSize(_ fd: Int32) throws -> UInt64 { try base.fileSize(fd) }
-    func truncate(_ fd: Int32, to size: UInt64) throws { try base.truncate(fd, to: size) }
-    func rename(_ from: String, _ to: String) throws { try base.rename(from, to) }
-    func unlink(_ path: String) throws { try base.unlink(path) }
-    func makeDirectory(_ path: String) throws { try base.makeDirectory(path) }
-    func listDirectory(_ path: String) throws -> [String] { try base.listDirectory(path) }
-    func fileExists(_ path: String) -> Bool { base.fileExists(path) }
-    func tryLockExclusive(_ fd: Int32) throws -> Bool { try base.tryLockExclusive(fd) }
 }
