@@ -117,15 +117,15 @@ extension LogCore {
         }
         let left = Int(containerSize - offset) - BlockHeader.size
         if footprint > normal {
-            // A record larger than a block gets a block of its own.
-            if state.open.payload.baseAddress != state.normalPayload.baseAddress { state.open.payload.deallocate() }
-            state.open.payload = UnsafeMutableRawBufferPointer.allocate(byteCount: footprint, alignment: 16)
+            // A record larger than a block gets a block (and a buffer) of its own.
+            releaseOpenBufferLocked()
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: roundUp(BlockHeader.size + footprint, to: Format.sectorSize), alignment: 4096)
+            state.openBuffer = buffer
+            state.openBufferPooled = false
+            state.open.payload = Self.payloadView(of: buffer, count: footprint)
             state.open.capacity = footprint
         } else {
-            if state.open.payload.baseAddress != state.normalPayload.baseAddress {
-                state.open.payload.deallocate()
-                state.open.payload = state.normalPayload
-            }
+            if !state.openBufferPooled { installPoolBufferLocked() }
             state.open.capacity = min(normal, left)
         }
         state.open.logical = logical
@@ -134,29 +134,56 @@ extension LogCore {
         return true
     }
 
-    /// Compresses and checksums the open block into a sealed block queued for the writer.
+    /// Frees the open block's buffer (back to the pool if it came from there).
+    private func releaseOpenBufferLocked() {
+        if state.openBufferPooled { state.pool.append(state.openBuffer) } else { state.openBuffer.deallocate() }
+    }
+
+    /// Gives the open block a pool buffer (after its buffer was sealed in place, or freed).
+    private func installPoolBufferLocked() {
+        if !state.openBufferPooled { state.openBuffer.deallocate() }
+        takePoolBufferForOpenLocked()
+    }
+
+    /// Makes a pool buffer the open block's, without releasing the current one (already handed off).
+    private func takePoolBufferForOpenLocked() {
+        let buffer = state.pool.popLast() ?? .allocate(byteCount: Self.pooledBufferSize(blockSize: blockSize), alignment: 4096)
+        state.openBuffer = buffer
+        state.openBufferPooled = true
+        state.open.payload = Self.payloadView(of: buffer, count: blockSize - BlockHeader.size)
+    }
+
+    /// Compresses and checksums the open block into a sealed block queued for the writer. A block the
+    /// codec cannot shrink (or any block with codec `none`) is sealed in place: the header is written in
+    /// front of its records in the open block's own buffer, which goes to the writer without a copy.
     func sealLocked() {
         let o = state.open
         guard o.count > 0 else { return }
         let raw = UnsafeRawBufferPointer(rebasing: o.payload[0..<o.used])
-        let bufferSize = roundUp(BlockHeader.size + o.used, to: Format.sectorSize)
-        let pooledSize = roundUp(blockSize, to: Format.sectorSize)
-        let pooled = bufferSize <= pooledSize
-        let buffer: UnsafeMutableRawBufferPointer
-        if pooled, let b = state.pool.popLast() {
-            buffer = b
-        } else {
-            buffer = .allocate(byteCount: pooled ? pooledSize : bufferSize, alignment: 4096)
-        }
+        let pooledSize = Self.pooledBufferSize(blockSize: blockSize)
+        var buffer = state.openBuffer
+        var pooled = state.openBufferPooled
         var stored = o.used
         var codecID: UInt8 = 0
-        let target = UnsafeMutableRawBufferPointer(rebasing: buffer[BlockHeader.size..<(BlockHeader.size + o.used)])
-        if let n = codec.compress(raw, into: target) {
-            stored = n
-            codecID = codec.id
-        } else {
-            target.copyMemory(from: raw)
+        var inPlace = true
+        if codec.id != Codec.none.id {
+            let fits = roundUp(BlockHeader.size + o.used, to: Format.sectorSize) <= pooledSize
+            let candidate = fits
+                ? (state.pool.popLast() ?? .allocate(byteCount: pooledSize, alignment: 4096))
+                : .allocate(byteCount: roundUp(BlockHeader.size + o.used, to: Format.sectorSize), alignment: 4096)
+            if let n = codec.compress(raw, into: Self.payloadView(of: candidate, count: o.used)) {
+                buffer = candidate
+                pooled = fits
+                stored = n
+                codecID = codec.id
+                inPlace = false
+            } else if fits {
+                state.pool.append(candidate)
+            } else {
+                candidate.deallocate()
+            }
         }
+        if inPlace { takePoolBufferForOpenLocked() }  // the open buffer now belongs to the sealed block
         var header = BlockHeader(
             codecID: codecID, codecLevel: codecID == 0 ? 0 : codec.level, recordCount: UInt16(o.count),
             storedLength: UInt32(stored), rawLength: UInt32(o.used), logicalContainer: o.logical,

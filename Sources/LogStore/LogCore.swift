@@ -139,7 +139,12 @@ final class LogCore: @unchecked Sendable {
 
     struct State {
         var open: OpenBlock
-        var normalPayload: UnsafeMutableRawBufferPointer
+        /// The whole buffer the open block's records are written into, at `BlockHeader.size`: a pool
+        /// buffer (block size) for a normal block, or a buffer of its own for a record larger than a
+        /// block. A block stored uncompressed is sealed in place: its header goes in front of the
+        /// records and this very buffer is queued for the writer, with no copy.
+        var openBuffer: UnsafeMutableRawBufferPointer
+        var openBufferPooled = true
         var sealed: [SealedBlock] = []
         var pool: [UnsafeMutableRawBufferPointer] = []
         var dirtyBytes = 0
@@ -223,13 +228,13 @@ final class LogCore: @unchecked Sendable {
         self.spaceCondition = Condition(lock)
         self.readsDone = Condition(lock)
 
-        let normal = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(meta.blockSize) - BlockHeader.size, alignment: 16)
-        var open = OpenBlock(payload: normal, capacity: 0)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.pooledBufferSize(blockSize: Int(meta.blockSize)), alignment: 4096)
+        var open = OpenBlock(payload: Self.payloadView(of: buffer, count: Int(meta.blockSize) - BlockHeader.size), capacity: 0)
         open.logical = recovered.end.container
         open.offset = recovered.end.blockOffset
         open.physical = containers.values.first { $0.logical == recovered.end.container }?.physical ?? 0
         state = State(
-            open: open, normalPayload: normal, chainCRC: recovered.chainCRC, lastLSN: recovered.lastLSN,
+            open: open, openBuffer: buffer, chainCRC: recovered.chainCRC, lastLSN: recovered.lastLSN,
             writtenLSN: recovered.lastLSN, durableLSN: recovered.lastLSN, baseLSN: meta.baseLSN)
         state.containers = containers
         for c in containers.values where c.logical != 0 { state.logicalToPhysical[c.logical] = c.physical }
@@ -242,8 +247,7 @@ final class LogCore: @unchecked Sendable {
     }
 
     deinit {
-        state.normalPayload.deallocate()
-        if state.open.payload.baseAddress != state.normalPayload.baseAddress { state.open.payload.deallocate() }
+        state.openBuffer.deallocate()
         for b in state.sealed { b.buffer.deallocate() }
         for b in state.pool { b.deallocate() }
         releaseFiles()
@@ -265,6 +269,14 @@ final class LogCore: @unchecked Sendable {
     func openCapacity(offset: UInt64) -> Int {
         let left = containerSize >= offset + UInt64(BlockHeader.size) ? containerSize - offset - UInt64(BlockHeader.size) : 0
         return Int(min(UInt64(blockSize - BlockHeader.size), left))
+    }
+
+    /// Size of a pool buffer: a whole normal block, header included, in whole sectors.
+    static func pooledBufferSize(blockSize: Int) -> Int { roundUp(blockSize, to: Format.sectorSize) }
+
+    /// The records area of a block buffer: `count` bytes after the block header.
+    static func payloadView(of buffer: UnsafeMutableRawBufferPointer, count: Int) -> UnsafeMutableRawBufferPointer {
+        UnsafeMutableRawBufferPointer(rebasing: buffer[BlockHeader.size..<(BlockHeader.size + count)])
     }
 
     var logSalt: UInt64 { logID.salt }
