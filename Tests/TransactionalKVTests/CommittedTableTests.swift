@@ -47,6 +47,37 @@ import TransactionManager
         #expect(Self.text(t[Key(b("a"))]) == "2" && Self.text(t[Key(b("d"))]) == "4")
     }
 
+    /// The stepwise thaw: every key reads the same after every step; writes made between steps are
+    /// kept; the table thaws once few enough entries are left.
+    @Test func aStepwiseThawKeepsEveryReadStableAndEndsThawed() {
+        var t = CommittedTable(Dictionary(uniqueKeysWithValues: (0..<20).map { (Key(b("k\($0)")), Self.entry("old\($0)", 1)) }))
+        _ = t.freeze()
+        for i in 0..<10 { t.set(Key(b("k\(i)")), Self.entry("new\(i)", 2)) }  // overwrites
+        for i in 10..<13 { t.set(Key(b("k\(i)")), nil) }                       // deletes
+        for i in 20..<25 { t.set(Key(b("k\(i)")), Self.entry("added\(i)", 2)) } // inserts
+        func snapshot(_ t: CommittedTable) -> [String?] { (0..<30).map { Self.text(t[Key(b("k\($0)"))]) } }
+        var expected = snapshot(t)
+        var steps = 0
+        while !t.thawStep(limit: 4) {
+            steps += 1
+            #expect(t.isFrozen)
+            #expect(snapshot(t) == expected, "step \(steps) changed a read")
+            if steps == 2 {
+                // A commit between steps: goes to the overlay, survives the rest of the thaw.
+                t.set(Key(b("k29")), Self.entry("late", 3))
+                t.set(Key(b("k0")), nil)
+                expected[29] = "late"
+                expected[0] = nil
+            }
+        }
+        #expect(steps >= 3, "18 entries at 4 per step")
+        #expect(!t.isFrozen && t.overlayCount == 0)
+        #expect(snapshot(t) == expected)
+        #expect(expected[29] == "late" && expected[0] == nil && expected[1] == "new1" && expected[10] == nil && expected[20] == "added20")
+        let again = t.thawStep(limit: 4)
+        #expect(again, "a thawed table has nothing to do")
+    }
+
     /// A real commit made between the checkpoint's freeze and thaw: visible at once, absent from the
     /// snapshot (it covers only records up to its LSN), kept after the thaw, and replayed by recovery.
     @Test func commitsDuringACheckpointAreKeptButNotInItsSnapshot() async throws {

@@ -16,6 +16,7 @@ struct BenchKV: ParsableCommand {
     @Option(help: "Concurrent clients, comma-separated (and log writer threads for the baseline).") var clients = "64"
     @Option(help: "Value size in bytes.") var valueSize = 100
     @Option(help: "Keys in the recovery measurement (0 skips it).") var keys = 1_000_000
+    @Option(help: "Client threads committing while the large store checkpoints.") var checkpointClients = 8
 
     func run() throws {
         let dir = try BenchDirectory(options.dir)
@@ -36,11 +37,11 @@ struct BenchKV: ParsableCommand {
         }
         section.notes.append("KV: each transaction = createTransaction + begin + put(16-byte key, \(valueSize)-byte value) + commit (single-phase: one record, one shared flush)")
         if keys > 0 {
-            let rec = try Self.recovery(dir: dir, keys: keys, valueSize: valueSize)
+            let rec = try Self.recovery(dir: dir, keys: keys, valueSize: valueSize, stallClients: checkpointClients)
             section.add(["recovery, \(keys) keys + checkpoint", fmt(rec.seconds * 1000, 0), "ms", "-"],
                         json: ["measurement": "recovery", "keys": keys, "millis": rec.seconds * 1000, "snapshotBytes": rec.snapshotBytes])
             let st = rec.stall
-            section.add(["checkpoint, \(keys) keys, beside 1 committing client", fmt(st.checkpointSeconds * 1000, 0), "ms", "-"],
+            section.add(["checkpoint, \(keys) keys, beside \(checkpointClients) committing clients", fmt(st.checkpointSeconds * 1000, 0), "ms", "-"],
                         json: ["measurement": "checkpoint", "keys": keys, "millis": st.checkpointSeconds * 1000])
             section.add(["longest commit during the checkpoint (outside: \(fmt(st.longestOutside * 1000, 2)) ms)", fmt(st.longestDuring * 1000, 2), "ms", "-"],
                         json: ["measurement": "checkpointStall", "keys": keys, "longestCommitDuringMillis": st.longestDuring * 1000,
@@ -115,7 +116,7 @@ struct BenchKV: ParsableCommand {
         return PutResult(perSecond: n / (Double(t1 - t0) / 1e9), perSync: n / Double(max(1, s1 - s0)))
     }
 
-    static func recovery(dir: BenchDirectory, keys: Int, valueSize: Int) throws -> (seconds: Double, snapshotBytes: UInt64, stall: CheckpointStall) {
+    static func recovery(dir: BenchDirectory, keys: Int, valueSize: Int, stallClients: Int) throws -> (seconds: Double, snapshotBytes: UInt64, stall: CheckpointStall) {
         let path = dir.fresh("kv-recovery")
         defer { dir.remove(path) }
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
@@ -149,7 +150,7 @@ struct BenchKV: ParsableCommand {
         let (log, tm, store) = try openStack(path, create: false)
         let seconds = Double(nowNanos() - t0) / 1e9
         guard store.count == keys else { throw BenchError("recovered \(store.count) keys, expected \(keys)") }
-        let stall = try checkpointStall(tm: tm, store: store, valueSize: valueSize)
+        let stall = try checkpointStall(tm: tm, store: store, valueSize: valueSize, clients: stallClients)
         try log.close()
         return (seconds, snapshotBytes, stall)
     }

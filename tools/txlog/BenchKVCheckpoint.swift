@@ -1,5 +1,5 @@
 // `txlog bench kv`, checkpoint part: how long a checkpoint of a large store takes, and how much it
-// delays the commits that run beside it. One client thread commits single-put transactions in a loop
+// delays the commits that run beside it. Client threads commit single-put transactions in a loop
 // while, midway, another thread checkpoints; the longest commit inside the checkpoint's window is
 // compared with the longest one outside it (the disk's own jitter).
 
@@ -18,8 +18,9 @@ extension BenchKV {
         var commitsDuring: Int
     }
 
-    /// Runs on an open store holding many keys. `valueSize`: bytes per put.
-    static func checkpointStall(tm: TransactionManager, store: KVStore, valueSize: Int) throws -> CheckpointStall {
+    /// Runs on an open store holding many keys: `clients` threads commit single puts of `valueSize`
+    /// bytes to distinct keys (each a key written during the checkpoint).
+    static func checkpointStall(tm: TransactionManager, store: KVStore, valueSize: Int, clients: Int) throws -> CheckpointStall {
         final class Shared: Sendable {
             let stop = Atomic<Bool>(false)
             /// (start, end) of each commit, in nanoseconds.
@@ -29,27 +30,28 @@ extension BenchKV {
         let shared = Shared()
         let value = [UInt8](repeating: 0x63, count: valueSize)
         let finished = DispatchSemaphore(value: 0)
-        let client = Thread {
-            var spans: [(UInt64, UInt64)] = []
-            spans.reserveCapacity(1 << 16)
-            var i = 0
-            while !shared.stop.load(ordering: .relaxed) {
-                let t0 = nowNanos()
-                do {
-                    let tx = try tm.createTransaction()
-                    try store.begin(tx).put(Array(String(format: "stall-%06d", i % 100_000).utf8), value)
-                    try blockingCommit(tx)
-                } catch {
-                    shared.failure.withLock { $0 = "\(error)" }
-                    break
+        for c in 0..<clients {
+            Thread {
+                var spans: [(UInt64, UInt64)] = []
+                spans.reserveCapacity(1 << 16)
+                var i = 0
+                while !shared.stop.load(ordering: .relaxed) {
+                    let t0 = nowNanos()
+                    do {
+                        let tx = try tm.createTransaction()
+                        try store.begin(tx).put(Array(String(format: "stall-%02d-%06d", c, i % 100_000).utf8), value)
+                        try blockingCommit(tx)
+                    } catch {
+                        shared.failure.withLock { $0 = "\(error)" }
+                        break
+                    }
+                    spans.append((t0, nowNanos()))
+                    i += 1
                 }
-                spans.append((t0, nowNanos()))
-                i += 1
-            }
-            shared.spans.withLock { $0 = spans }
-            finished.signal()
+                shared.spans.withLock { $0 += spans }
+                finished.signal()
+            }.start()
         }
-        client.start()
         sleepSeconds(0.3)
         let c0 = nowNanos()
         let checkpointError: (any Error)?
@@ -57,7 +59,7 @@ extension BenchKV {
         let c1 = nowNanos()
         sleepSeconds(0.3)
         shared.stop.store(true, ordering: .relaxed)
-        finished.wait()
+        for _ in 0..<clients { finished.wait() }
         if let checkpointError { throw checkpointError }
         if let f = shared.failure.withLock({ $0 }) { throw BenchError("checkpoint stall: a commit failed: \(f)") }
         let spans = shared.spans.withLock { $0 }
