@@ -45,6 +45,25 @@ public protocol FileIO: Sendable {
 extension FileIO {
     public func startWriteback(_ fd: Int32, offset: UInt64, length: UInt64) {}
 
+    /// Unlinks `path` after freeing its blocks `step` bytes at a time from the end. Freeing a large
+    /// file at once holds up every other file's fdatasync on the disk until the whole file is freed:
+    /// on ext4 mounted with online `discard` (the project's machines), deleting a 128 MiB file took
+    /// fio's write + fdatasync from 0.2 ms to 16–22 ms, and in 4 MiB steps to at most 1.4–2.1 ms. The
+    /// log's containers and the KV store's old snapshots are removed this way. Truncation is best
+    /// effort (a failure just frees the rest with the unlink); the unlink's error is thrown.
+    public func unlinkFreeingGradually(_ path: String, step: UInt64 = 4 << 20) throws {
+        if step > 0, let fd = try? open(path, mode: .readWrite) {
+            if var size = try? fileSize(fd) {
+                while size > step {
+                    size -= step
+                    guard (try? truncate(fd, to: size)) != nil else { break }
+                }
+            }
+            close(fd)
+        }
+        try unlink(path)
+    }
+
     /// Writes every byte of `buffers` at `offset`, looping over short writes.
     public func writeAll(_ fd: Int32, _ buffers: [UnsafeRawBufferPointer], at offset: UInt64) throws {
         var remaining = buffers.filter { !$0.isEmpty }

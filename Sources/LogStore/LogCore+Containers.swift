@@ -39,7 +39,7 @@ extension LogCore {
         if !deleted.isEmpty {
             for c in deleted {
                 io.close(c.fd)
-                try? io.unlink(c.path)
+                try? io.unlinkFreeingGradually(c.path)  // in steps: see unlinkFreeingGradually
             }
             try io.fsyncDirectory(directory)
         }
@@ -180,7 +180,7 @@ extension LogCore {
             throw error
         }
         io.close(removed.fd)
-        try io.unlink(removed.path)
+        try io.unlinkFreeingGradually(removed.path)
         try io.fsyncDirectory(directory)
     }
 

@@ -20,8 +20,6 @@ enum KVSnapshotFile {
 
     /// Bytes written between two write-back hints (see `write`).
     static let writebackInterval = 1 << 20
-    /// Bytes freed per step when an old snapshot is deleted (see `remove`).
-    static let removalStep: UInt64 = 4 << 20
 
     /// Writes `slices` (ascending keys) to `directory/name` atomically and durably. Every
     /// `writebackEvery` bytes it asks the kernel to start writing what it wrote (`FileIO.startWriteback`),
@@ -76,24 +74,6 @@ enum KVSnapshotFile {
         }
         try io.rename(temp, directory + "/" + name)
         try io.fsyncDirectory(directory)
-    }
-
-    /// Deletes a snapshot no longer referenced, freeing its blocks `step` bytes at a time from the end
-    /// before the unlink. Freeing a large file at once (with the file system's online discard, as on
-    /// the project's machines) holds up other files' fdatasyncs for as long as the whole file takes to
-    /// free: a 116 MiB snapshot delayed the commits beside it by ~15 ms. In steps, each wait is short.
-    /// Best effort: a failure leaves a file that the next checkpoint deletes.
-    static func remove(io: any FileIO, path: String, step: UInt64 = removalStep) {
-        if let fd = try? io.open(path, mode: .readWrite) {
-            if var size = try? io.fileSize(fd), step > 0 {
-                while size > step {
-                    size -= step
-                    guard (try? io.truncate(fd, to: size)) != nil else { break }
-                }
-            }
-            io.close(fd)
-        }
-        try? io.unlink(path)
     }
 
     /// Reads and validates a snapshot: magic, version, store, CRC32C, and every length and count.

@@ -93,7 +93,8 @@ extension KVStore {
             // the file the restart area names) and the next checkpoint deletes.
             let prefix = "kv-\(id)-"
             for file in (try? io.listDirectory(directory)) ?? [] where file.hasPrefix(prefix) && file != name && file.hasSuffix(".snap") {
-                KVSnapshotFile.remove(io: io, path: directory + "/" + file)
+                // Freed in steps: a large file freed at once holds up the log's fdatasyncs.
+                try? io.unlinkFreeingGradually(directory + "/" + file)
             }
             return lsn
         }

@@ -1,6 +1,6 @@
 // How a snapshot reaches the disk without holding up the log's fdatasyncs: write-back is started every
 // `writebackEvery` bytes while the file is written, and an old snapshot is freed in steps from its end
-// before it is unlinked. Both go through the file-I/O seam, recorded here.
+// before it is unlinked (`FileIO.unlinkFreeingGradually`, also used for the log's containers). Both go through the file-I/O seam, recorded here.
 
 import Foundation
 import LogFormat
@@ -69,15 +69,15 @@ final class PacingRecorderIO: ForwardingFileIO, Sendable {
         let path = dir + "/old.snap"
         #expect(FileManager.default.createFile(atPath: path, contents: Data(count: 10_000)))
         let io = PacingRecorderIO()
-        KVSnapshotFile.remove(io: io, path: path, step: 4096)
+        try io.unlinkFreeingGradually(path, step: 4096)
         #expect(io.truncations.withLock { $0 } == [5904, 1808], "from the end, one step at a time")
         #expect(!FileManager.default.fileExists(atPath: path))
 
-        // A file smaller than a step is unlinked at once; a missing file is no error.
+        // A file smaller than a step is unlinked at once; a missing file is `notFound` from the unlink.
         #expect(FileManager.default.createFile(atPath: path, contents: Data(count: 100)))
         let io2 = PacingRecorderIO()
-        KVSnapshotFile.remove(io: io2, path: path, step: 4096)
+        try io2.unlinkFreeingGradually(path, step: 4096)
         #expect(io2.truncations.withLock { $0 }.isEmpty && !FileManager.default.fileExists(atPath: path))
-        KVSnapshotFile.remove(io: io2, path: path, step: 4096)
+        #expect(throws: LogError.self) { try io2.unlinkFreeingGradually(path, step: 4096) }
     }
 }
