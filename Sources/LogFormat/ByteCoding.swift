@@ -50,13 +50,15 @@ public struct ByteWriter {
         bytes.reserveCapacity(capacity)
     }
 
-    public mutating func u8(_ v: UInt8) { bytes.append(v) }
-    public mutating func u16(_ v: UInt16) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
-    public mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
-    public mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
+    // Inlinable, so the TM and KV encoders get specialised appends rather than generic calls across
+    // the module boundary (the generic `lengthPrefixed` was ~2.6 % of a two-phase commit's CPU).
+    @inlinable public mutating func u8(_ v: UInt8) { bytes.append(v) }
+    @inlinable public mutating func u16(_ v: UInt16) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
+    @inlinable public mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
+    @inlinable public mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
 
     /// A u32 length, then the bytes.
-    public mutating func lengthPrefixed<C: Collection>(_ b: C) where C.Element == UInt8 {
+    @inlinable public mutating func lengthPrefixed<C: Collection>(_ b: C) where C.Element == UInt8 {
         u32(UInt32(b.count))
         bytes.append(contentsOf: b)
     }
