@@ -36,13 +36,7 @@ extension LogCore {
             }
         }
         lock.withLock { state.stats.baseWrites += 1 }
-        if !deleted.isEmpty {
-            for c in deleted {
-                io.close(c.fd)
-                try? io.unlinkFreeingGradually(c.path)  // in steps: see unlinkFreeingGradually
-            }
-            try io.fsyncDirectory(directory)
-        }
+        if !deleted.isEmpty { deleteInBackground(deleted) }
     }
 
     /// Brings the live container table in line with a recycling decision that is now persisted.
@@ -184,6 +178,28 @@ extension LogCore {
         try io.fsyncDirectory(directory)
     }
 
+    /// Closes and unlinks containers the base file no longer names, on `deletionQueue`. This may be
+    /// called on the writer thread in the middle of a batch, and freeing a container's blocks takes
+    /// milliseconds (on a disk with online discard), which the batch's committers would otherwise wait
+    /// for. A crash before the unlink leaves an orphan container file, which open never reads
+    /// (docs/format/README.md, "The files of a log").
+    private func deleteInBackground(_ containers: [LiveContainer]) {
+        let io = self.io
+        let directory = self.directory
+        let files = containers.map { (fd: $0.fd, path: $0.path) }
+        deletions.enter()
+        deletionQueue.async { [self] in
+            // A read that looked up one of these descriptors before recycling removed it finishes first.
+            lock.withLock { while state.activeReads > 0 { readsDone.wait() } }
+            for f in files {
+                io.close(f.fd)
+                try? io.unlinkFreeingGradually(f.path)  // in steps: see unlinkFreeingGradually
+            }
+            try? io.fsyncDirectory(directory)
+            deletions.leave()
+        }
+    }
+
     /// Flushes everything, stops the writer and records a clean shutdown.
     func close() throws {
         let alreadyClosed: Bool = lock.withLock {
@@ -193,7 +209,10 @@ extension LogCore {
             return false
         }
         if alreadyClosed { return }
-        defer { releaseFiles() }
+        defer {
+            deletions.wait()  // containers recycled away are unlinked before close returns
+            releaseFiles()
+        }
         if !readOnly { writerDone.wait() }
         let (failed, durable) = lock.withLock { () -> (LogError?, LSN) in
             state.closed = true

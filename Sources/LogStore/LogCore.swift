@@ -110,6 +110,10 @@ struct LiveContainer {
 final class LogCore: @unchecked Sendable {
     // Fixed at open.
     let io: any FileIO
+    /// Containers deleted by recycling are unlinked here, off the thread that updated the base file
+    /// (often the writer thread, mid-batch); `close()` waits for `deletions`.
+    let deletionQueue = DispatchQueue(label: "txlog.container-deletion")
+    let deletions = DispatchGroup()
     let directory: String
     let logID: LogID
     let containerSize: UInt64
