@@ -24,10 +24,12 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // CRC32C with an SSE4.2 path chosen at run time and a portable fallback.
         .target(name: "CCRC32C"),
+        // futex wait / wake-all and acquire-release loads and stores, for the log's flush gate.
+        .target(name: "CFutex"),
         // Pure bytes <-> values: LSN, on-disk structures, codecs, checksums, errors. No file I/O.
         .target(name: "LogFormat", dependencies: ["CCRC32C", "CLZ4", "CZlib"]),
         // The log itself: file-I/O seam, containers, base file, append, group commit, read, recovery.
-        .target(name: "LogStore", dependencies: ["LogFormat"]),
+        .target(name: "LogStore", dependencies: ["LogFormat", "CFutex"]),
         // The KTM layer: transactions, resource managers, two-phase commit, recovery, Online/Terminate.
         .target(name: "TransactionManager", dependencies: ["LogStore"]),
         // A durable, transactional, ordered key-value store: a resource manager on TransactionManager.

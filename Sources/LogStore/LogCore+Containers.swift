@@ -217,6 +217,8 @@ extension LogCore {
         let (failed, durable) = lock.withLock { () -> (LogError?, LSN) in
             state.closed = true
             spaceCondition.broadcast()
+            gate.releaseEveryoneLocked()  // a flush that registered after the writer's last batch
+            gate.wake(gate.takeWakesLocked())
             return (state.failed, state.durableLSN)
         }
         if let failed { throw failed }

@@ -9,7 +9,8 @@ extension LogCore {
     /// Run by the owner of `state.writing` with `lock` held (released during the I/O, held again on
     /// return). Seals the open block if a flush needs it, writes up to `maxBatchBytes` of sealed
     /// blocks, syncs them if a flush waits, and publishes the new written and durable LSNs. Returns the
-    /// flush waiters now satisfied, removed from `state.waiters` (resume them after unlocking);
+    /// asynchronous flush waiters now satisfied, removed from `state.waiters` (resume them after
+    /// unlocking; the flush gate's sleepers are owed `gate.takeWakesLocked()`, also after unlocking);
     /// `finished` is true when the log is stopping and nothing was left to write or sync. An I/O error
     /// puts the log in its failed state.
     func writeOneBatchLocked(_ cursor: inout WriteCursor) -> (ready: [FlushWaiter], finished: Bool) {
@@ -26,6 +27,8 @@ extension LogCore {
         }
         if count == 0 && cursor.unsynced.isEmpty && state.stopping { return ([], true) }
         let batch = Array(state.sealed[0..<count])
+        // Sleepers whose target this batch covers wait for its generation; the others for the next.
+        gate.inFlightCover = wantSync ? (batch.last?.lastLSN ?? state.writtenLSN) : nil
         var ends: [UInt32: UInt64] = [:]
         for c in state.containers.values where c.endOffset > 0 { ends[c.logical] = c.endOffset }
         lock.unlock()
@@ -54,6 +57,7 @@ extension LogCore {
         state.dirtyBytes -= bytes
         if let last = batch.last { state.writtenLSN = last.lastLSN }
         if wantSync && cursor.unsynced.isEmpty { state.durableLSN = state.writtenLSN }
+        if wantSync { gate.completeLocked(durable: state.durableLSN) }
         state.stats.syncs += UInt64(syncs)
         if count > 0 {
             state.stats.batches += 1

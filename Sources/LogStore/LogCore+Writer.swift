@@ -3,7 +3,9 @@
 // share it. The owner is either the background writer thread, or a thread calling the synchronous
 // `flush(upTo:)` that found the writer thread idle and writes inline (which saves the two thread
 // hand-offs of asking the writer thread and being woken by it). Under concurrent load the writer
-// thread stays busy, flushers queue for its next batch, and batches stay large. Asynchronous flushes never write inline, so no
+// thread stays busy, flushers queue for its next batch, and batches stay large. Threads in a synchronous
+// flush sleep on the flush gate (FlushGate.swift), woken by one futex wake per batch; asynchronous
+// flushes are continuations resumed by the batch's owner. Asynchronous flushes never write inline, so no
 // blocking system call ever runs on Swift's cooperative pool.
 
 #if canImport(Glibc)
@@ -16,8 +18,8 @@ extension LogCore {
     // MARK: Flush requests
 
     /// Blocks until every record at or below `target` is durable. If the writer thread is idle and no
-    /// batch is being written, the calling thread writes and syncs one itself; otherwise it waits for
-    /// the batch in progress or the writer thread's next one.
+    /// batch is being written, the calling thread writes and syncs one itself; otherwise it sleeps on the
+    /// flush gate until the batch in progress, or the writer thread's next one, has made it durable.
     func flush(upTo target: LSN) throws {
         lock.lock()
         let isDurable: Bool
@@ -29,26 +31,45 @@ extension LogCore {
             lock.unlock()
             return
         }
-        let waiter = SyncFlushWaiter.forCurrentThread()
+        var ticket: FlushGate.Ticket
         if !state.writing, state.writerIdle, options.groupCommit.lingerNanoseconds == 0 {
             requestFlushLocked(target, wakeWriter: false)
             let ready = writeInlineLocked(until: target)
             let failed = state.failed
             let done = target <= state.durableLSN
-            if !done, failed == nil { state.waiters.append((target, .sync(waiter))) }
+            let wakes = gate.takeWakesLocked()
+            let waitTicket = done || failed != nil ? nil : gate.ticketLocked(for: target)
             lock.unlock()
-            for w in ready { resume(w, with: nil) }
-            if done { return }
-            if let failed { throw failed }
+            for w in ready { w.resume() }
+            gate.wake(wakes)
+            guard let waitTicket else {
+                if let failed { throw failed }
+                return
+            }
+            ticket = waitTicket
         } else {
             requestFlushLocked(target, wakeWriter: true)
-            state.waiters.append((target, .sync(waiter)))
+            ticket = gate.ticketLocked(for: target)
             lock.unlock()
         }
-        waiter.semaphore.wait()
-        if let error = waiter.error {
-            waiter.error = nil
-            throw error
+        while true {
+            gate.sleep(ticket)
+            if gate.isDurable(target) { return }
+            lock.lock()
+            if target <= state.durableLSN {
+                lock.unlock()
+                return
+            }
+            if let failed = state.failed {
+                lock.unlock()
+                throw failed
+            }
+            if state.closed {
+                lock.unlock()
+                throw LogError(.closed, "the log was closed before \(target) became durable", lsn: target)
+            }
+            ticket = gate.ticketLocked(for: target)
+            lock.unlock()
         }
     }
 
@@ -64,7 +85,7 @@ extension LogCore {
                     return
                 }
                 requestFlushLocked(target, wakeWriter: true)
-                state.waiters.append((target, .async(continuation)))
+                state.waiters.append((target, continuation))
                 lock.unlock()
             } catch {
                 lock.unlock()
@@ -150,11 +171,13 @@ extension LogCore {
             let turn = writeOneBatchLocked(&cursor)
             state.cursor = cursor
             state.writing = false
+            let wakes = gate.takeWakesLocked()
             lock.unlock()
+            gate.wake(wakes)
             // The woken flushers append again before the next batch is taken, which keeps batches large.
             // (Handing the wake-ups to another thread let the next fsync start with only stragglers in
             // it: fewer commits per fdatasync; measured and reverted.)
-            for w in turn.ready { resume(w, with: nil) }
+            for w in turn.ready { w.resume() }
             if turn.finished { return }
         }
     }
@@ -172,22 +195,14 @@ extension LogCore {
         state.waiters.removeAll()
         spaceCondition.broadcast()
         workCondition.broadcast()
-        for w in waiters { resume(w.waiter, with: failed) }
+        for w in waiters { w.waiter.resume(throwing: failed) }
+        gate.releaseEveryoneLocked()
+        gate.wake(gate.takeWakesLocked())  // under the lock: rare, and the sleepers re-check under it
         let handlers = failureHandlers
         if !handlers.isEmpty {
             // Called off this thread: the log's lock is held here.
             let error = failed
             DispatchQueue.global().async { for h in handlers { h(error) } }
-        }
-    }
-
-    func resume(_ waiter: FlushWaiter, with error: LogError?) {
-        switch waiter {
-        case .sync(let w):
-            w.error = error
-            w.semaphore.signal()
-        case .async(let c):
-            if let error { c.resume(throwing: error) } else { c.resume() }
         }
     }
 }

@@ -45,37 +45,9 @@ struct OpenBlock {
     var position: LSN { LSN(uncheckedContainer: logical, blockOffset: offset, slot: 0) }
 }
 
-/// A flush waiting for `target` to become durable.
-enum FlushWaiter {
-    case sync(SyncFlushWaiter)
-    case async(CheckedContinuation<Void, any Error>)
-}
-
-/// What a thread blocked in a synchronous flush waits on. Each thread keeps one and reuses it, so a
-/// flush allocates nothing. Exactly one resume follows each registration (see `FlushWaiter`).
-final class SyncFlushWaiter: @unchecked Sendable {
-    let semaphore = DispatchSemaphore(value: 0)
-    var error: LogError?  // written before signal, read after wait
-
-    /// The calling thread's waiter.
-    static func forCurrentThread() -> SyncFlushWaiter {
-        if let raw = pthread_getspecific(syncWaiterKey) {
-            return Unmanaged<SyncFlushWaiter>.fromOpaque(raw).takeUnretainedValue()
-        }
-        let waiter = SyncFlushWaiter()
-        pthread_setspecific(syncWaiterKey, Unmanaged.passRetained(waiter).toOpaque())
-        return waiter
-    }
-}
-
-/// Thread-specific slot holding each thread's `SyncFlushWaiter`; released when the thread exits.
-private let syncWaiterKey: pthread_key_t = {
-    var key = pthread_key_t()
-    pthread_key_create(&key) { raw in
-        if let raw { Unmanaged<SyncFlushWaiter>.fromOpaque(raw).release() }
-    }
-    return key
-}()
+/// An asynchronous flush waiting for its target to become durable. (Threads in a synchronous flush
+/// sleep on the `FlushGate` instead.)
+typealias FlushWaiter = CheckedContinuation<Void, any Error>
 
 /// Flush statistics.
 public struct FlushStatistics: Sendable, Equatable {
@@ -140,6 +112,8 @@ final class LogCore: @unchecked Sendable {
     /// Serialises base-file writes and guards `meta`.
     let metaLock = Lock()
     let cache: BlockCache
+    /// Where threads in a synchronous flush sleep until their batch is durable.
+    let gate: FlushGate
 
     struct State {
         var open: OpenBlock
@@ -168,7 +142,7 @@ final class LogCore: @unchecked Sendable {
         var writerIdle = false
         /// The write pipeline's own position; read and replaced only by the owner of `writing`.
         var cursor = WriteCursor(unsynced: [], lastCRC: 0, lastLSN: .null)
-        var waiters: [(target: LSN, waiter: FlushWaiter)] = []
+        var waiters: [(target: LSN, waiter: FlushWaiter)] = []  // asynchronous flushes only
         var failed: LogError?
         var closed = false
         var stopping = false
@@ -231,6 +205,7 @@ final class LogCore: @unchecked Sendable {
         self.workCondition = Condition(lock)
         self.spaceCondition = Condition(lock)
         self.readsDone = Condition(lock)
+        self.gate = FlushGate(durable: recovered.lastLSN)
 
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.pooledBufferSize(blockSize: Int(meta.blockSize)), alignment: 4096)
         var open = OpenBlock(payload: Self.payloadView(of: buffer, count: Int(meta.blockSize) - BlockHeader.size), capacity: 0)

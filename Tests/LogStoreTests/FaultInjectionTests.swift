@@ -256,11 +256,7 @@ struct FaultInjectionWriterTests {
     func asyncFlushersAllFail() async throws {
         let dir = Kit.temporaryPath("async")
         defer { Kit.remove(dir) }
-        let io = FaultyFileIO()
-        let log = try LogStore.create(at: dir, options: Kit.tinyOptions(), io: io)
-        let first = try log.append(Kit.payload(0))
-        try await log.flush(upTo: first)
-        io.inject(.fdatasync, nth: 1, .fail(errno: EIO))
+        let (io, log, first) = try await Kit.logWhoseNextSyncFails(at: dir)
         let results = await withTaskGroup(of: LogError?.self) { group in
             for t in 0..<8 {
                 group.addTask {

@@ -22,6 +22,17 @@ enum FaultTestKit {
 
     static func remove(_ path: String) { try? FileManager.default.removeItem(atPath: path) }
 
+    /// A tiny log at `dir` on a `FaultyFileIO`, with one record (payload 0) appended and flushed, whose
+    /// next fdatasync fails with EIO.
+    static func logWhoseNextSyncFails(at dir: String) async throws -> (io: FaultyFileIO, log: LogStore, first: LSN) {
+        let io = FaultyFileIO()
+        let log = try LogStore.create(at: dir, options: tinyOptions(), io: io)
+        let first = try log.append(payload(0))
+        try await log.flush(upTo: first)
+        io.inject(.fdatasync, nth: 1, .fail(errno: EIO))
+        return (io, log, first)
+    }
+
     /// Copies a log directory (a cheap way to start many iterations from the same state).
     static func copy(_ from: String, tag: String) throws -> String {
         let to = temporaryPath(tag)
