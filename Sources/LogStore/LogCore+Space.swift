@@ -1,7 +1,17 @@
 // Space: reservations, log-full handling (grow within policy, then ask the streams that pin the tail),
 // auto-shrink, archive extents.
 
+#if canImport(Glibc)
+import Glibc
+#endif
 import LogFormat
+
+/// Set on a thread while it runs tail-pinned handlers (see `handleLogFull`).
+private let tailPinnedHandlersRunningKey: pthread_key_t = {
+    var key = pthread_key_t()
+    pthread_key_create(&key, nil)
+    return key
+}()
 
 extension LogCore {
     /// Worst-case bytes one record of `dataLength` can take: its footprint plus a block of its own.
@@ -113,7 +123,12 @@ extension LogCore {
             let hs = p.compactMap { $0.id.flatMap { state.cold[$0]?.tailPinned } }
             return (t, p, hs)
         }
-        if attempt <= 2, !handlers.isEmpty {
+        // A handler usually appends itself (a restart area with a new base). If that append finds the log
+        // full too, it must not call the handlers again: that recursion has no end (a TM checkpoint that
+        // did not fit overflowed the stack). Such a nested append just gets `logFull`.
+        if attempt <= 2, !handlers.isEmpty, pthread_getspecific(tailPinnedHandlersRunningKey) == nil {
+            pthread_setspecific(tailPinnedHandlersRunningKey, UnsafeRawPointer(bitPattern: 1))
+            defer { pthread_setspecific(tailPinnedHandlersRunningKey, nil) }
             for h in handlers { h(target) }
         }
         let moved = lock.withLock { state.spaceGeneration != generation || freeContainerCountLocked() > 0 }

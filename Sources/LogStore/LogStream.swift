@@ -124,7 +124,8 @@ public final class LogStream: Sendable {
 
     /// Registers the handler called when the log is full and this stream pins its tail. It receives the
     /// LSN the stream's base must reach; it should advance the base (or write a restart area with a new
-    /// base) before returning. It runs on the appending thread.
+    /// base) before returning. It runs on the appending thread. Appends the handler makes do not call the
+    /// handlers again: if the log is still full for them, they throw `logFull`.
     public func onTailPinned(_ handler: (@Sendable (LSN) -> Void)?) {
         core.lock.withLock { core.state.cold[id]?.tailPinned = handler }
     }

@@ -167,19 +167,43 @@ func streamPayload(_ stream: String, _ i: Int, size: Int = 40) -> [UInt8] {
         try log.close()
     }
 
+    @Test("log full: a handler whose own restart area does not fit gets logFull, and is not called again from inside itself")
+    func tailPinnedHandlerThatCannotWrite() throws {
+        let dir = StreamTestDirectory()
+        let log = try LogStore.create(at: dir.path, options: streamTestOptions(containers: 2, codec: .none))
+        let stuck = try log.createStream("stuck")
+        let checkpointer = try log.createStream("checkpointer")
+        let depth = StreamTestBox(0)
+        let deepest = StreamTestBox(0)
+        let nested = StreamTestBox<[LogError]>([])
+        checkpointer.onTailPinned { _ in
+            let d = depth.withLock { $0 += 1; return $0 }
+            deepest.withLock { $0 = max($0, d) }
+            defer { depth.withLock { $0 -= 1 } }
+            // Like a TM checkpoint: a restart area that would move this stream's base, if it fitted.
+            do { _ = try checkpointer.writeRestartArea([UInt8](repeating: 2, count: 1500), newBase: checkpointer.lastLSN) } catch let e as LogError {
+                nested.withLock { $0.append(e) }
+            } catch {}
+        }
+        _ = try checkpointer.append([9])
+        let record = [UInt8](repeating: 1, count: 2000)
+        let error = appendUntilLogFull(limit: 2000) { try stuck.append(record) }
+        #expect(error?.code == .logFull)
+        #expect(deepest.snapshot == 1, "the handler ran, and never inside itself")
+        #expect(!nested.snapshot.isEmpty && nested.snapshot.allSatisfy { $0.code == .logFull })
+        // The log is intact and still takes appends once there is room.
+        _ = try log.addContainer()
+        _ = try stuck.append(record)
+        try log.close()
+    }
+
     @Test("log full without a handler names the pinning stream")
     func logFullNamesPinner() throws {
         let dir = StreamTestDirectory()
         let log = try LogStore.create(at: dir.path, options: streamTestOptions(containers: 2, codec: .none))
         let stuck = try log.createStream("stuck")
         let record = [UInt8](repeating: 1, count: 2000)
-        var error: LogError?
-        for _ in 0..<2000 {
-            do { _ = try stuck.append(record) } catch let e as LogError {
-                error = e
-                break
-            }
-        }
+        let error = appendUntilLogFull(limit: 2000) { try stuck.append(record) }
         let e = try #require(error)
         #expect(e.code == .logFull)
         #expect(e.message.contains("stuck"))
@@ -205,13 +229,7 @@ func streamPayload(_ stream: String, _ i: Int, size: Int = 40) -> [UInt8] {
         p.containerPrefix = "grown-"
         try log.setPolicy(p)
         let record = [UInt8](repeating: 3, count: 2000)
-        var full: LogError?
-        for _ in 0..<5000 {
-            do { _ = try log.append(record) } catch let e as LogError {
-                full = e
-                break
-            }
-        }
+        let full = appendUntilLogFull(limit: 5000) { try log.append(record) }
         #expect(full?.code == .logFull)
         #expect(log.info().containers.count == 6)
         try log.close()
@@ -322,4 +340,12 @@ final class StreamTestBox<Value>: @unchecked Sendable {
     init(_ value: Value) { self.value = value }
     func withLock<T>(_ body: (inout Value) -> T) -> T { lock.withLock { body(&value) } }
     var snapshot: Value { lock.withLock { value } }
+}
+
+/// Appends with `append` until it throws a `LogError` (returned), or `limit` appends succeeded (nil).
+private func appendUntilLogFull(limit: Int, _ append: () throws -> LSN) -> LogError? {
+    for _ in 0..<limit {
+        do { _ = try append() } catch let e as LogError { return e } catch { return LogError(.io, "unexpected \(error)") }
+    }
+    return nil
 }

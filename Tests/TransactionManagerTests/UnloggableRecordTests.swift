@@ -1,6 +1,7 @@
-// A decision or prepared record the log refuses (here: larger than the log's maximum record size).
-// Nothing reached the log, so presumed abort holds: the transaction is rolled back, every prepared
-// participant gets `rollback`, the caller gets the append's error code, and the TM carries on.
+// A decision or prepared record the log refuses: larger than the log's maximum record size, a full log,
+// a failed log. Nothing reached the log, so presumed abort holds: the transaction is rolled back, every
+// prepared participant gets `rollback`, and the caller gets the append's error code. After a refusal for
+// size or space the TM carries on.
 
 import Foundation
 import LogFormat
@@ -64,5 +65,95 @@ import Testing
         #expect(b.kinds(tx.id) == [.prePrepare, .prepare, .rollback])
         #expect(tm.inDoubtTransactions().isEmpty)
         #expect(tm.currentState == .online)
+    }
+
+    /// Starts committing `tx` across `a` and `b` (b holds its prepare answer) and returns once b is asked.
+    static func commitUntilBPrepares(_ tx: Transaction, _ a: ScriptedRM, _ b: ScriptedRM) async throws -> Task<Void, any Error> {
+        b.on(.prepare, .hold, tx: tx.id)
+        _ = try a.enlist(tx)
+        _ = try b.enlist(tx)
+        let commit = Task { try await tx.commit() }
+        #expect(await b.waitFor(.prepare, tx: tx.id))
+        return commit
+    }
+
+    /// b's held prepare, answered without writing b's prepare record (the log would refuse it too).
+    static func answerHeldPrepare(_ b: ScriptedRM) throws {
+        try #require(b.held.first { $0.kind == .prepare }?.enlistment).prepareComplete()
+    }
+
+    @Test func aDecisionRecordAFullLogRefusesRollsBackAndTheTMCarriesOn() async throws {
+        let dir = TMScratch("unloggable-full")
+        defer { dir.remove() }
+        let (log, tm) = try dir.createOnline()
+        let a = try ScriptedRM.online(tm, "a")
+        let b = try ScriptedRM.online(tm, "b")
+        let tx = try tm.createTransaction(description: "log full")
+        let commit = try await Self.commitUntilBPrepares(tx, a, b)
+
+        // A stream whose base never moves fills every container, down to the last empty record's room.
+        let filler = try log.createStream("filler")
+        for size in [3000, 100, 0] {
+            var full: LogError?
+            while full == nil {
+                do { _ = try filler.append([UInt8](repeating: 7, count: size)) } catch let e as LogError { full = e }
+            }
+            #expect(full?.code == .logFull)
+        }
+        a.on(.rollback, .hold, tx: tx.id)  // their rollback records would not fit either: answered below
+        b.on(.rollback, .hold, tx: tx.id)
+        try Self.answerHeldPrepare(b)
+        let error = await #expect(throws: LogError.self) { try await commit.value }
+        #expect(error?.code == .logFull)
+        #expect(error?.message.contains("rolled back") == true && error?.message.contains("decision record") == true)
+        #expect(tx.outcome == .aborted)
+        #expect(a.kinds(tx.id) == [.prePrepare, .prepare, .rollback])
+        #expect(b.kinds(tx.id) == [.prePrepare, .prepare, .rollback])
+        #expect(tm.currentState == .online)
+
+        // An operator adds a container: the participants finish their rollback and the next transaction commits.
+        _ = try log.addContainer()
+        try a.release(.rollback, tx: tx.id)
+        try b.release(.rollback, tx: tx.id)
+        #expect(await eventually { tx.state == .aborted })
+        let next = try tm.createTransaction(description: "after space came back")
+        _ = try a.enlist(next)
+        _ = try b.enlist(next)
+        try await next.commit()
+        #expect(next.outcome == .committed)
+        try log.close()
+        let (log2, tm2) = try dir.reopenOnline()
+        defer { try? log2.close() }
+        #expect(tm2.transactionSnapshots().isEmpty, "the refused transaction left nothing to recover")
+    }
+
+    @Test func aDecisionRecordAFailedLogRefusesRollsBackAndRecoveryAgrees() async throws {
+        let dir = TMScratch("unloggable-failed")
+        defer { dir.remove() }
+        let io = FailingSyncIO()
+        let log = try LogStore.create(at: dir.path, options: TMScratch.options, io: io)
+        let tm = try TransactionManager.create(log: log)
+        try tm.recover()
+        let a = try ScriptedRM.online(tm, "a")
+        let b = try ScriptedRM.online(tm, "b")
+        let tx = try tm.createTransaction(description: "log failed")
+        let commit = try await Self.commitUntilBPrepares(tx, a, b)
+
+        io.failSyncs.set(true)
+        await #expect(throws: LogError.self) { try await log.flush() }  // a's prepare record: the sync fails
+        #expect(log.isFailed)
+        try Self.answerHeldPrepare(b)
+        let error = await #expect(throws: LogError.self) { try await commit.value }
+        #expect(error?.code == .failed)
+        #expect(error?.message.contains("rolled back") == true)
+        #expect(tx.outcome == .aborted)
+        #expect(a.kinds(tx.id).prefix(3) == [.prePrepare, .prepare, .rollback])
+        #expect(b.kinds(tx.id).prefix(3) == [.prePrepare, .prepare, .rollback])
+        #expect(throws: LogError.self) { try log.close() }
+
+        // No decision reached the disk, so recovery presumes abort too.
+        let (log2, tm2) = try dir.reopenOnline()
+        defer { try? log2.close() }
+        #expect(tm2.transactionSnapshots().isEmpty)
     }
 }
