@@ -1,0 +1,64 @@
+// A store on a log far too small for what is written through it. First another stream pins the log's
+// oldest container, so the log fills: commits are refused with typed errors (the tail-pinned handlers of
+// the TM and the store run and cannot help; none of them recurses or crashes), nothing hangs, and the
+// store stays usable. Then the pin goes: checkpoints move the bases, containers recycle, and the log takes
+// about four times its size. Every acknowledged put survives a crash.
+
+import Foundation
+import LogStore
+import Testing
+import TransactionManager
+@testable import TransactionalKV
+
+@Suite struct KVLogFullTests {
+    @Test("a 2 x 1 MiB log pinned full refuses commits with typed errors, then recycles once unpinned; acknowledged puts survive a crash",
+          .timeLimit(.minutes(2)))
+    func pinnedThenRecycling() async throws {
+        let world = try KVWorld(stores: 1, tag: "logfull")
+        defer { world.finish() }
+        let pin = try world.log.createStream("pin")
+        _ = try pin.append(b("the oldest record, never released until the stream goes"))
+        var acknowledged: [Int: Int] = [:]  // key -> the last transaction that put it and was acknowledged
+        var refused: [LogError.Code: Int] = [:]
+        let value = [UInt8](repeating: 0x6B, count: 3000)
+
+        func put(_ i: Int) async throws -> Bool {
+            let key = i % 40
+            let tx = try world.tm.createTransaction()
+            do {
+                try world.a.begin(tx).put(b("k\(key)"), value + b(" \(i)"))
+                try await tx.commit()
+                acknowledged[key] = i
+                return true
+            } catch let e as LogError {
+                refused[e.code, default: 0] += 1
+                return false
+            }
+        }
+
+        // Pinned: the log fills, then refuses (a few dozen refusals in a row is plenty).
+        var i = 0
+        var refusedInARow = 0
+        while refusedInARow < 30, i < 5000 {
+            refusedInARow = try await put(i) ? 0 : refusedInARow + 1
+            i += 1
+        }
+        #expect(refusedInARow == 30, "the pinned log never filled")
+        #expect(Set(refused.keys).isSubset(of: [.logFull, .aborted]), "refusals: \(refused)")
+        #expect(!world.log.isFailed)
+        #expect(world.tm.currentState == .online)
+
+        // Unpinned: 2500 more puts, about four times the log, mostly succeed.
+        try world.log.deleteStream("pin")
+        var committed = 0
+        for j in i..<(i + 2500) where try await put(j) { committed += 1 }
+        #expect(committed > 2000, "only \(committed) of 2500 commits succeeded after the pin went; refusals: \(refused)")
+        #expect(!world.log.isFailed)
+
+        try world.crashAndReopen()
+        for (key, last) in acknowledged {
+            let got = world.a.get(b("k\(key)")).map { String(decoding: $0.suffix(from: 3000), as: UTF8.self) }
+            #expect(got == " \(last)", "k\(key)")
+        }
+    }
+}
