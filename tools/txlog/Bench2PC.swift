@@ -12,7 +12,7 @@ import Synchronization
 import TransactionManager
 import TxLogBenchData
 
-struct Bench2PC: ParsableCommand {
+struct Bench2PC: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "2pc",
         abstract: "Two-phase commits across two durable RMs vs single-phase commits of one RM (same log).")
@@ -20,7 +20,10 @@ struct Bench2PC: ParsableCommand {
     @Option(help: "Concurrent clients, comma-separated.") var clients = "1,64"
     @Option(help: "Work-record size in bytes.") var recordSize = 100
 
-    func run() throws {
+    func run() async throws { try await offCooperativePool(drive) }
+
+    /// The measurement, on a thread of its own (see `offCooperativePool`): its clients are tasks.
+    func drive() throws {
         let dir = try BenchDirectory(options.dir)
         let counts = clients.split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 && $0 <= 4096 }
         guard !counts.isEmpty else { throw ValidationError("--clients: 1...4096, comma-separated") }

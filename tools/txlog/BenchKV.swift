@@ -9,7 +9,7 @@ import LogStore
 import TransactionManager
 import TransactionalKV
 
-struct BenchKV: ParsableCommand {
+struct BenchKV: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kv", abstract: "Key-value store: single-put transactions vs the log's commit rate; recovery time with K keys.")
     @OptionGroup var options: BenchOptions
@@ -18,7 +18,10 @@ struct BenchKV: ParsableCommand {
     @Option(help: "Keys in the recovery measurement (0 skips it).") var keys = 1_000_000
     @Option(help: "Client threads committing while the large store checkpoints.") var checkpointClients = 8
 
-    func run() throws {
+    func run() async throws { try await offCooperativePool(drive) }
+
+    /// The measurement, on a thread of its own (see `offCooperativePool`): its clients are tasks.
+    func drive() throws {
         let dir = try BenchDirectory(options.dir)
         let counts = clients.split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 && $0 <= 4096 }
         guard !counts.isEmpty else { throw ValidationError("--clients: 1...4096, comma-separated") }

@@ -230,6 +230,24 @@ func runOnThreads(_ count: Int, whileRunning main: () -> Void = {}, _ body: @esc
 
 func sleepSeconds(_ s: Double) { Thread.sleep(forTimeInterval: s) }
 
+/// Runs a benchmark's driver (which sleeps through the measuring window and waits for its clients) on a
+/// thread of its own, and suspends the calling task until it returns. txlog's entry point is async, so a
+/// synchronous `run()` executes on a thread of Swift's cooperative pool, which has one thread per CPU: a
+/// driver blocked there took one of the two threads of a 2-CPU machine away from the benchmark's client
+/// tasks (found in a stack dump of `bench 2pc`: 64 client tasks on one pool thread).
+func offCooperativePool(_ driver: @escaping () throws -> Void) async throws {
+    final class Box: @unchecked Sendable {
+        let driver: () throws -> Void
+        init(_ driver: @escaping () throws -> Void) { self.driver = driver }
+    }
+    let box = Box(driver)
+    try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
+        let thread = Thread { done.resume(with: Result { try box.driver() }) }
+        thread.stackSize = 4 << 20
+        thread.start()
+    }
+}
+
 /// Appends, recycling containers when the log is full (moves the base to the durable point).
 @discardableResult
 func appendRecycling(_ log: LogStore, _ bytes: UnsafeRawBufferPointer) throws -> LSN {
