@@ -79,7 +79,7 @@ killloop: deps
 # Opt-in sanitizer runs (not part of `make test`). TSan covers the concurrent suites; the engine uses
 # pthread locks, which TSan understands. ASan runs everything, with LeakSanitizer off (libXCTest leaks).
 tsan: deps
-	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan --filter 'Concurrency|Stream|FlushGate'
+	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan --filter 'Concurrency|Stream|FlushGate|whenDurable|WhenDurable'
 
 asan: deps
 	ASAN_OPTIONS=detect_leaks=0 $(SWIFT) test --sanitize=address --scratch-path .build-asan

@@ -1,6 +1,7 @@
 // Changes to the base file while the log is open: every update goes through `updateMeta`, which also
 // records the stream table and recycles containers that every base and archive tail have passed.
 
+import Dispatch
 import LogFormat
 
 extension LogCore {
@@ -214,6 +215,8 @@ extension LogCore {
             releaseFiles()
         }
         if !readOnly { writerDone.wait() }
+        // Every `whenDurable` completion owed has been queued by now; let them run before returning.
+        if DispatchQueue.getSpecific(key: onCompletionQueue) == nil { completions.sync {} }
         let (failed, durable) = lock.withLock { () -> (LogError?, LSN) in
             state.closed = true
             spaceCondition.broadcast()

@@ -40,7 +40,7 @@ extension LogCore {
             let wakes = gate.takeWakesLocked()
             let waitTicket = done || failed != nil ? nil : gate.ticketLocked(for: target)
             lock.unlock()
-            for w in ready { w.resume() }
+            deliver(ready)
             gate.wake(wakes)
             guard let waitTicket else {
                 if let failed { throw failed }
@@ -85,12 +85,47 @@ extension LogCore {
                     return
                 }
                 requestFlushLocked(target, wakeWriter: true)
-                state.waiters.append((target, continuation))
+                state.waiters.append((target, .task(continuation)))
                 lock.unlock()
             } catch {
                 lock.unlock()
                 continuation.resume(throwing: error)
             }
+        }
+    }
+
+    /// Calls `completion` on the completion queue once every record at or below `target` is durable, or
+    /// with the error that says it will not be. Never blocks and creates no task.
+    func whenDurable(_ target: LSN, _ completion: @escaping @Sendable (LogError?) -> Void) {
+        lock.lock()
+        let immediate: LogError??
+        do {
+            if try checkFlushTargetLocked(target) {
+                immediate = .some(nil)
+            } else {
+                requestFlushLocked(target, wakeWriter: true)
+                state.waiters.append((target, .handler(completion)))
+                immediate = nil
+            }
+        } catch {
+            immediate = .some((error as? LogError) ?? LogError(.io, "\(error)"))
+        }
+        lock.unlock()
+        if let outcome = immediate { completions.async { completion(outcome) } }
+    }
+
+    /// Resumes the tasks and schedules the completions of flushes now durable. Called without the lock.
+    func deliver(_ ready: [FlushWaiter]) {
+        var handlers: [@Sendable (LogError?) -> Void] = []
+        for w in ready {
+            switch w {
+            case .task(let c): c.resume()
+            case .handler(let h): handlers.append(h)
+            }
+        }
+        if !handlers.isEmpty {
+            let owed = handlers
+            completions.async { for h in owed { h(nil) } }
         }
     }
 
@@ -177,7 +212,7 @@ extension LogCore {
             // The woken flushers append again before the next batch is taken, which keeps batches large.
             // (Handing the wake-ups to another thread let the next fsync start with only stragglers in
             // it: fewer commits per fdatasync; measured and reverted.)
-            for w in turn.ready { w.resume() }
+            deliver(turn.ready)
             if turn.finished { return }
         }
     }
@@ -195,7 +230,18 @@ extension LogCore {
         state.waiters.removeAll()
         spaceCondition.broadcast()
         workCondition.broadcast()
-        for w in waiters { w.waiter.resume(throwing: failed) }
+        var completions: [@Sendable (LogError?) -> Void] = []
+        for w in waiters {
+            switch w.waiter {
+            case .task(let c): c.resume(throwing: failed)
+            case .handler(let h): completions.append(h)
+            }
+        }
+        if !completions.isEmpty {
+            let error = failed
+            let owed = completions
+            self.completions.async { for h in owed { h(error) } }
+        }
         gate.releaseEveryoneLocked()
         gate.wake(gate.takeWakesLocked())  // under the lock: rare, and the sleepers re-check under it
         let handlers = failureHandlers

@@ -45,9 +45,15 @@ struct OpenBlock {
     var position: LSN { LSN(uncheckedContainer: logical, blockOffset: offset, slot: 0) }
 }
 
-/// An asynchronous flush waiting for its target to become durable. (Threads in a synchronous flush
-/// sleep on the `FlushGate` instead.)
-typealias FlushWaiter = CheckedContinuation<Void, any Error>
+/// An asynchronous flush waiting for its target to become durable: a suspended task, or a completion
+/// handler (`whenDurable`). (Threads in a synchronous flush sleep on the `FlushGate` instead.)
+enum FlushWaiter {
+    case task(CheckedContinuation<Void, any Error>)
+    case handler(@Sendable (LogError?) -> Void)
+}
+
+/// Marks the threads running a log's completion queue (so `close()` called from a completion does not wait for itself).
+let onCompletionQueue = DispatchSpecificKey<Bool>()
 
 /// Flush statistics.
 public struct FlushStatistics: Sendable, Equatable {
@@ -86,6 +92,14 @@ final class LogCore: @unchecked Sendable {
     /// (often the writer thread, mid-batch); `close()` waits for `deletions`.
     let deletionQueue = DispatchQueue(label: "txlog.container-deletion")
     let deletions = DispatchGroup()
+    /// Runs `whenDurable` completions, in the order their batches became durable: never on the writer
+    /// thread, which a completion waiting for a lock (held by an appender waiting for the writer) would
+    /// stall.
+    let completions: DispatchQueue = {
+        let q = DispatchQueue(label: "txlog.flush-completions")
+        q.setSpecific(key: onCompletionQueue, value: true)
+        return q
+    }()
     let directory: String
     let logID: LogID
     let containerSize: UInt64

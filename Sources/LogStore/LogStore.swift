@@ -210,6 +210,18 @@ public final class LogStore: Sendable {
     /// Returns once every record at or below `lsn` is durable. Suspends; never blocks a thread.
     public func flush(upTo lsn: LSN) async throws { try await core.flushAsync(upTo: lsn) }
 
+    /// Calls `completion` once every record at or below `lsn` is durable (with nil), or with the error
+    /// that says it will not be (`failed`, `closed`, or `invalidArgument` for an LSN beyond the log).
+    ///
+    /// The completion form of `flush(upTo:)`, for code that must not block and would otherwise create a
+    /// task per flush: it never blocks and creates no task. Completions run on the log's completion
+    /// queue (a serial dispatch queue, never the writer thread or the calling thread), one batch's worth
+    /// per dispatch, in the order their targets became durable. Keep them short: they run one after
+    /// another. They may take locks and call into the log.
+    public func whenDurable(_ lsn: LSN, _ completion: @escaping @Sendable (LogError?) -> Void) {
+        core.whenDurable(lsn, completion)
+    }
+
     /// Blocks until everything appended so far is durable.
     @available(*, noasync, message: "use the async flush()")
     public func flush() throws { try core.flush(upTo: lastLSN) }

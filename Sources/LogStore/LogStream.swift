@@ -52,6 +52,12 @@ public final class LogStream: Sendable {
     /// Returns once every record of the log at or below `lsn` is durable; never blocks a thread.
     public func flush(upTo lsn: LSN) async throws { try await core.flushAsync(upTo: lsn) }
 
+    /// Calls `completion` once every record of the log at or below `lsn` is durable, or with the error
+    /// that says it will not be. See ``LogStore/whenDurable(_:_:)`` for where it runs and its rules.
+    public func whenDurable(_ lsn: LSN, _ completion: @escaping @Sendable (LogError?) -> Void) {
+        core.whenDurable(lsn, completion)
+    }
+
     // MARK: Reading
 
     /// The record at `lsn`, which must belong to this stream.

@@ -137,23 +137,22 @@ extension KVStore {
         case .readOnly: try? e.commitComplete()
         case .veto(let err): try? e.rollback(reason: err)
         case .flush(let lsn, let writes):
-            let stream = self.stream
-            Task {
-                do {
-                    try await stream.flush(upTo: lsn)
-                    lock.withLock {
-                        onePhaseInFlight[tx] = nil
-                        applyLocked(writes)
-                        unlockLocked(tx, writes)
-                        stats.singlePhaseCommits += 1
-                    }
-                    try? e.commitComplete()
-                } catch {
+            // A completion, not a task per commit: it runs on the log's completion queue once the batch
+            // is durable, takes this store's lock and answers the TM.
+            stream.whenDurable(lsn) { [self] error in
+                if let error {
                     // The log failed: the record may or may not be durable; recovery decides.
-                    let err = (error as? LogError) ?? LogError(.io, "\(error)")
-                    lock.withLock { failure = failure ?? err }
-                    try? e.rollback(reason: err)
+                    lock.withLock { failure = failure ?? error }
+                    try? e.rollback(reason: error)
+                    return
                 }
+                lock.withLock {
+                    onePhaseInFlight[tx] = nil
+                    applyLocked(writes)
+                    unlockLocked(tx, writes)
+                    stats.singlePhaseCommits += 1
+                }
+                try? e.commitComplete()
             }
         }
     }

@@ -42,8 +42,11 @@ public final class BenchRM: @unchecked Sendable {
                 try e.prepareComplete()
             case .singlePhaseCommit:
                 let lsn = try stream.append(shortRecord)
-                Task {
-                    try? await stream.flush(upTo: lsn)
+                stream.whenDurable(lsn) { error in
+                    if error != nil {
+                        try? e.rollback()
+                        return
+                    }
                     try? e.commitComplete()
                     self.finished(lsn)
                 }
