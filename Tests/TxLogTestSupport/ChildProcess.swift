@@ -10,12 +10,18 @@ import Glibc
 public enum TxlogProcess {
     public enum Failure: Error, CustomStringConvertible {
         case notFound(String)
+        case hung(arguments: [String], seconds: Double, stderr: String)
         public var description: String {
             switch self {
             case .notFound(let p): "txlog binary not found at \(p): build it with `swift build --build-tests` (it lands beside the test bundle) or set TXLOG_BIN"
+            case .hung(let a, let s, let e): "txlog \(a.joined(separator: " ")) still ran after \(Int(s)) s and was killed; stderr: \(e.suffix(2000))"
             }
         }
     }
+
+    /// How long a child may run before it is taken for hung: killed, and reported as a failure rather than
+    /// a test run that never ends.
+    public static let hangSeconds: Double = 600
 
     /// $TXLOG_BIN, or `txlog` beside the test bundle (`swift build --build-tests` builds both into the
     /// same directory).
@@ -41,10 +47,13 @@ public enum TxlogProcess {
     }
 
     /// Runs txlog with `arguments`, stdout and stderr into files under `scratch`; sends SIGKILL after
-    /// `killAfter` seconds if it is still running (nil: wait for it to exit). `currentDirectory` is the
+    /// `killAfter` seconds if it is still running (nil: wait for it to exit). A child still running
+    /// `hangAfter` seconds later is killed and reported as `Failure.hung`, so a hung child fails its test
+    /// instead of stalling the whole run. `currentDirectory` is the
     /// child's working directory (nil: this process's), for relative paths in the arguments.
     public static func run(
-        _ arguments: [String], scratch: String, killAfter: Double? = nil, currentDirectory: String? = nil
+        _ arguments: [String], scratch: String, killAfter: Double? = nil, currentDirectory: String? = nil,
+        hangAfter: Double = hangSeconds
     ) async throws -> Ended {
         let out = scratch + "/stdout-\(UUID().uuidString)"
         let err = out + "-err"
@@ -64,9 +73,25 @@ public enum TxlogProcess {
             try await Task.sleep(for: .milliseconds(Int(killAfter * 1000)))
             if p.isRunning { kill(p.processIdentifier, SIGKILL) }
         }
-        while p.isRunning { try await Task.sleep(for: .milliseconds(5)) }
+        let deadline = Date().addingTimeInterval(hangAfter)
+        var hung = false
+        while p.isRunning {
+            if Date() > deadline, !hung {
+                hung = true
+                kill(p.processIdentifier, SIGKILL)
+            }
+            // If Foundation never notices the end (isRunning stuck at true), stop waiting anyway.
+            if hung, Date() > deadline.addingTimeInterval(10) { break }
+            try await Task.sleep(for: .milliseconds(5))
+        }
         try? outHandle.close()
         try? errHandle.close()
+        if hung {
+            let stderr = (try? String(contentsOfFile: err, encoding: .utf8)) ?? ""
+            try? FileManager.default.removeItem(atPath: out)
+            try? FileManager.default.removeItem(atPath: err)
+            throw Failure.hung(arguments: arguments, seconds: hangAfter, stderr: stderr)
+        }
         defer {
             try? FileManager.default.removeItem(atPath: out)
             try? FileManager.default.removeItem(atPath: err)
