@@ -230,17 +230,18 @@ extension LogCore {
         state.waiters.removeAll()
         spaceCondition.broadcast()
         workCondition.broadcast()
-        var completions: [@Sendable (LogError?) -> Void] = []
+        var owedHandlers: [@Sendable (LogError?) -> Void] = []
         for w in waiters {
             switch w.waiter {
             case .task(let c): c.resume(throwing: failed)
-            case .handler(let h): completions.append(h)
+            case .handler(let h): owedHandlers.append(h)
             }
         }
-        if !completions.isEmpty {
+        if !owedHandlers.isEmpty {
+            // On the completion queue, as always: the lock is held here, and a completion may call the log.
             let error = failed
-            let owed = completions
-            self.completions.async { for h in owed { h(error) } }
+            let owed = owedHandlers
+            completions.async { for h in owed { h(error) } }
         }
         gate.releaseEveryoneLocked()
         gate.wake(gate.takeWakesLocked())  // under the lock: rare, and the sleepers re-check under it
