@@ -216,7 +216,7 @@ extension LogCore {
         }
         if !readOnly { writerDone.wait() }
         // Every `whenDurable` completion owed has been queued by now; let them run before returning.
-        if DispatchQueue.getSpecific(key: onCompletionQueue) == nil { completions.sync {} }
+        if DispatchQueue.getSpecific(key: onCompletionQueue) != ObjectIdentifier(self) { completions.sync {} }
         let (failed, durable) = lock.withLock { () -> (LogError?, LSN) in
             state.closed = true
             spaceCondition.broadcast()

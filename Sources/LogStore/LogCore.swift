@@ -52,8 +52,9 @@ enum FlushWaiter {
     case handler(@Sendable (LogError?) -> Void)
 }
 
-/// Marks the threads running a log's completion queue (so `close()` called from a completion does not wait for itself).
-let onCompletionQueue = DispatchSpecificKey<Bool>()
+/// Names the log whose completion queue the current thread is running (so that log's `close()`, called
+/// from one of its own completions, does not wait for itself; closing another log still waits).
+let onCompletionQueue = DispatchSpecificKey<ObjectIdentifier>()
 
 /// Flush statistics.
 public struct FlushStatistics: Sendable, Equatable {
@@ -95,11 +96,7 @@ final class LogCore: @unchecked Sendable {
     /// Runs `whenDurable` completions, in the order their batches became durable: never on the writer
     /// thread, which a completion waiting for a lock (held by an appender waiting for the writer) would
     /// stall.
-    let completions: DispatchQueue = {
-        let q = DispatchQueue(label: "txlog.flush-completions")
-        q.setSpecific(key: onCompletionQueue, value: true)
-        return q
-    }()
+    let completions = DispatchQueue(label: "txlog.flush-completions")
     let directory: String
     let logID: LogID
     let containerSize: UInt64
@@ -237,6 +234,7 @@ final class LogCore: @unchecked Sendable {
         state.persistedTailContainer = meta.scanStart.container
         state.policy = meta.policy
         loadStreams(meta: meta, recovered: recovered)
+        completions.setSpecific(key: onCompletionQueue, value: ObjectIdentifier(self))
     }
 
     deinit {

@@ -19,7 +19,7 @@ struct WhenDurableTests {
         private var onQueue: [Int: Bool] = [:]
 
         func record(_ tag: Int, _ error: LogError?, durable: LSN) {
-            let queued = DispatchQueue.getSpecific(key: onCompletionQueue) == true
+            let queued = DispatchQueue.getSpecific(key: onCompletionQueue) != nil
             lock.withLock {
                 results[tag, default: []].append(error)
                 durableSeen[tag] = durable
