@@ -108,6 +108,7 @@ extension TransactionManager {
     func handleClosed(_ txn: TxnCore) {
         let abort = lock.withLock { () -> Bool in
             txn.handles -= 1
+            txn.releaseParticipantsIfDoneLocked()
             return txn.handles == 0 && txn.state == .active && txn.superior == nil
         }
         if abort { try? rollback(txn, reason: "the last transaction handle was closed") }

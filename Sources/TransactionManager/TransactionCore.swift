@@ -39,6 +39,17 @@ final class TxnCore: @unchecked Sendable {
 
     var abortError: LogError { abortReason ?? LogError(.aborted, "transaction \(id) was rolled back") }
 
+    /// Drops the links to the participants once nothing can ask for them: the transaction is finished
+    /// (out of the TM's table) and its last ``Transaction`` handle is closed. Each enlistment (and a
+    /// superior) points back at its transaction, so keeping the links would be a reference cycle that
+    /// holds every finished transaction in memory for the life of the process. An RM that still holds
+    /// an enlistment keeps the transaction itself alive, not its other participants.
+    func releaseParticipantsIfDoneLocked() {
+        guard handles == 0, state == .committed || state == .aborted else { return }
+        enlistments = []
+        superior = nil
+    }
+
     var isFinished: Bool { state == .committed || state == .aborted }
 
     /// Not yet prepared: rollback, timeouts and closing handles may still abort it.

@@ -228,6 +228,7 @@ extension TransactionManager {
             if let earlier = fx.end { fx.records.append(.end(earlier)) }
             fx.end = txn.id
         }
+        txn.releaseParticipantsIfDoneLocked()
     }
 
     /// Rolls back a transaction that has not prepared (client call, timeout, closed handle).

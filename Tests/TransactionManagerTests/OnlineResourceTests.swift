@@ -18,17 +18,7 @@ import Glibc
     static let smallLog = LogCreateOptions(containerSize: 1 << 20, containerCount: 2, blockSize: 8192)
 
     static func answeringRM(_ id: GUID) -> OnlineResource.ResourceManagerSpec {
-        .init(id: id, description: "answers everything") { n in
-            guard let e = n.enlistment else { return }
-            switch n.kind {
-            case .prePrepare: try? e.prePrepareComplete()
-            case .prepare: try? e.prepareComplete()
-            case .commit, .singlePhaseCommit: try? e.commitComplete()
-            case .rollback: try? e.rollbackComplete()
-            case .recover: try? e.recover()
-            default: break
-            }
-        }
+        .init(id: id, description: "answers everything", handler: answerAtOnce)
     }
 
     @Test func onlineWithinBudgetThenTransactionsWork() async throws {

@@ -76,5 +76,21 @@ func tmCheckpoint(_ tm: TransactionManager) throws -> TMCheckpoint {
     return try TransactionManager.loadCheckpoint(restart, read: stream.read)
 }
 
+// MARK: Resource managers
+
+/// A notification handler that gives the normal answer to every notification at once and keeps
+/// nothing: pre-prepare, prepare, commit (and single-phase), rollback, recover.
+@Sendable func answerAtOnce(_ n: TransactionNotification) {
+    guard let e = n.enlistment else { return }
+    switch n.kind {
+    case .prePrepare: try? e.prePrepareComplete()
+    case .prepare: try? e.prepareComplete()
+    case .commit, .singlePhaseCommit: try? e.commitComplete()
+    case .rollback: try? e.rollbackComplete()
+    case .recover: try? e.recover()
+    default: break
+    }
+}
+
 // MARK: Assertions
 
