@@ -19,6 +19,8 @@ struct Bench2PC: AsyncParsableCommand {
     @OptionGroup var options: BenchOptions
     @Option(help: "Concurrent clients, comma-separated.") var clients = "1,64"
     @Option(help: "Work-record size in bytes.") var recordSize = 100
+    @Option(help: "Modes to run, comma-separated: 1pc, 2pc. The ratio needs both.") var modes = "1pc,2pc"
+    @Option(help: "Rounds per client count; the modes alternate, and the ratio's median is reported.") var rounds = 1
 
     func run() async throws { try await offCooperativePool(drive) }
 
@@ -28,30 +30,54 @@ struct Bench2PC: AsyncParsableCommand {
         let counts = clients.split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 && $0 <= 4096 }
         guard !counts.isEmpty else { throw ValidationError("--clients: 1...4096, comma-separated") }
         guard (0...65536).contains(recordSize) else { throw ValidationError("--record-size: 0...65536") }
-        let section = try Self.measure(dir: dir, seconds: options.seconds, clients: counts, recordSize: recordSize)
+        let picked = try modes.split(separator: ",").map { name -> Mode in
+            switch name {
+            case "1pc": return .singlePhase
+            case "2pc": return .twoPhase
+            default: throw ValidationError("--modes: 1pc, 2pc, comma-separated")
+            }
+        }
+        guard !picked.isEmpty else { throw ValidationError("--modes: 1pc, 2pc, comma-separated") }
+        guard (1...100).contains(rounds) else { throw ValidationError("--rounds: 1...100") }
+        let section = try Self.measure(
+            dir: dir, seconds: options.seconds, clients: counts, recordSize: recordSize, modes: picked.sorted { $0 == .singlePhase && $1 != $0 },
+            rounds: rounds)
         emit([section], options: options, dir: dir.root)
     }
 
     enum Mode: String { case twoPhase = "2pc, 2 RMs", singlePhase = "1pc, 1 RM" }
 
-    static func measure(dir: BenchDirectory, seconds: Double, clients: [Int], recordSize: Int) throws -> BenchSection {
+    static func measure(
+        dir: BenchDirectory, seconds: Double, clients: [Int], recordSize: Int, modes: [Mode] = [.singlePhase, .twoPhase], rounds: Int = 1
+    ) throws -> BenchSection {
         var section = BenchSection(
             "2pc", columns: ["clients", "mode", "commits/s", "fdatasyncs", "commits/fdatasync", "p50 us", "p99 us", "CPU us/commit", "2pc/1pc"])
         for n in clients {
-            var single: Double?
-            for mode in [Mode.singlePhase, .twoPhase] {
-                let path = dir.fresh("2pc-log")
-                defer { dir.remove(path) }
-                let r = try runOne(path: path, mode: mode, clients: n, recordSize: recordSize, seconds: seconds)
-                if mode == .singlePhase { single = r.perSecond }
-                let ratio = mode == .twoPhase ? single.map { r.perSecond / $0 } : nil
+            var ratios: [Double] = []
+            for _ in 0..<rounds {
+                var single: Double?
+                for mode in modes {
+                    let path = dir.fresh("2pc-log")
+                    defer { dir.remove(path) }
+                    let r = try runOne(path: path, mode: mode, clients: n, recordSize: recordSize, seconds: seconds)
+                    if mode == .singlePhase { single = r.perSecond }
+                    let ratio = mode == .twoPhase ? single.map { r.perSecond / $0 } : nil
+                    if let ratio { ratios.append(ratio) }
+                    section.add(
+                        ["\(n)", mode.rawValue, rate(r.perSecond), "\(r.syncs)", fmt(r.perSync, 1), fmt(us(r.latency.p50), 0), fmt(us(r.latency.p99), 0),
+                         fmt(r.cpuMicrosPerCommit, 1), ratio.map { fmt($0, 2) + "x" } ?? "-"],
+                        json: ["clients": n, "mode": mode == .twoPhase ? "2pc" : "1pc", "commits": r.commits, "seconds": r.seconds,
+                               "commitsPerSecond": r.perSecond, "fdatasyncs": r.syncs, "commitsPerFdatasync": r.perSync, "latency": r.latency.json,
+                               "cpuMicrosPerCommit": r.cpuMicrosPerCommit]
+                            .merging(ratio.map { ["ratioToSinglePhase": $0] } ?? [:]) { a, _ in a })
+                }
+            }
+            if ratios.count > 1 {
+                let sorted = ratios.sorted()
+                let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
                 section.add(
-                    ["\(n)", mode.rawValue, rate(r.perSecond), "\(r.syncs)", fmt(r.perSync, 1), fmt(us(r.latency.p50), 0), fmt(us(r.latency.p99), 0),
-                     fmt(r.cpuMicrosPerCommit, 1), ratio.map { fmt($0, 2) + "x" } ?? "-"],
-                    json: ["clients": n, "mode": mode == .twoPhase ? "2pc" : "1pc", "commits": r.commits, "seconds": r.seconds,
-                           "commitsPerSecond": r.perSecond, "fdatasyncs": r.syncs, "commitsPerFdatasync": r.perSync, "latency": r.latency.json,
-                           "cpuMicrosPerCommit": r.cpuMicrosPerCommit]
-                        .merging(ratio.map { ["ratioToSinglePhase": $0] } ?? [:]) { a, _ in a })
+                    ["\(n)", "median of \(ratios.count)", "", "", "", "", "", "", fmt(median, 2) + "x"],
+                    json: ["clients": n, "mode": "median", "rounds": ratios.count, "ratioToSinglePhase": median, "ratios": ratios])
             }
         }
         section.notes.append("2pc: pre-prepare, prepare (each RM appends a prepare record, unflushed), forced decision record, commit, lazy end record")
