@@ -51,7 +51,7 @@ struct Bench2PC: AsyncParsableCommand {
         dir: BenchDirectory, seconds: Double, clients: [Int], recordSize: Int, modes: [Mode] = [.singlePhase, .twoPhase], rounds: Int = 1
     ) throws -> BenchSection {
         var section = BenchSection(
-            "2pc", columns: ["clients", "mode", "commits/s", "fdatasyncs", "commits/fdatasync", "p50 us", "p99 us", "CPU us/commit", "2pc/1pc"])
+            "2pc", columns: ["clients", "mode", "commits/s", "fdatasyncs", "commits/fdatasync", "p50 us", "p99 us", "CPU us/commit", "RSS B/commit", "2pc/1pc"])
         for n in clients {
             var ratios: [Double] = []
             for _ in 0..<rounds {
@@ -65,10 +65,10 @@ struct Bench2PC: AsyncParsableCommand {
                     if let ratio { ratios.append(ratio) }
                     section.add(
                         ["\(n)", mode.rawValue, rate(r.perSecond), "\(r.syncs)", fmt(r.perSync, 1), fmt(us(r.latency.p50), 0), fmt(us(r.latency.p99), 0),
-                         fmt(r.cpuMicrosPerCommit, 1), ratio.map { fmt($0, 2) + "x" } ?? "-"],
+                         fmt(r.cpuMicrosPerCommit, 1), fmt(r.residentGrowthPerCommit, 0), ratio.map { fmt($0, 2) + "x" } ?? "-"],
                         json: ["clients": n, "mode": mode == .twoPhase ? "2pc" : "1pc", "commits": r.commits, "seconds": r.seconds,
                                "commitsPerSecond": r.perSecond, "fdatasyncs": r.syncs, "commitsPerFdatasync": r.perSync, "latency": r.latency.json,
-                               "cpuMicrosPerCommit": r.cpuMicrosPerCommit]
+                               "cpuMicrosPerCommit": r.cpuMicrosPerCommit, "residentGrowthBytesPerCommit": r.residentGrowthPerCommit]
                             .merging(ratio.map { ["ratioToSinglePhase": $0] } ?? [:]) { a, _ in a })
                 }
             }
@@ -76,13 +76,14 @@ struct Bench2PC: AsyncParsableCommand {
                 let sorted = ratios.sorted()
                 let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
                 section.add(
-                    ["\(n)", "median of \(ratios.count)", "", "", "", "", "", "", fmt(median, 2) + "x"],
+                    ["\(n)", "median of \(ratios.count)", "", "", "", "", "", "", "", fmt(median, 2) + "x"],
                     json: ["clients": n, "mode": "median", "rounds": ratios.count, "ratioToSinglePhase": median, "ratios": ratios])
             }
         }
         section.notes.append("2pc: pre-prepare, prepare (each RM appends a prepare record, unflushed), forced decision record, commit, lazy end record")
         section.notes.append("1pc: the RM gets single-phase-commit, appends a commit record and flushes it (async) before answering")
         section.notes.append("clients are Swift tasks; log: 4 x 32 MiB containers, lz4; every transaction also appends one work record per RM")
+        section.notes.append("RSS B/commit: growth of resident memory over the measurement per commit; the bench's own latency samples account for 8")
         return section
     }
 
@@ -92,6 +93,8 @@ struct Bench2PC: AsyncParsableCommand {
         var syncs: UInt64
         var cpuSeconds: Double
         var latency: Percentiles
+        var residentGrowth: Int
+        var residentGrowthPerCommit: Double { Double(residentGrowth) / Double(max(commits, 1)) }
         var perSecond: Double { Double(commits) / max(seconds, 1e-9) }
         var perSync: Double { Double(commits) / Double(max(syncs, 1)) }
         var cpuMicrosPerCommit: Double { cpuSeconds / Double(max(commits, 1)) * 1e6 }
@@ -146,16 +149,19 @@ struct Bench2PC: AsyncParsableCommand {
         sleepSeconds(warmup)
         let syncs0 = log.info().statistics.syncs
         let cpu0 = processCPUSeconds()
+        let rss0 = residentBytes()
         let t0 = nowNanos()
         phase.set(BenchPhase.measuring)
         sleepSeconds(seconds)
         phase.set(BenchPhase.stopped)
         let t1 = nowNanos()
         let cpu1 = processCPUSeconds()
+        let rss1 = residentBytes()
         let syncs1 = log.info().statistics.syncs
         done.wait()
         if let e = samples.error { throw BenchError("2pc bench failed: \(e)") }
         let all = samples.all
-        return Result(commits: all.count, seconds: Double(t1 - t0) / 1e9, syncs: syncs1 - syncs0, cpuSeconds: cpu1 - cpu0, latency: Percentiles(all))
+        return Result(commits: all.count, seconds: Double(t1 - t0) / 1e9, syncs: syncs1 - syncs0, cpuSeconds: cpu1 - cpu0, latency: Percentiles(all),
+            residentGrowth: rss1 - rss0)
     }
 }

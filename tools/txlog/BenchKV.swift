@@ -37,6 +37,8 @@ struct BenchKV: AsyncParsableCommand {
             section.add(["KV 1-put transactions/s, \(n) clients", rate(put.perSecond), "tx/s", fmt(put.perSecond / max(logRate, 1), 2) + "x"],
                         json: ["measurement": "kvSinglePut", "clients": n, "transactionsPerSecond": put.perSecond,
                                "ratioToLog": put.perSecond / max(logRate, 1), "commitsPerFdatasync": put.perSync])
+            section.add(["resident memory growth while committing, \(n) clients", fmt(put.residentGrowthPerTransaction, 1), "B/tx", "-"],
+                        json: ["measurement": "kvResidentGrowth", "clients": n, "bytesPerTransaction": put.residentGrowthPerTransaction])
         }
         section.notes.append("KV: each transaction = createTransaction + begin + put(16-byte key, \(valueSize)-byte value) + commit (single-phase: one record, one shared flush)")
         if keys > 0 {
@@ -64,7 +66,12 @@ struct BenchKV: AsyncParsableCommand {
         return (log, tm, store)
     }
 
-    struct PutResult { var perSecond: Double; var perSync: Double }
+    struct PutResult {
+        var perSecond: Double
+        var perSync: Double
+        /// Resident memory gained over the measurement per committed transaction (the key set is fixed).
+        var residentGrowthPerTransaction: Double
+    }
 
     static func puts(dir: BenchDirectory, clients: Int, valueSize: Int, seconds: Double) throws -> PutResult {
         let path = dir.fresh("kv-put")
@@ -103,12 +110,14 @@ struct BenchKV: AsyncParsableCommand {
         }
         sleepSeconds(min(0.5, max(0.1, seconds / 4)))
         let s0 = log.info().statistics.syncs
+        let rss0 = residentBytes()
         let t0 = nowNanos()
         phase.set(BenchPhase.measuring)
         sleepSeconds(seconds)
         phase.set(BenchPhase.stopped)
         let t1 = nowNanos()
         let s1 = log.info().statistics.syncs
+        let rss1 = residentBytes()
         done.wait()
         if let f = failure.first { throw BenchError("kv bench failed: \(f)") }
         try store.checkpoint()
@@ -116,7 +125,8 @@ struct BenchKV: AsyncParsableCommand {
         try tm.close()
         try log.close()
         let n = Double(counter.committed)
-        return PutResult(perSecond: n / (Double(t1 - t0) / 1e9), perSync: n / Double(max(1, s1 - s0)))
+        return PutResult(
+            perSecond: n / (Double(t1 - t0) / 1e9), perSync: n / Double(max(1, s1 - s0)), residentGrowthPerTransaction: Double(rss1 - rss0) / max(n, 1))
     }
 
     static func recovery(dir: BenchDirectory, keys: Int, valueSize: Int, stallClients: Int) throws -> (seconds: Double, snapshotBytes: UInt64, stall: CheckpointStall) {
