@@ -263,10 +263,26 @@ func appendRecycling(_ log: LogStore, _ bytes: UnsafeRawBufferPointer) throws ->
     while true {
         do { return try log.append(bytes) } catch let e as LogError where e.code == .logFull {
             try log.flush()
-            let durable = log.durableLSN
-            if durable.isValid, durable > log.baseLSN { try log.advanceBase(to: durable) }
+            try advanceBaseToDurable(log)
         }
     }
+}
+
+/// ``appendRecycling(_:_:)`` for a task: waits for the flush without blocking a cooperative-pool thread.
+@discardableResult
+func appendRecycling(_ log: LogStore, _ bytes: UnsafeRawBufferPointer) async throws -> LSN {
+    while true {
+        do { return try log.append(bytes) } catch let e as LogError where e.code == .logFull {
+            try await log.flush()
+            try advanceBaseToDurable(log)
+        }
+    }
+}
+
+/// Moves the log's base to its durable point, so full containers can be recycled.
+private func advanceBaseToDurable(_ log: LogStore) throws {
+    let durable = log.durableLSN
+    if durable.isValid, durable > log.baseLSN { try log.advanceBase(to: durable) }
 }
 
 /// A bench that could not complete.

@@ -1,0 +1,61 @@
+// Smoke tests of `txlog bench` options that the figures in docs/PERFORMANCE.md rely on: each runs the
+// built binary for a fraction of a second and checks the shape of its JSON, not its speed (figures are
+// never asserted in tests).
+
+import Foundation
+import Testing
+import TxLogTestSupport
+
+@Suite("txlog bench options")
+struct BenchToolTests {
+    /// Runs `txlog bench <arguments> --json` in a scratch directory and returns the rows of `section`.
+    static func rows(_ arguments: [String], section: String) async throws -> [[String: Any]] {
+        let scratch = LogTestKit.temporaryPath("bench-tool")
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        defer { LogTestKit.remove(scratch) }
+        let ended = try await TxlogProcess.run(["bench"] + arguments + ["--dir", scratch, "--json"], scratch: scratch, hangAfter: 120)
+        try #require(ended.status == 0, "txlog bench \(arguments) exited \(ended.status): \(ended.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(ended.stdout.utf8)) as? [String: Any]
+        let results = (object?[section] as? [String: Any])?["results"] as? [[String: Any]]
+        return try #require(results, "no \(section) results in \(ended.stdout.prefix(300))")
+    }
+
+    @Test("bench commit --api async: writers are tasks awaiting the async flush", .timeLimit(.minutes(2)))
+    func commitAsync() async throws {
+        let rows = try await Self.rows(["commit", "--api", "async", "--writers", "1,4", "--seconds", "0.3"], section: "commit")
+        #expect(rows.map { $0["writers"] as? Int } == [1, 4])
+        for row in rows {
+            #expect(row["api"] as? String == "async")
+            #expect((row["commits"] as? Int ?? 0) > 0, "\(row)")
+            #expect((row["fdatasyncs"] as? Int ?? 0) > 0, "every commit was flushed: \(row)")
+        }
+    }
+
+    @Test("bench 2pc --rounds alternates the modes and reports the median ratio and memory growth", .timeLimit(.minutes(2)))
+    func twoPhaseRounds() async throws {
+        let rows = try await Self.rows(["2pc", "--clients", "4", "--rounds", "2", "--seconds", "0.3"], section: "2pc")
+        #expect(rows.map { $0["mode"] as? String } == ["1pc", "2pc", "1pc", "2pc", "median"])
+        for row in rows where row["mode"] as? String != "median" {
+            #expect((row["commits"] as? Int ?? 0) > 0, "\(row)")
+            #expect(row["residentGrowthBytesPerCommit"] is Double, "\(row)")
+        }
+        let median = try #require(rows.last)
+        let ratios = try #require(median["ratios"] as? [Double])
+        #expect(ratios.count == 2)
+        let reported = try #require(median["ratioToSinglePhase"] as? Double)
+        #expect(abs(reported - (ratios[0] + ratios[1]) / 2) < 1e-9, "the median of two rounds is their mean")
+    }
+
+    @Test("bench 2pc --modes 2pc runs one mode; an unknown mode is a usage error")
+    func twoPhaseModes() async throws {
+        let rows = try await Self.rows(["2pc", "--clients", "2", "--modes", "2pc", "--seconds", "0.2"], section: "2pc")
+        #expect(rows.map { $0["mode"] as? String } == ["2pc"])
+        #expect(rows.first?["ratioToSinglePhase"] == nil, "no ratio without a single-phase run")
+        let scratch = LogTestKit.temporaryPath("bench-tool-usage")
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        defer { LogTestKit.remove(scratch) }
+        let ended = try await TxlogProcess.run(["bench", "2pc", "--modes", "3pc", "--dir", scratch], scratch: scratch, hangAfter: 60)
+        #expect(ended.status == 64, "\(ended.status): \(ended.stderr)")
+        #expect(ended.stderr.contains("--modes"))
+    }
+}
