@@ -45,7 +45,7 @@ final class TxnCore: @unchecked Sendable {
     /// holds every finished transaction in memory for the life of the process. An RM that still holds
     /// an enlistment keeps the transaction itself alive, not its other participants.
     func releaseParticipantsIfDoneLocked() {
-        guard handles == 0, state == .committed || state == .aborted else { return }
+        guard handles == 0, isFinished else { return }
         enlistments = []
         superior = nil
     }
