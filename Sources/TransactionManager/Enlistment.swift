@@ -4,6 +4,9 @@ import LogStore
 
 /// The link between a resource manager and a transaction. The RM answers each notification through
 /// its enlistment; an answer that was not asked for throws `invalid-state`.
+///
+/// An RM need not keep its enlistments once it has acknowledged the outcome. One it keeps holds its
+/// transaction in memory (not the transaction's other participants) until it is released.
 public final class Enlistment: @unchecked Sendable, CustomStringConvertible {
     /// The enlistment's identity (logged with the transaction, stable across recovery).
     public let id: GUID
