@@ -48,11 +48,11 @@ public final class BenchRM: @unchecked Sendable {
                         return
                     }
                     try? e.commitComplete()
-                    self.finished(lsn)
+                    self.finished(upTo: lsn)
                 }
             case .commit:
                 try e.commitComplete()
-                finished(stream.lastLSN)
+                finished(upTo: nil)
             case .rollback: try e.rollbackComplete()
             default: break
             }
@@ -61,11 +61,13 @@ public final class BenchRM: @unchecked Sendable {
         }
     }
 
-    private func finished(_ lsn: LSN) {
+    /// Counts a finished transaction; every 4096th advances the stream's base to `lsn` (nil: the
+    /// stream's last record, looked up only then, since reading it takes the log's lock).
+    private func finished(upTo lsn: LSN?) {
         let n = committed.add(1, ordering: .relaxed).newValue
         if n % 4096 == 0, let stream = rm?.stream {
             // Bench only: this RM never recovers, so its records are not needed once durable.
-            let target = min(log.durableLSN, lsn)
+            let target = min(log.durableLSN, lsn ?? stream.lastLSN)
             if target.isValid, target > stream.baseLSN { try? stream.advanceBase(to: target) }
         }
     }
