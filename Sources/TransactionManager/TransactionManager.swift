@@ -197,18 +197,33 @@ public final class TransactionManager: @unchecked Sendable {
     }
 
     /// Stops the TM: writes a final checkpoint (durable TMs) and refuses further work. Transactions
-    /// still running are left to recovery (those not prepared are presumed aborted).
+    /// still running are left to recovery (those not prepared are presumed aborted). Its resource
+    /// managers are closed too, without notifications (as if each had been closed first).
     public func close() throws {
         let wasOnline = lock.withLock { () -> Bool in
             defer { if state != .failed { state = .offline } }
             return state == .online
         }
+        defer { detachResourceManagers() }
         if wasOnline, !isVolatile { try checkpoint() }
     }
 
     /// Stops the TM without writing anything (terminate): the log stays as it is, recoverable.
     func stop() {
         lock.withLock { if state != .failed { state = .offline } }
+        detachResourceManagers()
+    }
+
+    /// Marks every resource manager closed and lets go of it. Each one refers back to the TM, so a TM
+    /// closed with its RMs still registered would otherwise never be freed, nor the log it holds.
+    private func detachResourceManagers() {
+        let detached: [ResourceManager] = lock.withLock {
+            let all = Array(resourceManagers.values)
+            resourceManagers.removeAll()
+            for rm in all { rm.state = .closed }
+            return all
+        }
+        for rm in detached { rm.continuation.finish() }
     }
 
     // MARK: Appending TM records
