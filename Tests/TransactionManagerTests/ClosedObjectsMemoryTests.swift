@@ -14,8 +14,9 @@ struct ClosedObjectsMemoryTests {
         weak var rm: ResourceManager?
     }
 
-    @Test("a closed log, TM and RM are freed once the caller drops them")
-    func closedStack() async throws {
+    @Test("a closed log, TM and RM are freed once the caller drops them, whether or not the RM was closed first",
+          arguments: [true, false])
+    func closedStack(closeRMFirst: Bool) async throws {
         let scratch = TMScratch("closed-stack")
         defer { scratch.remove() }
         let watch = Watch()
@@ -29,31 +30,9 @@ struct ClosedObjectsMemoryTests {
             watch.log = log
             watch.tm = tm
             watch.rm = rm
-            rm.close()
+            if closeRMFirst { rm.close() }
             try tm.close()
-            try log.close()
-        }
-        #expect(watch.rm == nil, "the resource manager is still in memory")
-        #expect(watch.tm == nil, "the transaction manager is still in memory")
-        #expect(watch.log == nil, "the log is still in memory")
-    }
-
-    @Test("closing the TM frees its RMs too, without closing each RM first")
-    func tmCloseFreesRMs() async throws {
-        let scratch = TMScratch("closed-tm")
-        defer { scratch.remove() }
-        let watch = Watch()
-        do {
-            let (log, tm) = try scratch.createOnline()
-            let rm = try tm.createResourceManager(description: "rm", handler: answerAtOnce)
-            try rm.recover()
-            let tx = try tm.createTransaction()
-            _ = try rm.enlist(tx, mask: .all)
-            try await tx.commit()
-            watch.log = log
-            watch.tm = tm
-            watch.rm = rm
-            try tm.close()
+            #expect(rm.currentState == .closed, "closing the TM closes its RMs")
             try log.close()
         }
         #expect(watch.rm == nil, "the resource manager is still in memory")
