@@ -1,5 +1,6 @@
-// A store, its TM and its log close every file they open: snapshots written by checkpoints, the data
-// directory, the log's containers. Counted from /proc/self/fd, looking only at the test's directory.
+// A store, its TM and its log close every file they open (snapshots written by checkpoints, the data
+// directory, the log's containers), counted from /proc/self/fd under the test's own directory; and once
+// closed and dropped, they are freed.
 
 import Foundation
 import LogStore
@@ -7,7 +8,7 @@ import Testing
 import TransactionManager
 @testable import TransactionalKV
 
-@Suite("KV file descriptors")
+@Suite("KV: files closed, objects freed")
 struct KVDescriptorTests {
     @Test("ten lives of a log, a TM and two stores, each with commits and checkpoints, leave no descriptor open")
     func lives() async throws {
@@ -27,5 +28,32 @@ struct KVDescriptorTests {
             try world.reopen()
             #expect(world.contents(world.a)["k0"] == "life \(life)")
         }
+    }
+
+    @Test("a closed store, its TM and its log are freed once dropped")
+    func closedStoreIsFreed() async throws {
+        let dir = try makeTempDirectory("kv-freed")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        weak var weakStore: KVStore?
+        weak var weakTM: TransactionManager?
+        weak var weakLog: LogStore?
+        do {
+            let log = try LogStore.create(at: dir + "/log", options: KVWorld.tinyLog)
+            let tm = try TransactionManager.create(log: log)
+            try tm.recover()
+            let store = try KVStore.open(transactionManager: tm, id: .random(), directory: dir + "/data")
+            let tx = try tm.createTransaction()
+            try store.begin(tx).put(b("k"), b("v"))
+            try await tx.commit()
+            try store.checkpoint()
+            (weakStore, weakTM, weakLog) = (store, tm, log)
+            store.close()
+            try tm.close()
+            try log.close()
+        }
+        #expect(weakStore == nil, "the store is still in memory")
+        #expect(weakTM == nil, "the TM is still in memory")
+        #expect(weakLog == nil, "the log is still in memory")
+        #expect(openDescriptors(under: dir).isEmpty)
     }
 }
