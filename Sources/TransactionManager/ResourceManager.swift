@@ -97,11 +97,16 @@ public final class ResourceManager: @unchecked Sendable {
         deliver(TransactionNotification(kind: .tmOnline, enlistment: nil, transactionID: nil, recoveryInformation: [], clock: clock))
     }
 
+    /// Marks the RM closed and removes it from its TM. Holds `tm.lock`; finish `continuation` after.
+    func unregisterLocked() {
+        state = .closed
+        tm.resourceManagers[id] = nil
+    }
+
     /// Closes the RM. Its enlistments in transactions that are not yet prepared roll back.
     public func close() {
         let open: [Enlistment] = tm.lock.withLock {
-            state = .closed
-            tm.resourceManagers[id] = nil
+            unregisterLocked()
             return tm.transactions.values.flatMap { $0.enlistments.filter { $0.rm === self && $0.txn.canAbort } }
         }
         for e in open { tm.closeEnlistment(e) }

@@ -219,8 +219,7 @@ public final class TransactionManager: @unchecked Sendable {
     private func detachResourceManagers() {
         let detached: [ResourceManager] = lock.withLock {
             let all = Array(resourceManagers.values)
-            resourceManagers.removeAll()
-            for rm in all { rm.state = .closed }
+            for rm in all { rm.unregisterLocked() }
             return all
         }
         for rm in detached { rm.continuation.finish() }
