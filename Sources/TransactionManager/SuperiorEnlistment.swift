@@ -32,6 +32,7 @@ public final class SuperiorEnlistment: @unchecked Sendable {
     /// Runs the pre-prepare phase only.
     public func prePrepare() async throws {
         try tm.lock.withLock {
+            if txn.detached { throw txn.closedError }
             guard txn.state == .active else { throw LogError(.invalidState, "transaction \(txn.id) is \(txn.state), not active") }
             txn.state = .prePreparing
         }
@@ -46,6 +47,7 @@ public final class SuperiorEnlistment: @unchecked Sendable {
     /// every participant acknowledged.
     public func commit() async throws {
         try tm.lock.withLock {
+            if txn.detached { throw txn.closedError }
             guard txn.state == .prepared || txn.state == .inDoubt else {
                 throw LogError(.invalidState, "transaction \(txn.id) is \(txn.state); prepare it first")
             }
@@ -58,6 +60,7 @@ public final class SuperiorEnlistment: @unchecked Sendable {
     /// logged as prepared.
     public func rollback() throws {
         let fx: TransactionManager.Effects = try tm.lock.withLock {
+            if txn.detached { throw txn.closedError }
             switch txn.state {
             case .active, .prePreparing, .preparing, .prepared, .inDoubt:
                 var fx = tm.outcomeLocked(txn, .aborted)
@@ -101,6 +104,7 @@ extension TransactionManager {
 
     func superiorPrepare(_ txn: TxnCore) async throws -> Vote {
         let fresh = try lock.withLock { () -> Bool in
+            if txn.detached { throw txn.closedError }
             switch txn.state {
             case .active:
                 txn.state = .prePreparing
@@ -114,7 +118,7 @@ extension TransactionManager {
         }
         try await runPhase(txn, .prepare, txnState: .preparing) { ($0.state == .active || $0.state == .prePrepared) && $0.mask.contains(.prepare) }
         let (record, readOnly, wasLogged): (TMRecord?, Bool, Bool) = try lock.withLock {
-            guard !txn.cutShort else { throw txn.abortError }
+            guard !txn.cutShort else { throw txn.stopError }
             if !txn.enlistments.contains(where: { $0.state == .prepared }) { return (nil, true, txn.logged) }
             txn.state = .prepared
             let wasLogged = txn.logged
@@ -123,7 +127,10 @@ extension TransactionManager {
             return (logged ? .prepared(txn.loggedForm) : nil, false, wasLogged)
         }
         if readOnly {
-            perform(lock.withLock { outcomeLocked(txn, .committed) })
+            perform(try lock.withLock {
+                if txn.detached { throw txn.closedError }
+                return outcomeLocked(txn, .committed)
+            })
             return .readOnly
         }
         if let record, let stream {

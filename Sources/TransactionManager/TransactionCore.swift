@@ -21,8 +21,11 @@ final class TxnCore: @unchecked Sendable {
     var pending = 0
     /// The commit driver waiting for the phase to finish.
     var phaseWaiter: CheckedContinuation<Void, Never>?
-    /// Set when the transaction is rolled back while a phase runs.
+    /// Set when the transaction is rolled back while a phase runs, or when the TM closes under it.
     var cutShort = false
+    /// The TM closed (or was terminated) before the transaction finished. It is left to recovery as
+    /// the log has it: nothing more is sent, logged or waited for, and every call on it throws `closed`.
+    var detached = false
     /// Outcome acknowledgements still expected (commit-complete or rollback-complete).
     var unacknowledged = 0
     /// Tasks waiting for the transaction to finish.
@@ -39,13 +42,29 @@ final class TxnCore: @unchecked Sendable {
 
     var abortError: LogError { abortReason ?? LogError(.aborted, "transaction \(id) was rolled back") }
 
+    /// Why a commit driver stopped when ``cutShort`` was set: the rollback's reason, or the TM's close.
+    var stopError: LogError { detached ? closedError : abortError }
+
+    /// What a call on a transaction whose TM closed under it throws: what recovery will make of it.
+    var closedError: LogError {
+        let fate: String
+        switch (outcome, state) {
+        case (.committed, _): fate = "it committed; participants that did not acknowledge get the commit again at recovery"
+        case (.aborted, _): fate = "it rolled back; participants that did not acknowledge get the rollback again at recovery"
+        case (_, .committingSinglePhase): fate = "its single-phase commit was with its resource manager, which decides the outcome"
+        case (_, .prepared), (_, .inDoubt): fate = "it is prepared and stays in doubt until its superior or `txlog tm resolve` decides"
+        default: fate = "recovery rolls it back (presumed abort)"
+        }
+        return LogError(.closed, "the transaction manager closed before transaction \(id) finished: \(fate)")
+    }
+
     /// Drops the links to the participants once nothing can ask for them: the transaction is finished
-    /// (out of the TM's table) and its last ``Transaction`` handle is closed. Each enlistment (and a
-    /// superior) points back at its transaction, so keeping the links would be a reference cycle that
-    /// holds every finished transaction in memory for the life of the process. An RM that still holds
-    /// an enlistment keeps the transaction itself alive, not its other participants.
+    /// or detached (out of the TM's table either way) and its last ``Transaction`` handle is closed.
+    /// Each enlistment (and a superior) points back at its transaction, so keeping the links would be a
+    /// reference cycle that holds every finished transaction in memory for the life of the process. An
+    /// RM that still holds an enlistment keeps the transaction itself alive, not its other participants.
     func releaseParticipantsIfDoneLocked() {
-        guard handles == 0, isFinished else { return }
+        guard handles == 0, isFinished || detached else { return }
         enlistments = []
         superior = nil
     }

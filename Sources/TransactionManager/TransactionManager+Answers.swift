@@ -6,6 +6,7 @@ extension TransactionManager {
     func answer(_ e: Enlistment, _ a: Answer) throws {
         let fx: Effects = try lock.withLock {
             let txn = e.txn
+            if txn.detached { throw txn.closedError }
             var fx = Effects()
             func mismatch() -> LogError {
                 LogError(.invalidState, "\(e): \(a.rawValue) was not requested (state \(e.state), expecting \(e.expecting?.rawValue ?? "nothing"))")
@@ -97,6 +98,7 @@ extension TransactionManager {
 
     func closeEnlistment(_ e: Enlistment) {
         let fx: Effects = lock.withLock {
+            if e.txn.detached { return Effects() }
             switch e.state {
             case .active, .prePreparing, .prePrepared, .preparing:
                 guard e.txn.canAbort else { return Effects() }
@@ -116,6 +118,7 @@ extension TransactionManager {
     func requestOutcome(_ e: Enlistment) throws -> Outcome {
         let (outcome, fx): (Outcome, Effects) = try lock.withLock {
             let txn = e.txn
+            if txn.detached { throw txn.closedError }
             var fx = Effects()
             switch e.state {
             case .prepared, .committing, .aborting, .inDoubt: break

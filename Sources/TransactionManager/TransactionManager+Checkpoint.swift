@@ -18,6 +18,7 @@ extension TransactionManager {
         let (cp, c): (TMCheckpoint, UInt64) = try lock.withLock {
             checkpointScheduled = false
             if state == .failed { throw failure ?? LogError(.failed, "the transaction manager's log failed") }
+            if transactionsDetached { throw LogError(.closed, "the transaction manager is closed") }
             guard state == .online || state == .offline else {
                 throw LogError(.notOnline, "the transaction manager is \(state.rawValue); recover it before checkpointing")
             }

@@ -58,7 +58,7 @@ extension TransactionManager {
         }
         perform(effects)
         switch committed {
-        case nil: throw abortError(txn)
+        case nil: throw lock.withLock { txn.stopError }
         case true?: return true
         case false?: return false
         }
@@ -89,10 +89,10 @@ extension TransactionManager {
             txn.pending = ts.count
             return ts
         }
-        guard let targets else { throw abortError(txn) }
+        guard let targets else { throw lock.withLock { txn.stopError } }
         for e in targets { deliverOne(e, kind) }
         await awaitPhase(txn)
-        if lock.withLock({ txn.cutShort }) { throw abortError(txn) }
+        if let stopped = lock.withLock({ txn.cutShort ? txn.stopError : nil }) { throw stopped }
     }
 
     /// Waits until the current phase's answers are in (or the transaction is cut short).
@@ -115,7 +115,7 @@ extension TransactionManager {
     /// record in the same log, so the one flush below makes them durable too.
     func decideCommit(_ txn: TxnCore) async throws {
         let (record, wasLogged): (TMRecord?, Bool) = try lock.withLock {
-            guard !txn.cutShort, txn.outcome == .undetermined else { throw txn.abortError }
+            guard !txn.cutShort, txn.outcome == .undetermined else { throw txn.stopError }
             txn.outcome = .committed
             clock += 1
             let wasLogged = txn.logged
@@ -134,7 +134,8 @@ extension TransactionManager {
                 throw error
             }
         }
-        perform(lock.withLock { outcomeLocked(txn, .committed) })
+        // Closed meanwhile: the decision is durable, and recovery sends the commit.
+        perform(lock.withLock { txn.detached ? Effects() : outcomeLocked(txn, .committed) })
     }
 
     /// A decision (or prepared) record could not be appended: too large for the log's maximum record
@@ -147,7 +148,7 @@ extension TransactionManager {
         perform(lock.withLock {
             txn.logged = wasLogged
             if txn.abortReason == nil { txn.abortReason = reason }
-            return outcomeLocked(txn, .aborted)
+            return txn.detached ? Effects() : outcomeLocked(txn, .aborted)
         })
         return reason
     }
@@ -155,12 +156,13 @@ extension TransactionManager {
     /// The error a rolled-back transaction's commit throws: the veto's reason, or `aborted`.
     func abortError(_ txn: TxnCore) -> LogError { lock.withLock { txn.abortError } }
 
-    /// Waits until the transaction finishes, and returns its outcome.
+    /// Waits until the transaction finishes, its log fails or its TM closes, and returns its outcome
+    /// (`undetermined` if no decision was made by then).
     func waitFinished(_ txn: TxnCore) async -> Outcome {
-        if let done = lock.withLock({ txn.isFinished || txn.state == .failed ? txn.outcome : nil }) { return done }
+        if let done = lock.withLock({ txn.isFinished || txn.state == .failed || txn.detached ? txn.outcome : nil }) { return done }
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             let now = lock.withLock { () -> Bool in
-                if txn.isFinished || txn.state == .failed { return true }
+                if txn.isFinished || txn.state == .failed || txn.detached { return true }
                 txn.finishWaiters.append(c)
                 return false
             }
@@ -234,6 +236,7 @@ extension TransactionManager {
     /// Rolls back a transaction that has not prepared (client call, timeout, closed handle).
     func rollback(_ txn: TxnCore, reason: String) throws {
         let fx: Effects = try lock.withLock {
+            if txn.detached { throw txn.closedError }
             if txn.state == .aborting || txn.state == .aborted { return Effects() }
             guard txn.canAbort else {
                 throw LogError(.invalidState, "transaction \(txn.id) is \(txn.state); only its superior or `resolve` can decide it now")

@@ -65,6 +65,9 @@ public final class TransactionManager: @unchecked Sendable {
     /// is not known yet, so its audit entry cannot be in the snapshot).
     var pendingForced: [LSN] = []
     var checkpointScheduled = false
+    /// Set once close or terminate has let go of the unfinished transactions: a checkpoint taken after
+    /// that would leave them out, so none is written any more.
+    var transactionsDetached = false
     var failureHandlers: [@Sendable (LogError) -> Void] = []
     var failure: LogError?
     /// What the last recovery did.
@@ -196,22 +199,54 @@ public final class TransactionManager: @unchecked Sendable {
         }
     }
 
-    /// Stops the TM: writes a final checkpoint (durable TMs) and refuses further work. Transactions
-    /// still running are left to recovery (those not prepared are presumed aborted). Its resource
+    /// Stops the TM: writes a final checkpoint (durable TMs) and refuses further work. Its resource
     /// managers are closed too, without notifications (as if each had been closed first).
+    ///
+    /// Transactions still running are left to recovery as the log has them: those not prepared are
+    /// presumed aborted, a committed one gets its commit again. Their calls stop waiting: a
+    /// ``Transaction/commit()`` whose decision is durable returns, any other throws `closed` saying
+    /// what recovery will do; later calls on them throw `closed`.
     public func close() throws {
         let wasOnline = lock.withLock { () -> Bool in
             defer { if state != .failed { state = .offline } }
             return state == .online
         }
-        defer { detachResourceManagers() }
+        defer {
+            detachTransactions()
+            detachResourceManagers()
+        }
         if wasOnline, !isVolatile { try checkpoint() }
     }
 
     /// Stops the TM without writing anything (terminate): the log stays as it is, recoverable.
     func stop() {
         lock.withLock { if state != .failed { state = .offline } }
+        detachTransactions()
         detachResourceManagers()
+    }
+
+    /// Lets go of every unfinished transaction, after the final checkpoint has recorded them: each is
+    /// marked detached, its waiting commit driver and outcome waiters are woken, and its timeout is
+    /// cancelled. Without this a commit waiting for an answer from a closed RM would never return.
+    private func detachTransactions() {
+        let woken: [CheckedContinuation<Void, Never>] = lock.withLock {
+            var woken: [CheckedContinuation<Void, Never>] = []
+            transactionsDetached = true
+            for txn in transactions.values where !txn.isFinished {
+                txn.detached = true
+                txn.cutShort = true
+                if let w = txn.phaseWaiter { woken.append(w) }
+                txn.phaseWaiter = nil
+                woken += txn.finishWaiters
+                txn.finishWaiters.removeAll()
+                txn.timeoutTask?.cancel()
+                txn.timeoutTask = nil
+                txn.releaseParticipantsIfDoneLocked()
+            }
+            transactions.removeAll()
+            return woken
+        }
+        for c in woken { c.resume() }
     }
 
     /// Marks every resource manager closed and lets go of it. Each one refers back to the TM, so a TM
