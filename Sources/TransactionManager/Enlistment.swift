@@ -111,6 +111,26 @@ public final class Enlistment: @unchecked Sendable, CustomStringConvertible {
     /// Closes the enlistment. Before the transaction is prepared this rolls it back.
     public func close() { tm.closeEnlistment(self) }
 
+    /// Prepared, in doubt, or waiting to acknowledge an outcome: what closing its RM leaves owed.
+    var isOwedLaterOutcome: Bool {
+        switch state {
+        case .prepared, .committing, .aborting, .inDoubt, .recovering: true
+        default: false
+        }
+    }
+
+    /// Its volatile RM closed: it will never acknowledge, and there is nothing to send it again.
+    /// Counts as acknowledged; finishing the transaction if it was the last one owed. Holds `tm.lock`.
+    func dropOwedOutcomeLocked(_ fx: inout TransactionManager.Effects) {
+        let counted = txn.outcome != .undetermined
+        state = .closed
+        expecting = nil
+        acknowledged = true
+        guard counted else { return }
+        txn.unacknowledged -= 1
+        if txn.unacknowledged == 0 { tm.finishLocked(txn, into: &fx) }
+    }
+
     var isLogged: Bool {
         durable && (state == .prepared || state == .committing || state == .committed || state == .aborting || state == .recovering
             || state == .inDoubt || (state == .aborted && txn.logged))

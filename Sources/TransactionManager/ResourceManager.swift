@@ -78,7 +78,8 @@ public final class ResourceManager: @unchecked Sendable {
             guard state == .offline else { throw LogError(.invalidState, "resource manager \(id) is \(state.rawValue), not offline") }
             state = .recovering
             var out: [Enlistment] = []
-            for txn in tm.transactions.values where txn.recovered {
+            // Rebuilt by recovery, or left by this RM's earlier close in this process.
+            for txn in tm.transactions.values {
                 for e in txn.enlistments where e.resourceManagerID == id && e.state == .recovering && !e.acknowledged {
                     e.rm = self
                     e.expecting = .recover
@@ -103,13 +104,43 @@ public final class ResourceManager: @unchecked Sendable {
         tm.resourceManagers[id] = nil
     }
 
-    /// Closes the RM. Its enlistments in transactions that are not yet prepared roll back.
+    /// Closes the RM. Its enlistments in transactions that are not yet prepared roll back. Those owed an
+    /// outcome (prepared, in doubt, or waiting to acknowledge a commit or rollback) keep it: a durable
+    /// RM gets it through ``recover()`` once it is opened again (in this process or after a restart),
+    /// and a commit waiting only for such RMs returns. A volatile RM keeps nothing, so its owed
+    /// acknowledgements are dropped.
     public func close() {
-        let open: [Enlistment] = tm.lock.withLock {
+        let (open, woken, finished): ([Enlistment], [CheckedContinuation<Void, Never>], TransactionManager.Effects) = tm.lock.withLock {
             unregisterLocked()
-            return tm.transactions.values.flatMap { $0.enlistments.filter { $0.rm === self && $0.txn.canAbort } }
+            var open: [Enlistment] = []
+            var woken: [CheckedContinuation<Void, Never>] = []
+            var finished = TransactionManager.Effects()
+            for txn in tm.transactions.values {
+                var affected = false
+                for e in txn.enlistments where e.rm === self {
+                    if txn.canAbort {
+                        open.append(e)
+                    } else if !e.acknowledged, e.isOwedLaterOutcome {
+                        affected = true
+                        if isVolatile {
+                            e.dropOwedOutcomeLocked(&finished)
+                        } else {
+                            e.state = .recovering
+                            e.expecting = nil
+                            e.rm = nil
+                        }
+                    }
+                }
+                if affected {
+                    woken += txn.finishWaiters
+                    txn.finishWaiters.removeAll()
+                }
+            }
+            return (open, woken, finished)
         }
         for e in open { tm.closeEnlistment(e) }
+        tm.perform(finished)
+        for c in woken { c.resume() }
         continuation.finish()
     }
 }

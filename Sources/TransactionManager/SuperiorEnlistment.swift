@@ -44,7 +44,7 @@ public final class SuperiorEnlistment: @unchecked Sendable {
     public func prepare() async throws -> Vote { try await tm.superiorPrepare(txn) }
 
     /// Commits a prepared (or in-doubt) transaction: forces the decision, sends commit, and returns once
-    /// every participant acknowledged.
+    /// every participant acknowledged, or its RM closed (it gets the commit when it recovers).
     public func commit() async throws {
         try tm.lock.withLock {
             if txn.detached { throw txn.closedError }
@@ -53,7 +53,7 @@ public final class SuperiorEnlistment: @unchecked Sendable {
             }
         }
         try await tm.decideCommit(txn)
-        _ = await tm.waitFinished(txn)
+        _ = await tm.waitFinished(txn, orOnlyClosedRMsOwe: true)
     }
 
     /// Rolls back (at any point before the decision), logging an abort record if the transaction was

@@ -29,7 +29,8 @@ public final class Transaction: @unchecked Sendable, CustomStringConvertible {
     public var snapshot: TransactionSnapshot { tm.lock.withLock { core.snapshot } }
 
     /// Commits: pre-prepare, prepare, a forced decision record, commit notifications. Returns once
-    /// every participant has acknowledged the commit.
+    /// every participant has acknowledged the commit, or its RM closed: a durable RM gets the commit
+    /// again when it is opened and recovered (``waitForOutcome()`` waits for that too).
     ///
     /// - Throws: `aborted` if the transaction rolled back instead (a veto, a timeout, a rollback);
     ///   `invalid-state` if a superior coordinates it or commit already started; `failed` if the log

@@ -71,6 +71,13 @@ final class TxnCore: @unchecked Sendable {
 
     var isFinished: Bool { state == .committed || state == .aborted }
 
+    /// The outcome is decided and the acknowledgements still owed are all from RMs that are not open:
+    /// closed, or not opened again since recovery. Each gets the outcome when its RM recovers.
+    var onlyClosedRMsOweAcknowledgement: Bool {
+        guard state == .committing || state == .aborting else { return false }  // outcome decided and sent
+        return !enlistments.contains { !$0.acknowledged && $0.expecting != nil }
+    }
+
     /// Not yet prepared: rollback, timeouts and closing handles may still abort it.
     var canAbort: Bool {
         switch state {

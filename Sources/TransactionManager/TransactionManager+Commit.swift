@@ -25,7 +25,7 @@ extension TransactionManager {
             try await prepareAll(txn)
             try await decideCommit(txn)
         }
-        if await waitFinished(txn) == .aborted { throw abortError(txn) }
+        if await waitFinished(txn, orOnlyClosedRMsOwe: true) == .aborted { throw abortError(txn) }
     }
 
     /// Runs single-phase commit if exactly one writer is enlisted and it asked for it. Returns false
@@ -157,18 +157,25 @@ extension TransactionManager {
     func abortError(_ txn: TxnCore) -> LogError { lock.withLock { txn.abortError } }
 
     /// Waits until the transaction finishes, its log fails or its TM closes, and returns its outcome
-    /// (`undetermined` if no decision was made by then).
-    func waitFinished(_ txn: TxnCore) async -> Outcome {
-        if let done = lock.withLock({ txn.isFinished || txn.state == .failed || txn.detached ? txn.outcome : nil }) { return done }
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            let now = lock.withLock { () -> Bool in
-                if txn.isFinished || txn.state == .failed || txn.detached { return true }
-                txn.finishWaiters.append(c)
-                return false
-            }
-            if now { c.resume() }
+    /// (`undetermined` if no decision was made by then). With `orOnlyClosedRMsOwe`, also returns once
+    /// the outcome is decided and every acknowledgement still owed is from an RM that is closed: a
+    /// commit does not wait for an RM that may never be opened again (it gets the outcome when it is).
+    func waitFinished(_ txn: TxnCore, orOnlyClosedRMsOwe: Bool = false) async -> Outcome {
+        func done() -> Bool {
+            txn.isFinished || txn.state == .failed || txn.detached || (orOnlyClosedRMsOwe && txn.onlyClosedRMsOweAcknowledgement)
         }
-        return lock.withLock { txn.outcome }
+        while true {
+            if let outcome = lock.withLock({ done() ? txn.outcome : nil }) { return outcome }
+            // Woken when it finishes, or (RM close) when what it waits for may have changed: re-check.
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let now = lock.withLock { () -> Bool in
+                    if done() { return true }
+                    txn.finishWaiters.append(c)
+                    return false
+                }
+                if now { c.resume() }
+            }
+        }
     }
 
     // MARK: Outcomes

@@ -51,15 +51,6 @@ struct CloseWithTransactionsInFlightTests {
         return InFlight(log: log, tm: tm, a: a, b: b, tx: tx, commit: commit)
     }
 
-    private func expectCode(_ result: Result<Void, any Error>?, _ code: LogError.Code, sourceLocation: SourceLocation = #_sourceLocation) {
-        switch result {
-        case nil: Issue.record("the call did not return after the TM went away", sourceLocation: sourceLocation)
-        case .success: Issue.record("expected \(code.rawValue), but the call succeeded", sourceLocation: sourceLocation)
-        case .failure(let e as LogError): #expect(e.code == code, "\(e)", sourceLocation: sourceLocation)
-        case .failure(let e): Issue.record("expected LogError \(code.rawValue), got \(e)", sourceLocation: sourceLocation)
-        }
-    }
-
     @Test("a commit waiting for a prepare answer throws closed; recovery rolls the transaction back", arguments: Ending.allCases)
     func undecidedCommit(ending: Ending) async throws {
         let scratch = TMScratch("close-undecided")
@@ -68,9 +59,8 @@ struct CloseWithTransactionsInFlightTests {
         let (log, tm, a, b, tx) = (f.log, f.tm, f.a, f.b, f.tx)
         try ending.end(tm)
         let tmEnd = try #require(tm.stream).lastLSN
-        let result = await f.commit.result()
-        expectCode(result, .closed)
-        if case .failure(let e as LogError)? = result { #expect(e.message.contains("presumed abort"), "\(e)") }
+        let error = await f.commit.expectLogError(.closed, "commit")
+        #expect(error?.message.contains("presumed abort") == true, "\(String(describing: error))")
         // Every later call on it says the same; a late answer from the closed RM is refused.
         expectLogError(.closed) { try tx.rollback() }
         #expect(await tx.waitForOutcome() == .undetermined)
@@ -99,11 +89,7 @@ struct CloseWithTransactionsInFlightTests {
         let f = try await commitWaiting(on: .commit, scratch)
         let (log, tm, b, tx) = (f.log, f.tm, f.b, f.tx)
         try ending.end(tm)
-        switch await f.commit.result() {
-        case nil: Issue.record("commit did not return after the TM went away")
-        case .failure(let e): Issue.record("commit threw \(e), but its decision was durable")
-        case .success: break
-        }
+        await f.commit.expectSuccess("commit (its decision was durable)")
         #expect(tx.outcome == .committed)
         #expect(await tx.waitForOutcome() == .committed)
         #expect(throws: LogError.self) { try b.release(.commit) }
@@ -130,7 +116,7 @@ struct CloseWithTransactionsInFlightTests {
         let prepare = BackgroundCall { _ = try await superior.prepare() }
         #expect(await b.waitFor(.prepare))
         try tm.close()
-        expectCode(await prepare.result(), .closed)
+        await prepare.expectLogError(.closed, "the superior's prepare")
         await expectLogError(.closed) { try await superior.commit() }
         expectLogError(.closed) { try superior.rollback() }
         #expect(await superior.waitForOutcome() == .undetermined)

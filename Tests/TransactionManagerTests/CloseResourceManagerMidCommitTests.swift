@@ -1,0 +1,86 @@
+// Closing a resource manager while a transaction still owes it an outcome: the commit does not wait
+// for an RM that may never come back, the outcome stays owed, and the RM gets it when it is opened and
+// recovered again in the same process. A volatile RM keeps nothing, so nothing stays owed to it.
+
+import Foundation
+import LogStore
+import Testing
+@testable import TransactionManager
+
+@Suite("Closing an RM that is owed an outcome")
+struct CloseResourceManagerMidCommitTests {
+    /// RMs "a" and "b" (recovered) and a transaction both are enlisted in.
+    static func twoRMs(_ tm: TransactionManager, volatile: Bool = false) throws -> (ScriptedRM, ScriptedRM, Transaction) {
+        let a = try ScriptedRM.online(tm, "a", volatile: volatile)
+        let b = try ScriptedRM.online(tm, "b", volatile: volatile)
+        let tx = try tm.createTransaction()
+        _ = try a.enlist(tx)
+        _ = try b.enlist(tx)
+        return (a, b, tx)
+    }
+
+    @Test("a commit waiting for a closed RM's commit-complete returns; the RM reopened gets the commit again")
+    func durableRMClosedDuringCommit() async throws {
+        let scratch = TMScratch("rm-close-commit")
+        defer { scratch.remove() }
+        let (log, tm) = try scratch.createOnline()
+        defer { try? log.close() }
+        let (a, b, tx) = try Self.twoRMs(tm)
+        b.on(.commit, .hold)
+        let commit = BackgroundCall { try await tx.commit() }
+        #expect(await b.waitFor(.commit))
+        #expect(!commit.isFinished)
+        b.rm.close()
+        await commit.expectSuccess("commit waiting for the closed RM")
+        #expect(tx.state == .committing, "b still owes its acknowledgement")
+        let outcome = BackgroundCall { await tx.waitForOutcome() }
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(!outcome.isFinished, "waitForOutcome waits for every participant")
+        #expect(throws: LogError.self) { try b.release(.commit) }
+
+        let b2 = try ScriptedRM.open(tm, id: b.id)
+        try b2.rm.recover()
+        #expect(b2.kinds(tx.id) == [.recover, .commit])
+        #expect(await outcome.expectSuccess("waitForOutcome once the reopened RM acknowledged") == .committed)
+        #expect(tm.transactionSnapshots().isEmpty)
+        #expect(try tmRecordKinds(tm).suffix(2) == [.outcome, .end])
+        #expect(a.errors == [] && b2.errors == [])
+    }
+
+    @Test("a superior's commit after a prepared RM closed returns; the RM reopened gets the commit")
+    func durableRMClosedWhilePrepared() async throws {
+        let scratch = TMScratch("rm-close-prepared")
+        defer { scratch.remove() }
+        let (log, tm) = try scratch.createOnline()
+        defer { try? log.close() }
+        let (a, b, tx) = try Self.twoRMs(tm)
+        let superior = try tx.enlistSuperior()
+        #expect(try await superior.prepare() == .prepared)
+        b.rm.close()
+        let commit = BackgroundCall { try await superior.commit() }
+        await commit.expectSuccess("the superior's commit waiting for the closed RM")
+        #expect(b.kinds(tx.id) == [.prePrepare, .prepare], "nothing is sent to the closed RM")
+        #expect(a.kinds(tx.id) == [.prePrepare, .prepare, .commit])
+        let b2 = try ScriptedRM.open(tm, id: b.id)
+        try b2.rm.recover()
+        #expect(b2.kinds(tx.id) == [.recover, .commit])
+        #expect(await eventually { tm.transactionSnapshots().isEmpty })
+    }
+
+    @Test("a volatile RM closed while owed a commit-complete: the transaction finishes without it")
+    func volatileRMClosedDuringCommit() async throws {
+        let tm = TransactionManager.volatile()
+        try tm.recover()
+        let (a, b, tx) = try Self.twoRMs(tm, volatile: true)
+        b.on(.commit, .hold)
+        let commit = BackgroundCall { try await tx.commit() }
+        #expect(await b.waitFor(.commit))
+        b.rm.close()
+        await commit.expectSuccess("commit waiting for the closed volatile RM")
+        let outcome = BackgroundCall { await tx.waitForOutcome() }
+        #expect(await outcome.expectSuccess("waitForOutcome without the closed volatile RM") == .committed)
+        #expect(tx.state == .committed)
+        #expect(tm.transactionSnapshots().isEmpty)
+        #expect(a.kinds(tx.id) == [.prePrepare, .prepare, .commit])
+    }
+}
