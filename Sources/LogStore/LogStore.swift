@@ -186,6 +186,12 @@ public final class LogStore: Sendable {
 
     /// Appends a record and returns its LSN. The record is in memory until a flush covers it.
     ///
+    /// Normally this takes the log's lock, copies the record and returns: no system call, no waiting.
+    /// It waits in two cases only: back-pressure (more than `maxDirtyBytes` sealed and not yet written:
+    /// until the writer thread catches up), and a full log (it makes the log durable, grows it within
+    /// policy, or calls the tail-pinned handlers, which write restart areas). Code on Swift's cooperative
+    /// pool that may meet either should size the log and its dirty-byte limit to avoid them.
+    ///
     /// - Parameters:
     ///   - previous: client-defined link to an earlier record (``LSN/invalid`` ends the chain).
     ///   - undoNext: client-defined link for undo processing (``LSN/invalid`` ends the chain).

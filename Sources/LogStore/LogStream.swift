@@ -28,7 +28,8 @@ public final class LogStream: Sendable {
 
     // MARK: Appending
 
-    /// Appends a record to this stream.
+    /// Appends a record to this stream. Waits only for back-pressure or a full log, as
+    /// `LogStore.append` explains.
     ///
     /// - Parameter usingReservation: consume one record reserved with ``reserve(recordSizes:)``; such an
     ///   append never fails for lack of space.
