@@ -122,7 +122,8 @@ public final class Enlistment: @unchecked Sendable, CustomStringConvertible {
     /// Its volatile RM closed: it will never acknowledge, and there is nothing to send it again.
     /// Counts as acknowledged; finishing the transaction if it was the last one owed. Holds `tm.lock`.
     func dropOwedOutcomeLocked(_ fx: inout TransactionManager.Effects) {
-        let counted = txn.outcome != .undetermined
+        // Counted in `unacknowledged` once the outcome has gone out (`outcomeLocked`), not before.
+        let counted = txn.state == .committing || txn.state == .aborting
         state = .closed
         expecting = nil
         acknowledged = true
