@@ -36,7 +36,8 @@ public enum TransactionState: String, Sendable, CustomStringConvertible {
     case aborting
     /// Rolled back, and every participant acknowledged (or nobody was owed anything).
     case aborted
-    /// The decision record could not be made durable because the log failed; recovery decides.
+    /// The decision record could not be made durable because the log failed (recovery decides), or
+    /// the RM of a single-phase commit closed before answering it (the outcome is that RM's).
     case failed
     public var description: String { rawValue }
 }

@@ -115,11 +115,18 @@ public final class ResourceManager: @unchecked Sendable {
             var open: [Enlistment] = []
             var woken: [CheckedContinuation<Void, Never>] = []
             var finished = TransactionManager.Effects()
+            var outcomeWithRM: [TxnCore] = []
             for txn in tm.transactions.values {
                 var affected = false
                 for e in txn.enlistments where e.rm === self {
                     if txn.canAbort {
                         open.append(e)
+                    } else if e.state == .singlePhase, e.expecting == .singlePhaseCommit {
+                        // It closed without answering its single-phase commit: the outcome is its own.
+                        e.state = .closed
+                        e.expecting = nil
+                        e.acknowledged = true
+                        outcomeWithRM.append(txn)
                     } else if !e.acknowledged, e.isOwedLaterOutcome {
                         affected = true
                         if isVolatile {
@@ -136,6 +143,7 @@ public final class ResourceManager: @unchecked Sendable {
                     txn.finishWaiters.removeAll()
                 }
             }
+            for txn in outcomeWithRM { woken += tm.loseSinglePhaseOutcomeLocked(txn) }
             return (open, woken, finished)
         }
         for e in open { tm.closeEnlistment(e) }

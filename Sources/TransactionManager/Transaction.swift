@@ -34,7 +34,8 @@ public final class Transaction: @unchecked Sendable, CustomStringConvertible {
     ///
     /// - Throws: `aborted` if the transaction rolled back instead (a veto, a timeout, a rollback);
     ///   `invalid-state` if a superior coordinates it or commit already started; `failed` if the log
-    ///   failed before the decision was durable (recovery then decides; the outcome is unknown here).
+    ///   failed before the decision was durable (recovery then decides; the outcome is unknown here);
+    ///   `closed` if the TM closed first, or the RM of a single-phase commit closed before answering.
     public func commit() async throws { try await tm.commit(core) }
 
     /// Rolls back. Allowed until the transaction is prepared. Returns once the rollback decision is

@@ -45,6 +45,11 @@ final class TxnCore: @unchecked Sendable {
     /// Why a commit driver stopped when ``cutShort`` was set: the rollback's reason, or the TM's close.
     var stopError: LogError { detached ? closedError : abortError }
 
+    /// What a single-phase commit throws when its RM closed before answering: the outcome is unknown here.
+    var singlePhaseLostError: LogError {
+        LogError(.closed, "the resource manager closed during the single-phase commit of transaction \(id): the outcome is the resource manager's and is not known here")
+    }
+
     /// What a call on a transaction whose TM closed under it throws: what recovery will make of it.
     var closedError: LogError {
         let fate: String
@@ -64,7 +69,7 @@ final class TxnCore: @unchecked Sendable {
     /// reference cycle that holds every finished transaction in memory for the life of the process. An
     /// RM that still holds an enlistment keeps the transaction itself alive, not its other participants.
     func releaseParticipantsIfDoneLocked() {
-        guard handles == 0, isFinished || detached else { return }
+        guard handles == 0, isFinished || detached || state == .failed else { return }
         enlistments = []
         superior = nil
     }

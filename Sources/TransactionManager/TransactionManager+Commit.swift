@@ -48,7 +48,8 @@ extension TransactionManager {
         guard let target else { return false }
         deliverOne(target, .singlePhaseCommit)
         await awaitPhase(txn)
-        let (committed, effects) = lock.withLock { () -> (Bool?, Effects) in
+        let (committed, effects) = try lock.withLock { () -> (Bool?, Effects) in
+            if txn.state == .failed { throw txn.singlePhaseLostError }
             if txn.cutShort { return (nil, Effects()) }
             if target.state == .committed {
                 return (true, outcomeLocked(txn, .committed))
@@ -221,6 +222,24 @@ extension TransactionManager {
         txn.unacknowledged = owed
         if owed == 0 { finishLocked(txn, into: &fx) }
         return fx
+    }
+
+    /// The RM of a single-phase commit closed before answering it. The outcome is that RM's, written
+    /// in its own stream; the TM logged nothing, so it owes nothing: the transaction leaves the table as
+    /// `failed` and its waiting driver is woken (it throws ``TxnCore/singlePhaseLostError``).
+    /// Returns the continuations to resume once the lock is released.
+    func loseSinglePhaseOutcomeLocked(_ txn: TxnCore) -> [CheckedContinuation<Void, Never>] {
+        txn.state = .failed
+        txn.pending = 0
+        transactions[txn.id] = nil
+        txn.timeoutTask?.cancel()
+        txn.timeoutTask = nil
+        var woken = txn.finishWaiters
+        txn.finishWaiters.removeAll()
+        if let w = txn.phaseWaiter { woken.append(w) }
+        txn.phaseWaiter = nil
+        txn.releaseParticipantsIfDoneLocked()
+        return woken
     }
 
     /// The transaction is done: drop it from the table and owe an end record if it was logged.

@@ -1,6 +1,7 @@
 // Closing a resource manager while a transaction still owes it an outcome: the commit does not wait
 // for an RM that may never come back, the outcome stays owed, and the RM gets it when it is opened and
-// recovered again in the same process. A volatile RM keeps nothing, so nothing stays owed to it.
+// recovered again in the same process. A volatile RM keeps nothing, so nothing stays owed to it. An RM
+// that closes in the middle of its single-phase commit takes the outcome with it.
 
 import Foundation
 import LogStore
@@ -82,5 +83,28 @@ struct CloseResourceManagerMidCommitTests {
         #expect(tx.state == .committed)
         #expect(tm.transactionSnapshots().isEmpty)
         #expect(a.kinds(tx.id) == [.prePrepare, .prepare, .commit])
+    }
+
+    @Test("an RM that closes without answering its single-phase commit: commit throws closed, the TM forgets it")
+    func singlePhaseRMClosed() async throws {
+        let scratch = TMScratch("rm-close-single")
+        defer { scratch.remove() }
+        let (log, tm) = try scratch.createOnline()
+        defer { try? log.close() }
+        let writer = try ScriptedRM.online(tm, "writer")
+        writer.on(.singlePhaseCommit, .hold)
+        let tx = try tm.createTransaction()
+        _ = try writer.enlist(tx, mask: .all)
+        let records = try tmRecordKinds(tm)
+        let commit = BackgroundCall { try await tx.commit() }
+        #expect(await writer.waitFor(.singlePhaseCommit))
+        writer.rm.close()
+        let error = await commit.expectLogError(.closed, "the single-phase commit")
+        #expect(error?.message.contains("single-phase") == true, "\(String(describing: error))")
+        #expect(tx.state == .failed)
+        #expect(await BackgroundCall { await tx.waitForOutcome() }.expectSuccess("waitForOutcome") == .undetermined)
+        #expect(tm.transactionSnapshots().isEmpty, "the TM logged nothing for it and owes nothing")
+        #expect(try tmRecordKinds(tm) == records)
+        #expect(throws: LogError.self) { try writer.release(.singlePhaseCommit) }
     }
 }
