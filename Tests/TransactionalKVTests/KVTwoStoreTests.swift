@@ -109,4 +109,25 @@ import TransactionManager
         try w.crashAndReopen()
         #expect(w.contents(w.a) == liveA && w.contents(w.b) == liveB)
     }
+
+    /// A store closed while a transaction it prepared waits for its superior: the superior's commit does
+    /// not wait for it, and the store opened again in the same process applies the commit.
+    @Test func storeClosedWhilePreparedGetsTheCommitWhenReopened() async throws {
+        let w = try KVWorld(stores: 2, tag: "closeprepared")
+        defer { w.finish() }
+        let p = try w.tm.createTransaction()
+        try w.a.begin(p).put(b("k"), b("p"))
+        try w.b.begin(p).put(b("j"), b("p"))
+        let sup = try p.enlistSuperior()
+        #expect(try await sup.prepare() == .prepared)
+        w.b.close()
+        await BackgroundCall { try await sup.commit() }.expectSuccess("the superior's commit with store b closed")
+        #expect(s(w.a.get(b("k"))) == "p")
+        #expect(w.b.get(b("j")) == nil, "the closed store got nothing")
+        let reopened = try KVStore.open(transactionManager: w.tm, id: w.storeIDs[1], directory: w.dataDirectory)
+        defer { reopened.close() }
+        #expect(s(reopened.get(b("j"))) == "p")
+        #expect(reopened.inDoubtTransactions.isEmpty)
+        #expect(await eventually { w.tm.transactionSnapshots().isEmpty })
+    }
 }
