@@ -148,17 +148,11 @@ struct CloseWithTransactionsInFlightTests {
         expectLogError(.closed) { try tm.checkpoint() }
     }
 
-    final class Watch: @unchecked Sendable {
-        weak var log: LogStore?
-        weak var tm: TransactionManager?
-        weak var rm: ResourceManager?
-    }
-
     @Test("a TM closed under an unfinished transaction is freed with its RMs and log", arguments: Ending.allCases)
     func closedWithTransactionIsFreed(ending: Ending) async throws {
         let scratch = TMScratch("close-freed")
         defer { scratch.remove() }
-        let watch = Watch()
+        let watch = ClosedObjectsMemoryTests.Watch()
         do {
             let f = try await commitWaiting(on: .prepare, scratch)
             watch.log = f.log
