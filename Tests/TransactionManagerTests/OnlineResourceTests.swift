@@ -47,6 +47,41 @@ import Glibc
         #expect(resource.currentStatus == .terminated)
     }
 
+    /// Terminate while a commit waits for an RM's prepare answer: the commit returns (`closed`, presumed
+    /// abort) instead of waiting forever, and the log comes online again without the transaction.
+    @Test func terminateWithACommitInFlight() async throws {
+        let dir = Self.temporaryLog("inflight")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let slowID = GUID.random(), fastID = GUID.random()
+        // Answers pre-prepare, never prepare.
+        let slow = OnlineResource.ResourceManagerSpec(id: slowID, description: "never prepares") { n in
+            if n.kind == .prePrepare { try? n.enlistment?.prePrepareComplete() }
+            if n.kind == .recover { try? n.enlistment?.recover() }
+        }
+        var config = OnlineResource.Configuration(
+            logDirectory: dir, createOptions: Self.smallLog, resourceManagers: [Self.answeringRM(fastID), slow])
+        config.onlineBudget = .seconds(10)
+        let resource = OnlineResource(config)
+        #expect(try resource.online() == .online)
+        let tm = try #require(resource.transactionManager)
+        let tx = try tm.createTransaction()
+        _ = try #require(resource.resourceManager(fastID)).enlist(tx)
+        _ = try #require(resource.resourceManager(slowID)).enlist(tx)
+        let commit = BackgroundCall { try await tx.commit() }
+        #expect(await eventually { tx.state == .preparing })
+        resource.terminate()
+        #expect(resource.currentStatus == .terminated)
+        let error = await commit.expectLogError(.closed, "commit after terminate")
+        #expect(error?.message.contains("presumed abort") == true, "\(String(describing: error))")
+
+        config.createOptions = nil
+        let again = OnlineResource(config)
+        #expect(try again.online() == .online)
+        defer { again.terminate() }
+        let tm2 = try #require(again.transactionManager)
+        #expect(tm2.transactionSnapshots().isEmpty, "nothing was decided: presumed abort")
+    }
+
     @Test func slowRecoveryReportsPendingWithProgressThenOnline() async throws {
         let dir = Self.temporaryLog("slow")
         defer { try? FileManager.default.removeItem(atPath: dir) }
