@@ -63,7 +63,7 @@ struct CloseWithTransactionsInFlightTests {
         #expect(error?.message.contains("presumed abort") == true, "\(String(describing: error))")
         // Every later call on it says the same; a late answer from the closed RM is refused.
         expectLogError(.closed) { try tx.rollback() }
-        #expect(await tx.waitForOutcome() == .undetermined)
+        #expect(await BackgroundCall { await tx.waitForOutcome() }.expectSuccess("waitForOutcome") == .undetermined)
         #expect(throws: LogError.self) { try b.release(.prepare) }
         #expect(try #require(tm.stream).lastLSN == tmEnd, "nothing more is logged for it")
         #expect(a.kinds(tx.id) == [.prePrepare, .prepare], "no notification after the TM went away")
@@ -91,7 +91,7 @@ struct CloseWithTransactionsInFlightTests {
         try ending.end(tm)
         await f.commit.expectSuccess("commit (its decision was durable)")
         #expect(tx.outcome == .committed)
-        #expect(await tx.waitForOutcome() == .committed)
+        #expect(await BackgroundCall { await tx.waitForOutcome() }.expectSuccess("waitForOutcome") == .committed)
         #expect(throws: LogError.self) { try b.release(.commit) }
         #expect(!(try tmRecordKinds(tm)).contains(.end), "no end record: b never acknowledged")
         try log.close()
@@ -119,7 +119,7 @@ struct CloseWithTransactionsInFlightTests {
         await prepare.expectLogError(.closed, "the superior's prepare")
         await expectLogError(.closed) { try await superior.commit() }
         expectLogError(.closed) { try superior.rollback() }
-        #expect(await superior.waitForOutcome() == .undetermined)
+        #expect(await BackgroundCall { await superior.waitForOutcome() }.expectSuccess("waitForOutcome") == .undetermined)
     }
 
     @Test("a pending timeout does nothing once the TM is closed")
