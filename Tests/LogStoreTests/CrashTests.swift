@@ -54,8 +54,11 @@ struct CrashTests {
             let context: Comment = "iteration \(iteration) run \(run): record size \(recordSize), flush every \(flushEvery), \(codec), killed after \(delay) ms"
             let acksPath = dir + ".acks\(run)"
             let errPath = dir + ".err\(run)"
+            // `--seconds` bounds the child even if this process dies before the kill (an interrupted
+            // `make test`): an orphaned `stress run` would otherwise append and print acks for ever.
             let child = try Child(
-                bin, ["stress", "run", dir, "--writers", "8", "--record-size", "\(recordSize)", "--flush-every", "\(flushEvery)"],
+                bin,
+                ["stress", "run", dir, "--writers", "8", "--record-size", "\(recordSize)", "--flush-every", "\(flushEvery)", "--seconds", "30"],
                 stdout: acksPath, stderr: errPath)
             try await Task.sleep(nanoseconds: UInt64(delay) * 1_000_000)
             let stillRunning = child.process.isRunning
