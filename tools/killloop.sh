@@ -96,7 +96,9 @@ raw_loop() {
             series=$((series + 1))
         fi
         OUT="$WORK/raw-run.out" ERR="$WORK/raw-run.err" DELAY=$(delay 50 800)
-        run_and_kill "$TXLOG" stress run "$log" --writers 8 --record-size "$RAW_SIZE" --flush-every "$RAW_FLUSH"
+        # --seconds bounds a run this script no longer kills (an interrupted loop: background jobs of a
+        # script ignore SIGINT), which would otherwise append and print acknowledgements for ever.
+        run_and_kill "$TXLOG" stress run "$log" --writers 8 --record-size "$RAW_SIZE" --flush-every "$RAW_FLUSH" --seconds 30
         [ "$KILLED" = 1 ] || failed raw "$i" "stress run was not killed (status $STATUS): $(head -c 400 "$ERR")"
         kills=$((kills + 1))
         keep_complete_lines "$acks"
