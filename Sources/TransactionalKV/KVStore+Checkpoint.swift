@@ -23,7 +23,9 @@ extension KVStore {
                     keys.reserveCapacity(n)
                 },
                 each: { k, v in
-                    loaded[k] = Entry(value: v, version: 0)
+                    // Version 1, not 0: an absent (deleted) key reads as 0, so a key loaded with 0 and
+                    // deleted later would look unchanged to a transaction that read it.
+                    loaded[k] = Entry(value: v, version: 1)
                     keys.append(k)
                 })
             if let g = UInt64(cp.snapshotFile.split(separator: "-").last?.split(separator: ".").first ?? "") { snapshotGeneration = g }
@@ -32,6 +34,7 @@ extension KVStore {
             // Moved, not copied: a second reference would make the first write copy the whole table.
             values = CommittedTable(loaded)
             loaded = [:]
+            commitSeq = max(commitSeq, 1)  // the snapshot's version: replayed commits come after it
             index = SortedKeyIndex(sortedUnique: keys)
             keys = []
         }

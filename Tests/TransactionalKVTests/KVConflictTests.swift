@@ -26,6 +26,30 @@ import TransactionManager
 
     static func int(_ bytes: [UInt8]?) -> Int { Int(s(bytes) ?? "0")! }
 
+    /// A key loaded from the snapshot, read by one transaction and deleted by another, is a conflict for
+    /// the reader: keys used to load with version 0, the version an absent key reads as, so the delete
+    /// went unseen and the reader's write brought the key back.
+    @Test(arguments: [false, true]) func deletingAKeyTheReaderSawIsAConflict(fromSnapshot: Bool) async throws {
+        let w = try KVWorld(stores: 1, tag: "delete-seen")
+        defer { w.finish() }
+        try await w.load(w.a, [("balance", "100"), ("other", "x")])
+        if fromSnapshot {
+            try w.a.checkpoint()
+            try w.crashAndReopen()
+        }
+        let t1 = try w.tm.createTransaction()
+        let v1 = try w.a.begin(t1)
+        #expect(s(try v1.get(b("balance"))) == "100")
+        let t2 = try w.tm.createTransaction()
+        try w.a.begin(t2).delete(b("balance"))
+        try await t2.commit()
+
+        try v1.put(b("balance"), b("90"))
+        await #expect(throws: LogError.self, "t1 read a key deleted since") { try await t1.commit() }
+        #expect(w.a.get(b("balance")) == nil)
+        #expect(w.contents(w.a) == ["other": "x"])
+    }
+
     @Test func lostUpdateIsAConflictAndARetrySucceeds() async throws {
         let w = try KVWorld(stores: 1, tag: "lostupdate")
         defer { w.finish() }
