@@ -63,14 +63,20 @@ public final class KVTransaction: @unchecked Sendable {
 
     /// Keys and values in `[start, end)` in ascending key order (`end` nil: to the end), at most `limit`,
     /// seeing this transaction's own writes. The whole range is validated at prepare (no phantoms).
+    ///
+    /// - Throws: `invalidArgument` for a negative `limit`.
     public func scan(from start: [UInt8] = [], to end: [UInt8]? = nil, limit: Int = .max) throws -> [(key: [UInt8], value: [UInt8])] {
+        guard limit >= 0 else { throw LogError(.invalidArgument, "scan limit \(limit) is negative") }
         let s = Key(start)
         let e = end.map(Key.init)
         return try store.lock.withLock {
             try requireActive()
+            if limit == 0 { return [] }
             ranges.append((s, e))
-            // Committed keys in range, merged with this transaction's writes in range.
-            var keys = Set(store.index.keys(from: s, to: e, limit: limit == .max ? .max : limit + writes.count))
+            // Committed keys in range, merged with this transaction's writes in range (enough committed
+            // keys that `limit` remain after the writes that delete some of them).
+            let (wanted, overflow) = limit.addingReportingOverflow(writes.count)
+            var keys = Set(store.index.keys(from: s, to: e, limit: overflow ? .max : wanted))
             for k in writes.keys where !(k < s) && (e.map { k < $0 } ?? true) { keys.insert(k) }
             var out: [(key: [UInt8], value: [UInt8])] = []
             for k in keys.sorted() {

@@ -72,6 +72,10 @@ import TransactionManager
         #expect(try v.scan(from: [0x01], to: [0x80]).map(\.key) == [[0x02], b("a"), b("ab"), b("b"), [0x7F]])
         #expect(try v.scan(from: [0x01], to: [0x80], limit: 2).map(\.key) == [[0x02], b("a")])
         #expect(try v.scan(from: [0x01], to: [0x80], limit: 1).map(\.value) == [b("new")])
+        // Limits at the edges: none, all (a limit near Int.max plus the buffered writes used to trap), negative.
+        #expect(try v.scan(limit: 0).isEmpty)
+        #expect(try v.scan(from: [0x01], to: [0x80], limit: Int.max - 1).map(\.key) == [[0x02], b("a"), b("ab"), b("b"), [0x7F]])
+        expectLogError(.invalidArgument) { _ = try v.scan(limit: -1) }
         #expect(try v.scan(from: b("b"), to: [0x80]).map(\.value) == [w.a.get(b("b"))!, b("changed")])
         #expect(try v.scan(from: [0xFF]).map(\.key) == [[0xFF], [0xFF, 0x00], [0xFF, 0xFF]])
         #expect(try v.scan(limit: 3).map(\.key) == [[], [0x00], [0x02]])
