@@ -167,18 +167,31 @@ extension TransactionManager {
         }
         try lock.withLock {
             try requireOnline()
-            if loggedRMs[id] != nil || resourceManagers[id] != nil {
+            if loggedRMs[id] != nil || resourceManagers[id] != nil || registeringRMs.contains(id) {
                 throw LogError(.alreadyExists, "resource manager \(id) already exists; open it instead")
             }
+            registeringRMs.insert(id)
         }
+        defer { lock.withLock { _ = registeringRMs.remove(id) } }
         var rmStream: LogStream?
         if !volatile, let log, let stream {
             let name = ResourceManager.streamName(for: id)
             rmStream = try log.streams().contains { $0.name == name } ? log.openStream(name) : log.createStream(name)
             let logged = LoggedRM(id: id, stream: name, description: description)
-            let lsn = try append(.rmRegistered(logged))
-            try stream.flush(upTo: lsn)
-            lock.withLock { loggedRMs[id] = logged }
+            // The RM joins `loggedRMs` once its record is durable; a checkpoint taken meanwhile leaves it
+            // out and covers no further than the record's floor, so recovery replays the record.
+            let floor = lock.withLock { beginRecordLocked() }
+            do {
+                let lsn = try append(.rmRegistered(logged))
+                try stream.flush(upTo: lsn)
+            } catch {
+                lock.withLock { endRecordLocked(floor) }
+                throw error
+            }
+            lock.withLock {
+                endRecordLocked(floor)
+                loggedRMs[id] = logged
+            }
         }
         let rm = ResourceManager(id: id, description: description, volatile: volatile, stream: rmStream, tm: self, handler: handler)
         lock.withLock { resourceManagers[id] = rm }

@@ -51,6 +51,7 @@ public final class SuperiorEnlistment: @unchecked Sendable {
             guard txn.state == .prepared || txn.state == .inDoubt else {
                 throw LogError(.invalidState, "transaction \(txn.id) is \(txn.state); prepare it first")
             }
+            if txn.forcing { throw TransactionManager.beingResolvedError(txn) }
         }
         try await tm.decideCommit(txn)
         _ = await tm.waitFinished(txn, orOnlyClosedRMsOwe: true)
@@ -61,6 +62,9 @@ public final class SuperiorEnlistment: @unchecked Sendable {
     public func rollback() throws {
         let fx: TransactionManager.Effects = try tm.lock.withLock {
             if txn.detached { throw txn.closedError }
+            if txn.forcing { throw TransactionManager.beingResolvedError(txn) }
+            // Its commit decision is being written (a concurrent `commit()`): too late to roll back.
+            if txn.outcome == .committed { throw LogError(.invalidState, "transaction \(txn.id) already committed; it cannot be rolled back") }
             switch txn.state {
             case .active, .prePreparing, .preparing, .prepared, .inDoubt:
                 var fx = tm.outcomeLocked(txn, .aborted)
@@ -117,14 +121,16 @@ extension TransactionManager {
             try await runPhase(txn, .prePrepare, txnState: .prePreparing) { $0.state == .active && $0.mask.contains(.prePrepare) }
         }
         try await runPhase(txn, .prepare, txnState: .preparing) { ($0.state == .active || $0.state == .prePrepared) && $0.mask.contains(.prepare) }
-        let (record, readOnly, wasLogged): (TMRecord?, Bool, Bool) = try lock.withLock {
+        let (record, readOnly, wasLogged, floor): (TMRecord?, Bool, Bool, LSN) = try lock.withLock {
             guard !txn.cutShort else { throw txn.stopError }
-            if !txn.enlistments.contains(where: { $0.state == .prepared }) { return (nil, true, txn.logged) }
+            if !txn.enlistments.contains(where: { $0.state == .prepared }) { return (nil, true, txn.logged, .null) }
+            let before = txn.logged ? txn.loggedForm : nil
             txn.state = .prepared
             let wasLogged = txn.logged
             let logged = txn.enlistments.contains { $0.isLogged }
-            if logged { txn.logged = true }
-            return (logged ? .prepared(txn.loggedForm) : nil, false, wasLogged)
+            guard logged else { return (nil, false, wasLogged, .null) }
+            txn.logged = true
+            return (.prepared(txn.loggedForm), false, wasLogged, stream == nil ? .null : beginRecordLocked(txn, before: before))
         }
         if readOnly {
             perform(try lock.withLock {
@@ -135,7 +141,8 @@ extension TransactionManager {
         }
         if let record, let stream {
             let lsn: LSN
-            do { lsn = try append(record) } catch { throw rollBackUnlogged(txn, wasLogged: wasLogged, record: "prepared", error) }
+            do { lsn = try append(record) } catch { throw rollBackUnlogged(txn, wasLogged: wasLogged, record: "prepared", floor: floor, error) }
+            lock.withLock { endRecordLocked(txn, floor) }
             try await stream.flush(upTo: lsn)
         }
         return .prepared

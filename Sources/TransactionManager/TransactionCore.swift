@@ -26,6 +26,14 @@ final class TxnCore: @unchecked Sendable {
     /// The TM closed (or was terminated) before the transaction finished. It is left to recovery as
     /// the log has it: nothing more is sent, logged or waited for, and every call on it throws `closed`.
     var detached = false
+    /// The record reporting the latest change (a decision, or a superior's prepared record) is being
+    /// appended: a checkpoint writes ``formBeforeRecord`` instead (nil: leaves the transaction out), and
+    /// `resolve` waits for it to land. See ``TransactionManager/beginRecordLocked(_:before:)``.
+    var recordInFlight = false
+    var formBeforeRecord: LoggedTransaction?
+    /// A `resolve` is appending its forced record; the outcome changes only once it is in the log, and
+    /// the superior's commit and rollback (and another resolve) are refused meanwhile.
+    var forcing = false
     /// Outcome acknowledgements still expected (commit-complete or rollback-complete).
     var unacknowledged = 0
     /// Tasks waiting for the transaction to finish.

@@ -23,10 +23,20 @@ extension TransactionManager {
                 throw LogError(.notOnline, "the transaction manager is \(state.rawValue); recover it before checkpointing")
             }
             recordsSinceCheckpoint = 0
-            let txs = transactions.values.filter { $0.logged && !$0.isFinished }.map(\.loggedForm).sorted { $0.id < $1.id }
-            // A `resolve` whose record is being appended has changed the state but cannot have its audit
-            // entry here yet: cover no further than the LSN before its record, so recovery replays it.
-            let covered = pendingForced.reduce(stream.lastLSN) { min($0, $1) }
+            // A transaction whose latest change is still being appended goes in as it was before that
+            // change: the append may fail (log full, record too large), and the transaction is then
+            // rolled back, so the snapshot must not make the change durable. The checkpoint covers no
+            // further than the LSN before any such record, so recovery replays the record if it landed.
+            var txs: [LoggedTransaction] = []
+            for t in transactions.values {
+                if t.recordInFlight {
+                    if let before = t.formBeforeRecord { txs.append(before) }
+                } else if t.logged && !t.isFinished {
+                    txs.append(t.loggedForm)
+                }
+            }
+            txs.sort { $0.id < $1.id }
+            let covered = recordFloors.reduce(stream.lastLSN) { min($0, $1) }
             let cp = TMCheckpoint(
                 tm: id, coveredThrough: covered, clock: clock, rms: loggedRMs.values.sorted { $0.id < $1.id }, transactions: txs,
                 forcedOutcomes: audit.retained.filter { $0.lsn <= covered })

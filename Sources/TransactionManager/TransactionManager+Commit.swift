@@ -115,18 +115,22 @@ extension TransactionManager {
     /// Shared-log fast path: every prepare record a durable RM appended to its stream precedes this
     /// record in the same log, so the one flush below makes them durable too.
     func decideCommit(_ txn: TxnCore) async throws {
-        let (record, wasLogged): (TMRecord?, Bool) = try lock.withLock {
+        let (record, wasLogged, floor): (TMRecord?, Bool, LSN) = try lock.withLock {
             guard !txn.cutShort, txn.outcome == .undetermined else { throw txn.stopError }
+            if txn.forcing { throw Self.beingResolvedError(txn) }
+            let before = txn.logged ? txn.loggedForm : nil
             txn.outcome = .committed
             clock += 1
             let wasLogged = txn.logged
             let logged = txn.enlistments.contains { $0.isLogged }
-            if logged { txn.logged = true }
-            return (logged ? .outcome(txn.loggedForm) : nil, wasLogged)
+            guard logged else { return (nil, wasLogged, .null) }
+            txn.logged = true
+            return (.outcome(txn.loggedForm), wasLogged, stream == nil ? .null : beginRecordLocked(txn, before: before))
         }
         if let record, let stream {
             let lsn: LSN
-            do { lsn = try append(record) } catch { throw rollBackUnlogged(txn, wasLogged: wasLogged, record: "decision", error) }
+            do { lsn = try append(record) } catch { throw rollBackUnlogged(txn, wasLogged: wasLogged, record: "decision", floor: floor, error) }
+            lock.withLock { endRecordLocked(txn, floor) }
             do {
                 try await stream.flush(upTo: lsn)
             } catch {
@@ -143,10 +147,13 @@ extension TransactionManager {
     /// size, log full, log failed. Nothing reached the log, so presumed abort holds: the transaction is
     /// rolled back, its prepared participants get `rollback`, and the TM stays healthy. Returns the
     /// error to throw: the append's code, saying the transaction was rolled back.
-    func rollBackUnlogged(_ txn: TxnCore, wasLogged: Bool, record: String, _ cause: any Error) -> LogError {
+    /// `floor` is the record's from ``beginRecordLocked(_:before:)``, ended in the same hold of the lock
+    /// as the rollback, so no checkpoint sees the change as logged in between.
+    func rollBackUnlogged(_ txn: TxnCore, wasLogged: Bool, record: String, floor: LSN, _ cause: any Error) -> LogError {
         let code = (cause as? LogError)?.code ?? .io
         let reason = LogError(code, "transaction \(txn.id) was rolled back: its \(record) record could not be appended (\(cause))")
         perform(lock.withLock {
+            endRecordLocked(txn, floor)
             txn.logged = wasLogged
             if txn.abortReason == nil { txn.abortReason = reason }
             return txn.detached ? Effects() : outcomeLocked(txn, .aborted)

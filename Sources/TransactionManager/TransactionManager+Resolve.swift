@@ -22,20 +22,44 @@ extension TransactionManager {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         let nanos = UInt64(max(0, ts.tv_sec)) &* 1_000_000_000 &+ UInt64(max(0, ts.tv_nsec))
-        let (record, fx, floor): (TMRecord, Effects, LSN) = try lock.withLock {
+        let (txn, record, floor): (TxnCore, TMRecord, LSN) = try lock.withLock {
             try requireOnline()
             guard let txn = transactions[id] else { throw LogError(.notFound, "no transaction \(id) is owed an outcome") }
             switch txn.state {
             case .prepared, .inDoubt, .committing, .aborting: break
             default: throw LogError(.invalidState, "transaction \(id) is \(txn.state); only prepared or unfinished transactions can be resolved")
             }
+            if txn.forcing || txn.recordInFlight { throw Self.beingResolvedError(txn) }
             if action == .commit, txn.outcome == .aborted {
                 throw LogError(.invalidState, "transaction \(id) already rolled back; it cannot be committed")
             }
             if action == .rollback, txn.outcome == .committed {
                 throw LogError(.invalidState, "transaction \(id) already committed; it cannot be rolled back")
             }
+            // The forced record goes to the log first and the outcome changes only once it is there: a
+            // record the log refuses (log full) leaves the transaction as it was. Meanwhile its superior
+            // cannot decide it, and a checkpoint covers no further than the record's floor.
+            txn.forcing = true
             let record = TMRecord.forced(tx: id, action: action, unixNanos: nanos, actor: actorText, reason: reasonText)
+            return (txn, record, beginRecordLocked())
+        }
+        let lsn: LSN
+        do {
+            lsn = try append(record)
+        } catch {
+            lock.withLock {
+                txn.forcing = false
+                endRecordLocked(floor)
+            }
+            throw error
+        }
+        let fx: Effects = lock.withLock {
+            txn.forcing = false
+            endRecordLocked(floor)
+            audit.append(ForcedOutcome(lsn: lsn, transaction: id, action: action, unixNanos: nanos, actor: actorText, reason: reasonText))
+            // Finished meanwhile (its last acknowledgement arrived), or the TM closed: recovery applies the
+            // record, if anything is left to apply.
+            guard !txn.detached, transactions[id] === txn else { return Effects() }
             txn.logged = true
             var fx = Effects()
             switch action {
@@ -49,28 +73,16 @@ extension TransactionManager {
                 txn.outcome = txn.outcome == .undetermined ? .aborted : txn.outcome
                 finishLocked(txn, into: &fx)
             }
-            let floor = stream.lastLSN  // the record comes after this LSN (see checkpoint())
-            pendingForced.append(floor)
-            return (record, fx, floor)
-        }
-        let lsn: LSN
-        do {
-            lsn = try append(record)
-        } catch {
-            lock.withLock { removePending(floor) }
-            throw error
-        }
-        lock.withLock {
-            removePending(floor)
-            audit.append(ForcedOutcome(lsn: lsn, transaction: id, action: action, unixNanos: nanos, actor: actorText, reason: reasonText))
+            return fx
         }
         try await stream.flush(upTo: lsn)
         perform(fx)
     }
 
-    /// Forgets one pending `resolve`'s floor (under `lock`).
-    private func removePending(_ floor: LSN) {
-        if let i = pendingForced.firstIndex(of: floor) { pendingForced.remove(at: i) }
+    /// What a decision or a second `resolve` gets while `resolve` is writing a forced outcome for `txn`
+    /// (or while its own decision is being written).
+    static func beingResolvedError(_ txn: TxnCore) -> LogError {
+        LogError(.invalidState, "transaction \(txn.id) is being decided (a forced outcome or its decision is being written); query its outcome and retry")
     }
 
     /// `text` cut to at most `limit` UTF-8 bytes at a character boundary (the record's decoder refuses

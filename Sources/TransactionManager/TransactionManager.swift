@@ -60,10 +60,13 @@ public final class TransactionManager: @unchecked Sendable {
     var recordsSinceCheckpoint = 0
     /// The most recent forced outcomes (``forcedOutcomes``).
     var audit: ForcedOutcomeTrail
-    /// For each `resolve` between its state change and the append of its `forced` record: the stream's
-    /// last LSN before that append. A checkpoint covers no further than the smallest (the record's LSN
-    /// is not known yet, so its audit entry cannot be in the snapshot).
-    var pendingForced: [LSN] = []
+    /// For each TM record being appended whose state change a checkpoint must not take as logged yet (a
+    /// decision, a superior's prepared record, a `resolve`'s forced record, an RM's registration): the
+    /// stream's last LSN before that append. A checkpoint covers no further than the smallest, so
+    /// recovery replays the record if it lands, and finds the state before it if the append fails.
+    var recordFloors: [LSN] = []
+    /// Resource managers whose registration record is being appended (a second create is refused).
+    var registeringRMs: Set<GUID> = []
     var checkpointScheduled = false
     /// Set once close or terminate has let go of the unfinished transactions: a checkpoint taken after
     /// that would leave them out, so none is written any more.
@@ -261,6 +264,35 @@ public final class TransactionManager: @unchecked Sendable {
     }
 
     // MARK: Appending TM records
+
+    /// Notes (under `lock`) that a TM record is about to be appended; returns its floor (see
+    /// ``recordFloors``), which ``endRecordLocked(_:)`` removes once the append returned.
+    func beginRecordLocked() -> LSN {
+        let floor = stream?.lastLSN ?? .null
+        recordFloors.append(floor)
+        return floor
+    }
+
+    /// Removes one floor taken by ``beginRecordLocked()`` (under `lock`).
+    func endRecordLocked(_ floor: LSN) {
+        if let i = recordFloors.firstIndex(of: floor) { recordFloors.remove(at: i) }
+    }
+
+    /// As ``beginRecordLocked()``, for a record reporting a change of `txn` already made in memory: until
+    /// ``endRecordLocked(_:_:)``, a checkpoint writes `before` (the transaction as logged before the
+    /// change; nil leaves it out) instead of its current state, which the record may never reach.
+    func beginRecordLocked(_ txn: TxnCore, before: LoggedTransaction?) -> LSN {
+        txn.recordInFlight = true
+        txn.formBeforeRecord = before
+        return beginRecordLocked()
+    }
+
+    /// Ends ``beginRecordLocked(_:before:)`` (under `lock`), whether the append succeeded or failed.
+    func endRecordLocked(_ txn: TxnCore, _ floor: LSN) {
+        txn.recordInFlight = false
+        txn.formBeforeRecord = nil
+        endRecordLocked(floor)
+    }
 
     /// Appends a TM record (never under `lock`: a full log calls back into ``checkpoint()``).
     @discardableResult

@@ -43,6 +43,63 @@ import Testing
         #expect(tm.virtualClock == 2)  // a forced commit is a commit: the clock moves
     }
 
+    /// A forced record the log refuses (log full) leaves the transaction as it was: before, the outcome
+    /// had already changed, its notifications were dropped (waitForOutcome never returned), a rollback
+    /// was refused as "already committed", and the next checkpoint made the refused commit durable.
+    @Test func resolveWhoseRecordIsRefusedChangesNothing() async throws {
+        let dir = TMScratch("resolve-refused")
+        defer { dir.remove() }
+        let (log, tm) = try dir.createOnline()
+        let (a, tx, _) = try await preparedUnderSuperior(tm)
+
+        // Fill the log behind a reservation: plain appends (the forced record) then get log-full at once.
+        let reservation = try log.createStream("reservation")
+        let filler = try log.createStream("filler")
+        try reservation.reserve(recordSizes: [Int](repeating: 0, count: 50))
+        for size in [3000, 100, 0] {
+            while true {
+                do { _ = try filler.append([UInt8](repeating: 7, count: size)) } catch let e as LogError where e.code == .logFull { break }
+            }
+        }
+        await expectLogError(.logFull) { try await tm.resolve(tx.id, action: .commit, reason: "refused") }
+        #expect(tx.outcome == .undetermined)
+        #expect(tm.transactionSnapshots().first { $0.id == tx.id }?.state == .prepared)
+        #expect(tm.forcedOutcomes.isEmpty)
+        #expect(a.kinds(tx.id) == [.prePrepare, .prepare])
+
+        // With room again, a checkpoint still holds it prepared, and the operator may choose either way.
+        try reservation.release(recordSizes: [Int](repeating: 0, count: 50))
+        try tm.checkpoint()
+        #expect(try tmCheckpoint(tm).transactions.first { $0.id == tx.id }?.outcome == .undetermined)
+        try await tm.resolve(tx.id, action: .rollback, reason: "second try")
+        let wait = BackgroundCall { await tx.waitForOutcome() }
+        #expect(await wait.expectSuccess("waitForOutcome after the forced rollback") == .aborted)
+        #expect(a.kinds(tx.id) == [.prePrepare, .prepare, .rollback])
+        try log.close()  // crash: no tm.close()
+        let (log2, tm2) = try dir.reopenOnline()
+        defer { try? log2.close() }
+        #expect(tm2.transactionSnapshots().first { $0.id == tx.id } == nil)
+        #expect(tm2.forcedOutcomes.map(\.action) == [.rollback])
+    }
+
+    /// While a forced outcome is being written, the superior cannot decide, and a second resolve is refused.
+    @Test func superiorCannotDecideWhileAForcedOutcomeIsWritten() async throws {
+        let dir = TMScratch("resolve-forcing")
+        defer { dir.remove() }
+        let (log, tm) = try dir.createOnline()
+        defer { try? log.close() }
+        let (a, tx, superior) = try await preparedUnderSuperior(tm)
+        let core = try #require(tm.lock.withLock { tm.transactions[tx.id] })
+        tm.lock.withLock { core.forcing = true }  // as resolve leaves it while its record is appended
+        await expectLogError(.invalidState) { try await superior.commit() }
+        expectLogError(.invalidState) { try superior.rollback() }
+        await expectLogError(.invalidState) { try await tm.resolve(tx.id, action: .rollback) }
+        #expect(tx.outcome == .undetermined)
+        tm.lock.withLock { core.forcing = false }
+        try await superior.commit()
+        #expect(a.kinds(tx.id) == [.prePrepare, .prepare, .commit])
+    }
+
     @Test func forcedRollbackThenCommitIsRefused() async throws {
         let dir = TMScratch("resolve-rollback")
         defer { dir.remove() }

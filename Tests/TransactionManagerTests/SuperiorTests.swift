@@ -58,11 +58,7 @@ import Testing
         defer { dir.remove() }
         let (log, tm) = try dir.createOnline()
         defer { try? log.close() }
-        let a = try ScriptedRM.online(tm, "a")
-        let tx = try tm.createTransaction()
-        _ = try a.enlist(tx)
-        let superior = try tx.enlistSuperior()
-        #expect(try await superior.prepare() == .prepared)
+        let (a, tx, superior) = try await preparedUnderSuperior(tm)
         let syncs = syncCount(log)
         try superior.rollback()
         #expect(await superior.waitForOutcome() == .aborted)

@@ -42,6 +42,16 @@ struct TMScratch {
     }
 }
 
+/// A scripted RM "a" enlisted in a new transaction that a superior has prepared.
+func preparedUnderSuperior(_ tm: TransactionManager) async throws -> (rm: ScriptedRM, tx: Transaction, superior: SuperiorEnlistment) {
+    let a = try ScriptedRM.online(tm, "a")
+    let tx = try tm.createTransaction(description: "prepared under a superior")
+    _ = try a.enlist(tx)
+    let superior = try tx.enlistSuperior()
+    #expect(try await superior.prepare() == .prepared)
+    return (a, tx, superior)
+}
+
 /// fdatasync/fsync calls made by the log so far.
 func syncCount(_ log: LogStore) -> UInt64 { log.info().statistics.syncs }
 
