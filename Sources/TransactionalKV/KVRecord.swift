@@ -39,6 +39,8 @@ enum KVRecord: Equatable, Sendable {
     case checkpoint(KVCheckpoint)
 
     static let magic: UInt32 = 0x3152_564B  // "KVR1"
+    /// The encoded size of a `commit` or an `abort` record (the same for both), reserved at prepare.
+    static let outcomeSize = max(KVRecord.commit(GUID.random()).encode().count, KVRecord.abort(GUID.random()).encode().count)
     static let version: UInt8 = 1
     static let maxKey = 64 * 1024
     static let maxValue = 16 * 1024 * 1024

@@ -53,8 +53,17 @@ extension KVStore {
                 }
             }
         }
+        // Reservations do not outlive the log's open: each transaction still prepared gets room for its
+        // outcome record again. One the full log cannot give room to is left without; if its commit
+        // record then cannot be appended, it stays prepared and unacknowledged (see `commit`).
+        var reserved: Set<GUID> = []
+        for tx in pendingWrites.keys {
+            guard (try? stream.reserve(recordSizes: [KVRecord.outcomeSize])) != nil else { break }
+            reserved.insert(tx)
+        }
         lock.withLock {
             pending = pendingWrites
+            outcomeReserved = reserved
             for (tx, writes) in pendingWrites { for w in writes { locks[Key(w.key)] = tx } }
         }
     }

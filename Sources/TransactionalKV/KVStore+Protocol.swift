@@ -92,11 +92,18 @@ extension KVStore {
             let writes = v.loggedWrites
             do {
                 try stream.append(KVRecord.prepare(tx, writes).encode())
+                // Room for the outcome record, reserved now: once the TM decides, that record must
+                // reach this stream before the store acknowledges, and a full log must not stop it.
+                // (Reserved after the prepare record, whose append may make room by running the
+                // tail-pinned handlers; if the reservation fails, the vote is no and recovery, finding
+                // the prepare record with no decision, presumes abort.)
+                try stream.reserve(recordSizes: [KVRecord.outcomeSize])
             } catch {
                 active[tx] = nil
                 v.state = .done
                 return .veto((error as? LogError) ?? LogError(.io, "\(error)"))
             }
+            outcomeReserved.insert(tx)
             for w in writes { locks[Key(w.key)] = tx }
             v.state = .prepared
             return .prepared
@@ -158,29 +165,45 @@ extension KVStore {
     }
 
     private func commit(_ e: Enlistment, _ tx: GUID) {
-        lock.withLock {
-            var writes: [KVWrite]?
-            if let v = active[tx], v.state == .prepared {
-                writes = v.loggedWrites
+        let acknowledge: Bool = lock.withLock {
+            let v = active[tx].flatMap { $0.state == .prepared ? $0 : nil }
+            guard let writes = v?.loggedWrites ?? pending[tx] else { return true }  // a repeated commit: already applied
+            if !writes.isEmpty {
+                // Logged before the writes are applied and before the TM hears of it: once acknowledged,
+                // the TM forgets the transaction, and after a crash this record is all that says it
+                // committed. Under the lock, so the stream orders commits as they were applied (once the
+                // keys are unlocked another transaction may write them and log its own record). Unforced:
+                // it precedes the TM's end record in the log, so it is durable whenever that is.
+                do {
+                    try stream.append(KVRecord.commit(tx).encode(), usingReservation: outcomeReserved.contains(tx))
+                } catch {
+                    // Only a failed or closed log (or, without a reservation, a full one) gets here. The
+                    // transaction stays prepared with its keys locked and is not acknowledged, so the TM
+                    // sends the commit again when it recovers.
+                    if let v {
+                        active[tx] = nil
+                        v.state = .done
+                        pending[tx] = writes
+                    }
+                    failure = failure ?? ((error as? LogError) ?? LogError(.io, "\(error)"))
+                    return false
+                }
+                outcomeReserved.remove(tx)
+                applyLocked(writes)
+                unlockLocked(tx, writes)
+            }
+            if let v {
                 active[tx] = nil
                 v.state = .done
-            } else if let p = pending[tx] {
-                writes = p
+                if !writes.isEmpty { stats.commits += 1 }
+            } else {
                 pending[tx] = nil
                 recoverNotified.remove(tx)
                 stats.recoveredCommitted += 1
             }
-            guard let writes else { return }  // a repeated commit: already applied
-            guard !writes.isEmpty else { return }  // it only read here
-            applyLocked(writes)
-            unlockLocked(tx, writes)
-            stats.commits += 1
-            // Appended under the lock, so the stream orders commits as they were applied: once the keys
-            // are unlocked another transaction may write them and log its own record, which must come
-            // later. Unforced: it precedes the TM's end record in the log, so it is durable whenever that is.
-            _ = try? stream.append(KVRecord.commit(tx).encode())
+            return true
         }
-        try? e.commitComplete()
+        if acknowledge { try? e.commitComplete() }
     }
 
     private func rollback(_ e: Enlistment, _ tx: GUID) {
@@ -202,7 +225,8 @@ extension KVStore {
             }
             return false
         }
-        if logAbort { _ = try? stream.append(KVRecord.abort(tx).encode()) }
+        // Unlike a commit record, a lost abort record costs nothing: recovery presumes abort.
+        if logAbort { appendAbort(tx) }
         try? e.rollbackComplete()
     }
 
@@ -218,6 +242,13 @@ extension KVStore {
             }
             return ids
         }
-        for id in dropped { _ = try? stream.append(KVRecord.abort(id).encode()) }
+        for id in dropped { appendAbort(id) }
+    }
+
+    /// Appends an abort record for a transaction prepared in this store's stream, using the space
+    /// reserved for its outcome when it holds some.
+    private func appendAbort(_ tx: GUID) {
+        let reserved = lock.withLock { outcomeReserved.remove(tx) != nil }
+        _ = try? stream.append(KVRecord.abort(tx).encode(), usingReservation: reserved)
     }
 }

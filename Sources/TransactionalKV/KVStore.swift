@@ -54,6 +54,9 @@ public final class KVStore: @unchecked Sendable {
     var onePhaseInFlight: [GUID: [KVWrite]] = [:]
     /// Pending transactions the TM sent a recover notification for.
     var recoverNotified: Set<GUID> = []
+    /// Prepared transactions (live or pending) holding a reservation for their outcome record, so that
+    /// record never fails for lack of space (see `prepare` in KVStore+Protocol.swift).
+    var outcomeReserved: Set<GUID> = []
     var snapshotGeneration: UInt64 = 0
     var failure: LogError?
     let checkpointLock = Lock()
@@ -134,7 +137,15 @@ public final class KVStore: @unchecked Sendable {
     public var statistics: Statistics { lock.withLock { stats } }
 
     /// Closes the store's RM. (The log and TM belong to the caller.)
-    public func close() { rm.close() }
+    public func close() {
+        rm.close()
+        // The log stays open: give back the space held for outcome records (a reopen reserves again).
+        let held = lock.withLock { () -> Int in
+            defer { outcomeReserved.removeAll() }
+            return outcomeReserved.count
+        }
+        if held > 0 { try? stream.release(recordSizes: [Int](repeating: KVRecord.outcomeSize, count: held)) }
+    }
 
     // MARK: Applying committed writes (lock held)
 

@@ -61,4 +61,51 @@ import TransactionManager
             #expect(got == " \(last)", "k\(key)")
         }
     }
+    /// A log kept nearly full by a reservation: two-store commits run while room comes back 600 bytes at
+    /// a time, so some decisions fit and the stores' outcome records would not. Before, a store whose
+    /// commit record the log refused applied and acknowledged anyway; the TM forgot the transaction, and
+    /// after a crash the store found only its prepare record and presumed abort: acknowledged commits were
+    /// lost. Now a store reserves its outcome record's room at prepare.
+    @Test(.timeLimit(.minutes(2))) func everyAcknowledgedTwoStoreCommitSurvivesALogKeptFull() async throws {
+        let world = try KVWorld(stores: 2, tag: "outcome-room")
+        defer { world.finish() }
+        let reservation = try world.log.createStream("reservation")
+        let filler = try world.log.createStream("filler")
+        // 200 reserved records: plain appends must leave their room free, and get log-full at once.
+        try reservation.reserve(recordSizes: [Int](repeating: 0, count: 200))
+        for size in [3000, 100, 0] {
+            while true {
+                do { _ = try filler.append([UInt8](repeating: 7, count: size)) } catch let e as LogError where e.code == .logFull { break }
+            }
+        }
+        var acknowledged: [String] = []
+        var refused = 0
+        var i = 0
+        for _ in 0..<199 {
+            try reservation.release(recordSizes: [0])
+            for _ in 0..<3 {
+                i += 1
+                let key = "k\(i)"
+                let value = [UInt8](repeating: 0x41, count: 1 + (i * 37) % 300)
+                let tx = try world.tm.createTransaction()
+                do {
+                    try world.a.begin(tx).put(b(key), value)
+                    try world.b.begin(tx).put(b(key), value)
+                    try await tx.commit()
+                    acknowledged.append(key)
+                } catch let e as LogError {
+                    #expect([.logFull, .aborted].contains(e.code), "\(e)")
+                    refused += 1
+                }
+            }
+        }
+        #expect(acknowledged.count > 10 && refused > 10, "\(acknowledged.count) acknowledged, \(refused) refused")
+        try reservation.release(recordSizes: [0])  // the last one: room for the TM's checkpoint
+        try world.tm.checkpoint()
+        try world.crashAndReopen()
+        let lostA = acknowledged.filter { world.a.get(b($0)) == nil }
+        let lostB = acknowledged.filter { world.b.get(b($0)) == nil }
+        #expect(lostA.isEmpty && lostB.isEmpty, "lost after the crash: store a \(lostA), store b \(lostB) (of \(acknowledged.count))")
+    }
 }
+

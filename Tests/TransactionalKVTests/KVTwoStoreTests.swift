@@ -120,8 +120,13 @@ import TransactionManager
         try w.b.begin(p).put(b("j"), b("p"))
         let sup = try p.enlistSuperior()
         #expect(try await sup.prepare() == .prepared)
+        // Each store holds room for its outcome record while prepared; a closed store gives its back.
+        let heldByTwo = w.log.info().reservedBytes
+        #expect(heldByTwo > 0)
         w.b.close()
+        #expect(w.log.info().reservedBytes == heldByTwo / 2)
         await BackgroundCall { try await sup.commit() }.expectSuccess("the superior's commit with store b closed")
+        #expect(w.log.info().reservedBytes == 0, "store a's commit record used its room")
         #expect(s(w.a.get(b("k"))) == "p")
         #expect(w.b.get(b("j")) == nil, "the closed store got nothing")
         let reopened = try KVStore.open(transactionManager: w.tm, id: w.storeIDs[1], directory: w.dataDirectory)
@@ -129,5 +134,6 @@ import TransactionManager
         #expect(s(reopened.get(b("j"))) == "p")
         #expect(reopened.inDoubtTransactions.isEmpty)
         #expect(await eventually { w.tm.transactionSnapshots().isEmpty })
+        #expect(w.log.info().reservedBytes == 0, "the reopened store reserved room again and used it")
     }
 }
