@@ -95,7 +95,7 @@ public final class Enlistment: @unchecked Sendable, CustomStringConvertible {
     /// Vetoes the transaction and says why: the client's ``Transaction/commit()`` throws `reason`
     /// (a `conflict`, say, so the client knows to retry) instead of a plain `aborted`.
     public func rollback(reason: LogError) throws {
-        tm.lock.withLock { if txn.abortReason == nil, txn.canAbort || txn.state == .committingSinglePhase { txn.abortReason = reason } }
+        tm.lock.withLock { if txn.abortReason == nil, txn.mayVeto(self) { txn.abortReason = reason } }
         try tm.answer(self, .veto)
     }
 

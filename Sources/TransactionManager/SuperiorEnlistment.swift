@@ -33,9 +33,11 @@ public final class SuperiorEnlistment: @unchecked Sendable {
     public func prePrepare() async throws {
         try tm.lock.withLock {
             if txn.detached { throw txn.closedError }
-            guard txn.state == .active else { throw LogError(.invalidState, "transaction \(txn.id) is \(txn.state), not active") }
+            guard txn.state == .active, !txn.superiorDriving else { throw LogError(.invalidState, "transaction \(txn.id) is \(txn.state), not active") }
             txn.state = .prePreparing
+            txn.superiorDriving = true
         }
+        defer { tm.lock.withLock { txn.superiorDriving = false } }
         try await tm.runPhase(txn, .prePrepare, txnState: .prePreparing) { $0.state == .active && $0.mask.contains(.prePrepare) }
     }
 
@@ -109,14 +111,23 @@ extension TransactionManager {
     func superiorPrepare(_ txn: TxnCore) async throws -> Vote {
         let fresh = try lock.withLock { () -> Bool in
             if txn.detached { throw txn.closedError }
+            // One driver at a time: a second prepare (or a prepare during `prePrepare()`) would run its
+            // phase over the first one's and vote without every participant's answer.
+            if txn.superiorDriving {
+                throw LogError(.invalidState, "transaction \(txn.id): the superior's pre-prepare or prepare is already running; await it")
+            }
+            let fresh: Bool
             switch txn.state {
             case .active:
                 txn.state = .prePreparing
-                return true
-            case .prePreparing, .preparing: return false
+                fresh = true
+            case .prePreparing, .preparing: fresh = false  // after `prePrepare()`, or a prepare that was cut short
             default: throw LogError(.invalidState, "transaction \(txn.id) is \(txn.state)")
             }
+            txn.superiorDriving = true
+            return fresh
         }
+        defer { lock.withLock { txn.superiorDriving = false } }
         if fresh {
             try await runPhase(txn, .prePrepare, txnState: .prePreparing) { $0.state == .active && $0.mask.contains(.prePrepare) }
         }

@@ -91,13 +91,25 @@ final class TxnCore: @unchecked Sendable {
         return !enlistments.contains { !$0.acknowledged && $0.expecting != nil }
     }
 
-    /// Not yet prepared: rollback, timeouts and closing handles may still abort it.
+    /// Not yet prepared and not decided: rollback, vetoes, timeouts and closing handles or enlistments
+    /// may still abort it. (While the commit decision is being written the state is still `preparing`
+    /// but the outcome is already `committed`: an abort then would roll back participants of a
+    /// transaction that commits.)
     var canAbort: Bool {
+        guard outcome == .undetermined else { return false }
         switch state {
-        case .active, .prePreparing, .preparing: true
-        default: false
+        case .active, .prePreparing, .preparing: return true
+        default: return false
         }
     }
+
+    /// During a single-phase commit the outcome is the RM's: only its own answer may veto.
+    func mayVeto(_ e: Enlistment) -> Bool {
+        canAbort || (state == .committingSinglePhase && e.expecting == .singlePhaseCommit)
+    }
+
+    /// A superior's `prePrepare()` or `prepare()` is running; another is refused until it returns.
+    var superiorDriving = false
 
     /// The logged enlistments' logged forms, built in one pass (one array, no intermediate).
     private var loggedEnlistments: [LoggedEnlistment] {

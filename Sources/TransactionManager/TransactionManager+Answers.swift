@@ -67,7 +67,7 @@ extension TransactionManager {
             case .veto:
                 switch e.state {
                 case .active, .prePreparing, .prePrepared, .preparing, .singlePhase:
-                    guard txn.canAbort || txn.state == .committingSinglePhase else { throw mismatch() }
+                    guard txn.mayVeto(e) else { throw mismatch() }
                     e.state = .aborted
                     e.expecting = nil
                     e.acknowledged = true

@@ -10,23 +10,13 @@ import Testing
 
 @Suite("Closing an RM that is owed an outcome")
 struct CloseResourceManagerMidCommitTests {
-    /// RMs "a" and "b" (recovered) and a transaction both are enlisted in.
-    static func twoRMs(_ tm: TransactionManager, volatile: Bool = false) throws -> (ScriptedRM, ScriptedRM, Transaction) {
-        let a = try ScriptedRM.online(tm, "a", volatile: volatile)
-        let b = try ScriptedRM.online(tm, "b", volatile: volatile)
-        let tx = try tm.createTransaction()
-        _ = try a.enlist(tx)
-        _ = try b.enlist(tx)
-        return (a, b, tx)
-    }
-
     @Test("a commit waiting for a closed RM's commit-complete returns; the RM reopened gets the commit again")
     func durableRMClosedDuringCommit() async throws {
         let scratch = TMScratch("rm-close-commit")
         defer { scratch.remove() }
         let (log, tm) = try scratch.createOnline()
         defer { try? log.close() }
-        let (a, b, tx) = try Self.twoRMs(tm)
+        let (a, b, tx) = try twoRMs(tm)
         b.on(.commit, .hold)
         let commit = BackgroundCall { try await tx.commit() }
         #expect(await b.waitFor(.commit))
@@ -54,7 +44,7 @@ struct CloseResourceManagerMidCommitTests {
         defer { scratch.remove() }
         let (log, tm) = try scratch.createOnline()
         defer { try? log.close() }
-        let (a, b, tx) = try Self.twoRMs(tm)
+        let (a, b, tx) = try twoRMs(tm)
         let superior = try tx.enlistSuperior()
         #expect(try await superior.prepare() == .prepared)
         b.rm.close()
@@ -68,11 +58,35 @@ struct CloseResourceManagerMidCommitTests {
         #expect(await eventually { tm.transactionSnapshots().isEmpty })
     }
 
+    /// Before, the prepared enlistment of the closed RM kept pointing at it: the commit was sent to the
+    /// closed RM, `commit()` waited for its answer for ever, and the reopened RM was never told.
+    @Test("an RM closed after it prepared, before the decision: commit returns; the RM reopened gets the commit")
+    func closedAfterPreparingBeforeTheDecision() async throws {
+        let scratch = TMScratch("rm-close-prepared-undecided")
+        defer { scratch.remove() }
+        let (log, tm) = try scratch.createOnline()
+        defer { try? log.close() }
+        let (a, b, tx) = try twoRMs(tm)
+        b.on(.prepare, .hold)
+        let commit = BackgroundCall { try await tx.commit() }
+        #expect(await b.waitFor(.prepare))
+        #expect(a.kinds(tx.id) == [.prePrepare, .prepare])  // a prepared; b holds its vote
+        a.rm.close()
+        try b.release(.prepare)
+        await commit.expectSuccess("commit with a prepared RM closed before the decision")
+        #expect(a.kinds(tx.id) == [.prePrepare, .prepare], "nothing more is sent to the closed RM")
+        #expect(b.kinds(tx.id) == [.prePrepare, .prepare, .commit])
+        let a2 = try ScriptedRM.open(tm, id: a.id)
+        try a2.rm.recover()
+        #expect(a2.kinds(tx.id) == [.recover, .commit])
+        #expect(await BackgroundCall { await tx.waitForOutcome() }.expectSuccess("waitForOutcome") == .committed)
+    }
+
     @Test("a volatile RM closed while owed a commit-complete: the transaction finishes without it")
     func volatileRMClosedDuringCommit() async throws {
         let tm = TransactionManager.volatile()
         try tm.recover()
-        let (a, b, tx) = try Self.twoRMs(tm, volatile: true)
+        let (a, b, tx) = try twoRMs(tm, volatile: true)
         b.on(.commit, .hold)
         let commit = BackgroundCall { try await tx.commit() }
         #expect(await b.waitFor(.commit))

@@ -175,12 +175,8 @@ struct StableSnapshot: Equatable {
         let dir = TMScratch("rec-presumed-abort")
         defer { dir.remove() }
         let (log, tm) = try dir.createOnline()
-        let a = try ScriptedRM.online(tm, "a")
-        let b = try ScriptedRM.online(tm, "b")
+        let (a, b, tx) = try twoRMs(tm)
         b.on(.prepare, .hold)
-        let tx = try tm.createTransaction()
-        _ = try a.enlist(tx)
-        _ = try b.enlist(tx)
         let commit = Task { try await tx.commit() }
         #expect(await b.waitFor(.prepare))
         #expect(try a.ownRecords() == ["prepare \(tx.id)"])

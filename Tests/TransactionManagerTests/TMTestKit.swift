@@ -42,6 +42,16 @@ struct TMScratch {
     }
 }
 
+/// RMs "a" and "b" (recovered) and a transaction both are enlisted in.
+func twoRMs(_ tm: TransactionManager, volatile: Bool = false, timeout: Duration? = nil) throws -> (ScriptedRM, ScriptedRM, Transaction) {
+    let a = try ScriptedRM.online(tm, "a", volatile: volatile)
+    let b = try ScriptedRM.online(tm, "b", volatile: volatile)
+    let tx = try tm.createTransaction(timeout: timeout)
+    _ = try a.enlist(tx)
+    _ = try b.enlist(tx)
+    return (a, b, tx)
+}
+
 /// A scripted RM "a" enlisted in a new transaction that a superior has prepared.
 func preparedUnderSuperior(_ tm: TransactionManager) async throws -> (rm: ScriptedRM, tx: Transaction, superior: SuperiorEnlistment) {
     let a = try ScriptedRM.online(tm, "a")
