@@ -17,7 +17,10 @@ public final class ResourceManager: @unchecked Sendable {
     public let stream: LogStream?
     let tm: TransactionManager
     let handler: (@Sendable (TransactionNotification) -> Void)?
-    /// Notifications, for an RM created without a handler.
+    /// Notifications, for an RM created without a handler, in the order of the transactions' state
+    /// changes. The sequence buffers without limit, and each buffered notification keeps its enlistment
+    /// and transaction in memory: keep reading it for as long as the RM is open. It finishes when the RM
+    /// closes (or its TM does).
     public let notifications: AsyncStream<TransactionNotification>
     let continuation: AsyncStream<TransactionNotification>.Continuation
 
@@ -119,7 +122,7 @@ public final class ResourceManager: @unchecked Sendable {
             for txn in tm.transactions.values {
                 var affected = false
                 for e in txn.enlistments where e.rm === self {
-                    if txn.canAbort {
+                    if txn.canAbort, !e.isOwedLaterOutcome {
                         open.append(e)
                     } else if e.state == .singlePhase, e.expecting == .singlePhaseCommit {
                         // It closed without answering its single-phase commit: the outcome is its own.

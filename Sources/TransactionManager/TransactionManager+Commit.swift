@@ -307,10 +307,19 @@ extension TransactionManager {
     func deliverOne(_ e: Enlistment, _ kind: TransactionNotification.Kind) {
         // A notification overtaken by a rollback (an earlier RM of this batch vetoed from inside its
         // callback, say) is dropped: the enlistment already got the rollback, which is final.
-        let (live, c, info, rm) = lock.withLock {
-            (kind == .inDoubt ? e.state == .inDoubt : e.expecting == kind, clock, e.recoveryInfo, e.rm)
+        let toHandler: (ResourceManager, TransactionNotification)? = lock.withLock {
+            guard kind == .inDoubt ? e.state == .inDoubt : e.expecting == kind, let rm = e.rm else { return nil }
+            let n = TransactionNotification(kind: kind, enlistment: e, transactionID: e.transactionID, recoveryInformation: e.recoveryInfo, clock: clock)
+            // An RM reading `notifications` gets it now, under the lock, so its sequence follows the order
+            // of the state changes: a rollback decided on another thread cannot overtake this notification.
+            // (A handler is called outside the lock; it may see a notification the rollback has overtaken,
+            // and its answer to it is then refused or ignored.)
+            guard rm.handler != nil else {
+                rm.continuation.yield(n)
+                return nil
+            }
+            return (rm, n)
         }
-        guard live else { return }
-        rm?.deliver(TransactionNotification(kind: kind, enlistment: e, transactionID: e.transactionID, recoveryInformation: info, clock: c))
+        if let (rm, n) = toHandler { rm.deliver(n) }
     }
 }
