@@ -133,6 +133,11 @@ enum TMRecord: Equatable, Sendable {
     static let indexOverhead = headerSize + 16 + 8 + 4 + 4
 
     static let magic: UInt32 = 0x314D_544B  // "KTM1"
+
+    /// Whether `bytes` starts with a TM record's magic (little-endian), i.e. claims to be one.
+    static func hasMagic(_ bytes: [UInt8]) -> Bool {
+        bytes.count >= 4 && UInt32(bytes[0]) | UInt32(bytes[1]) << 8 | UInt32(bytes[2]) << 16 | UInt32(bytes[3]) << 24 == magic
+    }
     static let version: UInt8 = 1
     static let headerSize = 16
 

@@ -2,6 +2,10 @@
 
 import LogStore
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 extension TransactionManager {
     /// Writes a checkpoint: a restart area holding every durable RM, every logged transaction still
     /// owed work and the most recent forced outcomes (``forcedOutcomes``), and moves the TM stream's base so older TM records can be recycled. Recovery time then
@@ -12,9 +16,22 @@ extension TransactionManager {
     /// the snapshot, and a record above it is replayed on top (replay is idempotent). Blocks until the
     /// restart area is durable. A checkpoint larger than the log's maximum record size is written in
     /// parts (docs/format/tm-records.md, "Checkpoints in parts").
+    ///
+    /// Checkpoints run one at a time: two taken concurrently (a call, the periodic one, the tail-pinned
+    /// handler) could reach the log in the other order, and the older snapshot would become the restart
+    /// area behind a base the newer one had already moved. A checkpoint the tail-pinned handler asks
+    /// for on the thread already writing one (its own append found the log full) returns `.null` at
+    /// once: the checkpoint in progress is the answer.
     @discardableResult
     public func checkpoint() throws -> LSN {
         guard let stream else { return .null }
+        if lock.withLock({ checkpointThread.map { pthread_equal($0, pthread_self()) != 0 } ?? false }) { return .null }
+        checkpointLock.lock()
+        lock.withLock { checkpointThread = pthread_self() }
+        defer {
+            lock.withLock { checkpointThread = nil }
+            checkpointLock.unlock()
+        }
         let (cp, c): (TMCheckpoint, UInt64) = try lock.withLock {
             checkpointScheduled = false
             if state == .failed { throw failure ?? LogError(.failed, "the transaction manager's log failed") }

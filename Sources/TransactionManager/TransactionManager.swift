@@ -3,6 +3,10 @@
 import Dispatch
 import LogStore
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Options of a transaction manager.
 public struct TransactionManagerOptions: Sendable {
     /// Write a checkpoint after this many TM records (0: only on request, on close and when the log's
@@ -68,6 +72,10 @@ public final class TransactionManager: @unchecked Sendable {
     /// Resource managers whose registration record is being appended (a second create is refused).
     var registeringRMs: Set<GUID> = []
     var checkpointScheduled = false
+    /// Held for the whole of a checkpoint (snapshot and write): see ``checkpoint()``.
+    let checkpointLock = Lock()
+    /// The thread writing a checkpoint (guarded by `lock`).
+    var checkpointThread: pthread_t?
     /// Set once close or terminate has let go of the unfinished transactions: a checkpoint taken after
     /// that would leave them out, so none is written any more.
     var transactionsDetached = false
@@ -155,9 +163,12 @@ public final class TransactionManager: @unchecked Sendable {
     public static func list(log: LogStore) throws -> [TransactionManagerInfo] {
         var out: [TransactionManagerInfo] = []
         for s in log.streams() where s.restartLSN != .null {
-            guard let record = try? log.read(s.restartLSN), record.type == .restart,
-                let cp = try? loadCheckpoint(record, read: log.read)
-            else { continue }
+            let record: LogRecord
+            do { record = try log.read(s.restartLSN) } catch let e as LogError where e.code == .notFound { continue }  // recycled under a reader
+            // Another kind of restart area (a key-value store's, say) is not a TM's; a TM's that does
+            // not decode is damage, reported rather than left out.
+            guard record.type == .restart, TMRecord.hasMagic(record.data) else { continue }
+            let cp = try loadCheckpoint(record, read: log.read)
             out.append(TransactionManagerInfo(
                 id: cp.tm, stream: s.name, checkpointLSN: s.restartLSN, lastLSN: s.lastLSN, baseLSN: s.baseLSN,
                 resourceManagers: cp.rms.count, transactionsAtCheckpoint: cp.transactions.count))

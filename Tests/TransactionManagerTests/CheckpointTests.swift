@@ -72,6 +72,23 @@ import Testing
         #expect(b2.allKinds == [.recoveryComplete, .tmOnline])
     }
 
+    /// `list` skips restart areas that are not a TM's, and reports a TM checkpoint that does not decode
+    /// as corrupt. Before, the damaged TM vanished from the list, and `open(log:id:)` said not-found.
+    @Test func listReportsADamagedCheckpointAndSkipsOtherRestartAreas() throws {
+        let dir = TMScratch("list-damaged")
+        defer { dir.remove() }
+        let (log, tm) = try dir.createOnline()
+        defer { try? log.close() }
+        try log.createStream("other").writeRestartArea(Array("not a transaction manager".utf8))
+        #expect(try TransactionManager.list(log: log).map(\.id) == [tm.id])
+        let stream = try #require(tm.stream)
+        var damaged = try #require(try stream.readRestartArea()).data
+        damaged.removeLast(7)  // the TM's magic, then a checkpoint cut short
+        try stream.writeRestartArea(damaged)
+        expectLogError(.corrupt) { _ = try TransactionManager.list(log: log) }
+        expectLogError(.corrupt) { _ = try TransactionManager.open(log: log, id: tm.id) }
+    }
+
     @Test func closeWritesACheckpointSoNothingIsReplayed() async throws {
         let dir = TMScratch("cp-close")
         defer { dir.remove() }
