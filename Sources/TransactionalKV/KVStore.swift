@@ -95,13 +95,19 @@ public final class KVStore: @unchecked Sendable {
         store.rm = try tm.openOrCreateResourceManager(id: id, description: description.isEmpty ? "kv \(id)" : description) { [weak store] n in
             store?.handle(n)
         }
-        try store.loadFromLog()
-        store.stream.onTailPinned { [weak store] _ in
-            // Never checkpoint on the appending thread: it may hold this store's lock.
-            guard let store else { return }
-            DispatchQueue.global().async { _ = try? store.checkpoint() }
+        do {
+            try store.loadFromLog()
+            store.stream.onTailPinned { [weak store] _ in
+                // Never checkpoint on the appending thread: it may hold this store's lock.
+                guard let store else { return }
+                DispatchQueue.global().async { _ = try? store.checkpoint() }
+            }
+            try store.rm.recover()
+        } catch {
+            // Leave nothing open: the RM, left open, would refuse the next open of this store.
+            store.close()
+            throw error
         }
-        try store.rm.recover()
         return store
     }
 

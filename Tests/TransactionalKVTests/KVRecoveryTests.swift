@@ -110,6 +110,30 @@ import TransactionManager
     }
 
     /// The superior re-attaches after the crash and commits: both stores apply, exactly once.
+    /// A store whose open fails (a damaged snapshot) leaves nothing open: once the snapshot is repaired,
+    /// the store opens on the same TM. Before, its RM stayed open and every later open got alreadyExists.
+    @Test func failedOpenCanBeRetried() async throws {
+        let w = try KVWorld(stores: 1, tag: "failed-open")
+        defer { w.finish() }
+        try await w.load(w.a, [("k", "v")])
+        try w.a.checkpoint()
+        let snapshot = w.dataDirectory + "/" + w.snapshotFiles()[0]
+        let good = try Data(contentsOf: URL(fileURLWithPath: snapshot))
+        var bad = good
+        bad[50] ^= 0xFF
+        try bad.write(to: URL(fileURLWithPath: snapshot))
+        try w.crash()
+        let log = try LogStore.open(at: w.directory + "/log")
+        defer { try? log.close() }
+        let tm = try TransactionManager.open(log: log)
+        try tm.recover()
+        expectLogError(.corrupt) { _ = try KVStore.open(transactionManager: tm, id: w.storeIDs[0], directory: w.dataDirectory) }
+        try good.write(to: URL(fileURLWithPath: snapshot))
+        let store = try KVStore.open(transactionManager: tm, id: w.storeIDs[0], directory: w.dataDirectory)
+        defer { store.close() }
+        #expect(s(store.get(b("k"))) == "v")
+    }
+
     @Test func superiorReattachesAfterCrash() async throws {
         let w = try KVWorld(stores: 2, tag: "reattach")
         defer { w.finish() }
