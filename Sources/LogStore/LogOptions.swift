@@ -70,7 +70,8 @@ public struct LogOpenOptions: Sendable {
     public var groupCommit = GroupCommitOptions()
     /// Bytes of decompressed blocks kept for reads. Default 8 MiB.
     public var readCacheBytes = 8 * 1024 * 1024
-    /// Override the log's default codec for blocks written from now on.
+    /// Override the log's default codec for blocks written from now on. It must be valid
+    /// (`zlib` levels 1...9): opening with an invalid one is `invalidArgument`.
     public var codec: Codec?
 
     public init() {}
@@ -78,5 +79,15 @@ public struct LogOpenOptions: Sendable {
     public init(readOnly: Bool, recovery: RecoveryMode = .tolerateTornTail) {
         self.readOnly = readOnly
         self.recovery = recovery
+    }
+
+    /// Throws `invalidArgument` for an option out of range. `open` and `create` call it before touching
+    /// any file.
+    func validate() throws {
+        if let codec {
+            do { try codec.validate() } catch let e as LogError {
+                throw LogError(.invalidArgument, "codec override: \(e.message)")
+            }
+        }
     }
 }

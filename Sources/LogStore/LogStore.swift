@@ -34,11 +34,13 @@ public final class LogStore: Sendable {
     // MARK: Creating and opening
 
     /// Creates a new log in `directory` (created if missing; it must not already hold a log) and opens it.
+    /// Both sets of options are checked first: one out of range is `invalidArgument` and creates nothing.
     public static func create(
         at directory: String, options: LogCreateOptions = .init(), openOptions: LogOpenOptions = .init(),
         io: any FileIO = PosixFileIO()
     ) throws -> LogStore {
         try options.validate()
+        try openOptions.validate()
         if !io.fileExists(directory) {
             try io.makeDirectory(directory)
             // The new directory's own entry is durable only once its parent is synced.
@@ -74,7 +76,11 @@ public final class LogStore: Sendable {
     /// A writable open takes an exclusive lock (a second writer gets `locked`), scans forward from the
     /// durable position recorded in the base file, drops a torn tail, and starts a new epoch. A read-only
     /// open takes no lock and writes nothing, so it works while another process writes the log.
+    ///
+    /// - Throws: `invalidArgument` for options out of range (see ``LogOpenOptions``), before any file is
+    ///   touched; `notFound`, `locked`, `corrupt` for a missing, busy or damaged log.
     public static func open(at directory: String, options: LogOpenOptions = .init(), io: any FileIO = PosixFileIO()) throws -> LogStore {
+        try options.validate()
         let basePath = directory + "/" + Format.baseFileName
         guard io.fileExists(directory) else { throw LogError(.notFound, "no such directory", path: directory) }
         guard io.fileExists(basePath) else { throw LogError(.notFound, "not a TxLog log (no \(Format.baseFileName))", path: directory) }

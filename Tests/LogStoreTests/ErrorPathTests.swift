@@ -184,6 +184,35 @@ struct ErrorPathArgumentTests {
         try ledger.verify(directory: existing)
     }
 
+    @Test("An invalid codec override at open is invalidArgument and leaves the log untouched; a valid one writes readable blocks",
+          arguments: [Codec.zlib(level: -1), .zlib(level: 0), .zlib(level: 10)])
+    func openCodecOverrideValidated(_ bad: Codec) throws {
+        let (log, ledger, dir) = try makeLog("codec")
+        defer { Kit.remove(dir) }
+        try log.close()
+        var options = LogOpenOptions()
+        options.codec = bad
+        let e = Kit.logError { _ = try LogStore.open(at: dir, options: options) }
+        #expect(e?.code == .invalidArgument)
+        #expect(e?.message.contains("codec") == true, "\(String(describing: e))")
+        // Create checks its open options before it creates anything.
+        let fresh = Kit.temporaryPath("codec-create")
+        defer { Kit.remove(fresh) }
+        #expect(code { _ = try LogStore.create(at: fresh, options: Kit.tinyOptions(containers: 2), openOptions: options) } == .invalidArgument)
+        #expect(!FileManager.default.fileExists(atPath: fresh), "a rejected create left a directory behind")
+        // A valid override writes blocks every later open reads back.
+        options.codec = .zlib(level: 9)
+        let again = try LogStore.open(at: dir, options: options)
+        var lsns: [LSN] = []
+        for i in 0..<50 { lsns.append(try again.append([UInt8](repeating: UInt8(i), count: 300))) }
+        try again.flush()
+        try again.close()
+        let reader = try LogStore.open(at: dir)
+        for (i, lsn) in lsns.enumerated() { #expect(try reader.read(lsn).data == [UInt8](repeating: UInt8(i), count: 300)) }
+        for entry in ledger.entries { #expect(try reader.read(entry.lsn).data == entry.data) }
+        try reader.close()
+    }
+
     @Test("removeContainer: active is invalidArgument, unknown is notFound, the last two stay")
     func removeContainerArguments() throws {
         let (log, ledger, dir) = try makeLog("remove", containers: 3)
