@@ -182,8 +182,9 @@ extension LogCore {
 
     private func writerHasWorkLocked() -> Bool {
         if state.failed != nil { return state.stopping }
+        // `dirtyBytes > 0`: with maxDirtyBytes 0 an idle writer would otherwise spin on nothing.
         return state.stopping || state.flushTarget > state.durableLSN
-            || state.dirtyBytes >= min(options.groupCommit.maxBatchBytes, options.groupCommit.maxDirtyBytes)
+            || (state.dirtyBytes > 0 && state.dirtyBytes >= min(options.groupCommit.maxBatchBytes, options.groupCommit.maxDirtyBytes))
     }
 
     private func writerLoop() {

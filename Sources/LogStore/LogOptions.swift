@@ -50,16 +50,31 @@ public enum RecoveryMode: String, Sendable, CaseIterable {
     case pointInTime
 }
 
-/// Group-commit settings of the background writer.
+/// Group-commit settings of the background writer. Opening (or creating) a log with a field out of
+/// range is `invalidArgument`.
 public struct GroupCommitOptions: Sendable {
-    /// Largest single batch the writer gathers before it writes and syncs. Default 4 MiB.
+    /// Largest single batch the writer gathers before it writes and syncs: more than 0. Default 4 MiB.
     public var maxBatchBytes: Int = 4 * 1024 * 1024
-    /// How long the writer waits after the first flush request for more to join the batch. Default 0.
+    /// How long the writer waits after the first flush request for more to join the batch: at most
+    /// ``maxLingerNanoseconds`` (one second). Default 0.
     public var lingerNanoseconds: UInt64 = 0
-    /// Sealed but unwritten bytes allowed in memory; appends wait (back-pressure) above it. Default 64 MiB.
+    /// Sealed but unwritten bytes allowed in memory; appends wait (back-pressure) above it. At least 0
+    /// (0: an append that seals a block waits until the writer has written it). Default 64 MiB.
     public var maxDirtyBytes: Int = 64 * 1024 * 1024
 
+    /// The longest linger accepted: a longer one would hold every flush that long.
+    public static let maxLingerNanoseconds: UInt64 = 1_000_000_000
+
     public init() {}
+
+    func validate() throws {
+        func bad(_ m: String) -> LogError { LogError(.invalidArgument, "group commit: \(m)") }
+        guard maxBatchBytes > 0 else { throw bad("maxBatchBytes must be more than 0, got \(maxBatchBytes)") }
+        guard maxDirtyBytes >= 0 else { throw bad("maxDirtyBytes must not be negative, got \(maxDirtyBytes)") }
+        guard lingerNanoseconds <= Self.maxLingerNanoseconds else {
+            throw bad("lingerNanoseconds must be at most \(Self.maxLingerNanoseconds) (one second), got \(lingerNanoseconds)")
+        }
+    }
 }
 
 /// Options for opening a log.
@@ -84,6 +99,7 @@ public struct LogOpenOptions: Sendable {
     /// Throws `invalidArgument` for an option out of range. `open` and `create` call it before touching
     /// any file.
     func validate() throws {
+        try groupCommit.validate()
         if let codec {
             do { try codec.validate() } catch let e as LogError {
                 throw LogError(.invalidArgument, "codec override: \(e.message)")

@@ -213,6 +213,61 @@ struct ErrorPathArgumentTests {
         try reader.close()
     }
 
+    struct BadGroupCommit: Sendable, CustomTestStringConvertible {
+        var maxBatchBytes = 4 * 1024 * 1024
+        var maxDirtyBytes = 64 * 1024 * 1024
+        var linger: UInt64 = 0
+        var testDescription: String { "batch \(maxBatchBytes), dirty \(maxDirtyBytes), linger \(linger)" }
+        var options: LogOpenOptions {
+            var o = LogOpenOptions()
+            o.groupCommit.maxBatchBytes = maxBatchBytes
+            o.groupCommit.maxDirtyBytes = maxDirtyBytes
+            o.groupCommit.lingerNanoseconds = linger
+            return o
+        }
+    }
+
+    static let badGroupCommit: [BadGroupCommit] = [
+        BadGroupCommit(maxDirtyBytes: -1), BadGroupCommit(maxDirtyBytes: .min), BadGroupCommit(maxBatchBytes: 0),
+        BadGroupCommit(maxBatchBytes: -4096), BadGroupCommit(linger: GroupCommitOptions.maxLingerNanoseconds + 1),
+        BadGroupCommit(linger: .max),
+    ]
+
+    /// A negative maxDirtyBytes used to be accepted, and the first append then waited for ever.
+    @Test("Group-commit options out of range are invalidArgument at open and at create", arguments: badGroupCommit)
+    func groupCommitOptionsValidated(_ bad: BadGroupCommit) throws {
+        let (log, ledger, dir) = try makeLog("group")
+        defer { Kit.remove(dir) }
+        try log.close()
+        do {
+            let opened = try LogStore.open(at: dir, options: bad.options)
+            try opened.close()  // nothing appended: closing cannot wait on back-pressure
+            Issue.record("open accepted \(bad)")
+        } catch let e as LogError {
+            #expect(e.code == .invalidArgument)
+            #expect(e.message.contains("group commit"), "\(e)")
+        }
+        let fresh = Kit.temporaryPath("group-create")
+        defer { Kit.remove(fresh) }
+        #expect(code { _ = try LogStore.create(at: fresh, options: Kit.tinyOptions(containers: 2), openOptions: bad.options) } == .invalidArgument)
+        #expect(!FileManager.default.fileExists(atPath: fresh), "a rejected create left a directory behind")
+        try ledger.verify(directory: dir)
+    }
+
+    @Test("maxDirtyBytes 0 is accepted: every sealed block waits for the writer, and appends go on")
+    func zeroMaxDirtyBytes() throws {
+        let (log, _, dir) = try makeLog("dirty0", records: 0)
+        defer { Kit.remove(dir) }
+        try log.close()
+        var options = LogOpenOptions()
+        options.groupCommit.maxDirtyBytes = 0
+        let again = try LogStore.open(at: dir, options: options)
+        var ledger = FaultLedger()
+        if let e = ledger.round(again, count: 300) { throw e }
+        try again.close()
+        #expect(try ledger.verify(directory: dir) == 300)
+    }
+
     @Test("removeContainer: active is invalidArgument, unknown is notFound, the last two stay")
     func removeContainerArguments() throws {
         let (log, ledger, dir) = try makeLog("remove", containers: 3)
