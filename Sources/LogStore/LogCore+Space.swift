@@ -41,9 +41,8 @@ extension LogCore {
 
     /// Reserves space for future records of the given data sizes on a stream.
     func reserve(stream: UInt16, sizes: [Int]) throws {
-        guard !sizes.isEmpty, sizes.allSatisfy({ $0 >= 0 && $0 <= maxRecordSize }) else {
-            throw LogError(.invalidArgument, "reservation sizes must be 0...\(maxRecordSize) bytes")
-        }
+        guard !sizes.isEmpty else { throw LogError(.invalidArgument, "reservation sizes must be 0...\(maxRecordSize) bytes") }
+        try checkReservationSizes(sizes)
         let cost = sizes.reduce(0) { $0 + reservationCost($1) }
         try lock.withLock {
             try checkUsable()
@@ -64,9 +63,17 @@ extension LogCore {
         }
     }
 
+    /// Throws `invalidArgument` unless every size is one a record may have (so its cost cannot overflow).
+    private func checkReservationSizes(_ sizes: [Int]) throws {
+        guard sizes.allSatisfy({ $0 >= 0 && $0 <= maxRecordSize }) else {
+            throw LogError(.invalidArgument, "reservation sizes must be 0...\(maxRecordSize) bytes")
+        }
+    }
+
     /// Releases reservations made for records of the given sizes.
     func release(stream: UInt16, sizes: [Int]) throws {
-        let cost = sizes.reduce(0) { $0 + reservationCost(max(0, $1)) }
+        try checkReservationSizes(sizes)
+        let cost = sizes.reduce(0) { $0 + reservationCost($1) }
         try lock.withLock {
             guard streamInfoLocked(stream) != nil else { throw LogError(.notFound, "stream \(stream) was deleted") }
             let h = state.hot[Int(stream)]

@@ -124,9 +124,15 @@ public final class LogStream: Sendable {
 
     /// Reserves space for future records of these sizes (undo or compensation records, say).
     /// An append `usingReservation` then never fails for lack of space.
+    ///
+    /// - Throws: `invalidArgument` for no sizes or a size outside 0...``LogStore/maxRecordSize``;
+    ///   `logFull` when the free space cannot hold them on top of what is already reserved.
     public func reserve(recordSizes: [Int]) throws { try core.reserve(stream: id, sizes: recordSizes) }
 
     /// Gives back reservations made with ``reserve(recordSizes:)``.
+    ///
+    /// - Throws: `invalidArgument` for a size outside 0...``LogStore/maxRecordSize``, or for more records
+    ///   or bytes than the stream has reserved; `notFound` for a deleted stream.
     public func release(recordSizes: [Int]) throws { try core.release(stream: id, sizes: recordSizes) }
 
     /// Registers the handler called when the log is full and this stream pins its tail. It receives the

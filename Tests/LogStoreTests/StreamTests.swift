@@ -265,6 +265,29 @@ func streamPayload(_ stream: String, _ i: Int, size: Int = 40) -> [UInt8] {
         try log.close()
     }
 
+    /// release(recordSizes:) used to compute the cost of Int.max and trap on the overflow.
+    @Test("reservations: release of a size outside 0...maxRecordSize is invalidArgument and changes nothing",
+          arguments: [Int.max, Int.min, -1, 524_288])
+    func releaseSizeOutOfRange(size: Int) throws {
+        let dir = StreamTestDirectory()
+        let log = try LogStore.create(at: dir.path, options: streamTestOptions(containers: 2))
+        let s = try log.createStream("undo")
+        try s.reserve(recordSizes: [100])
+        let before = try s.info()
+        #expect(size < 0 || size > log.maxRecordSize)
+        do {
+            try s.release(recordSizes: [size])
+            Issue.record("release(recordSizes: [\(size)]) was accepted")
+        } catch let e as LogError {
+            #expect(e.code == .invalidArgument)
+            #expect(e.message.contains("0...\(log.maxRecordSize)"), "\(e)")
+        }
+        #expect(try s.info() == before)
+        try s.release(recordSizes: [100])
+        #expect(log.info().reservedBytes == 0)
+        try log.close()
+    }
+
     @Test("archive tail keeps containers pending archive and lists their extents")
     func archive() throws {
         let dir = StreamTestDirectory()
