@@ -47,7 +47,7 @@ extension LogCore {
             guard h.reservedRecords > 0, h.reservedBytes >= cost else {
                 throw LogError(.invalidArgument, "stream \(stream) has no reservation covering a record of \(data.count) bytes")
             }
-        } else if state.reservedTotal > 0, freeBytesLocked() - cost < reservationFloorLocked() {
+        } else if state.reservedTotal > 0, freeBytesLocked() - tailLostLocked(cost: cost) - cost < reservationFloorLocked() {
             throw LogError(.logFull, "the free space left is reserved (\(state.reservedTotal) bytes); release reservations or advance a base")
         }
         if state.dirtyBytes > options.groupCommit.maxDirtyBytes { try waitForSpaceLocked() }

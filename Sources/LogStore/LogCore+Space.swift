@@ -23,9 +23,20 @@ extension LogCore {
 
     /// Bytes still writable without recycling: the rest of the current container plus every free one.
     func freeBytesLocked() -> Int {
+        tailLeftLocked() + freeContainerCountLocked() * containerDataBytes
+    }
+
+    /// Bytes left in the current container after the open block's records.
+    private func tailLeftLocked() -> Int {
         let o = state.open
-        let tailLeft = max(0, Int(containerSize) - Int(o.offset) - BlockHeader.size - o.used)
-        return tailLeft + freeContainerCountLocked() * containerDataBytes
+        return max(0, Int(containerSize) - Int(o.offset) - BlockHeader.size - o.used)
+    }
+
+    /// The rest of the current container, which an append of a record costing up to `cost` wastes when the
+    /// record may not fit there and moves to the next container; 0 when it surely fits.
+    func tailLostLocked(cost: Int) -> Int {
+        let tailLeft = tailLeftLocked()
+        return tailLeft < cost ? tailLeft : 0
     }
 
     func freeContainerCountLocked() -> Int {

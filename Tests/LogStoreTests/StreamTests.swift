@@ -265,6 +265,30 @@ func streamPayload(_ stream: String, _ i: Int, size: Int = 40) -> [UInt8] {
         try log.close()
     }
 
+    /// A plain append that did not fit the rest of the current container moved to the next one, wasting
+    /// that rest, while the check against the reserved space counted it as free: the log accepted these
+    /// plain records and then refused the sixth reserved one with logFull.
+    @Test("reservations: plain appends that waste the rest of a container cannot eat into reserved space")
+    func reservationsSurviveContainerTails() throws {
+        let dir = StreamTestDirectory()
+        let log = try LogStore.create(at: dir.path, options: streamTestOptions(containers: 4, codec: .none))
+        let s = try log.createStream("undo")
+        try s.reserve(recordSizes: [Int](repeating: 53_443, count: 6))
+        let plain = [73938, 32687, 98465, 12591, 45559, 20490, 39538, 6962, 11307, 20174, 107331, 164897, 52520, 74657,
+                     67692, 21730, 14456, 7046, 122915, 7369, 101668, 1492, 9387, 13694, 46130, 57648, 198465]
+        var refused = 0
+        for size in plain {
+            do { try log.append([UInt8](repeating: 3, count: size)) } catch let e as LogError where e.code == .logFull { refused += 1 }
+        }
+        #expect(refused > 0, "the plain records should not all fit beside the reservations")
+        for k in 0..<6 {
+            #expect(throws: Never.self, "reserved append #\(k)") { try s.append([UInt8](repeating: 1, count: 53_443), usingReservation: true) }
+        }
+        #expect(log.info().reservedBytes == 0)
+        try log.flush()
+        try log.close()
+    }
+
     /// release(recordSizes:) used to compute the cost of Int.max and trap on the overflow.
     @Test("reservations: release of a size outside 0...maxRecordSize is invalidArgument and changes nothing",
           arguments: [Int.max, Int.min, -1, 524_288])
