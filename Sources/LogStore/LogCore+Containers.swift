@@ -138,33 +138,84 @@ extension LogCore {
     }
 
     /// Removes a container: a free one at once; one holding data is marked pending delete and removed
-    /// once every base has passed it.
+    /// once every base has passed it. A container the log has moved its records into but whose switch
+    /// the writer has not yet recorded in the base file is made durable (flushed) first, so the base file
+    /// marks the very container that holds them.
     func removeContainer(_ physical: UInt32) throws {
         if readOnly { throw LogError(.readOnly, "the log is open read-only") }
-        let removed: LiveContainer? = try lock.withLock {
-            try checkUsable()
-            guard let c = state.containers[physical] else {
-                throw LogError(.notFound, "no container \(physical)", container: physical)
+        var flushed = false
+        while true {
+            let step = try lock.withLock { try removalStepLocked(physical, flushed: flushed) }
+            switch step {
+            case .done:
+                return
+            case .flushFirst(let last):
+                try flush(upTo: last)
+                flushed = true
+            case .removeFree(let removed):
+                try removeFreeContainer(removed)
+                return
+            case .markPendingDelete(let logical):
+                if try markPendingDelete(physical, logical: logical) { return }
             }
-            guard state.containers.count > Format.minContainerCount else {
-                throw LogError(.invalidArgument, "a log keeps at least \(Format.minContainerCount) containers")
-            }
-            guard c.logical == 0 || c.logical != state.open.logical else {
-                throw LogError(.invalidArgument, "container \(physical) is the one being written", container: physical)
-            }
-            guard c.logical == 0 else { return nil }
-            // Out of the free pool now, so no append can pick it while it is removed.
-            state.containers[physical] = nil
-            return c
         }
-        guard let removed else {
+    }
+
+    private enum RemovalStep {
+        case done
+        /// The container holds records whose switch is not in the base file yet: flush up to this LSN.
+        case flushFirst(LSN)
+        /// Free, and already out of the live table (so no append can pick it).
+        case removeFree(LiveContainer)
+        /// Holds records of this logical container, recorded in the base file.
+        case markPendingDelete(UInt32)
+    }
+
+    private func removalStepLocked(_ physical: UInt32, flushed: Bool) throws -> RemovalStep {
+        try checkUsable()
+        guard let c = state.containers[physical] else {
+            throw LogError(.notFound, "no container \(physical)", container: physical)
+        }
+        if c.pendingDelete { return .done }
+        guard state.containers.count > Format.minContainerCount else {
+            throw LogError(.invalidArgument, "a log keeps at least \(Format.minContainerCount) containers")
+        }
+        guard c.logical == 0 || c.logical != state.open.logical else {
+            throw LogError(.invalidArgument, "container \(physical) is the one being written", container: physical)
+        }
+        guard c.logical == 0 else {
+            // The base file lists it as holding data once the writer has recorded the switch into it.
+            guard c.logical > state.persistedTailContainer else { return .markPendingDelete(c.logical) }
+            guard !flushed else {
+                throw LogError(.invalidArgument, "container \(physical) holds records not yet written; flush and retry", container: physical)
+            }
+            return .flushFirst(state.lastLSN)
+        }
+        // Out of the free pool now, so no append can pick it while it is removed.
+        state.containers[physical] = nil
+        return .removeFree(c)
+    }
+
+    /// Marks a container holding logical container `logical` pending delete in the base file. Returns
+    /// false when it changed meanwhile (recycled), so the caller decides again.
+    private func markPendingDelete(_ physical: UInt32, logical: UInt32) throws -> Bool {
+        struct Changed: Error {}
+        do {
             try updateMetaOrFail { m in
-                guard let k = m.containers.firstIndex(where: { $0.physicalID == physical }) else { return }
+                guard let k = m.containers.firstIndex(where: { $0.physicalID == physical }),
+                    m.containers[k].state.holdsData, m.containers[k].logicalID == logical
+                else { throw Changed() }
                 m.containers[k].state = .pendingDelete
             }
-            lock.withLock { state.containers[physical]?.pendingDelete = true }
-            return
+        } catch is Changed {
+            return false
         }
+        lock.withLock { state.containers[physical]?.pendingDelete = true }
+        return true
+    }
+
+    private func removeFreeContainer(_ removed: LiveContainer) throws {
+        let physical = removed.physical
         do {
             try updateMetaOrFail { m in
                 m.containers.removeAll { $0.physicalID == physical }

@@ -319,7 +319,12 @@ public final class LogStore: Sendable {
     @discardableResult
     public func addContainer() throws -> UInt32 { try core.addContainers(1)[0] }
 
-    /// Removes an inactive container.
+    /// Removes a container. A free one is removed (its file deleted) at once. One holding records is
+    /// marked pending delete and deleted, instead of recycled, once every base has passed it; if the log
+    /// has moved records into it that are not written yet, they are flushed first.
+    ///
+    /// - Throws: `notFound` for an unknown id; `invalidArgument` for the container being written;
+    ///   `failed` or `io` from that flush; `closed`; `readOnly`.
     public func removeContainer(_ physicalID: UInt32) throws { try core.removeContainer(physicalID) }
 
     /// Moves the default stream's base forward; containers that every stream's base (and the archive

@@ -1,0 +1,56 @@
+// removeContainer is a legal call at any moment: it either removes (or marks) a container or refuses
+// with a typed error. It never fails the log, never leaves the log unable to recycle, and never takes
+// space that reservations count on.
+
+import Foundation
+import Testing
+@testable import LogStore
+
+/// A tiny log of `containers` containers of 512 KiB with 4 KiB blocks, stored uncompressed.
+private func makeLog(_ tag: String, containers: Int) throws -> (LogStore, String) {
+    let dir = LogTestKit.temporaryPath(tag)
+    let options = LogCreateOptions(containerSize: 512 * 1024, containerCount: containers, blockSize: 4096, codec: .none)
+    return (try LogStore.create(at: dir, options: options), dir)
+}
+
+private func container(_ log: LogStore, logical: UInt32) throws -> LogInfo.Container {
+    try #require(log.info().containers.first { $0.logicalID == logical })
+}
+
+@Suite("removeContainer: never fails or wedges the log")
+struct RemoveContainerTests {
+    /// The log had moved its records into containers 2 and 3 in memory, but the writer had not recorded
+    /// the switches in the base file: the removal marked a base-file entry that still said "free"
+    /// pending delete, recycling deleted its file at once, and the next flush failed the log.
+    @Test("A container holding records not yet written is flushed first, then marked pending delete; the log does not fail")
+    func removeContainerNotYetSwitched() throws {
+        let (log, dir) = try makeLog("remove-unswitched", containers: 4)
+        defer { LogTestKit.remove(dir) }
+        var written: [(LSN, [UInt8])] = []
+        var last = LSN.null
+        var i = 0
+        while last.container < 3 {  // no flush: the switches to containers 2 and 3 exist only in memory
+            let data = LogTestKit.randomPayload(i, length: 3000)
+            last = try log.append(data)
+            written.append((last, data))
+            i += 1
+        }
+        #expect(log.durableLSN < last)
+        let second = try container(log, logical: 2)
+        try log.removeContainer(second.physicalID)
+        #expect(!log.isFailed, "\(String(describing: log.failure))")
+        #expect(log.durableLSN >= last, "the removal made the records it needed durable")
+        #expect(try container(log, logical: 2).state == .pendingDelete)
+        try log.flush()
+        #expect(!log.isFailed, "\(String(describing: log.failure))")
+        for (lsn, data) in written { #expect(try log.read(lsn).data == data) }
+        // Once the base passes it, the container is deleted, not recycled.
+        try log.advanceBase(to: last)
+        #expect(!log.info().containers.contains { $0.physicalID == second.physicalID })
+        try log.close()
+        let again = try LogStore.open(at: dir)
+        #expect(try again.read(last).data == written.last?.1)
+        #expect(again.info().containers.count == 3)
+        try again.close()
+    }
+}
