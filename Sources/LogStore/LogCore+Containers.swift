@@ -177,15 +177,20 @@ extension LogCore {
             throw LogError(.notFound, "no container \(physical)", container: physical)
         }
         if c.pendingDelete { return .done }
-        guard state.containers.count > Format.minContainerCount else {
-            throw LogError(.invalidArgument, "a log keeps at least \(Format.minContainerCount) containers")
+        // Containers pending delete are on their way out: they do not count toward the minimum.
+        guard keptContainerCountLocked() > Format.minContainerCount else {
+            throw LogError(.invalidArgument, "a log keeps at least \(Format.minContainerCount) containers (not counting those pending delete)")
         }
         guard c.logical == 0 || c.logical != state.open.logical else {
             throw LogError(.invalidArgument, "container \(physical) is the one being written", container: physical)
         }
         guard c.logical == 0 else {
             // The base file lists it as holding data once the writer has recorded the switch into it.
-            guard c.logical > state.persistedTailContainer else { return .markPendingDelete(c.logical) }
+            guard c.logical > state.persistedTailContainer else {
+                // Marked now, so a concurrent removal counts it as gone; undone if the base-file write fails.
+                state.containers[physical]?.pendingDelete = true
+                return .markPendingDelete(c.logical)
+            }
             guard !flushed else {
                 throw LogError(.invalidArgument, "container \(physical) holds records not yet written; flush and retry", container: physical)
             }
@@ -196,8 +201,13 @@ extension LogCore {
         return .removeFree(c)
     }
 
-    /// Marks a container holding logical container `logical` pending delete in the base file. Returns
-    /// false when it changed meanwhile (recycled), so the caller decides again.
+    /// Containers that are not pending delete.
+    func keptContainerCountLocked() -> Int {
+        state.containers.values.reduce(0) { $0 + ($1.pendingDelete ? 0 : 1) }
+    }
+
+    /// Marks a container holding logical container `logical` (already marked in memory) pending delete
+    /// in the base file. Returns false when it changed meanwhile (recycled), so the caller decides again.
     private func markPendingDelete(_ physical: UInt32, logical: UInt32) throws -> Bool {
         struct Changed: Error {}
         do {
@@ -207,10 +217,11 @@ extension LogCore {
                 else { throw Changed() }
                 m.containers[k].state = .pendingDelete
             }
-        } catch is Changed {
-            return false
+        } catch {
+            lock.withLock { state.containers[physical]?.pendingDelete = false }
+            if error is Changed { return false }
+            throw error
         }
-        lock.withLock { state.containers[physical]?.pendingDelete = true }
         return true
     }
 

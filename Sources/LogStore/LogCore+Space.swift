@@ -168,7 +168,7 @@ extension LogCore {
             let victim: UInt32? = lock.withLock {
                 let p = state.policy
                 guard p.autoShrinkPercent > 0 else { return nil }
-                let total = state.containers.count
+                let total = keptContainerCountLocked()
                 let free = state.containers.values.filter { $0.logical == 0 && !$0.pendingDelete }
                 guard total > Int(p.minContainers), free.count * 100 > Int(p.autoShrinkPercent) * total else { return nil }
                 return free.map(\.physical).max()

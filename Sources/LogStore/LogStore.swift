@@ -323,7 +323,10 @@ public final class LogStore: Sendable {
     /// marked pending delete and deleted, instead of recycled, once every base has passed it; if the log
     /// has moved records into it that are not written yet, they are flushed first.
     ///
-    /// - Throws: `notFound` for an unknown id; `invalidArgument` for the container being written;
+    /// Removing a container already pending delete does nothing.
+    ///
+    /// - Throws: `notFound` for an unknown id; `invalidArgument` for the container being written, or
+    ///   when fewer than two containers would be left (those pending delete do not count);
     ///   `failed` or `io` from that flush; `closed`; `readOnly`.
     public func removeContainer(_ physicalID: UInt32) throws { try core.removeContainer(physicalID) }
 

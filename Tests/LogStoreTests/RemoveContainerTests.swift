@@ -53,4 +53,35 @@ struct RemoveContainerTests {
         #expect(again.info().containers.count == 3)
         try again.close()
     }
+
+    /// A container pending delete used to count toward the minimum of two: with three containers, one
+    /// pending delete and the free one removed, recycling would have left one container, and every
+    /// base-file update that recycles (advanceBase, close) was refused ("container count 1").
+    @Test("Containers pending delete do not count toward the minimum of two; advanceBase and close still work")
+    func removeBelowMinimum() throws {
+        let (log, dir) = try makeLog("remove-min", containers: 3)
+        defer { LogTestKit.remove(dir) }
+        var last = LSN.null
+        var i = 0
+        while last.container < 2 {
+            last = try log.append(LogTestKit.randomPayload(i, length: 2000))
+            i += 1
+        }
+        try log.flush()
+        let old = try container(log, logical: 1)
+        let free = try container(log, logical: 0)
+        try log.removeContainer(old.physicalID)  // holds records: pending delete
+        try log.removeContainer(old.physicalID)  // already pending: nothing more to do
+        let e = FaultTestKit.logError { try log.removeContainer(free.physicalID) }
+        #expect(e?.code == .invalidArgument)
+        #expect(e?.message.contains("at least 2 containers") == true, "\(String(describing: e))")
+        #expect(log.info().containers.count == 3)
+        #expect(throws: Never.self) { try log.advanceBase(to: last) }
+        #expect(log.info().containers.map(\.physicalID).sorted() == [free.physicalID, try container(log, logical: 2).physicalID].sorted())
+        #expect(throws: Never.self) { try log.close() }
+        let again = try LogStore.open(at: dir)
+        #expect(again.info().containers.count == 2)
+        #expect(try again.read(last).data == LogTestKit.randomPayload(i - 1, length: 2000))
+        try again.close()
+    }
 }
