@@ -196,6 +196,9 @@ extension LogCore {
             }
             return .flushFirst(state.lastLSN)
         }
+        guard freeContainerRemovableLocked() else {
+            throw LogError(.logFull, "removing free container \(physical) would leave less free space than the reservations need (\(state.reservedTotal) bytes reserved); release reservations first", container: physical)
+        }
         // Out of the free pool now, so no append can pick it while it is removed.
         state.containers[physical] = nil
         return .removeFree(c)

@@ -50,6 +50,13 @@ extension LogCore {
         return state.reservedTotal + (freeContainerCountLocked() + 1) * state.maxReservedCost
     }
 
+    /// Whether one free container can go without leaving less free space than the reservations need
+    /// (with one container fewer, the floor has one container boundary fewer).
+    func freeContainerRemovableLocked() -> Bool {
+        guard state.reservedTotal > 0 else { return true }
+        return freeBytesLocked() - containerDataBytes >= reservationFloorLocked() - state.maxReservedCost
+    }
+
     /// Reserves space for future records of the given data sizes on a stream.
     func reserve(stream: UInt16, sizes: [Int]) throws {
         guard !sizes.isEmpty else { throw LogError(.invalidArgument, "reservation sizes must be 0...\(maxRecordSize) bytes") }
@@ -162,7 +169,8 @@ extension LogCore {
         try updateMetaOrFail { _ in }
     }
 
-    /// Removes free containers while more than the policy's percentage of the log is free.
+    /// Removes free containers while more than the policy's percentage of the log is free, and never one
+    /// that outstanding reservations need.
     func shrinkIfPolicyAllows() {
         while true {
             let victim: UInt32? = lock.withLock {
@@ -170,7 +178,9 @@ extension LogCore {
                 guard p.autoShrinkPercent > 0 else { return nil }
                 let total = keptContainerCountLocked()
                 let free = state.containers.values.filter { $0.logical == 0 && !$0.pendingDelete }
-                guard total > Int(p.minContainers), free.count * 100 > Int(p.autoShrinkPercent) * total else { return nil }
+                guard total > Int(p.minContainers), free.count * 100 > Int(p.autoShrinkPercent) * total,
+                    freeContainerRemovableLocked()
+                else { return nil }
                 return free.map(\.physical).max()
             }
             guard let victim, (try? removeContainer(victim)) != nil else { return }

@@ -326,7 +326,8 @@ public final class LogStore: Sendable {
     /// Removing a container already pending delete does nothing.
     ///
     /// - Throws: `notFound` for an unknown id; `invalidArgument` for the container being written, or
-    ///   when fewer than two containers would be left (those pending delete do not count);
+    ///   when fewer than two containers would be left (those pending delete do not count); `logFull` for
+    ///   a free container that outstanding reservations (``LogStream/reserve(recordSizes:)``) need;
     ///   `failed` or `io` from that flush; `closed`; `readOnly`.
     public func removeContainer(_ physicalID: UInt32) throws { try core.removeContainer(physicalID) }
 

@@ -123,7 +123,9 @@ public final class LogStream: Sendable {
     // MARK: Reservations and space
 
     /// Reserves space for future records of these sizes (undo or compensation records, say).
-    /// An append `usingReservation` then never fails for lack of space.
+    /// An append `usingReservation` then never fails for lack of space: plain appends are refused
+    /// (`logFull`) rather than take reserved space, and neither ``LogStore/removeContainer(_:)`` nor
+    /// auto-shrink removes a free container the reservations need.
     ///
     /// - Throws: `invalidArgument` for no sizes or a size outside 0...``LogStore/maxRecordSize``;
     ///   `logFull` when the free space cannot hold them on top of what is already reserved.

@@ -84,4 +84,44 @@ struct RemoveContainerTests {
         #expect(try again.read(last).data == LogTestKit.randomPayload(i - 1, length: 2000))
         try again.close()
     }
+
+    enum Shrink: String, CaseIterable, Sendable { case removeContainer, autoShrinkPolicy }
+
+    /// A free container could be removed (by hand or by auto-shrink) while reservations counted on it:
+    /// the reserved appends then failed with logFull.
+    @Test("A free container that reservations need is not removed, by removeContainer or by auto-shrink",
+          arguments: Shrink.allCases)
+    func removeContainerUnderReservation(_ how: Shrink) throws {
+        let (log, dir) = try makeLog("remove-reserved", containers: 4)
+        defer { LogTestKit.remove(dir) }
+        let s = try log.createStream("undo")
+        let size = 3000
+        var reserved = 0
+        while (try? s.reserve(recordSizes: [size])) != nil { reserved += 1 }
+        #expect(reserved > 100)
+        let free = log.info().containers.filter { $0.state == .inactive }
+        #expect(free.count == 3)
+        switch how {
+        case .removeContainer:
+            for c in free {
+                let e = FaultTestKit.logError { try log.removeContainer(c.physicalID) }
+                #expect(e?.code == .logFull)
+                #expect(e?.message.contains("reservations") == true, "\(String(describing: e))")
+            }
+        case .autoShrinkPolicy:
+            var policy = log.policy
+            policy.autoShrinkPercent = 10
+            try log.setPolicy(policy)
+        }
+        #expect(log.info().containers.count == 4)
+        for k in 0..<reserved {
+            #expect(throws: Never.self, "reserved append #\(k)") { try s.append(LogTestKit.randomPayload(k, length: size), usingReservation: true) }
+        }
+        #expect(log.info().reservedBytes == 0)
+        // With the reservations used, a free container may go again.
+        try log.flush()
+        if let c = log.info().containers.first(where: { $0.state == .inactive }) { try log.removeContainer(c.physicalID) }
+        #expect(!log.isFailed)
+        try log.close()
+    }
 }
