@@ -111,21 +111,10 @@ extension LogCore {
         guard offset >= UInt64(Format.containerDataStart), offset + UInt64(BlockHeader.size) <= containerSize else {
             throw LogError(.invalidArgument, "\(position) is not a block position", lsn: position)
         }
-        let available = Int(containerSize - offset)
-        var length = min(available, max(blockSize, 4096))
-        var bytes = [UInt8](repeating: 0, count: length)
-        var n = try bytes.withUnsafeMutableBytes { try io.readFully(fd, into: $0, at: offset) }
-        if n >= BlockHeader.size, let h = try? bytes.withUnsafeBytes({ try BlockHeader.decode($0) }) {
-            let need = BlockHeader.size + Int(h.storedLength)
-            if need > n, need <= available {
-                length = need
-                bytes = [UInt8](repeating: 0, count: length)
-                n = try bytes.withUnsafeMutableBytes { try io.readFully(fd, into: $0, at: offset) }
-            }
-        }
+        let bytes = try readBlockBytes(fd: fd, at: offset)
         let identity = BlockIdentity(logSalt: logSalt, logicalContainer: position.container, blockOffset: UInt32(offset), maxEpoch: epoch)
         let result: Result<DecodedBlock, DecodedBlock.Failure> = bytes.withUnsafeBytes {
-            let raw = UnsafeRawBufferPointer(rebasing: $0[0..<n])
+            let raw = UnsafeRawBufferPointer($0)
             if let stream {
                 switch DecodedBlock.validate(raw, expecting: identity, maxRawLength: maxRawLength) {
                 case .success(let h) where h.streamMask & (1 << UInt64(stream & 63)) == 0:
@@ -135,6 +124,16 @@ extension LogCore {
                 }
             }
             return DecodedBlock.decode(raw, expecting: identity, maxRawLength: maxRawLength)
+        }
+        // A writer (another process, or another instance) reused this container after this read-only open:
+        // the records are gone, which is not damage. (Unless the open already found blocks newer than the
+        // base file: then the base file is stale, and that is damage.)
+        if case .failure = result, readOnly, recoveryReport.corruption == nil,
+            let now = try logicalRecycledInto(fd: fd, newerThan: lock.withLock({ state.open.logical }))
+        {
+            throw LogError(
+                .notFound, "the records at \(position) were recycled since this read-only open: container \(physical) now holds logical container \(now)",
+                lsn: position, container: physical, offset: offset)
         }
         switch result {
         case .success(let d): return d
@@ -148,6 +147,39 @@ extension LogCore {
             throw LogError(.corrupt, "block at \(position) is damaged: \(why)", lsn: position, container: physical, offset: offset,
                            path: lock.withLock { state.containers[physical]?.path })
         }
+    }
+
+    /// The bytes of the block at `offset`: at least a block's worth (or the rest of the container), and
+    /// the whole block when its header names a longer one that fits. Fewer at the end of the file.
+    private func readBlockBytes(fd: Int32, at offset: UInt64) throws -> [UInt8] {
+        let available = Int(containerSize - offset)
+        var bytes = [UInt8](repeating: 0, count: min(available, max(blockSize, 4096)))
+        var n = try bytes.withUnsafeMutableBytes { try io.readFully(fd, into: $0, at: offset) }
+        if n >= BlockHeader.size, let h = try? bytes.withUnsafeBytes({ try BlockHeader.decode($0) }) {
+            let need = BlockHeader.size + Int(h.storedLength)
+            if need > n, need <= available {
+                bytes = [UInt8](repeating: 0, count: need)
+                n = try bytes.withUnsafeMutableBytes { try io.readFully(fd, into: $0, at: offset) }
+            }
+        }
+        if n < bytes.count { bytes.removeLast(bytes.count - n) }
+        return bytes
+    }
+
+    /// The logical container this container file holds now, when a writer has reused it for one newer than
+    /// `newest` (its first block is a valid block of this log for that logical container). Nil otherwise:
+    /// then a bad block there is damage. For read-only instances, whose view a live writer moves past.
+    func logicalRecycledInto(fd: Int32, newerThan newest: UInt32) throws -> UInt32? {
+        let start = UInt64(Format.containerDataStart)
+        let bytes = try readBlockBytes(fd: fd, at: start)
+        guard bytes.count >= BlockHeader.size, let h = try? bytes.withUnsafeBytes({ try BlockHeader.decode($0) }),
+            h.logicalContainer > newest
+        else { return nil }
+        let identity = BlockIdentity(logSalt: logSalt, logicalContainer: h.logicalContainer, blockOffset: UInt32(start), maxEpoch: .max)
+        guard case .success = bytes.withUnsafeBytes({ DecodedBlock.validate($0, expecting: identity, maxRawLength: maxRawLength) }) else {
+            return nil
+        }
+        return h.logicalContainer
     }
 
     /// The position of the block after one that ends at `offset` in logical container `logical`.
@@ -181,6 +213,9 @@ public struct LogCursor: Sendable {
     }
 
     /// The next record, or nil at the current end of the log. A later call may return records appended since.
+    ///
+    /// - Throws: `corrupt` for a damaged block; on a read-only log, `notFound` where a live writer has
+    ///   recycled the records since the open (not damage: they are gone); `closed`.
     public mutating func next() throws -> LogRecord? {
         while true {
             if block == nil || (blockIsOpen && slot >= (block?.slots.count ?? 0)) {

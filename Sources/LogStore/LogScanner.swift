@@ -297,8 +297,10 @@ private struct LogScanner {
                 case .failure(.absent(let m)):
                     if resynced { break blocks }
                     // A live writer may have recycled a closed container since the open: its block then
-                    // belongs to a newer logical container and checks out. That is not damage.
-                    if !t.newest, let (h, crcOK) = try reader.header(at: offset), crcOK, h.logSalt == core.logSalt, h.logicalContainer > newestAtOpen {
+                    // belongs to a newer logical container and checks out, or (the new blocks' boundaries
+                    // differ) no block starts here but the container's first block is the newer one's.
+                    // That is not damage.
+                    if !t.newest, try recycled(&reader, at: offset, t, newestAtOpen: newestAtOpen) {
                         report.notes.append("container \(t.live.physical) was recycled by a writer while it was scanned; stopped at offset \(offset)")
                         chain = nil  // the rest of its blocks were not seen: the next container cannot be chained to them
                         break blocks
@@ -327,6 +329,15 @@ private struct LogScanner {
                 progress?(1)
             }
         }
+    }
+
+    /// Whether a writer has reused `t`'s container for a logical container newer than any at the open:
+    /// the block at `offset` or the container's first block is a valid one of such a container.
+    private func recycled(_ reader: inout WindowReader, at offset: UInt64, _ t: Target, newestAtOpen: UInt32) throws -> Bool {
+        if let (h, crcOK) = try reader.header(at: offset), crcOK, h.logSalt == core.logSalt, h.logicalContainer > newestAtOpen {
+            return true
+        }
+        return try core.logicalRecycledInto(fd: t.live.fd, newerThan: newestAtOpen) != nil
     }
 
     /// The next 512-byte boundary after `offset` (below `limit`) holding a valid block of the container.

@@ -414,6 +414,95 @@ struct ErrorPathFileTests {
         #expect(e?.container == 1)
     }
 
+    /// A read-only cursor meeting a container that the writer recycled after the read-only open used to
+    /// report `corrupt` ("block belongs to another log, container cycle..."): a false alarm.
+    @Test("A read-only cursor over containers a live writer has recycled since the open gets notFound, not corrupt; real damage stays corrupt")
+    func readOnlyCursorAfterRecycling() throws {
+        let (writer, _, dir) = try makeLog("ro-recycled", containers: 4, records: 0)
+        defer { Kit.remove(dir) }
+        var ledger = FaultLedger()
+        if let e = ledger.round(writer, count: 1000) { throw e }  // about 1.2 containers
+        try writer.advanceBase(to: ledger.entries[500].lsn)
+        let reader = try LogStore.open(at: dir, options: LogOpenOptions(readOnly: true))
+        defer { try? reader.close() }
+        var cursor = try reader.records()
+        var seen: [LogRecord] = []
+        for _ in 0..<10 { if let r = try cursor.next() { seen.append(r) } }
+        let readerBase = try #require(seen.first?.lsn)
+        let known = reader.info().containers.filter { $0.logicalID != 0 }.map(\.physicalID)
+        // The writer goes round the log until every container the reader knew has been reused.
+        while true {
+            if let e = ledger.round(writer, count: 200) { throw e }
+            try writer.advanceBase(to: ledger.entries[ledger.entries.count - 100].lsn)
+            let now = writer.info().containers
+            if known.allSatisfy({ p in now.contains { $0.physicalID == p && $0.logicalID > readerBase.container + 4 } }) { break }
+        }
+        var failure: LogError?
+        do { while let r = try cursor.next() { seen.append(r) } } catch let e as LogError { failure = e }
+        #expect(failure?.code == .notFound, "\(String(describing: failure))")
+        #expect(failure?.message.contains("recycled since this read-only open") == true, "\(String(describing: failure))")
+        // Whatever it returned before is what the writer wrote there.
+        let written = Dictionary(uniqueKeysWithValues: ledger.entries.map { ($0.lsn, $0.data) })
+        for r in seen { #expect(written[r.lsn] == r.data, "\(r.lsn)") }
+        // A fresh cursor from the old base meets the same: notFound.
+        #expect(code { var c = try reader.records(from: readerBase); while try c.next() != nil {} } == .notFound)
+        try reader.close()
+        try writer.close()
+
+        // Real damage in a container nobody recycled is still corrupt for a read-only cursor.
+        let fresh = try LogStore.open(at: dir, options: LogOpenOptions(readOnly: true))
+        defer { try? fresh.close() }
+        let base = fresh.baseLSN
+        let target = try #require(ledger.entries.first { $0.lsn.container == base.container && $0.lsn.blockOffset > base.blockOffset + 8192 })
+        let physical = try #require(fresh.info().containers.first { $0.logicalID == target.lsn.container })
+        let handle = try #require(FileHandle(forUpdatingAtPath: physical.path))
+        try handle.seek(toOffset: target.lsn.blockOffset + 100)
+        try handle.write(contentsOf: Data([0xFF, 0x00, 0xFF, 0x00]))
+        try handle.close()
+        #expect(code { var c = try fresh.records(from: base); while try c.next() != nil {} } == .corrupt)
+    }
+
+    /// verify's block walk reads a container through 1 MiB windows; a writer that reuses the container
+    /// between two windows leaves new blocks whose boundaries do not line up with the old ones.
+    @Test("scanBlocks on a read-only instance, with a writer reusing a container between two of its reads: a note, not damage")
+    func readOnlyScanAfterRecycling() throws {
+        let dir = Kit.temporaryPath("ro-scan-recycled")
+        defer { Kit.remove(dir) }
+        let writer = try LogStore.create(
+            at: dir, options: LogCreateOptions(containerSize: 2 * 1024 * 1024, containerCount: 3, blockSize: 4096, codec: .none))
+        var last = LSN.null
+        var i = 0
+        while last.container < 2 || last.blockOffset < 512 * 1024 {
+            last = try writer.append(LogTestKit.randomPayload(i, length: 1000))
+            i += 1
+        }
+        try writer.flush()
+        let first = try #require(writer.info().containers.first { $0.logicalID == 1 })
+        let reader = try LogStore.open(at: dir, options: LogOpenOptions(readOnly: true))
+        defer { try? reader.close() }
+        var wentRound = false
+        let report = try reader.scanBlocks { fraction in
+            guard !wentRound, fraction > 0.1 else { return }
+            wentRound = true
+            // The first container is freed and reused (the lowest free id is taken first) as logical 3 past
+            // its middle, in blocks of another size.
+            do {
+                try writer.advanceBase(to: last)
+                var lsn = last
+                while lsn.container < 3 || lsn.blockOffset < 1536 * 1024 {
+                    lsn = try writer.append(LogTestKit.randomPayload(i, length: 1300))
+                    i += 1
+                }
+                try writer.flush()
+                #expect(writer.info().containers.first { $0.physicalID == first.physicalID }?.logicalID == 3)
+            } catch { Issue.record("writer: \(error)") }
+        }
+        #expect(wentRound)
+        #expect(report.problems.isEmpty, "\(report.problems.map(\.message))")
+        #expect(report.notes.contains { $0.contains("recycled by a writer") }, "\(report.notes)")
+        try writer.close()
+    }
+
     @Test("A second writable open is locked; read-only opens work beside the writer and cannot write")
     func lockingAndReadOnly() throws {
         let (log, ledger, dir) = try makeLog("lock")

@@ -77,7 +77,7 @@ struct DumpCommand: ParsableCommand {
                 cursor = try log.records(from: from ?? .null)
             }
             var n = 0
-            while let r = try cursor.next() {
+            while let r = try nextRecord(&cursor) {
                 if let to, r.lsn > to { break }
                 if let limit, n >= limit { break }
                 if let type, r.type != type { continue }
@@ -99,6 +99,15 @@ struct DumpCommand: ParsableCommand {
         } catch {
             bar.finish()
             throw fail(error)
+        }
+    }
+
+    /// The cursor's next record; nil at the end, and also where a live writer has recycled the records
+    /// since the dump began (`notFound` from the cursor): that is noted on stderr, not damage.
+    private func nextRecord(_ cursor: inout LogCursor) throws -> LogRecord? {
+        do { return try cursor.next() } catch let e as LogError where e.code == .notFound {
+            FileHandle.standardError.write(Data("txlog: dump stopped: \(e.message)\n".utf8))
+            return nil
         }
     }
 
