@@ -40,6 +40,10 @@ extension TransactionManager {
             // record the log refuses (log full) leaves the transaction as it was. Meanwhile its superior
             // cannot decide it, and a checkpoint covers no further than the record's floor.
             txn.forcing = true
+            // A forced commit is a commit: the clock moves, and the record carries the new value (recovery
+            // takes the clock from the records). If the append fails the clock has moved for nothing,
+            // which is harmless: it only has to grow.
+            if action == .commit, txn.outcome != .committed { clock += 1 }
             let record = TMRecord.forced(tx: id, action: action, unixNanos: nanos, actor: actorText, reason: reasonText)
             return (txn, record, beginRecordLocked())
         }
@@ -64,7 +68,6 @@ extension TransactionManager {
             var fx = Effects()
             switch action {
             case .commit:
-                if txn.outcome != .committed { clock += 1 }
                 fx = outcomeLocked(txn, .committed)
             case .rollback:
                 fx = outcomeLocked(txn, .aborted)
