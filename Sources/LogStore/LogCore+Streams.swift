@@ -177,7 +177,9 @@ extension LogCore {
         try lock.withLock {
             guard state.cold[stream] != nil else { throw LogError(.notFound, "stream \(stream) was deleted") }
             state.cold[stream]?.restart = lsn
-            if let newBase { state.hot[Int(stream)].base = newBase }
+            // Never backwards: a concurrent restart area (or advanceBase) may have moved it further since
+            // the check above, and containers behind that may already be recycled.
+            if let newBase, newBase > state.hot[Int(stream)].base { state.hot[Int(stream)].base = newBase }
         }
         try updateMetaOrFail { _ in }
         shrinkIfPolicyAllows()
