@@ -55,10 +55,12 @@ struct CrashTests {
             let acksPath = dir + ".acks\(run)"
             let errPath = dir + ".err\(run)"
             // `--seconds` bounds the child even if this process dies before the kill (an interrupted
-            // `make test`): an orphaned `stress run` would otherwise append and print acks for ever.
+            // `make test`): an orphaned `stress run` would otherwise append and print acks for ever. It is
+            // generous because the sleep before the kill runs on the cooperative pool, which a full test
+            // run keeps busy: a kill meant for 400 ms has come 30 s late.
             let child = try Child(
                 bin,
-                ["stress", "run", dir, "--writers", "8", "--record-size", "\(recordSize)", "--flush-every", "\(flushEvery)", "--seconds", "30"],
+                ["stress", "run", dir, "--writers", "8", "--record-size", "\(recordSize)", "--flush-every", "\(flushEvery)", "--seconds", "600"],
                 stdout: acksPath, stderr: errPath)
             try await Task.sleep(nanoseconds: UInt64(delay) * 1_000_000)
             let stillRunning = child.process.isRunning
