@@ -172,7 +172,9 @@ struct FlushGateTests {
                 }
             }
         }
-        try await Task.sleep(nanoseconds: 100_000_000)
+        // Close once flushes are being acknowledged (a fixed 100 ms was sometimes too short under a full
+        // test run), while the writers are still asleep in later ones.
+        #expect(await eventually(within: 30) { acknowledged.snapshot.count >= 16 })
         try log.close()
         await threads.value
         #expect(problems.snapshot.isEmpty, "\(problems.snapshot.prefix(5))")
