@@ -89,7 +89,8 @@ public final class Enlistment: @unchecked Sendable, CustomStringConvertible {
     /// Answers ``TransactionNotification/Kind/singlePhaseCommit`` by refusing it; the TM runs a two-phase commit.
     public func singlePhaseReject() throws { try tm.answer(self, .singlePhaseReject) }
 
-    /// Vetoes the transaction (any time before ``prepareComplete()``): it rolls back.
+    /// Vetoes the transaction (any time before ``prepareComplete()`` and before the commit is decided):
+    /// it rolls back. During a single-phase commit only the enlistment that got it may veto.
     public func rollback() throws { try tm.answer(self, .veto) }
 
     /// Vetoes the transaction and says why: the client's ``Transaction/commit()`` throws `reason`

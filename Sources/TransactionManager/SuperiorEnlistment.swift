@@ -42,7 +42,8 @@ public final class SuperiorEnlistment: @unchecked Sendable {
     }
 
     /// Runs pre-prepare (unless done) and prepare, then forces a prepared record naming the durable
-    /// participants. Throws `aborted` if a participant vetoed.
+    /// participants. Throws `aborted` if a participant vetoed, and `invalid-state` while another
+    /// `prePrepare()` or `prepare()` of this transaction is still running.
     public func prepare() async throws -> Vote { try await tm.superiorPrepare(txn) }
 
     /// Commits a prepared (or in-doubt) transaction: forces the decision, sends commit, and returns once

@@ -38,8 +38,9 @@ public final class Transaction: @unchecked Sendable, CustomStringConvertible {
     ///   `closed` if the TM closed first, or the RM of a single-phase commit closed before answering.
     public func commit() async throws { try await tm.commit(core) }
 
-    /// Rolls back. Allowed until the transaction is prepared. Returns once the rollback decision is
-    /// made (rollback notifications are sent; acknowledgements are not awaited).
+    /// Rolls back. Allowed until the transaction is prepared or its commit is decided (`invalid-state`
+    /// after that). Returns once the rollback decision is made (rollback notifications are sent;
+    /// acknowledgements are not awaited).
     public func rollback() throws { try tm.rollback(core, reason: "rollback requested") }
 
     /// Waits until the transaction finishes (committed or aborted, every participant acknowledged)

@@ -8,7 +8,9 @@ import Glibc
 
 extension TransactionManager {
     /// Forces the outcome of a prepared, in-doubt or unfinished transaction, or forgets it. Writes an
-    /// audited record (who, when, why), forced to disk, before anything is sent. The outcome is then
+    /// audited record (who, when, why), forced to disk, before anything is sent; the outcome changes
+    /// only once that record is in the log, so a record the log refuses (`log-full`) changes nothing.
+    /// While it is written, the superior's commit and rollback and another resolve get `invalid-state`. The outcome is then
     /// listed in ``forcedOutcomes`` and kept by later checkpoints (the most recent
     /// ``TransactionManagerOptions/auditRetention``).
     ///
