@@ -23,7 +23,9 @@ extension LogCore {
         try LogCore.validateStreamName(name)
         let id: UInt16 = try lock.withLock {
             try checkUsable()
-            guard state.streamIDs[name] == nil else { throw LogError(.invalidArgument, "stream \"\(name)\" already exists") }
+            guard state.streamIDs[name] == nil, !state.pendingStreamNames.contains(name) else {
+                throw LogError(.invalidArgument, "stream \"\(name)\" already exists")
+            }
             guard Int(state.nextStreamID) <= LogCore.maxStreamID else {
                 throw LogError(.invalidArgument, "a log has at most \(LogCore.maxStreamID) streams over its lifetime")
             }
@@ -33,16 +35,22 @@ extension LogCore {
             hot.exists = true
             setHot(id, hot)
             state.cold[id] = StreamCold(name: name)
-            state.streamIDs[name] = id
+            state.pendingStreamNames.insert(name)
             return id
         }
         do { try updateMetaOrFail { _ in } } catch {
             lock.withLock {
                 state.hot[Int(id)].exists = false
                 state.cold[id] = nil
-                state.streamIDs[name] = nil
+                state.pendingStreamNames.remove(name)
             }
             throw error
+        }
+        // Durable in the base file now: it can be opened (before, a crash could forget a stream that had
+        // already been opened and written, and the next create reused its id and read its records).
+        lock.withLock {
+            state.pendingStreamNames.remove(name)
+            state.streamIDs[name] = id
         }
         return id
     }
@@ -67,6 +75,7 @@ extension LogCore {
             state.cold[id] = nil
             state.streamIDs[name] = nil
             state.reservedTotal -= hot.reservedBytes
+            if state.reservedTotal == 0 { state.maxReservedCost = 0 }
             return (id, hot, cold)
         }
         do { try updateMetaOrFail { _ in } } catch {
@@ -81,7 +90,8 @@ extension LogCore {
     }
 
     func streamInfoLocked(_ id: UInt16) -> StreamInfo? {
-        guard Int(id) < state.hot.count, state.hot[Int(id)].exists, let cold = state.cold[id] else { return nil }
+        guard Int(id) < state.hot.count, state.hot[Int(id)].exists, let cold = state.cold[id], !state.pendingStreamNames.contains(cold.name)
+        else { return nil }
         let h = state.hot[Int(id)]
         return StreamInfo(
             id: id, name: cold.name, baseLSN: h.base, lastLSN: h.last, restartLSN: cold.restart, archiveTail: cold.archiveTail,
@@ -176,7 +186,9 @@ extension LogCore {
         try flush(upTo: lsn)
         try lock.withLock {
             guard state.cold[stream] != nil else { throw LogError(.notFound, "stream \(stream) was deleted") }
-            state.cold[stream]?.restart = lsn
+            // Never backwards: restart areas written concurrently come back from their flushes in any
+            // order, and the newest (highest LSN) is the one in force.
+            if lsn > (state.cold[stream]?.restart ?? .null) { state.cold[stream]?.restart = lsn }
             // Never backwards: a concurrent restart area (or advanceBase) may have moved it further since
             // the check above, and containers behind that may already be recycled.
             if let newBase, newBase > state.hot[Int(stream)].base { state.hot[Int(stream)].base = newBase }

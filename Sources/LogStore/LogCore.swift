@@ -167,6 +167,10 @@ final class LogCore: @unchecked Sendable {
         /// The rest of each stream's state.
         var cold: [UInt16: StreamCold] = [:]
         var streamIDs: [String: UInt16] = [:]
+        /// Streams being created: in `hot`/`cold` (so the base-file update writes them) but not in
+        /// `streamIDs` until that update is durable, so nothing can open and write one that a crash
+        /// would forget (and whose id the next create would reuse).
+        var pendingStreamNames: Set<String> = []
         var nextStreamID: UInt16 = 1
         /// Sum of every stream's reserved bytes.
         var reservedTotal = 0

@@ -61,8 +61,9 @@ public final class LogStream: Sendable {
 
     // MARK: Reading
 
-    /// The record at `lsn`, which must belong to this stream.
+    /// The record at `lsn`, which must belong to this stream. Throws `notFound` once the stream is deleted.
     public func read(_ lsn: LSN) throws -> LogRecord {
+        _ = try core.streamInfo(id)
         let r = try core.read(lsn)
         guard r.stream == id else { throw LogError(.notFound, "\(lsn) belongs to another stream", lsn: lsn) }
         return r
@@ -71,9 +72,9 @@ public final class LogStream: Sendable {
     /// This stream's records in LSN order from `lsn` (default: the stream's base).
     public func records(from lsn: LSN = .null) throws -> LogCursor {
         try core.checkOpen()
+        let info = try core.streamInfo(id)  // notFound once the stream is deleted
         var start = lsn
         if start == .null {
-            let info = try core.streamInfo(id)
             guard info.baseLSN != .null else { return LogCursor(core: core, from: core.lock.withLock { core.state.open.position }, stream: id) }
             start = info.baseLSN
         }
