@@ -297,4 +297,29 @@ struct ToolTests {
         oneLine(try Self.run(["verify", empty]), "not a TxLog log", 2)
         oneLine(try Self.run(["dump", empty + "/nope"]), "no such directory", 2)
     }
+
+    /// Commands that change a log: one that cannot be opened (locked by another writer, missing) exits 2
+    /// like the read commands (they exited 1, the code for damage, before); a bad count is a usage
+    /// error (64; `--count -1` crashed the tool).
+    @Test("writable commands: cannot open is exit 2, a bad count is exit 64")
+    func writableCommandsExitCodes() throws {
+        let f = try Self.makeLog()
+        defer { try? FileManager.default.removeItem(atPath: f.dir) }
+        let writer = try LogStore.open(at: f.dir)  // holds the writer's lock
+        for args in [["containers", "add", f.dir], ["containers", "remove", f.dir, "3"], ["policy", "set", f.dir, "--max-containers", "9"]] {
+            let r = try Self.run(args)
+            #expect(r.status == 2 && r.err.contains("locked"), "\(args): \(r.status) \(r.err)")
+        }
+        try writer.close()
+        let missing = f.dir + "/nope"
+        for args in [["containers", "add", missing], ["containers", "remove", missing, "3"], ["policy", "set", missing, "--max-containers", "9"]] {
+            #expect(try Self.run(args).status == 2, "\(args)")
+        }
+        for count in ["0", "-1"] {
+            let r = try Self.run(["containers", "add", f.dir, "--count=\(count)"])
+            #expect(r.status == 64 && r.err.contains("--count must be at least 1"), "\(r.status) \(r.err)")
+        }
+        let added = try Self.run(["containers", "add", f.dir, "--count", "2"])
+        #expect(added.status == 0 && added.out.split(separator: "\n").count == 2, "\(added.err)")
+    }
 }

@@ -23,10 +23,13 @@ struct ContainersCommand: ParsableCommand {
     struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Add containers (changes the log). Example: txlog containers add LOG --count 2")
         @Argument(help: "The log directory.") var path: String
-        @Option(help: "How many to add.") var count = 1
+        @Option(help: "How many to add (at least 1).") var count = 1
+        func validate() throws {
+            guard count >= 1 else { throw ValidationError("--count must be at least 1") }
+        }
         func run() throws {
+            let log = try openForWriting(path)
             do {
-                let log = try LogStore.open(at: path)
                 for _ in 0..<count { print("added container \(try log.addContainer())") }
                 try log.close()
             } catch { throw fail(error) }
@@ -38,8 +41,8 @@ struct ContainersCommand: ParsableCommand {
         @Argument(help: "The log directory.") var path: String
         @Argument(help: "Physical container id.") var id: UInt32
         func run() throws {
+            let log = try openForWriting(path)
             do {
-                let log = try LogStore.open(at: path)
                 try log.removeContainer(id)
                 try log.close()
                 print("removed container \(id)")

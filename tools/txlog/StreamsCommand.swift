@@ -60,8 +60,8 @@ struct PolicyCommand: ParsableCommand {
         @Option(help: "Largest total size in bytes growth may reach (0: no limit).") var maxSize: UInt64?
         @Option(help: "File name prefix for new containers.") var containerPrefix: String?
         func run() throws {
+            let log = try openForWriting(path)
             do {
-                let log = try LogStore.open(at: path)
                 var p = log.policy
                 if let minContainers { p.minContainers = minContainers }
                 if let maxContainers { p.maxContainers = maxContainers }

@@ -32,6 +32,12 @@ func openForReading(_ path: String, mode: RecoveryMode = .tolerateTornTail) thro
     }
 }
 
+/// Opens a log for a command that changes it; a failure to open (locked, not a log, missing container,
+/// I/O) is a clear message and exit code 2, as for the read commands.
+func openForWriting(_ path: String) throws -> LogStore {
+    do { return try LogStore.open(at: path) } catch { throw fail(error, opening: true) }
+}
+
 /// Writes a JSON value (built from dictionaries, arrays, strings and numbers) with sorted keys and unescaped
 /// slashes (paths read as written: `"tool-log/container-000000"`, not `"tool-log\/container-000000"`).
 func printJSON(_ value: Any) {
