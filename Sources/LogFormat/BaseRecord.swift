@@ -155,7 +155,7 @@ public struct BaseRecord: Sendable, Equatable {
                 storeLE(BaseRecord.requiredFlag, at: o + 2, in: b)
                 storeLE(UInt32(body.count), at: o + 4, in: b)
                 o += BaseRecord.sectionHeaderSize
-                for (i, c) in body.enumerated() { b[o + i] = c }
+                UnsafeMutableRawBufferPointer(rebasing: b[o..<(o + body.count)]).copyBytes(from: body)
                 o += body.count
             }
             let covered = UnsafeRawBufferPointer(rebasing: b[0..<(BaseRecord.headerSize + payloadLength)])

@@ -129,7 +129,8 @@ extension BaseRecord {
                 storeLE(s.last.rawValue, at: o + 16, in: b)
                 storeLE(s.archiveTail.rawValue, at: o + 24, in: b)
                 storeLE(s.restart.rawValue, at: o + 32, in: b)
-                for (i, c) in name.enumerated() { b[o + StreamEntry.fixedSize + i] = c }
+                let at = o + StreamEntry.fixedSize
+                UnsafeMutableRawBufferPointer(rebasing: b[at..<(at + name.count)]).copyBytes(from: name)
                 o += s.encodedSize
             }
         }
