@@ -103,7 +103,24 @@ public struct BaseRecord: Sendable, Equatable {
         self.containers = containers
     }
 
-    /// Encodes the slot image: header plus sections. Its length is a multiple of 512.
+    /// The most bytes the sections may take: a slot less its header.
+    public static let maxPayloadLength = Format.baseSlotSize - headerSize
+
+    /// The bytes ``encode()`` writes after the header (its payload length, offset 24): the container
+    /// table, and the stream table, policy and container names when present. ``validate()`` requires at
+    /// most ``maxPayloadLength``.
+    public var payloadLength: Int {
+        var n = BaseRecord.sectionHeaderSize + 4 + containers.count * BaseRecord.entrySize
+        if !streams.isEmpty { n += BaseRecord.sectionHeaderSize + 8 + streams.reduce(0) { $0 + $1.encodedSize } }
+        if policy != .default { n += BaseRecord.sectionHeaderSize + LogPolicy.fixedSize + roundUp(policy.containerPrefix.utf8.count, to: 8) }
+        if !containerNames.isEmpty {
+            n += BaseRecord.sectionHeaderSize + roundUp(containerNames.values.reduce(4) { $0 + 6 + $1.utf8.count }, to: 8)
+        }
+        return n
+    }
+
+    /// Encodes the slot image: header plus sections. Its length is a multiple of 512, and at most
+    /// ``Format/baseSlotSize`` when ``validate()`` holds.
     public func encode() -> [UInt8] {
         let sectionLength = 4 + containers.count * BaseRecord.entrySize
         let streamBytes = streams.isEmpty ? [] : BaseRecord.encodeStreams(streams, nextStreamID: nextStreamID)
@@ -113,6 +130,7 @@ public struct BaseRecord: Sendable, Equatable {
         if !streamBytes.isEmpty { payloadLength += BaseRecord.sectionHeaderSize + streamBytes.count }
         if !policyBytes.isEmpty { payloadLength += BaseRecord.sectionHeaderSize + policyBytes.count }
         if !nameBytes.isEmpty { payloadLength += BaseRecord.sectionHeaderSize + nameBytes.count }
+        assert(payloadLength == self.payloadLength)
         let total = roundUp(BaseRecord.headerSize + payloadLength, to: Format.sectorSize)
         var bytes = [UInt8](repeating: 0, count: total)
         bytes.withUnsafeMutableBytes { b in
@@ -172,7 +190,7 @@ public struct BaseRecord: Sendable, Equatable {
         // every version, so the CRC is checked first: a torn or damaged slot is corrupt, and only an intact
         // slot of another version is unsupported.
         let payloadLength = Int(try r.u32(24))
-        guard payloadLength <= Format.baseSlotSize - headerSize, headerSize + payloadLength <= bytes.count else {
+        guard payloadLength <= maxPayloadLength, headerSize + payloadLength <= bytes.count else {
             throw LogError(.corrupt, "base payload length \(payloadLength) does not fit the slot")
         }
         var covered = [UInt8](try r.slice(0, headerSize + payloadLength))
@@ -258,7 +276,8 @@ public struct BaseRecord: Sendable, Equatable {
         return entries
     }
 
-    /// Checks the relations between fields, so nothing later trusts an impossible value.
+    /// Checks the relations between fields, so nothing later trusts an impossible value, and that the
+    /// encoded record fits a slot (``payloadLength`` at most ``maxPayloadLength``).
     public func validate() throws {
         func bad(_ m: String) -> LogError { LogError(.corrupt, "base file: \(m)") }
         guard containerSize >= Format.containerSizeUnit, containerSize <= Format.maxContainerSize,
@@ -308,6 +327,12 @@ public struct BaseRecord: Sendable, Equatable {
         }
         guard baseLSN == .null || baseLSN.container >= minLogical else {
             throw bad("base LSN \(baseLSN) is below the oldest active container")
+        }
+        // Decode checks the stored payload length; this keeps an encoder from producing a slot that
+        // overruns its half of the file (many streams with long names fill it first).
+        let length = payloadLength
+        guard length <= BaseRecord.maxPayloadLength else {
+            throw bad("its sections take \(length) bytes (\(streams.count) streams), more than the \(BaseRecord.maxPayloadLength) a slot holds")
         }
     }
 }

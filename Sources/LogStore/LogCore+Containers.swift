@@ -7,7 +7,8 @@ import LogFormat
 extension LogCore {
     /// Applies `change` to a copy of the base record, refreshes the stream table and recycling, writes it
     /// to the alternate slot and syncs it. Serialised by `metaLock`; `meta` and the live container table
-    /// only change once the write succeeded.
+    /// only change once the write succeeded. A record that would not validate, or would not fit a slot
+    /// (too many streams with long names), is refused with `invalidArgument` before anything is written.
     func updateMeta(cleanShutdown: Bool = false, _ change: (inout BaseRecord) throws -> Void) throws {
         guard let baseFile else { throw LogError(.readOnly, "the log is open read-only") }
         var deleted: [LiveContainer] = []
@@ -23,6 +24,13 @@ extension LogCore {
             let recycled = Recycling.apply(to: &next)
             next.generation += 1
             if cleanShutdown { next.flags |= BaseRecord.cleanShutdownFlag } else { next.flags &= ~BaseRecord.cleanShutdownFlag }
+            // Checked before validate() (which checks it too) for a message that says what to do.
+            guard next.payloadLength <= BaseRecord.maxPayloadLength else {
+                throw LogError(
+                    .invalidArgument,
+                    "refused a base-file update: the stream table (\(next.streams.count) streams), container table and container names would take \(next.payloadLength) bytes, more than the \(BaseRecord.maxPayloadLength) a base-file slot holds; delete streams or use shorter stream names"
+                )
+            }
             do { try next.validate() } catch let e as LogError {
                 throw LogError(.invalidArgument, "refused a base-file update that would not validate: \(e.message)")
             }

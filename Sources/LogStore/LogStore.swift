@@ -341,6 +341,11 @@ public final class LogStore: Sendable {
     // MARK: Streams
 
     /// Creates a named stream (recorded in the base file before this returns).
+    ///
+    /// - Throws: `invalidArgument` for a name that is empty, longer than 255 bytes, holds NUL or is
+    ///   taken, after 4095 streams over the log's lifetime, and when the stream table would no longer fit
+    ///   a base-file slot (about 880 streams with 255-byte names; docs/format/base-file.md, "Limits"):
+    ///   the stream is then not created and the log goes on as before.
     public func createStream(_ name: String) throws -> LogStream {
         LogStream(core: core, id: try core.createStream(name), name: name)
     }

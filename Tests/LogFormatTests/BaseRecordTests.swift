@@ -360,7 +360,39 @@ import Testing
         ("closed container without an end offset", { $0.containers[0].endOffset = 0 }),
         ("closed container ending inside its header", { $0.containers[0].endOffset = 3584 }),
         ("base LSN below the oldest active container", { $0.baseLSN = LSN(container: 3, blockOffset: 4096, slot: 0)! }),
+        ("sections larger than a slot (900 streams with 255-byte names)", { r in
+            r.streams = (0..<900).map { StreamEntry(id: UInt16($0), name: String(repeating: "n", count: 250) + String(100_000 + $0)) }
+            r.nextStreamID = 900
+        }),
     ]
+
+    @Test("payloadLength is the payload length encode() writes; validate() accepts the fullest slot and refuses one 8 bytes longer")
+    func payloadLengthAndTheSlotSizeRule() throws {
+        #expect(Self.richRecord.payloadLength == Int(le32(Self.richRecord.encode(), 24)))
+        #expect(Sample.baseRecord.payloadLength == 108)
+        var r = Sample.baseRecord
+        r.streams = [StreamEntry(id: 0, name: "")]
+        r.nextStreamID = 1
+        // Fill the payload with 255-byte-name entries and one shorter one. The container section is
+        // 4 bytes past a multiple of 8 and every other section a multiple of 8, so the fullest payload
+        // is maxPayloadLength - 4 (the slot image, rounded up to 512, is then the whole slot).
+        let room = BaseRecord.maxPayloadLength - r.payloadLength
+        let full = room / (40 + 256)
+        r.streams += (1...full).map { StreamEntry(id: UInt16($0), name: String(repeating: "s", count: 250) + String(10_000 + $0)) }
+        let left = BaseRecord.maxPayloadLength - r.payloadLength
+        #expect(left >= 44 && left % 8 == 4)
+        r.streams.append(StreamEntry(id: UInt16(full + 1), name: String(repeating: "x", count: left - 4 - 40)))
+        r.nextStreamID = UInt16(full + 2)
+        #expect(r.payloadLength == BaseRecord.maxPayloadLength - 4)
+        try r.validate()
+        let bytes = r.encode()
+        #expect(bytes.count == Format.baseSlotSize)
+        #expect(try decodeBase(bytes) == r)
+        r.streams[r.streams.count - 1].name += "x"  // 8 bytes more once padded
+        #expect(r.payloadLength == BaseRecord.maxPayloadLength + 4)
+        #expect(errorCode { try r.validate() } == .corrupt)
+        #expect(code(r.encode()) == .corrupt)
+    }
 
     @Test func validateRejectsEachImpossibleValue() throws {
         try Sample.baseRecord.validate()

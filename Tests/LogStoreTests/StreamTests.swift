@@ -43,6 +43,51 @@ func streamPayload(_ stream: String, _ i: Int, size: Int = 40) -> [UInt8] {
         try again.close()
     }
 
+    @Test("a stream table too big for a base-file slot: createStream is invalidArgument, the stream is not created, the log goes on and reopens")
+    func streamTableOverflowingTheBaseSlotIsRefused() throws {
+        // On the in-memory disk: each of the ~880 creates writes and syncs the base file.
+        let disk = SimulatedDisk()
+        try disk.makeDirectory("/s")
+        let path = "/s/log"
+        let log = try LogStore.create(at: path, options: streamTestOptions(), io: disk)
+        // 250 + 5 bytes: 296 bytes per entry, so about 880 fill the 256 KiB slot.
+        let long = String(repeating: "n", count: 250)
+        var created: [String] = []
+        var refused: (name: String, error: LogError)?
+        for i in 0..<1000 {
+            let name = long + String(10_000 + i)
+            do {
+                _ = try log.createStream(name)
+                created.append(name)
+            } catch let e as LogError {
+                refused = (name, e)
+                break
+            }
+        }
+        let r = try #require(refused)
+        #expect(r.error.code == .invalidArgument)
+        #expect(r.error.message.contains("base-file slot"), "\(r.error.message)")
+        #expect(created.count > 800)
+        // Not half-created: not listed, not openable, and its name is free again (still too big).
+        #expect((try? log.openStream(r.name)) == nil)
+        #expect(log.streams().count == created.count + 1)
+        #expect(LogTestKit.errorCode { _ = try log.createStream(r.name) } == .invalidArgument)
+        // The log goes on: appends, a base-file update, a stream deletion that makes room.
+        let last = try log.openStream(created[created.count - 1])
+        let lsn = try last.append(Array("after the refusal".utf8))
+        try log.flush(upTo: lsn)
+        try log.deleteStream(created[0])
+        let fits = try log.createStream(r.name)
+        #expect(fits.name == r.name)
+        try log.close()
+        let again = try LogStore.open(at: path, io: disk)
+        #expect(again.streams().count == created.count + 1)
+        #expect((try? again.openStream(created[0])) == nil)
+        #expect(try String(decoding: again.openStream(created[created.count - 1]).read(lsn).data, as: UTF8.self) == "after the refusal")
+        #expect(try again.openStream(r.name).name == r.name)
+        try again.close()
+    }
+
     @Test("records of many streams share blocks; each reader sees only its own, in order")
     func interleavedReaders() throws {
         let dir = StreamTestDirectory()
