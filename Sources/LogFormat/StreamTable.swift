@@ -38,7 +38,8 @@ public struct LogPolicy: Sendable, Equatable {
 
     /// Auto-shrink never goes below this many containers (at least 2).
     public var minContainers: UInt32 = 2
-    /// Growth never goes above this many containers.
+    /// Auto-grow never takes the log above this many containers, however many appenders find it full at
+    /// once. `LogStore.addContainer` is not bound by it (only by the format's 1024).
     public var maxContainers: UInt32 = 1024
     /// Containers added per growth step.
     public var growthIncrement: UInt32 = 2
@@ -46,7 +47,8 @@ public struct LogPolicy: Sendable, Equatable {
     public var autoGrow = false
     /// Shrink when more than this percentage of the log is free containers (0: never).
     public var autoShrinkPercent: UInt8 = 0
-    /// Growth never takes the log above this many bytes (0: no limit).
+    /// Auto-grow never takes the log above this many bytes of containers (0: no limit).
+    /// `LogStore.addContainer` is not bound by it.
     public var maxSizeBytes: UInt64 = 0
     /// File name prefix of containers created from now on.
     public var containerPrefix: String = Format.defaultContainerPrefix

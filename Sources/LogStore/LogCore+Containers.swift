@@ -75,24 +75,51 @@ extension LogCore {
         return deleted
     }
 
-    /// Creates containers and records them in the base file. Returns their physical ids.
+    /// How many containers `addContainers` adds.
+    enum ContainerCount {
+        /// Exactly this many (an explicit add): bound only by `Format.maxContainerCount`, not by the policy.
+        case exactly(Int)
+        /// What the policy allows when the log is full (auto-grow): see `policyGrowthLocked`.
+        case policyGrowth
+    }
+
+    /// Creates `count` containers and records them in the base file. Returns their physical ids.
+    func addContainers(_ count: Int) throws -> [UInt32] { try addContainers(.exactly(count)) }
+
+    /// Creates containers and records them in the base file. Returns their physical ids: none for
+    /// `.policyGrowth` when the policy leaves no room or another add is in progress.
     ///
-    /// The files are created, zero-filled and synced, and the directory synced, before `metaLock` is
-    /// taken, so the writer is never held up by a large container being prepared. Once the base-file
-    /// write has been attempted the files are kept whatever happens: the base file may name them.
-    func addContainers(_ count: Int) throws -> [UInt32] {
+    /// How many is decided, and reserved (`containersBeingAdded`), under `lock`, so appenders that find
+    /// the log full at once cannot together grow it past the policy. The files are created, zero-filled
+    /// and synced, and the directory synced, before `metaLock` is taken, so the writer is never held up
+    /// by a large container being prepared. Once the base-file write has been attempted the files are
+    /// kept whatever happens: the base file may name them.
+    func addContainers(_ request: ContainerCount) throws -> [UInt32] {
         if readOnly { throw LogError(.readOnly, "the log is open read-only") }
-        let (first, prefix): (UInt32, String) = try lock.withLock {
+        let (first, count, prefix): (UInt32, Int, String) = try lock.withLock {
             try checkUsable()
-            guard state.containers.count + state.containersBeingAdded + count <= Format.maxContainerCount else {
-                throw LogError(.invalidArgument, "a log has at most \(Format.maxContainerCount) containers")
+            let count: Int
+            switch request {
+            case .exactly(let n):
+                guard state.containers.count + state.containersBeingAdded + n <= Format.maxContainerCount else {
+                    throw LogError(.invalidArgument, "a log has at most \(Format.maxContainerCount) containers")
+                }
+                count = n
+            case .policyGrowth:
+                count = policyGrowthLocked()
             }
             let first = state.nextPhysicalID
             state.nextPhysicalID += UInt32(count)
             state.containersBeingAdded += count
-            return (first, state.policy.containerPrefix)
+            return (first, count, state.policy.containerPrefix)
         }
-        defer { lock.withLock { state.containersBeingAdded -= count } }
+        if count == 0 { return [] }
+        defer {
+            lock.withLock {
+                state.containersBeingAdded -= count
+                spaceCondition.broadcast()  // appenders waiting in handleLogFull for this add to end
+            }
+        }
         var added: [LiveContainer] = []
         func discard() {
             for c in added {
@@ -143,6 +170,17 @@ extension LogCore {
             state.spaceGeneration += 1
         }
         return added.map(\.physical)
+    }
+
+    /// The containers auto-grow may add now: the policy's increment, within its maximum count and size
+    /// counting the containers being added, and 0 while another add is in progress (the caller waits for
+    /// it instead of adding more) or when auto-grow is off.
+    private func policyGrowthLocked() -> Int {
+        let p = state.policy
+        guard p.autoGrow, state.containersBeingAdded == 0 else { return 0 }
+        let total = state.containers.count
+        let sizeRoom = p.maxSizeBytes == 0 ? Int.max : Int(p.maxSizeBytes / containerSize) - total
+        return max(0, min(Int(p.growthIncrement), Int(p.maxContainers) - total, sizeRoom, Format.maxContainerCount - total))
     }
 
     /// Removes a container: a free one at once; one holding data is marked pending delete and removed

@@ -132,16 +132,20 @@ extension LogCore {
     /// Called by an append that found no free container. Grows the log within policy, then asks the
     /// streams that pin the tail to move; returns when something changed, throws `logFull` otherwise.
     func handleLogFull(attempt: Int, generation: UInt64) throws {
-        let (policy, count, durable, last) = lock.withLock { (state.policy, state.containers.count, state.durableLSN, state.lastLSN) }
+        let (durable, last) = lock.withLock { (state.durableLSN, state.lastLSN) }
         // Data that is not durable yet cannot be recycled; make it durable first.
         if durable < last { try flush(upTo: last) }
-        if attempt == 1, policy.autoGrow, count < Int(policy.maxContainers) {
-            let room = policy.maxSizeBytes == 0 ? Int.max : Int(policy.maxSizeBytes / containerSize) - count
-            let grow = min(Int(policy.growthIncrement), Int(policy.maxContainers) - count, room)
-            if grow > 0 {
-                _ = try addContainers(grow)
-                return
+        if attempt == 1 {
+            // addContainers decides how many under the lock; none while another add is in progress,
+            // which this append waits for and then retries with what it added.
+            if try !addContainers(.policyGrowth).isEmpty { return }
+            let grown = lock.withLock { () -> Bool in
+                while state.containersBeingAdded > 0, state.spaceGeneration == generation, state.failed == nil, !state.closed {
+                    spaceCondition.wait()
+                }
+                return state.spaceGeneration != generation
             }
+            if grown { return }
         }
         let (target, pinners, handlers) = lock.withLock { () -> (LSN, [(id: UInt16?, name: String)], [@Sendable (LSN) -> Void]) in
             let (t, p) = pinningLocked()

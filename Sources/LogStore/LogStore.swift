@@ -316,6 +316,12 @@ public final class LogStore: Sendable {
     // MARK: Containers and space
 
     /// Adds a container (created, zero-filled and synced before the base file names it).
+    ///
+    /// An explicit add is not bound by the space policy (``LogPolicy/maxContainers`` and
+    /// ``LogPolicy/maxSizeBytes`` limit auto-grow only), just by the format's 1024 containers.
+    ///
+    /// - Throws: `invalidArgument` when the log already has (or is adding) 1024 containers, `readOnly`
+    ///   for a read-only log, and the error of creating the file or writing the base file.
     @discardableResult
     public func addContainer() throws -> UInt32 { try core.addContainers(1)[0] }
 

@@ -286,6 +286,39 @@ func streamPayload(_ stream: String, _ i: Int, size: Int = 40) -> [UInt8] {
         try again.close()
     }
 
+    @Test("auto-grow stays within maxContainers or maxSizeBytes when eight appenders find the log full at once; an explicit addContainer is not bound by the policy",
+          arguments: [false, true])
+    func concurrentPolicyGrowth(limitBySize: Bool) async throws {
+        let dir = StreamTestDirectory()
+        let containerSize: UInt64 = 512 * 1024
+        let log = try LogStore.create(at: dir.path, options: streamTestOptions(containers: 2, container: containerSize))
+        var p = LogPolicy()
+        p.autoGrow = true
+        p.growthIncrement = 2
+        if limitBySize { p.maxSizeBytes = 5 * containerSize + 1000 } else { p.maxContainers = 4 }
+        try log.setPolicy(p)
+        let limit = limitBySize ? 5 : 4
+        let record = (0..<6000).map { UInt8(truncatingIfNeeded: $0 &* 7919 >> 3) }
+        let errors = LockedBox([String]())
+        await LogTestKit.onThreads(8) { _ in
+            for _ in 0..<2000 {
+                do { _ = try log.append(record) } catch {
+                    if (error as? LogError)?.code != .logFull { errors.withLock { $0.append("\(error)") } }
+                    return
+                }
+            }
+            errors.withLock { $0.append("never full") }
+        }
+        #expect(errors.snapshot.isEmpty)
+        #expect(log.info().containers.count == limit)
+        _ = try log.addContainer()
+        #expect(log.info().containers.count == limit + 1)
+        try log.close()
+        let again = try LogStore.open(at: dir.path)
+        #expect(again.info().containers.count == limit + 1)
+        try again.close()
+    }
+
     @Test("reservations: reserved appends succeed when plain ones are refused; exhausted and pinning reservations fail")
     func reservations() throws {
         let dir = StreamTestDirectory()
