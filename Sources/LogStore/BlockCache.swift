@@ -2,7 +2,8 @@
 
 import LogFormat
 
-/// Decoded blocks by position, evicted oldest-first when over budget. Thread-safe.
+/// Decoded blocks by position, evicted oldest-first when over budget. Thread-safe. The eviction queue
+/// (`order` from `head` on) holds at most about twice as many keys as there are cached blocks, plus 1024.
 final class BlockCache: @unchecked Sendable {
     private let lock = Lock()
     private let capacityBytes: Int
@@ -26,14 +27,24 @@ final class BlockCache: @unchecked Sendable {
                 if let old = blocks.removeValue(forKey: order[head]) { bytes -= old.payload.count + 64 }
                 head += 1
             }
-            if head > 1024, head * 2 > order.count {
+            if order.count - head > 2 * blocks.count + 1024 {
+                // Mostly keys `evict(container:)` already dropped: keep the live ones, in order. The queue
+                // then holds about one key per cached block again, so this runs once per 1024+ puts.
+                order = order[head...].filter { blocks[$0] != nil }
+                head = 0
+            } else if head > 1024, head * 2 > order.count {
                 order.removeFirst(head)
                 head = 0
             }
         }
     }
 
-    /// Drops every cached block of a logical container (it is being recycled).
+    /// Keys in the eviction queue (live or already evicted) and cached blocks, read together (tests check
+    /// the queue stays bounded).
+    var queueLength: (keys: Int, blocks: Int) { lock.withLock { (order.count - head, blocks.count) } }
+
+    /// Drops every cached block of a logical container (it is being recycled). Their keys stay in the
+    /// eviction queue until `put` compacts it.
     func evict(container: UInt32) {
         lock.withLock {
             for key in blocks.keys where UInt32(truncatingIfNeeded: key >> 32) == container {

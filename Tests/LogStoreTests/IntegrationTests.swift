@@ -439,6 +439,36 @@ struct IntegrationTests {
         try again.close()
     }
 
+    @Test("the block cache's eviction queue stays bounded while recycling evicts its blocks and it stays under its byte budget")
+    func blockCacheQueueStaysBounded() throws {
+        let dir = LogTestKit.temporaryPath("cachequeue")
+        defer { LogTestKit.remove(dir) }
+        var open = LogOpenOptions()
+        open.readCacheBytes = 64 << 20  // never reached: only recycling removes blocks from the cache
+        let containerSize: UInt64 = 512 * 1024
+        let log = try LogStore.create(
+            at: dir, options: LogTestKit.options(containerSize: containerSize, containerCount: 4, blockSize: 4096, codec: .lz4),
+            openOptions: open)
+        let payload = [UInt8](repeating: 7, count: 3000)
+        var mostBlocks = 0
+        var overLong: [String] = []
+        for round in 0..<60 {
+            var lsns: [LSN] = []
+            for _ in 0..<100 { lsns.append(try log.append(payload)) }
+            try log.flush()
+            for l in lsns { _ = try log.read(l) }
+            // Right after the reads' puts (before recycling evicts): at most 2 keys per block + 1024.
+            let (keys, blocks) = log.core.cache.queueLength
+            if keys > 2 * blocks + 1024 { overLong.append("round \(round): \(keys) keys queued for \(blocks) cached blocks") }
+            mostBlocks = max(mostBlocks, blocks)
+            try log.advanceBase(to: lsns[lsns.count - 1])
+        }
+        #expect(overLong.isEmpty, "\(overLong.count) rounds, the last \(overLong.last ?? "")")
+        #expect(log.core.cache.residentBytes < 64 << 20)
+        #expect(mostBlocks < 2000, "recycling keeps the cache to the blocks of a few containers")
+        try log.close()
+    }
+
     // MARK: Reopen and locking
 
     @Test("reopen after a clean close reports a clean shutdown; one writer at a time")
