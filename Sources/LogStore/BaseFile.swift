@@ -30,11 +30,11 @@ struct BaseFile {
     }
 
     /// The newest valid slot, with a note on any slot that did not validate.
+    ///
+    /// The signature decides what a file that yields no valid slot is, whatever its length: with no
+    /// slot starting with the base-file magic (an empty file too) it is `notFound`, "not a TxLog log";
+    /// with one, it is a damaged base file, `corrupt`.
     static func readNewest(io: any FileIO, fd: Int32, path: String) throws -> (BaseRecord, [String]) {
-        let size = try io.fileSize(fd)
-        guard size >= UInt64(BaseRecord.headerSize) else {
-            throw LogError(.corrupt, "base file is \(size) bytes: not a TxLog log", path: path)
-        }
         var image = [UInt8](repeating: 0, count: 2 * Format.baseSlotSize)
         let n = try image.withUnsafeMutableBytes { try io.readFully(fd, into: $0, at: 0) }
         var best: BaseRecord?

@@ -331,7 +331,7 @@ struct ErrorPathFileTests {
         #expect(code { _ = try LogStore.open(at: empty + "/unrelated.txt") } == .notFound)
     }
 
-    @Test("A garbage base file: too short is corrupt, no signature is notFound, a damaged signed slot is corrupt")
+    @Test("A garbage base file: without the signature it is notFound whatever its length (empty too), with it a damaged or short slot is corrupt")
     func garbageBaseFile() throws {
         let (log, _, dir) = try makeLog("garbage", records: 10)
         defer { Kit.remove(dir) }
@@ -339,10 +339,15 @@ struct ErrorPathFileTests {
         let basePath = dir + "/" + Format.baseFileName
         let original = try Kit.fileBytes(basePath)
         var rng = SystemRandomNumberGenerator()
-        // Shorter than a slot header.
-        try Kit.writeFile(basePath, [UInt8](repeating: 0x5A, count: 100))
+        // Shorter than a slot header: the signature decides, as for a file of any length.
+        for short in [[], [0x54], [UInt8](repeating: 0x5A, count: 100)] {
+            try Kit.writeFile(basePath, short)
+            #expect(code { _ = try LogStore.open(at: dir) } == .notFound, "\(short.count) bytes without the signature")
+            #expect(code { _ = try LogStore.open(at: dir, options: LogOpenOptions(readOnly: true)) } == .notFound)
+        }
+        try Kit.writeFile(basePath, Array(original[Format.baseSlotSize..<(Format.baseSlotSize + 100)]))  // slot 1 (written by create), cut
         #expect(code { _ = try LogStore.open(at: dir) } == .corrupt)
-        try Kit.writeFile(basePath, [])
+        try Kit.writeFile(basePath, Array(original[Format.baseSlotSize..<(Format.baseSlotSize + 8)]))  // the signature alone
         #expect(code { _ = try LogStore.open(at: dir) } == .corrupt)
         // Random bytes without the signature (BaseFile.readNewest: "not a TxLog log").
         var noise = (0..<original.count).map { _ in UInt8.random(in: 0...255, using: &rng) }

@@ -270,6 +270,13 @@ struct ToolTests {
         oneLine(try Self.run(["verify", garbage]), "not a TxLog log", 2)
         oneLine(try Self.run(["stats", garbage]), "not a TxLog log", 2)
 
+        // An empty base file: not a log either (2), like any file without the signature.
+        let emptyBase = try Self.copy(f)
+        defer { try? FileManager.default.removeItem(atPath: emptyBase) }
+        try Data().write(to: URL(fileURLWithPath: emptyBase + "/txlog.base"))
+        oneLine(try Self.run(["verify", emptyBase]), "not a TxLog log", 2)
+        oneLine(try Self.run(["info", emptyBase]), "not a TxLog log", 2)
+
         // A base file whose both slots are damaged (the signature is there): corruption (1).
         let slots = try Self.copy(f)
         defer { try? FileManager.default.removeItem(atPath: slots) }
