@@ -79,8 +79,11 @@ extension KVStore {
     public func checkpoint() throws -> LSN {
         try checkpointLock.withLock {
             var inFlight: [Key: ArraySlice<UInt8>?] = [:]
-            let (covered, frozen, keys, pendingList, generation) = lock.withLock {
-                () -> (LSN, [Key: Entry], SortedKeyIndex, [(id: GUID, writes: [KVWrite])], UInt64) in
+            let (covered, frozen, keys, pendingList, generation) = try lock.withLock {
+                () throws -> (LSN, [Key: Entry], SortedKeyIndex, [(id: GUID, writes: [KVWrite])], UInt64) in
+                // A closed instance must not write one: a reopened instance of this store may have appended
+                // to the stream since, and this table does not hold those commits.
+                if closed { throw LogError(.closed, "store \(id) is closed") }
                 snapshotGeneration += 1
                 // Single-phase commits whose record is appended count as committed (see commitSinglePhase).
                 for writes in onePhaseInFlight.values {

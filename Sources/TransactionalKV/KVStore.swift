@@ -59,6 +59,9 @@ public final class KVStore: @unchecked Sendable {
     var outcomeReserved: Set<GUID> = []
     var snapshotGeneration: UInt64 = 0
     var failure: LogError?
+    /// Set by `close()`: this instance no longer begins transactions or writes checkpoints (a reopened
+    /// instance of the same store may be writing its stream by then).
+    var closed = false
     let checkpointLock = Lock()
     /// Tests only: runs on the checkpointing thread while the table is frozen, outside the store's lock.
     var whileFrozenForTesting: (@Sendable () -> Void)?
@@ -115,6 +118,7 @@ public final class KVStore: @unchecked Sendable {
     public func begin(_ transaction: Transaction) throws -> KVTransaction {
         if let existing = lock.withLock({ active[transaction.id] }) { return existing }
         if let failure = lock.withLock({ failure }) { throw failure }
+        if lock.withLock({ closed }) { throw LogError(.closed, "store \(id) is closed") }
         let e = try rm.enlist(transaction, mask: .all)
         return lock.withLock {
             if let existing = active[transaction.id] { return existing }
@@ -142,8 +146,16 @@ public final class KVStore: @unchecked Sendable {
 
     public var statistics: Statistics { lock.withLock { stats } }
 
-    /// Closes the store's RM. (The log and TM belong to the caller.)
+    /// Closes the store's RM. (The log and TM belong to the caller.) Waits for a checkpoint in progress;
+    /// later `begin` and `checkpoint` calls on this instance throw `closed`.
     public func close() {
+        let first = checkpointLock.withLock {
+            lock.withLock { () -> Bool in
+                defer { closed = true }
+                return !closed
+            }
+        }
+        guard first else { return }
         rm.close()
         // The log stays open: give back the space held for outcome records (a reopen reserves again).
         let held = lock.withLock { () -> Int in

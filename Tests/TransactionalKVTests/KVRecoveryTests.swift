@@ -134,6 +134,24 @@ import TransactionManager
         #expect(s(store.get(b("k"))) == "v")
     }
 
+    /// A closed instance writes no checkpoint and begins nothing. Before, its checkpoint (a late
+    /// tail-pinned one, say) covered records a reopened instance of the same store had written with a
+    /// snapshot of its own older table, and those commits were lost at the next restart.
+    @Test func aClosedInstanceWritesNoCheckpoint() async throws {
+        let w = try KVWorld(stores: 1, tag: "closed-checkpoint")
+        defer { w.finish() }
+        let old = w.a
+        try await w.load(old, [("k1", "v1")])
+        old.close()
+        let reopened = try KVStore.open(transactionManager: w.tm, id: w.storeIDs[0], directory: w.dataDirectory)
+        try await w.load(reopened, [("k2", "v2")])
+        expectLogError(.closed) { try old.checkpoint() }
+        expectLogError(.closed) { _ = try old.begin(try w.tm.createTransaction()) }
+        old.close()  // twice: nothing happens
+        try w.crashAndReopen()
+        #expect(w.contents(w.a) == ["k1": "v1", "k2": "v2"])
+    }
+
     @Test func superiorReattachesAfterCrash() async throws {
         let w = try KVWorld(stores: 2, tag: "reattach")
         defer { w.finish() }
