@@ -3,6 +3,10 @@
 import Dispatch
 import LogStore
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A log, its transaction manager and its resource managers as one cluster resource, after the
 /// failover-cluster resource contract (see docs/TRANSACTIONS.md, "Online and Terminate").
 ///
@@ -72,6 +76,8 @@ public final class OnlineResource: @unchecked Sendable {
     private var generation = 0
     private var cancelled = false
     private var worker: DispatchSemaphore?
+    /// The thread running the online worker, while it runs (a status report made on it may call terminate).
+    private var workerThread: pthread_t?
     private var checkpointCounter = 0
     private var log: LogStore?
     private var tm: TransactionManager?
@@ -122,10 +128,12 @@ public final class OnlineResource: @unchecked Sendable {
     /// `terminated` if ``terminate()`` cancelled it. Blocks the calling thread for at most the budget
     /// (like a resource DLL's Online entry point): call it from a thread, not from Swift's cooperative pool.
     public func online() throws -> OnlineResult {
-        let (gen, done): (Int, DispatchSemaphore) = try lock.withLock {
+        let (gen, done, afterFailure): (Int, DispatchSemaphore, Bool) = try lock.withLock {
+            var afterFailure = false
             switch status {
             case .online: throw LogError(.invalidState, "the resource is already online")
             case .onlinePending: throw LogError(.invalidState, "the resource is already going online")
+            case .failed: afterFailure = true
             default: break
             }
             generation += 1
@@ -134,14 +142,20 @@ public final class OnlineResource: @unchecked Sendable {
             status = .onlinePending(step: "starting", checkpoint: 0)
             let sem = DispatchSemaphore(value: 0)
             worker = sem
-            return (generation, sem)
+            return (generation, sem, afterFailure)
         }
+        // A log that failed while online is still open (and holds the log's lock): close it first.
+        if afterFailure { _ = shutDown(checkpoint: false) }
         report(.onlinePending(step: "starting", checkpoint: 0))
         let finished = DispatchSemaphore(value: 0)
         queue.async { [self] in
-            runOnline(generation: gen)
+            lock.withLock { workerThread = pthread_self() }
+            let final = runOnline(generation: gen)
+            lock.withLock { workerThread = nil }
             finished.signal()
             done.signal()
+            // Reported after the worker is done, so the status handler may call terminate() (or online()).
+            report(final)
         }
         let budget = config.onlineBudget.components
         let nanos = UInt64(max(0, budget.seconds)) * 1_000_000_000 + UInt64(max(0, budget.attoseconds / 1_000_000_000))
@@ -167,7 +181,8 @@ public final class OnlineResource: @unchecked Sendable {
         }
     }
 
-    private func runOnline(generation gen: Int) {
+    /// Brings everything online; returns the final status to report.
+    private func runOnline(generation gen: Int) -> Status {
         do {
             try step(gen, "open log")
             let log: LogStore
@@ -197,14 +212,14 @@ public final class OnlineResource: @unchecked Sendable {
             }
             guard nowOnline else { throw LogError(.terminated, "terminated while going online") }
             log.onFailure { [weak self] e in self?.failed(gen, e) }
-            report(.online)
+            return .online
         } catch {
             let e = (error as? LogError) ?? LogError(.io, "\(error)")
             let wasCancelled = lock.withLock { cancelled || generation != gen }
             _ = shutDown(checkpoint: false)
             let final: Status = wasCancelled ? .terminated : .failed(e)
             lock.withLock { if generation == gen { status = final } }
-            report(final)
+            return final
         }
     }
 
@@ -243,11 +258,15 @@ public final class OnlineResource: @unchecked Sendable {
     /// Stops at once: cancels a pending online, stops the TM without writing and closes the log. Safe to
     /// call at any time, from any thread, concurrently with ``online()``; idempotent. The log is left
     /// recoverable (recovery is idempotent, so an interrupted recovery is harmless).
+    ///
+    /// Called from the status handler while the worker reports progress (on the worker's thread), it only
+    /// cancels: the worker stops at its next step and reports ``Status/terminated`` itself.
     public func terminate() {
-        let running: DispatchSemaphore? = lock.withLock {
+        let (running, onWorker): (DispatchSemaphore?, Bool) = lock.withLock {
             cancelled = true
-            return worker
+            return (worker, workerThread.map { pthread_equal($0, pthread_self()) != 0 } ?? false)
         }
+        if onWorker { return }
         // The worker checks the flag between steps and every 256 records of the TM scan.
         running?.wait()
         running?.signal()  // let other waiters (a second terminate) through

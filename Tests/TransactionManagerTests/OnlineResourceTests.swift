@@ -197,8 +197,49 @@ import Glibc
         #expect(signalled.value == "failed")
         #expect(!resource.isAlive())
         #expect(!resource.looksAlive)
+
+        // Online again, in the same process: the failed log is closed first. Before, it still held the
+        // log's lock and the second online() failed with `locked`.
+        io.failSyncs.set(false)
+        #expect(try resource.online() == .online)
+        #expect(resource.isAlive())
         resource.terminate()
     }
+
+    /// A status handler may call terminate(): on the final report, and on a progress report while the
+    /// worker runs. Before, terminate() waited for the worker, which was waiting for the handler: a
+    /// deadlock, with the resource left online.
+    @Test(arguments: ["online", "progress"]) func terminateFromTheStatusHandler(on trigger: String) async throws {
+        let dir = Self.temporaryLog("handler-\(trigger)")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var config = OnlineResource.Configuration(logDirectory: dir, createOptions: Self.smallLog)
+        config.onlineBudget = .seconds(10)
+        let box = ResourceBox()
+        let resource = OnlineResource(config) { s in
+            switch s {
+            case .online where trigger == "online": box.value?.terminate()
+            case .onlinePending(let step, _) where trigger == "progress" && step == "recover transaction manager": box.value?.terminate()
+            default: break
+            }
+        }
+        box.set(resource)
+        let call = BackgroundCall { () async throws -> OnlineResource.OnlineResult? in
+            try await withCheckedThrowingContinuation { c in
+                Thread { c.resume(with: Result { try? resource.online() }) }.start()
+            }
+        }
+        await call.expectSuccess("online()")
+        #expect(await eventually { resource.currentStatus == .terminated }, "status \(resource.currentStatus)")
+        // The log's lock is free again: it opens.
+        try LogStore.open(at: dir).close()
+    }
+}
+
+final class ResourceBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var resource: OnlineResource?
+    func set(_ r: OnlineResource) { lock.withLock { resource = r } }
+    var value: OnlineResource? { lock.withLock { resource } }
 }
 
 final class StatusLog: @unchecked Sendable {
