@@ -45,4 +45,27 @@ import TxLogTestSupport
         #expect(totalAcked > 0)
         print("workload crash loop: \(Self.iterations) iterations, \(killedCount) killed, \(totalAcked) acknowledged transfers checked")
     }
+    /// `workload check` checks only a bank that exists: before, a mistyped directory or acknowledgements
+    /// file made it create and fund a new bank and print OK. `demo` validates its options (a child that
+    /// stopped on its own was toured as if killed).
+    @Test func checkAndDemoReportHonestly() async throws {
+        let dir = NSTemporaryDirectory() + "/txlog-kv-honest-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let empty = dir + "/empty-acks", some = dir + "/acks"
+        try "".write(toFile: empty, atomically: true, encoding: .utf8)
+        try "t 0:00001 1:00002 5\n".write(toFile: some, atomically: true, encoding: .utf8)
+        let missing = try await TxlogProcess.run(["workload", "check", dir + "/nope", "--acks", empty], scratch: dir)
+        #expect(missing.status == 2 && missing.stderr.contains("no workload directory"), "\(missing.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/nope"), "check created a bank")
+        let noAcks = try await TxlogProcess.run(["workload", "check", dir, "--acks", dir + "/no-acks"], scratch: dir)
+        #expect(noAcks.status == 2, "\(noAcks.stderr)")
+        let bare = dir + "/bank"
+        try FileManager.default.createDirectory(atPath: bare, withIntermediateDirectories: true)
+        #expect(try await TxlogProcess.run(["workload", "check", bare, "--acks", empty], scratch: dir).status == 0)
+        let lost = try await TxlogProcess.run(["workload", "check", bare, "--acks", some], scratch: dir)
+        #expect(lost.status == 1 && lost.stdout.contains("VIOLATION"), "\(lost.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: bare + "/log"), "check created a log")
+        #expect(try await TxlogProcess.run(["demo", dir + "/demo", "--clients", "0"], scratch: dir).status == 64)
+    }
 }

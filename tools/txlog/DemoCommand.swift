@@ -16,6 +16,10 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Concurrent clients.") var clients = 16
     @Option(help: "Seconds the child runs before it is killed, and seconds of the measured phase.") var seconds = 3.0
 
+    func validate() throws {
+        guard (1...4096).contains(clients), seconds > 0, seconds <= 3600 else { throw ValidationError("--clients 1...4096, --seconds > 0 and at most 3600") }
+    }
+
     func run() async throws {
         try? FileManager.default.removeItem(atPath: path)
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
@@ -35,16 +39,25 @@ struct DemoCommand: AsyncParsableCommand {
         child.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         child.arguments = ["workload", "run", bankDir, "--clients", "\(clients)", "--seconds", "3600"]
         child.standardOutput = FileHandle(forWritingAtPath: acks)
-        child.standardError = FileHandle.nullDevice
+        let childErrors = path + "/child-stderr.txt"
+        _ = FileManager.default.createFile(atPath: childErrors, contents: nil)
+        child.standardError = FileHandle(forWritingAtPath: childErrors)
         try child.run()
         try await Task.sleep(for: .seconds(seconds))
         kill(child.processIdentifier, SIGKILL)
         child.waitUntilExit()
+        // The tour is about a crash: a child that stopped on its own (it failed) is reported, not toured.
+        guard child.terminationReason == .uncaughtSignal, child.terminationStatus == SIGKILL else {
+            let why = ((try? String(contentsOfFile: childErrors, encoding: .utf8)) ?? "").split(separator: "\n").prefix(3).joined(separator: "; ")
+            FileHandle.standardError.write(Data("txlog demo: the workload child stopped before it was killed (status \(child.terminationStatus)): \(why)\n".utf8))
+            throw ExitCode(1)
+        }
         let acked = ((try? String(contentsOfFile: acks, encoding: .utf8)) ?? "").split(separator: "\n").count
         print("1. A child process ran \(clients) concurrent clients making transfers for \(seconds) s, printing each")
         print("   acknowledged (durable) transfer; then it was killed with SIGKILL. It had acknowledged \(acked) transfers.")
 
         // 2. Reopen: log recovery, TM recovery, store recovery.
+        // The child created the bank (unless it was killed before it could: then there is nothing to recover).
         let bank = try await BankWorkload.openOrCreate(bankDir)
         let report = bank.log.recoveryReport
         let tmStats = bank.tm.lastRecovery

@@ -48,11 +48,32 @@ struct WorkloadCommand: ParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let lines = ((try? String(contentsOfFile: acks, encoding: .utf8)) ?? "").split(separator: "\n", omittingEmptySubsequences: true)
+            let text: String
+            do { text = try String(contentsOfFile: acks, encoding: .utf8) } catch {
+                throw fail(LogError(.notFound, "cannot read the acknowledgements file \(acks): \(error.localizedDescription)"), opening: true)
+            }
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: true)
             // A line cut short by the kill is not an acknowledgement: only newline-terminated lines count.
-            let text = (try? String(contentsOfFile: acks, encoding: .utf8)) ?? ""
             let complete = text.hasSuffix("\n") ? lines.map(String.init) : lines.dropLast().map(String.init)
-            let bank = try await BankWorkload.openOrCreate(path)
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw fail(LogError(.notFound, "no workload directory \(path)"), opening: true)
+            }
+            // A run killed before it created its log leaves the directory and nothing in it: nothing was
+            // acknowledged, so nothing can be missing; any acknowledgement means the bank was lost.
+            guard FileManager.default.fileExists(atPath: BankWorkload.logPath(path) + "/txlog.base") else {
+                if json {
+                    printJSON(["ok": complete.isEmpty, "acknowledged": complete.count, "markers": 0, "total": 0, "expectedTotal": 0,
+                               "recoverySeconds": 0, "problems": complete.isEmpty ? [] : ["no bank in \(path), yet \(complete.count) transfers were acknowledged"]])
+                } else if complete.isEmpty {
+                    print("OK: no bank in \(path) yet (its run stopped before creating it), and nothing was acknowledged")
+                } else {
+                    print("VIOLATION: no bank in \(path), yet \(complete.count) transfers were acknowledged")
+                }
+                if !complete.isEmpty { throw ExitCode(1) }
+                return
+            }
+            let bank: BankWorkload
+            do { bank = try await BankWorkload.openOrCreate(path, create: false) } catch { throw fail(error, opening: true) }
             let v = bank.check(acknowledgedLines: complete)
             try bank.close()
             if json {
