@@ -208,8 +208,8 @@ extension KVStore {
 
     private func rollback(_ e: Enlistment, _ tx: GUID) {
         let logAbort: Bool = lock.withLock {
-            stats.rollbacks += 1
             if let v = active[tx] {
+                stats.rollbacks += 1
                 active[tx] = nil
                 let wasLogged = v.state == .prepared && !v.writes.isEmpty
                 if wasLogged { unlockLocked(tx, v.loggedWrites) }

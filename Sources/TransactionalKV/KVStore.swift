@@ -67,12 +67,17 @@ public final class KVStore: @unchecked Sendable {
     var whileFrozenForTesting: (@Sendable () -> Void)?
     var stats = Statistics()
 
-    /// Counters since open.
+    /// Counters since open. Each transaction counts once, under one heading; an outcome delivered again
+    /// is not counted again.
     public struct Statistics: Sendable {
+        /// Two-phase commits applied (transactions begun in this instance that wrote here).
         public var commits = 0
         public var singlePhaseCommits = 0
+        /// Vetoes for a failed validation.
         public var conflicts = 0
+        /// Transactions begun in this instance and rolled back.
         public var rollbacks = 0
+        /// Transactions recovered prepared (from the log) and then committed, or rolled back.
         public var recoveredCommitted = 0
         public var recoveredAborted = 0
     }

@@ -82,6 +82,12 @@ import TransactionManager
         Self.expectInDoubt(w, id)
         try await Self.expectLocked(w)
         try await w.tm.resolve(id, action: action, actor: "kv-tests", reason: "test")
+        // Counted once, as recovered (a recovered rollback was also counted as a rollback before).
+        for store in [w.a, w.b] {
+            let st = store.statistics
+            #expect(st.rollbacks == 0)
+            #expect(action == .commit ? st.recoveredCommitted == 1 && st.recoveredAborted == 0 : st.recoveredAborted == 1 && st.recoveredCommitted == 0)
+        }
         func expectOutcome(sourceLocation: SourceLocation = #_sourceLocation) {
             #expect(w.a.inDoubtTransactions.isEmpty && w.b.inDoubtTransactions.isEmpty, sourceLocation: sourceLocation)
             #expect(w.tm.inDoubtTransactions().isEmpty, sourceLocation: sourceLocation)
