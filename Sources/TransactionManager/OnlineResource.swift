@@ -262,17 +262,23 @@ public final class OnlineResource: @unchecked Sendable {
     /// Called from the status handler while the worker reports progress (on the worker's thread), it only
     /// cancels: the worker stops at its next step and reports ``Status/terminated`` itself.
     public func terminate() {
-        let (running, onWorker): (DispatchSemaphore?, Bool) = lock.withLock {
+        let (running, onWorker, gen): (DispatchSemaphore?, Bool, Int) = lock.withLock {
             cancelled = true
-            return (worker, workerThread.map { pthread_equal($0, pthread_self()) != 0 } ?? false)
+            return (worker, workerThread.map { pthread_equal($0, pthread_self()) != 0 } ?? false, generation)
         }
         if onWorker { return }
         // The worker checks the flag between steps and every 256 records of the TM scan.
         running?.wait()
         running?.signal()  // let other waiters (a second terminate) through
+        // An online() started since this call is not this terminate's to stop (its own terminate will).
+        guard lock.withLock({ generation == gen }) else { return }
         _ = shutDown(checkpoint: false)
-        lock.withLock { status = .terminated }
-        report(.terminated)
+        let current = lock.withLock { () -> Bool in
+            guard generation == gen else { return false }
+            status = .terminated
+            return true
+        }
+        if current { report(.terminated) }
     }
 
     /// Graceful stop: writes a TM checkpoint, then closes the RMs and the log.
