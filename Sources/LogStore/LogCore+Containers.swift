@@ -13,6 +13,11 @@ extension LogCore {
         guard let baseFile else { throw LogError(.readOnly, "the log is open read-only") }
         var deleted: [LiveContainer] = []
         try metaLock.withLock {
+            // close() writes the last base record (cleanShutdown) and then releases the files; nothing else
+            // may write the base file once close has begun its final update.
+            try lock.withLock {
+                if state.filesReleased || (state.closed && !cleanShutdown) { throw LogError(.closed, "the log is closed") }
+            }
             var next = meta
             try change(&next)
             lock.withLock {
@@ -320,10 +325,22 @@ extension LogCore {
             workCondition.signal()
             return false
         }
-        if alreadyClosed { return }
+        if alreadyClosed {
+            // Another close is shutting the log down: wait for it (unless it may be waiting for this very
+            // completion), and report what it found.
+            if DispatchQueue.getSpecific(key: onCompletionQueue) != ObjectIdentifier(self) {
+                lock.withLock { while !state.closeFinished { spaceCondition.wait() } }
+            }
+            if let failed = lock.withLock({ state.failed }) { throw failed }
+            return
+        }
         defer {
             deletions.wait()  // containers recycled away are unlinked before close returns
             releaseFiles()
+            lock.withLock {
+                state.closeFinished = true
+                spaceCondition.broadcast()
+            }
         }
         if !readOnly { writerDone.wait() }
         // Every `whenDurable` completion owed has been queued by now; let them run before returning.

@@ -188,6 +188,8 @@ final class LogCore: @unchecked Sendable {
         var persistedTailContainer: UInt32 = 0
         /// Reads in progress on container descriptors; close waits for them.
         var activeReads = 0
+        /// Set once the close() that began the shutdown has finished (files released).
+        var closeFinished = false
     }
     /// Every access holds `lock`, so the dynamic exclusivity check is skipped (it costs on every append).
     @exclusivity(unchecked) var state: State
@@ -250,12 +252,12 @@ final class LogCore: @unchecked Sendable {
 
     /// Closes every file descriptor (which also drops the writer lock). Idempotent.
     func releaseFiles() {
-        let fds: [Int32] = lock.withLock {
+        let fds: [Int32] = metaLock.withLock { lock.withLock {
             guard !state.filesReleased else { return [] }
             while state.activeReads > 0 { readsDone.wait() }
             state.filesReleased = true
             return state.containers.values.map(\.fd) + [baseFD]
-        }
+        } }
         for fd in fds where fd >= 0 { io.close(fd) }
     }
 

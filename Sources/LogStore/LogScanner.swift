@@ -106,7 +106,17 @@ private struct LogScanner {
     }
 
     mutating func run() throws -> ScanReport {
-        try core.checkOpen()
+        // Registered as a read for the whole walk: close() releases the descriptors only after it.
+        try core.lock.withLock {
+            if core.state.closed || core.state.filesReleased { throw LogError(.closed, "the log is closed") }
+            core.state.activeReads += 1
+        }
+        defer {
+            core.lock.withLock {
+                core.state.activeReads -= 1
+                if core.state.activeReads == 0 { core.readsDone.broadcast() }
+            }
+        }
         if try checkBase() { return report }
         if try checkContainerHeaders() { return report }
         // Point-in-time recovery's finding away from the end of the log (a container holding blocks newer

@@ -41,11 +41,10 @@ public final class LogStore: Sendable {
     ) throws -> LogStore {
         try options.validate()
         try openOptions.validate()
-        if !io.fileExists(directory) {
-            try io.makeDirectory(directory)
-            // The new directory's own entry is durable only once its parent is synced.
-            try io.fsyncDirectory(parentDirectory(of: directory))
-        }
+        if !io.fileExists(directory) { try io.makeDirectory(directory) }
+        // The directory's own entry is durable only once its parent is synced. Also when it exists: a
+        // create that failed at this very sync and is retried finds the directory made.
+        try io.fsyncDirectory(parentDirectory(of: directory))
         let basePath = directory + "/" + Format.baseFileName
         if io.fileExists(basePath) { throw LogError(.invalidArgument, "a log already exists here", path: directory) }
         let logID = LogID.random()
@@ -104,6 +103,11 @@ public final class LogStore: Sendable {
                 guard try lockRidingOutInheritedDescriptors(io: io, fd: baseFD) else {
                     throw LogError(.locked, "another process has this log open for writing", path: directory)
                 }
+                // Before anything is acknowledged, the log's names are made durable: a create whose
+                // directory sync failed (after the base file's rename, say) leaves a log that opens, and
+                // whose entries no one synced otherwise.
+                try io.fsyncDirectory(directory)
+                try io.fsyncDirectory(parentDirectory(of: directory))
             }
             var (meta, notes) = try BaseFile.readNewest(io: io, fd: baseFD, path: basePath)
             var containers: [UInt32: LiveContainer] = [:]
@@ -389,7 +393,9 @@ public final class LogStore: Sendable {
     /// Container byte ranges from the archive tail up to the base, for a backup tool.
     public func archiveExtents() -> [ArchiveExtent] { core.archiveExtents() }
 
-    /// Flushes everything, stops the writer, records a clean shutdown and releases the lock.
+    /// Flushes everything, stops the writer, records a clean shutdown and releases the lock. Waits for
+    /// reads and block scans in progress. A second `close()` (concurrent or later) waits for the first
+    /// and throws what it found (`failed` if the final flush failed); calls made after it throw `closed`.
     public func close() throws { try core.close() }
 }
 

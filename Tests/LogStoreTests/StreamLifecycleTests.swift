@@ -5,41 +5,6 @@ import Foundation
 import Testing
 @testable import LogStore
 
-/// Parks the first base-file write after `arm()` until `release` is signalled: holds a createStream
-/// between publishing its stream in memory and making it durable.
-final class BaseWriteGate: ForwardingFileIO, @unchecked Sendable {
-    let base: any FileIO = PosixFileIO()
-    private let lock = NSLock()
-    private var paths: [Int32: String] = [:]
-    private var armed = false
-    let entered = DispatchSemaphore(value: 0)
-    let release = DispatchSemaphore(value: 0)
-
-    func arm() { lock.withLock { armed = true } }
-
-    func open(_ path: String, mode: FileOpenMode) throws -> Int32 {
-        let fd = try base.open(path, mode: mode)
-        lock.withLock { paths[fd] = path }
-        return fd
-    }
-    func close(_ fd: Int32) {
-        lock.withLock { paths[fd] = nil }
-        base.close(fd)
-    }
-    func pwritev(_ fd: Int32, _ buffers: [UnsafeRawBufferPointer], at offset: UInt64) throws -> Int {
-        let park: Bool = lock.withLock {
-            guard armed, (paths[fd] ?? "").hasSuffix("txlog.base") else { return false }
-            armed = false
-            return true
-        }
-        if park {
-            entered.signal()
-            release.wait()
-        }
-        return try base.pwritev(fd, buffers, at: offset)
-    }
-}
-
 @Suite struct StreamLifecycleTests {
     /// While createStream writes the base file, the stream cannot be opened or listed. Before, it could
     /// be opened and written; a crash then forgot the stream, the next createStream reused its id, and
@@ -48,7 +13,7 @@ final class BaseWriteGate: ForwardingFileIO, @unchecked Sendable {
         let dir = StreamTestDirectory()
         let image = dir.path + "-crash"
         defer { try? FileManager.default.removeItem(atPath: image) }
-        let io = BaseWriteGate()
+        let io = ParkingIO(parkAt: .baseWrite)
         let log = try LogStore.create(at: dir.path, options: streamTestOptions(), io: io)
         try log.flush(upTo: try log.append(Array("default".utf8)))
         io.arm()
