@@ -34,13 +34,13 @@ extension LogCore {
         var ticket: FlushGate.Ticket
         if !state.writing, state.writerIdle, options.groupCommit.lingerNanoseconds == 0 {
             requestFlushLocked(target, wakeWriter: false)
-            let ready = writeInlineLocked(until: target)
+            let ready = scheduleCompletionsLocked(writeInlineLocked(until: target))
             let failed = state.failed
             let done = target <= state.durableLSN
             let wakes = gate.takeWakesLocked()
             let waitTicket = done || failed != nil ? nil : gate.ticketLocked(for: target)
             lock.unlock()
-            deliver(ready)
+            resume(ready)
             gate.wake(wakes)
             guard let waitTicket else {
                 if let failed { throw failed }
@@ -114,12 +114,15 @@ extension LogCore {
         if let outcome = immediate { completions.async { completion(outcome) } }
     }
 
-    /// Resumes the tasks and schedules the completions of flushes now durable. Called without the lock.
-    func deliver(_ ready: [FlushWaiter]) {
+    /// Queues the completions of flushes now durable on the completion queue, under the lock, so they run
+    /// in the order their batches became durable (an inline flusher and the writer thread may finish
+    /// batches back to back, and close() waits for the queue); returns the tasks to resume.
+    func scheduleCompletionsLocked(_ ready: [FlushWaiter]) -> [FlushWaiter] {
         var handlers: [@Sendable (LogError?) -> Void] = []
+        var tasks: [FlushWaiter] = []
         for w in ready {
             switch w {
-            case .task(let c): c.resume()
+            case .task: tasks.append(w)
             case .handler(let h): handlers.append(h)
             }
         }
@@ -127,6 +130,12 @@ extension LogCore {
             let owed = handlers
             completions.async { for h in owed { h(nil) } }
         }
+        return tasks
+    }
+
+    /// Resumes the tasks of flushes now durable. Called without the lock.
+    func resume(_ tasks: [FlushWaiter]) {
+        for case .task(let c) in tasks { c.resume() }
     }
 
     /// Checks a flush target; returns true if it is already durable.
@@ -207,13 +216,14 @@ extension LogCore {
             let turn = writeOneBatchLocked(&cursor)
             state.cursor = cursor
             state.writing = false
+            let tasks = scheduleCompletionsLocked(turn.ready)
             let wakes = gate.takeWakesLocked()
             lock.unlock()
             gate.wake(wakes)
             // The woken flushers append again before the next batch is taken, which keeps batches large.
             // (Handing the wake-ups to another thread let the next fsync start with only stragglers in
             // it: fewer commits per fdatasync; measured and reverted.)
-            deliver(turn.ready)
+            resume(tasks)
             if turn.finished { return }
         }
     }
