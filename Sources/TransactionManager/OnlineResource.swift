@@ -78,6 +78,10 @@ public final class OnlineResource: @unchecked Sendable {
     private var worker: DispatchSemaphore?
     /// The thread running the online worker, while it runs (a status report made on it may call terminate).
     private var workerThread: pthread_t?
+    /// The worker has finished (`done` is signalled) and is reporting its final status; a terminate that
+    /// completes meanwhile leaves its own report to the worker, so `terminated` comes last.
+    private var finalReporting = false
+    private var terminatedWhileReporting = false
     private var checkpointCounter = 0
     private var log: LogStore?
     private var tm: TransactionManager?
@@ -146,16 +150,27 @@ public final class OnlineResource: @unchecked Sendable {
         }
         // A log that failed while online is still open (and holds the log's lock): close it first.
         if afterFailure { _ = shutDown(checkpoint: false) }
-        report(.onlinePending(step: "starting", checkpoint: 0))
         let finished = DispatchSemaphore(value: 0)
         queue.async { [self] in
+            // Every report of this online is made on the worker's thread (see terminate()).
             lock.withLock { workerThread = pthread_self() }
+            report(.onlinePending(step: "starting", checkpoint: 0))
             let final = runOnline(generation: gen)
-            lock.withLock { workerThread = nil }
+            lock.withLock { finalReporting = true }
             finished.signal()
             done.signal()
-            // Reported after the worker is done, so the status handler may call terminate() (or online()).
-            report(final)
+            // Reported after the worker is done, so the status handler may call terminate() (or online()),
+            // and only if it is still the status: a terminate may have completed meanwhile.
+            if lock.withLock({ generation == gen && status == final }) { report(final) }
+            let terminatedMeanwhile = lock.withLock { () -> Bool in
+                defer {
+                    finalReporting = false
+                    terminatedWhileReporting = false
+                    workerThread = nil
+                }
+                return terminatedWhileReporting
+            }
+            if terminatedMeanwhile { report(.terminated) }
         }
         let budget = config.onlineBudget.components
         let nanos = UInt64(max(0, budget.seconds)) * 1_000_000_000 + UInt64(max(0, budget.attoseconds / 1_000_000_000))
@@ -262,23 +277,31 @@ public final class OnlineResource: @unchecked Sendable {
     /// Called from the status handler while the worker reports progress (on the worker's thread), it only
     /// cancels: the worker stops at its next step and reports ``Status/terminated`` itself.
     public func terminate() {
-        let (running, onWorker, gen): (DispatchSemaphore?, Bool, Int) = lock.withLock {
+        let (running, onWorker, gen, workerDone): (DispatchSemaphore?, Bool, Int, Bool) = lock.withLock {
             cancelled = true
-            return (worker, workerThread.map { pthread_equal($0, pthread_self()) != 0 } ?? false, generation)
+            return (worker, workerThread.map { pthread_equal($0, pthread_self()) != 0 } ?? false, generation, finalReporting)
         }
-        if onWorker { return }
-        // The worker checks the flag between steps and every 256 records of the TM scan.
-        running?.wait()
-        running?.signal()  // let other waiters (a second terminate) through
+        // From a progress report: the worker stops at its next step and reports `terminated` itself.
+        if onWorker, !workerDone { return }
+        if !onWorker {
+            // The worker checks the flag between steps and every 256 records of the TM scan.
+            running?.wait()
+            running?.signal()  // let other waiters (a second terminate) through
+        }
         // An online() started since this call is not this terminate's to stop (its own terminate will).
         guard lock.withLock({ generation == gen }) else { return }
         _ = shutDown(checkpoint: false)
-        let current = lock.withLock { () -> Bool in
+        let reportNow = lock.withLock { () -> Bool in
             guard generation == gen else { return false }
             status = .terminated
+            // The worker is reporting its final status: it reports `terminated` after it.
+            if finalReporting {
+                terminatedWhileReporting = true
+                return false
+            }
             return true
         }
-        if current { report(.terminated) }
+        if reportNow { report(.terminated) }
     }
 
     /// Graceful stop: writes a TM checkpoint, then closes the RMs and the log.
