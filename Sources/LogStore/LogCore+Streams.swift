@@ -43,6 +43,10 @@ extension LogCore {
                 state.hot[Int(id)].exists = false
                 state.cold[id] = nil
                 state.pendingStreamNames.remove(name)
+                // A refusal (a stream table too big for a base-file slot, a closed log) wrote nothing, and
+                // no record carries an id of a stream not yet durable: the id is free again unless a later
+                // create took the next one. After an I/O error the base file may name it: never reused.
+                if let e = error as? LogError, e.code != .io, e.code != .failed, state.nextStreamID == id + 1 { state.nextStreamID = id }
             }
             throw error
         }

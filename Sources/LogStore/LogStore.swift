@@ -101,7 +101,7 @@ public final class LogStore: Sendable {
         do {
             if !readOnly {
                 guard try lockRidingOutInheritedDescriptors(io: io, fd: baseFD) else {
-                    throw LogError(.locked, "another process has this log open for writing", path: directory)
+                    throw LogError(.locked, "the log is already open for writing (by another process, or by another open in this one)", path: directory)
                 }
                 // Before anything is acknowledged, the log's names are made durable: a create whose
                 // directory sync failed (after the base file's rename, say) leaves a log that opens, and

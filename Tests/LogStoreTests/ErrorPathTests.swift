@@ -514,6 +514,9 @@ struct ErrorPathFileTests {
         defer { Kit.remove(dir) }
         #expect(code { _ = try LogStore.open(at: dir) } == .locked)
         #expect(code { _ = try LogStore.open(at: dir) } == .locked)
+        // The message does not blame another process: the holder here is this one.
+        #expect(throws: LogError.self) { _ = try LogStore.open(at: dir) }
+        do { _ = try LogStore.open(at: dir) } catch let e as LogError { #expect(e.message.contains("already open for writing"), "\(e.message)") }
         let reader = try LogStore.open(at: dir, options: LogOpenOptions(readOnly: true))
         try ledger.verify(reader)
         #expect(code { _ = try reader.append([1]) } == .readOnly)

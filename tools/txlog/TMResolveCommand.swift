@@ -16,7 +16,7 @@ struct TMResolveCommand: AsyncParsableCommand {
             checkpoint (not after a refusal); participants get the outcome when their resource managers next recover.
 
             Exit codes: 0 done; 1 refused (the message starts with the LogError code: not-found, invalid-state, ...);
-            2 cannot open the log (locked: another process has it open); 64 usage error.
+            2 cannot open the log (locked: it is open for writing elsewhere); 64 usage error.
 
             Example: txlog tm resolve LOG 5f0c0d4e-0b1a-4c7e-9d3a-2f6b8e1c4a70 commit --reason "coordinator lost" --actor ops
             """)
