@@ -75,6 +75,8 @@ extension KVStore {
     /// Runs alongside transactions. Under the store's lock it only freezes the committed table (see
     /// `CommittedTable`) and notes what is in flight; the keys are sorted and gathered outside the lock,
     /// then the table is thawed, folding in the commits made meanwhile. No commit copies the table.
+    ///
+    /// - Throws: `closed` once the store is closed, or its TM (which closes its resource manager) is.
     @discardableResult
     public func checkpoint() throws -> LSN {
         try checkpointLock.withLock {
@@ -84,6 +86,10 @@ extension KVStore {
                 // A closed instance must not write one: a reopened instance of this store may have appended
                 // to the stream since, and this table does not hold those commits.
                 if closed { throw LogError(.closed, "store \(id) is closed") }
+                // Its RM closed with its TM (`tm.close()` closes every RM): the same holds, as the store may
+                // be open again on a new TM object by now. (Lock order store → TM, as everywhere: the TM
+                // never calls into a store while it holds its lock.)
+                if rm.currentState == .closed { throw LogError(.closed, "store \(id): its resource manager was closed with its transaction manager") }
                 snapshotGeneration += 1
                 // Single-phase commits whose record is appended count as committed (see commitSinglePhase).
                 for writes in onePhaseInFlight.values {

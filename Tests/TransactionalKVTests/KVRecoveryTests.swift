@@ -158,6 +158,39 @@ import TransactionManager
         #expect(w.contents(w.a) == ["k1": "v1", "k2": "v2"])
     }
 
+    /// The same after `tm.close()`, which closes the store's RM but not the store: the store opened
+    /// again on a new TM object commits, and the old instance's checkpoint is refused. Before, it wrote
+    /// a snapshot of its older table covering the new instance's commit record, and that commit (an
+    /// acknowledged one) was gone after the next restart.
+    @Test func anInstanceWhoseTMClosedWritesNoCheckpoint() async throws {
+        let dir = try makeTempDirectory("tm-closed-checkpoint")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let id = GUID.random()
+        let log = try LogStore.create(at: dir + "/log", options: KVWorld.tinyLog)
+        let tm = try TransactionManager.create(log: log)
+        try tm.recover()
+        let old = try KVStore.open(transactionManager: tm, id: id, directory: dir + "/data")
+        let t1 = try tm.createTransaction()
+        try old.begin(t1).put(b("k1"), b("v1"))
+        try await t1.commit()
+        try tm.close()
+        let tm2 = try TransactionManager.open(log: log)
+        try tm2.recover()
+        let reopened = try KVStore.open(transactionManager: tm2, id: id, directory: dir + "/data")
+        let t2 = try tm2.createTransaction()
+        try reopened.begin(t2).put(b("k2"), b("v2"))
+        try await t2.commit()
+        expectLogError(.closed) { try old.checkpoint() }
+        try log.close()
+        let log3 = try LogStore.open(at: dir + "/log")
+        defer { try? log3.close() }
+        let tm3 = try TransactionManager.open(log: log3)
+        try tm3.recover()
+        let again = try KVStore.open(transactionManager: tm3, id: id, directory: dir + "/data")
+        #expect(s(again.get(b("k1"))) == "v1")
+        #expect(s(again.get(b("k2"))) == "v2", "the commit acknowledged by the reopened instance survives")
+    }
+
     @Test func superiorReattachesAfterCrash() async throws {
         let w = try KVWorld(stores: 2, tag: "reattach")
         defer { w.finish() }
