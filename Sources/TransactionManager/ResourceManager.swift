@@ -55,9 +55,16 @@ public final class ResourceManager: @unchecked Sendable {
 
     // MARK: Enlisting
 
-    /// Enlists this RM in `transaction`, which must be active. The mask is normalized.
+    /// Enlists this RM in `transaction`, which must be active and belong to this RM's TM (else
+    /// `invalid-argument`). The mask is normalized.
     public func enlist(_ transaction: Transaction, mask: NotificationMask = .twoPhase, id: GUID = .random()) throws -> Enlistment {
-        try tm.enlist(rm: self, txn: transaction.core, mask: mask.normalized, id: id)
+        // A transaction of another TM (several may share a log) would log this RM as its participant,
+        // but only this RM's TM can ever send it an outcome: after a crash the other TM would owe it one
+        // forever, and this RM would presume abort a transaction that committed.
+        guard transaction.tm === tm else {
+            throw LogError(.invalidArgument, "\(transaction) belongs to transaction manager \(transaction.tm.id), not to \(tm.id), which resource manager \(id) is registered with")
+        }
+        return try tm.enlist(rm: self, txn: transaction.core, mask: mask.normalized, id: id)
     }
 
     /// Enlists in the transaction with this identity (a client passed its id to the RM).
