@@ -166,6 +166,9 @@ public final class ResourceManager: @unchecked Sendable {
 extension TransactionManager {
     /// Creates a resource manager. A durable one is registered in the TM's log (a forced record) and
     /// gets its own stream. Requires the TM to be recovered.
+    ///
+    /// - Throws: `already-exists` when this TM has the RM, or when its stream holds records (another TM
+    ///   of the log registered it: open it there).
     public func createResourceManager(
         id: GUID = .random(), description: String = "", volatile: Bool = false, handler: (@Sendable (TransactionNotification) -> Void)? = nil
     ) throws -> ResourceManager {
@@ -186,7 +189,20 @@ extension TransactionManager {
         var rmStream: LogStream?
         if !volatile, let log, let stream {
             let name = ResourceManager.streamName(for: id)
-            rmStream = try log.streams().contains { $0.name == name } ? log.openStream(name) : log.createStream(name)
+            if let existing = log.streams().first(where: { $0.name == name }) {
+                // Left by a create whose registration never became durable, the stream is empty. One with
+                // records belongs to an RM another TM of this log registered (several TMs may share a
+                // log): registered here too, the RM would take that TM's prepared transactions for ones
+                // this TM never decided, and presume abort ones that TM committed.
+                guard existing.lastLSN == .null, existing.restartLSN == .null else {
+                    throw LogError(
+                        .alreadyExists,
+                        "stream \"\(name)\" already holds records: resource manager \(id) is registered with another transaction manager of this log; open it there")
+                }
+                rmStream = try log.openStream(name)
+            } else {
+                rmStream = try log.createStream(name)
+            }
             let logged = LoggedRM(id: id, stream: name, description: description)
             // The RM joins `loggedRMs` once its record is durable; a checkpoint taken meanwhile leaves it
             // out and covers no further than the record's floor, so recovery replays the record.

@@ -191,6 +191,38 @@ import TransactionManager
         #expect(s(again.get(b("k2"))) == "v2", "the commit acknowledged by the reopened instance survives")
     }
 
+    /// A store registered with one TM is not opened on another TM of the same log (`already-exists`),
+    /// in the same process or after a restart. Before, the other TM registered it too, reusing its
+    /// stream: the store presumed abort a transaction its own TM had committed (it was closed meanwhile),
+    /// and its own TM's commit, delivered later, found nothing pending: the other store kept its half.
+    @Test(arguments: [false, true])
+    func aStoreOfOneTMIsNotOpenedOnAnother(afterRestart: Bool) async throws {
+        let w = try KVWorld(stores: 2, tag: "other-tm")
+        defer { w.finish() }
+        let p = try w.tm.createTransaction()
+        try w.a.begin(p).put(b("k"), b("p"))
+        try w.b.begin(p).put(b("j"), b("p"))
+        let sup = try p.enlistSuperior()
+        #expect(try await sup.prepare() == .prepared)
+        w.b.close()
+        await BackgroundCall { try await sup.commit() }.expectSuccess("the superior's commit with store b closed")
+        #expect(s(w.a.get(b("k"))) == "p")
+        if afterRestart {
+            try w.crash()
+            try w.reopen()
+        }
+        let other = try TransactionManager.create(log: w.log, stream: "ktm-other")
+        try other.recover()
+        expectLogError(.alreadyExists) { _ = try KVStore.open(transactionManager: other, id: w.storeIDs[1], directory: w.dataDirectory) }
+        if !afterRestart {
+            let reopened = try KVStore.open(transactionManager: w.tm, id: w.storeIDs[1], directory: w.dataDirectory)
+            defer { reopened.close() }
+            #expect(s(reopened.get(b("j"))) == "p", "store b applies the commit of its own TM")
+        } else {
+            #expect(s(w.b.get(b("j"))) == "p", "store b applies the commit of its own TM")
+        }
+    }
+
     @Test func superiorReattachesAfterCrash() async throws {
         let w = try KVWorld(stores: 2, tag: "reattach")
         defer { w.finish() }
