@@ -2,6 +2,7 @@
 
 import Dispatch
 import LogStore
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -83,14 +84,47 @@ public final class TransactionManager: @unchecked Sendable {
     var failure: LogError?
     /// What the last recovery did.
     var recoveryStats = RecoveryStatistics()
+    /// The stream this TM holds in ``heldStreams`` until it is closed, stopped or freed.
+    private let held: HeldStream?
+
+    /// A TM stream of a log object, held by a live TM of this process.
+    struct HeldStream: Hashable {
+        let log: ObjectIdentifier
+        let stream: String
+    }
+
+    /// The TM streams held by live TMs of this process. A second TM object on the same stream would
+    /// recover the same transactions and then go its own way: its checkpoint (on close, say) leaves out
+    /// what the first one decided since and moves the stream's base past those records, so a committed
+    /// transaction's participants were never told after a crash. Like a second open of one RM, it is
+    /// refused (`already-exists`).
+    private static let heldStreams = Mutex<Set<HeldStream>>([])
+
+    /// Claims `name` of `log` for a new TM; pass the result to `init` at once (its `deinit` gives it back).
+    private static func hold(_ log: LogStore, _ name: String) throws -> HeldStream {
+        let h = HeldStream(log: ObjectIdentifier(log), stream: name)
+        let fresh = heldStreams.withLock { $0.insert(h).inserted }
+        guard fresh else {
+            throw LogError(.alreadyExists, "a transaction manager of this process already has stream \"\(name)\" of this log open; close it first")
+        }
+        return h
+    }
+
+    /// Gives the stream back (close, terminate, deinit); later calls do nothing.
+    private func release() {
+        if let held { _ = Self.heldStreams.withLock { $0.remove(held) } }
+    }
+
+    deinit { release() }
 
     /// The TM's life cycle.
     public enum State: String, Sendable {
         case initialized, recovering, online, offline, failed
     }
 
-    init(id: GUID, volatile: Bool, log: LogStore?, stream: LogStream?, options: TransactionManagerOptions) {
+    init(id: GUID, volatile: Bool, log: LogStore?, stream: LogStream?, options: TransactionManagerOptions, held: HeldStream? = nil) {
         self.id = id
+        self.held = held
         self.isVolatile = volatile
         self.log = log
         self.stream = stream
@@ -115,13 +149,16 @@ public final class TransactionManager: @unchecked Sendable {
             throw LogError(.alreadyExists, "stream \"\(name)\" already exists; open the TM instead")
         }
         let stream = try log.createStream(name)
-        let tm = TransactionManager(id: id, volatile: false, log: log, stream: stream, options: options)
+        let tm = TransactionManager(id: id, volatile: false, log: log, stream: stream, options: options, held: try hold(log, name))
         let cp = TMCheckpoint(tm: id, coveredThrough: .null, clock: 1, rms: [], transactions: [])
         try stream.writeRestartArea(TMRecord.checkpoint(cp).encode(clock: 1))
         return tm
     }
 
     /// Opens the TM whose stream is `name`. Call ``recover(progress:isCancelled:)`` next.
+    ///
+    /// One TM object per stream of a log object in a process: while one is open (until ``close()``),
+    /// opening or creating another on the same stream throws `already-exists`.
     public static func open(log: LogStore, stream name: String = defaultStreamName, options: TransactionManagerOptions = .init())
         throws -> TransactionManager
     {
@@ -135,7 +172,7 @@ public final class TransactionManager: @unchecked Sendable {
         case .checkpointIndex(let index): tm = index.tm
         default: throw LogError(.corrupt, "stream \"\(name)\": its restart area is not a TM checkpoint", lsn: restart.lsn)
         }
-        return TransactionManager(id: tm, volatile: false, log: log, stream: stream, options: options)
+        return TransactionManager(id: tm, volatile: false, log: log, stream: stream, options: options, held: try hold(log, name))
     }
 
     /// Opens the TM with identity `id`, whichever stream of `log` holds it.
@@ -228,6 +265,7 @@ public final class TransactionManager: @unchecked Sendable {
         defer {
             detachTransactions()
             detachResourceManagers()
+            release()
         }
         if wasOnline, !isVolatile { try checkpoint() }
     }
@@ -237,6 +275,7 @@ public final class TransactionManager: @unchecked Sendable {
         lock.withLock { if state != .failed { state = .offline } }
         detachTransactions()
         detachResourceManagers()
+        release()
     }
 
     /// Lets go of every unfinished transaction, after the final checkpoint has recorded them: each is

@@ -30,4 +30,40 @@ import Testing
         try tmB2.recover()
         #expect(tmB2.lastRecovery.committing == 0 && tmB2.transactionSnapshots().isEmpty)
     }
+
+    /// One TM object per TM stream of a log in a process: a second open (or create) gets
+    /// `already-exists` until the first is closed. Before, a second object recovered the same stream and
+    /// its close wrote a checkpoint that left out a commit the first had decided since, moving the base
+    /// past its decision record: after a crash the participant that had not acknowledged was never told.
+    @Test func aTMStreamIsOpenedOnceInAProcess() async throws {
+        let dir = TMScratch("tm-twice")
+        defer { dir.remove() }
+        let (log, tm) = try dir.createOnline()
+        expectLogError(.alreadyExists) { _ = try TransactionManager.open(log: log, id: tm.id) }
+        var second: TransactionManager?
+        expectLogError(.alreadyExists) {
+            second = try TransactionManager.open(log: log)
+            try second?.recover()
+        }
+        let a = try ScriptedRM.online(tm, "a")
+        let b = try ScriptedRM.online(tm, "b")
+        a.on(.commit, .hold)  // a has not applied the commit when the process dies
+        let t = try tm.createTransaction()
+        _ = try a.enlist(t)
+        _ = try b.enlist(t)
+        let commit = BackgroundCall { try await t.commit() }
+        #expect(await a.waitFor(.commit))
+        try? second?.close()  // (before the fix) its final checkpoint, which knows nothing of t
+        try log.close()
+        withExtendedLifetime(commit) {}
+        let (log2, tm2) = try dir.reopenOnline()
+        defer { try? log2.close() }
+        #expect(tm2.lastRecovery.committing == 1, "a gets the commit again")
+        // Closed, the stream can be opened again on the same log object.
+        try tm2.close()
+        let tm3 = try TransactionManager.open(log: log2)
+        try tm3.recover()
+        #expect(tm3.lastRecovery.committing == 1)
+        try tm3.close()
+    }
 }
