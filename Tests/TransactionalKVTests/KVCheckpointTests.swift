@@ -206,3 +206,32 @@ final class ManagedAtomicFlag: Sendable {
     var checkpoints: Int { count.load(ordering: .acquiring) }
     func checkpointed() { count.add(1, ordering: .releasing) }
 }
+
+extension KVCheckpointTests {
+    /// A commit the store applied, acknowledged and then checkpointed is sent again after a crash (the TM's
+    /// `end` was never written: the other store was closed): it is acknowledged and ignored, and does not
+    /// undo the later commits of the keys it wrote.
+    @Test func aCommitRedeliveredAfterTheStoreCheckpointedChangesNothing() async throws {
+        let w = try KVWorld(stores: 2, tag: "redeliver")
+        defer { w.finish() }
+        let p = try w.tm.createTransaction()
+        try w.a.begin(p).put(b("k"), b("p"))
+        try w.a.begin(p).delete(b("gone"))
+        try w.b.begin(p).put(b("j"), b("p"))
+        let sup = try p.enlistSuperior()
+        #expect(try await sup.prepare() == .prepared)
+        w.b.close()
+        await BackgroundCall { try await sup.commit() }.expectSuccess("commit")
+        try await w.load(w.a, [("k", "newer"), ("gone", "back")])
+        try w.a.checkpoint()
+        try await w.load(w.a, [("after", "cp")])
+        try w.crashAndReopen()
+        #expect(w.contents(w.a) == ["k": "newer", "gone": "back", "after": "cp"])
+        #expect(w.contents(w.b) == ["j": "p"])
+        #expect(w.tm.transactionSnapshots().isEmpty)
+        try w.crashAndReopen()
+        #expect(w.contents(w.a) == ["k": "newer", "gone": "back", "after": "cp"])
+        #expect(w.contents(w.b) == ["j": "p"])
+        #expect(w.tm.lastRecovery.committing == 0)
+    }
+}
