@@ -2,7 +2,6 @@
 
 import Dispatch
 import LogStore
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -98,21 +97,28 @@ public final class TransactionManager: @unchecked Sendable {
     /// what the first one decided since and moves the stream's base past those records, so a committed
     /// transaction's participants were never told after a crash. Like a second open of one RM, it is
     /// refused (`already-exists`).
-    private static let heldStreams = Mutex<Set<HeldStream>>([])
+    nonisolated(unsafe) private static var heldStreams: Set<HeldStream> = []
+    /// Guards ``heldStreams``.
+    private static let heldStreamsLock = Lock()
 
-    /// Claims `name` of `log` for a new TM; pass the result to `init` at once (its `deinit` gives it back).
+    /// Claims `name` of `log` for a new TM; pass the result to `init` (its `deinit` gives it back), or
+    /// give it back with ``unhold(_:)`` if no TM is made.
     private static func hold(_ log: LogStore, _ name: String) throws -> HeldStream {
         let h = HeldStream(log: ObjectIdentifier(log), stream: name)
-        let fresh = heldStreams.withLock { $0.insert(h).inserted }
+        let fresh = heldStreamsLock.withLock { heldStreams.insert(h).inserted }
         guard fresh else {
             throw LogError(.alreadyExists, "a transaction manager of this process already has stream \"\(name)\" of this log open; close it first")
         }
         return h
     }
 
+    private static func unhold(_ h: HeldStream) {
+        _ = heldStreamsLock.withLock { heldStreams.remove(h) }
+    }
+
     /// Gives the stream back (close, terminate, deinit); later calls do nothing.
     private func release() {
-        if let held { _ = Self.heldStreams.withLock { $0.remove(held) } }
+        if let held { Self.unhold(held) }
     }
 
     deinit { release() }
@@ -148,8 +154,14 @@ public final class TransactionManager: @unchecked Sendable {
         if log.streams().contains(where: { $0.name == name }) {
             throw LogError(.alreadyExists, "stream \"\(name)\" already exists; open the TM instead")
         }
-        let stream = try log.createStream(name)
-        let tm = TransactionManager(id: id, volatile: false, log: log, stream: stream, options: options, held: try hold(log, name))
+        // Claimed first: two creates of one name in this process must not both get as far as the stream.
+        let held = try hold(log, name)
+        let stream: LogStream
+        do { stream = try log.createStream(name) } catch {
+            unhold(held)
+            throw error
+        }
+        let tm = TransactionManager(id: id, volatile: false, log: log, stream: stream, options: options, held: held)
         let cp = TMCheckpoint(tm: id, coveredThrough: .null, clock: 1, rms: [], transactions: [])
         try stream.writeRestartArea(TMRecord.checkpoint(cp).encode(clock: 1))
         return tm
