@@ -189,9 +189,17 @@ public final class TransactionManager: @unchecked Sendable {
 
     /// Opens the TM with identity `id`, whichever stream of `log` holds it.
     public static func open(log: LogStore, id: GUID, options: TransactionManagerOptions = .init()) throws -> TransactionManager {
-        for info in try list(log: log) where info.id == id {
-            return try open(log: log, stream: info.stream, options: options)
+        // Another TM's damaged checkpoint does not keep this one from opening; it is reported only if
+        // this TM is not found among the healthy ones (the damaged one may be it).
+        var damage: (any Error)?
+        for (stream, checkpoint) in checkpoints(log: log) {
+            switch checkpoint {
+            case .success(let cp) where cp.tm == id: return try open(log: log, stream: stream.name, options: options)
+            case .success: continue
+            case .failure(let e): damage = damage ?? e
+            }
         }
+        if let damage { throw damage }
         throw LogError(.notFound, "no transaction manager \(id) in this log")
     }
 
@@ -208,19 +216,31 @@ public final class TransactionManager: @unchecked Sendable {
         TransactionManager(id: id, volatile: true, log: nil, stream: nil, options: options)
     }
 
-    /// The TMs in a log: every stream whose restart area is a TM checkpoint.
+    /// The TMs in a log: every stream whose restart area is a TM checkpoint. Throws `corrupt` if one of
+    /// them does not decode (damage is reported rather than left out).
     public static func list(log: LogStore) throws -> [TransactionManagerInfo] {
-        var out: [TransactionManagerInfo] = []
+        try checkpoints(log: log).map { s, checkpoint in
+            let cp = try checkpoint.get()
+            return TransactionManagerInfo(
+                id: cp.tm, stream: s.name, checkpointLSN: s.restartLSN, lastLSN: s.lastLSN, baseLSN: s.baseLSN,
+                resourceManagers: cp.rms.count, transactionsAtCheckpoint: cp.transactions.count)
+        }
+    }
+
+    /// Every stream whose restart area is a TM checkpoint, with that checkpoint or the error decoding it.
+    private static func checkpoints(log: LogStore) -> [(StreamInfo, Result<TMCheckpoint, any Error>)] {
+        var out: [(StreamInfo, Result<TMCheckpoint, any Error>)] = []
         for s in log.streams() where s.restartLSN != .null {
             let record: LogRecord
-            do { record = try log.read(s.restartLSN) } catch let e as LogError where e.code == .notFound { continue }  // recycled under a reader
-            // Another kind of restart area (a key-value store's, say) is not a TM's; a TM's that does
-            // not decode is damage, reported rather than left out.
+            do { record = try log.read(s.restartLSN) } catch let e as LogError where e.code == .notFound {
+                continue  // recycled under a reader
+            } catch {
+                out.append((s, .failure(error)))
+                continue
+            }
+            // Another kind of restart area (a key-value store's, say) is not a TM's.
             guard record.type == .restart, TMRecord.hasMagic(record.data) else { continue }
-            let cp = try loadCheckpoint(record, read: log.read)
-            out.append(TransactionManagerInfo(
-                id: cp.tm, stream: s.name, checkpointLSN: s.restartLSN, lastLSN: s.lastLSN, baseLSN: s.baseLSN,
-                resourceManagers: cp.rms.count, transactionsAtCheckpoint: cp.transactions.count))
+            out.append((s, Result { try loadCheckpoint(record, read: log.read) }))
         }
         return out
     }

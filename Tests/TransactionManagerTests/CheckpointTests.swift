@@ -89,6 +89,29 @@ import Testing
         expectLogError(.corrupt) { _ = try TransactionManager.open(log: log, id: tm.id) }
     }
 
+    /// One TM's damaged checkpoint does not keep another TM of the same log from opening by id. Before,
+    /// `open(log:id:)` went through `list`, which threw `corrupt` for the whole log.
+    @Test func anotherTMsDamagedCheckpointDoesNotBlockOpeningByID() throws {
+        let dir = TMScratch("open-beside-damaged")
+        defer { dir.remove() }
+        let (log, tm) = try dir.createOnline()
+        defer { try? log.close() }
+        let healthy = try TransactionManager.create(log: log, stream: "ktm-2")
+        try healthy.recover()
+        try healthy.close()
+        let stream = try #require(tm.stream)
+        var damaged = try #require(try stream.readRestartArea()).data
+        damaged.removeLast(7)
+        try stream.writeRestartArea(damaged)
+        let reopened = try TransactionManager.open(log: log, id: healthy.id)
+        #expect(reopened.id == healthy.id)
+        try reopened.recover()
+        try reopened.close()
+        // The damaged one, or an id that may be it, is still reported as damage.
+        expectLogError(.corrupt) { _ = try TransactionManager.open(log: log, id: tm.id) }
+        expectLogError(.corrupt) { _ = try TransactionManager.open(log: log, id: GUID.random()) }
+    }
+
     @Test func closeWritesACheckpointSoNothingIsReplayed() async throws {
         let dir = TMScratch("cp-close")
         defer { dir.remove() }
