@@ -240,6 +240,9 @@ extension KVStore {
                 pending[id] = nil
                 stats.recoveredAborted += 1
             }
+            // Needed only for the decision above. (Transactions the store had already applied are
+            // notified too, and nothing else would remove them.)
+            recoverNotified.removeAll()
             return ids
         }
         for id in dropped { appendAbort(id) }
