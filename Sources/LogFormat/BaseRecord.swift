@@ -325,6 +325,10 @@ public struct BaseRecord: Sendable, Equatable {
         for id in containerNames.keys where !physical.contains(id) {
             throw bad("a container name is given for unknown container \(id)")
         }
+        // Decode refuses these; an encoder must not write a base file that no open can read back.
+        for (id, name) in containerNames where !BaseRecord.isValidContainerName(name) {
+            throw bad("container \(id) has an invalid file name \"\(name)\"")
+        }
         guard baseLSN == .null || baseLSN.container >= minLogical else {
             throw bad("base LSN \(baseLSN) is below the oldest active container")
         }

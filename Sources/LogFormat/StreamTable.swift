@@ -50,7 +50,8 @@ public struct LogPolicy: Sendable, Equatable {
     /// Auto-grow never takes the log above this many bytes of containers (0: no limit).
     /// `LogStore.addContainer` is not bound by it.
     public var maxSizeBytes: UInt64 = 0
-    /// File name prefix of containers created from now on.
+    /// File name prefix of containers created from now on. `LogStore.setPolicy` refuses one that starts
+    /// with `txlog.base` (the base file's names; the base file cannot record such a container name).
     public var containerPrefix: String = Format.defaultContainerPrefix
 
     public init() {}
@@ -92,6 +93,14 @@ extension BaseRecord {
         return bytes
     }
 
+    /// Whether a container file name may be recorded (section 4): 1...80 ASCII letters, digits, `-`, `_`
+    /// and `.`, not `.` or `..`, and not starting with `txlog.base` (the base file's own names).
+    public static func isValidContainerName(_ name: String) -> Bool {
+        let n = name.utf8.count
+        return n >= 1 && n <= 80 && name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) })
+            && name != "." && name != ".." && !name.hasPrefix(Format.baseFileName)
+    }
+
     static func decodeNames(_ r: ByteReader, at body: Int, length: Int) throws -> [UInt32: String] {
         let end = body + length
         let count = Int(try r.u32(body))
@@ -103,9 +112,7 @@ extension BaseRecord {
             let id = try r.u32(o)
             let n = Int(try r.u16(o + 4))
             guard n >= 1, n <= 80, end - o - 6 >= n else { throw LogError(.corrupt, "container name length \(n)") }
-            guard let name = String(validating: try r.slice(o + 6, n), as: UTF8.self),
-                name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }),
-                name != ".", name != "..", !name.hasPrefix(Format.baseFileName),
+            guard let name = String(validating: try r.slice(o + 6, n), as: UTF8.self), isValidContainerName(name),
                 names.updateValue(name, forKey: id) == nil
             else { throw LogError(.corrupt, "container name for \(id) is invalid or duplicated") }
             o += 6 + n

@@ -195,6 +195,11 @@ extension LogCore {
     func setPolicy(_ policy: LogPolicy) throws {
         if readOnly { throw LogError(.readOnly, "the log is open read-only") }
         try policy.validate()
+        // The base file's decoder refuses container names starting with `txlog.base`: a container created
+        // under such a prefix would leave a base file no open can read.
+        guard BaseRecord.isValidContainerName(ContainerFiles.name(prefix: policy.containerPrefix, physicalID: 0)) else {
+            throw LogError(.invalidArgument, "policy: container prefix \"\(policy.containerPrefix)\" would name containers like the base file")
+        }
         let old = try lock.withLock {
             try checkUsable()
             let old = state.policy

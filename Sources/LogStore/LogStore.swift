@@ -385,6 +385,9 @@ public final class LogStore: Sendable {
     public var policy: LogPolicy { core.lock.withLock { core.state.policy } }
 
     /// Changes the space policy and persists it in the base file.
+    ///
+    /// - Throws: `invalidArgument` for a policy that does not validate, or whose container prefix starts
+    ///   with `txlog.base`; `readOnly`; `closed`; `failed`.
     public func setPolicy(_ policy: LogPolicy) throws { try core.setPolicy(policy) }
 
     /// Sets the log-wide archive tail (null: the log is not archived).
