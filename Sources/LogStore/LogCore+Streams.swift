@@ -18,11 +18,21 @@ public struct StreamInfo: Sendable, Equatable {
 extension LogCore {
     static let maxStreamID = 4095
 
-    func createStream(_ name: String) throws -> UInt16 {
-        if readOnly { throw LogError(.readOnly, "the log is open read-only") }
-        try LogCore.validateStreamName(name)
-        let id: UInt16 = try lock.withLock {
+    /// Creates a stream and returns its id. With `openIfExists`, a stream of that name is opened instead,
+    /// also one another thread is creating at this moment (once its creation is durable; if it is undone,
+    /// this call creates the stream).
+    func createStream(_ name: String, openIfExists: Bool = false) throws -> UInt16 {
+        let created: (id: UInt16, new: Bool) = try lock.withLock {
             try checkUsable()
+            if openIfExists {
+                while state.pendingStreamNames.contains(name) {
+                    streamCreated.wait()
+                    try checkUsable()
+                }
+                if let id = state.streamIDs[name] { return (id, false) }
+            }
+            if readOnly { throw LogError(.readOnly, "the log is open read-only") }
+            try LogCore.validateStreamName(name)
             guard state.streamIDs[name] == nil, !state.pendingStreamNames.contains(name) else {
                 throw LogError(.invalidArgument, "stream \"\(name)\" already exists")
             }
@@ -36,8 +46,10 @@ extension LogCore {
             setHot(id, hot)
             state.cold[id] = StreamCold(name: name)
             state.pendingStreamNames.insert(name)
-            return id
+            return (id, true)
         }
+        guard created.new else { return created.id }
+        let id = created.id
         do { try updateMetaOrFail { _ in } } catch {
             lock.withLock {
                 state.hot[Int(id)].exists = false
@@ -47,6 +59,7 @@ extension LogCore {
                 // no record carries an id of a stream not yet durable: the id is free again unless a later
                 // create took the next one. After an I/O error the base file may name it: never reused.
                 if let e = error as? LogError, e.code != .io, e.code != .failed, state.nextStreamID == id + 1 { state.nextStreamID = id }
+                streamCreated.broadcast()
             }
             throw error
         }
@@ -55,6 +68,7 @@ extension LogCore {
         lock.withLock {
             state.pendingStreamNames.remove(name)
             state.streamIDs[name] = id
+            streamCreated.broadcast()
         }
         return id
     }

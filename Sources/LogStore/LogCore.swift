@@ -120,6 +120,8 @@ final class LogCore: @unchecked Sendable {
     let spaceCondition: Condition
     /// Signalled when the last read in progress on a container descriptor ends (with `lock`).
     let readsDone: Condition
+    /// Broadcast when a stream creation ends, durable or undone (with `lock`).
+    let streamCreated: Condition
     /// Serialises base-file writes and guards `meta`.
     let metaLock = Lock()
     let cache: BlockCache
@@ -222,6 +224,7 @@ final class LogCore: @unchecked Sendable {
         self.workCondition = Condition(lock)
         self.spaceCondition = Condition(lock)
         self.readsDone = Condition(lock)
+        self.streamCreated = Condition(lock)
         self.gate = FlushGate(durable: recovered.lastLSN)
 
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.pooledBufferSize(blockSize: Int(meta.blockSize)), alignment: 4096)

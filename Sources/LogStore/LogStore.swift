@@ -365,9 +365,10 @@ public final class LogStore: Sendable {
         LogStream(core: core, id: try core.streamID(named: name), name: name)
     }
 
-    /// Opens a stream, creating it if it does not exist.
+    /// Opens a stream, creating it if it does not exist. Concurrent calls with one name all get the same
+    /// stream: one creates it, the others wait until it is durable and open it.
     public func stream(_ name: String) throws -> LogStream {
-        do { return try openStream(name) } catch let e as LogError where e.code == .notFound { return try createStream(name) }
+        LogStream(core: core, id: try core.createStream(name, openIfExists: true), name: name)
     }
 
     /// The log's default stream (id 0), which `append` on the log itself writes to.

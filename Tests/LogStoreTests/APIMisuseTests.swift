@@ -31,6 +31,46 @@ import Testing
         record.containerNames = [1: "txlog.base000001"]
         #expect(throws: LogError.self) { try record.validate() }
     }
+
+    /// `stream(_:)` (open or create) from two threads at once: the second found the name taken by the
+    /// first's creation in progress, could not open it yet (not durable), and threw `invalidArgument`
+    /// ("already exists"). Now it waits for that creation and opens the stream.
+    @Test func concurrentOpenOrCreateGetTheSameStream() throws {
+        let dir = StreamTestDirectory()
+        let io = ParkingIO(parkAt: .baseWrite)
+        let log = try LogStore.create(at: dir.path, options: streamTestOptions(), io: io)
+        defer { try? log.close() }
+        io.arm()
+        let first = LockedBox<Result<UInt16, any Error>?>(nil)
+        let second = LockedBox<Result<UInt16, any Error>?>(nil)
+        Thread {
+            let r = Result { try log.stream("shared").id }
+            first.withLock { $0 = r }
+        }.start()
+        io.entered.wait()  // the first call is writing the base file that creates the stream
+        Thread {
+            let r = Result { try log.stream("shared").id }
+            second.withLock { $0 = r }
+        }.start()
+        usleep(50_000)
+        #expect(second.snapshot == nil, "the second call returned while the stream was not durable: \(String(describing: second.snapshot))")
+        io.release.signal()
+        let deadline = Date().addingTimeInterval(10)
+        while first.snapshot == nil || second.snapshot == nil, Date() < deadline { usleep(1000) }
+        let a = try #require(first.snapshot).get()
+        let b = try #require(second.snapshot).get()
+        #expect(a == b)
+
+        // Many threads, several names: every call succeeds, one id per name.
+        for round in 0..<5 {
+            let results = LockedBox<[Result<UInt16, any Error>]>([])
+            for _ in 0..<6 { Thread { let r = Result { try log.stream("s\(round)").id }; results.withLock { $0.append(r) } }.start() }
+            while results.snapshot.count < 6, Date() < deadline.addingTimeInterval(10) { usleep(1000) }
+            let ids = try results.snapshot.map { try $0.get() }
+            #expect(Set(ids).count == 1)
+        }
+        #expect(try log.stream("").id == 0, "the empty name still opens the default stream")
+    }
 }
 
 /// A minimal valid base record (two containers) for checks of `BaseRecord.validate`.
