@@ -143,6 +143,11 @@ extension LogCore {
             guard lsn <= state.lastLSN else {
                 throw LogError(.invalidArgument, "new base \(lsn) is beyond the last LSN \(state.lastLSN)", lsn: lsn)
             }
+            // A stream with no base yet (no records) could otherwise name a recycled container: the log's
+            // base would move back there, and reading the log from its base would find no container.
+            if let oldest = state.logicalToPhysical.keys.min(), lsn.container < oldest {
+                throw LogError(.invalidArgument, "new base \(lsn) is below the oldest container the log holds (\(oldest))", lsn: lsn)
+            }
             return state.durableLSN
         }
         if lsn > durable { try flush(upTo: lsn) }

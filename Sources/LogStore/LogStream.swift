@@ -93,6 +93,9 @@ public final class LogStream: Sendable {
 
     /// Moves the stream's base: records below it are no longer needed. Containers that every stream's
     /// base and the archive tails have passed are recycled.
+    ///
+    /// - Throws: `invalidArgument` for a base below the current one, beyond the last LSN, or in a
+    ///   container already recycled; `notFound` for a deleted stream.
     public func advanceBase(to lsn: LSN) throws { try core.advanceBase(stream: id, to: lsn) }
 
     /// Sets this stream's archive tail: records from it on are kept until archived (null: not archived).

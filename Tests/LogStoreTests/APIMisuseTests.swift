@@ -71,6 +71,30 @@ import Testing
         }
         #expect(try log.stream("").id == 0, "the empty name still opens the default stream")
     }
+
+    /// A stream with no records has no base, so `advanceBase` accepted any LSN up to the last one, also
+    /// one in a container recycled long ago: the log's base moved back there, and `records()` (which
+    /// starts at the base) threw `notFound` for a container not in the log. Now such a base is refused.
+    @Test func aBaseInARecycledContainerIsRefused() throws {
+        let dir = StreamTestDirectory()
+        let log = try LogStore.create(at: dir.path, options: streamTestOptions(codec: .none))
+        defer { try? log.close() }
+        let first = try log.append([UInt8](repeating: 1, count: 1000))
+        var last = first
+        while last.container < 4 { last = try log.append([UInt8](repeating: 2, count: 1000)) }
+        try log.flush()
+        try log.advanceBase(to: last)
+        #expect(!log.info().containers.contains { $0.logicalID == first.container }, "the first container was recycled")
+        let base = log.baseLSN
+        let late = try log.createStream("late")
+        expectLogError(.invalidArgument) { try late.advanceBase(to: first) }
+        #expect(log.baseLSN == base)
+        var cursor = try log.records()
+        #expect(try cursor.next()?.lsn == base)
+        // A base in a container the log still holds is accepted.
+        try late.advanceBase(to: last)
+        #expect(late.baseLSN == last)
+    }
 }
 
 /// A minimal valid base record (two containers) for checks of `BaseRecord.validate`.
