@@ -150,6 +150,7 @@ extension LogCore {
             }
             return state.durableLSN
         }
+        try checkNamesRecord(lsn, "new base")
         if lsn > durable { try flush(upTo: lsn) }
         // Concurrent calls race; the base only ever moves forward.
         let old = lock.withLock {
@@ -162,6 +163,19 @@ extension LogCore {
             throw error
         }
         shrinkIfPolicyAllows()
+    }
+
+    /// Throws `invalidArgument` unless `lsn` is a record's LSN (of any stream). A base is where reading
+    /// the log (or a stream) from its base starts: one that names no block made every such read report
+    /// the block there damaged (`corrupt`), in a healthy log.
+    func checkNamesRecord(_ lsn: LSN, _ what: String) throws {
+        let found: DecodedBlock?
+        do { found = try block(at: lsn.blockLSN, absentIsCorrupt: false).0 } catch let e as LogError where e.code == .notFound || e.code == .invalidArgument {
+            throw LogError(.invalidArgument, "\(what) \(lsn) is not a record's LSN: \(e.message)", lsn: lsn)
+        }
+        guard let found, Int(lsn.slot) < found.slots.count else {
+            throw LogError(.invalidArgument, "\(what) \(lsn) is not a record's LSN", lsn: lsn)
+        }
     }
 
     /// Sets the archive tail of one stream (or of the whole log when `stream` is nil). Containers
@@ -205,6 +219,7 @@ extension LogCore {
             }
             return info.restartLSN == .null ? .invalid : info.restartLSN
         }
+        if let newBase { try checkNamesRecord(newBase, "new base") }
         let lsn = try append(data, type: .restart, stream: stream, previous: previous, undoNext: .invalid, useReservation: useReservation)
         try flush(upTo: lsn)
         try lock.withLock {

@@ -342,7 +342,8 @@ public final class LogStore: Sendable {
     public func removeContainer(_ physicalID: UInt32) throws { try core.removeContainer(physicalID) }
 
     /// Moves the default stream's base forward; containers that every stream's base (and the archive
-    /// tail) have passed become free for reuse.
+    /// tail) have passed become free for reuse. `lsn` must be a record's LSN (``LogStream/advanceBase(to:)``
+    /// lists the errors).
     public func advanceBase(to lsn: LSN) throws { try core.advanceBase(stream: 0, to: lsn) }
 
     /// A snapshot of the log's layout, space, streams, policy and statistics.

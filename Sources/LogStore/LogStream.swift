@@ -69,7 +69,8 @@ public final class LogStream: Sendable {
         return r
     }
 
-    /// This stream's records in LSN order from `lsn` (default: the stream's base).
+    /// This stream's records in LSN order from `lsn` (default: the stream's base). An `lsn` at or above
+    /// the log's base must be a record's LSN (of any stream), as for ``LogStore/records(from:)``.
     public func records(from lsn: LSN = .null) throws -> LogCursor {
         try core.checkOpen()
         let info = try core.streamInfo(id)  // notFound once the stream is deleted
@@ -79,7 +80,12 @@ public final class LogStream: Sendable {
             start = info.baseLSN
         }
         let base = core.lock.withLock { core.state.baseLSN }
-        if start < base { start = base }
+        if start < base {
+            start = base
+        } else if lsn != .null {
+            // A position that names no block would make the cursor report the block there damaged.
+            _ = try core.read(start)
+        }
         return LogCursor(core: core, from: start, stream: id)
     }
 
@@ -94,15 +100,17 @@ public final class LogStream: Sendable {
     /// Moves the stream's base: records below it are no longer needed. Containers that every stream's
     /// base and the archive tails have passed are recycled.
     ///
-    /// - Throws: `invalidArgument` for a base below the current one, beyond the last LSN, or in a
-    ///   container already recycled; `notFound` for a deleted stream.
+    /// - Throws: `invalidArgument` for a base that is not a record's LSN (of any stream), below the
+    ///   current one, beyond the last LSN, or in a container already recycled; `notFound` for a deleted
+    ///   stream.
     public func advanceBase(to lsn: LSN) throws { try core.advanceBase(stream: id, to: lsn) }
 
     /// Sets this stream's archive tail: records from it on are kept until archived (null: not archived).
     public func setArchiveTail(_ lsn: LSN) throws { try core.setArchiveTail(stream: id, to: lsn) }
 
     /// Appends a restart record, flushes it, and records it in the base file atomically, optionally
-    /// moving the base. Returns the restart record's LSN. A crash leaves the old or the new restart
+    /// moving the base (`newBase`: a record's LSN between the current base and the last LSN, else
+    /// `invalidArgument`). Returns the restart record's LSN. A crash leaves the old or the new restart
     /// area, never a blend.
     @discardableResult
     public func writeRestartArea(_ bytes: [UInt8], newBase: LSN? = nil, usingReservation: Bool = false) throws -> LSN {

@@ -95,6 +95,39 @@ import Testing
         try late.advanceBase(to: last)
         #expect(late.baseLSN == last)
     }
+
+    /// `advanceBase` and `writeRestartArea(newBase:)` took any LSN up to the last one, also one that names
+    /// no block (an offset inside a block). Reading the log or the stream from its base then met no block
+    /// header there and threw `corrupt` for a healthy log, and kept doing so after a reopen. Now such a
+    /// base is refused, and a stream cursor from such an LSN gets `notFound` as `LogStore.records` does.
+    @Test func aBaseOrStartThatNamesNoRecordIsRefused() throws {
+        let dir = StreamTestDirectory()
+        let log = try LogStore.create(at: dir.path, options: streamTestOptions(codec: .none))
+        defer { try? log.close() }
+        let s = try log.createStream("s")
+        let first = try s.append([UInt8](repeating: 1, count: 1000))
+        var last = first
+        for _ in 0..<30 { last = try s.append([UInt8](repeating: 2, count: 1000)) }
+        try log.flush()
+        let insideABlock = LSN(uncheckedContainer: first.container, blockOffset: first.blockOffset + 512, slot: 0)
+        let pastTheSlots = LSN(uncheckedContainer: first.container, blockOffset: first.blockOffset, slot: 200)
+        #expect(insideABlock < last && pastTheSlots < last)
+        for bogus in [insideABlock, pastTheSlots] {
+            expectLogError(.invalidArgument) { try log.advanceBase(to: bogus) }
+            expectLogError(.invalidArgument) { try s.advanceBase(to: bogus) }
+            expectLogError(.invalidArgument) { try s.writeRestartArea([9], newBase: bogus) }
+        }
+        expectLogError(.notFound) { _ = try s.records(from: insideABlock) }
+        var all = try log.records()
+        #expect(try all.next()?.lsn == first)
+        var mine = try s.records()
+        #expect(try mine.next()?.lsn == first)
+        // A record's LSN, of this stream or another, is a base.
+        let other = try log.append([3])
+        try s.advanceBase(to: last)
+        try s.writeRestartArea([4], newBase: other)
+        #expect(s.baseLSN == other)
+    }
 }
 
 /// A minimal valid base record (two containers) for checks of `BaseRecord.validate`.
