@@ -215,8 +215,11 @@ public struct LogCursor: Sendable {
     /// The next record, or nil at the current end of the log. A later call may return records appended since.
     ///
     /// - Throws: `corrupt` for a damaged block; on a read-only log, `notFound` where a live writer has
-    ///   recycled the records since the open (not damage: they are gone); `closed`.
+    ///   recycled the records since the open (not damage: they are gone); for a stream's cursor,
+    ///   `notFound` once the stream is deleted; `closed`.
     public mutating func next() throws -> LogRecord? {
+        // A deleted stream's records are no longer readable through it, also by a cursor made before.
+        if let stream { _ = try core.streamInfo(stream) }
         while true {
             if block == nil || (blockIsOpen && slot >= (block?.slots.count ?? 0)) {
                 // A cursor parked at the end of a container follows the log once it moves to the next one.

@@ -128,6 +128,25 @@ import Testing
         try s.writeRestartArea([4], newBase: other)
         #expect(s.baseLSN == other)
     }
+
+    /// A stream's cursor made before `deleteStream` went on returning the deleted stream's records
+    /// (`read` and new cursors already threw `notFound`). Now its next call throws `notFound` too.
+    @Test func aDeletedStreamsCursorStopsReading() throws {
+        let dir = StreamTestDirectory()
+        let log = try LogStore.create(at: dir.path, options: streamTestOptions(codec: .none))
+        defer { try? log.close() }
+        let s = try log.createStream("gone")
+        for i in 0..<200 { _ = try s.append(LogTestKit.randomPayload(i, length: 100)) }
+        try log.flush()
+        var cursor = try s.records()
+        #expect(try cursor.next() != nil)
+        try log.deleteStream("gone")
+        expectLogError(.notFound) { _ = try cursor.next() }
+        var whole = try log.records()  // the log's own cursor still reads every record
+        var n = 0
+        while try whole.next() != nil { n += 1 }
+        #expect(n == 200)
+    }
 }
 
 /// A minimal valid base record (two containers) for checks of `BaseRecord.validate`.
