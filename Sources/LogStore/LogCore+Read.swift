@@ -204,12 +204,15 @@ public struct LogCursor: Sendable {
     var block: DecodedBlock?
     var blockIsOpen = false
     var diskLength: Int?
+    /// `core.streamDeletions` when this stream cursor last saw its stream exist.
+    var deletionsSeen: UInt64
 
     init(core: LogCore, from lsn: LSN, stream: UInt16? = nil) {
         self.core = core
         self.stream = stream
         self.position = lsn.blockLSN
         self.slot = Int(lsn.slot)
+        self.deletionsSeen = core.streamDeletions.load(ordering: .acquiring)
     }
 
     /// The next record, or nil at the current end of the log. A later call may return records appended since.
@@ -219,7 +222,13 @@ public struct LogCursor: Sendable {
     ///   `notFound` once the stream is deleted; `closed`.
     public mutating func next() throws -> LogRecord? {
         // A deleted stream's records are no longer readable through it, also by a cursor made before.
-        if let stream { _ = try core.streamInfo(stream) }
+        if let stream {
+            let deletions = core.streamDeletions.load(ordering: .acquiring)
+            if deletions != deletionsSeen {
+                _ = try core.streamInfo(stream)
+                deletionsSeen = deletions
+            }
+        }
         while true {
             if block == nil || (blockIsOpen && slot >= (block?.slots.count ?? 0)) {
                 // A cursor parked at the end of a container follows the log once it moves to the next one.

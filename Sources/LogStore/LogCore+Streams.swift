@@ -92,6 +92,7 @@ extension LogCore {
             state.hot[Int(id)] = StreamHot()
             state.cold[id] = nil
             state.streamIDs[name] = nil
+            streamDeletions.add(1, ordering: .releasing)
             state.reservedTotal -= hot.reservedBytes
             if state.reservedTotal == 0 { state.maxReservedCost = 0 }
             return (id, hot, cold)

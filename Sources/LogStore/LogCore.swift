@@ -7,6 +7,7 @@ import Glibc
 #endif
 import Dispatch
 import LogFormat
+import Synchronization
 
 /// A record that is queued for writing (sealed) or being written.
 struct SealedBlock {
@@ -122,6 +123,9 @@ final class LogCore: @unchecked Sendable {
     let readsDone: Condition
     /// Broadcast when a stream creation ends, durable or undone (with `lock`).
     let streamCreated: Condition
+    /// Bumped by every stream deletion, so a stream's cursor checks that its stream still exists only
+    /// when one may have been deleted (a lock per record otherwise).
+    let streamDeletions = Atomic<UInt64>(0)
     /// Serialises base-file writes and guards `meta`.
     let metaLock = Lock()
     let cache: BlockCache
