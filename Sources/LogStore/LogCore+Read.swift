@@ -66,9 +66,12 @@ extension LogCore {
                 return .open(DecodedBlock(header: header, payload: payload, slots: slots))
             }
             if position > o.position { return .end }
-            if let first = state.sealed.first, position >= first.firstLSN,
-                let b = state.sealed.first(where: { $0.firstLSN == position })
-            {
+            if let first = state.sealed.first, position >= first.firstLSN {
+                // Inside the blocks not written yet but at none's start: no block starts here.
+                guard let b = state.sealed.first(where: { $0.firstLSN == position }) else {
+                    if absentIsCorrupt { throw LogError(.corrupt, "no block starts at \(position) in the blocks not yet written", lsn: position) }
+                    throw LogError(.notFound, "no block starts at \(position)", lsn: position)
+                }
                 let bytes = UnsafeRawBufferPointer(rebasing: b.buffer[0..<b.diskLength])
                 let identity = BlockIdentity(logSalt: logSalt, logicalContainer: b.logical, blockOffset: UInt32(b.offset), maxEpoch: epoch)
                 switch DecodedBlock.decode(bytes, expecting: identity, maxRawLength: maxRawLength) {
@@ -138,7 +141,16 @@ extension LogCore {
         switch result {
         case .success(let d): return d
         case .failure(.absent(let why)) where !absentIsCorrupt:
-            throw LogError(.notFound, "no block starts at \(position) (\(why))", lsn: position, container: physical, offset: offset)
+            // A caller's LSN that names no block (it points inside one, or past a closed container's end)
+            // is not found. But where a block of the log must start (nothing covers the position), the
+            // block was there and its header is gone (a zeroed or overwritten sector): that is damage,
+            // never a quiet "not found" a caller could take for the end of a chain.
+            if try !blockMustStart(at: position, fd: fd) {
+                throw LogError(.notFound, "no block starts at \(position) (\(why))", lsn: position, container: physical, offset: offset)
+            }
+            throw LogError(
+                .corrupt, "block at \(position) is damaged: \(why), but the blocks before it lead here", lsn: position, container: physical,
+                offset: offset, path: lock.withLock { state.containers[physical]?.path })
         case .failure(let f):
             let why: String
             switch f {
@@ -147,6 +159,45 @@ extension LogCore {
             throw LogError(.corrupt, "block at \(position) is damaged: \(why)", lsn: position, container: physical, offset: offset,
                            path: lock.withLock { state.containers[physical]?.path })
         }
+    }
+
+    /// Whether a block of the log must start at `position`, which holds none: it is inside the data the
+    /// container holds (below a closed container's end offset), and no block before it reaches over it.
+    /// Looks back from the position for the nearest header of this container (as far as the longest block
+    /// the log allows): one that covers the position means the position is inside that block.
+    func blockMustStart(at position: LSN, fd: Int32) throws -> Bool {
+        let offset = position.blockOffset
+        let dataStart = UInt64(Format.containerDataStart)
+        let end: UInt64 = lock.withLock {
+            if position.container == state.open.logical { return state.open.offset }
+            guard let p = state.logicalToPhysical[position.container], let c = state.containers[p], c.endOffset > 0 else { return containerSize }
+            return c.endOffset
+        }
+        guard offset >= dataStart, offset < end else { return false }
+        let sector = UInt64(Format.sectorSize)
+        let longest = UInt64(roundUp(BlockHeader.size + maxRawLength, to: Format.sectorSize))
+        let lowest = offset - dataStart > longest ? offset - longest : dataStart
+        let window: UInt64 = 64 * 1024
+        var high = offset  // the sectors below `high` are still to be looked at
+        var bytes = [UInt8](repeating: 0, count: Int(window))
+        while high > lowest {
+            let low = high - lowest > window ? high - window : lowest
+            let n = try bytes.withUnsafeMutableBytes { try io.readFully(fd, into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<Int(high - low)]), at: low) }
+            var o = high - sector
+            while true {
+                let at = Int(o - low)
+                if at + BlockHeader.size <= n,
+                    let h = try? bytes.withUnsafeBytes({ try BlockHeader.decode(UnsafeRawBufferPointer(rebasing: $0[at..<(at + BlockHeader.size)])) }),
+                    h.logSalt == logSalt, h.logicalContainer == position.container, UInt64(h.blockOffset) == o, h.epoch <= epoch
+                {
+                    return o + UInt64(h.diskLength) <= offset
+                }
+                if o == low { break }
+                o -= sector
+            }
+            high = low
+        }
+        return true
     }
 
     /// The bytes of the block at `offset`: at least a block's worth (or the rest of the container), and

@@ -286,6 +286,10 @@ public final class LogStore: Sendable {
     // MARK: Reading
 
     /// The record at exactly `lsn`.
+    ///
+    /// - Throws: `notFound` for an LSN below the base or one that names no record (no block starts
+    ///   there, or the block has fewer records); `corrupt` for a damaged block, also one whose header is
+    ///   gone where the blocks before it say a block starts; `invalidArgument` beyond the end; `closed`.
     public func read(_ lsn: LSN) throws -> LogRecord { try core.read(lsn) }
 
     /// A cursor over records in LSN order, starting at `lsn` (which must be a record's LSN), or at the

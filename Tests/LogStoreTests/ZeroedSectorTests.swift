@@ -79,6 +79,41 @@ struct ZeroedSectorTests {
         #expect(v.status == 1 && problems.count == 1 && problems.first?["lsn"] as? String == victim.description, "\(v.out)")
     }
 
+    @Test("A zeroed block header in a closed container: a read by LSN is corrupt (not notFound), and the restart-area chain does not end there silently")
+    func zeroedBlockHeaderInClosedContainer() throws {
+        let dir = Kit.temporaryPath("zerohdr")
+        defer { Kit.remove(dir) }
+        let log = try LogStore.create(at: dir, options: Kit.tinyOptions(containers: 4))
+        let s = try log.createStream("s")
+        var data: [(LSN, [UInt8])] = []
+        var restarts: [LSN] = []
+        var i = 0
+        while log.info().containers.filter({ $0.state == .active }).count < 3 {
+            data.append((try s.append(Kit.payload(i)), Kit.payload(i)))
+            i += 1
+            if i % 40 == 0 { restarts.append(try s.writeRestartArea(Array("restart \(i)".utf8))) }
+        }
+        try log.close()
+        // A restart area in the closed logical container 1, and the one written after it.
+        let victim = try #require(restarts.first { $0.container == 1 })
+        let after = try #require(restarts.first { $0 > victim })
+        try Self.zero(dir + "/" + D.container(0), at: victim.blockOffset)
+        // An LSN inside a block (no block starts there) stays notFound.
+        let inside = LSN(uncheckedContainer: 1, blockOffset: UInt64(Format.containerDataStart + 512), slot: 0)
+        try #require(!data.contains { $0.0.blockLSN == inside })
+        for (mode, options) in D.modes {
+            let l = try LogStore.open(at: dir, options: options)
+            let e = Kit.logError { _ = try l.read(victim) }
+            #expect(e?.code == .corrupt && e?.container == 0 && e?.offset == victim.blockOffset, "\(mode): \(String(describing: e))")
+            #expect(Kit.logError { _ = try l.read(inside) }?.code == .notFound, "\(mode)")
+            for (lsn, bytes) in data where lsn.blockLSN != victim.blockLSN { #expect(try l.read(lsn).data == bytes, "\(mode)") }
+            // Walking the restart areas back from a later one meets the damage as an error, not as the chain's start.
+            let chain = Kit.logError { _ = try l.openStream("s").previousRestartArea(before: after) }
+            #expect(chain?.code == .corrupt, "\(mode): \(String(describing: chain))")
+            try l.close()
+        }
+    }
+
     @Test("A zeroed container header: corrupt at the container, offset 0, in every mode")
     func zeroedContainerHeader() throws {
         let (dir, _) = try D.threeContainerLog("zeroheader")
