@@ -257,6 +257,9 @@ public struct LogCursor: Sendable {
     var diskLength: Int?
     /// `core.streamDeletions` when this stream cursor last saw its stream exist.
     var deletionsSeen: UInt64
+    /// Whether `position` was reached along the log's blocks (a block must start there) rather than given
+    /// by the caller (which may name no block: `notFound`, not damage).
+    var followed = false
 
     init(core: LogCore, from lsn: LSN, stream: UInt16? = nil) {
         self.core = core
@@ -268,7 +271,8 @@ public struct LogCursor: Sendable {
 
     /// The next record, or nil at the current end of the log. A later call may return records appended since.
     ///
-    /// - Throws: `corrupt` for a damaged block; on a read-only log, `notFound` where a live writer has
+    /// - Throws: `corrupt` for a damaged block; `notFound` when the cursor was started at an LSN where no
+    ///   block starts (inside a block, say); on a read-only log, `notFound` where a live writer has
     ///   recycled the records since the open (not damage: they are gone); for a stream's cursor,
     ///   `notFound` once the stream is deleted; `closed`.
     public mutating func next() throws -> LogRecord? {
@@ -284,8 +288,9 @@ public struct LogCursor: Sendable {
             if block == nil || (blockIsOpen && slot >= (block?.slots.count ?? 0)) {
                 // A cursor parked at the end of a container follows the log once it moves to the next one.
                 if block == nil, slot == 0 { position = core.nextBlockPosition(logical: position.container, offset: position.blockOffset) }
-                let (b, length) = try core.block(at: position, skippingUnless: stream)
+                let (b, length) = try core.block(at: position, skippingUnless: stream, absentIsCorrupt: followed)
                 guard let b else { return nil }
+                followed = true
                 block = b
                 diskLength = length
                 blockIsOpen = length == nil

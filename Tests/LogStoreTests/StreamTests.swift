@@ -129,6 +129,27 @@ func streamPayload(_ stream: String, _ i: Int, size: Int = 40) -> [UInt8] {
         try again.close()
     }
 
+    @Test("a stream cursor started at an LSN inside a block is notFound (as LogStore.records is), never corrupt on an undamaged log")
+    func streamCursorFromAnLSNInsideABlock() throws {
+        let dir = LogTestKit.temporaryPath("cursorinside")
+        defer { LogTestKit.remove(dir) }
+        let log = try LogStore.create(at: dir, options: LogTestKit.options(containerSize: 512 * 1024, containerCount: 4, blockSize: 4096, codec: .none))
+        let s = try log.createStream("s")
+        var lsns: [LSN] = []
+        for i in 0..<200 { lsns.append(try s.append(Array(repeating: UInt8(i), count: 300))) }
+        try log.flush()
+        let inside = LSN(uncheckedContainer: 1, blockOffset: UInt64(Format.containerDataStart + 1024), slot: 0)
+        #expect(!lsns.contains { $0.blockLSN == inside })
+        var c = try s.records(from: inside)
+        let e = FaultTestKit.logError { _ = try c.next() }
+        #expect(e?.code == .notFound, "\(String(describing: e))")
+        #expect(FaultTestKit.logError { _ = try log.records(from: inside) }?.code == .notFound)
+        // From a record's LSN the cursor reads on as before.
+        var from = try s.records(from: lsns[100])
+        #expect(try from.next()?.lsn == lsns[100])
+        try log.close()
+    }
+
     @Test("restart areas: latest, chain, new base, survive reopen")
     func restartAreas() throws {
         let dir = StreamTestDirectory()
