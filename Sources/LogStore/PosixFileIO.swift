@@ -13,9 +13,11 @@ public struct PosixFileIO: FileIO {
 
     public func open(_ path: String, mode: FileOpenMode) throws -> Int32 {
         let flags: Int32
+        // O_NONBLOCK: opening a FIFO put where a log file (or a stray file `verify` describes) belongs
+        // must not wait for a writer forever; the read that follows fails instead. Regular files ignore it.
         switch mode {
-        case .readOnly: flags = O_RDONLY | O_CLOEXEC
-        case .readWrite: flags = O_RDWR | O_CLOEXEC
+        case .readOnly: flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK
+        case .readWrite: flags = O_RDWR | O_CLOEXEC | O_NONBLOCK
         case .createExclusive: flags = O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC
         }
         let fd = try retrying("open", path: path) { Glibc.open(path, flags, 0o644) }

@@ -110,4 +110,32 @@ struct DamageToolTests {
         let text = try ToolTests.run(["verify", dir])
         #expect(text.status == 0 && text.out.contains("note        stray file txlog.base.tmp: base-temporary") && text.out.contains("ok: the log is clean"), "\(text.out)")
     }
+
+    /// Runs `txlog` with `args`; nil when it was still running after `seconds` (then it is killed).
+    static func runBounded(_ args: [String], seconds: Double) throws -> Int32? {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: ToolTests.txlog)
+        p.arguments = args
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let deadline = Date().addingTimeInterval(seconds)
+        while p.isRunning, Date() < deadline { usleep(20_000) }
+        let hung = p.isRunning
+        if hung { kill(p.processIdentifier, SIGKILL) }
+        p.waitUntilExit()
+        return hung ? nil : p.terminationStatus
+    }
+
+    @Test("a FIFO named like a container, or put where a container belongs: verify never waits for a writer that never comes")
+    func fifos() throws {
+        let (dir, _) = try D.threeContainerLog("toolfifo")
+        defer { Kit.remove(dir) }
+        try #require(mkfifo(dir + "/container-000077", 0o644) == 0)
+        #expect(try Self.runBounded(["verify", dir], seconds: 20) == 0, "a stray FIFO is a note, the log is clean")
+        // The free container's file replaced by a FIFO: damage, reported, not a hang.
+        try FileManager.default.removeItem(atPath: dir + "/" + D.container(3))
+        try #require(mkfifo(dir + "/" + D.container(3), 0o644) == 0)
+        #expect(try Self.runBounded(["verify", dir], seconds: 20) == 1)
+    }
 }
