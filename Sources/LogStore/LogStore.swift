@@ -125,7 +125,8 @@ public final class LogStore: Sendable {
             }
             let maxRaw = max(Int(meta.blockSize) - BlockHeader.size, RecordHeader.footprint(dataLength: Int(meta.maxRecordSize)))
             var recovered = try RecoveryScanner(
-                io: io, directory: directory, meta: meta, containers: containers, mode: options.recovery, maxRawLength: maxRaw
+                io: io, directory: directory, meta: meta, containers: containers, mode: options.recovery, maxRawLength: maxRaw,
+                readOnly: readOnly
             ).scan()
             if let newer = recovered.newerHistory {
                 // A read-only open races the writer, which may have started an epoch or switched containers

@@ -6,6 +6,9 @@
 // otherwise it is a torn tail, dropped and reported.
 
 import LogFormat
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What recovery found.
 public struct RecoveryReport: Sendable, Equatable {
@@ -70,6 +73,8 @@ struct RecoveryScanner {
     let containers: [UInt32: LiveContainer]
     let mode: RecoveryMode
     let maxRawLength: Int
+    /// A read-only open, which may race a live writer (no lock keeps one out).
+    var readOnly = false
 
     func scan() throws -> RecoveryResult {
         var report = RecoveryReport()
@@ -135,13 +140,21 @@ struct RecoveryScanner {
             let durableEvidence = try durableClaim(beyond: position, reader: reader, logical: logical)
             // A read-only open can race a live writer: the block here may have been mid-write when it was
             // read and complete (and durable) by the time later blocks were. Read it again before judging.
-            if durableEvidence != nil || position <= meta.durableWatermark, rereads < 3, case .success(let again) = try reader.decode(
-                at: offset,
-                identity: BlockIdentity(logSalt: meta.logID.salt, logicalContainer: logical, blockOffset: UInt32(offset), maxEpoch: meta.epoch),
-                maxRawLength: maxRawLength), again.header.previousBlockCRC == chain
-            {
-                rereads += 1
-                continue scanning
+            // A damaged block with no such claim may be one a live writer is writing right now, which a
+            // read-only open would otherwise report as a torn tail (`strict`: fail with `corrupt`): it gets a
+            // moment to complete, then it is read again too.
+            let racing = readOnly && damaged && durableEvidence == nil && position > meta.durableWatermark
+            if durableEvidence != nil || position <= meta.durableWatermark || racing, rereads < 3 {
+                let identity = BlockIdentity(logSalt: meta.logID.salt, logicalContainer: logical, blockOffset: UInt32(offset), maxEpoch: meta.epoch)
+                for attempt in 0..<(racing ? 3 : 1) {
+                    if racing { usleep(1_000 << attempt) }
+                    if case .success(let again) = try reader.decode(at: offset, identity: identity, maxRawLength: maxRawLength),
+                        again.header.previousBlockCRC == chain
+                    {
+                        rereads += 1
+                        continue scanning
+                    }
+                }
             }
             if position <= meta.durableWatermark || durableEvidence != nil {
                 let why = durableEvidence.map { "a later block (\($0)) says it was durable" }
