@@ -329,4 +329,15 @@ struct ToolTests {
         let added = try Self.run(["containers", "add", f.dir, "--count", "2"])
         #expect(added.status == 0 && added.out.split(separator: "\n").count == 2, "\(added.err)")
     }
+
+    @Test("create with a size too large for 64 bits or for an Int: a usage error (exit 64), never a crash, nothing created")
+    func createWithHugeSizes() throws {
+        let dir = NSTemporaryDirectory() + "txlog-tool-huge-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for args in [["--container-size", "99999999999G"], ["--block-size", "18446744073709551615"], ["--block-size", "17179869184G"]] {
+            let r = try Self.run(["create", dir] + args)
+            #expect(r.status == 64 && !r.err.contains("Fatal error") && !r.err.contains("crashed"), "\(args): \(r.status) \(r.err.prefix(300))")
+            #expect(!FileManager.default.fileExists(atPath: dir + "/txlog.base"), "\(args)")
+        }
+    }
 }

@@ -17,7 +17,7 @@ struct CreateCommand: ParsableCommand {
         var options = LogCreateOptions()
         options.containerSize = containerSize.value
         options.containerCount = containers
-        options.blockSize = Int(blockSize.value)
+        options.blockSize = Int(clamping: blockSize.value)  // one beyond Int is out of range: create says so
         options.codec = codec
         do {
             let log = try LogStore.create(at: path, options: options)

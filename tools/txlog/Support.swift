@@ -63,8 +63,9 @@ struct ByteCount: ExpressibleByArgument {
         var text = argument.uppercased()
         if text.hasSuffix("IB") { text.removeLast(2) } else if text.hasSuffix("B") { text.removeLast() }
         if let last = text.last, let unit = units[last] {
-            guard let n = UInt64(text.dropLast()) else { return nil }
-            value = n * unit
+            // A count too large for 64 bits is not a size (it would trap): a usage error.
+            guard let n = UInt64(text.dropLast()), case let (v, overflow) = n.multipliedReportingOverflow(by: unit), !overflow else { return nil }
+            value = v
         } else {
             guard let n = UInt64(text) else { return nil }
             value = n
