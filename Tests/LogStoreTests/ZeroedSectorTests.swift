@@ -114,6 +114,31 @@ struct ZeroedSectorTests {
         }
     }
 
+    @Test("A torn tail a writable open dropped is not met again: after a clean close without writing, strict opens and nothing is reported")
+    func droppedTornTailIsGone() throws {
+        let dir = Kit.temporaryPath("torngone")
+        defer { Kit.remove(dir) }
+        var ledger = FaultLedger()
+        let log = try LogStore.create(at: dir, options: Kit.tinyOptions(containers: 4))
+        for _ in 0..<3 { try #require(ledger.round(log, count: 12) == nil) }
+        let image = try Kit.copy(dir, tag: "torngone-image")
+        defer { Kit.remove(image) }
+        try log.close()
+        // The crash image's last block torn (nothing claims it durable).
+        let torn = try #require(ledger.entries.last).lsn.blockLSN
+        var bytes = try Kit.fileBytes(image + "/" + D.container(0))
+        bytes[Int(torn.blockOffset) + 100] ^= 0x55
+        try Kit.writeFile(image + "/" + D.container(0), bytes)
+        let first = try LogStore.open(at: image)
+        #expect(first.recoveryReport.tornTail != nil)
+        try first.close()
+        for (mode, options) in D.modes {
+            let l = try LogStore.open(at: image, options: options)
+            #expect(l.recoveryReport.tornTail == nil && l.lastLSN < torn, "\(mode)")
+            try l.close()
+        }
+    }
+
     @Test("A zeroed container header: corrupt at the container, offset 0, in every mode")
     func zeroedContainerHeader() throws {
         let (dir, _) = try D.threeContainerLog("zeroheader")
