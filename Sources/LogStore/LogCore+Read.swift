@@ -169,8 +169,10 @@ extension LogCore {
         let offset = position.blockOffset
         let dataStart = UInt64(Format.containerDataStart)
         let end: UInt64 = lock.withLock {
+            // Freed while it was read (every base moved past it): gone, not damaged.
+            guard let p = state.logicalToPhysical[position.container] else { return 0 }
             if position.container == state.open.logical { return state.open.offset }
-            guard let p = state.logicalToPhysical[position.container], let c = state.containers[p], c.endOffset > 0 else { return containerSize }
+            guard let c = state.containers[p], c.endOffset > 0 else { return containerSize }
             return c.endOffset
         }
         guard offset >= dataStart, offset < end else { return false }
