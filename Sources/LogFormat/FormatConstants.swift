@@ -12,6 +12,12 @@ public enum Format {
     public static let containerSizeUnit: UInt64 = 512 * 1024
     /// Largest container size (block offsets in an LSN reach 4 GiB).
     public static let maxContainerSize: UInt64 = 4 * 1024 * 1024 * 1024
+
+    /// Where the data area of a container of `size` bytes ends: blocks end at or before it. That is the
+    /// container's end, except in a 4 GiB container, whose last 512 bytes stay unused: the position after
+    /// the last block must have an LSN too (the end of the log, where the next block goes), and LSN
+    /// block offsets stop at 4 GiB − 512.
+    public static func containerDataEnd(size: UInt64) -> UInt64 { min(size, LSN.maxBlockOffset) }
     /// Fewest containers a log is created with.
     public static let minContainerCount = 2
     /// Most containers a log can have.

@@ -103,7 +103,7 @@ extension LogCore {
         var logical = state.open.logical
         var physical = state.open.physical
         var offset = state.open.offset
-        if offset + UInt64(BlockHeader.size + footprint) > containerSize {
+        if offset + UInt64(BlockHeader.size + footprint) > dataEnd {
             // Move to the next logical container; a free container takes it.
             guard let next = state.containers.values.filter({ $0.logical == 0 && !$0.pendingDelete }).min(by: { $0.physical < $1.physical })
             else { return false }
@@ -115,7 +115,7 @@ extension LogCore {
             state.containers[physical]?.endOffset = 0
             state.logicalToPhysical[logical] = physical
         }
-        let left = Int(containerSize - offset) - BlockHeader.size
+        let left = Int(dataEnd - offset) - BlockHeader.size
         if footprint > normal {
             // A record larger than a block gets a block (and a buffer) of its own.
             releaseOpenBufferLocked()

@@ -359,7 +359,7 @@ extension LogCore {
             m.durableWatermark = max(m.durableWatermark, durable)
             // Everything is durable and this is the end: the next open starts scanning here, not at the
             // start of the container, so it reads nothing.
-            if end.container == m.scanStart.container, end.blockOffset + UInt64(BlockHeader.size) <= containerSize {
+            if end.container == m.scanStart.container, end.blockOffset + UInt64(BlockHeader.size) <= dataEnd {
                 m.scanStart = end
                 m.scanStartPreviousLSN = last
                 m.scanStartPreviousCRC = chain

@@ -172,7 +172,7 @@ extension LogCore {
             // Freed while it was read (every base moved past it): gone, not damaged.
             guard let p = state.logicalToPhysical[position.container] else { return 0 }
             if position.container == state.open.logical { return state.open.offset }
-            guard let c = state.containers[p], c.endOffset > 0 else { return containerSize }
+            guard let c = state.containers[p], c.endOffset > 0 else { return dataEnd }
             return c.endOffset
         }
         guard offset >= dataStart, offset < end else { return false }

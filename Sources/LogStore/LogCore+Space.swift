@@ -19,7 +19,7 @@ extension LogCore {
         RecordHeader.footprint(dataLength: dataLength) + BlockHeader.size + Format.sectorSize
     }
 
-    var containerDataBytes: Int { Int(containerSize) - Format.containerDataStart }
+    var containerDataBytes: Int { Int(dataEnd) - Format.containerDataStart }
 
     /// Bytes still writable without recycling: the rest of the current container plus every free one.
     func freeBytesLocked() -> Int {
@@ -29,7 +29,7 @@ extension LogCore {
     /// Bytes left in the current container after the open block's records.
     private func tailLeftLocked() -> Int {
         let o = state.open
-        return max(0, Int(containerSize) - Int(o.offset) - BlockHeader.size - o.used)
+        return max(0, Int(dataEnd) - Int(o.offset) - BlockHeader.size - o.used)
     }
 
     /// The rest of the current container, which an append of a record costing up to `cost` wastes when the
@@ -230,7 +230,7 @@ extension LogCore {
             var logical = max(start.container, oldest)
             while logical <= end.container, let p = state.logicalToPhysical[logical], let c = state.containers[p] {
                 let from = logical == start.container ? start.blockOffset : UInt64(Format.containerDataStart)
-                let closedEnd = c.endOffset > 0 ? c.endOffset : (logical == state.open.logical ? state.open.offset : containerSize)
+                let closedEnd = c.endOffset > 0 ? c.endOffset : (logical == state.open.logical ? state.open.offset : dataEnd)
                 let to = logical == end.container ? min(end.blockOffset, closedEnd) : closedEnd
                 if to > from {
                     extents.append(ArchiveExtent(physicalID: p, logicalID: logical, path: c.path, startOffset: from, endOffset: to))

@@ -101,6 +101,8 @@ final class LogCore: @unchecked Sendable {
     let directory: String
     let logID: LogID
     let containerSize: UInt64
+    /// Where blocks must end in a container (`Format.containerDataEnd(size:)`).
+    let dataEnd: UInt64
     let blockSize: Int
     let maxRecordSize: Int
     let maxRawLength: Int
@@ -213,6 +215,7 @@ final class LogCore: @unchecked Sendable {
         self.directory = directory
         self.logID = meta.logID
         self.containerSize = meta.containerSize
+        self.dataEnd = Format.containerDataEnd(size: meta.containerSize)
         self.blockSize = Int(meta.blockSize)
         self.maxRecordSize = Int(meta.maxRecordSize)
         self.maxRawLength = max(Int(meta.blockSize) - BlockHeader.size, RecordHeader.footprint(dataLength: Int(meta.maxRecordSize)))
@@ -271,7 +274,7 @@ final class LogCore: @unchecked Sendable {
     /// Payload bytes a normal block opened at `offset` may hold: bounded by the block size and by what is
     /// left in the container, so the block fits even if stored uncompressed.
     func openCapacity(offset: UInt64) -> Int {
-        let left = containerSize >= offset + UInt64(BlockHeader.size) ? containerSize - offset - UInt64(BlockHeader.size) : 0
+        let left = dataEnd >= offset + UInt64(BlockHeader.size) ? dataEnd - offset - UInt64(BlockHeader.size) : 0
         return Int(min(UInt64(blockSize - BlockHeader.size), left))
     }
 

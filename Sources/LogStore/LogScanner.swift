@@ -324,7 +324,7 @@ private struct LogScanner {
                     report.end = lsn(offset)
                     return
                 }
-                let limit = t.newest ? core.containerSize : t.end
+                let limit = t.newest ? core.dataEnd : t.end
                 guard let next = try resync(&reader, t, after: offset, limit: limit) else {
                     chain = nil
                     break blocks
@@ -353,7 +353,7 @@ private struct LogScanner {
     /// The next 512-byte boundary after `offset` (below `limit`) holding a valid block of the container.
     private func resync(_ reader: inout WindowReader, _ t: Target, after offset: UInt64, limit: UInt64) throws -> UInt64? {
         var o = offset + UInt64(Format.sectorSize)
-        while o + UInt64(BlockHeader.size) <= min(limit, core.containerSize) {
+        while o + UInt64(BlockHeader.size) <= min(limit, core.dataEnd) {
             if let (h, _) = try reader.header(at: o), h.logSalt == core.logSalt, h.logicalContainer == t.logical, h.blockOffset == UInt32(o) {
                 let identity = BlockIdentity(logSalt: core.logSalt, logicalContainer: t.logical, blockOffset: UInt32(o), maxEpoch: core.epoch)
                 if case .success = try reader.decode(at: o, identity: identity, maxRawLength: core.maxRawLength) { return o }

@@ -91,10 +91,11 @@ struct RecoveryScanner {
         var switches: [RecoveredSwitch] = []
         var rereads = 0
         let size = meta.containerSize
+        let dataEnd = Format.containerDataEnd(size: size)
         var reader = ContainerReader(io: io, fd: c.fd, size: size)
         scanning: while true {
             var failure: DecodedBlock.Failure = .absent("end of container")
-            while offset + UInt64(BlockHeader.size) <= size {
+            while offset + UInt64(BlockHeader.size) <= dataEnd {
                 let identity = BlockIdentity(logSalt: meta.logID.salt, logicalContainer: logical, blockOffset: UInt32(offset), maxEpoch: meta.epoch)
                 let result = try reader.decode(at: offset, identity: identity, maxRawLength: maxRawLength)
                 guard case .success(let block) = result else {
@@ -130,7 +131,7 @@ struct RecoveryScanner {
             }
             // Decide: a clean end, a torn tail, or corruption.
             let position = LSN(uncheckedContainer: logical, blockOffset: offset, slot: 0)
-            guard offset + UInt64(BlockHeader.size) <= size else { break scanning }
+            guard offset + UInt64(BlockHeader.size) <= dataEnd else { break scanning }
             let reason: String
             let damaged: Bool
             switch failure {
@@ -194,7 +195,7 @@ struct RecoveryScanner {
         let stale = "the base file (generation \(meta.generation), epoch \(meta.epoch)) is older than the containers"
         let why = "its newest version was lost or an older copy was put in place"
         let salt = meta.logID.salt
-        if end.blockOffset + UInt64(BlockHeader.size) <= meta.containerSize {
+        if end.blockOffset + UInt64(BlockHeader.size) <= Format.containerDataEnd(size: meta.containerSize) {
             let identity = BlockIdentity(logSalt: salt, logicalContainer: end.container, blockOffset: UInt32(end.blockOffset), maxEpoch: .max)
             if case .success(let b) = try reader.decode(at: end.blockOffset, identity: identity, maxRawLength: maxRawLength),
                 b.header.epoch > meta.epoch
@@ -244,7 +245,7 @@ struct RecoveryScanner {
         var offset = position.blockOffset + UInt64(Format.sectorSize)
         let chunk = 1 << 20
         var buffer = [UInt8](repeating: 0, count: chunk)
-        while offset + UInt64(BlockHeader.size) <= meta.containerSize {
+        while offset + UInt64(BlockHeader.size) <= Format.containerDataEnd(size: meta.containerSize) {
             let n = try buffer.withUnsafeMutableBytes { try io.readFully(reader.fd, into: $0, at: offset) }
             if n < BlockHeader.size { break }
             var at = 0
