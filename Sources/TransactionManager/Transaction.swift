@@ -34,7 +34,9 @@ public final class Transaction: @unchecked Sendable, CustomStringConvertible {
     ///
     /// - Throws: `aborted` if the transaction rolled back instead (a veto, a timeout, a rollback);
     ///   `invalid-state` if a superior coordinates it or commit already started; `failed` if the log
-    ///   failed before the decision was durable (recovery then decides; the outcome is unknown here);
+    ///   failed before the decision was durable (recovery then decides; the outcome is unknown here),
+    ///   or before every participant answered prepare (the transaction is rolled back). A commit whose
+    ///   decision is durable returns even if the log fails before every participant acknowledged;
     ///   `closed` if the TM closed first, or the RM of a single-phase commit closed before answering.
     public func commit() async throws { try await tm.commit(core) }
 
@@ -43,8 +45,8 @@ public final class Transaction: @unchecked Sendable, CustomStringConvertible {
     /// acknowledgements are not awaited).
     public func rollback() throws { try tm.rollback(core, reason: "rollback requested") }
 
-    /// Waits until the transaction finishes (committed or aborted, every participant acknowledged)
-    /// and returns the outcome.
+    /// Waits until the transaction finishes (committed or aborted, every participant acknowledged),
+    /// its log fails or its TM closes, and returns the outcome (`undetermined` if none was decided).
     public func waitForOutcome() async -> Outcome { await tm.waitFinished(core) }
 
     /// Makes an external coordinator the transaction's superior: it, not ``commit()``, then drives

@@ -54,6 +54,11 @@ extension TransactionManager {
             if target.state == .committed {
                 return (true, outcomeLocked(txn, .committed))
             }
+            if state == .failed, txn.pending > 0 {
+                // Woken by the log's failure before the RM answered: the outcome is the RM's, not known here.
+                txn.state = .failed
+                throw LogError(.failed, "the log failed during the single-phase commit of transaction \(txn.id): the outcome is the resource manager's and is not known here (\(failure?.message ?? ""))")
+            }
             txn.state = .prePreparing  // rejected: carry on with two phases
             return (false, Effects())
         }
@@ -94,15 +99,31 @@ extension TransactionManager {
         for e in targets { deliverOne(e, kind) }
         await awaitPhase(txn)
         if let stopped = lock.withLock({ txn.cutShort ? txn.stopError : nil }) { throw stopped }
+        if lock.withLock({ state == .failed && txn.pending > 0 }) { throw rollBackOnFailure(txn, kind) }
     }
 
-    /// Waits until the current phase's answers are in (or the transaction is cut short).
+    /// The log failed while a phase waited for answers: no decision can be logged any more, so presumed
+    /// abort holds, and the transaction is rolled back as when its decision record cannot be appended
+    /// (``rollBackUnlogged(_:wasLogged:record:floor:_:)``). Returns the error to throw (`failed`).
+    func rollBackOnFailure(_ txn: TxnCore, _ phase: TransactionNotification.Kind) -> LogError {
+        perform(lock.withLock {
+            guard txn.canAbort, !txn.detached else { return Effects() }
+            if txn.abortReason == nil {
+                let cause = failure?.message ?? "the log failed"
+                txn.abortReason = LogError(.failed, "transaction \(txn.id) was rolled back: the log failed before every participant answered \(phase.rawValue) (\(cause))")
+            }
+            return outcomeLocked(txn, .aborted)
+        })
+        return lock.withLock { txn.stopError }
+    }
+
+    /// Waits until the current phase's answers are in, the transaction is cut short or the log failed.
     func awaitPhase(_ txn: TxnCore) async {
         // Answers given inside the handlers (the common case) leave nothing to wait for: no suspension.
-        if lock.withLock({ txn.pending == 0 || txn.cutShort }) { return }
+        if lock.withLock({ txn.pending == 0 || txn.cutShort || state == .failed }) { return }
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             let now = lock.withLock { () -> Bool in
-                if txn.pending == 0 || txn.cutShort { return true }
+                if txn.pending == 0 || txn.cutShort || state == .failed { return true }
                 txn.phaseWaiter = c
                 return false
             }
@@ -168,9 +189,12 @@ extension TransactionManager {
     /// (`undetermined` if no decision was made by then). With `orOnlyClosedRMsOwe`, also returns once
     /// the outcome is decided and every acknowledgement still owed is from an RM that is closed: a
     /// commit does not wait for an RM that may never be opened again (it gets the outcome when it is).
+    /// Once the log failed no participant may be able to log its acknowledgement: a decided outcome is
+    /// durable (recovery sends it again), so it is returned.
     func waitFinished(_ txn: TxnCore, orOnlyClosedRMsOwe: Bool = false) async -> Outcome {
         func done() -> Bool {
-            txn.isFinished || txn.state == .failed || txn.detached || (orOnlyClosedRMsOwe && txn.onlyClosedRMsOweAcknowledgement)
+            txn.isFinished || txn.state == .failed || state == .failed || txn.detached
+                || (orOnlyClosedRMsOwe && txn.onlyClosedRMsOweAcknowledgement)
         }
         while true {
             if let outcome = lock.withLock({ done() ? txn.outcome : nil }) { return outcome }

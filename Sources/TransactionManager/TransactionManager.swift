@@ -264,13 +264,24 @@ public final class TransactionManager: @unchecked Sendable {
     }
 
     func logFailed(_ e: LogError) {
-        let hs: [@Sendable (LogError) -> Void] = lock.withLock {
-            guard failure == nil else { return [] }
+        let (hs, woken): ([@Sendable (LogError) -> Void], [CheckedContinuation<Void, Never>]) = lock.withLock {
+            guard failure == nil else { return ([], []) }
             failure = e
             state = .failed
+            // Nothing is logged any more, so an answer a commit driver or an outcome waiter waits for may
+            // never come (an RM that cannot append its prepare or commit record does not answer): each
+            // is woken and sees the failed state (see `awaitPhase` and `waitFinished`).
+            var woken: [CheckedContinuation<Void, Never>] = []
+            for txn in transactions.values {
+                if let w = txn.phaseWaiter { woken.append(w) }
+                txn.phaseWaiter = nil
+                woken += txn.finishWaiters
+                txn.finishWaiters.removeAll()
+            }
             defer { failureHandlers.removeAll() }
-            return failureHandlers
+            return (failureHandlers, woken)
         }
+        for c in woken { c.resume() }
         for h in hs { h(e) }
     }
 

@@ -1,0 +1,110 @@
+// The TM when the log under it fails (an fdatasync EIO): what commit() and the other calls see, that
+// nothing waits forever, and what recovery makes of it.
+
+import Foundation
+import LogStore
+import Testing
+@testable import TransactionManager
+
+@Suite struct LogFailureTests {
+    /// Fails the log: the next data sync gets EIO. Appends to `stream` so there is something to sync.
+    static func failLog(_ io: FailingSyncIO, _ log: LogStore, _ stream: LogStream) {
+        io.failSyncs.set(true)
+        let lsn = try? stream.append(Array("poison".utf8))
+        if let lsn { _ = try? stream.flush(upTo: lsn) }
+        #expect(log.isFailed)
+    }
+
+    /// The decision is durable and one participant owes its commit acknowledgement when the log fails:
+    /// its own commit record can no longer be appended, so it never acknowledges. Before, commit()
+    /// (and waitForOutcome()) waited forever on the failed TM.
+    @Test(.timeLimit(.minutes(1))) func aCommitWaitingForAcknowledgementsReturnsWhenTheLogFails() async throws {
+        let dir = TMScratch("fail-after-decision")
+        defer { dir.remove() }
+        let io = FailingSyncIO()
+        let log = try LogStore.create(at: dir.path, options: TMScratch.options, io: io)
+        let tm = try TransactionManager.create(log: log)
+        try tm.recover()
+        let failures = ResultBox()
+        tm.onFailure { e in failures.set(e.code.rawValue) }
+        let (a, b, tx) = try twoRMs(tm)
+        b.on(.commit, .hold)
+        let commit = BackgroundCall { try await tx.commit() }
+        #expect(await b.waitFor(.commit, tx: tx.id))
+        Self.failLog(io, log, try #require(a.rm.stream))
+        #expect(await eventually { tm.currentState == .failed })
+        #expect(await eventually { failures.value == "failed" })
+        // Its commit record cannot be appended: it does not acknowledge.
+        #expect(throws: LogError.self) { try b.release(.commit, tx: tx.id) }
+        let waited = BackgroundCall { await tx.waitForOutcome() }
+                await commit.expectSuccess("commit: the decision is durable", within: 5)
+        #expect(await waited.expectSuccess("waitForOutcome()", within: 5) == .committed)
+        // Later calls are refused with the log's error.
+        expectLogError(.failed) { _ = try tm.createTransaction() }
+        expectLogError(.failed) { _ = try tm.checkpoint() }
+
+        // Recovery: the decision stands, b gets the commit again.
+        #expect(throws: LogError.self) { try log.close() }
+        io.failSyncs.set(false)
+        let log2 = try LogStore.open(at: dir.path, io: io)
+        defer { try? log2.close() }
+        let tm2 = try TransactionManager.open(log: log2)
+        try tm2.recover()
+        let snaps = tm2.transactionSnapshots()
+        #expect(snaps.count == 1 && snaps.first?.outcome == .committed, "\(snaps)")
+    }
+
+    /// The log fails while a participant has not answered prepare (it cannot log its prepare record, so
+    /// it never will): no decision can be logged, so commit() throws `failed` and the transaction rolls
+    /// back, as recovery presumes. Before, commit() waited forever.
+    @Test(.timeLimit(.minutes(1))) func aCommitWaitingForAPrepareAnswerFailsWhenTheLogFails() async throws {
+        let dir = TMScratch("fail-in-prepare")
+        defer { dir.remove() }
+        let io = FailingSyncIO()
+        let log = try LogStore.create(at: dir.path, options: TMScratch.options, io: io)
+        let tm = try TransactionManager.create(log: log)
+        try tm.recover()
+        let (a, b, tx) = try twoRMs(tm)
+        b.on(.prepare, .hold)
+        let commit = BackgroundCall { try await tx.commit() }
+        #expect(await b.waitFor(.prepare, tx: tx.id))
+        Self.failLog(io, log, try #require(a.rm.stream))
+        #expect(await eventually { tm.currentState == .failed })
+        #expect(throws: LogError.self) { try b.release(.prepare, tx: tx.id) }
+        let error = await commit.expectLogError(.failed, "commit", within: 5)
+        #expect(error?.message.contains("rolled back") == true, "\(String(describing: error))")
+        #expect(tx.outcome == .aborted)
+        #expect(a.kinds(tx.id).last == .rollback, "\(a.kinds(tx.id))")
+
+        #expect(throws: LogError.self) { try log.close() }
+        io.failSyncs.set(false)
+        let log2 = try LogStore.open(at: dir.path, io: io)
+        defer { try? log2.close() }
+        let tm2 = try TransactionManager.open(log: log2)
+        try tm2.recover()
+        #expect(tm2.transactionSnapshots().isEmpty, "no decision reached the log: presumed abort")
+    }
+
+    /// The log fails while the one RM of a single-phase commit has not answered: the outcome is that
+    /// RM's, so commit() throws `failed` saying it is not known. Before, commit() waited forever.
+    @Test(.timeLimit(.minutes(1))) func aSinglePhaseCommitWaitingForItsRMFailsWhenTheLogFails() async throws {
+        let dir = TMScratch("fail-in-single-phase")
+        defer { dir.remove() }
+        let io = FailingSyncIO()
+        let log = try LogStore.create(at: dir.path, options: TMScratch.options, io: io)
+        let tm = try TransactionManager.create(log: log)
+        try tm.recover()
+        let a = try ScriptedRM.online(tm, "a")
+        let tx = try tm.createTransaction()
+        _ = try a.enlist(tx, mask: .all)
+        a.on(.singlePhaseCommit, .hold)
+        let commit = BackgroundCall { try await tx.commit() }
+        #expect(await a.waitFor(.singlePhaseCommit, tx: tx.id))
+        Self.failLog(io, log, try #require(a.rm.stream))
+        #expect(await eventually { tm.currentState == .failed })
+        #expect(throws: LogError.self) { try a.release(.singlePhaseCommit, tx: tx.id) }
+        let error = await commit.expectLogError(.failed, "commit", within: 5)
+        #expect(error?.message.contains("not known") == true, "\(String(describing: error))")
+        #expect(throws: LogError.self) { try log.close() }
+    }
+}
