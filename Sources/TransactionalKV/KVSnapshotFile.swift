@@ -72,7 +72,12 @@ enum KVSnapshotFile {
             try? io.unlink(temp)
             throw error
         }
-        try io.rename(temp, directory + "/" + name)
+        do { try io.rename(temp, directory + "/" + name) } catch {
+            // Left behind, the temporary file (the size of the whole snapshot) would stay for good: the
+            // next checkpoint writes another generation.
+            try? io.unlink(temp)
+            throw error
+        }
         try io.fsyncDirectory(directory)
     }
 

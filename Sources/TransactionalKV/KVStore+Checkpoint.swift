@@ -111,9 +111,11 @@ extension KVStore {
             let lsn = try stream.writeRestartArea(KVRecord.checkpoint(cp).encode(), newBase: newBase)
             // Older snapshots of this store are no longer referenced. No directory fsync follows: an
             // unlink lost in a crash leaves an unreferenced file, which recovery ignores (it opens only
-            // the file the restart area names) and the next checkpoint deletes.
+            // the file the restart area names) and the next checkpoint deletes. So are temporary files a
+            // checkpoint that failed or crashed left (this store's checkpoints run one at a time).
             let prefix = "kv-\(id)-"
-            for file in (try? io.listDirectory(directory)) ?? [] where file.hasPrefix(prefix) && file != name && file.hasSuffix(".snap") {
+            for file in (try? io.listDirectory(directory)) ?? []
+            where file.hasPrefix(prefix) && file != name && (file.hasSuffix(".snap") || file.hasSuffix(".snap.tmp")) {
                 // Freed in steps: a large file freed at once holds up the log's fdatasyncs.
                 try? io.unlinkFreeingGradually(directory + "/" + file)
             }
