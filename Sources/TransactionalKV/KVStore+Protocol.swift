@@ -150,7 +150,11 @@ extension KVStore {
                 if let error {
                     // The log failed: the record may or may not be durable; recovery decides.
                     lock.withLock { failure = failure ?? error }
-                    try? e.rollback(reason: error)
+                    // No veto then: it would make the transaction `aborted`, and recovery may well find
+                    // the record and apply it. The log is the TM's too, so the TM fails with it and stops
+                    // the commit with `failed`, saying the outcome is not known. (Any other error, a log
+                    // closed under the store, still vetoes: nothing else would end the commit.)
+                    if error.code != .failed { try? e.rollback(reason: error) }
                     return
                 }
                 lock.withLock {

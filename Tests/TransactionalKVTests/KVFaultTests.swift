@@ -152,4 +152,83 @@ final class KVFaultIO: ForwardingFileIO, Sendable {
         #expect(w.files().count == 1, "\(w.files())")
         try w.log.close()
     }
+
+    /// Fails the log now: every later data sync gets EIO, and one is made.
+    static func failLog(_ io: KVFaultIO, _ log: LogStore, _ stream: LogStream) {
+        io.failAlways(.fdatasync)
+        if let lsn = try? stream.append(b("poison")) { _ = try? stream.flush(upTo: lsn) }
+    }
+
+    /// Two stores commit together; the log fails after the decision is durable and before the stores
+    /// log their commit records (a third participant, told first, fails it). Neither store can
+    /// acknowledge. Before, commit() waited forever; now it returns (the decision is durable), every
+    /// later call is refused or returns, and after a reopen both stores hold the writes.
+    @Test(.timeLimit(.minutes(1))) func theLogFailingBetweenTheDecisionAndTheCommitRecordsLosesNothing() async throws {
+        let io = KVFaultIO()
+        let w = try Setup("fail-mid-commit", stores: 2, logIO: io)
+        defer { try? FileManager.default.removeItem(atPath: w.dir) }
+        let (a, b2) = (w.stores[0], w.stores[1])
+        let log = w.log
+        let poison = try log.createStream("poison")
+        let trigger = try w.tm.createResourceManager(description: "trigger") { n in
+            guard let e = n.enlistment else { return }
+            switch n.kind {
+            case .prePrepare: try? e.prePrepareComplete()
+            case .prepare: try? e.prepareComplete()
+            case .commit:
+                KVFaultTests.failLog(io, log, poison)
+                try? e.commitComplete()
+            default: break
+            }
+        }
+        try trigger.recover()
+        let tx = try w.tm.createTransaction()
+        _ = try trigger.enlist(tx)
+        try a.begin(tx).put(b("k"), b("A"))
+        try b2.begin(tx).put(b("k"), b("B"))
+        let commit = BackgroundCall { try await tx.commit() }
+        await commit.expectSuccess("commit: its decision is durable", within: 5)
+        #expect(log.isFailed)
+        #expect(await eventually { w.tm.currentState == .failed })
+        // Everything after the failure is refused, nothing hangs.
+        expectLogError(.failed) { _ = try w.tm.createTransaction() }
+        #expect(throws: LogError.self) { try a.checkpoint() }
+        a.close()
+        b2.close()
+        try? w.tm.close()
+        #expect(throws: LogError.self) { try log.close() }
+
+        io.heal()
+        let (log2, _, stores2) = try w.reopen()
+        defer { try? log2.close() }
+        #expect(s(stores2[0].get(b("k"))) == "A" && s(stores2[1].get(b("k"))) == "B")
+        #expect(stores2[0].inDoubtTransactions.isEmpty && stores2[1].inDoubtTransactions.isEmpty)
+    }
+
+    /// A single-phase commit whose record's sync fails: the record may or may not be durable (here it
+    /// reached the file, only its sync failed, so recovery finds it). commit() throws `failed`, and the
+    /// transaction must not claim an outcome it does not know: before, the store vetoed and the
+    /// transaction said `aborted`, while the reopened store held its write.
+    @Test(.timeLimit(.minutes(1))) func aSinglePhaseCommitWhoseSyncFailsClaimsNoOutcome() async throws {
+        let io = KVFaultIO()
+        let w = try Setup("fail-single-phase", stores: 1, logIO: io)
+        defer { try? FileManager.default.removeItem(atPath: w.dir) }
+        let store = w.stores[0]
+        try await Self.put(w.tm, store, "k", "1")
+        io.failAlways(.fdatasync)
+        let tx = try w.tm.createTransaction()
+        try store.begin(tx).put(b("k"), b("2"))
+        let commit = BackgroundCall { try await tx.commit() }
+        let error = await commit.expectLogError(.failed, "commit", within: 5)
+        #expect(error?.message.contains("not known") == true, "\(String(describing: error))")
+        #expect(tx.outcome == .undetermined, "the outcome is not known here")
+        #expect(throws: LogError.self) { try store.checkpoint() }
+        store.close()
+        #expect(throws: LogError.self) { try w.log.close() }
+
+        io.heal()
+        let (log2, _, stores2) = try w.reopen()
+        defer { try? log2.close() }
+        #expect(s(stores2[0].get(b("k"))) == "2", "the record reached the file; recovery applies it")
+    }
 }
