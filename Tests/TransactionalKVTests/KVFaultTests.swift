@@ -231,4 +231,37 @@ final class KVFaultIO: ForwardingFileIO, Sendable {
         defer { try? log2.close() }
         #expect(s(stores2[0].get(b("k"))) == "2", "the record reached the file; recovery applies it")
     }
+
+    /// A transaction begun before the log failed: its reads and writes stay in memory, its commit is
+    /// refused with `failed`, its rollback and every store and TM call return; nothing hangs or traps,
+    /// and a reopen shows only what was acknowledged.
+    @Test(.timeLimit(.minutes(1))) func callsAfterTheLogFailedAreRefusedOrReturn() async throws {
+        let io = KVFaultIO()
+        let w = try Setup("calls-after-failure", stores: 2, logIO: io)
+        defer { try? FileManager.default.removeItem(atPath: w.dir) }
+        let (a, b2) = (w.stores[0], w.stores[1])
+        try await Self.put(w.tm, a, "k", "1")
+        let tx = try w.tm.createTransaction()
+        let va = try a.begin(tx), vb = try b2.begin(tx)
+        try va.put(b("k"), b("2"))
+        Self.failLog(io, w.log, try w.log.createStream("poison"))
+        #expect(await eventually { w.tm.currentState == .failed })
+        try vb.put(b("m"), b("2"))
+        #expect(s(try va.get(b("k"))) == "2")
+        await expectLogError(.failed) { try await tx.commit() }
+        try? tx.rollback()
+        let tx2 = BackgroundCall { () async throws -> Void in _ = try a.begin(try w.tm.createTransaction()) }
+        await tx2.expectLogError(.failed, "begin after the failure")
+        #expect(throws: LogError.self) { try a.checkpoint() }
+        #expect(throws: LogError.self) { _ = try KVStore.open(transactionManager: w.tm, id: GUID.random(), directory: w.data) }
+        a.close()
+        b2.close()
+        try? w.tm.close()
+        #expect(throws: LogError.self) { try w.log.close() }
+
+        io.heal()
+        let (log2, _, stores2) = try w.reopen()
+        defer { try? log2.close() }
+        #expect(s(stores2[0].get(b("k"))) == "1" && stores2[1].get(b("m")) == nil)
+    }
 }
