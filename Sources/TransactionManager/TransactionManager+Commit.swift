@@ -155,8 +155,12 @@ extension TransactionManager {
             do {
                 try await stream.flush(upTo: lsn)
             } catch {
-                // The decision may or may not be durable: no outcome is sent; recovery decides.
-                lock.withLock { txn.state = .failed }
+                // The decision may or may not be durable: no outcome is sent, and none is claimed (a
+                // reader of `outcome` would otherwise see committed); recovery decides.
+                lock.withLock {
+                    txn.state = .failed
+                    txn.outcome = .undetermined
+                }
                 throw error
             }
         }

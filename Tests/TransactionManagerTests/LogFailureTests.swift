@@ -37,7 +37,7 @@ import Testing
         // Its commit record cannot be appended: it does not acknowledge.
         #expect(throws: LogError.self) { try b.release(.commit, tx: tx.id) }
         let waited = BackgroundCall { await tx.waitForOutcome() }
-                await commit.expectSuccess("commit: the decision is durable", within: 5)
+        await commit.expectSuccess("commit: the decision is durable", within: 5)
         #expect(await waited.expectSuccess("waitForOutcome()", within: 5) == .committed)
         // Later calls are refused with the log's error.
         expectLogError(.failed) { _ = try tm.createTransaction() }
@@ -105,6 +105,27 @@ import Testing
         #expect(throws: LogError.self) { try a.release(.singlePhaseCommit, tx: tx.id) }
         let error = await commit.expectLogError(.failed, "commit", within: 5)
         #expect(error?.message.contains("not known") == true, "\(String(describing: error))")
+        #expect(throws: LogError.self) { try log.close() }
+    }
+
+    /// The flush of the decision record fails: the decision may or may not be durable, so the outcome is
+    /// not known here. Before, `outcome` (and `waitForOutcome()`) said committed while `commit()` threw
+    /// `failed`, and recovery may well find no decision and presume abort.
+    @Test(.timeLimit(.minutes(1))) func aDecisionWhoseFlushFailsLeavesTheOutcomeUndetermined() async throws {
+        let dir = TMScratch("fail-decision-flush")
+        defer { dir.remove() }
+        let io = FailingSyncIO()
+        let log = try LogStore.create(at: dir.path, options: TMScratch.options, io: io)
+        let tm = try TransactionManager.create(log: log)
+        try tm.recover()
+        let (a, b, tx) = try twoRMs(tm)  // kept: a ScriptedRM's handler holds it weakly
+        io.failSyncs.set(true)
+        let commit = BackgroundCall { try await tx.commit() }
+        await commit.expectLogError(.failed, "commit", within: 10)
+        #expect(log.isFailed)
+        #expect(tx.outcome == .undetermined)
+        #expect(await BackgroundCall { await tx.waitForOutcome() }.expectSuccess("waitForOutcome()", within: 5) == .undetermined)
+        #expect(a.kinds(tx.id) == [.prePrepare, .prepare] && b.kinds(tx.id) == [.prePrepare, .prepare])
         #expect(throws: LogError.self) { try log.close() }
     }
 }
