@@ -33,7 +33,10 @@ struct BenchCommit: AsyncParsableCommand {
         let dir = try BenchDirectory(options.dir)
         let counts = writers.split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 }
         guard !counts.isEmpty, counts.allSatisfy({ $0 <= 1024 }) else { throw ValidationError("--writers: 1...1024, comma-separated") }
-        guard recordSize >= 0, let c = Codec(parsing: codec) else { throw ValidationError("bad --record-size or --codec") }
+        // Records are cut from the corpus: a larger size was reported while smaller records were written.
+        guard (0...Self.corpusBytes).contains(recordSize), let c = Codec(parsing: codec) else {
+            throw ValidationError("--record-size 0...\(Self.corpusBytes), --codec none, lz4 or zlib:N")
+        }
         let section = try Self.measure(dir: dir, seconds: options.seconds, writers: counts, recordSize: recordSize, codec: c, api: api)
         emit([section], options: options, dir: dir.root)
     }
@@ -52,10 +55,13 @@ struct BenchCommit: AsyncParsableCommand {
         var switchesPerCommit: Double { Double(contextSwitches) / Double(max(commits, 1)) }
     }
 
+    /// Bytes of synthetic records the writers cut their records from: the largest record size.
+    static let corpusBytes = 4 << 20
+
     static func measure(
         dir: BenchDirectory, seconds: Double, writers: [Int], recordSize: Int, codec: Codec = .lz4, api: API = .sync
     ) throws -> BenchSection {
-        let corpus = Corpus(byteCount: 4 << 20)
+        let corpus = Corpus(byteCount: corpusBytes)
         var section = BenchSection(
             "commit",
             columns: ["writers", "record", "commits/s", "fdatasyncs", "commits/fdatasync", "p50 us", "p99 us", "p99.9 us", "CPU us/commit",

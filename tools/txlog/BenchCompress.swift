@@ -29,6 +29,8 @@ struct BenchCompress: ParsableCommand {
             return c
         }
         guard !codecList.isEmpty else { throw ValidationError("--codecs: at least one codec") }
+        // A negative count trapped allocating the records.
+        guard (1...16_384).contains(mib) else { throw ValidationError("--mib: 1...16384") }
         guard let input else {
             emit([try Self.measure(dir: dir, seconds: options.seconds, mib: mib, codecs: codecList)], options: options, dir: dir.root)
             return

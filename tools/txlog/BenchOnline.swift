@@ -22,6 +22,8 @@ struct BenchOnline: AsyncParsableCommand {
     /// The measurement, on a thread of its own (see `offCooperativePool`): its clients are tasks.
     func drive() throws {
         guard sizeMib >= 128, sizeMib <= 64 * 1024 else { throw ValidationError("--size-mib 128...65536") }
+        // Negative counts trapped (reversed ranges).
+        guard repeats >= 1, commitsAfterCheckpoint >= 0 else { throw ValidationError("--repeats 1 or more, --commits-after-checkpoint 0 or more") }
         let dir = try BenchDirectory(options.dir)
         let path = dir.fresh("online-log")
         defer { dir.remove(path) }

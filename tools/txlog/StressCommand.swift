@@ -23,6 +23,17 @@ struct StressCommand: ParsableCommand {
         @Option(help: "Stop after this many seconds (0: run until killed).") var seconds: Double = 0
         @Option(help: "Flush every Nth record (1: every record).") var flushEvery = 1
 
+        // Checked before anything runs: a negative writer count trapped, a negative time ran forever (only 0
+        // means "until killed"), and a record larger than any log's largest aborted allocating it.
+        func validate() throws {
+            guard (0...4096).contains(writers) else { throw ValidationError("--writers must be 0...4096") }
+            guard seconds.isFinite, seconds >= 0 else { throw ValidationError("--seconds must be 0 (run until killed) or more") }
+            guard recordSize <= Format.maxRawBlockLength - RecordHeader.size else {
+                throw ValidationError("--record-size must be at most \(Format.maxRawBlockLength - RecordHeader.size) (the largest record of any log)")
+            }
+            guard flushEvery >= 1 else { throw ValidationError("--flush-every must be at least 1") }
+        }
+
         func run() throws {
             let log: LogStore
             do { log = try LogStore.open(at: path) } catch { throw fail(error, opening: true) }

@@ -38,6 +38,11 @@ struct StressRestartCommand: ParsableCommand {
         @Option(help: "Exit at this write/sync call (counted from 1 after open; 0: never).") var killAt = 0
         @Flag(help: "Exit right after the call instead of before it.") var after = false
 
+        // A negative count trapped (an empty range with its bounds reversed).
+        func validate() throws {
+            guard rounds >= 0, records >= 0, killAt >= 0 else { throw ValidationError("--rounds, --records and --kill-at must be 0 or more") }
+        }
+
         func run() throws {
             let log: LogStore
             do { log = try LogStore.open(at: path) } catch { throw fail(error, opening: true) }
