@@ -84,7 +84,9 @@ struct StressCommand: ParsableCommand {
         func run() throws {
             let log: LogStore
             do { log = try LogStore.open(at: path, options: LogOpenOptions(readOnly: true)) } catch { throw fail(error, opening: true) }
-            let text = (try? String(contentsOfFile: acks, encoding: .utf8)) ?? ""
+            // Unreadable acknowledgements are not "nothing acknowledged": a check that cannot see them
+            // must not pass (as `workload check`: exit 2).
+            let text = try readAcknowledgements(acks)
             var acked: [UInt64: (UInt32, UInt64, Int)] = [:]
             for line in text.split(separator: "\n") {
                 let f = line.split(separator: " ")

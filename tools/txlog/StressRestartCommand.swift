@@ -76,7 +76,7 @@ struct StressRestartCommand: ParsableCommand {
         func run() throws {
             let log: LogStore
             do { log = try LogStore.open(at: path, options: LogOpenOptions(readOnly: true)) } catch { throw fail(error, opening: true) }
-            let lines = ((try? String(contentsOfFile: acks, encoding: .utf8)) ?? "").split(separator: "\n")
+            let lines = try readAcknowledgements(acks).split(separator: "\n")
             let acked = lines.compactMap { line -> Int? in
                 let f = line.split(separator: " ")
                 return f.count == 4 && f[0] == "restart" ? Int(f[2]) : nil

@@ -83,3 +83,11 @@ func formatBytes(_ n: UInt64) -> String {
     }
     return i == 0 ? "\(n) B" : String(format: "%.1f %@", v, units[i])
 }
+
+/// The text of an acknowledgements file (`--acks` of the `check` commands). A file that cannot be read
+/// is exit 2 with its name: reading it as empty would let a check pass without looking at anything.
+func readAcknowledgements(_ path: String) throws -> String {
+    do { return try String(contentsOfFile: path, encoding: .utf8) } catch {
+        throw fail(LogError(.notFound, "cannot read the acknowledgements file \(path): \(error.localizedDescription)"), opening: true)
+    }
+}

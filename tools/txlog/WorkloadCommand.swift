@@ -48,10 +48,7 @@ struct WorkloadCommand: ParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let text: String
-            do { text = try String(contentsOfFile: acks, encoding: .utf8) } catch {
-                throw fail(LogError(.notFound, "cannot read the acknowledgements file \(acks): \(error.localizedDescription)"), opening: true)
-            }
+            let text = try readAcknowledgements(acks)
             let lines = text.split(separator: "\n", omittingEmptySubsequences: true)
             // A line cut short by the kill is not an acknowledgement: only newline-terminated lines count.
             let complete = text.hasSuffix("\n") ? lines.map(String.init) : lines.dropLast().map(String.init)
