@@ -70,14 +70,20 @@ struct DumpCommand: ParsableCommand {
         let (low, high) = (data.min() ?? 1, data.max() ?? 1)
         do {
             var cursor: LogCursor
-            if let streamID {
-                let name = names[streamID] ?? ""
-                cursor = try (name.isEmpty ? log.defaultStream : log.openStream(name)).records(from: from ?? .null)
-            } else {
-                cursor = try log.records(from: from ?? .null)
+            do {
+                if let streamID {
+                    let name = names[streamID] ?? ""
+                    cursor = try (name.isEmpty ? log.defaultStream : log.openStream(name)).records(from: from ?? .null)
+                } else {
+                    cursor = try log.records(from: from ?? .null)
+                }
+            } catch let e as LogError where e.code == .notFound && from != nil {
+                throw badFrom(e)
             }
             var n = 0
-            while let r = try nextRecord(&cursor) {
+            var first = true
+            while let r = try nextRecord(&cursor, first: first) {
+                first = false
                 if let to, r.lsn > to { break }
                 if let limit, n >= limit { break }
                 if let type, r.type != type { continue }
@@ -96,6 +102,9 @@ struct DumpCommand: ParsableCommand {
                     if hex { print(hexDump(r.data), terminator: "") }
                 }
             }
+        } catch let e as ExitCode {
+            bar.finish()
+            throw e
         } catch {
             bar.finish()
             throw fail(error)
@@ -104,11 +113,20 @@ struct DumpCommand: ParsableCommand {
 
     /// The cursor's next record; nil at the end, and also where a live writer has recycled the records
     /// since the dump began (`notFound` from the cursor): that is noted on stderr, not damage.
-    private func nextRecord(_ cursor: inout LogCursor) throws -> LogRecord? {
-        do { return try cursor.next() } catch let e as LogError where e.code == .notFound {
+    /// A `--from` that names no record (below the log's base, or where no record is; a stream's cursor may
+    /// find that only at its first read) is a bad value, exit 64: exit 1 says the log is damaged.
+    private func nextRecord(_ cursor: inout LogCursor, first: Bool) throws -> LogRecord? {
+        do { return try cursor.next() } catch let e as LogError where e.code == .notFound && first && from != nil {
+            throw badFrom(e)
+        } catch let e as LogError where e.code == .notFound {
             FileHandle.standardError.write(Data("txlog: dump stopped: \(e.message)\n".utf8))
             return nil
         }
+    }
+
+    private func badFrom(_ e: LogError) -> ExitCode {
+        FileHandle.standardError.write(Data("txlog: \(e) (--from must be the LSN of a record in the log; see txlog dump without --from)\n".utf8))
+        return ToolExit.usage
     }
 
     private func printLine(_ r: LogRecord, _ names: [UInt16: String], _ tm: TMRecordSummary?, _ kv: String?) {
