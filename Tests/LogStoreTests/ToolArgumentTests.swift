@@ -1,0 +1,120 @@
+import Foundation
+import LogStore
+import Testing
+import TxLogTestSupport
+
+/// Bad arguments to every txlog subcommand are a usage error (exit 64), never a trap or a hang, and a
+/// check never passes on acknowledgements it could not read (docs/tools/txlog.md, "Exit codes").
+@Suite("txlog arguments", .serialized)
+struct ToolArgumentTests {
+    static func scratch() throws -> String {
+        let dir = NSTemporaryDirectory() + "txlog-args-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    static func smallLog(in scratch: String) throws -> String {
+        let dir = scratch + "/log"
+        var options = LogCreateOptions()
+        options.containerSize = 512 << 10
+        options.blockSize = 1024
+        let log = try LogStore.create(at: dir, options: options)
+        var lsns: [LSN] = []
+        for i in 0..<100 { lsns.append(try log.append(Array("record \(i)".utf8))) }
+        try log.flush()
+        // The base moves past the first block: an LSN there names a record no longer in the log.
+        try log.advanceBase(to: lsns[80])
+        try log.close()
+        return dir
+    }
+
+    static func expectUsage(_ e: TxlogProcess.Ended, _ args: [String], sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(
+            e.status == 64 && !e.killed && !e.stderr.contains("Fatal error") && !e.stderr.contains("Backtrace"),
+            "\(args): status \(e.status), stderr \(e.stderr.prefix(400))", sourceLocation: sourceLocation)
+    }
+
+    /// `stress run --writers=-1` trapped (a negative range), `--seconds=-1` ran forever (only 0 means "until
+    /// killed"), a record size beyond any log's largest record aborted allocating it; `stress-restart run`
+    /// trapped on a negative `--rounds` or `--records`.
+    @Test("stress and stress-restart: negative or impossible values are exit 64, never a trap or a hang")
+    func stressArguments() async throws {
+        let scratch = try Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let log = try Self.smallLog(in: scratch)
+        let cases: [[String]] = [
+            ["stress", "run", log, "--writers=-1", "--seconds", "1"],
+            ["stress", "run", log, "--writers", "1", "--seconds=-1"],
+            ["stress", "run", log, "--writers", "1", "--seconds", "nan"],
+            ["stress", "run", log, "--writers", "1", "--seconds", "1", "--record-size", "100000000000"],
+            ["stress", "run", log, "--writers", "1", "--seconds", "1", "--flush-every", "0"],
+            ["stress-restart", "run", log, "--rounds=-1"],
+            ["stress-restart", "run", log, "--rounds", "1", "--records=-1"],
+            ["stress-restart", "run", log, "--rounds", "1", "--kill-at=-1"],
+        ]
+        for args in cases {
+            Self.expectUsage(try await TxlogProcess.run(args, scratch: scratch, hangAfter: 30), args)
+        }
+    }
+
+    /// `bench append --sizes=-1`, `bench compress --mib=-1` and `bench online` with a negative
+    /// `--repeats` or `--commits-after-checkpoint` trapped.
+    @Test("bench: negative sizes and counts are exit 64, never a trap")
+    func benchArguments() async throws {
+        let scratch = try Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let cases: [[String]] = [
+            ["bench", "append", "--sizes=-1"],
+            ["bench", "compress", "--mib=-1"],
+            ["bench", "online", "--size-mib", "128", "--repeats=-1"],
+            ["bench", "online", "--size-mib", "128", "--commits-after-checkpoint=-1"],
+            ["bench", "commit", "--writers", "1", "--record-size", "100000000000"],
+        ]
+        for args in cases {
+            let full = args + ["--dir", scratch, "--seconds", "0.1"]
+            Self.expectUsage(try await TxlogProcess.run(full, scratch: scratch, hangAfter: 60), full)
+        }
+    }
+
+    /// `stress check` and `stress-restart check` read a missing `--acks` file as "nothing acknowledged" and
+    /// printed `ok` (exit 0): a harness with a typo in the path passed every run. Like `workload check`, they
+    /// now fail to start (exit 2) and name the file.
+    @Test("stress check and stress-restart check: unreadable acknowledgements are exit 2, not ok")
+    func checksWithUnreadableAcks() async throws {
+        let scratch = try Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let log = try Self.smallLog(in: scratch)
+        let missing = scratch + "/no-such-acks.txt"
+        for command in ["stress", "stress-restart"] {
+            let e = try await TxlogProcess.run([command, "check", log, "--acks", missing], scratch: scratch, hangAfter: 30)
+            #expect(e.status == 2 && !e.stdout.contains("ok") && e.stderr.contains(missing), "\(command): \(e.status) \(e.stdout) \(e.stderr)")
+        }
+        // A readable file still works (an empty one acknowledges nothing).
+        let empty = scratch + "/acks.txt"
+        _ = FileManager.default.createFile(atPath: empty, contents: Data())
+        let ok = try await TxlogProcess.run(["stress", "check", log, "--acks", empty], scratch: scratch, hangAfter: 30)
+        #expect(ok.status == 1 || ok.status == 0, "\(ok.status) \(ok.stderr)")
+    }
+
+    /// `dump --from` an LSN that names no record (below the base, or a slot past its block's records) exited 1,
+    /// the code for damage, on an undamaged log; an LSN past the end was already a usage error (64).
+    @Test("dump --from an LSN that names no record: exit 64 (a bad value), not 1 (damage)")
+    func dumpFromNoRecord() async throws {
+        let scratch = try Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let log = try Self.smallLog(in: scratch)
+        let base = try LogStore.open(at: log, options: LogOpenOptions(readOnly: true)).baseLSN
+        #expect(base.blockOffset > 4096)
+        let pastRecords = LSN(container: 1, blockOffset: base.blockOffset, slot: 500)!
+        for from in ["1:4096:0", pastRecords.description, "99:4096:0"] {
+            // A stream's cursor starts at the stream's base for an LSN below the log's base (LogStream.records(from:)).
+            for stream in from == "1:4096:0" ? [[]] : [[], ["--stream", "default"]] {
+                let args = ["dump", log, "--from", from] + stream
+                let e = try await TxlogProcess.run(args, scratch: scratch, hangAfter: 30)
+                #expect(e.status == 64 && e.stderr.hasPrefix("txlog: ") && !e.stderr.contains("corrupt"), "\(args): \(e.status) \(e.stderr)")
+            }
+        }
+        let ok = try await TxlogProcess.run(["dump", log, "--from", base.description, "--limit", "1"], scratch: scratch, hangAfter: 30)
+        #expect(ok.status == 0 && ok.stdout.hasPrefix("\(base)\t"), "\(ok.status) \(ok.stdout) \(ok.stderr)")
+    }
+}
