@@ -118,3 +118,34 @@ struct ToolArgumentTests {
         #expect(ok.status == 0 && ok.stdout.hasPrefix("\(base)\t"), "\(ok.status) \(ok.stdout) \(ok.stderr)")
     }
 }
+
+extension ToolArgumentTests {
+    /// `containers remove` of a container holding records printed "removed container N" although the
+    /// container stays, pending delete, until the base passes it; `info` then showed "-" for its logical
+    /// id (it printed one only for `active`), while `containers list` showed it.
+    /// A log of 2 containers whose logical container 1 (physical 0) is full and still needed, and a
+    /// third, free container (so one may be removed).
+    static func fillFirstContainer(_ dir: String) throws {
+        var options = LogCreateOptions()
+        options.containerSize = 512 << 10
+        options.blockSize = 1024
+        let log = try LogStore.create(at: dir, options: options)
+        while log.info().containers.filter({ $0.state == .active }).count < 2 { try log.append([UInt8](repeating: 7, count: 900)) }
+        try log.flush()
+        _ = try log.addContainer()
+        try log.close()
+    }
+
+    @Test("containers remove of a data-holding container says pending delete; info shows its logical id")
+    func removeDataHoldingContainer() async throws {
+        let scratch = try Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let dir = scratch + "/log"
+        try Self.fillFirstContainer(dir)
+        let removed = try await TxlogProcess.run(["containers", "remove", dir, "0"], scratch: scratch, hangAfter: 30)
+        #expect(removed.status == 0 && removed.stdout.contains("pending delete") && !removed.stdout.contains("removed container 0"),
+                "\(removed.status) \(removed.stdout) \(removed.stderr)")
+        let info = try await TxlogProcess.run(["info", dir], scratch: scratch, hangAfter: 30)
+        #expect(info.stdout.contains("container 0  pending-delete  logical 1  "), "\(info.stdout)")
+    }
+}

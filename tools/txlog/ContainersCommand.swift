@@ -44,8 +44,10 @@ struct ContainersCommand: ParsableCommand {
             let log = try openForWriting(path)
             do {
                 try log.removeContainer(id)
+                // A container holding records is only marked: it is deleted once every base has passed it.
+                let pending = log.info().containers.first { $0.physicalID == id }.map { $0.state == .pendingDelete } ?? false
                 try log.close()
-                print("removed container \(id)")
+                print(pending ? "container \(id) holds records: pending delete, removed once the log's base passes it" : "removed container \(id)")
             } catch { throw fail(error) }
         }
     }

@@ -31,7 +31,8 @@ struct InfoCommand: ParsableCommand {
         print("flushes    \(st.syncs) fdatasyncs, \(st.batches) batches, \(formatBytes(st.bytesWritten)) written (this process)")
         print("clean shutdown \(report.cleanShutdown ? "yes" : "no")\(report.tornTail.map { ", torn tail dropped at \($0)" } ?? "")")
         for c in info.containers {
-            let logical = c.state == .active ? "logical \(c.logicalID)" : "-"
+            // Pending-archive and pending-delete containers still hold their logical container's records.
+            let logical = c.state.holdsData ? "logical \(c.logicalID)" : "-"
             print("  container \(c.physicalID)  \(c.state)  \(logical)  \(c.path)")
         }
     }
