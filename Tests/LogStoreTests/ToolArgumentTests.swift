@@ -149,3 +149,28 @@ extension ToolArgumentTests {
         #expect(info.stdout.contains("container 0  pending-delete  logical 1  "), "\(info.stdout)")
     }
 }
+
+extension ToolArgumentTests {
+    /// `txlog demo DIR` removed DIR recursively before it started, whatever it held: `txlog demo` pointed at
+    /// a real log (or a home directory) by mistake deleted it. It now replaces only a previous demo's
+    /// directory and refuses anything else (exit 64), leaving it untouched.
+    @Test("demo refuses to delete a directory that is not a previous demo's (a log), and a file")
+    func demoKeepsOtherDirectories() async throws {
+        let scratch = try Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let log = try Self.smallLog(in: scratch)
+        let file = scratch + "/notes.txt"
+        _ = FileManager.default.createFile(atPath: file, contents: Data("keep me".utf8))
+        for target in [log, file, scratch] {
+            let e = try await TxlogProcess.run(["demo", target, "--seconds", "0.2", "--clients", "1"], scratch: scratch, hangAfter: 60)
+            #expect(e.status == 64 && e.stderr.contains("not a previous demo"), "\(target): \(e.status) \(e.stderr.prefix(300))")
+        }
+        #expect(FileManager.default.fileExists(atPath: log + "/txlog.base") && FileManager.default.fileExists(atPath: file))
+        // A previous demo's directory is replaced (what `make demo` relies on).
+        let demo = scratch + "/demo"
+        for _ in 0..<2 {
+            let e = try await TxlogProcess.run(["demo", demo, "--seconds", "0.5", "--clients", "1"], scratch: scratch, hangAfter: 120)
+            #expect(e.status == 0, "\(e.status) \(e.stderr.prefix(300))")
+        }
+    }
+}

@@ -12,7 +12,7 @@ struct DemoCommand: AsyncParsableCommand {
         abstract: "A guided tour on a fresh log: bank transfers across two stores, a SIGKILL, recovery, checks (changes the filesystem).",
         discussion: "Example: txlog demo ./demo-log")
 
-    @Argument(help: "Directory for the demo (replaced if it exists).") var path = "demo-log"
+    @Argument(help: "Directory for the demo (a previous demo's directory is replaced; anything else is refused).") var path = "demo-log"
     @Option(help: "Concurrent clients.") var clients = 16
     @Option(help: "Seconds the child runs before it is killed, and seconds of the measured phase.") var seconds = 3.0
 
@@ -20,8 +20,21 @@ struct DemoCommand: AsyncParsableCommand {
         guard (1...4096).contains(clients), seconds > 0, seconds <= 3600 else { throw ValidationError("--clients 1...4096, --seconds > 0 and at most 3600") }
     }
 
+    /// What a demo leaves in its directory: only such a directory is replaced.
+    static let demoEntries: Set<String> = ["bank", "acks.txt", "child-stderr.txt"]
+
     func run() async throws {
-        try? FileManager.default.removeItem(atPath: path)
+        // The directory is removed recursively: never one the demo did not make (a log, a home directory).
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+            let entries = isDirectory.boolValue ? (try? FileManager.default.contentsOfDirectory(atPath: path)) : nil
+            guard let entries, Set(entries).isSubset(of: Self.demoEntries) else {
+                FileHandle.standardError.write(Data(
+                    "txlog: \(path) exists and is not a previous demo's directory; refusing to replace it (give a new directory)\n".utf8))
+                throw ToolExit.usage
+            }
+            try FileManager.default.removeItem(atPath: path)
+        }
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         let bankDir = path + "/bank"
         let acks = path + "/acks.txt"
