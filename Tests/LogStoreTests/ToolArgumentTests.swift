@@ -174,3 +174,20 @@ extension ToolArgumentTests {
         }
     }
 }
+
+extension ToolArgumentTests {
+    /// `containers add --count N` beyond the format's 1024 containers added (and zero-filled) containers up to
+    /// the limit and then failed with exit 64: a usage error that had changed the log. It is refused first.
+    @Test("containers add --count past the format's limit: exit 64 and nothing added")
+    func addTooManyContainers() async throws {
+        let scratch = try Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let log = try Self.smallLog(in: scratch)
+        let e = try await TxlogProcess.run(["containers", "add", log, "--count", "1023"], scratch: scratch, hangAfter: 120)
+        #expect(e.status == 64 && e.stdout.isEmpty, "\(e.status) \(e.stdout.suffix(200)) \(e.stderr)")
+        let after = try LogStore.open(at: log, options: LogOpenOptions(readOnly: true)).info().containers.count
+        #expect(after == 2)
+        let ok = try await TxlogProcess.run(["containers", "add", log, "--count", "2"], scratch: scratch, hangAfter: 60)
+        #expect(ok.status == 0, "\(ok.stderr)")
+    }
+}

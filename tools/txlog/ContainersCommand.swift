@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import LogStore
 
 struct ContainersCommand: ParsableCommand {
@@ -29,6 +30,14 @@ struct ContainersCommand: ParsableCommand {
         }
         func run() throws {
             let log = try openForWriting(path)
+            // Checked before adding any: the format's limit used to stop the loop midway, after it had
+            // added (and written in full) every container up to it, with exit 64.
+            let existing = log.info().containers.count
+            guard count <= Format.maxContainerCount - existing else {
+                FileHandle.standardError.write(Data(
+                    "txlog: --count \(count): the log has \(existing) containers and holds at most \(Format.maxContainerCount); nothing added\n".utf8))
+                throw ToolExit.usage
+            }
             do {
                 for _ in 0..<count { print("added container \(try log.addContainer())") }
                 try log.close()
