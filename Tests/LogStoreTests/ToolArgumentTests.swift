@@ -191,3 +191,23 @@ extension ToolArgumentTests {
         #expect(ok.status == 0, "\(ok.stderr)")
     }
 }
+
+extension ToolArgumentTests {
+    /// `workload check --acks FILE` trapped (index out of range) on a line naming store -1: the store number
+    /// indexed the stores' markers after checking only `< 2`. Such a line is an unreadable acknowledgement,
+    /// a violation (exit 1).
+    @Test("workload check: an acknowledgement naming a store outside 0...1 is a violation, not a trap")
+    func workloadCheckBadStoreNumber() async throws {
+        let scratch = try Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let bank = scratch + "/bank"
+        let run = try await TxlogProcess.run(["workload", "run", bank, "--clients", "1", "--seconds", "0.3", "--accounts", "10"], scratch: scratch, hangAfter: 120)
+        #expect(run.status == 0, "\(run.stderr)")
+        for line in ["x -1:5 0:3 10", "x 7:5 0:3 10", "x 0:5 -3:3 10"] {
+            let acks = scratch + "/acks.txt"
+            _ = FileManager.default.createFile(atPath: acks, contents: Data((line + "\n").utf8))
+            let e = try await TxlogProcess.run(["workload", "check", bank, "--acks", acks], scratch: scratch, hangAfter: 120)
+            #expect(e.status == 1 && e.stdout.contains("VIOLATION") && !e.stderr.contains("Fatal error"), "\(line): \(e.status) \(e.stdout) \(e.stderr.prefix(300))")
+        }
+    }
+}

@@ -179,13 +179,16 @@ struct BankWorkload {
         for line in markers[0].union(markers[1]) {
             let parts = line.split(separator: " ")
             guard parts.count == 4 else { v.problems.append("unreadable marker \(line)"); continue }
+            // Store numbers index `markers`: one outside 0...1 is unreadable, never an index (it trapped).
             let stores = Set([parts[1].split(separator: ":").first, parts[2].split(separator: ":").first].compactMap { $0.flatMap { Int($0) } })
+            guard stores.allSatisfy(markers.indices.contains) else { v.problems.append("unreadable marker \(line)"); continue }
             for si in stores where !markers[si].contains(line) { v.problems.append("transfer half-visible: \(line) missing in store \(si)") }
         }
         for line in acknowledgedLines where !line.isEmpty {
             v.acknowledged += 1
             let parts = line.split(separator: " ")
-            guard parts.count == 4, let fromStore = parts[1].split(separator: ":").first.flatMap({ Int($0) }), fromStore < 2 else {
+            // The line comes from the caller's file: a store number outside 0...1 (say -1) trapped as an index.
+            guard parts.count == 4, let fromStore = parts[1].split(separator: ":").first.flatMap({ Int($0) }), markers.indices.contains(fromStore) else {
                 v.problems.append("unreadable acknowledgement: \(line)")
                 continue
             }
