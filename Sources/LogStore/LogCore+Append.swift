@@ -53,7 +53,7 @@ extension LogCore {
         if state.dirtyBytes > options.groupCommit.maxDirtyBytes { try waitForSpaceLocked() }
 
         if state.open.count == Format.maxRecordsPerBlock || state.open.used + footprint > state.open.capacity {
-            guard makeRoomLocked(footprint: footprint) else { return nil }
+            guard try makeRoomLocked(footprint: footprint) else { return nil }
         }
         var o = state.open
         let at = o.used
@@ -97,13 +97,19 @@ extension LogCore {
 
     /// Seals the open block (if it has records) and opens one that can take `footprint` bytes, moving to
     /// the next container when this one is full. Returns false when that needs a container and none is free.
-    func makeRoomLocked(footprint: Int) -> Bool {
+    /// Throws `logFull` when this one is the last logical container (id 2^32 − 1): it has no successor.
+    func makeRoomLocked(footprint: Int) throws -> Bool {
         sealLocked()
         let normal = blockSize - BlockHeader.size
         var logical = state.open.logical
         var physical = state.open.physical
         var offset = state.open.offset
         if offset + UInt64(BlockHeader.size + footprint) > dataEnd {
+            // LSNs hold 32-bit logical ids (docs/format/lsn.md, Limits): after the last one the log cannot
+            // go on. A base file may name it, so this is an error, not an overflow trap on `logical += 1`.
+            guard logical < .max else {
+                throw LogError(.logFull, "the log has reached its last logical container (\(logical)); it cannot continue")
+            }
             // Move to the next logical container; a free container takes it.
             guard let next = state.containers.values.filter({ $0.logical == 0 && !$0.pendingDelete }).min(by: { $0.physical < $1.physical })
             else { return false }

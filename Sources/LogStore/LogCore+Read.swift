@@ -238,7 +238,7 @@ extension LogCore {
     /// The position of the block after one that ends at `offset` in logical container `logical`.
     func nextBlockPosition(logical: UInt32, offset: UInt64) -> LSN {
         lock.withLock {
-            if let p = state.logicalToPhysical[logical], let c = state.containers[p], c.endOffset > 0, offset >= c.endOffset {
+            if logical < .max, let p = state.logicalToPhysical[logical], let c = state.containers[p], c.endOffset > 0, offset >= c.endOffset {
                 return LSN(uncheckedContainer: logical + 1, blockOffset: UInt64(Format.containerDataStart), slot: 0)
             }
             return LSN(uncheckedContainer: logical, blockOffset: offset, slot: 0)

@@ -235,6 +235,7 @@ extension LogCore {
                 if to > from {
                     extents.append(ArchiveExtent(physicalID: p, logicalID: logical, path: c.path, startOffset: from, endOffset: to))
                 }
+                if logical == .max { break }  // the last logical id (2^32 − 1): `+= 1` would trap
                 logical += 1
             }
             return extents

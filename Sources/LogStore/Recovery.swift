@@ -225,6 +225,8 @@ struct RecoveryScanner {
 
     /// A free container whose first block is logical container `logical + 1`'s and chains to `chain`.
     private func continuation(after logical: UInt32, chain: UInt32) throws -> LiveContainer? {
+        // The last logical id has no successor (a base file may name it: `logical + 1` trapped the open).
+        guard logical < .max else { return nil }
         for c in containers.values.sorted(by: { $0.physical < $1.physical }) where c.logical == 0 {
             let identity = BlockIdentity(
                 logSalt: meta.logID.salt, logicalContainer: logical + 1, blockOffset: UInt32(Format.containerDataStart), maxEpoch: meta.epoch)
