@@ -114,6 +114,10 @@ extension LogCore {
                 count = policyGrowthLocked()
             }
             let first = state.nextPhysicalID
+            // Physical ids are u32 and never reused; the base file may name the last one (`+=` trapped).
+            guard UInt64(first) + UInt64(count) <= UInt64(UInt32.max) else {
+                throw LogError(.invalidArgument, "the log has used every physical container id (next is \(first))")
+            }
             state.nextPhysicalID += UInt32(count)
             state.containersBeingAdded += count
             return (first, count, state.policy.containerPrefix)

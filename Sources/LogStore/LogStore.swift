@@ -151,6 +151,13 @@ public final class LogStore: Sendable {
                 containers[sw.physical]?.endOffset = 0
             }
             let baseFile = readOnly ? nil : BaseFile(io: io, path: basePath, fd: baseFD)
+            // A writable session starts a new epoch (u32) and counts base-file updates (u64). A base file may
+            // hold their last values; the increments below trapped. Such a log can still be read.
+            if baseFile != nil, meta.epoch == .max || meta.generation >= UInt64.max / 2 {
+                throw LogError(
+                    .logFull, "the base file's epoch \(meta.epoch) or generation \(meta.generation) has no successor: open the log read-only",
+                    path: basePath)
+            }
             if let baseFile {
                 // What was recovered is made durable before the base file says so, then a new epoch starts.
                 if let tail = containers.values.first(where: { $0.logical == recovered.end.container }) {

@@ -4,6 +4,7 @@
 
 import Foundation
 import Testing
+import TxLogTestSupport
 @testable import LogStore
 
 @Suite struct LogicalIDLimitTests {
@@ -89,5 +90,41 @@ import Testing
         let again = try LogStore.open(at: dir, options: LogOpenOptions(readOnly: true, recovery: .strict))
         #expect(again.lastLSN == written.last)
         try again.close()
+    }
+}
+
+/// The other counters a base file carries and a writer increments: the epoch (u32, + 1 per writable
+/// open), the generation (u64, + 1 per update) and the next physical container id (u32, + 1 per container
+/// added). A base file may hold their largest values; the increments trapped.
+@Suite struct BaseCounterLimitTests {
+    static func makeLog(_ change: @escaping (inout BaseRecord) -> Void) throws -> String {
+        let dir = NSTemporaryDirectory() + "txlog-counter-limit-\(UUID().uuidString)"
+        var options = LogCreateOptions()
+        options.containerSize = 512 << 10
+        options.blockSize = 1024
+        try LogStore.create(at: dir, options: options).close()
+        try LogicalIDLimitTests.rewriteBase(dir, change)
+        return dir
+    }
+
+    @Test("a base file at the last epoch or generation: read-only opens work, a writable open is log-full, not a trap")
+    func lastEpochAndGeneration() throws {
+        for change in [{ (r: inout BaseRecord) in r.epoch = .max }, { (r: inout BaseRecord) in r.generation = .max - 1 }] {
+            let dir = try Self.makeLog(change)
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            try LogStore.open(at: dir, options: LogOpenOptions(readOnly: true)).close()
+            expectLogError(.logFull) { _ = try LogStore.open(at: dir) }
+        }
+    }
+
+    @Test("a base file whose next physical id is the last: adding a container is invalid-argument, not a trap")
+    func lastPhysicalID() throws {
+        let dir = try Self.makeLog { $0.nextPhysicalID = .max }
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let log = try LogStore.open(at: dir)
+        expectLogError(.invalidArgument) { _ = try log.addContainer() }
+        try log.append(Array("still usable".utf8))
+        try log.flush()
+        try log.close()
     }
 }
