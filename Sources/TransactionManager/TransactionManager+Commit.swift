@@ -141,7 +141,9 @@ extension TransactionManager {
             if txn.forcing { throw Self.beingResolvedError(txn) }
             let before = txn.logged ? txn.loggedForm : nil
             txn.outcome = .committed
-            clock += 1
+            // The clock is read back from the stream (a u64 that may be at its largest): it only has to
+            // never decrease, so it stays there rather than trap.
+            if clock < .max { clock += 1 }
             let wasLogged = txn.logged
             let logged = txn.enlistments.contains { $0.isLogged }
             guard logged else { return (nil, wasLogged, .null) }

@@ -45,7 +45,7 @@ extension TransactionManager {
             // A forced commit is a commit: the clock moves, and the record carries the new value (recovery
             // takes the clock from the records). If the append fails the clock has moved for nothing,
             // which is harmless: it only has to grow.
-            if action == .commit, txn.outcome != .committed { clock += 1 }
+            if action == .commit, txn.outcome != .committed, clock < .max { clock += 1 }
             let record = TMRecord.forced(tx: id, action: action, unixNanos: nanos, actor: actorText, reason: reasonText)
             return (txn, record, beginRecordLocked())
         }
