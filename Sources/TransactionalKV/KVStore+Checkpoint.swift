@@ -90,7 +90,10 @@ extension KVStore {
                 // be open again on a new TM object by now. (Lock order store → TM, as everywhere: the TM
                 // never calls into a store while it holds its lock.)
                 if rm.currentState == .closed { throw LogError(.closed, "store \(id): its resource manager was closed with its transaction manager") }
-                snapshotGeneration += 1
+                // Read back from the restart area's file name (a u64 that may be the largest): only a name
+                // other than the current one matters (older files are found by name, not by number), so it
+                // wraps to 0 rather than trap.
+                snapshotGeneration &+= 1
                 // Single-phase commits whose record is appended count as committed (see commitSinglePhase).
                 for writes in onePhaseInFlight.values {
                     for w in writes { inFlight[Key(w.key)] = .some(w.value.map { $0[...] }) }
