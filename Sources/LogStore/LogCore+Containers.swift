@@ -166,7 +166,10 @@ extension LogCore {
                 writeAttempted = true
             }
         } catch {
-            if writeAttempted {
+            // A refusal (`invalidArgument`: the record would not fit a slot or validate) comes after the
+            // change ran but writes nothing: the files are not named and go, like a failure before it.
+            // Only an error of the write itself (`io`, or `failed` once the log failed) may leave them named.
+            if writeAttempted, (error as? LogError)?.code != .invalidArgument {
                 for c in added { io.close(c.fd) }
             } else {
                 discard()
