@@ -135,10 +135,18 @@ extension LogCore {
         let (durable, last) = lock.withLock { (state.durableLSN, state.lastLSN) }
         // Data that is not durable yet cannot be recycled; make it durable first.
         if durable < last { try flush(upTo: last) }
+        var growthFailure: LogError?
         if attempt == 1 {
             // addContainers decides how many under the lock; none while another add is in progress,
-            // which this append waits for and then retries with what it added.
-            if try !addContainers(.policyGrowth).isEmpty { return }
+            // which this append waits for and then retries with what it added. Growth that fails before
+            // the base file names anything (no disk space for the file, a base-file slot too full to name
+            // it) leaves the log as it was: the streams pinning the tail are asked to move, as when the
+            // policy allows no growth. A failed base-file write (`failed`) or a closed log ends the append.
+            do {
+                if try !addContainers(.policyGrowth).isEmpty { return }
+            } catch let e as LogError where e.code == .io || e.code == .invalidArgument {
+                growthFailure = e
+            }
             let grown = lock.withLock { () -> Bool in
                 while state.containersBeingAdded > 0, state.spaceGeneration == generation, state.failed == nil, !state.closed {
                     spaceCondition.wait()
@@ -165,7 +173,11 @@ extension LogCore {
         try advanceRecyclingIfPossible()
         if lock.withLock({ state.spaceGeneration != generation || freeContainerCountLocked() > 0 }) { return }
         let names = pinners.map { $0.name.isEmpty ? "(default)" : $0.name }
-        throw LogError(.logFull, "the log is full: \(names.isEmpty ? "no stream" : names.joined(separator: ", ")) pin the tail and must advance to \(target) (or add containers)")
+        let growth = growthFailure.map { "; auto-grow failed: \($0.message)" } ?? ""
+        throw LogError(
+            .logFull,
+            "the log is full: \(names.isEmpty ? "no stream" : names.joined(separator: ", ")) pin the tail and must advance to \(target) (or add containers)\(growth)",
+            errno: growthFailure?.errno)
     }
 
     /// Re-evaluates recycling (a base may have moved without a base-file write yet).

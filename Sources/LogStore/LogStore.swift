@@ -213,8 +213,8 @@ public final class LogStore: Sendable {
     /// - Parameters:
     ///   - previous: client-defined link to an earlier record (``LSN/invalid`` ends the chain).
     ///   - undoNext: client-defined link for undo processing (``LSN/invalid`` ends the chain).
-    /// - Throws: `invalidArgument` for a record over ``maxRecordSize``; `logFull` when no container is free,
-    ///   or when the record (with the rest of the current container it would leave unused if it moves to
+    /// - Throws: `invalidArgument` for a record over ``maxRecordSize``; `logFull` when no container is free
+    ///   (also when auto-grow could not create or name a new container: its message says why), or when the record (with the rest of the current container it would leave unused if it moves to
     ///   the next one) would take space reserved with ``LogStream/reserve(recordSizes:)``; `failed` after
     ///   an I/O error; `closed`; `readOnly`.
     @discardableResult

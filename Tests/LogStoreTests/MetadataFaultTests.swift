@@ -15,6 +15,32 @@ struct MetadataFaultTests {
         try disk.listDirectory(dir).filter { $0.hasPrefix("container-") }
     }
 
+    @Test("auto-grow that fails with ENOSPC: the append falls back to the tail-pinned handlers (or logFull), never a bare io error")
+    func autoGrowENOSPC() throws {
+        let dir = Kit.temporaryPath("growenospc")
+        defer { Kit.remove(dir) }
+        let io = FaultyFileIO()
+        let log = try LogStore.create(at: dir, options: Kit.tinyOptions(containers: 2), io: io)
+        var p = LogPolicy()
+        p.autoGrow = true
+        p.maxContainers = 8
+        try log.setPolicy(p)
+        let lazy = try log.createStream("lazy")
+        lazy.onTailPinned { _ in try? lazy.advanceBase(to: lazy.lastLSN) }
+        io.inject(.pwritev, nth: 1, sticky: true, .fail(errno: FaultyFileIO.ENOSPC), pathContains: "container-000002")
+        var error: LogError?
+        for i in 0..<4000 {
+            do { _ = try lazy.append(Kit.payload(i % 4096)) } catch let e as LogError {
+                error = e
+                break
+            }
+        }
+        #expect(io.faultsFired >= 1)
+        #expect(error == nil, "append threw \(String(describing: error))")
+        #expect(!log.isFailed)
+        try log.close()
+    }
+
     /// A log on a simulated disk whose stream table fills the base-file slot: one more stream does not fit.
     static func logWithFullSlot() throws -> (SimulatedDisk, LogStore, String) {
         let disk = SimulatedDisk()
@@ -51,6 +77,40 @@ struct MetadataFaultTests {
         #expect(files == named, "files on disk \(files.sorted()), base file names \(named.sorted())")
         let stray = try log.strayFiles()
         #expect(stray.isEmpty, "\(stray)")
+        try log.close()
+    }
+
+    @Test("auto-grow refused because the base-file slot is full: the append says logFull and leaves no file behind")
+    func autoGrowRefusedLeavesNoFile() throws {
+        let (disk, log, dir) = try Self.logWithFullSlot()
+        // Fill the slot with container entries too, until an add is refused.
+        while (try? log.addContainer()) != nil {}
+        // One stream goes, to make room for the policy section; auto-grow has no room to name a container.
+        let names = log.streams().map(\.name).filter { !$0.isEmpty }
+        try log.deleteStream(names[0])
+        var p = LogPolicy()
+        p.autoGrow = true
+        p.growthIncrement = 1
+        do { try log.setPolicy(p) } catch { Issue.record("setPolicy: \(error)"); return }
+        // Fill the log, holding every record (the default stream's base stays at its first record).
+        let record = [UInt8](repeating: 7, count: 3000)
+        let first = try log.append(record)
+        try log.advanceBase(to: first)
+        var error: LogError?
+        var n = 0
+        while n < 100_000 {
+            do { _ = try log.append(record) } catch let e as LogError {
+                error = e
+                break
+            }
+            n += 1
+        }
+        // A few more appends on the full log: each tried to grow (and left a container file behind).
+        for _ in 0..<3 { _ = try? log.append(record) }
+        let after = Set(try Self.containerFiles(disk, dir))
+        let named = Set(log.info().containers.map { URL(fileURLWithPath: $0.path).lastPathComponent })
+        #expect(error?.code == .logFull, "\(String(describing: error))")
+        #expect(after == named, "left behind: \(after.subtracting(named).sorted())")
         try log.close()
     }
 }
