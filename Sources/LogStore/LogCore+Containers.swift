@@ -297,9 +297,17 @@ extension LogCore {
             lock.withLock { state.containers[physical] = removed }
             throw error
         }
+        // The removal is durable now: the base file no longer names the container. Deleting the file is
+        // cleanup, as for containers recycled away (`deleteInBackground`): an unlink that fails leaves an
+        // orphan that `strayFiles` lists and no open reads, and the removal still stands, so it is not
+        // reported as if the container were still there. A failed directory sync is fail-stop, as every
+        // sync error is.
         io.close(removed.fd)
-        try io.unlinkFreeingGradually(removed.path)
-        try io.fsyncDirectory(directory)
+        try? io.unlinkFreeingGradually(removed.path)
+        do { try io.fsyncDirectory(directory) } catch let e as LogError where e.code == .io {
+            lock.withLock { failLocked(e) }
+            throw lock.withLock { state.failed ?? e }
+        }
     }
 
     /// Closes and unlinks containers the base file no longer names, on `deletionQueue`. This may be

@@ -347,10 +347,15 @@ public final class LogStore: Sendable {
     ///
     /// Removing a container already pending delete does nothing.
     ///
+    /// Once the base file no longer names a free container the removal stands: a file that cannot be
+    /// deleted is left as an orphan (``strayFiles()`` lists it, no open reads it) and the call returns;
+    /// a directory sync that fails after the delete fails the log (`failed`), as every sync error does.
+    ///
     /// - Throws: `notFound` for an unknown id; `invalidArgument` for the container being written, or
     ///   when fewer than two containers would be left (those pending delete do not count); `logFull` for
     ///   a free container that outstanding reservations (``LogStream/reserve(recordSizes:)``) need;
-    ///   `failed` or `io` from that flush; `closed`; `readOnly`.
+    ///   `failed` or `io` from that flush, `failed` after a base-file or directory sync error; `closed`;
+    ///   `readOnly`.
     public func removeContainer(_ physicalID: UInt32) throws { try core.removeContainer(physicalID) }
 
     /// Moves the default stream's base forward; containers that every stream's base (and the archive

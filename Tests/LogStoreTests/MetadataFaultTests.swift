@@ -113,4 +113,48 @@ struct MetadataFaultTests {
         #expect(after == named, "left behind: \(after.subtracting(named).sorted())")
         try log.close()
     }
+
+    @Test("removeContainer of a free container whose unlink fails: the removal stands and returns; the file is an orphan")
+    func removeFreeUnlinkFails() throws {
+        let dir = Kit.temporaryPath("rmunlink")
+        defer { Kit.remove(dir) }
+        let io = FaultyFileIO()
+        let log = try LogStore.create(at: dir, options: Kit.tinyOptions(containers: 3), io: io)
+        io.inject(.unlink, nth: 1, .fail(errno: FaultyFileIO.EIO), pathContains: "container-000002")
+        let e = Kit.logError { try log.removeContainer(2) }
+        #expect(io.faultsFired == 1)
+        #expect(e == nil, "removeContainer threw \(String(describing: e)) though the base file no longer names the container")
+        #expect(!log.isFailed)
+        #expect(log.info().containers.map(\.physicalID) == [0, 1])
+        #expect(try log.strayFiles().map(\.name) == ["container-000002"])
+        let lsn = try log.append(Kit.payload(1))
+        try log.flush(upTo: lsn)
+        try log.close()
+        let again = try LogStore.open(at: dir)
+        #expect(again.info().containers.map(\.physicalID) == [0, 1])
+        #expect(try again.strayFiles().map(\.kind) == [.orphanContainer])
+        try again.close()
+    }
+
+    @Test("removeContainer of a free container whose directory fsync fails: the log fails (sticky); a reopen has it removed")
+    func removeFreeDirSyncFails() throws {
+        let dir = Kit.temporaryPath("rmdirsync")
+        defer { Kit.remove(dir) }
+        let io = FaultyFileIO()
+        let log = try LogStore.create(at: dir, options: Kit.tinyOptions(containers: 3), io: io)
+        let first = try log.append(Kit.payload(0))
+        try log.flush(upTo: first)
+        io.inject(.fsyncDirectory, nth: 1, .fail(errno: FaultyFileIO.EIO))
+        let e = Kit.logError { try log.removeContainer(2) }
+        #expect(e?.code == .failed)
+        #expect(e?.errno == FaultyFileIO.EIO)
+        #expect(log.isFailed)
+        #expect(Kit.logError { _ = try log.append(Kit.payload(1)) }?.code == .failed)
+        _ = Kit.logError { try log.close() }
+        #expect(io.openFiles.isEmpty)
+        let again = try LogStore.open(at: dir)
+        #expect(again.info().containers.map(\.physicalID) == [0, 1])
+        #expect(try again.read(first).data == Kit.payload(0))
+        try again.close()
+    }
 }
