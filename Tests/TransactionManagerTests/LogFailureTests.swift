@@ -7,6 +7,16 @@ import Testing
 @testable import TransactionManager
 
 @Suite struct LogFailureTests {
+    /// A recovered TM on a new log whose data syncs `io` can make fail.
+    static func recoveredTM(_ tag: String) throws -> (TMScratch, FailingSyncIO, LogStore, TransactionManager) {
+        let dir = TMScratch(tag)
+        let io = FailingSyncIO()
+        let log = try LogStore.create(at: dir.path, options: TMScratch.options, io: io)
+        let tm = try TransactionManager.create(log: log)
+        try tm.recover()
+        return (dir, io, log, tm)
+    }
+
     /// Fails the log: the next data sync gets EIO. Appends to `stream` so there is something to sync.
     static func failLog(_ io: FailingSyncIO, _ log: LogStore, _ stream: LogStream) {
         io.failSyncs.set(true)
@@ -19,12 +29,8 @@ import Testing
     /// its own commit record can no longer be appended, so it never acknowledges. Before, commit()
     /// (and waitForOutcome()) waited forever on the failed TM.
     @Test(.timeLimit(.minutes(1))) func aCommitWaitingForAcknowledgementsReturnsWhenTheLogFails() async throws {
-        let dir = TMScratch("fail-after-decision")
+        let (dir, io, log, tm) = try Self.recoveredTM("fail-after-decision")
         defer { dir.remove() }
-        let io = FailingSyncIO()
-        let log = try LogStore.create(at: dir.path, options: TMScratch.options, io: io)
-        let tm = try TransactionManager.create(log: log)
-        try tm.recover()
         let failures = ResultBox()
         tm.onFailure { e in failures.set(e.code.rawValue) }
         let (a, b, tx) = try twoRMs(tm)
@@ -58,12 +64,8 @@ import Testing
     /// it never will): no decision can be logged, so commit() throws `failed` and the transaction rolls
     /// back, as recovery presumes. Before, commit() waited forever.
     @Test(.timeLimit(.minutes(1))) func aCommitWaitingForAPrepareAnswerFailsWhenTheLogFails() async throws {
-        let dir = TMScratch("fail-in-prepare")
+        let (dir, io, log, tm) = try Self.recoveredTM("fail-in-prepare")
         defer { dir.remove() }
-        let io = FailingSyncIO()
-        let log = try LogStore.create(at: dir.path, options: TMScratch.options, io: io)
-        let tm = try TransactionManager.create(log: log)
-        try tm.recover()
         let (a, b, tx) = try twoRMs(tm)
         b.on(.prepare, .hold)
         let commit = BackgroundCall { try await tx.commit() }
@@ -88,12 +90,8 @@ import Testing
     /// The log fails while the one RM of a single-phase commit has not answered: the outcome is that
     /// RM's, so commit() throws `failed` saying it is not known. Before, commit() waited forever.
     @Test(.timeLimit(.minutes(1))) func aSinglePhaseCommitWaitingForItsRMFailsWhenTheLogFails() async throws {
-        let dir = TMScratch("fail-in-single-phase")
+        let (dir, io, log, tm) = try Self.recoveredTM("fail-in-single-phase")
         defer { dir.remove() }
-        let io = FailingSyncIO()
-        let log = try LogStore.create(at: dir.path, options: TMScratch.options, io: io)
-        let tm = try TransactionManager.create(log: log)
-        try tm.recover()
         let a = try ScriptedRM.online(tm, "a")
         let tx = try tm.createTransaction()
         _ = try a.enlist(tx, mask: .all)
@@ -112,12 +110,8 @@ import Testing
     /// not known here. Before, `outcome` (and `waitForOutcome()`) said committed while `commit()` threw
     /// `failed`, and recovery may well find no decision and presume abort.
     @Test(.timeLimit(.minutes(1))) func aDecisionWhoseFlushFailsLeavesTheOutcomeUndetermined() async throws {
-        let dir = TMScratch("fail-decision-flush")
+        let (dir, io, log, tm) = try Self.recoveredTM("fail-decision-flush")
         defer { dir.remove() }
-        let io = FailingSyncIO()
-        let log = try LogStore.create(at: dir.path, options: TMScratch.options, io: io)
-        let tm = try TransactionManager.create(log: log)
-        try tm.recover()
         let (a, b, tx) = try twoRMs(tm)  // kept: a ScriptedRM's handler holds it weakly
         io.failSyncs.set(true)
         let commit = BackgroundCall { try await tx.commit() }
