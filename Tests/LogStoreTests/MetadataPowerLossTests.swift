@@ -60,16 +60,8 @@ enum MetaWorkload {
     static let options = LogCreateOptions(containerSize: 524_288, containerCount: 3, blockSize: 4096)
 
     static func payload(stream: UInt16, seq: Int) -> [UInt8] {
-        var bytes = Array("s\(stream)#\(seq)|".utf8)
-        let length = 900 + (seq &* 7919 &+ Int(stream) &* 131) % 1500
-        var x = UInt64(truncatingIfNeeded: seq &* 31 &+ Int(stream)) &* 0x9E37_79B9_7F4A_7C15 | 1
-        while bytes.count < length {
-            x ^= x << 13
-            x ^= x >> 7
-            x ^= x << 17
-            bytes.append(UInt8(truncatingIfNeeded: x))
-        }
-        return bytes
+        FaultTestKit.selfNamed(
+            "s\(stream)#\(seq)|", length: 900 + (seq &* 7919 &+ Int(stream) &* 131) % 1500, seed: UInt64(truncatingIfNeeded: seq &* 31 &+ Int(stream)))
     }
 
     static func run(_ disk: any FileIO) -> MetaLedger {
@@ -341,59 +333,35 @@ struct MetadataPowerLossTests {
     @Test("power cut at every sync of the metadata workload: every acknowledged change survives, nothing half-done")
     func cutAtEverySync() {
         var problems: [String] = []
-        var n = 1
         var points = 0
-        while true {
-            let disk = SimulatedDisk()
-            let cut = SimulatedDisk.Event.sync(n)
-            disk.armCut { $0 == cut }
-            let L = MetaWorkload.run(disk)
-            guard let frozen = disk.frozenAtCut else { break }
+        Self.forEachCut({ .sync($0) }) { frozen, L, n in
             points += 1
             for (mode, seed) in [(SimulatedDisk.CrashMode.dropUnsynced, UInt64(0)), (.randomSectors, 1), (.tornSector, 1)] {
                 if mode != .dropUnsynced, frozen.volatileUnits == 0 { continue }
                 problems += MetaChecker.check(frozen.crash(mode: mode, seed: seed &+ UInt64(n)), L).map { "sync \(n) \(mode): \($0)" }
             }
-            n += 1
         }
-        print("[meta] \(points) crash points, \(problems.count) problems")
-        #expect(points > 50)
-        for p in problems.prefix(20) { Issue.record(Comment(rawValue: p)) }
+        Self.report("crash points", points: points, problems: problems)
     }
 
     @Test("power cut after every pwritev of the metadata workload: random subsets and torn sectors")
     func cutAfterEveryWrite() {
         var problems: [String] = []
-        var n = 1
         var points = 0
-        while true {
-            let disk = SimulatedDisk()
-            let cut = SimulatedDisk.Event.write(n)
-            disk.armCut { $0 == cut }
-            let L = MetaWorkload.run(disk)
-            guard let frozen = disk.frozenAtCut else { break }
+        Self.forEachCut({ .write($0) }) { frozen, L, n in
             points += 1
             for mode in [SimulatedDisk.CrashMode.randomSectors, .tornSector] {
                 problems += MetaChecker.check(frozen.crash(mode: mode, seed: UInt64(n)), L).map { "write \(n) \(mode): \($0)" }
             }
-            n += 1
         }
-        print("[meta] \(points) write cut points, \(problems.count) problems")
-        #expect(points > 50)
-        for p in problems.prefix(20) { Issue.record(Comment(rawValue: p)) }
+        Self.report("write cut points", points: points, problems: problems)
     }
 
     @Test("power cut again at every sync of the recovering open, from every sync point of the metadata workload")
     func cutDuringRecovery() {
         var problems: [String] = []
-        var n = 1
         var points = 0
-        while true {
-            let disk = SimulatedDisk()
-            let cut = SimulatedDisk.Event.sync(n)
-            disk.armCut { $0 == cut }
-            let L = MetaWorkload.run(disk)
-            guard let frozen = disk.frozenAtCut else { break }
+        Self.forEachCut({ .sync($0) }) { frozen, L, n in
             let crashed = frozen.crash(mode: .tornSector, seed: UInt64(n))
             var k = 1
             while k < 20 {
@@ -409,9 +377,28 @@ struct MetadataPowerLossTests {
                 problems += MetaChecker.check(mid.crash(mode: .dropUnsynced, seed: 0), L).map { "sync \(n), recovery sync \(k): \($0)" }
                 k += 1
             }
+        }
+        Self.report("recovery cut points", points: points, problems: problems)
+    }
+
+    /// Runs the metadata workload once per cut point `event(n)`, n = 1, 2, … until a run ends before
+    /// reaching its cut, and calls `body` with the disk frozen at the cut, the run's ledger and n.
+    static func forEachCut(_ event: (Int) -> SimulatedDisk.Event, _ body: (SimulatedDisk, MetaLedger, Int) -> Void) {
+        var n = 1
+        while true {
+            let disk = SimulatedDisk()
+            let cut = event(n)
+            disk.armCut { $0 == cut }
+            let L = MetaWorkload.run(disk)
+            guard let frozen = disk.frozenAtCut else { return }
+            body(frozen, L, n)
             n += 1
         }
-        print("[meta] \(points) recovery cut points, \(problems.count) problems")
+    }
+
+    /// Prints the sweep's totals; at least 50 points must have been cut, and each problem is an issue.
+    static func report(_ what: String, points: Int, problems: [String]) {
+        print("[meta] \(points) \(what), \(problems.count) problems")
         #expect(points > 50)
         for p in problems.prefix(20) { Issue.record(Comment(rawValue: p)) }
     }

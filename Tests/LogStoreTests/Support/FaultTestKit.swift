@@ -49,9 +49,14 @@ enum FaultTestKit {
     private static let cachedPayloads: [[UInt8]] = (0..<4096).map(makePayload)
 
     private static func makePayload(_ i: Int) -> [UInt8] {
-        var bytes = Array("record #\(i) |".utf8)
-        let length = 150 + (i &* 7919) % 900
-        var x = UInt64(truncatingIfNeeded: i) &* 0x9E37_79B9_7F4A_7C15 | 1
+        selfNamed("record #\(i) |", length: 150 + (i &* 7919) % 900, seed: UInt64(truncatingIfNeeded: i))
+    }
+
+    /// `name`'s bytes, then xorshift bytes from `seed` up to `length`: a payload that says what it is and
+    /// that a checker can build again.
+    static func selfNamed(_ name: String, length: Int, seed: UInt64) -> [UInt8] {
+        var bytes = Array(name.utf8)
+        var x = seed &* 0x9E37_79B9_7F4A_7C15 | 1
         while bytes.count < length {
             x ^= x << 13
             x ^= x >> 7
