@@ -68,9 +68,11 @@ extension KVStore {
         }
     }
 
-    /// Writes a checkpoint: every committed key to a new snapshot file, then a restart area naming it
-    /// (with the writes of transactions prepared and not yet decided), then moves the stream's base so
-    /// older records can be recycled. Returns the restart area's LSN.
+    /// Writes a checkpoint: every committed key to a new snapshot file, then a restart area naming it,
+    /// then moves the stream's base so older records can be recycled. Returns the restart area's LSN.
+    /// The writes of transactions prepared and not yet decided are appended again, one `prepare` record
+    /// each, just above the LSN the snapshot covers, so the base can move past their first `prepare`
+    /// records and the restart area stays small however many there are.
     ///
     /// Runs alongside transactions. Under the store's lock it only freezes the committed table (see
     /// `CommittedTable`) and notes what is in flight; the keys are sorted and gathered outside the lock,
@@ -81,8 +83,8 @@ extension KVStore {
     public func checkpoint() throws -> LSN {
         try checkpointLock.withLock {
             var inFlight: [Key: ArraySlice<UInt8>?] = [:]
-            let (covered, frozen, keys, pendingList, generation) = try lock.withLock {
-                () throws -> (LSN, [Key: Entry], SortedKeyIndex, [(id: GUID, writes: [KVWrite])], UInt64) in
+            let (covered, frozen, keys, generation) = try lock.withLock {
+                () throws -> (LSN, [Key: Entry], SortedKeyIndex, UInt64) in
                 // A closed instance must not write one: a reopened instance of this store may have appended
                 // to the stream since, and this table does not hold those commits.
                 if closed { throw LogError(.closed, "store \(id) is closed") }
@@ -98,9 +100,17 @@ extension KVStore {
                 for writes in onePhaseInFlight.values {
                     for w in writes { inFlight[Key(w.key)] = .some(w.value.map { $0[...] }) }
                 }
+                // Transactions prepared here and not decided: each one's writes go into a new `prepare`
+                // record above `covered`, which replay reads like the first one (the later one wins, with
+                // the same writes). Appended under the lock, as every record of the store is, so a
+                // transaction's `commit` or `abort` cannot land between `covered` and its new `prepare`
+                // (replay would then see the decision first, and the `prepare` last). Carrying them in
+                // the restart area instead (format v1 allows it) bounded them all together by one record.
                 var p = pending.map { (id: $0.key, writes: $0.value) }
                 for v in active.values where v.state == .prepared && !v.writes.isEmpty { p.append((id: v.transactionID, writes: v.loggedWrites)) }
-                return (stream.lastLSN, values.freeze(), index, p.sorted { $0.id < $1.id }, snapshotGeneration)
+                let covered = stream.lastLSN
+                for t in p.sorted(by: { $0.id < $1.id }) { try stream.append(KVRecord.prepare(t.id, t.writes).encode()) }
+                return (covered, values.freeze(), index, snapshotGeneration)
             }
             whileFrozenForTesting?()
             // `consume`: the frozen dictionary must be released before the thaw, or the thaw copies it.
@@ -109,7 +119,7 @@ extension KVStore {
             while !lock.withLock({ values.thawStep(limit: Self.thawStepKeys) }) {}
             let name = KVSnapshotFile.name(store: id, generation: generation)
             try KVSnapshotFile.write(io: io, directory: directory, name: name, store: id, coveredThrough: covered, slices: entries)
-            let cp = KVCheckpoint(store: id, snapshotFile: name, coveredThrough: covered, pending: pendingList)
+            let cp = KVCheckpoint(store: id, snapshotFile: name, coveredThrough: covered, pending: [])
             let newBase: LSN? = covered == .null || covered <= stream.baseLSN ? nil : covered
             let lsn = try stream.writeRestartArea(KVRecord.checkpoint(cp).encode(), newBase: newBase)
             // Older snapshots of this store are no longer referenced. No directory fsync follows: an
