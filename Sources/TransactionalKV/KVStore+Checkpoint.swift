@@ -16,7 +16,7 @@ extension KVStore {
             }
             covered = cp.coveredThrough
             for p in cp.pending { pendingWrites[p.id] = p.writes }
-            _ = try KVSnapshotFile.read(
+            let snapshotCovers = try KVSnapshotFile.read(
                 io: io, path: directory + "/" + cp.snapshotFile, store: id,
                 reserve: { n in
                     loaded.reserveCapacity(n)
@@ -28,6 +28,12 @@ extension KVStore {
                     loaded[k] = Entry(value: v, version: 1)
                     keys.append(k)
                 })
+            // The checkpoint writes both with the same LSN. A file that says otherwise is not the one this
+            // restart area was written for (copied or restored from elsewhere): its table does not match
+            // the records replayed after `covered`.
+            guard snapshotCovers == covered else {
+                throw LogError(.corrupt, "store \(id): snapshot \(cp.snapshotFile) covers the stream through \(snapshotCovers), its checkpoint through \(covered)", lsn: restart.lsn)
+            }
             if let g = UInt64(cp.snapshotFile.split(separator: "-").last?.split(separator: ".").first ?? "") { snapshotGeneration = g }
         }
         lock.withLock {

@@ -60,9 +60,13 @@ import TransactionManager
         let tx = try await KVRecoveryTests.prepareInBoth(w)
         try w.a.checkpoint()
         // Rewrite the restart area in the older form: covered through the stream's last record (so the
-        // carrying `prepare` record is not replayed), with the write set in the pending list.
+        // carrying `prepare` record is not replayed), with the write set in the pending list; the snapshot
+        // file says the same LSN.
         let cp = try KVCheckpointTests.checkpointRecord(w.a)
         let last = w.a.stream.lastLSN
+        let snap = try KVSnapshotFile.read(io: PosixFileIO(), path: w.dataDirectory + "/" + cp.snapshotFile, store: w.a.id)
+        try KVSnapshotFile.write(io: PosixFileIO(), directory: w.dataDirectory, name: cp.snapshotFile, store: w.a.id,
+                                 coveredThrough: last, entries: snap.entries)
         let legacy = KVCheckpoint(store: w.a.id, snapshotFile: cp.snapshotFile, coveredThrough: last,
                                   pending: [(id: tx.id, writes: [KVWrite(key: b("doubt"), value: b("A")), KVWrite(key: b("gone"), value: nil)])])
         try w.a.stream.writeRestartArea(KVRecord.checkpoint(legacy).encode(), newBase: last)
@@ -70,5 +74,26 @@ import TransactionManager
         KVRecoveryTests.expectInDoubt(w, tx.id)
         try await w.tm.resolve(tx.id, action: .commit, actor: "kv-tests", reason: "test")
         #expect(s(w.a.get(b("doubt"))) == "A" && s(w.b.get(b("doubt"))) == "B" && w.a.get(b("gone")) == nil)
+    }
+
+    /// A snapshot file whose covered-through LSN differs from its restart area's (a file from another
+    /// checkpoint put in its place) fails the open with `corrupt` instead of loading a table that does
+    /// not match the records replayed after it.
+    @Test func aSnapshotFromAnotherCheckpointIsCorrupt() async throws {
+        let w = try KVWorld(stores: 2, tag: "ckptmismatch")
+        defer { w.finish() }
+        try await w.load(w.a, [("k", "1")])
+        try w.a.checkpoint()
+        let first = try KVCheckpointTests.checkpointRecord(w.a)
+        let old = try KVSnapshotFile.read(io: PosixFileIO(), path: w.dataDirectory + "/" + first.snapshotFile, store: w.a.id)
+        try await w.load(w.a, [("k", "2")])
+        try w.a.checkpoint()
+        let second = try KVCheckpointTests.checkpointRecord(w.a)
+        #expect(second.coveredThrough != first.coveredThrough)
+        // The first checkpoint's table, under the second one's name.
+        try KVSnapshotFile.write(io: PosixFileIO(), directory: w.dataDirectory, name: second.snapshotFile, store: w.a.id,
+                                 coveredThrough: old.coveredThrough, entries: old.entries)
+        try w.crash()
+        expectLogError(.corrupt, "a snapshot covering another LSN") { try w.reopen() }
     }
 }
