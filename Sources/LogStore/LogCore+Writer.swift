@@ -100,7 +100,12 @@ extension LogCore {
         lock.lock()
         let immediate: LogError??
         do {
-            if try checkFlushTargetLocked(target) {
+            // A target the close made durable (close flushes everything) completes with nil: `closed`
+            // says the record will never be durable, and a store hearing it rolls back a commit whose
+            // record recovery then applies.
+            if state.closed, state.failed == nil, target <= state.durableLSN {
+                immediate = .some(nil)
+            } else if try checkFlushTargetLocked(target) {
                 immediate = .some(nil)
             } else {
                 requestFlushLocked(target, wakeWriter: true)

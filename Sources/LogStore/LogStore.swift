@@ -238,6 +238,7 @@ public final class LogStore: Sendable {
 
     /// Calls `completion` once every record at or below `lsn` is durable (with nil), or with the error
     /// that says it will not be (`failed`, `closed`, or `invalidArgument` for an LSN beyond the log).
+    /// After ``close()``, an LSN the log made durable (close flushes everything) completes with nil.
     ///
     /// The completion form of `flush(upTo:)`, for code that must not block and would otherwise create a
     /// task per flush: it never blocks and creates no task. Completions run on the log's completion
@@ -417,7 +418,8 @@ public final class LogStore: Sendable {
 
     /// Flushes everything, stops the writer, records a clean shutdown and releases the lock. Waits for
     /// reads and block scans in progress. A second `close()` (concurrent or later) waits for the first
-    /// and throws what it found (`failed` if the final flush failed); calls made after it throw `closed`.
+    /// and throws what it found (`failed` if the final flush failed); calls made after it throw `closed`
+    /// (``whenDurable(_:_:)`` of an LSN the close made durable completes with nil).
     public func close() throws { try core.close() }
 }
 

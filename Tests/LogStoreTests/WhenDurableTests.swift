@@ -117,3 +117,20 @@ struct WhenDurableTests {
         for i in 2..<50 { #expect(outcomes.calls(i) == [nil]) }
     }
 }
+
+@Suite("whenDurable after close")
+struct WhenDurableAfterCloseTests {
+    @Test("an LSN the close made durable completes with nil, not closed", .timeLimit(.minutes(1)))
+    func durableBeforeClose() async throws {
+        let dir = LogTestKit.temporaryPath("when-durable-after-close")
+        defer { LogTestKit.remove(dir) }
+        let log = try LogStore.create(at: dir, options: LogTestKit.options())
+        let lsn = try log.append([1, 2, 3])
+        try log.close()
+        #expect(log.durableLSN >= lsn)
+        let outcomes = WhenDurableTests.Outcomes()
+        log.whenDurable(lsn) { outcomes.record(0, $0, durable: log.durableLSN) }
+        #expect(await eventually { outcomes.count == 1 })
+        #expect(outcomes.calls(0) == [nil], "durable before the close, reported \(String(describing: outcomes.calls(0)))")
+    }
+}
