@@ -87,59 +87,62 @@ extension KVStore {
     /// - Throws: `closed` once the store is closed, or its TM (which closes its resource manager) is.
     @discardableResult
     public func checkpoint() throws -> LSN {
-        try checkpointLock.withLock {
-            var inFlight: [Key: ArraySlice<UInt8>?] = [:]
-            let (covered, frozen, keys, generation) = try lock.withLock {
-                () throws -> (LSN, [Key: Entry], SortedKeyIndex, UInt64) in
-                // A closed instance must not write one: a reopened instance of this store may have appended
-                // to the stream since, and this table does not hold those commits.
-                if closed { throw LogError(.closed, "store \(id) is closed") }
-                // Its RM closed with its TM (`tm.close()` closes every RM): the same holds, as the store may
-                // be open again on a new TM object by now. (Lock order store → TM, as everywhere: the TM
-                // never calls into a store while it holds its lock.)
-                if rm.currentState == .closed { throw LogError(.closed, "store \(id): its resource manager was closed with its transaction manager") }
-                // Read back from the restart area's file name (a u64 that may be the largest): only a name
-                // other than the current one matters (older files are found by name, not by number), so it
-                // wraps to 0 rather than trap.
-                snapshotGeneration &+= 1
-                // Single-phase commits whose record is appended count as committed (see commitSinglePhase).
-                for writes in onePhaseInFlight.values {
-                    for w in writes { inFlight[Key(w.key)] = .some(w.value.map { $0[...] }) }
-                }
-                // Transactions prepared here and not decided: each one's writes go into a new `prepare`
-                // record above `covered`, which replay reads like the first one (the later one wins, with
-                // the same writes). Appended under the lock, as every record of the store is, so a
-                // transaction's `commit` or `abort` cannot land between `covered` and its new `prepare`
-                // (replay would then see the decision first, and the `prepare` last). Carrying them in
-                // the restart area instead (format v1 allows it) bounded them all together by one record.
-                var p = pending.map { (id: $0.key, writes: $0.value) }
-                for v in active.values where v.state == .prepared && !v.writes.isEmpty { p.append((id: v.transactionID, writes: v.loggedWrites)) }
-                let covered = stream.lastLSN
-                for t in p.sorted(by: { $0.id < $1.id }) { try stream.append(KVRecord.prepare(t.id, t.writes).encode()) }
-                return (covered, values.freeze(), index, snapshotGeneration)
+        try checkpointLock.withLock { try Self.instanceLock(directory: directory, id: id).withLock { try checkpointHoldingLocks() } }
+    }
+
+    /// The checkpoint, with `checkpointLock` and the store's instance lock (see `instanceLock`) held.
+    private func checkpointHoldingLocks() throws -> LSN {
+        var inFlight: [Key: ArraySlice<UInt8>?] = [:]
+        let (covered, frozen, keys, generation) = try lock.withLock {
+            () throws -> (LSN, [Key: Entry], SortedKeyIndex, UInt64) in
+            // A closed instance must not write one: a reopened instance of this store may have appended
+            // to the stream since, and this table does not hold those commits.
+            if closed { throw LogError(.closed, "store \(id) is closed") }
+            // Its RM closed with its TM (`tm.close()` closes every RM): the same holds, as the store may
+            // be open again on a new TM object by now. (Lock order store → TM, as everywhere: the TM
+            // never calls into a store while it holds its lock.)
+            if rm.currentState == .closed { throw LogError(.closed, "store \(id): its resource manager was closed with its transaction manager") }
+            // Read back from the restart area's file name (a u64 that may be the largest): only a name
+            // other than the current one matters (older files are found by name, not by number), so it
+            // wraps to 0 rather than trap.
+            snapshotGeneration &+= 1
+            // Single-phase commits whose record is appended count as committed (see commitSinglePhase).
+            for writes in onePhaseInFlight.values {
+                for w in writes { inFlight[Key(w.key)] = .some(w.value.map { $0[...] }) }
             }
-            whileFrozenForTesting?()
-            // `consume`: the frozen dictionary must be released before the thaw, or the thaw copies it.
-            let entries = Self.snapshotEntries(consume frozen, keys: consume keys, inFlight: inFlight)
-            // Fold the overlay back in steps, releasing the lock between them (see `thawStep`).
-            while !lock.withLock({ values.thawStep(limit: Self.thawStepKeys) }) {}
-            let name = KVSnapshotFile.name(store: id, generation: generation)
-            try KVSnapshotFile.write(io: io, directory: directory, name: name, store: id, coveredThrough: covered, slices: entries)
-            let cp = KVCheckpoint(store: id, snapshotFile: name, coveredThrough: covered, pending: [])
-            let newBase: LSN? = covered == .null || covered <= stream.baseLSN ? nil : covered
-            let lsn = try stream.writeRestartArea(KVRecord.checkpoint(cp).encode(), newBase: newBase)
-            // Older snapshots of this store are no longer referenced. No directory fsync follows: an
-            // unlink lost in a crash leaves an unreferenced file, which recovery ignores (it opens only
-            // the file the restart area names) and the next checkpoint deletes. So are temporary files a
-            // checkpoint that failed or crashed left (this store's checkpoints run one at a time).
-            let prefix = "kv-\(id)-"
-            for file in (try? io.listDirectory(directory)) ?? []
-            where file.hasPrefix(prefix) && file != name && (file.hasSuffix(".snap") || file.hasSuffix(".snap.tmp")) {
-                // Freed in steps: a large file freed at once holds up the log's fdatasyncs.
-                try? io.unlinkFreeingGradually(directory + "/" + file)
-            }
-            return lsn
+            // Transactions prepared here and not decided: each one's writes go into a new `prepare`
+            // record above `covered`, which replay reads like the first one (the later one wins, with
+            // the same writes). Appended under the lock, as every record of the store is, so a
+            // transaction's `commit` or `abort` cannot land between `covered` and its new `prepare`
+            // (replay would then see the decision first, and the `prepare` last). Carrying them in
+            // the restart area instead (format v1 allows it) bounded them all together by one record.
+            var p = pending.map { (id: $0.key, writes: $0.value) }
+            for v in active.values where v.state == .prepared && !v.writes.isEmpty { p.append((id: v.transactionID, writes: v.loggedWrites)) }
+            let covered = stream.lastLSN
+            for t in p.sorted(by: { $0.id < $1.id }) { try stream.append(KVRecord.prepare(t.id, t.writes).encode()) }
+            return (covered, values.freeze(), index, snapshotGeneration)
         }
+        whileFrozenForTesting?()
+        // `consume`: the frozen dictionary must be released before the thaw, or the thaw copies it.
+        let entries = Self.snapshotEntries(consume frozen, keys: consume keys, inFlight: inFlight)
+        // Fold the overlay back in steps, releasing the lock between them (see `thawStep`).
+        while !lock.withLock({ values.thawStep(limit: Self.thawStepKeys) }) {}
+        let name = KVSnapshotFile.name(store: id, generation: generation)
+        try KVSnapshotFile.write(io: io, directory: directory, name: name, store: id, coveredThrough: covered, slices: entries)
+        let cp = KVCheckpoint(store: id, snapshotFile: name, coveredThrough: covered, pending: [])
+        let newBase: LSN? = covered == .null || covered <= stream.baseLSN ? nil : covered
+        let lsn = try stream.writeRestartArea(KVRecord.checkpoint(cp).encode(), newBase: newBase)
+        // Older snapshots of this store are no longer referenced. No directory fsync follows: an
+        // unlink lost in a crash leaves an unreferenced file, which recovery ignores (it opens only
+        // the file the restart area names) and the next checkpoint deletes. So are temporary files a
+        // checkpoint that failed or crashed left (this store's checkpoints run one at a time).
+        let prefix = "kv-\(id)-"
+        for file in (try? io.listDirectory(directory)) ?? []
+        where file.hasPrefix(prefix) && file != name && (file.hasSuffix(".snap") || file.hasSuffix(".snap.tmp")) {
+            // Freed in steps: a large file freed at once holds up the log's fdatasyncs.
+            try? io.unlinkFreeingGradually(directory + "/" + file)
+        }
+        return lsn
     }
 
     /// Overlay entries folded back per hold of the store's lock at the end of a checkpoint (~0.5 ms).

@@ -99,6 +99,10 @@ public final class KVStore: @unchecked Sendable {
     ) throws -> KVStore {
         guard !tm.isVolatile else { throw LogError(.invalidArgument, "a KVStore needs a durable transaction manager") }
         if !io.fileExists(directory) { try io.makeDirectory(directory) }
+        // An earlier instance of this store may still be writing a checkpoint (its TM closed under it):
+        // once that is done, its restart area is the one this open loads, and any later checkpoint of it
+        // finds its RM closed and writes nothing.
+        instanceLock(directory: directory, id: id).withLock {}
         let store = KVStore(id: id, tm: tm, directory: directory, io: io)
         store.rm = try tm.openOrCreateResourceManager(id: id, description: description.isEmpty ? "kv \(id)" : description) { [weak store] n in
             store?.handle(n)
@@ -117,6 +121,30 @@ public final class KVStore: @unchecked Sendable {
             throw error
         }
         return store
+    }
+
+    /// Identifies a store's files: its snapshot directory and id.
+    private struct InstanceKey: Hashable {
+        let directory: String
+        let id: GUID
+    }
+
+    /// One lock per store (directory and id) in this process, held by each checkpoint from before it
+    /// checks that its RM is open until it is written, and taken by ``open(transactionManager:id:description:directory:io:)``.
+    /// Without it a checkpoint that began before its TM closed went on while the store was opened again
+    /// on a new TM object: its restart area, written after the new instance's checkpoint, took over with
+    /// an older snapshot behind the new instance's base, and the commits in between were lost.
+    nonisolated(unsafe) private static var instanceLocks: [InstanceKey: Lock] = [:]
+    private static let instanceLocksLock = Lock()
+
+    static func instanceLock(directory: String, id: GUID) -> Lock {
+        instanceLocksLock.withLock {
+            let key = InstanceKey(directory: directory, id: id)
+            if let lock = instanceLocks[key] { return lock }
+            let lock = Lock()
+            instanceLocks[key] = lock
+            return lock
+        }
     }
 
     /// Starts (or continues) `transaction`'s work in this store: enlists the store's RM.
