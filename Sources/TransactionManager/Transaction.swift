@@ -81,11 +81,19 @@ extension TransactionManager {
             transactions[id] = core
         }
         if let timeout {
-            core.timeoutTask = Task.detached { [weak self, weak core] in
+            let task = Task.detached { [weak self, weak core] in
                 try? await Task.sleep(for: timeout)
                 guard !Task.isCancelled, let self, let core else { return }
                 try? self.rollback(core, reason: "timed out after \(timeout)")
             }
+            // Stored under the lock, like every other access to it: another handle (`openTransaction`) may
+            // already have finished the transaction, which cancels and clears `timeoutTask` under the lock.
+            let stored = lock.withLock { () -> Bool in
+                guard transactions[id] === core else { return false }
+                core.timeoutTask = task
+                return true
+            }
+            if !stored { task.cancel() }
         }
         return Transaction(core: core, tm: self)
     }
