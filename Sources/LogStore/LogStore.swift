@@ -33,7 +33,8 @@ public final class LogStore: Sendable {
 
     // MARK: Creating and opening
 
-    /// Creates a new log in `directory` (created if missing; it must not already hold a log) and opens it.
+    /// Creates a new log in `directory` (created if missing, but not its parent, which must exist; it must
+    /// not already hold a log) and opens it.
     /// Both sets of options are checked first: one out of range is `invalidArgument` and creates nothing.
     public static func create(
         at directory: String, options: LogCreateOptions = .init(), openOptions: LogOpenOptions = .init(),

@@ -6,10 +6,10 @@ import LogFormat
 /// group flush covers every stream's records.
 ///
 /// ```swift
-/// let tm = try log.createStream("ktm")
-/// let lsn = try tm.append(Array("prepare T1".utf8))
-/// try await tm.flush(upTo: lsn)
-/// try tm.writeRestartArea(Array(checkpoint), newBase: lsn)
+/// let orders = try log.createStream("orders")   // "ktm" is the transaction manager's default stream
+/// let lsn = try orders.append(Array("prepare T1".utf8))
+/// try await orders.flush(upTo: lsn)
+/// try orders.writeRestartArea(Array(checkpoint), newBase: lsn)
 /// ```
 ///
 /// Thread-safe. A stream's LSNs strictly increase; LSNs of different streams compare in log order.

@@ -1,0 +1,68 @@
+// The code of README.md's "Using the library" section, run in the README's order against the public API
+// (plain imports: nothing internal is visible here). Keep the two in step: when the README's example
+// changes, change this file the same way. Differences, all marked: paths are temporary directories,
+// containers are 1 MiB instead of 64 MiB (creating 256 MiB of zeroed files is slow for a unit test),
+// the store identities are made up, and `print` is replaced by a count.
+
+import Foundation
+import LogStore
+import Testing
+import TransactionManager
+import TransactionalKV
+
+@Suite struct ReadmeExampleTests {
+    @Test func usingTheLibrary() async throws {
+        let root = NSTemporaryDirectory() + "/txlog-readme-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)  // README: /var/lib/app exists
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let path = root + "/log"  // README: "/var/lib/app/log"
+
+        // --- README: Using the library ---
+        var options = LogCreateOptions()
+        options.containerSize = 1 << 20  // README: 64 << 20
+        options.containerCount = 4
+        let log = try LogStore.create(at: path, options: options)
+
+        let first = try log.append(Array("debit 100".utf8))
+        let second = try log.append(Array("credit 100".utf8), previous: first)
+        try await log.flush(upTo: second)  // both records are durable once this returns
+
+        var cursor = try log.records(from: first)
+        var seen: [LSN] = []
+        while let record = try cursor.next() { seen.append(record.lsn) }  // README: print(record.lsn, record.data.count)
+        #expect(seen == [first, second])
+
+        try log.close()
+        let again = try LogStore.open(at: path)  // recovers the end of the log
+        #expect(try again.read(second).data == Array("credit 100".utf8))
+
+        // --- README: named streams (on the reopened log) ---
+        let app = try again.createStream("app")
+        let lsn = try app.append(Array("prepare T1".utf8))
+        try app.writeRestartArea(Array("checkpoint".utf8), newBase: lsn)  // flushed and recorded atomically
+        app.onTailPinned { target in try? app.advanceBase(to: target) }  // called when the log is full
+        var mine = try app.records()  // only this stream's records
+        #expect(try mine.next()?.data == Array("prepare T1".utf8))
+
+        // --- README: Transactions and the key-value store (same log) ---
+        let checkingID = GUID.random(), savingsID = GUID.random()  // README: the application's own ids
+        let dataDirectory = root + "/data"  // README: "/var/lib/app/data"
+
+        let tm = try TransactionManager.openOrCreate(log: again)  // its state lives in stream "ktm"
+        try tm.recover()  // rebuild from the last checkpoint
+        let checking = try KVStore.open(transactionManager: tm, id: checkingID, directory: dataDirectory)
+        let savings = try KVStore.open(transactionManager: tm, id: savingsID, directory: dataDirectory)
+
+        let tx = try tm.createTransaction(description: "transfer", timeout: .seconds(5))
+        try checking.begin(tx).put(Array("alice".utf8), Array("60".utf8))
+        try savings.begin(tx).put(Array("alice".utf8), Array("40".utf8))
+        try await tx.commit()  // two-phase commit, one log flush; throws `conflict` if it must be retried
+
+        #expect(checking.get(Array("alice".utf8)) == Array("60".utf8))
+        #expect(savings.get(Array("alice".utf8)) == Array("40".utf8))
+        checking.close()
+        savings.close()
+        try tm.close()
+        try again.close()
+    }
+}
