@@ -46,6 +46,17 @@ struct BenchToolTests {
         #expect(abs(reported - (ratios[0] + ratios[1]) / 2) < 1e-9, "the median of two rounds is their mean")
     }
 
+    @Test("bench append on a log smaller than its warm-up: the run stops at a full log, as --container-mib says", .timeLimit(.minutes(2)))
+    func appendOnASmallLog() async throws {
+        // 2,000 warm-up records of 64 KiB are 128 MiB; this log holds 32 MiB. The warm-up used to fill it,
+        // and the bench failed with log-full instead of measuring.
+        let rows = try await Self.rows(
+            ["append", "--container-mib", "8", "--containers", "4", "--sizes", "65536", "--codecs", "none", "--seconds", "0.2"],
+            section: "append")
+        #expect(rows.count == 1)
+        #expect((rows.first?["recordsPerSecond"] as? Double ?? 0) > 0, "\(rows)")
+    }
+
     @Test("bench 2pc --modes 2pc runs one mode; an unknown mode is a usage error")
     func twoPhaseModes() async throws {
         let rows = try await Self.rows(["2pc", "--clients", "2", "--modes", "2pc", "--seconds", "0.2"], section: "2pc")

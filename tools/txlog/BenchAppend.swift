@@ -102,7 +102,11 @@ struct BenchAppend: ParsableCommand {
     }
 
     static func appendOnly(_ log: LogStore, corpus: Corpus, size: Int, seconds: Double) throws -> Result {
-        for i in 0..<2_000 { try log.append(corpus.record(i, size: size)) }  // warm the block pool
+        let perRecord = RecordHeader.footprint(dataLength: size) + (size >= 32_768 ? BlockHeader.size + 512 : 8)
+        // Warm the block pool, within a quarter of the free space: 2,000 records of 64 KiB are 128 MiB,
+        // more than a small log (--container-mib) holds, and filling it here failed the run with log-full.
+        let warmUp = min(2_000, max(0, (Int(log.info().freeBytes) - 4 * 65_536) / perRecord / 4))
+        for i in 0..<warmUp { try log.append(corpus.record(i, size: size)) }
         let syncs0 = log.info().statistics.syncs
         let cpu0 = processCPUSeconds()
         let start = nowNanos()
@@ -111,21 +115,22 @@ struct BenchAppend: ParsableCommand {
         var full = false
         // Stop before the log is full (a full log would flush and recycle, which is not what this measures):
         // check the free space again only after using half of it, so the check costs nothing per record.
-        let perRecord = RecordHeader.footprint(dataLength: size) + (size >= 32_768 ? BlockHeader.size + 512 : 8)
         var budget = 0
         while true {
             if budget < 1_024 {
                 budget = (Int(log.info().freeBytes) - 4 * 65_536) / perRecord / 2
-                if budget < 1_024 {
+                // Shorter runs of appends near the end: a small log may not hold 1,024 large records.
+                if budget < 1 {
                     full = true
                     break
                 }
             }
-            for _ in 0..<1_024 {
+            let run = min(1_024, budget)
+            for _ in 0..<run {
                 try log.append(corpus.record(count, size: size))
                 count += 1
             }
-            budget -= 1_024
+            budget -= run
             if nowNanos() >= deadline { break }
         }
         let elapsed = Double(nowNanos() - start) / 1e9
