@@ -1,6 +1,6 @@
-// The code of README.md's "Using the library" section, run in the README's order against the public API
-// (plain imports: nothing internal is visible here). Keep the two in step: when the README's example
-// changes, change this file the same way. Differences, all marked: paths are temporary directories,
+// The code of README.md's "Using the library" section (and of docs/KV.md's first example), run in the
+// documents' order against the public API (plain imports: nothing internal is visible here). Keep them in
+// step: when a document's example changes, change this file the same way. Differences, all marked: paths are temporary directories,
 // containers are 1 MiB instead of 64 MiB (creating 256 MiB of zeroed files is slow for a unit test),
 // the store identities are made up, and `print` is replaced by a count.
 
@@ -64,5 +64,43 @@ import TransactionalKV
         savings.close()
         try tm.close()
         try again.close()
+    }
+
+    @Test func kvGuideExample() async throws {
+        let root = NSTemporaryDirectory() + "/txlog-kv-guide-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)  // docs/KV.md: /data/bank
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let accountsID = GUID.random(), auditID = GUID.random()
+
+        // --- docs/KV.md: API ---
+        let small = LogCreateOptions(containerSize: 1 << 20, containerCount: 2)  // KV.md: the default options (2 × 64 MiB)
+        let log = try LogStore.create(at: root + "/log", options: small)  // or LogStore.open(at:) after a restart
+        let tm = try TransactionManager.create(log: log)  // or TransactionManager.open(log:)
+        try tm.recover()  // always before opening stores
+        let accounts = try KVStore.open(transactionManager: tm, id: accountsID, directory: root + "/kv")
+        let audit = try KVStore.open(transactionManager: tm, id: auditID, directory: root + "/kv")
+
+        // A transfer: read, write, commit; retry on conflict.
+        while true {
+            let tx = try tm.createTransaction(timeout: .seconds(5))
+            do {
+                let a = try accounts.begin(tx), trail = try audit.begin(tx)  // one view per store
+                let alice = Int(String(decoding: try a.get(Array("alice".utf8)) ?? [], as: UTF8.self)) ?? 0
+                try a.put(Array("alice".utf8), Array("\(alice - 10)".utf8))
+                try a.put(Array("bob".utf8), Array("10".utf8))
+                try trail.put(Array("transfer/0001".utf8), Array("alice->bob 10".utf8))
+                try await tx.commit()  // two stores: one two-phase commit, one sync
+                break
+            } catch let e as LogError where e.code == .conflict {
+                try await Task.sleep(for: .milliseconds(1))  // someone else won; back off, then retry
+            }
+        }
+
+        #expect(accounts.get(Array("alice".utf8)) == Array("-10".utf8))
+        #expect(audit.get(Array("transfer/0001".utf8)) == Array("alice->bob 10".utf8))
+        accounts.close()
+        audit.close()
+        try tm.close()
+        try log.close()
     }
 }
