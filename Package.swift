@@ -63,7 +63,8 @@ let package = Package(
     ] + fuzzTargets
 )
 
-// libFuzzer entry points (harness T6), one per parser in LogFormat. `make fuzz` builds them with
+// libFuzzer entry points (harness T6), one per on-disk parser: five in LogFormat, the TM's records, the KV
+// store's records and snapshots. `make fuzz` builds them with
 // `--sanitize=fuzzer --sanitize=address`; in a plain build they link and do nothing.
 var fuzzTargets: [Target] {
     ["FuzzBaseRecord", "FuzzContainerHeader", "FuzzBlockHeader", "FuzzDecodedBlock", "FuzzRecordHeader"].map {
