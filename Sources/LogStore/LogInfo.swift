@@ -2,11 +2,15 @@ import LogFormat
 
 /// A snapshot of a log's layout, space, streams and statistics. Values go stale at the next append.
 public struct LogInfo: Sendable {
+    /// One container file of the log.
     public struct Container: Sendable {
+        /// The file's fixed id (its name is the policy's prefix and this number).
         public var physicalID: UInt32
         /// The logical container it holds (0 when free).
         public var logicalID: UInt32
+        /// Free, holding data, or waiting to be deleted or archived.
         public var state: ContainerState
+        /// The container file's path.
         public var path: String
     }
 

@@ -10,7 +10,7 @@ public struct LogCreateOptions: Sendable {
     /// the container's data area. Records larger than a block get a block of their own. Default 64 KiB.
     public var blockSize: Int = 64 * 1024
     /// Largest record accepted. Default 8 MiB; it is lowered to what one container can hold
-    /// (``LogLimits/largestRecord(containerSize:)``).
+    /// (`LogLimits.largestRecord(containerSize:)`, in LogFormat).
     public var maxRecordSize: Int = 8 * 1024 * 1024
     /// Default compression of sealed blocks. Default lz4.
     public var codec: Codec = .lz4

@@ -212,8 +212,9 @@ public final class LogStore: Sendable {
     /// pool that may meet either should size the log and its dirty-byte limit to avoid them.
     ///
     /// - Parameters:
-    ///   - previous: client-defined link to an earlier record (``LSN/invalid`` ends the chain).
-    ///   - undoNext: client-defined link for undo processing (``LSN/invalid`` ends the chain).
+    ///   - bytes: the record's data, copied before this returns.
+    ///   - previous: client-defined link to an earlier record (`LSN.invalid` ends the chain).
+    ///   - undoNext: client-defined link for undo processing (`LSN.invalid` ends the chain).
     /// - Throws: `invalidArgument` for a record over ``maxRecordSize``; `logFull` when no container is free
     ///   (also when auto-grow could not create or name a new container: its message says why), or when the record (with the rest of the current container it would leave unused if it moves to
     ///   the next one) would take space reserved with ``LogStream/reserve(recordSizes:)``; `failed` after
@@ -335,8 +336,8 @@ public final class LogStore: Sendable {
 
     /// Adds a container (created, zero-filled and synced before the base file names it).
     ///
-    /// An explicit add is not bound by the space policy (``LogPolicy/maxContainers`` and
-    /// ``LogPolicy/maxSizeBytes`` limit auto-grow only), just by the format's 1024 containers.
+    /// An explicit add is not bound by the space policy (`LogPolicy.maxContainers` and
+    /// `LogPolicy.maxSizeBytes` limit auto-grow only), just by the format's 1024 containers.
     ///
     /// - Throws: `invalidArgument` when the log already has (or is adding) 1024 containers, `readOnly`
     ///   for a read-only log, and the error of creating the file or writing the base file.
@@ -430,7 +431,7 @@ public struct LogChain: Sendable {
     var upcoming: LSN
     let link: KeyPath<LogRecord, LSN> & Sendable
 
-    /// The next record on the chain, or nil when the chain ends (``LSN/invalid`` or ``LSN/null``).
+    /// The next record on the chain, or nil when the chain ends (`LSN.invalid` or `LSN.null`).
     public mutating func next() throws -> LogRecord? {
         guard upcoming.isValid else { return nil }
         let record = try read(upcoming)

@@ -31,8 +31,12 @@ public final class LogStream: Sendable {
     /// Appends a record to this stream. Waits only for back-pressure or a full log, as
     /// `LogStore.append` explains.
     ///
-    /// - Parameter usingReservation: consume one record reserved with ``reserve(recordSizes:)``; such an
-    ///   append never fails for lack of space.
+    /// - Parameters:
+    ///   - bytes: the record's data, copied before this returns.
+    ///   - previous: client-defined link to an earlier record (`LSN.invalid` ends the chain).
+    ///   - undoNext: client-defined link for undo processing (`LSN.invalid` ends the chain).
+    ///   - usingReservation: consume one record reserved with ``reserve(recordSizes:)``; such an
+    ///     append never fails for lack of space.
     @discardableResult
     public func append(
         _ bytes: UnsafeRawBufferPointer, previous: LSN = .invalid, undoNext: LSN = .invalid, usingReservation: Bool = false

@@ -38,6 +38,7 @@ public struct ScannedBlock: Sendable, Equatable {
 
 /// One piece of damage.
 public struct ScanProblem: Sendable, Equatable, CustomStringConvertible {
+    /// Which structure is damaged.
     public enum Kind: String, Sendable {
         /// A block of a data-holding container.
         case block
@@ -47,7 +48,9 @@ public struct ScanProblem: Sendable, Equatable, CustomStringConvertible {
         case base
     }
 
+    /// Which structure is damaged.
     public var kind: Kind
+    /// What is wrong, in words.
     public var message: String
     /// The position of the damaged block (slot 0), when the damage is in a block.
     public var lsn: LSN?
@@ -55,6 +58,7 @@ public struct ScanProblem: Sendable, Equatable, CustomStringConvertible {
     public var container: UInt32?
     /// Byte offset in the container or the base file.
     public var offset: UInt64?
+    /// The damaged file.
     public var path: String?
 
     public init(kind: Kind, message: String, lsn: LSN? = nil, container: UInt32? = nil, offset: UInt64? = nil, path: String? = nil) {
@@ -78,6 +82,7 @@ public struct ScanProblem: Sendable, Equatable, CustomStringConvertible {
 
 /// One of the base file's two slots.
 public struct ScannedBaseSlot: Sendable, Equatable {
+    /// What the slot holds.
     public enum State: String, Sendable {
         /// The newest valid slot: the one the log uses.
         case current
@@ -89,7 +94,9 @@ public struct ScannedBaseSlot: Sendable, Equatable {
         case damaged
     }
 
+    /// 0 or 1.
     public var slot: Int
+    /// What the slot holds.
     public var state: State
     /// The slot's generation, when it decodes.
     public var generation: UInt64?

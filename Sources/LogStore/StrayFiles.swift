@@ -5,6 +5,7 @@ import LogFormat
 
 /// A file in the log directory that the base file does not name.
 public struct StrayFile: Sendable, Equatable, CustomStringConvertible {
+    /// What the file's name says it is.
     public enum Kind: String, Sendable {
         /// Named like a container (the default `container-` prefix or the policy's): an orphan of an
         /// interrupted `addContainer` or `removeContainer`, or a file copied in. Never read by open; a
@@ -16,7 +17,9 @@ public struct StrayFile: Sendable, Equatable, CustomStringConvertible {
         case other
     }
 
+    /// The file's name in the log directory.
     public var name: String
+    /// What the file's name says it is.
     public var kind: Kind
     /// What the file holds, as far as the log can tell: for an orphan container, its header's identity.
     public var detail: String

@@ -84,6 +84,7 @@ public struct NotificationMask: OptionSet, Sendable, Hashable, CustomStringConve
 /// A notification to a resource manager. Every notification but ``Kind/tmOnline`` and
 /// ``Kind/recoveryComplete`` concerns one enlistment, which is also how the RM answers.
 public struct TransactionNotification: Sendable, CustomStringConvertible {
+    /// What the RM is asked to do, or told.
     public enum Kind: String, Sendable, CaseIterable {
         /// Flush caches; answer ``Enlistment/prePrepareComplete()``.
         case prePrepare = "pre-prepare"
@@ -108,6 +109,7 @@ public struct TransactionNotification: Sendable, CustomStringConvertible {
         case tmOnline = "tm-online"
     }
 
+    /// What the RM is asked to do, or told.
     public var kind: Kind
     /// The enlistment concerned (nil for ``Kind/tmOnline`` and ``Kind/recoveryComplete``).
     public var enlistment: Enlistment?

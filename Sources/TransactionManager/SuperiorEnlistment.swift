@@ -13,7 +13,7 @@ public enum Vote: String, Sendable {
 /// The handle an external coordinator uses to drive a transaction. With a superior, the client's
 /// ``Transaction/commit()`` is refused; the superior calls ``prepare()`` and then ``commit()`` or
 /// ``rollback()``. A prepared transaction with a superior survives a crash in doubt: after recovery
-/// the superior re-attaches with ``TransactionManager/superior(for:)``.
+/// the superior re-attaches with ``TransactionManager/superior(for:onRequestOutcome:)``.
 public final class SuperiorEnlistment: @unchecked Sendable {
     let tm: TransactionManager
     let txn: TxnCore

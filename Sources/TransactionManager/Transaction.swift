@@ -67,8 +67,11 @@ public final class Transaction: @unchecked Sendable, CustomStringConvertible {
 extension TransactionManager {
     /// Creates a transaction.
     ///
-    /// - Parameter timeout: rolls the transaction back if it has not prepared by then. A prepared or
-    ///   in-doubt transaction never times out.
+    /// - Parameters:
+    ///   - id: the transaction's identity (random by default).
+    ///   - description: free text kept with the transaction, at most ``TMLimits/maxDescription`` bytes.
+    ///   - timeout: rolls the transaction back if it has not prepared by then. A prepared or
+    ///     in-doubt transaction never times out.
     public func createTransaction(id: GUID = .random(), description: String = "", timeout: Duration? = nil) throws -> Transaction {
         guard description.utf8.count <= TMLimits.maxDescription else {
             throw LogError(.invalidArgument, "description longer than \(TMLimits.maxDescription) bytes")

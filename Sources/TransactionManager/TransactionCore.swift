@@ -148,21 +148,36 @@ public enum EnlistmentState: String, Sendable, CustomStringConvertible {
 
 /// A copy of a transaction's state, for inspection (`txlog tm transactions`).
 public struct TransactionSnapshot: Sendable, Equatable {
+    /// One enlistment of the transaction.
     public struct Participant: Sendable, Equatable {
+        /// The enlistment's id.
         public var enlistment: GUID
+        /// The RM that enlisted.
         public var resourceManager: GUID
+        /// The notifications it asked for.
         public var mask: NotificationMask
+        /// Where it is in the protocol.
         public var state: EnlistmentState
+        /// Whether it has acknowledged the outcome (or can no longer be owed it).
         public var acknowledged: Bool
+        /// Size of the recovery information it set.
         public var recoveryInformationBytes: Int
     }
+    /// The transaction's id.
     public var id: GUID
+    /// The description given at creation.
     public var description: String
+    /// Where it is in the protocol.
     public var state: TransactionState
+    /// Its outcome, once decided.
     public var outcome: Outcome
+    /// Whether an external coordinator (a superior enlistment) decides it.
     public var superior: Bool
+    /// Whether recovery rebuilt it from the log.
     public var recovered: Bool
+    /// Seconds since this process created (or recovered) it.
     public var ageSeconds: Double
+    /// Its enlistments.
     public var participants: [Participant]
 }
 

@@ -25,7 +25,7 @@ public struct TransactionManagerOptions: Sendable {
 }
 
 /// A transaction manager (TM), after KTM: it coordinates transactions among resource managers with
-/// two-phase commit and presumed abort, and keeps its state in one stream of a ``LogStore`` log.
+/// two-phase commit and presumed abort, and keeps its state in one stream of a `LogStore` log.
 ///
 /// Startup order, enforced: create or open the TM; ``recover(progress:isCancelled:)``; create or
 /// open each resource manager; ``ResourceManager/recover()`` each; then enlist. Enlistments are refused
