@@ -17,7 +17,10 @@ struct BenchCommand: ParsableCommand {
             scan     recovery (open) of a log with N MiB written, after a crash and after a clean close; cursor MB/s
             crc      CRC32C GB/s, hardware and software
             streams  a one-stream reader skipping other streams' blocks vs decoding all; appends over 8 streams vs 1
-            all      all of the above (bounded: about 30 s with the default --seconds 1)
+            2pc      two-phase commits across two durable RMs vs single-phase commits of one RM
+            kv       key-value single-put transactions vs the log's commit rate; recovery and checkpoint of K keys
+            online   OnlineResource.online() on a large log with a TM checkpoint
+            all      crc, compress, append, commit and scan (bounded: about 30 s with the default --seconds 1)
 
             Example: txlog bench commit --dir /var/tmp/b --seconds 5 --writers 1,16
             """,

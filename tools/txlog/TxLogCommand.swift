@@ -9,7 +9,7 @@ struct TxLogCommand: AsyncParsableCommand {
             Read commands (info, containers list, streams, policy show, dump, verify, stats, map, tm list, tm transactions, tm audit) open the log read-only and work while another process writes it.
             Commands that change a log say so in their help.
 
-            Exit codes: 0 success, 1 corruption found (or a failed check), 2 cannot open the log (not a log, a missing
+            Exit codes: 0 success, 1 corruption found (or a failed check), 2 cannot open the log (not a log, a missing \
             container, an I/O error), 64 usage error. Manual: docs/tools/txlog.md.
             """,
         subcommands: [
