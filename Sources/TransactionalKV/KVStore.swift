@@ -23,6 +23,7 @@ import TransactionManager
 /// - Memory: every key and value is held in memory (about the data size plus ~160 bytes per key);
 ///   a store is meant for data that fits in RAM. See docs/KV.md.
 public final class KVStore: @unchecked Sendable {
+    /// The store's identity: its resource manager's id (its stream is `rm-<id>`).
     public let id: GUID
     let tm: TransactionManager
     let directory: String
@@ -72,6 +73,7 @@ public final class KVStore: @unchecked Sendable {
     public struct Statistics: Sendable {
         /// Two-phase commits applied (transactions begun in this instance that wrote here).
         public var commits = 0
+        /// Single-phase commits applied (this store was the transaction's only durable participant).
         public var singlePhaseCommits = 0
         /// Vetoes for a failed validation.
         public var conflicts = 0
@@ -79,6 +81,7 @@ public final class KVStore: @unchecked Sendable {
         public var rollbacks = 0
         /// Transactions recovered prepared (from the log) and then committed, or rolled back.
         public var recoveredCommitted = 0
+        /// See ``recoveredCommitted``.
         public var recoveredAborted = 0
     }
 
@@ -177,6 +180,7 @@ public final class KVStore: @unchecked Sendable {
     /// Transactions prepared in this store whose outcome is not known yet (in doubt after recovery).
     public var inDoubtTransactions: [GUID] { lock.withLock { pending.keys.sorted() } }
 
+    /// The counters since open.
     public var statistics: Statistics { lock.withLock { stats } }
 
     /// Closes the store's RM. (The log and TM belong to the caller.) Waits for a checkpoint in progress;

@@ -10,6 +10,7 @@ import TransactionManager
 /// and the transaction can be retried.
 public final class KVTransaction: @unchecked Sendable {
     let store: KVStore
+    /// The transaction this view belongs to.
     public let transactionID: GUID
     let enlistment: Enlistment
     let startSeq: UInt64
