@@ -105,9 +105,9 @@ struct TMToolTests {
         }, "\(before.summary)")
         #expect(try Self.contents(f.dir) == untouched, "a read-only command (tm list, tm transactions, dump) changed the log")
 
-        // Refusals: an unknown transaction, and rollback... after commit (below). Exit 1, the LogError code first.
+        // Refusals: an unknown transaction (3), and rollback... after commit (below, 8); the LogError code first.
         let unknown = try await TxlogBinary.run(["tm", "resolve", f.dir, GUID.random().description, "commit"])
-        #expect(unknown.status == 1 && unknown.err.hasPrefix("txlog: not-found:"), "\(unknown.summary)")
+        #expect(unknown.status == 3 && unknown.err.hasPrefix("txlog: not-found:"), "\(unknown.summary)")
 
         let resolved = try await TxlogBinary.run(
             ["tm", "resolve", f.dir, f.tx.description, "commit", "--reason", "superior lost", "--actor", "tester", "--json"])
@@ -116,7 +116,7 @@ struct TMToolTests {
         #expect(resolved.object["stateBefore"] as? String == "in-doubt")
         #expect(resolved.object["participantsOwed"] as? Int == 1)
         let refused = try await TxlogBinary.run(["tm", "resolve", f.dir, f.tx.description, "rollback"])
-        #expect(refused.status == 1 && refused.err.hasPrefix("txlog: invalid-state:"), "\(refused.summary)")
+        #expect(refused.status == 8 && refused.err.hasPrefix("txlog: invalid-state:"), "\(refused.summary)")
 
         // dump decodes the TM's records.
         let dump = try await TxlogBinary.run(["dump", f.dir, "--stream", "ktm", "--json"])

@@ -24,7 +24,7 @@ struct DumpCommand: ParsableCommand {
             of each record's data; --json prints one JSON object per line (schema: docs/tools/txlog.md).
             Stops with exit code 1 at a damaged block, after printing the records before it.
 
-            Exit codes: 0 success, 1 corruption found, 2 cannot open, 64 usage error.
+            Exit codes: 0 success, 1 corruption found, 2 cannot open, 4 I/O error, 64 usage error (all: txlog --help).
 
             Examples:
               txlog dump LOG --limit 20

@@ -11,7 +11,7 @@ struct MapCommand: ParsableCommand {
             it. Markers under a row: B base, A archive tail, R a stream's latest restart area, E the end of the log.
             --svg FILE also writes the picture as a standalone SVG.
 
-            Exit codes: 0 success, 1 corruption found (damaged cells are drawn as X), 2 cannot open, 64 usage error.
+            Exit codes: 0 success, 1 corruption found (damaged cells are drawn as X), 2 cannot open, 4 I/O error (also writing --svg), 64 usage error.
 
             Examples:
               txlog map /var/lib/app/log
@@ -41,7 +41,7 @@ struct MapCommand: ParsableCommand {
         if let svg {
             do { try picture.svg().write(toFile: svg, atomically: true, encoding: .utf8) } catch {
                 FileHandle.standardError.write(Data("txlog: cannot write \(svg): \(error.localizedDescription)\n".utf8))
-                throw ExitCode(1)
+                throw ToolExit.io
             }
         }
         if !report.problems.isEmpty {

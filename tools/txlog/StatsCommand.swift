@@ -12,7 +12,7 @@ struct StatsCommand: ParsableCommand {
             (LogInfo.statistics); a read-only open has none, so it is reported as unavailable.
             Damaged blocks are skipped and counted; the exit code is then 1.
 
-            Exit codes: 0 success, 1 corruption found, 2 cannot open, 64 usage error.
+            Exit codes: 0 success, 1 corruption found, 2 cannot open, 4 I/O error, 64 usage error (all: txlog --help).
 
             Examples:
               txlog stats /var/lib/app/log

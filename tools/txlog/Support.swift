@@ -2,23 +2,52 @@ import ArgumentParser
 import Foundation
 import LogStore
 
-/// Exit codes shared by all subcommands (documented in the root command's help).
+/// Exit codes shared by all subcommands: a stable table (docs/tools/txlog.md, "Exit codes"; the root
+/// command's help). 1 is only ever damage or a failed check, so a script can tell damage from an error.
 enum ToolExit {
     static let corruption = ExitCode(1)
+    /// Any failure to open the log other than damage; the message's `LogError` code says which.
     static let cannotOpen = ExitCode(2)
+    /// After the log opened: a stream, transaction manager, transaction or container asked for is not there.
+    static let notFound = ExitCode(3)
+    /// After the log opened: a system call failed (`io`), or the log is in its failed state (`failed`).
+    static let io = ExitCode(4)
+    static let logFull = ExitCode(5)
+    /// The log or file is read-only, or another process holds it for writing (`read-only`, `locked`).
+    static let readOnly = ExitCode(6)
+    /// Something was written by a format version this tool does not know (`unsupported-version`).
+    static let unsupportedVersion = ExitCode(7)
+    /// Any other error: the log refused the request in its state (`invalid-state`, `already-exists`, ...), or an
+    /// error that is not a `LogError`.
+    static let otherError = ExitCode(8)
     static let usage = ExitCode(64)
+
+    /// The exit code for an error with `code`: damage is 1 and a bad argument 64 whenever they happen; any
+    /// other failure while opening is 2, as it always was, and after opening gets its own code.
+    static func forCode(_ code: LogError.Code, opening: Bool) -> ExitCode {
+        switch code {
+        case .corrupt: return corruption
+        case .invalidArgument: return usage
+        case _ where opening: return cannotOpen
+        case .notFound: return notFound
+        case .io, .failed: return io
+        case .logFull: return logFull
+        case .readOnly, .locked: return readOnly
+        case .unsupportedVersion: return unsupportedVersion
+        case .closed, .notOnline, .invalidState, .alreadyExists, .aborted, .terminated, .conflict: return otherError
+        }
+    }
 }
 
-/// Prints a one-line error and exits with the matching code; never a stack trace.
+/// Prints a one-line error and exits with the matching code (``ToolExit/forCode(_:opening:)``); never a
+/// stack trace.
 func fail(_ error: any Error, opening: Bool = false) -> ExitCode {
     if let e = error as? LogError {
         FileHandle.standardError.write(Data("txlog: \(e)\n".utf8))
-        if e.code == .corrupt { return ToolExit.corruption }
-        if e.code == .invalidArgument { return ToolExit.usage }
-        return opening ? ToolExit.cannotOpen : ExitCode(1)
+        return ToolExit.forCode(e.code, opening: opening)
     }
     FileHandle.standardError.write(Data("txlog: \(error)\n".utf8))
-    return ExitCode(1)
+    return opening ? ToolExit.cannotOpen : ToolExit.otherError
 }
 
 /// Opens a log read-only for inspection, turning failures into a clear message and exit code 2.

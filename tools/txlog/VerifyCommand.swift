@@ -17,7 +17,7 @@ struct VerifyCommand: ParsableCommand {
             reads them, so they do not change the exit code.
 
             Exit codes: 0 clean, 1 corruption found, 2 cannot open (not a log, missing container, I/O error),
-            64 usage error.
+            4 I/O error during the scan, 64 usage error (all: txlog --help).
 
             Examples:
               txlog verify /var/lib/app/log
