@@ -169,6 +169,9 @@ public final class TransactionManager: @unchecked Sendable {
 
     /// Opens the TM whose stream is `name`. Call ``recover(progress:isCancelled:)`` next.
     ///
+    /// Throws `not-found` when there is no such stream or it is not a TM's (no restart area, or another
+    /// program's), and `corrupt` when its TM checkpoint is damaged.
+    ///
     /// One TM object per stream of a log object in a process: while one is open (until ``close()``),
     /// opening or creating another on the same stream throws `already-exists`.
     public static func open(log: LogStore, stream name: String = defaultStreamName, options: TransactionManagerOptions = .init())
@@ -177,6 +180,12 @@ public final class TransactionManager: @unchecked Sendable {
         let stream = try log.openStream(name)
         guard let restart = try stream.readRestartArea() else {
             throw LogError(.notFound, "stream \"\(name)\" holds no transaction-manager checkpoint")
+        }
+        // Another program's restart area (a key-value store's, say) makes the stream not a TM's, as in
+        // `list`: that is a wrong stream, not damage. A restart area with the TM magic that does not
+        // decode is damage.
+        guard TMRecord.hasMagic(restart.data) else {
+            throw LogError(.notFound, "stream \"\(name)\" is not a transaction manager's stream: its restart area is not a TM checkpoint")
         }
         let tm: GUID
         switch try TMRecord.decode(restart.data).record {

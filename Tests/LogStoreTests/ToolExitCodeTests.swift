@@ -32,4 +32,28 @@ struct ToolExitCodeTests {
         #expect(locked.status == 2 && locked.stderr.hasPrefix("txlog: locked:"), "\(locked.status) \(locked.stderr)")
         try writer.close()
     }
+
+    /// `tm transactions --stream orders`, where `orders` is a stream whose restart area is some other
+    /// program's checkpoint, said `corrupt:` with exit 1, the code for a damaged log. The stream is not a
+    /// TM's: `not-found` with its exit code, and the log is not called damaged.
+    @Test("tm transactions/audit on a stream that is not a TM's: not-found (exit 3), not corruption")
+    func tmOnOtherStreams() async throws {
+        let scratch = try H.scratch()
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let log = try H.makeLog(in: scratch)
+        for command in ["transactions", "audit"] {
+            for stream in ["orders", "plain", "nosuch"] {
+                let args = ["tm", command, log, "--stream", stream]
+                let e = try await H.run(args, scratch)
+                H.noTrap(e, args)
+                #expect(e.status == 3, "\(args): status \(e.status), \(e.stderr)")
+                #expect(e.stderr.hasPrefix("txlog: not-found:") && !e.stderr.contains("corrupt"), "\(args): \(e.stderr)")
+                #expect(e.stderr.split(separator: "\n").count == 1, "\(args): \(e.stderr)")
+            }
+        }
+        let orders = try await H.run(["tm", "transactions", log, "--stream", "orders"], scratch)
+        #expect(orders.stderr.contains("not a transaction manager's stream"), "\(orders.stderr)")
+        // The log is not damaged.
+        #expect(try await H.run(["verify", log], scratch).status == 0)
+    }
 }
