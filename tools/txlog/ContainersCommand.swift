@@ -17,7 +17,7 @@ struct ContainersCommand: ParsableCommand {
                 printJSON(info.containers.map { ["physicalID": $0.physicalID, "logicalID": $0.logicalID, "state": $0.state.description, "path": $0.path] as [String: Any] })
                 return
             }
-            for c in info.containers { print("\(c.physicalID)\t\(c.state)\t\(c.logicalID)\t\(c.path)") }
+            for c in info.containers { print("\(c.physicalID)\t\(c.state)\t\(c.logicalID)\t\(escaped(c.path))") }
         }
     }
 

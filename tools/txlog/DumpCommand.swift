@@ -60,7 +60,7 @@ struct DumpCommand: ParsableCommand {
             } else if let id = UInt16(stream), names[id] != nil {
                 streamID = id
             } else {
-                FileHandle.standardError.write(Data("txlog: no stream named \(stream) (see txlog streams)\n".utf8))
+                FileHandle.standardError.write(Data("txlog: no stream named \(escaped(stream)) (see txlog streams)\n".utf8))
                 throw ToolExit.usage
             }
         }
@@ -97,7 +97,7 @@ struct DumpCommand: ParsableCommand {
                 if json {
                     printLine(r, names, tm, kv)
                 } else {
-                    let preview = tm.map { "tm: \($0.text)" } ?? kv ?? printable(r.data.prefix(48))
+                    let preview = tm.map { "tm: \(escaped($0.text))" } ?? kv.map(escaped) ?? printable(r.data.prefix(48))
                     print("\(r.lsn)\t\(r.type)\tstream \(r.stream)\tprev \(r.previous)\tundo \(r.undoNext)\t\(r.data.count) B\t\(preview)")
                     if hex { print(hexDump(r.data), terminator: "") }
                 }
@@ -119,13 +119,13 @@ struct DumpCommand: ParsableCommand {
         do { return try cursor.next() } catch let e as LogError where e.code == .notFound && first && from != nil {
             throw badFrom(e)
         } catch let e as LogError where e.code == .notFound {
-            FileHandle.standardError.write(Data("txlog: dump stopped: \(e.message)\n".utf8))
+            FileHandle.standardError.write(Data("txlog: dump stopped: \(escaped(e.message))\n".utf8))
             return nil
         }
     }
 
     private func badFrom(_ e: LogError) -> ExitCode {
-        FileHandle.standardError.write(Data("txlog: \(e) (--from must be the LSN of a record in the log; see txlog dump without --from)\n".utf8))
+        FileHandle.standardError.write(Data("txlog: \(escaped(e.description)) (--from must be the LSN of a record in the log; see txlog dump without --from)\n".utf8))
         return ToolExit.usage
     }
 

@@ -18,7 +18,7 @@ struct InfoCommand: ParsableCommand {
             return
         }
         print("log        \(info.logID)")
-        print("directory  \(info.directory)")
+        print("directory  \(escaped(info.directory))")
         print("containers \(info.containers.count) × \(formatBytes(info.containerSize)) = \(formatBytes(info.capacityBytes)), \(info.freeContainers) free")
         print("block size \(formatBytes(UInt64(info.blockSize))), max record \(formatBytes(UInt64(info.maxRecordSize))), codec \(info.codec)")
         print("space      capacity \(formatBytes(info.capacityBytes)), used \(formatBytes(info.usedBytes)), free \(formatBytes(info.freeBytes)), reserved \(formatBytes(info.reservedBytes))")
@@ -33,7 +33,7 @@ struct InfoCommand: ParsableCommand {
         for c in info.containers {
             // Pending-archive and pending-delete containers still hold their logical container's records.
             let logical = c.state.holdsData ? "logical \(c.logicalID)" : "-"
-            print("  container \(c.physicalID)  \(c.state)  \(logical)  \(c.path)")
+            print("  container \(c.physicalID)  \(c.state)  \(logical)  \(escaped(c.path))")
         }
     }
 }

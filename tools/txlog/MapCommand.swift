@@ -131,7 +131,7 @@ struct LogMap {
     func text(colour: Bool) -> String {
         func paint(_ s: String, _ code: String) -> String { colour ? "\u{1B}[\(code)m\(s)\u{1B}[0m" : s }
         let cell = formatBytes(info.containerSize / UInt64(width))
-        var out = "\(info.directory): \(info.containers.count) containers × \(formatBytes(info.containerSize)), one cell ≈ \(cell)\n"
+        var out = "\(escaped(info.directory)): \(info.containers.count) containers × \(formatBytes(info.containerSize)), one cell ≈ \(cell)\n"
         out += " phys logical  state\n"
         let indent = String(repeating: " ", count: 30)
         for r in rows {
@@ -160,7 +160,7 @@ struct LogMap {
         }
         var legend = "streams:"
         for (k, s) in streamOrder.enumerated() {
-            legend += " " + paint(String(LogMap.glyphs[k % LogMap.glyphs.count]), LogMap.ansi[k % LogMap.ansi.count]) + " \(s.id) \(s.name.isEmpty ? "(default)" : s.name)"
+            legend += " " + paint(String(LogMap.glyphs[k % LogMap.glyphs.count]), LogMap.ansi[k % LogMap.ansi.count]) + " \(s.id) \(s.name.isEmpty ? "(default)" : escaped(s.name))"
         }
         out += legend + "   · empty  ▏ header  X damaged\n"
         out += "markers: B base \(info.baseLSN)  A archive tail \(info.archiveTail)  R restart area  E end \(end)\n"
@@ -178,9 +178,9 @@ struct LogMap {
         var s = """
             <?xml version="1.0" encoding="UTF-8"?>
             <svg xmlns="http://www.w3.org/2000/svg" width="\(w)" height="\(h)" viewBox="0 0 \(w) \(h)" font-family="monospace" font-size="12">
-            <title>txlog map of \(esc(info.directory))</title>
+            <title>txlog map of \(esc(escaped(info.directory)))</title>
             <rect width="100%" height="100%" fill="white"/>
-            <text x="8" y="20" font-size="14">\(esc(info.directory)): \(info.containers.count) containers × \(formatBytes(info.containerSize)), end \(end)</text>
+            <text x="8" y="20" font-size="14">\(esc(escaped(info.directory))): \(info.containers.count) containers × \(formatBytes(info.containerSize)), end \(end)</text>
 
             """
         let stateStroke: [ContainerState: String] = [.active: "#2e3436", .pendingArchive: "#c4a000", .pendingDelete: "#cc0000", .inactive: "#babdb6"]
@@ -212,7 +212,7 @@ struct LogMap {
             if k % 4 == 0 { y += 18 }
             let x = 8 + (k % 4) * 200
             s += "<rect x=\"\(x)\" y=\"\(y - 10)\" width=\"10\" height=\"10\" fill=\"\(LogMap.svgColours[k % LogMap.svgColours.count])\"/>"
-            s += "<text x=\"\(x + 14)\" y=\"\(y)\">stream \(st.id) \(esc(st.name.isEmpty ? "(default)" : st.name))</text>\n"
+            s += "<text x=\"\(x + 14)\" y=\"\(y)\">stream \(st.id) \(esc(st.name.isEmpty ? "(default)" : escaped(st.name)))</text>\n"
         }
         s += "</svg>\n"
         return s

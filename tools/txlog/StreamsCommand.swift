@@ -17,7 +17,7 @@ struct StreamsCommand: ParsableCommand {
         }
         print("id\tname\tbase\tlast\trestart\tarchive tail")
         for s in streams {
-            print("\(s.id)\t\(s.name.isEmpty ? "(default)" : s.name)\t\(s.baseLSN)\t\(s.lastLSN)\t\(s.restartLSN)\t\(s.archiveTail)")
+            print("\(s.id)\t\(s.name.isEmpty ? "(default)" : escaped(s.name))\t\(s.baseLSN)\t\(s.lastLSN)\t\(s.restartLSN)\t\(s.archiveTail)")
         }
     }
 }

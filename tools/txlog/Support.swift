@@ -43,10 +43,10 @@ enum ToolExit {
 /// stack trace.
 func fail(_ error: any Error, opening: Bool = false) -> ExitCode {
     if let e = error as? LogError {
-        FileHandle.standardError.write(Data("txlog: \(e)\n".utf8))
+        FileHandle.standardError.write(Data("txlog: \(escaped(e.description))\n".utf8))
         return ToolExit.forCode(e.code, opening: opening)
     }
-    FileHandle.standardError.write(Data("txlog: \(error)\n".utf8))
+    FileHandle.standardError.write(Data("txlog: \(escaped("\(error)"))\n".utf8))
     return opening ? ToolExit.cannotOpen : ToolExit.otherError
 }
 

@@ -45,7 +45,7 @@ struct TMAuditCommand: ParsableCommand {
             ] as [String: Any])
             return
         }
-        print("tm \(tm.id)  stream \(stream)  \(outcomes.count) forced outcome(s)")
+        print("tm \(tm.id)  stream \(escaped(stream))  \(outcomes.count) forced outcome(s)")
         for f in outcomes {
             print("  \(f.lsn)  tx \(f.transaction)  \(f.action)  \(isoTime(f.unixNanos))  by \(quote(f.actor))"
                 + (f.reason.isEmpty ? "" : "  reason \(quote(f.reason))"))
@@ -53,7 +53,7 @@ struct TMAuditCommand: ParsableCommand {
     }
 
     private func quote(_ s: String) -> String {
-        "\"" + s.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"").replacing("\n", with: "\\n") + "\""
+        "\"" + escaped(s).replacing("\"", with: "\\\"") + "\""
     }
 }
 

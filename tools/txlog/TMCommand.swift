@@ -58,8 +58,8 @@ struct TMListCommand: ParsableCommand {
         }
         if entries.isEmpty { print("no transaction managers in \(path)") }
         for e in entries {
-            print("tm \(e["id"]!)  stream \(e["stream"]!)  checkpoint \(e["checkpointLSN"]!)  base \(e["baseLSN"]!)  last \(e["lastLSN"]!)")
-            if let err = e["error"] { print("  cannot replay: \(err)") }
+            print("tm \(e["id"]!)  stream \(escaped(e["stream"] as? String ?? ""))  checkpoint \(e["checkpointLSN"]!)  base \(e["baseLSN"]!)  last \(e["lastLSN"]!)")
+            if let err = e["error"] as? String { print("  cannot replay: \(escaped(err))") }
             if let owed = e["transactionsOwed"], let clock = e["virtualClock"] {
                 print("  virtual clock \(clock), \(owed) transaction(s) owed work")
             }
@@ -67,7 +67,7 @@ struct TMListCommand: ParsableCommand {
             print("  \(rms.count) resource manager(s)")
             for rm in rms {
                 let d = rm["description"] as? String ?? ""
-                print("    rm \(rm["id"]!)  stream \(rm["stream"]!)" + (d.isEmpty ? "" : "  \"\(d)\""))
+                print("    rm \(rm["id"]!)  stream \(escaped(rm["stream"] as? String ?? ""))" + (d.isEmpty ? "" : "  \"\(escaped(d))\""))
             }
         }
     }

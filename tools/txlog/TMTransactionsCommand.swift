@@ -87,7 +87,7 @@ struct TMTransactionsCommand: ParsableCommand {
 
     private func printText(_ r: [String: Any]) {
         let rec = r["recovery"] as? [String: Any] ?? [:]
-        print("tm \(r["tm"]!)  stream \(r["stream"]!)  virtual clock \(r["virtualClock"]!)")
+        print("tm \(r["tm"]!)  stream \(escaped(r["stream"] as? String ?? ""))  virtual clock \(r["virtualClock"]!)")
         // The replay time only on a terminal: piped, the output depends on the log alone.
         let ms = Double(rec["durationNanos"] as? UInt64 ?? 0) / 1e6
         print(
@@ -98,7 +98,7 @@ struct TMTransactionsCommand: ParsableCommand {
         print("resource managers (\(rms.count))")
         for rm in rms {
             let d = rm["description"] as? String ?? ""
-            print("  \(rm["id"]!)  stream \(rm["stream"]!)" + (d.isEmpty ? "" : "  \"\(d)\""))
+            print("  \(rm["id"]!)  stream \(escaped(rm["stream"] as? String ?? ""))" + (d.isEmpty ? "" : "  \"\(escaped(d))\""))
         }
         let txs = r["transactions"] as? [[String: Any]] ?? []
         print("transactions owed work (\(txs.count))")
@@ -110,7 +110,7 @@ struct TMTransactionsCommand: ParsableCommand {
             let d = t["description"] as? String ?? ""
             print(
                 "  \(t["id"]!)  \(t["state"]!)  outcome \(t["outcome"]!)" + ((t["superior"] as? Bool) == true ? "  superior" : "")
-                    + "  \(ageText)" + (d.isEmpty ? "" : "  \"\(d)\""))
+                    + "  \(ageText)" + (d.isEmpty ? "" : "  \"\(escaped(d))\""))
             for p in t["participants"] as? [[String: Any]] ?? [] {
                 let ack = (p["acknowledged"] as? Bool) == true ? "acknowledged" : "not acknowledged"
                 print("    enlistment \(p["enlistment"]!)  rm \(p["resourceManager"]!)  \(p["state"]!)  \(ack)")

@@ -75,10 +75,42 @@ var stdoutIsTerminal: Bool { isatty(1) != 0 }
 /// True when stdout is a terminal and colour is not turned off (`NO_COLOR`).
 var useColour: Bool { stdoutIsTerminal && ProcessInfo.processInfo.environment["NO_COLOR"] == nil }
 
-/// The name to show for a stream: "(default)" for stream 0's empty name.
+/// The name to show for a stream: "(default)" for stream 0's empty name; escaped for text output.
 func streamLabel(_ id: UInt16, _ names: [UInt16: String]) -> String {
     let n = names[id] ?? "?"
-    return n.isEmpty ? "(default)" : n
+    return n.isEmpty ? "(default)" : escaped(n)
+}
+
+/// `s` for text output, when it comes from disk or from a caller (a stream name, a description, a file name
+/// in the log directory, an error message): control characters, line and paragraph separators and
+/// bidirectional-text controls become escapes (`\n`, `\t`, `\u{1B}`) and a backslash is doubled. A stream
+/// name may hold any character but NUL; printed raw, a newline in it forged output lines (and a tab
+/// columns), and an ESC reached the DBA's terminal as an escape sequence. JSON output needs none of this:
+/// `JSONSerialization` escapes U+0000–U+001F as JSON requires.
+func escaped(_ s: String) -> String {
+    guard s.unicodeScalars.contains(where: needsEscape) else { return s }
+    var out = ""
+    for u in s.unicodeScalars {
+        switch u {
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        case _ where needsEscape(u): out += "\\u{" + String(u.value, radix: 16, uppercase: true) + "}"
+        default: out.unicodeScalars.append(u)
+        }
+    }
+    return out
+}
+
+private func needsEscape(_ u: Unicode.Scalar) -> Bool {
+    switch u.properties.generalCategory {
+    case .control, .lineSeparator, .paragraphSeparator: return true
+    default:
+        // U+061C, U+200E/F, U+202A–E, U+2066–9: bidirectional controls reorder what the terminal shows.
+        return u == "\\" || u.value == 0x061C || (0x200E...0x200F).contains(u.value) || (0x202A...0x202E).contains(u.value)
+            || (0x2066...0x2069).contains(u.value)
+    }
 }
 
 /// Pads `s` with spaces to `width` characters (on the left with `right`).

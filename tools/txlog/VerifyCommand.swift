@@ -80,8 +80,8 @@ struct VerifyCommand: ParsableCommand {
             let first = r.blocks.first.map { " from \($0.lsn)" } ?? ""
             print("blocks      \(r.blocks.count) blocks, \(records) records, \(formatBytes(UInt64(bytes))) of raw payload\(first), end \(r.end)")
         }
-        for n in r.notes { print("note        \(n)") }
-        for p in r.problems { print("CORRUPT     \(p)") }
+        for n in r.notes { print("note        \(escaped(n))") }
+        for p in r.problems { print("CORRUPT     \(escaped(p.description))") }
         if r.problems.isEmpty {
             print("ok: the log is clean")
         } else {
