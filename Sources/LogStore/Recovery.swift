@@ -89,7 +89,11 @@ struct RecoveryScanner {
         var chain = meta.scanStartPreviousCRC
         var last = meta.scanStartPreviousLSN
         var switches: [RecoveredSwitch] = []
+        // Reads again of the block at `rereadAt`. Counted per position: a read-only open that keeps catching
+        // up with a live writer meets a block mid-write more than once, and a budget for the whole scan ran
+        // out on a busy log (then an undamaged log failed to open with `corrupt`).
         var rereads = 0
+        var rereadAt = LSN.null
         let size = meta.containerSize
         let dataEnd = Format.containerDataEnd(size: size)
         var reader = ContainerReader(io: io, fd: c.fd, size: size)
@@ -139,6 +143,7 @@ struct RecoveryScanner {
             case .damaged(let m): reason = m; damaged = true
             }
             let durableEvidence = try durableClaim(beyond: position, reader: reader, logical: logical)
+            if position != rereadAt { (rereadAt, rereads) = (position, 0) }
             // A read-only open can race a live writer: the block here may have been mid-write when it was
             // read and complete (and durable) by the time later blocks were. Read it again before judging.
             // A damaged block with no such claim may be one a live writer is writing right now, which a

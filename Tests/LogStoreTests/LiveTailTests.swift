@@ -9,19 +9,23 @@ import Testing
 
 /// Reads the block at `offset` of the file at `path` as a writer half-way through it would leave it (the
 /// first sector new, the rest still zeros), the first `times` times a read starts there.
+/// With several offsets, each is read that way the first `times` times.
 final class MidWriteIO: ForwardingFileIO, @unchecked Sendable {
     let base: any FileIO = PosixFileIO()
     let path: String
-    let offset: UInt64
     private let lock = NSLock()
     private var fds: Set<Int32> = []
-    private var left: Int
+    private var left: [UInt64: Int]
     private(set) var masked = 0
 
     init(path: String, offset: UInt64, times: Int) {
         self.path = path
-        self.offset = offset
-        self.left = times
+        self.left = [offset: times]
+    }
+
+    init(path: String, offsets: Set<UInt64>, times: Int) {
+        self.path = path
+        self.left = Dictionary(uniqueKeysWithValues: offsets.map { ($0, times) })
     }
 
     func open(_ path: String, mode: FileOpenMode) throws -> Int32 {
@@ -38,8 +42,8 @@ final class MidWriteIO: ForwardingFileIO, @unchecked Sendable {
     func pread(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int {
         let n = try base.pread(fd, into: buffer, at: offset)
         let mask = lock.withLock { () -> Bool in
-            guard fds.contains(fd), offset == self.offset, left > 0 else { return false }
-            left -= 1
+            guard fds.contains(fd), let n = left[offset], n > 0 else { return false }
+            left[offset] = n - 1
             masked += 1
             return true
         }
@@ -69,6 +73,33 @@ struct LiveTailTests {
         #expect(reader.recoveryReport.tornTail == nil, "\(String(describing: reader.recoveryReport.tornTail))")
         #expect(reader.lastLSN == last)
         #expect(try reader.read(last).data == Array(repeating: 39, count: 700))
+        try reader.close()
+        try log.close()
+    }
+
+    /// A reader that keeps catching up with a live writer finds a block mid-write more than once in one
+    /// open. The open read such a block again at most three times in all, so the fourth (on a busy log,
+    /// `txlog info` about one run in a thousand) failed the open with `corrupt`, exit 1, on a log that was
+    /// not damaged. Each position gets its own reads again.
+    @Test("blocks caught mid-write at several positions in one open: each is read again, never corrupt")
+    func severalBlocksMidWrite() throws {
+        let dir = LogTestKit.temporaryPath("midwrite-many")
+        defer { LogTestKit.remove(dir) }
+        let log = try LogStore.create(at: dir, options: LogTestKit.options(containerSize: 512 * 1024, containerCount: 4, blockSize: 4096, codec: .none))
+        var lsns: [LSN] = []
+        for i in 0..<80 {
+            lsns.append(try log.append(Array(repeating: UInt8(i), count: 700)))
+            try log.flush()
+        }
+        let blocks = Set(lsns.map(\.blockOffset)).sorted()
+        #expect(blocks.count > 6)
+        // Every other block is caught mid-write once, the block after it already written and durable.
+        let caught = stride(from: 0, to: blocks.count - 1, by: 2).map { blocks[$0] }
+        let io = MidWriteIO(path: dir + "/" + ContainerFiles.name(physicalID: 0), offsets: Set(caught), times: 1)
+        let reader = try LogStore.open(at: dir, options: LogOpenOptions(readOnly: true), io: io)
+        #expect(io.masked == caught.count && caught.count > 3, "\(io.masked) of \(caught.count)")
+        #expect(reader.recoveryReport.tornTail == nil && reader.recoveryReport.corruption == nil)
+        #expect(reader.lastLSN == lsns.last)
         try reader.close()
         try log.close()
     }
