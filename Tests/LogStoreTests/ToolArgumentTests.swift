@@ -210,4 +210,14 @@ extension ToolArgumentTests {
             #expect(e.status == 1 && e.stdout.contains("VIOLATION") && !e.stderr.contains("Fatal error"), "\(line): \(e.status) \(e.stdout) \(e.stderr.prefix(300))")
         }
     }
+
+    /// `create --help` showed the size defaults as `(default: ByteCount(value: 67108864))`.
+    @Test("create --help shows size defaults as sizes (64M, 64K), not as a struct")
+    func createHelpDefaults() async throws {
+        let scratch = try Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let e = try await TxlogProcess.run(["create", "--help"], scratch: scratch, hangAfter: 30)
+        #expect(e.status == 0 && !e.stdout.contains("ByteCount("), "\(e.stdout)")
+        #expect(e.stdout.contains("(default: 64M)") && e.stdout.contains("(default: 64K)"), "\(e.stdout)")
+    }
 }

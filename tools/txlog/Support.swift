@@ -87,6 +87,14 @@ extension LSN: ExpressibleByArgument {
 /// Byte counts like 512K, 64M, 1G or plain numbers.
 struct ByteCount: ExpressibleByArgument {
     var value: UInt64
+
+    /// How `--help` shows a default: `64M`, not the struct's debug form.
+    var defaultValueDescription: String {
+        for (unit, shift) in [("G", 30), ("M", 20), ("K", 10)] where value >= 1 << shift && value % (1 << shift) == 0 {
+            return "\(value >> shift)\(unit)"
+        }
+        return "\(value)"
+    }
     init?(argument: String) {
         let units: [Character: UInt64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
         var text = argument.uppercased()
