@@ -15,9 +15,7 @@ struct TMResolveCommand: AsyncParsableCommand {
             actor, the time and the reason, and is durable before anything else happens. The TM then closes, writing a
             checkpoint (not after a refusal); participants get the outcome when their resource managers next recover.
 
-            Exit codes: 0 done; refused (the message starts with the LogError code): 3 not-found (no such transaction
-            owed an outcome, or no such TM stream), 8 invalid-state; 1 damage; 2 cannot open the log (locked: it is open
-            for writing elsewhere); 64 usage error. Every code: txlog --help.
+            Exit codes: 0 done; refused (the message starts with the LogError code): 3 not-found (no such transaction owed an outcome, or no such TM stream), 8 invalid-state; 1 damage; 2 cannot open the log (locked: it is open for writing elsewhere); 64 usage error. Every code: txlog --help.
 
             Example: txlog tm resolve LOG 5f0c0d4e-0b1a-4c7e-9d3a-2f6b8e1c4a70 commit --reason "coordinator lost" --actor ops
             """)
