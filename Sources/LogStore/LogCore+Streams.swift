@@ -181,12 +181,21 @@ extension LogCore {
 
     /// Sets the archive tail of one stream (or of the whole log when `stream` is nil). Containers
     /// between the archive tail and the bases are kept (pending archive) until the tail passes them.
+    /// The tail must be durable (at or below the durable LSN), else `invalidArgument`.
     func setArchiveTail(stream: UInt16?, to lsn: LSN) throws {
         if readOnly { throw LogError(.readOnly, "the log is open read-only") }
         try lock.withLock {
             try checkUsable()
             guard lsn == .null || lsn <= state.lastLSN else {
                 throw LogError(.invalidArgument, "archive tail \(lsn) is beyond the last LSN", lsn: lsn)
+            }
+            // Only durable records can have been archived (CLFS: ERROR_LOG_TAIL_INVALID). The base file
+            // records the tail as given: one above the durable LSN could name, after a crash, a position
+            // the log reuses for other records.
+            guard lsn == .null || lsn <= state.durableLSN else {
+                throw LogError(
+                    .invalidArgument, "archive tail \(lsn) is beyond the durable LSN \(state.durableLSN): only durable records can be archived; flush first",
+                    lsn: lsn)
             }
             if let stream {
                 guard state.cold[stream] != nil else { throw LogError(.notFound, "stream \(stream) was deleted") }

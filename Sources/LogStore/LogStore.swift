@@ -412,7 +412,11 @@ public final class LogStore: Sendable {
     ///   with `txlog.base`; `readOnly`; `closed`; `failed`.
     public func setPolicy(_ policy: LogPolicy) throws { try core.setPolicy(policy) }
 
-    /// Sets the log-wide archive tail (null: the log is not archived).
+    /// Sets the log-wide archive tail (null: the log is not archived): records from it on are kept until
+    /// archived. Only durable records can be archived.
+    ///
+    /// - Throws: `invalidArgument` for an LSN beyond the durable LSN (flush first); `readOnly`; `closed`;
+    ///   `failed`.
     public func setArchiveTail(_ lsn: LSN) throws { try core.setArchiveTail(stream: nil, to: lsn) }
 
     /// Container byte ranges from the archive tail up to the base, for a backup tool.

@@ -110,6 +110,8 @@ public final class LogStream: Sendable {
     public func advanceBase(to lsn: LSN) throws { try core.advanceBase(stream: id, to: lsn) }
 
     /// Sets this stream's archive tail: records from it on are kept until archived (null: not archived).
+    /// Only durable records can be archived: an LSN beyond the durable LSN is `invalidArgument` (flush
+    /// first).
     public func setArchiveTail(_ lsn: LSN) throws { try core.setArchiveTail(stream: id, to: lsn) }
 
     /// Appends a restart record, flushes it, and records it in the base file atomically, optionally

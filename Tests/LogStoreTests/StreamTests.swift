@@ -423,6 +423,7 @@ func streamPayload(_ stream: String, _ i: Int, size: Int = 40) -> [UInt8] {
         let dir = StreamTestDirectory()
         let log = try LogStore.create(at: dir.path, options: streamTestOptions(containers: 4, codec: .none))
         let first = try log.append([UInt8](repeating: 0, count: 100))
+        try log.flush()  // only durable records can be archived
         try log.setArchiveTail(first)
         var last = first
         for _ in 0..<400 { last = try log.append([UInt8](repeating: 5, count: 2000)) }
