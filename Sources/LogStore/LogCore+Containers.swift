@@ -98,8 +98,9 @@ extension LogCore {
     /// the log full at once cannot together grow it past the policy. The files are created, zero-filled
     /// and synced, and the directory synced, before `metaLock` is taken, so the writer is never held up
     /// by a large container being prepared. Once the base-file write has been attempted the files are
-    /// kept whatever happens: the base file may name them.
-    func addContainers(_ request: ContainerCount) throws -> [UInt32] {
+    /// kept whatever happens: the base file may name them. `prefix` names the files instead of the
+    /// policy's prefix (`setPolicy` adds containers before its new policy is in force).
+    func addContainers(_ request: ContainerCount, prefix override: String? = nil) throws -> [UInt32] {
         if readOnly { throw LogError(.readOnly, "the log is open read-only") }
         let (first, count, prefix): (UInt32, Int, String) = try lock.withLock {
             try checkUsable()
@@ -120,7 +121,7 @@ extension LogCore {
             }
             state.nextPhysicalID += UInt32(count)
             state.containersBeingAdded += count
-            return (first, count, state.policy.containerPrefix)
+            return (first, count, override ?? state.policy.containerPrefix)
         }
         if count == 0 { return [] }
         defer {

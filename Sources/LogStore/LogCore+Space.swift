@@ -212,6 +212,16 @@ extension LogCore {
         guard BaseRecord.isValidContainerName(ContainerFiles.name(prefix: policy.containerPrefix, physicalID: 0)) else {
             throw LogError(.invalidArgument, "policy: container prefix \"\(policy.containerPrefix)\" would name containers like the base file")
         }
+        // The containers a raised minimum needs come first (under the new prefix): an add that fails then
+        // leaves the old policy in force, in memory and in the base file. Saving the policy first made a
+        // failed add throw with the new policy already saved.
+        let count = try lock.withLock {
+            try checkUsable()
+            return state.containers.count
+        }
+        if count < Int(policy.minContainers) {
+            _ = try addContainers(.exactly(Int(policy.minContainers) - count), prefix: policy.containerPrefix)
+        }
         let old = try lock.withLock {
             try checkUsable()
             let old = state.policy
@@ -222,8 +232,6 @@ extension LogCore {
             lock.withLock { state.policy = old }
             throw error
         }
-        let count = lock.withLock { state.containers.count }
-        if count < Int(policy.minContainers) { _ = try addContainers(Int(policy.minContainers) - count) }
         shrinkIfPolicyAllows()
     }
 

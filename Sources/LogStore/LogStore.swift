@@ -406,10 +406,16 @@ public final class LogStore: Sendable {
     /// The persisted space policy.
     public var policy: LogPolicy { core.lock.withLock { core.state.policy } }
 
-    /// Changes the space policy and persists it in the base file.
+    /// Changes the space policy and persists it in the base file. When the log has fewer containers than
+    /// the new ``LogPolicy/minContainers``, the missing ones are added first (named with the new prefix).
+    ///
+    /// All or nothing for the policy: when this throws, the old policy is still in force, in memory and
+    /// in the base file. Containers already added for the new minimum stay (as after ``addContainer()``)
+    /// if saving the policy itself fails after them.
     ///
     /// - Throws: `invalidArgument` for a policy that does not validate, or whose container prefix starts
-    ///   with `txlog.base`; `readOnly`; `closed`; `failed`.
+    ///   with `txlog.base`; the error of adding the containers the new minimum needs (`io` when a file
+    ///   cannot be created, `invalidArgument` beyond 1024 containers); `readOnly`; `closed`; `failed`.
     public func setPolicy(_ policy: LogPolicy) throws { try core.setPolicy(policy) }
 
     /// Sets the log-wide archive tail (null: the log is not archived): records from it on are kept until

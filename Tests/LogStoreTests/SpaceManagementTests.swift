@@ -25,4 +25,28 @@ struct SpaceManagementTests {
         try s.setArchiveTail(second)
         try log.close()
     }
+
+    @Test("setPolicy whose required container add fails leaves the old policy in force")
+    func setPolicyAddFails() throws {
+        let dir = FaultTestKit.temporaryPath("space-policy-add")
+        defer { FaultTestKit.remove(dir) }
+        let io = FaultyFileIO()
+        let log = try LogStore.create(at: dir, options: FaultTestKit.tinyOptions(containers: 2), io: io)
+        let old = log.policy
+        var p = old
+        p.minContainers = 4
+        p.maxContainers = 8
+        io.inject(.open, pathContains: "container-")
+        expectLogError(.io) { try log.setPolicy(p) }
+        #expect(log.policy == old)
+        #expect(!log.isFailed)
+        #expect(log.info().containers.count == 2)
+        try log.close()
+        let again = try LogStore.open(at: dir)
+        #expect(again.policy == old)
+        try again.setPolicy(p)
+        #expect(again.policy == p)
+        #expect(again.info().containers.count == 4)
+        try again.close()
+    }
 }
