@@ -47,6 +47,14 @@ extension LogCore {
             guard h.reservedRecords > 0, h.reservedBytes >= cost else {
                 throw LogError(.invalidArgument, "stream \(stream) has no reservation covering a record of \(data.count) bytes")
             }
+            // The reservation floor leaves one largest reserved record of slack per container boundary;
+            // a larger record could lose more than that at a container's end and leave a later reserved
+            // record without room.
+            guard data.count <= h.reservedLargest else {
+                throw LogError(
+                    .invalidArgument,
+                    "a record of \(data.count) bytes does not fit stream \(stream)'s reservations (largest reserved record: \(h.reservedLargest) bytes)")
+            }
         } else if state.reservedTotal > 0, freeBytesLocked() - tailLostLocked(cost: cost) - cost < reservationFloorLocked() {
             throw LogError(.logFull, "the free space left is reserved (\(state.reservedTotal) bytes); release reservations or advance a base")
         }
@@ -80,6 +88,7 @@ extension LogCore {
             if state.hot[i].reservedRecords == 0 {
                 state.reservedTotal -= state.hot[i].reservedBytes
                 state.hot[i].reservedBytes = 0
+                state.hot[i].reservedLargest = 0
             }
             if state.reservedTotal == 0 { state.maxReservedCost = 0 }
         }

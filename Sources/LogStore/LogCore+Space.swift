@@ -78,6 +78,7 @@ extension LogCore {
             state.reservedTotal += cost
             state.hot[Int(stream)].reservedBytes += cost
             state.hot[Int(stream)].reservedRecords += sizes.count
+            state.hot[Int(stream)].reservedLargest = max(state.hot[Int(stream)].reservedLargest, sizes.max() ?? 0)
         }
     }
 
@@ -104,6 +105,7 @@ extension LogCore {
             if state.hot[Int(stream)].reservedRecords == 0 {
                 state.reservedTotal -= state.hot[Int(stream)].reservedBytes
                 state.hot[Int(stream)].reservedBytes = 0
+                state.hot[Int(stream)].reservedLargest = 0
             }
             if state.reservedTotal == 0 { state.maxReservedCost = 0 }
         }

@@ -36,7 +36,9 @@ public final class LogStream: Sendable {
     ///   - previous: client-defined link to an earlier record (`LSN.invalid` ends the chain).
     ///   - undoNext: client-defined link for undo processing (`LSN.invalid` ends the chain).
     ///   - usingReservation: consume one record reserved with ``reserve(recordSizes:)``; such an
-    ///     append never fails for lack of space.
+    ///     append never fails for lack of space. The record must fit the reservation: at most as large as
+    ///     the largest record size the stream has reserved (since it last had no reservation left), and
+    ///     within the bytes it still has reserved; otherwise `invalidArgument`.
     @discardableResult
     public func append(
         _ bytes: UnsafeRawBufferPointer, previous: LSN = .invalid, undoNext: LSN = .invalid, usingReservation: Bool = false
@@ -141,7 +143,8 @@ public final class LogStream: Sendable {
     // MARK: Reservations and space
 
     /// Reserves space for future records of these sizes (undo or compensation records, say).
-    /// An append `usingReservation` then never fails for lack of space: plain appends are refused
+    /// An append `usingReservation` of a record that fits the reservation (no larger than the largest
+    /// size reserved) then never fails for lack of space: plain appends are refused
     /// (`logFull`) rather than take reserved space, and neither ``LogStore/removeContainer(_:)`` nor
     /// auto-shrink removes a free container the reservations need.
     ///

@@ -12,6 +12,9 @@ struct StreamHot {
     var lastEarlier: LSN = .null
     var reservedBytes = 0
     var reservedRecords = 0
+    /// The largest record size reserved since the stream last had no reservation: an append using a
+    /// reservation may be at most this large.
+    var reservedLargest = 0
 }
 
 /// The rest of a stream's state.

@@ -49,4 +49,54 @@ struct SpaceManagementTests {
         #expect(again.info().containers.count == 4)
         try again.close()
     }
+
+    @Test("an append usingReservation larger than any reserved record is refused")
+    func reservedAppendLargerThanReserved() throws {
+        let dir = FaultTestKit.temporaryPath("space-reserve-larger")
+        defer { FaultTestKit.remove(dir) }
+        let log = try LogStore.create(at: dir, options: FaultTestKit.tinyOptions())
+        let s = try log.createStream("undo")
+        try s.reserve(recordSizes: [100, 100, 100])
+        expectLogError(.invalidArgument) { try s.append([UInt8](repeating: 1, count: 300), usingReservation: true) }
+        #expect(try s.info().reservedRecords == 3)
+        try s.append([UInt8](repeating: 1, count: 100), usingReservation: true)
+        try s.append([UInt8](repeating: 1, count: 60), usingReservation: true)
+        #expect(try s.info().reservedRecords == 1)
+        try log.close()
+    }
+
+    @Test("a record larger than every reserved one cannot take the room other reserved records were promised")
+    func largerReservedAppendCannotTakeReservedRoom() throws {
+        let dir = FaultTestKit.temporaryPath("space-reserve-guarantee")
+        defer { FaultTestKit.remove(dir) }
+        let log = try LogStore.create(
+            at: dir, options: LogCreateOptions(containerSize: 512 * 1024, containerCount: 3, blockSize: 4096, codec: .none))
+        let s = try log.createStream("undo")
+        let small = 50_000
+        let d = Int(Format.containerDataEnd(size: 512 * 1024)) - Format.containerDataStart
+        let perRecord = log.core.reservationCost(small)
+        let count = d / perRecord + 2
+        try s.reserve(recordSizes: [Int](repeating: small, count: count))
+        // Fill the log with plain appends until they are refused.
+        var filled = 0
+        while true {
+            do { try log.append([UInt8](repeating: 7, count: 3000)) } catch let e as LogError where e.code == .logFull { break }
+            filled += 1
+        }
+        #expect(filled > 0)
+        // One big record "using the reservation" (it fits the reserved bytes, not any reserved record).
+        var big = 0
+        do {
+            try s.append([UInt8](repeating: 9, count: 250_000), usingReservation: true)
+            big = 1
+        } catch let e as LogError where e.code == .invalidArgument {}
+        #expect(big == 0, "a record larger than every reserved one was appended with the reservation")
+        // Every reserved record the stream still has bytes for must still fit.
+        var failures: [String] = []
+        while let info = try? s.info(), info.reservedRecords > 0, info.reservedBytes >= perRecord {
+            do { try s.append([UInt8](repeating: 3, count: small), usingReservation: true) } catch { failures.append("\(error)"); break }
+        }
+        #expect(failures.isEmpty, "a reserved append failed: \(failures)")
+        try log.close()
+    }
 }
