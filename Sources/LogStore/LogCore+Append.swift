@@ -37,6 +37,10 @@ extension LogCore {
         _ data: UnsafeRawBufferPointer, type: RecordType, stream: UInt16, previous: LSN, undoNext: LSN, useReservation: Bool
     ) throws -> LSN? {
         try checkUsable()
+        // Back-pressure first: the wait releases the lock, and a stream, its reservations and the free
+        // space may change meanwhile. Checked after it, a reserved append that had waited took a
+        // reservation another append or a release had already used (counters went negative).
+        if state.dirtyBytes > options.groupCommit.maxDirtyBytes { try waitForSpaceLocked() }
         let footprint = RecordHeader.footprint(dataLength: data.count)
         guard Int(stream) < state.hot.count, state.hot[Int(stream)].exists else {
             throw LogError(.notFound, "stream \(stream) does not exist (deleted?)")
@@ -58,7 +62,6 @@ extension LogCore {
         } else if state.reservedTotal > 0, freeBytesLocked() - tailLostLocked(cost: cost) - cost < reservationFloorLocked() {
             throw LogError(.logFull, "the free space left is reserved (\(state.reservedTotal) bytes); release reservations or advance a base")
         }
-        if state.dirtyBytes > options.groupCommit.maxDirtyBytes { try waitForSpaceLocked() }
 
         if state.open.count == Format.maxRecordsPerBlock || state.open.used + footprint > state.open.capacity {
             guard try makeRoomLocked(footprint: footprint) else { return nil }

@@ -99,4 +99,35 @@ struct SpaceManagementTests {
         #expect(failures.isEmpty, "a reserved append failed: \(failures)")
         try log.close()
     }
+
+    @Test("a reserved append that waits for back-pressure rechecks its reservation")
+    func reservedAppendWaitingForBackPressure() throws {
+        let dir = FaultTestKit.temporaryPath("space-reserve-backpressure")
+        defer { FaultTestKit.remove(dir) }
+        let io = ParkingIO(parkAt: .containerSync)
+        var open = LogOpenOptions()
+        open.groupCommit.maxDirtyBytes = 0
+        let log = try LogStore.create(at: dir, options: FaultTestKit.tinyOptions(), openOptions: open, io: io)
+        let s = try log.createStream("undo")
+        try s.reserve(recordSizes: [100])
+        io.arm()
+        let flusher = Thread { _ = try? log.flush(upTo: try log.append([1, 2, 3])) }
+        flusher.start()
+        io.entered.wait()  // a sealed block is held in the sync: every append now waits for back-pressure
+        let result = LockedBox<String>("running")
+        let appender = Thread {
+            do { _ = try s.append([UInt8](repeating: 5, count: 100), usingReservation: true); result.withLock { $0 = "appended" } } catch {
+                result.withLock { $0 = "threw \(error)" }
+            }
+        }
+        appender.start()
+        usleep(200_000)  // let the appender pass its checks and wait (if it has not, the test proves nothing)
+        try s.release(recordSizes: [100])
+        io.release.signal()
+        while !appender.isFinished || !flusher.isFinished { usleep(1000) }
+        let info = try s.info()
+        #expect(info.reservedRecords == 0 && info.reservedBytes == 0, "\(info), appender \(result.snapshot)")
+        #expect(result.snapshot.contains("invalid-argument"), "\(result.snapshot)")
+        try log.close()
+    }
 }
