@@ -212,6 +212,12 @@ extension LogCore {
                 try flush(upTo: last)
                 flushed = true
             case .removeFree(let removed):
+                defer {
+                    lock.withLock {
+                        state.containersBeingRemoved -= 1
+                        spaceCondition.broadcast()  // a close() waiting for the removal to end
+                    }
+                }
                 try removeFreeContainer(removed)
                 return
             case .markPendingDelete(let logical):
@@ -260,6 +266,7 @@ extension LogCore {
         }
         // Out of the free pool now, so no append can pick it while it is removed.
         state.containers[physical] = nil
+        state.containersBeingRemoved += 1
         return .removeFree(c)
     }
 
@@ -349,6 +356,14 @@ extension LogCore {
             }
             if let failed = lock.withLock({ state.failed }) { throw failed }
             return
+        }
+        // Container adds and removals that began before `stopping` end first: their base-file update is
+        // still allowed (the log is not `closed` yet), and the files they hold are then in the live table
+        // that releaseFiles closes. Released under them instead, an add that then failed unlinked its new
+        // file after close() had returned, when a reopened log may already have created a container of
+        // that very name; a removal put its container's descriptor back after releaseFiles (a leak).
+        lock.withLock {
+            while state.containersBeingAdded > 0 || state.containersBeingRemoved > 0 { spaceCondition.wait() }
         }
         defer {
             deletions.wait()  // containers recycled away are unlinked before close returns

@@ -192,6 +192,8 @@ final class LogCore: @unchecked Sendable {
         /// Physical ids handed out (including to containers being created).
         var nextPhysicalID: UInt32 = 0
         var containersBeingAdded = 0
+        /// Free containers out of the live table while their removal is written; close() waits for them.
+        var containersBeingRemoved = 0
         /// The container the persisted base file says recovery starts in.
         var persistedTailContainer: UInt32 = 0
         /// Reads in progress on container descriptors; close waits for them.

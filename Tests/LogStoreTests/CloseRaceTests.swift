@@ -13,7 +13,8 @@ import Glibc
 
 @Suite struct CloseRaceTests {
     /// addContainer that passed its usability check before close() writes the base file after close()
-    /// has released (closed) the base file's descriptor: into whatever file now has that number.
+    /// has released (closed) the base file's descriptor: into whatever file now has that number. Now
+    /// close() waits for the add, which completes; nothing is released under it.
     @Test func addContainerRacingCloseWritesThroughAReleasedDescriptor() throws {
         let dir = FaultTestKit.temporaryPath("close-race-add-close")
         defer { FaultTestKit.remove(dir); FaultTestKit.remove(dir + "-victims") }
@@ -27,8 +28,10 @@ import Glibc
         }
         adder.start()
         io.entered.wait()  // addContainer has created its file and is syncing the directory
-        try log.close()   // returns: files released
-        // Another component of the process opens files and gets the freed descriptor numbers.
+        let closer = Thread { try? log.close() }
+        closer.start()
+        usleep(200_000)  // a close() that does not wait for the add has released the files by now
+        // Another component of the process opens files and gets any freed descriptor numbers.
         try FileManager.default.createDirectory(atPath: dir + "-victims", withIntermediateDirectories: true)
         var victims: [(Int32, String)] = []
         for i in 0..<8 {
@@ -37,7 +40,7 @@ import Glibc
             victims.append((fd, p))
         }
         io.release.signal()
-        while !adder.isFinished { usleep(1000) }
+        while !adder.isFinished || !closer.isFinished { usleep(1000) }
         var damaged: [String] = []
         for (fd, p) in victims {
             var st = stat()
@@ -47,8 +50,15 @@ import Glibc
         }
         #expect(io.stale.isEmpty, "I/O on descriptors close() released: \(io.stale)")
         #expect(damaged.isEmpty, "unrelated files written: \(damaged)")
-        #expect(!result.snapshot.hasPrefix("added"), "addContainer succeeded after close returned")
         #expect(io.open.isEmpty, "descriptors leaked: \(io.open)")
+        // close() waited for the add: it completed, and the log names its container.
+        let added = result.snapshot
+        #expect(added.hasPrefix("added"), "\(added)")
+        let again = try LogStore.open(at: dir)
+        if let p = UInt32(added.dropFirst("added ".count)) {
+            #expect(again.info().containers.contains { $0.physicalID == p })
+        }
+        try again.close()
     }
 
     /// create() fails because fsyncing the parent after making the log's directory hit EIO; the caller

@@ -131,3 +131,45 @@ struct SpaceManagementTests {
         try log.close()
     }
 }
+
+@Suite("close() racing container adds and removals")
+struct CloseRacingContainerChangesTests {
+    @Test func addInFlightDuringCloseNeverDeletesAReopenedLogsContainer() throws {
+        let dir = FaultTestKit.temporaryPath("close-race-add-reopen")
+        defer { FaultTestKit.remove(dir) }
+        let io = ParkingIO(parkAt: .directorySync)
+        let log = try LogStore.create(at: dir, options: FaultTestKit.tinyOptions(), io: io)
+        try log.flush(upTo: try log.append([1, 2, 3]))
+        io.arm()
+        let added = LockedBox<String>("running")
+        let adder = Thread {
+            do { let p = try log.addContainer(); added.withLock { $0 = "added \(p)" } } catch { added.withLock { $0 = "threw \(error)" } }
+        }
+        adder.start()
+        io.entered.wait()  // the add has created its file and syncs the directory
+        let closer = Thread { try? log.close() }
+        closer.start()
+        usleep(300_000)
+        var reopened: LogStore?
+        var second: UInt32?
+        if closer.isFinished {
+            // close() returned with the add still in flight: the log is free to be opened again.
+            reopened = try LogStore.open(at: dir)
+            second = try reopened?.addContainer()
+        }
+        io.release.signal()
+        while !adder.isFinished || !closer.isFinished { usleep(1000) }
+        if reopened == nil {
+            reopened = try LogStore.open(at: dir)
+            second = try reopened?.addContainer()
+        }
+        let again = try #require(reopened)
+        for c in again.info().containers {
+            #expect(FileManager.default.fileExists(atPath: c.path), "container \(c.physicalID) (\(c.path)) is gone; first add: \(added.snapshot), second: \(String(describing: second))")
+        }
+        try again.close()
+        let third = try LogStore.open(at: dir)
+        try third.close()
+        #expect(io.open.isEmpty, "descriptors leaked: \(io.open)")
+    }
+}
