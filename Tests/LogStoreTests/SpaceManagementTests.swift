@@ -8,6 +8,8 @@ import TxLogTestSupport
 
 @Suite("Space management: archive tails, policies, reservations")
 struct SpaceManagementTests {
+    /// An archive tail above the durable LSN was accepted and written to the base file as given: after a
+    /// crash that dropped those records it named a position the log reuses for other records.
     @Test("setArchiveTail refuses an LSN that is not durable yet")
     func archiveTailAboveDurable() throws {
         let dir = FaultTestKit.temporaryPath("space-archive-durable")
@@ -26,6 +28,8 @@ struct SpaceManagementTests {
         try log.close()
     }
 
+    /// setPolicy saved the new policy, then added the containers its minimum needed: an add that failed
+    /// threw with the new policy in force and in the base file.
     @Test("setPolicy whose required container add fails leaves the old policy in force")
     func setPolicyAddFails() throws {
         let dir = FaultTestKit.temporaryPath("space-policy-add")
@@ -50,6 +54,8 @@ struct SpaceManagementTests {
         try again.close()
     }
 
+    /// A record appended `usingReservation` only had to fit the stream's reserved bytes, not any reserved
+    /// record: three 100-byte records reserved let one 300-byte record through.
     @Test("an append usingReservation larger than any reserved record is refused")
     func reservedAppendLargerThanReserved() throws {
         let dir = FaultTestKit.temporaryPath("space-reserve-larger")
@@ -65,6 +71,9 @@ struct SpaceManagementTests {
         try log.close()
     }
 
+    /// The reservation floor keeps one largest reserved record of slack per container boundary. A reserved
+    /// append of a record larger than every reserved one moved to the next container and left more of
+    /// the current one unused than that: the stream's later reserved appends then got `logFull`.
     @Test("a record larger than every reserved one cannot take the room other reserved records were promised")
     func largerReservedAppendCannotTakeReservedRoom() throws {
         let dir = FaultTestKit.temporaryPath("space-reserve-guarantee")
@@ -100,6 +109,9 @@ struct SpaceManagementTests {
         try log.close()
     }
 
+    /// An append checked its reservation, then waited for back-pressure (the lock released): a release
+    /// meanwhile gave the reservation back, and the append consumed it anyway. The stream's reserved
+    /// records and bytes went negative.
     @Test("a reserved append that waits for back-pressure rechecks its reservation")
     func reservedAppendWaitingForBackPressure() throws {
         let dir = FaultTestKit.temporaryPath("space-reserve-backpressure")
@@ -134,6 +146,10 @@ struct SpaceManagementTests {
 
 @Suite("close() racing container adds and removals")
 struct CloseRacingContainerChangesTests {
+    /// close() returned while an addContainer was still creating its file. The log was opened again and
+    /// a container added under the same (unpersisted) physical id; the first add then failed with
+    /// `closed` and unlinked "its" file: the reopened log's new container, and the next open failed
+    /// (`notFound`). Now close() waits for the add.
     @Test func addInFlightDuringCloseNeverDeletesAReopenedLogsContainer() throws {
         let dir = FaultTestKit.temporaryPath("close-race-add-reopen")
         defer { FaultTestKit.remove(dir) }
