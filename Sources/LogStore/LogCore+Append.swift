@@ -25,14 +25,19 @@ extension LogCore {
                 lock.unlock()
                 throw error
             }
+            // Which kind of full: the reservations' floor (room comes back when it clears), or no free
+            // container (room comes back with one). Told apart here, under the same hold of the lock.
+            let floorCost = lsn == nil && !useReservation && !clearsReservationFloorLocked(cost: reservationCost(data.count))
+                ? reservationCost(data.count) : nil
             lock.unlock()
             if let lsn { return lsn }
             attempt += 1
-            try handleLogFull(attempt: attempt, generation: generation)
+            try handleLogFull(attempt: attempt, generation: generation, floorCost: floorCost)
         }
     }
 
-    /// Appends under the lock; returns nil when the record needs a new container and none is free.
+    /// Appends under the lock; returns nil when the record needs a new container and none is free, or
+    /// (a plain append) when it would take space the reservations need.
     private func appendLocked(
         _ data: UnsafeRawBufferPointer, type: RecordType, stream: UInt16, previous: LSN, undoNext: LSN, useReservation: Bool
     ) throws -> LSN? {
@@ -59,8 +64,10 @@ extension LogCore {
                     .invalidArgument,
                     "a record of \(data.count) bytes does not fit stream \(stream)'s reservations (largest reserved record: \(h.reservedLargest) bytes)")
             }
-        } else if state.reservedTotal > 0, freeBytesLocked() - tailLostLocked(cost: cost) - cost < reservationFloorLocked() {
-            throw LogError(.logFull, "the free space left is reserved (\(state.reservedTotal) bytes); release reservations or advance a base")
+        } else if !clearsReservationFloorLocked(cost: cost) {
+            // Full for plain appends: like a log with no free container, it may grow within policy or
+            // ask the streams pinning the tail to move (handleLogFull), before the append says `logFull`.
+            return nil
         }
 
         if state.open.count == Format.maxRecordsPerBlock || state.open.used + footprint > state.open.capacity {

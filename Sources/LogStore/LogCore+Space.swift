@@ -50,6 +50,11 @@ extension LogCore {
         return state.reservedTotal + (freeContainerCountLocked() + 1) * state.maxReservedCost
     }
 
+    /// Whether a plain append of a record costing `cost` leaves the space the reservations need.
+    func clearsReservationFloorLocked(cost: Int) -> Bool {
+        state.reservedTotal == 0 || freeBytesLocked() - tailLostLocked(cost: cost) - cost >= reservationFloorLocked()
+    }
+
     /// Whether one free container can go without leaving less free space than the reservations need
     /// (with one container fewer, the floor has one container boundary fewer).
     func freeContainerRemovableLocked() -> Bool {
@@ -117,7 +122,8 @@ extension LogCore {
     /// LSN each must reach.
     func pinningLocked() -> (target: LSN, pinners: [(id: UInt16?, name: String)]) {
         let holding = state.containers.values.filter { $0.logical != 0 }.map(\.logical)
-        guard let oldest = holding.min() else { return (.null, []) }
+        // In the last logical container (2^32 − 1) nothing can come after the oldest: `+ 1` would trap.
+        guard let oldest = holding.min(), oldest < .max else { return (.null, []) }
         let target = LSN(uncheckedContainer: oldest + 1, blockOffset: UInt64(Format.containerDataStart), slot: 0)
         var pinners: [(UInt16?, String)] = []
         for (i, h) in state.hot.enumerated() where h.exists {
@@ -131,9 +137,17 @@ extension LogCore {
         return (target, pinners)
     }
 
-    /// Called by an append that found no free container. Grows the log within policy, then asks the
-    /// streams that pin the tail to move; returns when something changed, throws `logFull` otherwise.
-    func handleLogFull(attempt: Int, generation: UInt64) throws {
+    /// Called by an append that found no free container, or (a plain append costing `floorCost`) that
+    /// the reservations' floor stopped: no space left outside the reservations. Grows the log within policy, then asks the streams that pin
+    /// the tail to move; returns when something changed, throws `logFull` otherwise.
+    func handleLogFull(attempt: Int, generation: UInt64, floorCost: Int? = nil) throws {
+        // Room for the retry: a free container; for an append the reservations' floor stopped, the floor
+        // cleared (the same test the append makes, so a retry that finds room passes it). A free container
+        // alone, while the floor still stops the append, would retry forever.
+        func roomLocked() -> Bool {
+            guard let cost = floorCost else { return freeContainerCountLocked() > 0 }
+            return clearsReservationFloorLocked(cost: cost)
+        }
         let (durable, last) = lock.withLock { (state.durableLSN, state.lastLSN) }
         // Data that is not durable yet cannot be recycled; make it durable first.
         if durable < last { try flush(upTo: last) }
@@ -170,15 +184,17 @@ extension LogCore {
             defer { pthread_setspecific(tailPinnedHandlersRunningKey, nil) }
             for h in handlers { h(target) }
         }
-        let moved = lock.withLock { state.spaceGeneration != generation || freeContainerCountLocked() > 0 }
+        let moved = lock.withLock { state.spaceGeneration != generation || roomLocked() }
         if moved { return }
         try advanceRecyclingIfPossible()
-        if lock.withLock({ state.spaceGeneration != generation || freeContainerCountLocked() > 0 }) { return }
-        let names = pinners.map { $0.name.isEmpty ? "(default)" : $0.name }
+        let (room, reserved) = lock.withLock { (state.spaceGeneration != generation || roomLocked(), state.reservedTotal) }
+        if room { return }
         let growth = growthFailure.map { "; auto-grow failed: \($0.message)" } ?? ""
+        let reservedNote = floorCost != nil && reserved > 0 ? "; \(reserved) bytes of the free space are reserved (release reservations)" : ""
+        let names = pinners.map { $0.name.isEmpty ? "(default)" : $0.name }
         throw LogError(
             .logFull,
-            "the log is full: \(names.isEmpty ? "no stream" : names.joined(separator: ", ")) pin the tail and must advance to \(target) (or add containers)\(growth)",
+            "the log is full: \(names.isEmpty ? "no stream" : names.joined(separator: ", ")) pin the tail and must advance to \(target) (or add containers)\(reservedNote)\(growth)",
             errno: growthFailure?.errno)
     }
 

@@ -91,6 +91,30 @@ import TxLogTestSupport
         #expect(again.lastLSN == written.last)
         try again.close()
     }
+
+    /// A plain append that reaches the reserved space goes through the log-full path, which names the
+    /// LSN the tail must reach: the container after the oldest one holding records. In the last logical
+    /// container that would be `logical + 1`.
+    @Test("reaching the reserved space in the last logical container: log-full, not a trap")
+    func reservedSpaceInTheLastLogicalContainer() throws {
+        let dir = try Self.makeLog(logical: .max)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let log = try LogStore.open(at: dir)
+        let s = try log.createStream("undo")
+        let d = Int(Format.containerDataEnd(size: 512 << 10)) - Format.containerDataStart
+        let size = 50_000
+        try s.reserve(recordSizes: [Int](repeating: size, count: d / log.core.reservationCost(size)))
+        var failure: LogError?
+        for _ in 0..<2000 {
+            do { try log.append([UInt8](repeating: 0x5A, count: 900)) } catch let e as LogError {
+                failure = e
+                break
+            }
+        }
+        #expect(failure?.code == .logFull, "\(String(describing: failure))")
+        try s.append([UInt8](repeating: 1, count: size), usingReservation: true)
+        try log.close()
+    }
 }
 
 /// The other counters a base file carries and a writer increments: the epoch (u32, + 1 per writable

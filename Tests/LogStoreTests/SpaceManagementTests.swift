@@ -189,3 +189,49 @@ struct CloseRacingContainerChangesTests {
         #expect(io.open.isEmpty, "descriptors leaked: \(io.open)")
     }
 }
+
+@Suite("A log whose free space is reserved still grows and asks the tail-pinned streams")
+struct ReservedLogFullTests {
+    // With any reservation outstanding (a KV store holds one per prepared transaction), a plain append
+    // that reached the reservation floor threw `logFull` at once: the log never grew within its policy
+    // and never called the tail-pinned handlers (the TM's checkpoint) at the end of its last container.
+
+    @Test func autoGrowsWithReservationsOutstanding() throws {
+        let dir = FaultTestKit.temporaryPath("space-reserved-grow")
+        defer { FaultTestKit.remove(dir) }
+        let log = try LogStore.create(at: dir, options: LogCreateOptions(containerSize: 512 * 1024, containerCount: 2, blockSize: 4096, codec: .none))
+        var p = LogPolicy()
+        p.autoGrow = true
+        p.growthIncrement = 1
+        p.maxContainers = 4
+        try log.setPolicy(p)
+        let s = try log.createStream("undo")
+        try s.reserve(recordSizes: [100])
+        var error: LogError?
+        while error == nil {
+            do { try log.append([UInt8](repeating: 7, count: 3000)) } catch let e as LogError { error = e }
+        }
+        #expect(error?.code == .logFull)
+        #expect(log.info().containers.count == 4, "auto-grow stopped at \(log.info().containers.count) containers: \(String(describing: error))")
+        try s.append([UInt8](repeating: 1, count: 100), usingReservation: true)
+        try log.close()
+    }
+
+    @Test func asksTailPinnedStreamsWithReservationsOutstanding() throws {
+        let dir = FaultTestKit.temporaryPath("space-reserved-pinned")
+        defer { FaultTestKit.remove(dir) }
+        let log = try LogStore.create(at: dir, options: LogCreateOptions(containerSize: 512 * 1024, containerCount: 3, blockSize: 4096, codec: .none))
+        let s = try log.createStream("undo")
+        try s.reserve(recordSizes: [100])
+        let calls = LockedBox(0)
+        let d = log.defaultStream
+        d.onTailPinned { _ in
+            calls.withLock { $0 += 1 }
+            try? d.advanceBase(to: d.lastLSN)
+        }
+        for _ in 0..<1000 { try log.append([UInt8](repeating: 7, count: 3000)) }  // about six containers' worth
+        #expect(calls.snapshot > 0)
+        try s.append([UInt8](repeating: 1, count: 100), usingReservation: true)
+        try log.close()
+    }
+}

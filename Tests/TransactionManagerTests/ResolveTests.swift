@@ -4,6 +4,7 @@
 import Foundation
 import LogStore
 import Testing
+import TxLogTestSupport
 @testable import TransactionManager
 
 @Suite struct ResolveTests {
@@ -52,13 +53,17 @@ import Testing
         let (log, tm) = try dir.createOnline()
         let (a, tx, _) = try await preparedUnderSuperior(tm)
 
-        // Fill the log behind a reservation: plain appends (the forced record) then get log-full at once.
+        // Fill the log behind a reservation: plain appends (the forced record) then get log-full. The
+        // filler pins the tail, so the TM's checkpoint (its tail-pinned handler) frees nothing, and its
+        // records do not compress, so sealing the open block frees nothing either.
         let reservation = try log.createStream("reservation")
         let filler = try log.createStream("filler")
         try reservation.reserve(recordSizes: [Int](repeating: 0, count: 50))
+        var random = SplitMix64(seed: 7)
         for size in [3000, 100, 0] {
             while true {
-                do { _ = try filler.append([UInt8](repeating: 7, count: size)) } catch let e as LogError where e.code == .logFull { break }
+                let bytes = (0..<size).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+                do { _ = try filler.append(bytes) } catch let e as LogError where e.code == .logFull { break }
             }
         }
         await expectLogError(.logFull) { try await tm.resolve(tx.id, action: .commit, reason: "refused") }
