@@ -331,52 +331,61 @@ struct MetadataPowerLossTests {
     }
 
     @Test("power cut at every sync of the metadata workload: every acknowledged change survives, nothing half-done")
-    func cutAtEverySync() {
-        var problems: [String] = []
-        var points = 0
-        Self.forEachCut({ .sync($0) }) { frozen, L, n in
-            points += 1
-            for (mode, seed) in [(SimulatedDisk.CrashMode.dropUnsynced, UInt64(0)), (.randomSectors, 1), (.tornSector, 1)] {
-                if mode != .dropUnsynced, frozen.volatileUnits == 0 { continue }
-                problems += MetaChecker.check(frozen.crash(mode: mode, seed: seed &+ UInt64(n)), L).map { "sync \(n) \(mode): \($0)" }
+    func cutAtEverySync() async {
+        let (points, problems) = await onOwnThread { () -> (Int, [String]) in
+            var problems: [String] = []
+            var points = 0
+            Self.forEachCut({ .sync($0) }) { frozen, L, n in
+                points += 1
+                for (mode, seed) in [(SimulatedDisk.CrashMode.dropUnsynced, UInt64(0)), (.randomSectors, 1), (.tornSector, 1)] {
+                    if mode != .dropUnsynced, frozen.volatileUnits == 0 { continue }
+                    problems += MetaChecker.check(frozen.crash(mode: mode, seed: seed &+ UInt64(n)), L).map { "sync \(n) \(mode): \($0)" }
+                }
             }
+            return (points, problems)
         }
         Self.report("crash points", points: points, problems: problems)
     }
 
     @Test("power cut after every pwritev of the metadata workload: random subsets and torn sectors")
-    func cutAfterEveryWrite() {
-        var problems: [String] = []
-        var points = 0
-        Self.forEachCut({ .write($0) }) { frozen, L, n in
-            points += 1
-            for mode in [SimulatedDisk.CrashMode.randomSectors, .tornSector] {
-                problems += MetaChecker.check(frozen.crash(mode: mode, seed: UInt64(n)), L).map { "write \(n) \(mode): \($0)" }
+    func cutAfterEveryWrite() async {
+        let (points, problems) = await onOwnThread { () -> (Int, [String]) in
+            var problems: [String] = []
+            var points = 0
+            Self.forEachCut({ .write($0) }) { frozen, L, n in
+                points += 1
+                for mode in [SimulatedDisk.CrashMode.randomSectors, .tornSector] {
+                    problems += MetaChecker.check(frozen.crash(mode: mode, seed: UInt64(n)), L).map { "write \(n) \(mode): \($0)" }
+                }
             }
+            return (points, problems)
         }
         Self.report("write cut points", points: points, problems: problems)
     }
 
     @Test("power cut again at every sync of the recovering open, from every sync point of the metadata workload")
-    func cutDuringRecovery() {
-        var problems: [String] = []
-        var points = 0
-        Self.forEachCut({ .sync($0) }) { frozen, L, n in
-            let crashed = frozen.crash(mode: .tornSector, seed: UInt64(n))
-            var k = 1
-            while k < 20 {
-                let d1 = crashed.copy()
-                let at = SimulatedDisk.Event.sync(k)
-                d1.armCut { $0 == at }
-                if let log = try? LogStore.open(at: MetaWorkload.directory, io: d1) {
-                    d1.disarmCut()
-                    try? log.close()
+    func cutDuringRecovery() async {
+        let (points, problems) = await onOwnThread { () -> (Int, [String]) in
+            var problems: [String] = []
+            var points = 0
+            Self.forEachCut({ .sync($0) }) { frozen, L, n in
+                let crashed = frozen.crash(mode: .tornSector, seed: UInt64(n))
+                var k = 1
+                while k < 20 {
+                    let d1 = crashed.copy()
+                    let at = SimulatedDisk.Event.sync(k)
+                    d1.armCut { $0 == at }
+                    if let log = try? LogStore.open(at: MetaWorkload.directory, io: d1) {
+                        d1.disarmCut()
+                        try? log.close()
+                    }
+                    guard let mid = d1.frozenAtCut else { break }
+                    points += 1
+                    problems += MetaChecker.check(mid.crash(mode: .dropUnsynced, seed: 0), L).map { "sync \(n), recovery sync \(k): \($0)" }
+                    k += 1
                 }
-                guard let mid = d1.frozenAtCut else { break }
-                points += 1
-                problems += MetaChecker.check(mid.crash(mode: .dropUnsynced, seed: 0), L).map { "sync \(n), recovery sync \(k): \($0)" }
-                k += 1
             }
+            return (points, problems)
         }
         Self.report("recovery cut points", points: points, problems: problems)
     }
@@ -405,19 +414,22 @@ struct MetadataPowerLossTests {
 
     @Test("one I/O error at every call of the metadata workload: a typed error, and after a crash every acknowledged change is there",
           arguments: FailOnceIO.Kind.allCases)
-    func oneFaultAtEveryCall(_ kind: FailOnceIO.Kind) {
-        var problems: [String] = []
-        var n = 1
-        var points = 0
-        while n < 400 {
-            let disk = SimulatedDisk()
-            let io = FailOnceIO(disk, kind: kind, nth: n, errno: kind == .pwritev || kind == .truncate ? 28 : 5)
-            let L = MetaWorkload.run(io)
-            guard io.fired else { break }
-            points += 1
-            if let e = L.error, e.hasPrefix("untyped") { problems.append("\(kind) #\(n): \(e)") }
-            problems += MetaChecker.check(disk.crash(mode: .dropUnsynced, seed: 0), L).map { "\(kind) #\(n) (\(L.error ?? "no error")): \($0)" }
-            n += 1
+    func oneFaultAtEveryCall(_ kind: FailOnceIO.Kind) async {
+        let (points, problems) = await onOwnThread { () -> (Int, [String]) in
+            var problems: [String] = []
+            var n = 1
+            var points = 0
+            while n < 400 {
+                let disk = SimulatedDisk()
+                let io = FailOnceIO(disk, kind: kind, nth: n, errno: kind == .pwritev || kind == .truncate ? 28 : 5)
+                let L = MetaWorkload.run(io)
+                guard io.fired else { break }
+                points += 1
+                if let e = L.error, e.hasPrefix("untyped") { problems.append("\(kind) #\(n): \(e)") }
+                problems += MetaChecker.check(disk.crash(mode: .dropUnsynced, seed: 0), L).map { "\(kind) #\(n) (\(L.error ?? "no error")): \($0)" }
+                n += 1
+            }
+            return (points, problems)
         }
         print("[meta] \(kind): \(points) fault points, \(problems.count) problems")
         for p in problems.prefix(20) { Issue.record(Comment(rawValue: p)) }

@@ -643,82 +643,91 @@ struct PowerLossTests {
     // MARK: Sweeps
 
     @Test("power cut at every sync point: acknowledged data survives, streams are prefixes")
-    func cutAtEverySync() {
-        var t = Tally()
-        var n = 1
-        while let (frozen, ledger) = Self.runUntil(.sync(n)) {
-            t.points += 1
-            for (mode, seed) in Self.syncPlan {
-                if mode != .dropUnsynced, frozen.volatileUnits == 0 { continue }
-                t.states += 1
-                let (problems, outcome) = PowerChecker.check(frozen.crash(mode: mode, seed: seed), ledger, continueAfter: mode != .randomSectors)
-                t.problems += problems.map { "sync \(n) mode \(mode) seed \(seed): \($0)" }
-                if Self.verbose { print("[power] sync \(n) \(mode)\(seed): \(outcome.map(\.description) ?? "-") \(problems)") }
+    func cutAtEverySync() async {
+        let t = await onOwnThread { () -> Tally in
+            var t = Tally()
+            var n = 1
+            while let (frozen, ledger) = Self.runUntil(.sync(n)) {
+                t.points += 1
+                for (mode, seed) in Self.syncPlan {
+                    if mode != .dropUnsynced, frozen.volatileUnits == 0 { continue }
+                    t.states += 1
+                    let (problems, outcome) = PowerChecker.check(frozen.crash(mode: mode, seed: seed), ledger, continueAfter: mode != .randomSectors)
+                    t.problems += problems.map { "sync \(n) mode \(mode) seed \(seed): \($0)" }
+                    if Self.verbose { print("[power] sync \(n) \(mode)\(seed): \(outcome.map(\.description) ?? "-") \(problems)") }
+                }
+                n += 1
             }
-            n += 1
+            return t
         }
         #expect(t.points > 80)
         Self.report(t, "sync sweep")
     }
 
     @Test("power cut after every pwritev: random subsets and torn sectors of the unsynced writes")
-    func cutAfterEveryWrite() {
-        var t = Tally()
-        var n = 1
-        while let (frozen, ledger) = Self.runUntil(.write(n)) {
-            t.points += 1
-            for (mode, seed) in Self.writePlan {
-                t.states += 1
-                let (problems, _) = PowerChecker.check(frozen.crash(mode: mode, seed: seed &+ UInt64(n) << 8), ledger)
-                t.problems += problems.map { "write \(n) mode \(mode) seed \(seed): \($0)" }
+    func cutAfterEveryWrite() async {
+        let t = await onOwnThread { () -> Tally in
+            var t = Tally()
+            var n = 1
+            while let (frozen, ledger) = Self.runUntil(.write(n)) {
+                t.points += 1
+                for (mode, seed) in Self.writePlan {
+                    t.states += 1
+                    let (problems, _) = PowerChecker.check(frozen.crash(mode: mode, seed: seed &+ UInt64(n) << 8), ledger)
+                    t.problems += problems.map { "write \(n) mode \(mode) seed \(seed): \($0)" }
+                }
+                n += 1
             }
-            n += 1
+            return t
         }
         #expect(t.points > 80)
         Self.report(t, "write sweep")
     }
 
     @Test("power cut again at every sync of the recovering open: recovery is idempotent")
-    func cutDuringRecovery() {
-        var t = Tally()
-        var n = 1
-        // Default run: the torn state of every sync point (its recovery has the most to do: drop and erase
-        // a torn block), cut at each recovery sync into the drop-everything and a torn state.
-        // Long run: every state of the sync sweep, cut into five states each.
-        let plan: [(SimulatedDisk.CrashMode, UInt64)] = Self.longRun ? Self.syncPlan : [(.tornSector, 1)]
-        let recoveryPlan: [(SimulatedDisk.CrashMode, UInt64)] =
-            Self.longRun ? [(.dropUnsynced, 0), (.randomSectors, 1), (.randomSectors, 2), (.tornSector, 1), (.tornSector, 2)]
-            : [(.dropUnsynced, 0), (.tornSector, 1)]
-        while let (frozen, ledger) = Self.runUntil(.sync(n)) {
-            for (mode, seed) in plan {
-                let crashed = frozen.crash(mode: mode, seed: seed)
-                // The reference: one uninterrupted recovery.
-                let (refProblems, reference) = PowerChecker.check(crashed.copy(), ledger)
-                guard let reference, refProblems.isEmpty else { continue }  // reported by the sync sweep
-                var k = 1
-                while true {
-                    let d1 = crashed.copy()
-                    let cutAt = SimulatedDisk.Event.sync(k)
-                    d1.armCut { $0 == cutAt }
-                    if let log = try? LogStore.open(at: PowerWorkload.directory, io: d1) {
-                        d1.disarmCut()
-                        try? log.close()
-                    }
-                    guard let mid = d1.frozenAtCut else { break }
-                    t.points += 1
-                    for (m2, s2) in recoveryPlan {
-                        t.states += 1
-                        let (problems, outcome) = PowerChecker.check(mid.crash(mode: m2, seed: s2), ledger, thorough: false)
-                        t.problems += problems.map { "sync \(n) \(mode)\(seed), recovery sync \(k) \(m2)\(s2): \($0)" }
-                        if let outcome, outcome != reference {
-                            t.problems.append(
-                                "sync \(n) \(mode)\(seed), recovery sync \(k) \(m2)\(s2): recovered \(outcome), one uninterrupted recovery gave \(reference)")
+    func cutDuringRecovery() async {
+        let t = await onOwnThread { () -> Tally in
+            var t = Tally()
+            var n = 1
+            // Default run: the torn state of every sync point (its recovery has the most to do: drop and erase
+            // a torn block), cut at each recovery sync into the drop-everything and a torn state.
+            // Long run: every state of the sync sweep, cut into five states each.
+            let plan: [(SimulatedDisk.CrashMode, UInt64)] = Self.longRun ? Self.syncPlan : [(.tornSector, 1)]
+            let recoveryPlan: [(SimulatedDisk.CrashMode, UInt64)] =
+                Self.longRun ? [(.dropUnsynced, 0), (.randomSectors, 1), (.randomSectors, 2), (.tornSector, 1), (.tornSector, 2)]
+                : [(.dropUnsynced, 0), (.tornSector, 1)]
+            while let (frozen, ledger) = Self.runUntil(.sync(n)) {
+                for (mode, seed) in plan {
+                    let crashed = frozen.crash(mode: mode, seed: seed)
+                    // The reference: one uninterrupted recovery.
+                    let (refProblems, reference) = PowerChecker.check(crashed.copy(), ledger)
+                    guard let reference, refProblems.isEmpty else { continue }  // reported by the sync sweep
+                    var k = 1
+                    while true {
+                        let d1 = crashed.copy()
+                        let cutAt = SimulatedDisk.Event.sync(k)
+                        d1.armCut { $0 == cutAt }
+                        if let log = try? LogStore.open(at: PowerWorkload.directory, io: d1) {
+                            d1.disarmCut()
+                            try? log.close()
                         }
+                        guard let mid = d1.frozenAtCut else { break }
+                        t.points += 1
+                        for (m2, s2) in recoveryPlan {
+                            t.states += 1
+                            let (problems, outcome) = PowerChecker.check(mid.crash(mode: m2, seed: s2), ledger, thorough: false)
+                            t.problems += problems.map { "sync \(n) \(mode)\(seed), recovery sync \(k) \(m2)\(s2): \($0)" }
+                            if let outcome, outcome != reference {
+                                t.problems.append(
+                                    "sync \(n) \(mode)\(seed), recovery sync \(k) \(m2)\(s2): recovered \(outcome), one uninterrupted recovery gave \(reference)")
+                            }
+                        }
+                        k += 1
                     }
-                    k += 1
                 }
+                n += 1
             }
-            n += 1
+            return t
         }
         #expect(t.points > 80)
         Self.report(t, "recovery sweep")
