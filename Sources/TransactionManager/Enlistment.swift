@@ -26,6 +26,10 @@ public final class Enlistment: @unchecked Sendable, CustomStringConvertible {
     /// The notification whose answer is awaited.
     var expecting: TransactionNotification.Kind?
     var acknowledged = false
+    /// A thread is calling the RM's handler with a notification of this enlistment; later ones wait in
+    /// `undelivered` (see ``TransactionManager/deliverInTurn(_:_:_:)``).
+    var delivering = false
+    var undelivered: [TransactionNotification] = []
     /// The RM is durable: a prepared enlistment is logged.
     let durable: Bool
 
@@ -111,6 +115,26 @@ public final class Enlistment: @unchecked Sendable, CustomStringConvertible {
 
     /// Closes the enlistment. Before the transaction is prepared this rolls it back.
     public func close() { tm.closeEnlistment(self) }
+
+    /// Claims the delivery of `n` to the RM's handler for the calling thread (true), or queues it behind
+    /// the one being delivered (false: that thread delivers it next). Holds `tm.lock`.
+    func takeTurnLocked(_ n: TransactionNotification) -> Bool {
+        guard delivering else {
+            delivering = true
+            return true
+        }
+        undelivered.append(n)
+        return false
+    }
+
+    /// The next queued notification for the delivering thread, or nil (and the turn ends). Holds `tm.lock`.
+    func nextTurnLocked() -> TransactionNotification? {
+        guard !undelivered.isEmpty else {
+            delivering = false
+            return nil
+        }
+        return undelivered.removeFirst()
+    }
 
     /// Prepared, in doubt, or waiting to acknowledge an outcome: what closing its RM leaves owed.
     var isOwedLaterOutcome: Bool {

@@ -8,7 +8,9 @@ import LogStore
 /// prepare records. A volatile RM logs nothing and is never recovered.
 ///
 /// Notifications go to the handler given at creation; an RM created without a handler reads them from
-/// ``notifications`` instead.
+/// ``notifications`` instead. The handler gets each enlistment's notifications one at a time, in the
+/// order of the state changes (those of different enlistments may run side by side); it must not wait
+/// for a later notification of the same enlistment.
 public final class ResourceManager: @unchecked Sendable {
     public let id: GUID
     public let description: String
@@ -100,8 +102,14 @@ public final class ResourceManager: @unchecked Sendable {
         }
         let clock = tm.virtualClock
         for e in owed {
-            deliver(TransactionNotification(kind: .recover, enlistment: e, transactionID: e.transactionID, recoveryInformation: e.recoveryInformation,
-                                 clock: clock))
+            let n = TransactionNotification(kind: .recover, enlistment: e, transactionID: e.transactionID, recoveryInformation: e.recoveryInformation,
+                                            clock: clock)
+            // In the enlistment's turn like any other of its notifications (see `deliverInTurn`).
+            if handler == nil {
+                deliver(n)
+            } else if tm.lock.withLock({ e.takeTurnLocked(n) }) {
+                tm.deliverInTurn(e, self, n)
+            }
         }
         deliver(TransactionNotification(kind: .recoveryComplete, enlistment: nil, transactionID: nil, recoveryInformation: [], clock: clock))
         tm.lock.withLock { if state == .recovering { state = .online } }

@@ -342,14 +342,26 @@ extension TransactionManager {
             let n = TransactionNotification(kind: kind, enlistment: e, transactionID: e.transactionID, recoveryInformation: e.recoveryInfo, clock: clock)
             // An RM reading `notifications` gets it now, under the lock, so its sequence follows the order
             // of the state changes: a rollback decided on another thread cannot overtake this notification.
-            // (A handler is called outside the lock; it may see a notification the rollback has overtaken,
-            // and its answer to it is then refused or ignored.)
             guard rm.handler != nil else {
                 rm.continuation.yield(n)
                 return nil
             }
-            return (rm, n)
+            return e.takeTurnLocked(n) ? (rm, n) : nil
         }
-        if let (rm, n) = toHandler { rm.deliver(n) }
+        if let (rm, n) = toHandler { deliverInTurn(e, rm, n) }
+    }
+
+    /// Calls `rm`'s handler with `first` (whose turn ``Enlistment/takeTurnLocked(_:)`` gave this thread),
+    /// then with each notification of `e` queued meanwhile, in order, outside the lock. One thread at a
+    /// time delivers an enlistment's notifications, so its handler sees them in the order of the state
+    /// changes, never two at once, and an answer given inside the handler is followed by its next
+    /// notification after the handler returns, not inside it.
+    func deliverInTurn(_ e: Enlistment, _ rm: ResourceManager, _ first: TransactionNotification) {
+        var n = first
+        while true {
+            rm.deliver(n)
+            guard let next = lock.withLock({ e.nextTurnLocked() }) else { return }
+            n = next
+        }
     }
 }

@@ -42,7 +42,8 @@ public struct TransactionManagerOptions: Sendable {
 /// ```
 ///
 /// Thread-safe. Notifications are delivered outside the TM's lock, so an RM may answer from inside
-/// its callback.
+/// its callback. A handler gets each enlistment's notifications one at a time, in the order of the
+/// state changes; one that follows an answer given inside the handler comes after the handler returns.
 public final class TransactionManager: @unchecked Sendable {
     /// The TM's identity, stored in its checkpoints.
     public let id: GUID
