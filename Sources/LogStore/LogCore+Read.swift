@@ -277,7 +277,12 @@ public struct LogCursor: Sendable {
     ///   block starts (inside a block, say); on a read-only log, `notFound` where a live writer has
     ///   recycled the records since the open (not damage: they are gone); for a stream's cursor,
     ///   `notFound` once the stream is deleted; `closed`.
-    public mutating func next() throws -> LogRecord? {
+    public mutating func next() throws -> LogRecord? { try next(beforeEachBlock: {}) }
+
+    /// As ``next()``, calling `check` before each block it reads, also the blocks a stream's cursor
+    /// passes over because they hold none of the stream's records: a scan that finds few records in a
+    /// long stretch of the log can still be stopped between blocks by throwing from `check`.
+    public mutating func next(beforeEachBlock check: () throws -> Void) throws -> LogRecord? {
         // A deleted stream's records are no longer readable through it, also by a cursor made before.
         if let stream {
             let deletions = core.streamDeletions.load(ordering: .acquiring)
@@ -290,6 +295,7 @@ public struct LogCursor: Sendable {
             if block == nil || (blockIsOpen && slot >= (block?.slots.count ?? 0)) {
                 // A cursor parked at the end of a container follows the log once it moves to the next one.
                 if block == nil, slot == 0 { position = core.nextBlockPosition(logical: position.container, offset: position.blockOffset) }
+                try check()
                 let (b, length) = try core.block(at: position, skippingUnless: stream, absentIsCorrupt: followed)
                 guard let b else { return nil }
                 followed = true

@@ -284,7 +284,7 @@ public final class OnlineResource: @unchecked Sendable {
         // From a progress report: the worker stops at its next step and reports `terminated` itself.
         if onWorker, !workerDone { return }
         if !onWorker {
-            // The worker checks the flag between steps and every 256 records of the TM scan.
+            // The worker checks the flag between steps and for every block the TM scan reads.
             running?.wait()
             running?.signal()  // let other waiters (a second terminate) through
         }

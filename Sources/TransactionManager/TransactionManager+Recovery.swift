@@ -27,7 +27,8 @@ extension TransactionManager {
     ///
     /// - Parameters:
     ///   - progress: called every 256 records with the number replayed so far.
-    ///   - isCancelled: polled every 256 records; when it returns true recovery stops with `terminated`
+    ///   - isCancelled: polled for every block of the log the scan reads (also blocks of other streams
+    ///     it passes over) and every 256 records; when it returns true recovery stops with `terminated`
     ///     and the TM stays initialized.
     public func recover(progress: (@Sendable (Int) -> Void)? = nil, isCancelled: (@Sendable () -> Bool)? = nil) throws {
         try lock.withLock {
@@ -120,7 +121,12 @@ extension TransactionManager {
             stats.checkpointLSN = restart.lsn
         }
         var cursor = try stream.records(from: covered)
-        while let r = try cursor.next() {
+        // Checked for every block read, not only every 256 TM records: in a log shared with busy RM
+        // streams the TM's records after its checkpoint may be few, among thousands of other blocks.
+        let stopIfCancelled = {
+            if isCancelled?() == true { throw LogError(.terminated, "recovery cancelled after \(stats.recordsScanned) records") }
+        }
+        while let r = try cursor.next(beforeEachBlock: stopIfCancelled) {
             if r.type == .restart || (covered != .null && r.lsn <= covered) { continue }
             let (record, recordClock) = try TMRecord.decode(r.data)
             switch record {

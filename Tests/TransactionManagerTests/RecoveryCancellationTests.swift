@@ -1,0 +1,112 @@
+// Recovery's scan of the TM stream checks for cancellation (terminate) for every block it reads, not
+// only every 256 TM records: in a log shared with busy RM streams the TM's few records after its
+// checkpoint sit among thousands of blocks of other streams, and the scan reads all of them.
+
+import Foundation
+import LogStore
+import Synchronization
+import Testing
+@testable import TransactionManager
+
+@Suite struct RecoveryCancellationTests {
+    static let log = LogCreateOptions(containerSize: 8 << 20, containerCount: 2, blockSize: 8192)
+    /// Blocks of RM records written after the committed transaction: enough that a scan that reads them
+    /// all is told apart from one that stops at once.
+    static let filler = 400
+
+    /// A log whose TM owes one committed transaction (its RM holds the commit unanswered), followed by
+    /// `filler` blocks of that RM's own records and no further TM record; then a crash (no TM close).
+    static func makeSparseTMLog(_ scratch: TMScratch) async throws -> GUID {
+        let (log, tm) = try scratch.createOnline(
+            options: { var o = TransactionManagerOptions(); o.checkpointEveryRecords = 0; return o }(), log: Self.log)
+        let a = try ScriptedRM.online(tm, "a")
+        let b = try ScriptedRM.online(tm, "b")
+        a.on(.commit, .hold)
+        let tx = try tm.createTransaction()
+        _ = try a.enlist(tx)
+        _ = try b.enlist(tx)
+        let driver = Task { try await tx.commit() }
+        #expect(await a.waitFor(.commit, tx: tx.id))
+        let stream = try #require(b.rm.stream)
+        let record = [UInt8](repeating: 7, count: 1000)
+        for _ in 0..<(Self.filler * 8) { try stream.append(record) }
+        try await log.flush()
+        try log.close()
+        try? tm.close()  // the log is closed: nothing is written, the driver is woken
+        _ = try? await driver.value
+        withExtendedLifetime((a, b)) {}
+        return a.id
+    }
+
+    /// Cancelled from the start, recovery stops before reading the RM's blocks and throws `terminated`;
+    /// the TM stays initialized, and a second recovery finds the committed transaction.
+    @Test func cancelledRecoveryStopsAmongOtherStreamsBlocks() async throws {
+        let scratch = TMScratch("cancel-sparse")
+        defer { scratch.remove() }
+        let rmID = try await Self.makeSparseTMLog(scratch)
+        let log = try LogStore.open(at: scratch.path)
+        defer { try? log.close() }
+        let tm = try TransactionManager.open(log: log)
+        let polls = Atomic<Int>(0)
+        #expect(throws: LogError.self) {
+            try tm.recover(isCancelled: {
+                polls.add(1, ordering: .relaxed)
+                return true
+            })
+        }
+        #expect(polls.load(ordering: .relaxed) >= 1)
+        #expect(tm.currentState == .initialized)
+        try tm.recover()
+        #expect(tm.lastRecovery.committing == 1)
+        let a = try ScriptedRM.open(tm, id: rmID)
+        try a.rm.recover()
+        #expect(await eventually { a.allKinds.contains(.commit) })
+        withExtendedLifetime(a) {}
+    }
+
+    /// The same through OnlineResource: terminate called as recovery starts stops the scan (a counting
+    /// file layer sees few reads after it), terminate settles, and the next open recovers the commit.
+    @Test func terminateStopsASparseRecoveryScan() async throws {
+        let scratch = TMScratch("terminate-sparse")
+        defer { scratch.remove() }
+        let rmID = try await Self.makeSparseTMLog(scratch)
+        let io = ReadCountingIO()
+        let statuses = StatusLog()
+        let spec = OnlineResource.ResourceManagerSpec(id: rmID, handler: answerAtOnce)
+        var config = OnlineResource.Configuration(logDirectory: scratch.path, resourceManagers: [spec])
+        config.onlineBudget = .zero
+        config.io = io
+        let box = ResourceBox()
+        let resource = OnlineResource(config) { s in
+            statuses.add(s)
+            if case .onlinePending(let step, _) = s, step == "recover transaction manager" {
+                io.mark()
+                box.value?.terminate()
+            }
+        }
+        box.set(resource)
+        _ = try? resource.online()
+        #expect(await resource.waitUntilSettled() == .terminated)
+        resource.terminate()
+        // Without a check per block the scan read every one of the filler blocks after the terminate.
+        #expect(io.readsSinceMark < Self.filler / 4)
+        let log = try LogStore.open(at: scratch.path)
+        defer { try? log.close() }
+        let tm = try TransactionManager.open(log: log)
+        try tm.recover()
+        #expect(tm.lastRecovery.committing == 1)
+    }
+}
+
+/// Counts the reads made after ``mark()``.
+private final class ReadCountingIO: ForwardingFileIO, @unchecked Sendable {
+    let base: any FileIO = PosixFileIO()
+    private let marked = Atomic<Bool>(false)
+    private let reads = Atomic<Int>(0)
+    func mark() { marked.store(true, ordering: .sequentiallyConsistent) }
+    var readsSinceMark: Int { reads.load(ordering: .sequentiallyConsistent) }
+    func pread(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int {
+        if marked.load(ordering: .sequentiallyConsistent) { reads.add(1, ordering: .sequentiallyConsistent) }
+        return try base.pread(fd, into: buffer, at: offset)
+    }
+}
