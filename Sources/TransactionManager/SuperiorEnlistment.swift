@@ -47,7 +47,8 @@ public final class SuperiorEnlistment: @unchecked Sendable {
     public func prepare() async throws -> Vote { try await tm.superiorPrepare(txn) }
 
     /// Commits a prepared (or in-doubt) transaction: forces the decision, sends commit, and returns once
-    /// every participant acknowledged, or its RM closed (it gets the commit when it recovers).
+    /// every participant acknowledged, or its RM closed (it gets the commit when it recovers). Throws
+    /// `invalid-state` while ``prepare()`` is still writing its prepared record.
     public func commit() async throws {
         try tm.lock.withLock {
             if txn.detached { throw txn.closedError }
@@ -55,17 +56,23 @@ public final class SuperiorEnlistment: @unchecked Sendable {
                 throw LogError(.invalidState, "transaction \(txn.id) is \(txn.state); prepare it first")
             }
             if txn.forcing { throw TransactionManager.beingResolvedError(txn) }
+            if txn.recordInFlight { throw Self.preparedRecordInFlightError(txn) }
         }
         try await tm.decideCommit(txn)
         _ = await tm.waitFinished(txn, orOnlyClosedRMsOwe: true)
     }
 
     /// Rolls back (at any point before the decision), logging an abort record if the transaction was
-    /// logged as prepared.
+    /// logged as prepared. Throws `invalid-state` while ``prepare()`` is writing its prepared record
+    /// (retry once it returns).
     public func rollback() throws {
         let fx: TransactionManager.Effects = try tm.lock.withLock {
             if txn.detached { throw txn.closedError }
             if txn.forcing { throw TransactionManager.beingResolvedError(txn) }
+            // Prepared in memory, its prepared record not yet in the log: an abort and end record
+            // appended now could land before it, and recovery would take that later prepared record for
+            // a new in-doubt transaction, after every participant rolled back.
+            if txn.recordInFlight, txn.outcome == .undetermined { throw Self.preparedRecordInFlightError(txn) }
             // Its commit decision is being written (a concurrent `commit()`): too late to roll back.
             if txn.outcome == .committed { throw LogError(.invalidState, "transaction \(txn.id) already committed; it cannot be rolled back") }
             switch txn.state {
@@ -82,6 +89,10 @@ public final class SuperiorEnlistment: @unchecked Sendable {
 
     /// Waits until every participant acknowledged the outcome.
     public func waitForOutcome() async -> Outcome { await tm.waitFinished(txn) }
+
+    static func preparedRecordInFlightError(_ txn: TxnCore) -> LogError {
+        LogError(.invalidState, "transaction \(txn.id): its prepared record is being written; retry once prepare() returns")
+    }
 }
 
 extension TransactionManager {
