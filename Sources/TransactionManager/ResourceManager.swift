@@ -176,7 +176,8 @@ extension TransactionManager {
     /// gets its own stream. Requires the TM to be recovered.
     ///
     /// - Throws: `already-exists` when this TM has the RM, or when its stream holds records (another TM
-    ///   of the log registered it: open it there).
+    ///   of the log registered it: open it there); `not-online` when the TM is closed or stopped before
+    ///   the create finishes (a durable RM's registration may then be in the log: open it next time).
     public func createResourceManager(
         id: GUID = .random(), description: String = "", volatile: Bool = false, handler: (@Sendable (TransactionNotification) -> Void)? = nil
     ) throws -> ResourceManager {
@@ -228,7 +229,7 @@ extension TransactionManager {
             }
         }
         let rm = ResourceManager(id: id, description: description, volatile: volatile, stream: rmStream, tm: self, handler: handler)
-        lock.withLock { resourceManagers[id] = rm }
+        try lock.withLock { try addLocked(rm) }
         return rm
     }
 
@@ -244,8 +245,17 @@ extension TransactionManager {
         guard let log else { throw LogError(.notFound, "no resource manager \(id) (volatile TM)") }
         let rmStream = try log.openStream(logged.stream)
         let rm = ResourceManager(id: id, description: logged.description, volatile: false, stream: rmStream, tm: self, handler: handler)
-        lock.withLock { resourceManagers[id] = rm }
+        try lock.withLock { try addLocked(rm) }
         return rm
+    }
+
+    /// Puts a new RM in the table, unless the TM stopped (close, terminate) or failed since the create or
+    /// open began: the stop closed and let go of every RM in the table, so one added after it would stay
+    /// open, its notification sequence would never finish, and it and the TM would keep each other in
+    /// memory. Holds `lock`.
+    private func addLocked(_ rm: ResourceManager) throws {
+        try requireOnline()
+        resourceManagers[rm.id] = rm
     }
 
     /// Opens the RM if it is registered, else creates it.

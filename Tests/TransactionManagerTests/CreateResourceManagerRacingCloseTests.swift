@@ -1,0 +1,60 @@
+// Creating a resource manager while its TM stops (close, or terminate's stop): the registration record
+// is flushed outside the TM's lock, and the RM was then put into the stopped TM's table after the
+// stop had closed every RM there. It stayed offline instead of closed, its notification sequence
+// never finished, and it and its TM kept each other in memory.
+
+import Foundation
+import LogStore
+import Testing
+@testable import TransactionManager
+
+@Suite struct CreateResourceManagerRacingCloseTests {
+    @Test func anRMWhoseCreateOutlivesItsTMIsClosed() async throws {
+        let scratch = TMScratch("create-vs-stop")
+        defer { scratch.remove() }
+        let gate = SyncGateIO()
+        let log = try LogStore.create(at: scratch.path, options: TMScratch.options, openOptions: LogOpenOptions(), io: gate)
+        defer { try? log.close() }
+        let tm = try TransactionManager.create(log: log)
+        try tm.recover()
+        gate.close()
+        let created = Task.detached { () -> Result<ResourceManager, any Error> in
+            Result { try tm.createResourceManager(description: "late") }
+        }
+        // The registration record waits for its flush.
+        #expect(await eventually { tm.lock.withLock { !tm.registeringRMs.isEmpty } })
+        tm.stop()
+        gate.open()
+        switch await created.value {
+        case .failure(let e):
+            #expect((e as? LogError)?.code == .notOnline)
+        case .success(let rm):
+            Issue.record("created on a stopped TM: \(rm.currentState)")
+            #expect(rm.currentState == .closed)
+        }
+        #expect(tm.lock.withLock { tm.resourceManagers.isEmpty })
+    }
+}
+
+/// Holds every data sync while closed.
+private final class SyncGateIO: ForwardingFileIO, @unchecked Sendable {
+    let base: any FileIO = PosixFileIO()
+    private let condition = NSCondition()
+    private var closed = false
+    func close() { condition.withLock { closed = true } }
+    func open() {
+        condition.withLock {
+            closed = false
+            condition.broadcast()
+        }
+    }
+    private func pass() { condition.withLock { while closed { condition.wait() } } }
+    func fdatasync(_ fd: Int32) throws {
+        pass()
+        try base.fdatasync(fd)
+    }
+    func fsync(_ fd: Int32) throws {
+        pass()
+        try base.fsync(fd)
+    }
+}
