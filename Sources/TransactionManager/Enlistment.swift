@@ -1,6 +1,7 @@
 // An enlistment: one resource manager's part in one transaction, and how the RM answers notifications.
 
 import LogStore
+import Synchronization
 
 /// The link between a resource manager and a transaction. The RM answers each notification through
 /// its enlistment; an answer that was not asked for throws `invalid-state`.
@@ -26,9 +27,11 @@ public final class Enlistment: @unchecked Sendable, CustomStringConvertible {
     /// The notification whose answer is awaited.
     var expecting: TransactionNotification.Kind?
     var acknowledged = false
-    /// A thread is calling the RM's handler with a notification of this enlistment; later ones wait in
-    /// `undelivered` (see ``TransactionManager/deliverInTurn(_:_:_:)``).
-    var delivering = false
+    /// Notifications of this enlistment taken for the RM's handler and not yet handled: the one being
+    /// delivered and those waiting in `undelivered` (see ``TransactionManager/deliverInTurn(_:_:_:)``).
+    /// Raised under `tm.lock`; lowered by the delivering thread without it, so the common case (nothing
+    /// queued meanwhile) costs one atomic operation after the handler, not another hold of the lock.
+    let inTurn = Atomic<Int>(0)
     var undelivered: [TransactionNotification] = []
     /// The RM is durable: a prepared enlistment is logged.
     let durable: Bool
@@ -119,22 +122,23 @@ public final class Enlistment: @unchecked Sendable, CustomStringConvertible {
     /// Claims the delivery of `n` to the RM's handler for the calling thread (true), or queues it behind
     /// the one being delivered (false: that thread delivers it next). Holds `tm.lock`.
     func takeTurnLocked(_ n: TransactionNotification) -> Bool {
-        guard delivering else {
-            delivering = true
-            return true
+        // Queued under the lock before the delivering thread can take the lock to fetch it (it does so
+        // only after seeing the count this raised).
+        guard inTurn.add(1, ordering: .acquiringAndReleasing).oldValue == 0 else {
+            undelivered.append(n)
+            return false
         }
-        undelivered.append(n)
-        return false
+        return true
     }
 
-    /// The next queued notification for the delivering thread, or nil (and the turn ends). Holds `tm.lock`.
-    func nextTurnLocked() -> TransactionNotification? {
-        guard !undelivered.isEmpty else {
-            delivering = false
-            return nil
-        }
-        return undelivered.removeFirst()
+    /// After the handler returned: whether a notification was queued meanwhile (the turn goes on) or
+    /// not (it ends). Without the lock.
+    func turnGoesOn() -> Bool {
+        inTurn.subtract(1, ordering: .acquiringAndReleasing).newValue > 0
     }
+
+    /// The next queued notification, once ``turnGoesOn()`` said there is one. Holds `tm.lock`.
+    func nextTurnLocked() -> TransactionNotification { undelivered.removeFirst() }
 
     /// Prepared, in doubt, or waiting to acknowledge an outcome: what closing its RM leaves owed.
     var isOwedLaterOutcome: Bool {

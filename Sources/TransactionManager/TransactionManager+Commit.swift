@@ -360,8 +360,8 @@ extension TransactionManager {
         var n = first
         while true {
             rm.deliver(n)
-            guard let next = lock.withLock({ e.nextTurnLocked() }) else { return }
-            n = next
+            guard e.turnGoesOn() else { return }
+            n = lock.withLock { e.nextTurnLocked() }
         }
     }
 }
