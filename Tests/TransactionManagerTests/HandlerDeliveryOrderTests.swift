@@ -26,6 +26,7 @@ private final class HandlerTrace: @unchecked Sendable {
         let (log, tm) = try scratch.createOnline()
         defer { try? log.close() }
         let trace = HandlerTrace()
+        let entered = DispatchSemaphore(value: 0)
         let release = DispatchSemaphore(value: 0)
         let rm = try tm.createResourceManager(description: "slow prepare") { n in
             guard let e = n.enlistment else { return }
@@ -33,8 +34,9 @@ private final class HandlerTrace: @unchecked Sendable {
             switch n.kind {
             case .prePrepare: try? e.prePrepareComplete()
             case .prepare:
+                entered.signal()
                 // Bounded: a broken TM must fail the test, not hang it.
-                _ = release.wait(timeout: .now() + 20)
+                _ = release.wait(timeout: .now() + 120)
                 try? e.prepareComplete()
             case .rollback: try? e.rollbackComplete()
             default: break
@@ -44,11 +46,20 @@ private final class HandlerTrace: @unchecked Sendable {
         try rm.recover()
         let tx = try tm.createTransaction()
         _ = try rm.enlist(tx, mask: .twoPhase)
+        let rolledBack = ResultBox()
+        // The client's rollback, on a thread of its own (not the cooperative pool, where the handler holds
+        // the driver's thread): it runs while the handler is inside the prepare.
+        DispatchQueue.global().async {
+            entered.wait()
+            do {
+                try tx.rollback()
+                rolledBack.set("ok")
+            } catch { rolledBack.set("\(error)") }
+            release.signal()
+        }
         let driver = Task { try await tx.commit() }
-        #expect(await eventually { trace.contains("enter prepare") })
-        try tx.rollback()
-        release.signal()
         await #expect(throws: LogError.self) { try await driver.value }
+        #expect(rolledBack.value == "ok")
         #expect(await eventually { trace.contains("exit rollback") })
         #expect(trace.all == ["enter pre-prepare", "exit pre-prepare", "enter prepare", "exit prepare", "enter rollback", "exit rollback"])
         #expect(await tx.waitForOutcome() == .aborted)
