@@ -18,7 +18,7 @@ import Testing
         let tm = try TransactionManager.create(log: log)
         try tm.recover()
         gate.close()
-        let created = Task.detached { () -> Result<ResourceManager, any Error> in
+        let created = Task(executorPreference: OwnThreadExecutor()) { () -> Result<ResourceManager, any Error> in
             Result { try tm.createResourceManager(description: "late") }
         }
         // The registration record waits for its flush.

@@ -57,7 +57,7 @@ private final class HandlerTrace: @unchecked Sendable {
             } catch { rolledBack.set("\(error)") }
             release.signal()
         }
-        let driver = Task { try await tx.commit() }
+        let driver = Task(executorPreference: OwnThreadExecutor()) { try await tx.commit() }
         await #expect(throws: LogError.self) { try await driver.value }
         #expect(rolledBack.value == "ok")
         #expect(await eventually { trace.contains("exit rollback") })

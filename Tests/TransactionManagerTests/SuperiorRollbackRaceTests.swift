@@ -51,7 +51,7 @@ import Testing
                 for _ in 0..<12 { _ = try? filler.append([UInt8](repeating: UInt8(round), count: 1000)) }
                 sealed.signal()
             }
-            let preparing = Task { try await superior.prepare() }
+            let preparing = Task(executorPreference: OwnThreadExecutor()) { try await superior.prepare() }
             #expect(await eventually { superior.state == .prepared })
             // The rollback, on another thread: refused while the prepared record is in flight, it is
             // retried once the prepare returned; let in, it waits for the writer like the prepared record.

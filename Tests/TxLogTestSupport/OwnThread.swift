@@ -23,3 +23,19 @@ public func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async 
         thread.start()
     }
 }
+
+/// A task executor that runs every job on a new thread. A test whose task must block inside the code
+/// under test (a handler that waits, an append held by a closed write gate) runs that task with this
+/// preference, `Task(executorPreference: OwnThreadExecutor()) { … }`, so the wait holds no thread of the
+/// cooperative pool that other tests, or this test's own waiting, need.
+public final class OwnThreadExecutor: TaskExecutor {
+    public init() {}
+
+    public func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        let executor = asUnownedTaskExecutor()
+        let thread = Thread { job.runSynchronously(on: executor) }
+        thread.stackSize = 8 << 20
+        thread.start()
+    }
+}
