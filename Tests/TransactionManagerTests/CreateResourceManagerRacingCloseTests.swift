@@ -12,7 +12,7 @@ import Testing
     @Test func anRMWhoseCreateOutlivesItsTMIsClosed() async throws {
         let scratch = TMScratch("create-vs-stop")
         defer { scratch.remove() }
-        let gate = SyncGateIO()
+        let gate = GateIO(holding: .syncs)
         let log = try LogStore.create(at: scratch.path, options: TMScratch.options, openOptions: LogOpenOptions(), io: gate)
         defer { try? log.close() }
         let tm = try TransactionManager.create(log: log)
@@ -36,25 +36,3 @@ import Testing
     }
 }
 
-/// Holds every data sync while closed.
-private final class SyncGateIO: ForwardingFileIO, @unchecked Sendable {
-    let base: any FileIO = PosixFileIO()
-    private let condition = NSCondition()
-    private var closed = false
-    func close() { condition.withLock { closed = true } }
-    func open() {
-        condition.withLock {
-            closed = false
-            condition.broadcast()
-        }
-    }
-    private func pass() { condition.withLock { while closed { condition.wait() } } }
-    func fdatasync(_ fd: Int32) throws {
-        pass()
-        try base.fdatasync(fd)
-    }
-    func fsync(_ fd: Int32) throws {
-        pass()
-        try base.fsync(fd)
-    }
-}

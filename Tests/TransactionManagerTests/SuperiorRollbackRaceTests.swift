@@ -27,7 +27,7 @@ import Testing
     @Test func rollbackWhileThePreparedRecordWaitsComesAfterIt() async throws {
         let scratch = TMScratch("sup-race")
         defer { scratch.remove() }
-        let gate = WriteGateIO()
+        let gate = GateIO(holding: .writes)
         var open = LogOpenOptions()
         open.groupCommit.maxDirtyBytes = 0
         let log = try LogStore.create(at: scratch.path, options: LogCreateOptions(containerSize: 8 << 20, containerCount: 2, blockSize: 8192),
@@ -97,20 +97,3 @@ import Testing
     }
 }
 
-/// Holds every write while closed.
-private final class WriteGateIO: ForwardingFileIO, @unchecked Sendable {
-    let base: any FileIO = PosixFileIO()
-    private let condition = NSCondition()
-    private var closed = false
-    func close() { condition.withLock { closed = true } }
-    func open() {
-        condition.withLock {
-            closed = false
-            condition.broadcast()
-        }
-    }
-    func pwritev(_ fd: Int32, _ buffers: [UnsafeRawBufferPointer], at offset: UInt64) throws -> Int {
-        condition.withLock { while closed { condition.wait() } }
-        return try base.pwritev(fd, buffers, at: offset)
-    }
-}
