@@ -64,6 +64,7 @@ extension LogCore {
 
     /// Reserves space for future records of the given data sizes on a stream.
     func reserve(stream: UInt16, sizes: [Int]) throws {
+        if readOnly { throw LogError(.readOnly, "the log is open read-only") }
         guard !sizes.isEmpty else { throw LogError(.invalidArgument, "reservation sizes must be 0...\(maxRecordSize) bytes") }
         try checkReservationSizes(sizes)
         let cost = sizes.reduce(0) { $0 + reservationCost($1) }

@@ -149,7 +149,8 @@ public final class LogStream: Sendable {
     /// auto-shrink removes a free container the reservations need.
     ///
     /// - Throws: `invalidArgument` for no sizes or a size outside 0...``LogStore/maxRecordSize``;
-    ///   `logFull` when the free space cannot hold them on top of what is already reserved.
+    ///   `logFull` when the free space cannot hold them on top of what is already reserved;
+    ///   `readOnly` for a log opened read-only.
     public func reserve(recordSizes: [Int]) throws { try core.reserve(stream: id, sizes: recordSizes) }
 
     /// Gives back reservations made with ``reserve(recordSizes:)``.
