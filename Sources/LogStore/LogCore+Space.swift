@@ -71,7 +71,9 @@ extension LogCore {
         try lock.withLock {
             try checkUsable()
             guard streamInfoLocked(stream) != nil else { throw LogError(.notFound, "stream \(stream) was deleted") }
-            let capacity = state.containers.count * containerDataBytes
+            // Containers pending delete are on their way out: counted, they let reservations hold all
+            // of the containers that stay.
+            let capacity = keptContainerCountLocked() * containerDataBytes
             guard state.reservedTotal + cost <= capacity - containerDataBytes else {
                 throw LogError(.logFull, "reserving \(cost) bytes would pin the log: reservations would hold more than all but one container")
             }

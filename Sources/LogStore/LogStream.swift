@@ -149,7 +149,9 @@ public final class LogStream: Sendable {
     /// auto-shrink removes a free container the reservations need.
     ///
     /// - Throws: `invalidArgument` for no sizes or a size outside 0...``LogStore/maxRecordSize``;
-    ///   `logFull` when the free space cannot hold them on top of what is already reserved;
+    ///   `logFull` when the free space cannot hold them on top of what is already reserved, or when all
+    ///   reservations together would hold more than all but one of the log's containers (those pending
+    ///   delete do not count): that would pin the log;
     ///   `readOnly` for a log opened read-only.
     public func reserve(recordSizes: [Int]) throws { try core.reserve(stream: id, sizes: recordSizes) }
 

@@ -24,4 +24,28 @@ struct SpaceReviewTests {
         #expect(try ro.defaultStream.info().reservedRecords == 0)
         try ro.close()
     }
+
+    /// A container pending delete (removed while it held records) still counted toward the log's
+    /// capacity: a reservation was granted that holds more than all but one of the containers the log
+    /// keeps, the very case `reserve` refuses as pinning the log.
+    @Test("reservations may not hold more than all but one container, not counting those pending delete")
+    func reservationCapacityIgnoresPendingDelete() throws {
+        let dir = FaultTestKit.temporaryPath("space-reserve-pending-delete")
+        defer { FaultTestKit.remove(dir) }
+        let log = try LogStore.create(
+            at: dir, options: LogCreateOptions(containerSize: 512 * 1024, containerCount: 3, blockSize: 4096, codec: .none))
+        // Fill the first container, move into the second, then remove the first (it holds data: pending delete).
+        let first = try #require(log.info().containers.first { $0.logicalID == 1 }).physicalID
+        while log.lastLSN.container < 2 { try log.append([UInt8](repeating: 7, count: 3000)) }
+        try log.flush()
+        try log.removeContainer(first)
+        #expect(log.core.lock.withLock { log.core.keptContainerCountLocked() } == 2)
+        let cdb = log.core.containerDataBytes
+        let s = try log.createStream("undo")
+        // More than one container's worth (all but one of the two kept), yet within the free space.
+        let size = 1000
+        let count = cdb / log.core.reservationCost(size) + 20
+        expectLogError(.logFull) { try s.reserve(recordSizes: [Int](repeating: size, count: count)) }
+        try log.close()
+    }
 }
