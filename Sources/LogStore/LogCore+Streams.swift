@@ -93,18 +93,22 @@ extension LogCore {
             state.cold[id] = nil
             state.streamIDs[name] = nil
             streamDeletions.add(1, ordering: .releasing)
-            state.reservedTotal -= hot.reservedBytes
-            if state.reservedTotal == 0 { state.maxReservedCost = 0 }
             return (id, hot, cold)
         }
+        // The stream's reservations stay counted (with the largest reserved cost) until the deletion is
+        // durable. Released first, another stream could reserve that space meanwhile, and a deletion that
+        // failed and put them back promised it twice, with the floor's slack per container boundary gone.
         do { try updateMetaOrFail { _ in } } catch {
             lock.withLock {
                 state.hot[Int(id)] = hot
                 state.cold[id] = cold
                 state.streamIDs[name] = id
-                state.reservedTotal += hot.reservedBytes
             }
             throw error
+        }
+        lock.withLock {
+            state.reservedTotal -= hot.reservedBytes
+            if state.reservedTotal == 0 { state.maxReservedCost = 0 }
         }
     }
 

@@ -48,4 +48,36 @@ struct SpaceReviewTests {
         expectLogError(.logFull) { try s.reserve(recordSizes: [Int](repeating: size, count: count)) }
         try log.close()
     }
+
+    /// A `deleteStream` whose base-file update failed put the stream and its reservations back, but not
+    /// the largest reserved record's cost it had reset: the reservation floor then had no slack per
+    /// container boundary for the reservations it restored. (Released before the update, the space could
+    /// also be reserved by another stream meanwhile.) Now they are released once the deletion is durable.
+    @Test("a deleteStream that fails restores the reservation accounting it changed")
+    func failedDeleteStreamRestoresReservationState() throws {
+        let dir = FaultTestKit.temporaryPath("space-delete-restores")
+        defer { FaultTestKit.remove(dir) }
+        let io = FaultyFileIO()
+        let log = try LogStore.create(at: dir, options: FaultTestKit.tinyOptions(), io: io)
+        let s = try log.createStream("undo")
+        try s.reserve(recordSizes: [100, 2000])
+        let before = log.core.lock.withLock { (log.core.state.reservedTotal, log.core.state.maxReservedCost) }
+        #expect(before.1 == log.core.reservationCost(2000))
+        io.inject(.pwritev, pathContains: "txlog.base")
+        #expect(throws: LogError.self) { try log.deleteStream("undo") }
+        let after = log.core.lock.withLock { (log.core.state.reservedTotal, log.core.state.maxReservedCost) }
+        #expect(after == before)
+        #expect(try s.info().reservedRecords == 2)
+        try? log.close()
+
+        // A deletion that succeeds releases them.
+        let dir2 = FaultTestKit.temporaryPath("space-delete-releases")
+        defer { FaultTestKit.remove(dir2) }
+        let log2 = try LogStore.create(at: dir2, options: FaultTestKit.tinyOptions())
+        try log2.createStream("undo").reserve(recordSizes: [100, 2000])
+        try log2.deleteStream("undo")
+        #expect(log2.info().reservedBytes == 0)
+        #expect(log2.core.lock.withLock { log2.core.state.maxReservedCost } == 0)
+        try log2.close()
+    }
 }
