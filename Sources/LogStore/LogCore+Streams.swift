@@ -185,7 +185,9 @@ extension LogCore {
 
     /// Sets the archive tail of one stream (or of the whole log when `stream` is nil). Containers
     /// between the archive tail and the bases are kept (pending archive) until the tail passes them.
-    /// The tail must be durable (at or below the durable LSN), else `invalidArgument`.
+    /// The tail must be durable (at or below the durable LSN) and inside the log's active region, CLFS's
+    /// [min(base, archive tails), last]: a record's LSN at or above the log's base or the lowest archive
+    /// tail, else `invalidArgument`.
     func setArchiveTail(stream: UInt16?, to lsn: LSN) throws {
         if readOnly { throw LogError(.readOnly, "the log is open read-only") }
         try lock.withLock {
@@ -201,6 +203,14 @@ extension LogCore {
                     .invalidArgument, "archive tail \(lsn) is beyond the durable LSN \(state.durableLSN): only durable records can be archived; flush first",
                     lsn: lsn)
             }
+            try checkArchiveTailInLogLocked(lsn)
+        }
+        // A tail inside a block (or past its records) made `archiveExtents` start a copy mid-block.
+        if lsn != .null { try checkNamesRecord(lsn, "archive tail") }
+        try lock.withLock {
+            try checkUsable()
+            // Again: recycling may have passed it while the record was looked up.
+            try checkArchiveTailInLogLocked(lsn)
             if let stream {
                 guard state.cold[stream] != nil else { throw LogError(.notFound, "stream \(stream) was deleted") }
                 state.cold[stream]?.archiveTail = lsn
@@ -209,6 +219,21 @@ extension LogCore {
             }
         }
         try updateMetaOrFail { _ in }
+    }
+
+    /// Throws `invalidArgument` for an archive tail below the log's active region (CLFS:
+    /// ERROR_LOG_TAIL_INVALID): below both the log's base and every archive tail, or in a container
+    /// already recycled. Records there are released; a tail naming them would claim to keep what is gone.
+    private func checkArchiveTailInLogLocked(_ lsn: LSN) throws {
+        guard lsn != .null else { return }
+        if let oldest = state.logicalToPhysical.keys.min(), lsn.container < oldest {
+            throw LogError(.invalidArgument, "archive tail \(lsn) is below the oldest container the log holds (\(oldest))", lsn: lsn)
+        }
+        let tails = state.cold.values.map(\.archiveTail) + [state.archiveTail]
+        let lowest = ([state.baseLSN, logWideBaseLocked()] + tails).filter { $0 != .null }.min()
+        if let lowest, lsn < lowest {
+            throw LogError(.invalidArgument, "archive tail \(lsn) is below the log's base and every archive tail (\(lowest))", lsn: lsn)
+        }
     }
 
     /// `updateMeta`, entering the failed state when the base file could not be written or synced.

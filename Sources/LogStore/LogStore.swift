@@ -421,10 +421,13 @@ public final class LogStore: Sendable {
     public func setPolicy(_ policy: LogPolicy) throws { try core.setPolicy(policy) }
 
     /// Sets the log-wide archive tail (null: the log is not archived): records from it on are kept until
-    /// archived. Only durable records can be archived.
+    /// archived. Only durable records can be archived, and only records the log still holds: the tail
+    /// must be a record's LSN (of any stream) in the log's active region, CLFS's
+    /// [min(base, archive tails), last].
     ///
-    /// - Throws: `invalidArgument` for an LSN beyond the durable LSN (flush first); `readOnly`; `closed`;
-    ///   `failed`.
+    /// - Throws: `invalidArgument` for an LSN beyond the durable LSN (flush first), one that names no
+    ///   record, or one below both the log's base and every archive tail (records already released, or in
+    ///   a container already recycled); `readOnly`; `closed`; `failed`.
     public func setArchiveTail(_ lsn: LSN) throws { try core.setArchiveTail(stream: nil, to: lsn) }
 
     /// Container byte ranges from the archive tail up to the base, for a backup tool.

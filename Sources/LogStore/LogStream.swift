@@ -113,7 +113,9 @@ public final class LogStream: Sendable {
 
     /// Sets this stream's archive tail: records from it on are kept until archived (null: not archived).
     /// Only durable records can be archived: an LSN beyond the durable LSN is `invalidArgument` (flush
-    /// first).
+    /// first). The tail is a position in the whole log, as for ``LogStore/setArchiveTail(_:)``: a
+    /// record's LSN (of any stream) at or above the log's base or the lowest archive tail, else
+    /// `invalidArgument`.
     public func setArchiveTail(_ lsn: LSN) throws { try core.setArchiveTail(stream: id, to: lsn) }
 
     /// Appends a restart record, flushes it, and records it in the base file atomically, optionally

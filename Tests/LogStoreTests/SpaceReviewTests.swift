@@ -80,4 +80,77 @@ struct SpaceReviewTests {
         #expect(log2.core.lock.withLock { log2.core.state.maxReservedCost } == 0)
         try log2.close()
     }
+
+    /// `setArchiveTail` checked only that the LSN was durable: an LSN inside a block (naming no record) was
+    /// persisted, and `archiveExtents` then told a backup tool to start copying in the middle of a block.
+    @Test("setArchiveTail refuses an LSN that names no record")
+    func archiveTailNamingNoRecord() throws {
+        let dir = FaultTestKit.temporaryPath("space-archive-no-record")
+        defer { FaultTestKit.remove(dir) }
+        let log = try LogStore.create(at: dir, options: FaultTestKit.tinyOptions())
+        let s = try log.createStream("arch")
+        var lsns: [LSN] = []
+        for i in 0..<40 { lsns.append(try log.append(FaultTestKit.payload(i))) }
+        try log.flush()
+        let last = lsns[lsns.count - 1]
+        // Inside the first block (a sector in), and a slot past the records of a block that has a successor.
+        let inside = LSN(uncheckedContainer: last.container, blockOffset: UInt64(Format.containerDataStart + Format.sectorSize), slot: 0)
+        let endOfBlock = try #require(zip(lsns, lsns.dropFirst()).first { $0.0.blockOffset != $0.1.blockOffset }?.0)
+        let slot = LSN(uncheckedContainer: endOfBlock.container, blockOffset: endOfBlock.blockOffset, slot: endOfBlock.slot + 1)
+        #expect(lsns[0] < inside && inside < last && slot < last && log.durableLSN >= last)
+        expectLogError(.invalidArgument) { try log.setArchiveTail(inside) }
+        expectLogError(.invalidArgument) { try s.setArchiveTail(slot) }
+        expectLogError(.invalidArgument) { try log.setArchiveTail(.invalid) }
+        #expect(log.info().archiveTail == .null)
+        try log.setArchiveTail(last)
+        try s.setArchiveTail(last)
+        try log.setArchiveTail(.null)
+        try log.close()
+    }
+
+    /// An archive tail below every container the log holds (in a container recycled long ago) was
+    /// persisted: it names records the log no longer has, and the log-full message named it as pinning
+    /// the tail.
+    @Test("setArchiveTail refuses an LSN in a container already recycled")
+    func archiveTailBelowTheLog() throws {
+        let dir = FaultTestKit.temporaryPath("space-archive-below")
+        defer { FaultTestKit.remove(dir) }
+        let log = try LogStore.create(at: dir, options: LogCreateOptions(containerSize: 512 * 1024, containerCount: 3, blockSize: 4096, codec: .none))
+        let old = try log.append([1, 2, 3])
+        while log.lastLSN.container < 4 {
+            var lsn = LSN.null
+            for _ in 0..<20 { lsn = try log.append([UInt8](repeating: 7, count: 3000)) }
+            try log.flush()
+            try log.advanceBase(to: lsn)
+        }
+        let oldest = try #require(log.info().containers.filter { $0.logicalID != 0 }.map(\.logicalID).min())
+        #expect(old.container < oldest)
+        expectLogError(.invalidArgument) { try log.setArchiveTail(old) }
+        expectLogError(.invalidArgument) { try log.defaultStream.setArchiveTail(old) }
+        #expect(log.info().archiveTail == .null)
+        try log.close()
+    }
+
+    /// CLFS's rule: an archive tail lies in the log's active region, [min(base, archive tails), last].
+    /// One below the base (records released, no longer readable) and below every archive tail was persisted.
+    @Test("setArchiveTail refuses an LSN below both the base and every archive tail")
+    func archiveTailBelowTheBase() throws {
+        let dir = FaultTestKit.temporaryPath("space-archive-below-base")
+        defer { FaultTestKit.remove(dir) }
+        let log = try LogStore.create(at: dir, options: FaultTestKit.tinyOptions())
+        let s = try log.createStream("arch")
+        var r: [LSN] = []
+        for i in 0..<10 { r.append(try log.append(FaultTestKit.payload(i))) }
+        try log.flush()
+        try log.advanceBase(to: r[5])
+        expectLogError(.invalidArgument) { try log.setArchiveTail(r[2]) }
+        expectLogError(.invalidArgument) { try s.setArchiveTail(r[2]) }
+        #expect(log.info().archiveTail == .null)
+        try log.setArchiveTail(r[5])
+        try log.advanceBase(to: r[8])
+        try s.setArchiveTail(r[6])  // between the lowest archive tail and the base: still held
+        expectLogError(.invalidArgument) { try log.setArchiveTail(r[4]) }
+        #expect(log.info().archiveTail == r[5])
+        try log.close()
+    }
 }
