@@ -37,7 +37,8 @@ public struct LogError: Error, Sendable, Equatable, CustomStringConvertible {
         case alreadyExists = "already-exists"
         /// The transaction was rolled back (by a participant's veto, a timeout or a rollback call).
         case aborted = "aborted"
-        /// The operation was cancelled because the resource was terminated.
+        /// The operation was cancelled: the resource was terminated, or an open's cancellation check
+        /// (`LogOpenOptions.isCancelled`) said to stop.
         case terminated = "terminated"
         /// A conflicting transaction holds or changed the same data; retry the transaction.
         case conflict = "conflict"

@@ -78,7 +78,8 @@ public final class LogStore: Sendable {
     /// open takes no lock and writes nothing, so it works while another process writes the log.
     ///
     /// - Throws: `invalidArgument` for options out of range (see ``LogOpenOptions``), before any file is
-    ///   touched; `notFound`, `locked`, `corrupt` for a missing, busy or damaged log.
+    ///   touched; `notFound`, `locked`, `corrupt` for a missing, busy or damaged log; `terminated` once
+    ///   ``LogOpenOptions/isCancelled`` returns true (nothing is left open or locked).
     public static func open(at directory: String, options: LogOpenOptions = .init(), io: any FileIO = PosixFileIO()) throws -> LogStore {
         try options.validate()
         let basePath = directory + "/" + Format.baseFileName
@@ -125,10 +126,11 @@ public final class LogStore: Sendable {
                 containers[entry.physicalID] = live
             }
             let maxRaw = max(Int(meta.blockSize) - BlockHeader.size, RecordHeader.footprint(dataLength: Int(meta.maxRecordSize)))
-            var recovered = try RecoveryScanner(
+            let scanner = RecoveryScanner(
                 io: io, directory: directory, meta: meta, containers: containers, mode: options.recovery, maxRawLength: maxRaw,
-                readOnly: readOnly
-            ).scan()
+                readOnly: readOnly, isCancelled: options.isCancelled)
+            try scanner.checkCancelled()
+            var recovered = try scanner.scan()
             if let newer = recovered.newerHistory {
                 // A read-only open races the writer, which may have started an epoch or switched containers
                 // since the base file was read; then the base file has changed, and the open starts over.

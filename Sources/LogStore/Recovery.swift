@@ -75,6 +75,14 @@ struct RecoveryScanner {
     let maxRawLength: Int
     /// A read-only open, which may race a live writer (no lock keeps one out).
     var readOnly = false
+    /// `LogOpenOptions.isCancelled`, asked before every block read.
+    var isCancelled: (@Sendable () -> Bool)?
+
+    /// Throws `terminated` once the open's caller has given up on it: a scan of a large log otherwise held
+    /// a terminate for as long as it took to read every block.
+    func checkCancelled() throws {
+        if let isCancelled, isCancelled() { throw LogError(.terminated, "the open was cancelled during the recovery scan") }
+    }
 
     func scan() throws -> RecoveryResult {
         var report = RecoveryReport()
@@ -100,6 +108,7 @@ struct RecoveryScanner {
         scanning: while true {
             var failure: DecodedBlock.Failure = .absent("end of container")
             while offset + UInt64(BlockHeader.size) <= dataEnd {
+                try checkCancelled()
                 let identity = BlockIdentity(logSalt: meta.logID.salt, logicalContainer: logical, blockOffset: UInt32(offset), maxEpoch: meta.epoch)
                 let result = try reader.decode(at: offset, identity: identity, maxRawLength: maxRawLength)
                 guard case .success(let block) = result else {
@@ -153,6 +162,7 @@ struct RecoveryScanner {
             if durableEvidence != nil || position <= meta.durableWatermark || racing, rereads < 3 {
                 let identity = BlockIdentity(logSalt: meta.logID.salt, logicalContainer: logical, blockOffset: UInt32(offset), maxEpoch: meta.epoch)
                 for attempt in 0..<(racing ? 3 : 1) {
+                    try checkCancelled()
                     if racing { usleep(1_000 << attempt) }
                     if case .success(let again) = try reader.decode(at: offset, identity: identity, maxRawLength: maxRawLength),
                         again.header.previousBlockCRC == chain
@@ -212,6 +222,7 @@ struct RecoveryScanner {
         }
         let start = UInt64(Format.containerDataStart)
         for c in containers.values.sorted(by: { $0.physical < $1.physical }) {
+            try checkCancelled()
             var bytes = [UInt8](repeating: 0, count: BlockHeader.size)
             guard try bytes.withUnsafeMutableBytes({ try io.readFully(c.fd, into: $0, at: start) }) == BlockHeader.size,
                 let h = try? bytes.withUnsafeBytes({ try BlockHeader.decode($0) }),
@@ -233,6 +244,7 @@ struct RecoveryScanner {
         // The last logical id has no successor (a base file may name it: `logical + 1` trapped the open).
         guard logical < .max else { return nil }
         for c in containers.values.sorted(by: { $0.physical < $1.physical }) where c.logical == 0 {
+            try checkCancelled()
             let identity = BlockIdentity(
                 logSalt: meta.logID.salt, logicalContainer: logical + 1, blockOffset: UInt32(Format.containerDataStart), maxEpoch: meta.epoch)
             let reader = ContainerReader(io: io, fd: c.fd, size: meta.containerSize)
@@ -253,6 +265,7 @@ struct RecoveryScanner {
         let chunk = 1 << 20
         var buffer = [UInt8](repeating: 0, count: chunk)
         while offset + UInt64(BlockHeader.size) <= Format.containerDataEnd(size: meta.containerSize) {
+            try checkCancelled()
             let n = try buffer.withUnsafeMutableBytes { try io.readFully(reader.fd, into: $0, at: offset) }
             if n < BlockHeader.size { break }
             var at = 0

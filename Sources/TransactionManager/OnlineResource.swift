@@ -200,11 +200,16 @@ public final class OnlineResource: @unchecked Sendable {
     private func runOnline(generation gen: Int) -> Status {
         do {
             try step(gen, "open log")
+            // The log's recovery scan asks for cancellation before every block it reads: a terminate
+            // otherwise waited for the whole scan of a large log.
+            var openOptions = config.openOptions
+            let callerCancelled = openOptions.isCancelled
+            openOptions.isCancelled = { [weak self] in (self?.isCancelled(gen) ?? true) || (callerCancelled?() ?? false) }
             let log: LogStore
             if config.io.fileExists(config.logDirectory + "/txlog.base") || config.createOptions == nil {
-                log = try LogStore.open(at: config.logDirectory, options: config.openOptions, io: config.io)
+                log = try LogStore.open(at: config.logDirectory, options: openOptions, io: config.io)
             } else {
-                log = try LogStore.create(at: config.logDirectory, options: config.createOptions!, openOptions: config.openOptions, io: config.io)
+                log = try LogStore.create(at: config.logDirectory, options: config.createOptions!, openOptions: openOptions, io: config.io)
             }
             lock.withLock { self.log = log }
             try step(gen, "open transaction manager")
@@ -284,7 +289,8 @@ public final class OnlineResource: @unchecked Sendable {
         // From a progress report: the worker stops at its next step and reports `terminated` itself.
         if onWorker, !workerDone { return }
         if !onWorker {
-            // The worker checks the flag between steps and for every block the TM scan reads.
+            // The worker checks the flag between steps and for every block the log's and the TM's
+            // recovery scans read.
             running?.wait()
             running?.signal()  // let other waiters (a second terminate) through
         }

@@ -96,6 +96,47 @@ import Testing
         try tm.recover()
         #expect(tm.lastRecovery.committing == 1)
     }
+
+    /// A terminate while the *log* is being opened: a log that was not closed cleanly is scanned on open,
+    /// and the scan had no cancellation hook, so terminate waited until every block was read. The worker
+    /// now passes its cancellation to the open (`LogOpenOptions.isCancelled`), which throws `terminated`
+    /// and leaves the log unlocked.
+    @Test func terminateStopsTheLogsOwnRecoveryScan() async throws {
+        let scratch = TMScratch("terminate-log-scan")
+        defer { scratch.remove() }
+        let blocks = 3000
+        do {
+            let live = TMScratch("terminate-log-scan-live")
+            defer { live.remove() }
+            let log = try LogStore.create(
+                at: live.path, options: LogCreateOptions(containerSize: 4 << 20, containerCount: 2, blockSize: 1024, codec: .none))
+            let record = [UInt8](repeating: 5, count: 900)  // one record per 1 KiB block
+            for _ in 0..<blocks { try log.append(record) }
+            try await log.flush()
+            try FileManager.default.copyItem(atPath: live.path, toPath: scratch.path)  // a crash image
+            try log.close()
+        }
+        let io = ReadCountingIO()
+        var config = OnlineResource.Configuration(logDirectory: scratch.path)
+        config.onlineBudget = .zero
+        config.io = io
+        let box = ResourceBox()
+        let resource = OnlineResource(config) { s in
+            if case .onlinePending(let step, _) = s, step == "open log" {
+                io.mark()
+                box.value?.terminate()
+            }
+        }
+        box.set(resource)
+        _ = try? resource.online()
+        #expect(await resource.waitUntilSettled() == .terminated)
+        resource.terminate()
+        // Without the hook the open read every block before the worker looked at the flag again.
+        #expect(io.readsSinceMark < blocks / 10, "\(io.readsSinceMark) reads after terminate")
+        let log = try LogStore.open(at: scratch.path)  // not left locked
+        #expect(log.recoveryReport.blocksScanned == blocks)
+        try log.close()
+    }
 }
 
 /// Counts the reads made after ``mark()``.
