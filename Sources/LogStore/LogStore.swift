@@ -36,6 +36,8 @@ public final class LogStore: Sendable {
     /// Creates a new log in `directory` (created if missing, but not its parent, which must exist; it must
     /// not already hold a log) and opens it.
     /// Both sets of options are checked first: one out of range is `invalidArgument` and creates nothing.
+    /// ``LogOpenOptions/isCancelled`` is also asked before each container is created: once it returns
+    /// true, the containers created so far are removed and this throws `terminated` (no log is created).
     public static func create(
         at directory: String, options: LogCreateOptions = .init(), openOptions: LogOpenOptions = .init(),
         io: any FileIO = PosixFileIO()
@@ -53,6 +55,12 @@ public final class LogStore: Sendable {
         for i in 0..<options.containerCount {
             let physical = UInt32(i)
             let path = ContainerFiles.path(directory: directory, physicalID: physical)
+            // Zero-filling and syncing large containers takes long; a terminate should not wait for all
+            // of them. No base file names these files yet: they go, and a later create starts afresh.
+            if let isCancelled = openOptions.isCancelled, isCancelled() {
+                for earlier in 0..<physical { try? io.unlink(ContainerFiles.path(directory: directory, physicalID: earlier)) }
+                throw LogError(.terminated, "the create was cancelled", path: directory)
+            }
             let fd = try ContainerFiles.create(io: io, path: path, logID: logID, physicalID: physical, size: options.containerSize)
             io.close(fd)
             entries.append(ContainerEntry(physicalID: physical, logicalID: i == 0 ? 1 : 0, state: i == 0 ? .active : .inactive, endOffset: 0))

@@ -89,4 +89,23 @@ struct OpenCancellationTests {
         #expect(io.openCount == 0, "descriptors left open")
         try LogStore.open(at: dir).close()
     }
+
+    /// `create` zero-fills and syncs every container before the log exists; a terminate racing the
+    /// online of a log being created waited for all of them.
+    @Test("a create cancelled between containers removes what it made and throws terminated")
+    func cancelledCreate() throws {
+        let dir = FaultTestKit.temporaryPath("create-cancel")
+        defer { FaultTestKit.remove(dir) }
+        let asked = Atomic<Int>(0)
+        var options = LogOpenOptions()
+        options.isCancelled = { asked.add(1, ordering: .sequentiallyConsistent).newValue > 2 }  // after two containers
+        expectLogError(.terminated) {
+            _ = try LogStore.create(at: dir, options: FaultTestKit.tinyOptions(containers: 8), openOptions: options)
+        }
+        #expect(asked.load(ordering: .sequentiallyConsistent) == 3)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).isEmpty)
+        let log = try LogStore.create(at: dir, options: FaultTestKit.tinyOptions(containers: 8))
+        #expect(log.info().containers.count == 8)
+        try log.close()
+    }
 }

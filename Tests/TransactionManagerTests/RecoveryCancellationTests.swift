@@ -137,6 +137,37 @@ import Testing
         #expect(log.recoveryReport.blocksScanned == blocks)
         try log.close()
     }
+
+    /// A terminate while the log is being created: `create` zero-fills and syncs every container first,
+    /// and terminate waited for all of them. Now it stops before the next container.
+    @Test func terminateStopsALogBeingCreated() async throws {
+        let scratch = TMScratch("terminate-create")
+        defer { scratch.remove() }
+        let io = WriteCountingIO()
+        let containerSize: UInt64 = 4 << 20
+        var config = OnlineResource.Configuration(
+            logDirectory: scratch.path, createOptions: LogCreateOptions(containerSize: containerSize, containerCount: 8))
+        config.onlineBudget = .zero
+        config.io = io
+        let box = ResourceBox()
+        let resource = OnlineResource(config) { s in
+            if case .onlinePending(let step, _) = s, step == "open log" {
+                io.mark()
+                box.value?.terminate()
+            }
+        }
+        box.set(resource)
+        _ = try? resource.online()
+        #expect(await resource.waitUntilSettled() == .terminated)
+        resource.terminate()
+        // Without the check every container was written (32 MiB) before the worker looked at the flag.
+        #expect(io.bytesSinceMark < Int(containerSize), "\(io.bytesSinceMark) bytes written after terminate")
+        // Online again creates the log.
+        let again = OnlineResource(config)
+        if try again.online() == .pending { _ = await again.waitUntilSettled() }
+        #expect(again.looksAlive)
+        try again.offline()
+    }
 }
 
 /// Counts the reads made after ``mark()``.
@@ -149,5 +180,19 @@ private final class ReadCountingIO: ForwardingFileIO, @unchecked Sendable {
     func pread(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int {
         if marked.load(ordering: .sequentiallyConsistent) { reads.add(1, ordering: .sequentiallyConsistent) }
         return try base.pread(fd, into: buffer, at: offset)
+    }
+}
+
+/// Counts the bytes written after ``mark()``.
+private final class WriteCountingIO: ForwardingFileIO, @unchecked Sendable {
+    let base: any FileIO = PosixFileIO()
+    private let marked = Atomic<Bool>(false)
+    private let bytes = Atomic<Int>(0)
+    func mark() { marked.store(true, ordering: .sequentiallyConsistent) }
+    var bytesSinceMark: Int { bytes.load(ordering: .sequentiallyConsistent) }
+    func pwritev(_ fd: Int32, _ buffers: [UnsafeRawBufferPointer], at offset: UInt64) throws -> Int {
+        let n = try base.pwritev(fd, buffers, at: offset)
+        if marked.load(ordering: .sequentiallyConsistent) { bytes.add(n, ordering: .sequentiallyConsistent) }
+        return n
     }
 }
