@@ -236,9 +236,11 @@ extension LogCore {
         // The containers a raised minimum needs come first (under the new prefix): an add that fails then
         // leaves the old policy in force, in memory and in the base file. Saving the policy first made a
         // failed add throw with the new policy already saved.
+        // Containers pending delete do not count: once recycling deletes them the log would be below
+        // the minimum it was just given.
         let count = try lock.withLock {
             try checkUsable()
-            return state.containers.count
+            return keptContainerCountLocked()
         }
         if count < Int(policy.minContainers) {
             _ = try addContainers(.exactly(Int(policy.minContainers) - count), prefix: policy.containerPrefix)

@@ -419,7 +419,8 @@ public final class LogStore: Sendable {
     public var policy: LogPolicy { core.lock.withLock { core.state.policy } }
 
     /// Changes the space policy and persists it in the base file. When the log has fewer containers than
-    /// the new ``LogPolicy/minContainers``, the missing ones are added first (named with the new prefix).
+    /// the new ``LogPolicy/minContainers`` (not counting those pending delete), the missing ones are added
+    /// first (named with the new prefix).
     ///
     /// All or nothing for the policy: when this throws, the old policy is still in force, in memory and
     /// in the base file. Containers already added for the new minimum stay (as after ``addContainer()``)

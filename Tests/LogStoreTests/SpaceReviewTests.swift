@@ -153,4 +153,28 @@ struct SpaceReviewTests {
         #expect(log.info().archiveTail == r[5])
         try log.close()
     }
+
+    /// `setPolicy` counted containers pending delete toward a raised minimum: it added none, and once
+    /// recycling deleted them the log had fewer containers than its policy's minimum.
+    @Test("setPolicy's raised minimum does not count containers pending delete")
+    func setPolicyMinimumIgnoresPendingDelete() throws {
+        let dir = FaultTestKit.temporaryPath("space-policy-pending-delete")
+        defer { FaultTestKit.remove(dir) }
+        let log = try LogStore.create(
+            at: dir, options: LogCreateOptions(containerSize: 512 * 1024, containerCount: 3, blockSize: 4096, codec: .none))
+        let first = try #require(log.info().containers.first { $0.logicalID == 1 }).physicalID
+        while log.lastLSN.container < 2 { try log.append([UInt8](repeating: 7, count: 3000)) }
+        try log.flush()
+        try log.removeContainer(first)
+        var p = log.policy
+        p.minContainers = 3
+        try log.setPolicy(p)
+        // Recycling passes the first container: it is deleted.
+        try log.advanceBase(to: try log.append([1]))
+        try log.flush()
+        try log.advanceBase(to: log.lastLSN)
+        #expect(!log.info().containers.contains { $0.physicalID == first })
+        #expect(log.info().containers.count >= 3, "\(log.info().containers.count) containers, policy minimum 3")
+        try log.close()
+    }
 }
