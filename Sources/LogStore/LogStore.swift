@@ -37,7 +37,8 @@ public final class LogStore: Sendable {
     /// not already hold a log) and opens it.
     /// Both sets of options are checked first: one out of range is `invalidArgument` and creates nothing.
     /// ``LogOpenOptions/isCancelled`` is also asked before each container is created: once it returns
-    /// true, the containers created so far are removed and this throws `terminated` (no log is created).
+    /// true, the containers created so far are removed and this throws `terminated` (no log is created;
+    /// cancelled in the open that follows, the log exists and a later open finds it).
     public static func create(
         at directory: String, options: LogCreateOptions = .init(), openOptions: LogOpenOptions = .init(),
         io: any FileIO = PosixFileIO()
