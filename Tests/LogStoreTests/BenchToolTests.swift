@@ -69,4 +69,21 @@ struct BenchToolTests {
         #expect(ended.status == 64, "\(ended.status): \(ended.stderr)")
         #expect(ended.stderr.contains("--modes"))
     }
+
+    /// An `--input` file that does not exist (or holds nothing) is a bad option value: exit 64 with its
+    /// name, as the exit-code table says. It was a plain error, exit 1, which the table keeps for damage.
+    @Test("bench compress --input of a missing or empty file is a usage error (64), not the corruption code")
+    func compressMissingInput() async throws {
+        let scratch = LogTestKit.temporaryPath("bench-tool-input")
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        defer { LogTestKit.remove(scratch) }
+        let missing = scratch + "/no-such-wal"
+        let ended = try await TxlogProcess.run(["bench", "compress", "--input", missing, "--dir", scratch], scratch: scratch, hangAfter: 60)
+        #expect(ended.status == 64, "\(ended.status): \(ended.stderr)")
+        #expect(ended.stderr.contains("no-such-wal"), "\(ended.stderr)")
+        let empty = scratch + "/empty-wal"
+        _ = FileManager.default.createFile(atPath: empty, contents: Data())
+        let none = try await TxlogProcess.run(["bench", "compress", "--input", empty, "--dir", scratch], scratch: scratch, hangAfter: 60)
+        #expect(none.status == 64, "\(none.status): \(none.stderr)")
+    }
 }

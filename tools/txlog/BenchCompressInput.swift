@@ -3,6 +3,7 @@
 // 64 KiB blocks in memory like the synthetic corpus, and appended as records to a real log once per
 // codec, which gives the on-disk ratio and the append speed with the seal's compression included.
 
+import ArgumentParser
 import Foundation
 import LogStore
 
@@ -35,18 +36,19 @@ extension BenchCompress {
         return [blocks, log]
     }
 
-    /// The concatenated contents of `files` in one buffer (the caller deallocates it).
+    /// The concatenated contents of `files` in one buffer (the caller deallocates it). A file that cannot
+    /// be read, or files holding nothing, are a bad `--input`: a usage error (64), since exit 1 means damage.
     static func readInputs(_ files: [String]) throws -> UnsafeMutableRawBufferPointer {
         var contents: [Data] = []
         for file in files {
             do {
                 contents.append(try Data(contentsOf: URL(fileURLWithPath: file)))
             } catch {
-                throw BenchError("--input: cannot read \(file): \(error.localizedDescription)")
+                throw ValidationError("--input: cannot read \(file): \(error.localizedDescription)")
             }
         }
         let total = contents.reduce(0) { $0 + $1.count }
-        guard total > 0 else { throw BenchError("--input: the files are empty") }
+        guard total > 0 else { throw ValidationError("--input: the files are empty") }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: total, alignment: 64)
         var offset = 0
         for d in contents {
