@@ -131,7 +131,7 @@ struct DumpCommand: ParsableCommand {
 
     private func printLine(_ r: LogRecord, _ names: [UInt16: String], _ tm: TMRecordSummary?, _ kv: String?) {
         var object: [String: Any] = [
-            "lsn": r.lsn.description, "type": "\(r.type)", "stream": Int(r.stream), "streamName": names[r.stream] ?? NSNull(),
+            "lsn": r.lsn.description, "type": "\(r.type)", "stream": Int(r.stream), "streamID": Int(r.stream), "streamName": names[r.stream] ?? NSNull(),
             "previous": r.previous.description, "undoNext": r.undoNext.description, "length": r.data.count,
             "data": r.data.map { String(format: "%02x", $0) }.joined(),
         ]

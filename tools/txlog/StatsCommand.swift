@@ -109,7 +109,8 @@ struct Stats {
             ] as [String: Any],
             "streams": streams.keys.sorted().map { id -> [String: Any] in
                 let s = streams[id]!
-                return ["id": Int(id), "name": names[id] ?? NSNull(), "records": s.records, "dataBytes": s.bytes, "blocks": s.blocks]
+                return ["id": Int(id), "name": names[id] ?? NSNull(), "streamID": Int(id), "streamName": names[id] ?? NSNull(), "records": s.records,
+                        "dataBytes": s.bytes, "blocks": s.blocks]
             },
             "fsyncBatches": [
                 "available": histogramAvailable, "blocksPerBatchHistogram": histogramAvailable ? histogram : [],

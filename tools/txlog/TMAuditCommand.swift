@@ -42,7 +42,7 @@ struct TMAuditCommand: ParsableCommand {
                         "time": isoTime($0.unixNanos), "unixNanos": $0.unixNanos, "actor": $0.actor, "reason": $0.reason,
                     ] as [String: Any]
                 },
-            ] as [String: Any])
+            ].merging(streamFields(name: stream, ids: streamIDs(log))) { a, _ in a })
             return
         }
         print("tm \(tm.id)  stream \(escaped(stream))  \(outcomes.count) forced outcome(s)")

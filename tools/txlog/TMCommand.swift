@@ -34,17 +34,18 @@ struct TMListCommand: ParsableCommand {
         let log = try openForReading(path)
         let infos: [TransactionManagerInfo]
         do { infos = try TransactionManager.list(log: log) } catch { throw fail(error) }
+        let ids = streamIDs(log)
         var entries: [[String: Any]] = []
         for info in infos {
             var entry: [String: Any] = [
                 "id": info.id.description, "stream": info.stream, "checkpointLSN": info.checkpointLSN.description,
                 "lastLSN": info.lastLSN.description, "baseLSN": info.baseLSN.description,
                 "resourceManagersAtCheckpoint": info.resourceManagers, "transactionsAtCheckpoint": info.transactionsAtCheckpoint,
-            ]
+            ].merging(streamFields(name: info.stream, ids: ids)) { a, _ in a }
             // The registered RMs are the checkpoint's plus any registered after it: replay to see them all.
             do {
                 let tm = try openRecoveredTM(log, stream: info.stream)
-                entry["resourceManagers"] = tm.registeredResourceManagers.map(rmJSON)
+                entry["resourceManagers"] = tm.registeredResourceManagers.map { rmJSON($0, ids: ids) }
                 entry["transactionsOwed"] = tm.transactionSnapshots().count
                 entry["virtualClock"] = tm.virtualClock
             } catch {
@@ -80,8 +81,8 @@ func openRecoveredTM(_ log: LogStore, stream: String, options: TransactionManage
     return tm
 }
 
-func rmJSON(_ rm: (id: GUID, stream: String, description: String)) -> [String: Any] {
-    ["id": rm.id.description, "stream": rm.stream, "description": rm.description]
+func rmJSON(_ rm: (id: GUID, stream: String, description: String), ids: [String: UInt16]) -> [String: Any] {
+    ["id": rm.id.description, "stream": rm.stream, "description": rm.description].merging(streamFields(name: rm.stream, ids: ids)) { a, _ in a }
 }
 
 func recoveryJSON(_ r: RecoveryStatistics) -> [String: Any] {

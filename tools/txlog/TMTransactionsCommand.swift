@@ -31,12 +31,13 @@ struct TMTransactionsCommand: ParsableCommand {
             let tm = try openRecoveredTM(log, stream: stream)
             let ages = try transactionAges(tm)
             let clock = tm.virtualClock
+            let ids = streamIDs(log)
             report = [
                 "tm": tm.id.description, "stream": stream, "virtualClock": clock,
                 "recovery": recoveryJSON(tm.lastRecovery),
-                "resourceManagers": tm.registeredResourceManagers.map(rmJSON),
+                "resourceManagers": tm.registeredResourceManagers.map { rmJSON($0, ids: ids) },
                 "transactions": tm.transactionSnapshots().map { transactionJSON($0, age: ages[$0.id], clock: clock) },
-            ]
+            ].merging(streamFields(name: stream, ids: ids)) { a, _ in a }
         } catch {
             throw fail(error)
         }

@@ -62,6 +62,21 @@ func problem(from e: LogError) -> ScanProblem {
     return ScanProblem(kind: kind, message: e.message, lsn: e.lsn, container: e.container, offset: e.offset, path: e.path)
 }
 
+/// The fields with which every JSON output names a stream (docs/tools/txlog.md, "JSON output"): `streamID`,
+/// its number (null when the log has no stream of that name), and `streamName`, its name ("" for the
+/// default stream). Older fields (`stream`: the id in `dump`, the name in the `tm` commands) stay as they were.
+func streamFields(id: UInt16?, name: String) -> [String: Any] {
+    ["streamID": id.map { Int($0) as Any } ?? NSNull(), "streamName": name]
+}
+
+/// ``streamFields(id:name:)`` for a stream known by name; `ids` maps names to ids (``streamIDs(_:)``).
+func streamFields(name: String, ids: [String: UInt16]) -> [String: Any] { streamFields(id: ids[name], name: name) }
+
+/// Each stream's id by name.
+func streamIDs(_ log: LogStore) -> [String: UInt16] {
+    Dictionary(log.streams().map { ($0.name, $0.id) }, uniquingKeysWith: { a, _ in a })
+}
+
 /// Rounds for JSON, so ratios read 2.5123 rather than 2.512345678901.
 func rounded(_ x: Double, _ places: Double = 4) -> Double {
     let f = pow(10, places)
