@@ -29,8 +29,15 @@ public struct TMRecordSummary: Sendable, Equatable {
 public func describeTMRecord(_ bytes: [UInt8]) -> String? { summarizeTMRecord(bytes)?.text }
 
 /// A summary of a TM record, or nil when `bytes` are not a TM record this build can decode.
-public func summarizeTMRecord(_ bytes: [UInt8]) -> TMRecordSummary? {
-    guard let (record, clock) = try? TMRecord.decode(bytes) else { return nil }
+public func summarizeTMRecord(_ bytes: [UInt8]) -> TMRecordSummary? { (try? decodeTMRecordSummary(bytes)) ?? nil }
+
+/// As ``summarizeTMRecord(_:)``, but says why a record that is meant to be a TM record does not decode:
+/// nil when `bytes` do not start with the TM record magic (another program's data); otherwise the summary,
+/// or a `corrupt` / `unsupported-version` error for a damaged or newer record. `txlog dump` shows such a
+/// record raw with the error as a note.
+public func decodeTMRecordSummary(_ bytes: [UInt8]) throws -> TMRecordSummary? {
+    guard TMRecord.hasMagic(bytes) else { return nil }
+    let (record, clock) = try TMRecord.decode(bytes)
     func quoted(_ s: String) -> String {
         let short = s.count > 60 ? String(s.prefix(57)) + "..." : s
         return "\"" + short.replacing("\n", with: " ") + "\""

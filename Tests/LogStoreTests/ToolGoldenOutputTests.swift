@@ -51,6 +51,9 @@ struct GoldenCase: Sendable, CustomTestStringConvertible {
         text("dump-range.txt", "dump", log, "--from", "2:7168:0", "--to", "2:7680:3"),  // a two-phase commit, then a one-phase one
         text("dump-range-hex.txt", "dump", log, "--from", "1:522240:1", "--to", "2:4096:0", "--hex"),  // across the container switch
         text("dump-limit.txt", "dump", log, "--stream", "1", "--limit", "3"),
+        text("dump-xid.txt", "dump", log, "--xid", "7e000000-0000-4000-8000-0000000000f1"),  // across the TM's and the store's streams
+        GoldenCase(file: "dump-kind-checkpoint.jsonl", arguments: ["dump", log, "--kind", "checkpoint", "--json"], json: .lines),
+        text("dump-stats.txt", "dump", log, "--stats"), json("dump-stats.json", "dump", log, "--stats"),
         text("verify.txt", "verify", log), json("verify.json", "verify", log),
         text("verify-keep-going.txt", "verify", log, "--keep-going"),
         text("stats.txt", "stats", log), json("stats.json", "stats", log),

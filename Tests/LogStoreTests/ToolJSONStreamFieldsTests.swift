@@ -26,7 +26,7 @@ struct ToolJSONStreamFieldsTests {
         return []
     }
 
-    @Test("dump, stats, tm list, tm transactions and tm audit: streamID and streamName, agreeing with streams")
+    @Test("dump, dump --stats, stats, tm list, tm transactions and tm audit: streamID and streamName, agreeing with streams")
     func streamFields() async throws {
         let work = try await ToolGolden.workingCopy()
         defer { try? FileManager.default.removeItem(at: work) }
@@ -38,6 +38,7 @@ struct ToolJSONStreamFieldsTests {
 
         let outputs: [(String, Any)] = [
             ("dump", try await Self.json(["dump", log, "--json"], in: work, lines: true)),
+            ("dump --stats", try await Self.json(["dump", log, "--stats", "--json"], in: work)),
             ("stats", try await Self.json(["stats", log, "--json"], in: work)),
             ("tm list", try await Self.json(["tm", "list", log, "--json"], in: work)),
             ("tm transactions", try await Self.json(["tm", "transactions", log, "--json"], in: work)),
@@ -46,7 +47,8 @@ struct ToolJSONStreamFieldsTests {
         for (command, output) in outputs {
             // An object that names a stream: one with a `stream` field, or a row of stats' `streams`.
             var rows = Self.objects(output).filter { $0["stream"] != nil }
-            if command == "stats" { rows += (output as? [String: Any])?["streams"] as? [[String: Any]] ?? [] }
+            if command == "stats" || command == "dump --stats" { rows += (output as? [String: Any])?["streams"] as? [[String: Any]] ?? [] }
+            if command == "dump --stats" { rows += (output as? [String: Any])?["kinds"] as? [[String: Any]] ?? [] }
             #expect(!rows.isEmpty, "\(command) names no stream")
             for row in rows {
                 let id = row["streamID"] as? Int

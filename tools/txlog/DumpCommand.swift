@@ -20,17 +20,24 @@ struct DumpCommand: ParsableCommand {
         commandName: "dump", abstract: "Print records with their previous and undo-next links (read-only).",
         discussion: """
             Prints records in LSN order from the base of the log (or --from) to the end (or --to): one line each with
-            LSN, type, stream, previous LSN, undo-next LSN, length and a preview of the data. --hex adds a hex dump
-            of each record's data; --json prints one JSON object per line (schema: docs/tools/txlog.md).
+            LSN, type, stream, previous LSN, undo-next LSN, length and the data: decoded for the records of
+            transaction managers (tm: ...) and key-value stores (kv ...), else a preview of the bytes. --hex adds a
+            hex dump of each record's data; --json prints one JSON object per line (schema: docs/tools/txlog.md).
+            --xid and --kind select decoded records; --stats prints counts and bytes per stream and record kind
+            instead of the records. --follow keeps reading the live log after the end, like pg_waldump --follow.
             Stops with exit code 1 at a damaged block, after printing the records before it.
 
-            Exit codes: 0 success, 1 corruption found, 2 cannot open, 4 I/O error, 64 usage error (all: txlog --help).
+            Exit codes: 0 success, 1 corruption found, 2 cannot open, 3 (--follow) the records to resume from were
+            recycled, 4 I/O error, 64 usage error (all: txlog --help).
 
             Examples:
               txlog dump LOG --limit 20
               txlog dump LOG --stream ktm --type restart
               txlog dump LOG --from 1:4096:0 --to 1:65536:0 --hex
-              txlog dump LOG --json | jq -r 'select(.stream == 1) | .lsn'
+              txlog dump LOG --xid 7e000000-0000-4000-8000-0000000000f1
+              txlog dump LOG --kind tm:outcome --stats
+              txlog dump LOG --follow --stream ktm
+              txlog dump LOG --json | jq -r 'select(.streamID == 1) | .lsn'
             """)
 
     @Argument(help: "The log directory.") var path: String
@@ -38,68 +45,70 @@ struct DumpCommand: ParsableCommand {
     @Option(help: "Stop after this LSN.") var to: LSN?
     @Option(help: "Only this stream: its name, 'default', or its numeric id.") var stream: String?
     @Option(help: "Only records of this type: data or restart.") var type: RecordType?
-    @Option(help: "At most this many records.") var limit: Int?
+    @Option(help: "Only decoded records that name this transaction (TM and key-value records, in every stream).") var xid: GUID?
+    @Option(help: "Only records of this decoded kind: tm:KIND, kv:KIND, KIND (either), or raw (not decoded).") var kind: String?
+    @Option(help: "At most this many records (counted after the filters).") var limit: Int?
     @Flag(help: "Add a hex dump of each record's data.") var hex = false
     @Flag(help: "Print one JSON object per line.") var json = false
+    @Flag(help: "Print counts and data bytes per stream and per record kind of the selected records, not the records.") var stats = false
+    @Flag(help: "At the end, keep reading the live log and print records as they are written; stop on SIGINT or SIGTERM (exit 0).")
+    var follow = false
+    @Option(help: "With --follow: seconds between reads of the log.") var interval = 0.1
+    @Option(help: "With --follow: stop after this many seconds without a new record.") var untilIdle: Double?
 
     func validate() throws {
         if let limit, limit < 0 { throw ValidationError("--limit must be at least 0") }
         if let from, let to, to < from { throw ValidationError("--to \(to) is before --from \(from)") }
+        if let kind, !DumpDecoder.kindArguments.contains(kind) {
+            throw ValidationError("--kind \(escaped(kind)) is not a record kind: raw, tm:KIND (\(DumpDecoder.tmKinds.joined(separator: ", "))), kv:KIND (\(DumpDecoder.kvKinds.joined(separator: ", ")))")
+        }
+        if stats && hex { throw ValidationError("--hex shows records; --stats shows none") }
+        // A NaN or huge interval would trap converting to nanoseconds; an hour is plenty.
+        guard interval.isFinite, interval > 0, interval <= 3600 else { throw ValidationError("--interval must be more than 0 and at most 3600 seconds") }
+        if let untilIdle, !(untilIdle.isFinite && untilIdle >= 0 && untilIdle <= 1e9) { throw ValidationError("--until-idle must be 0 to 1e9 seconds") }
+        if !follow, untilIdle != nil { throw ValidationError("--until-idle needs --follow") }
+    }
+
+    /// Where the dump stands: the records printed so far and the last record read.
+    private struct Progress {
+        var printed = 0
+        var last: LSN?
+        /// `--to` or `--limit` reached: nothing more to print.
+        var done = false
+        var stats = DumpStats()
+        /// Records read (selected or not) in the last pass.
+        var read = 0
+        /// The last pass stopped where the writer had recycled records since the open: the dump is behind,
+        /// so the next pass comes at once.
+        var behind = false
     }
 
     func run() throws {
-        let log = try openForReading(path)
+        let stop = follow ? DumpStopSignal.install() : nil
+        var log = try openForReading(path)
+        var decoder = DumpDecoder(log)
+        let streamID = try resolveStream(log)
+        var progress = Progress()
         let info = log.info()
-        let names = Dictionary(info.streams.map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
-        let tmStreams = tmStreamIDs(log, info)
-        var streamID: UInt16?
-        if let stream {
-            let wanted = stream == "default" ? "" : stream
-            if let s = info.streams.first(where: { $0.name == wanted }) {
-                streamID = s.id
-            } else if let id = UInt16(stream), names[id] != nil {
-                streamID = id
-            } else {
-                FileHandle.standardError.write(Data("txlog: no stream named \(escaped(stream)) (see txlog streams)\n".utf8))
-                throw ToolExit.usage
-            }
-        }
-        let bar = ProgressBar("dump", workBytes: info.usedBytes)
+        let bar = ProgressBar("dump", workBytes: follow ? 0 : info.usedBytes)
         defer { bar.finish() }
-        let data = info.containers.filter { $0.state != .inactive }.map(\.logicalID)
-        let (low, high) = (data.min() ?? 1, data.max() ?? 1)
         do {
-            var cursor: LogCursor
-            do {
-                if let streamID {
-                    let name = names[streamID] ?? ""
-                    cursor = try (name.isEmpty ? log.defaultStream : log.openStream(name)).records(from: from ?? .null)
-                } else {
-                    cursor = try log.records(from: from ?? .null)
-                }
-            } catch let e as LogError where e.code == .notFound && from != nil {
-                throw badFrom(e)
-            }
-            var n = 0
-            var first = true
-            while let r = try nextRecord(&cursor, first: first) {
-                first = false
-                if let to, r.lsn > to { break }
-                if let limit, n >= limit { break }
-                if let type, r.type != type { continue }
-                if let streamID, r.stream != streamID { continue }
-                n += 1
-                let span = Double(high - low + 1)
-                bar.update((Double(r.lsn.container - low) + Double(r.lsn.blockOffset) / Double(info.containerSize)) / span)
-                let tm = tmStreams.contains(r.stream) ? summarizeTMRecord(r.data) : nil
-                // Records of resource-manager streams ("rm-<id>") that are key-value store records.
-                let kv = tm == nil && (names[r.stream] ?? "").hasPrefix("rm-") ? describeKVRecord(r.data) : nil
-                if json {
-                    printLine(r, names, tm, kv)
-                } else {
-                    let preview = tm.map { "tm: \(escaped($0.text))" } ?? kv.map(escaped) ?? printable(r.data.prefix(48))
-                    print("\(r.lsn)\t\(r.type)\tstream \(r.stream)\tprev \(r.previous)\tundo \(r.undoNext)\t\(r.data.count) B\t\(preview)")
-                    if hex { print(hexDump(r.data), terminator: "") }
+            try pass(log, decoder, streamID, &progress, bar: bar)
+            if follow {
+                var idleSince = DispatchTime.now().uptimeNanoseconds
+                while !progress.done, !(stop?.requested ?? false) {
+                    fflush(nil)
+                    if let untilIdle, Double(DispatchTime.now().uptimeNanoseconds - idleSince) / 1e9 >= untilIdle { break }
+                    if !progress.behind { stop?.sleep(seconds: interval) }
+                    if stop?.requested ?? false { break }
+                    // A read-only open sees the log as it was when it opened: open it again to see what was
+                    // written since, and go on after the last record read.
+                    try? log.close()
+                    log = try reopen(stop)
+                    decoder = DumpDecoder(log)
+                    (progress.read, progress.behind) = (0, false)
+                    try pass(log, decoder, streamID, &progress, bar: bar)
+                    if progress.read > 0 { idleSince = DispatchTime.now().uptimeNanoseconds }
                 }
             }
         } catch let e as ExitCode {
@@ -109,17 +118,118 @@ struct DumpCommand: ParsableCommand {
             bar.finish()
             throw fail(error)
         }
+        if stats {
+            if json { printJSON(progress.stats.json(decoder.names)) } else { progress.stats.printText(decoder.names) }
+        }
+        try? log.close()
+    }
+
+    /// The id of `--stream`, or nil for every stream; an unknown name is a usage error.
+    private func resolveStream(_ log: LogStore) throws -> UInt16? {
+        guard let stream else { return nil }
+        let streams = log.streams()
+        let wanted = stream == "default" ? "" : stream
+        if let s = streams.first(where: { $0.name == wanted }) { return s.id }
+        if let id = UInt16(stream), streams.contains(where: { $0.id == id }) { return id }
+        FileHandle.standardError.write(Data("txlog: no stream named \(escaped(stream)) (see txlog streams)\n".utf8))
+        throw ToolExit.usage
+    }
+
+    /// Opens the log again for the next read of `--follow`. An open can fail for a moment while a writer
+    /// changes the base file or recycles a container under it: it is tried again, a few times, before the
+    /// error counts.
+    private func reopen(_ stop: DumpStopSignal?) throws -> LogStore {
+        var attempt = 0
+        while true {
+            do {
+                var options = LogOpenOptions(readOnly: true)
+                options.readCacheBytes = 32 << 20
+                return try LogStore.open(at: path, options: options)
+            } catch {
+                attempt += 1
+                if attempt >= 5 || (stop?.requested ?? false) { throw fail(error, opening: true) }
+                stop?.sleep(seconds: interval)
+            }
+        }
+    }
+
+    /// Prints (or counts) the selected records from where the dump stands to the end of what `log` holds.
+    private func pass(_ log: LogStore, _ decoder: DumpDecoder, _ streamID: UInt16?, _ p: inout Progress, bar: ProgressBar) throws {
+        let info = log.info()
+        let data = info.containers.filter { $0.state != .inactive }.map(\.logicalID)
+        let (low, high) = (data.min() ?? 1, data.max() ?? 1)
+        if let last = p.last {
+            // A stream's cursor starts at the log's base when asked for an LSN below it: check here, or
+            // records recycled before they were read would go unnoticed.
+            if last < log.baseLSN { throw resumeLost(LogError(.notFound, "\(last) is below the log's base \(log.baseLSN)"), after: last, log: log) }
+            // This open has not seen as far as the last one (it caught the end mid-write): nothing new yet.
+            if last > log.lastLSN { return }
+        }
+        let start = p.last ?? from ?? .null
+        var cursor: LogCursor
+        do {
+            if let streamID {
+                let name = decoder.names[streamID] ?? ""
+                cursor = try (name.isEmpty ? log.defaultStream : log.openStream(name)).records(from: start)
+            } else {
+                cursor = try log.records(from: start)
+            }
+        } catch let e as LogError where e.code == .notFound && p.last != nil {
+            throw resumeLost(e, after: p.last!, log: log)
+        } catch let e as LogError where e.code == .notFound && from != nil {
+            throw badFrom(e)
+        }
+        var firstRead = true
+        while !p.done, let r = try nextRecord(&cursor, first: firstRead, &p, log: log) {
+            firstRead = false
+            if let last = p.last, r.lsn <= last { continue }
+            p.last = r.lsn
+            p.read += 1
+            if let to, r.lsn > to {
+                p.done = true
+                break
+            }
+            if let limit, p.printed >= limit {
+                p.done = true
+                break
+            }
+            if let type, r.type != type { continue }
+            if let streamID, r.stream != streamID { continue }
+            let d = decoder.decode(r)
+            if let xid, !d.transactions.contains(xid) { continue }
+            if let kind, !DumpDecoder.kind(d.kind, matches: kind) { continue }
+            p.printed += 1
+            if !follow {
+                let span = Double(high - low + 1)
+                bar.update((Double(r.lsn.container - low) + Double(r.lsn.blockOffset) / Double(info.containerSize)) / span)
+            }
+            if stats {
+                p.stats.add(r, d)
+            } else if json {
+                printLine(r, decoder.names, d)
+            } else {
+                let preview = d.tm.map { "tm: \(escaped($0.text))" } ?? d.kv.map { escaped($0.text) } ?? printable(r.data.prefix(48))
+                let note = d.note.map { "\t[\(escaped($0))]" } ?? ""
+                print("\(r.lsn)\t\(r.type)\tstream \(r.stream)\tprev \(r.previous)\tundo \(r.undoNext)\t\(r.data.count) B\t\(preview)\(note)")
+                if hex { print(hexDump(r.data), terminator: "") }
+            }
+            if let limit, p.printed >= limit { p.done = true }
+        }
     }
 
     /// The cursor's next record; nil at the end, and also where a live writer has recycled the records
-    /// since the dump began (`notFound` from the cursor): that is noted on stderr, not damage.
+    /// since the dump began (`notFound` from the cursor): that is noted on stderr, not damage. With
+    /// `--follow`, the next read opens the log again and finds out whether records were lost.
     /// A `--from` that names no record (below the log's base, or where no record is; a stream's cursor may
     /// find that only at its first read) is a bad value, exit 64: exit 1 says the log is damaged.
-    private func nextRecord(_ cursor: inout LogCursor, first: Bool) throws -> LogRecord? {
-        do { return try cursor.next() } catch let e as LogError where e.code == .notFound && first && from != nil {
+    private func nextRecord(_ cursor: inout LogCursor, first: Bool, _ p: inout Progress, log: LogStore) throws -> LogRecord? {
+        do { return try cursor.next() } catch let e as LogError where e.code == .notFound && first && p.last != nil {
+            throw resumeLost(e, after: p.last!, log: log)
+        } catch let e as LogError where e.code == .notFound && first && from != nil {
             throw badFrom(e)
         } catch let e as LogError where e.code == .notFound {
-            FileHandle.standardError.write(Data("txlog: dump stopped: \(escaped(e.message))\n".utf8))
+            if !follow { FileHandle.standardError.write(Data("txlog: dump stopped: \(escaped(e.message))\n".utf8)) }
+            p.behind = true
             return nil
         }
     }
@@ -129,29 +239,38 @@ struct DumpCommand: ParsableCommand {
         return ToolExit.usage
     }
 
-    private func printLine(_ r: LogRecord, _ names: [UInt16: String], _ tm: TMRecordSummary?, _ kv: String?) {
+    /// `--follow` cannot go on after `last`: the writer recycled it (the log's base passed it) before the
+    /// records after it were read, or the stream was deleted. Records may have been missed: exit 3.
+    private func resumeLost(_ e: LogError, after last: LSN, log: LogStore) -> ExitCode {
+        fflush(nil)
+        let why = last < log.baseLSN
+            ? "the log's base moved to \(log.baseLSN), past the last record read (\(last)): the records after it were recycled before the dump read them"
+            : escaped(e.description)
+        FileHandle.standardError.write(Data("txlog: not-found: dump --follow cannot go on after \(last): \(why)\n".utf8))
+        return ToolExit.notFound
+    }
+
+    private func printLine(_ r: LogRecord, _ names: [UInt16: String], _ d: DecodedRecord) {
         var object: [String: Any] = [
             "lsn": r.lsn.description, "type": "\(r.type)", "stream": Int(r.stream), "streamID": Int(r.stream), "streamName": names[r.stream] ?? NSNull(),
             "previous": r.previous.description, "undoNext": r.undoNext.description, "length": r.data.count,
-            "data": r.data.map { String(format: "%02x", $0) }.joined(),
+            "data": lowercaseHex(r.data),
+            "kind": d.kind ?? NSNull(), "transaction": d.transaction?.description ?? NSNull(),
         ]
-        if let tm {
+        if let tm = d.tm {
             object["tm"] = [
                 "kind": tm.kind, "clock": tm.clock, "text": tm.text, "transaction": tm.transactionID?.description ?? NSNull(),
                 "outcome": tm.outcome?.description ?? NSNull(), "enlistments": tm.enlistments ?? NSNull(),
             ] as [String: Any]
         }
-        if let kv { object["kv"] = kv }
-        if let d = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) {
-            FileHandle.standardOutput.write(d + Data("\n".utf8))
+        if let kv = d.kv {
+            object["kv"] = kv.text
+            object["kvRecord"] = ["kind": kv.kind, "transaction": kv.transactionID?.description ?? NSNull(), "writes": kv.writes ?? NSNull()] as [String: Any]
         }
-    }
-
-    /// Streams whose records are decoded as TM records: those whose restart area is a TM checkpoint, and
-    /// the default TM stream name ("ktm") in any case (a TM that never checkpointed, or a damaged restart area).
-    private func tmStreamIDs(_ log: LogStore, _ info: LogInfo) -> Set<UInt16> {
-        let tmNames = Set(((try? TransactionManager.list(log: log)) ?? []).map(\.stream) + [TransactionManager.defaultStreamName])
-        return Set(info.streams.filter { tmNames.contains($0.name) }.map(\.id))
+        if let note = d.note { object["note"] = note }
+        if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) {
+            FileHandle.standardOutput.write(data + Data("\n".utf8))
+        }
     }
 
     private func printable<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
@@ -169,5 +288,18 @@ struct DumpCommand: ParsableCommand {
             i += 16
         }
         return out
+    }
+}
+
+/// `bytes` as lowercase hexadecimal. `String(format:)` per byte made `dump --json` spend seconds on a few
+/// MiB of records (too slow for `--follow` to keep up with a busy writer).
+func lowercaseHex(_ bytes: [UInt8]) -> String {
+    let digits = Array("0123456789abcdef".utf8)
+    return String(unsafeUninitializedCapacity: bytes.count * 2) { out in
+        for (i, b) in bytes.enumerated() {
+            out[2 * i] = digits[Int(b >> 4)]
+            out[2 * i + 1] = digits[Int(b & 15)]
+        }
+        return bytes.count * 2
     }
 }

@@ -41,11 +41,44 @@ struct StatsCommand: ParsableCommand {
     }
 }
 
+/// Records and data bytes per stream, counted alike by `stats` (from the block walk, with the blocks
+/// each stream has records in) and `dump --stats` (from the records it selected).
+struct StreamTally {
+    struct Row { var records = 0, bytes = 0, blocks = 0 }
+    var rows: [UInt16: Row] = [:]
+
+    mutating func add(_ stream: UInt16, records: Int, bytes: Int, blocks: Int = 0) {
+        var row = rows[stream, default: Row()]
+        row.records += records
+        row.bytes += bytes
+        row.blocks += blocks
+        rows[stream] = row
+    }
+
+    /// One object per stream, by id: `streamID`, `streamName`, `records`, `dataBytes` (and `blocks`, and
+    /// the older `id` and `name`, for `stats`).
+    func json(_ names: [UInt16: String], blocks: Bool) -> [[String: Any]] {
+        rows.keys.sorted().map { id -> [String: Any] in
+            let s = rows[id]!
+            var row: [String: Any] = ["streamID": Int(id), "streamName": names[id] ?? NSNull(), "records": s.records, "dataBytes": s.bytes]
+            if blocks { row.merge(["id": Int(id), "name": names[id] ?? NSNull(), "blocks": s.blocks]) { a, _ in a } }
+            return row
+        }
+    }
+
+    /// One line per stream, by id: id, name, records, data bytes (and blocks).
+    func printText(_ names: [UInt16: String], blocks: Bool) {
+        for id in rows.keys.sorted() {
+            let s = rows[id]!
+            print("  \(id)\t\(streamLabel(id, names))\t\(s.records) records\t\(formatBytes(UInt64(s.bytes)))" + (blocks ? "\tin \(s.blocks) blocks" : ""))
+        }
+    }
+}
+
 struct Stats {
     struct CodecRow { var blocks = 0, raw = 0, stored = 0, disk = 0 }
-    struct StreamRow { var records = 0, bytes = 0, blocks = 0 }
     var codecs: [String: CodecRow] = [:]
-    var streams: [UInt16: StreamRow] = [:]
+    var streams = StreamTally()
     var blocks = 0, records = 0, raw = 0, stored = 0, disk = 0, data = 0
     var fillMin = Double.infinity, fillMax = 0.0, fillSum = 0.0
     var perBlockMin = Int.max, perBlockMax = 0
@@ -78,11 +111,7 @@ struct Stats {
             perBlockMin = min(perBlockMin, b.recordCount)
             perBlockMax = max(perBlockMax, b.recordCount)
             for (id, u) in b.streams {
-                var row = streams[id, default: StreamRow()]
-                row.records += u.records
-                row.bytes += u.dataBytes
-                row.blocks += 1
-                streams[id] = row
+                streams.add(id, records: u.records, bytes: u.dataBytes, blocks: 1)
                 data += u.dataBytes
             }
         }
@@ -107,11 +136,7 @@ struct Stats {
             "recordsPerBlock": [
                 "min": empty ? 0 : perBlockMin, "mean": empty ? 0 : rounded(Double(records) / Double(blocks), 2), "max": perBlockMax,
             ] as [String: Any],
-            "streams": streams.keys.sorted().map { id -> [String: Any] in
-                let s = streams[id]!
-                return ["id": Int(id), "name": names[id] ?? NSNull(), "streamID": Int(id), "streamName": names[id] ?? NSNull(), "records": s.records,
-                        "dataBytes": s.bytes, "blocks": s.blocks]
-            },
+            "streams": streams.json(names, blocks: true),
             "fsyncBatches": [
                 "available": histogramAvailable, "blocksPerBatchHistogram": histogramAvailable ? histogram : [],
                 "note": histogramAvailable ? "" : Stats.histogramNote,
@@ -133,10 +158,7 @@ struct Stats {
             print(String(format: "records/block min %d, mean %.1f, max %d", perBlockMin, Double(records) / Double(blocks), perBlockMax))
         }
         print("streams")
-        for id in streams.keys.sorted() {
-            let s = streams[id]!
-            print("  \(id)\t\(streamLabel(id, names))\t\(s.records) records\t\(formatBytes(UInt64(s.bytes)))\tin \(s.blocks) blocks")
-        }
+        streams.printText(names, blocks: true)
         if histogramAvailable {
             print("fsync batches (blocks per batch):")
             for (i, n) in histogram.enumerated() where n > 0 { print("  \(1 << i)–\((1 << (i + 1)) - 1)\t\(n)") }

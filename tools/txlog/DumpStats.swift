@@ -1,0 +1,60 @@
+// `txlog dump --stats` (after `pg_waldump --stats=record`): counts and data bytes per stream and per
+// decoded record kind over the records a dump selects, instead of the records.
+
+import Foundation
+import LogStore
+
+struct DumpStats {
+    struct KindKey: Hashable, Comparable {
+        var stream: UInt16
+        var kind: String
+        static func < (a: KindKey, b: KindKey) -> Bool { (a.stream, a.kind) < (b.stream, b.kind) }
+    }
+
+    var streams = StreamTally()
+    var kinds: [KindKey: StreamTally.Row] = [:]
+    var records = 0, bytes = 0, undecodable = 0
+    var first = LSN.null, last = LSN.null
+
+    mutating func add(_ r: LogRecord, _ d: DecodedRecord) {
+        streams.add(r.stream, records: 1, bytes: r.data.count)
+        kinds[KindKey(stream: r.stream, kind: d.kind ?? "raw"), default: StreamTally.Row()].records += 1
+        kinds[KindKey(stream: r.stream, kind: d.kind ?? "raw"), default: StreamTally.Row()].bytes += r.data.count
+        records += 1
+        bytes += r.data.count
+        if d.note != nil { undecodable += 1 }
+        if first == .null { first = r.lsn }
+        last = r.lsn
+    }
+
+    private func percent(_ n: Int, of total: Int) -> Double { total == 0 ? 0 : rounded(Double(n) * 100 / Double(total), 2) }
+
+    func json(_ names: [UInt16: String]) -> [String: Any] {
+        [
+            "records": records, "dataBytes": bytes, "undecodable": undecodable,
+            "firstLSN": records == 0 ? NSNull() : first.description, "lastLSN": records == 0 ? NSNull() : last.description,
+            "streams": streams.json(names, blocks: false),
+            "kinds": kinds.keys.sorted().map { k -> [String: Any] in
+                let row = kinds[k]!
+                return [
+                    "streamID": Int(k.stream), "streamName": names[k.stream] ?? NSNull(), "kind": k.kind, "records": row.records,
+                    "dataBytes": row.bytes, "recordsPercent": percent(row.records, of: records), "dataBytesPercent": percent(row.bytes, of: bytes),
+                ]
+            },
+        ]
+    }
+
+    func printText(_ names: [UInt16: String]) {
+        print("records      \(records), \(formatBytes(UInt64(bytes))) of record data" + (records == 0 ? "" : ", from \(first) to \(last)")
+            + (undecodable > 0 ? "; \(undecodable) not decodable (shown raw by dump)" : ""))
+        print("streams")
+        streams.printText(names, blocks: false)
+        print("kinds")
+        for k in kinds.keys.sorted() {
+            let row = kinds[k]!
+            print("  \(k.stream)\t\(streamLabel(k.stream, names))\t\(k.kind)\t\(row.records) records"
+                + String(format: " (%.2f%%)", percent(row.records, of: records)) + "\t\(formatBytes(UInt64(row.bytes)))"
+                + String(format: " (%.2f%%)", percent(row.bytes, of: bytes)))
+        }
+    }
+}
