@@ -69,10 +69,13 @@ struct DumpCommand: ParsableCommand {
         if !follow, untilIdle != nil { throw ValidationError("--until-idle needs --follow") }
     }
 
-    /// Where the dump stands: the records printed so far and the last record read.
+    /// Where the dump stands: the records printed so far and how far it has read.
     private struct Progress {
         var printed = 0
-        var last: LSN?
+        /// Where the next read goes on: the last record read, or, after a read that reached the end of the
+        /// log, the log's last record then (a stream's cursor passed every record up to it). So a dump of a
+        /// quiet stream does not fall below the base of a log that other streams keep recycling.
+        var resume: LSN?
         /// `--to` or `--limit` reached: nothing more to print.
         var done = false
         var stats = DumpStats()
@@ -158,32 +161,33 @@ struct DumpCommand: ParsableCommand {
         let info = log.info()
         let data = info.containers.filter { $0.state != .inactive }.map(\.logicalID)
         let (low, high) = (data.min() ?? 1, data.max() ?? 1)
-        if let last = p.last {
+        if let last = p.resume {
             // A stream's cursor starts at the log's base when asked for an LSN below it: check here, or
             // records recycled before they were read would go unnoticed.
             if last < log.baseLSN { throw resumeLost(LogError(.notFound, "\(last) is below the log's base \(log.baseLSN)"), after: last, log: log) }
             // This open has not seen as far as the last one (it caught the end mid-write): nothing new yet.
             if last > log.lastLSN { return }
         }
-        let start = p.last ?? from ?? .null
+        let start = p.resume ?? from ?? .null
         var cursor: LogCursor
         do {
             if let streamID {
-                let name = decoder.names[streamID] ?? ""
+                // With --follow the stream may be deleted (or its name given to a new stream) since the dump began.
+                guard let name = decoder.names[streamID] else { throw LogError(.notFound, "stream \(streamID) was deleted") }
                 cursor = try (name.isEmpty ? log.defaultStream : log.openStream(name)).records(from: start)
             } else {
                 cursor = try log.records(from: start)
             }
-        } catch let e as LogError where e.code == .notFound && p.last != nil {
-            throw resumeLost(e, after: p.last!, log: log)
+        } catch let e as LogError where e.code == .notFound && p.resume != nil {
+            throw resumeLost(e, after: p.resume!, log: log)
         } catch let e as LogError where e.code == .notFound && from != nil {
             throw badFrom(e)
         }
         var firstRead = true
         while !p.done, let r = try nextRecord(&cursor, first: firstRead, &p, log: log) {
             firstRead = false
-            if let last = p.last, r.lsn <= last { continue }
-            p.last = r.lsn
+            if let last = p.resume, r.lsn <= last { continue }
+            p.resume = r.lsn
             p.read += 1
             if let to, r.lsn > to {
                 p.done = true
@@ -215,6 +219,7 @@ struct DumpCommand: ParsableCommand {
             }
             if let limit, p.printed >= limit { p.done = true }
         }
+        if !p.done, !p.behind, log.lastLSN.isValid, p.resume.map({ $0 < log.lastLSN }) ?? true { p.resume = log.lastLSN }
     }
 
     /// The cursor's next record; nil at the end, and also where a live writer has recycled the records
@@ -223,8 +228,8 @@ struct DumpCommand: ParsableCommand {
     /// A `--from` that names no record (below the log's base, or where no record is; a stream's cursor may
     /// find that only at its first read) is a bad value, exit 64: exit 1 says the log is damaged.
     private func nextRecord(_ cursor: inout LogCursor, first: Bool, _ p: inout Progress, log: LogStore) throws -> LogRecord? {
-        do { return try cursor.next() } catch let e as LogError where e.code == .notFound && first && p.last != nil {
-            throw resumeLost(e, after: p.last!, log: log)
+        do { return try cursor.next() } catch let e as LogError where e.code == .notFound && first && p.resume != nil {
+            throw resumeLost(e, after: p.resume!, log: log)
         } catch let e as LogError where e.code == .notFound && first && from != nil {
             throw badFrom(e)
         } catch let e as LogError where e.code == .notFound {
@@ -244,7 +249,7 @@ struct DumpCommand: ParsableCommand {
     private func resumeLost(_ e: LogError, after last: LSN, log: LogStore) -> ExitCode {
         fflush(nil)
         let why = last < log.baseLSN
-            ? "the log's base moved to \(log.baseLSN), past the last record read (\(last)): the records after it were recycled before the dump read them"
+            ? "the log's base moved to \(log.baseLSN), past where the dump had read to (\(last)): the records after it were recycled before the dump read them"
             : escaped(e.description)
         FileHandle.standardError.write(Data("txlog: not-found: dump --follow cannot go on after \(last): \(why)\n".utf8))
         return ToolExit.notFound
