@@ -86,4 +86,20 @@ struct BenchToolTests {
         let none = try await TxlogProcess.run(["bench", "compress", "--input", empty, "--dir", scratch], scratch: scratch, hangAfter: 60)
         #expect(none.status == 64, "\(none.status): \(none.stderr)")
     }
+
+    /// A `--dir` that cannot be created (here: below a regular file) is a bad option value, exit 64 with one
+    /// line; it was exit 1, the corruption code, with a Foundation error dump.
+    @Test("bench --dir that cannot be created is a usage error (64), not the corruption code")
+    func benchDirectoryCannotBeCreated() async throws {
+        let scratch = LogTestKit.temporaryPath("bench-tool-dir")
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        defer { LogTestKit.remove(scratch) }
+        let file = scratch + "/a-file"
+        _ = FileManager.default.createFile(atPath: file, contents: Data("x".utf8))
+        for bench in [["compress", "--mib", "1"], ["append", "--sizes", "100", "--codecs", "none"]] {
+            let ended = try await TxlogProcess.run(["bench"] + bench + ["--seconds", "0.1", "--dir", file + "/sub"], scratch: scratch, hangAfter: 60)
+            #expect(ended.status == 64, "\(bench): \(ended.status): \(ended.stderr)")
+            #expect(ended.stderr.contains("--dir: cannot create the bench directory"), "\(ended.stderr)")
+        }
+    }
 }

@@ -131,7 +131,12 @@ final class BenchDirectory {
             root = NSTemporaryDirectory() + "txlog-bench-\(getpid())"
             temporary = true
         }
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        do { try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true) } catch {
+            // Thrown as it was, the error left ArgumentParser's exit 1, which the exit-code table keeps for damage.
+            let why = "cannot create the bench directory \(root): \((error as NSError).localizedDescription)"
+            if requested != nil { throw ValidationError("--dir: " + why) }
+            throw fail(LogError(.io, why))
+        }
     }
 
     /// A path under the root that does not exist yet (an earlier run's leftovers are removed).
