@@ -107,7 +107,8 @@ struct DumpCommand: ParsableCommand {
                     // A read-only open sees the log as it was when it opened: open it again to see what was
                     // written since, and go on after the last record read.
                     try? log.close()
-                    log = try reopen(stop)
+                    guard let reopened = try reopen(stop) else { break }
+                    log = reopened
                     decoder = DumpDecoder(log)
                     (progress.read, progress.behind) = (0, false)
                     try pass(log, decoder, streamID, &progress, bar: bar)
@@ -140,8 +141,8 @@ struct DumpCommand: ParsableCommand {
 
     /// Opens the log again for the next read of `--follow`. An open can fail for a moment while a writer
     /// changes the base file or recycles a container under it: it is tried again, a few times, before the
-    /// error counts.
-    private func reopen(_ stop: DumpStopSignal?) throws -> LogStore {
+    /// error counts. Nil when a stop was asked for meanwhile.
+    private func reopen(_ stop: DumpStopSignal?) throws -> LogStore? {
         var attempt = 0
         while true {
             do {
@@ -150,7 +151,8 @@ struct DumpCommand: ParsableCommand {
                 return try LogStore.open(at: path, options: options)
             } catch {
                 attempt += 1
-                if attempt >= 5 || (stop?.requested ?? false) { throw fail(error, opening: true) }
+                if stop?.requested ?? false { return nil }
+                if attempt >= 5 { throw fail(error, opening: true) }
                 stop?.sleep(seconds: interval)
             }
         }
