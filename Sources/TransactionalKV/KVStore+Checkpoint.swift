@@ -87,10 +87,10 @@ extension KVStore {
     /// - Throws: `closed` once the store is closed, or its TM (which closes its resource manager) is.
     @discardableResult
     public func checkpoint() throws -> LSN {
-        try checkpointLock.withLock { try Self.instanceLock(directory: directory, id: id).withLock { try checkpointHoldingLocks() } }
+        try checkpointLock.withLock { try Self.withInstanceLock(directory: directory, id: id) { try checkpointHoldingLocks() } }
     }
 
-    /// The checkpoint, with `checkpointLock` and the store's instance lock (see `instanceLock`) held.
+    /// The checkpoint, with `checkpointLock` and the store's instance lock (see `withInstanceLock`) held.
     private func checkpointHoldingLocks() throws -> LSN {
         var inFlight: [Key: ArraySlice<UInt8>?] = [:]
         let (covered, frozen, keys, generation) = try lock.withLock {

@@ -105,7 +105,7 @@ public final class KVStore: @unchecked Sendable {
         // An earlier instance of this store may still be writing a checkpoint (its TM closed under it):
         // once that is done, its restart area is the one this open loads, and any later checkpoint of it
         // finds its RM closed and writes nothing.
-        instanceLock(directory: directory, id: id).withLock {}
+        withInstanceLock(directory: directory, id: id) {}
         let store = KVStore(id: id, tm: tm, directory: directory, io: io)
         store.rm = try tm.openOrCreateResourceManager(id: id, description: description.isEmpty ? "kv \(id)" : description) { [weak store] n in
             store?.handle(n)
@@ -137,17 +137,34 @@ public final class KVStore: @unchecked Sendable {
     /// Without it a checkpoint that began before its TM closed went on while the store was opened again
     /// on a new TM object: its restart area, written after the new instance's checkpoint, took over with
     /// an older snapshot behind the new instance's base, and the commits in between were lost.
-    nonisolated(unsafe) private static var instanceLocks: [InstanceKey: Lock] = [:]
+    ///
+    /// An entry lives only while a checkpoint or an open holds or waits for it (`users` counts them), so
+    /// a process that opens many stores over time keeps no lock per store it ever opened. Dropping an
+    /// entry nobody uses loses nothing: the next user's fresh lock excludes the same overlaps.
+    nonisolated(unsafe) private static var instanceLocks: [InstanceKey: (lock: Lock, users: Int)] = [:]
     private static let instanceLocksLock = Lock()
 
-    static func instanceLock(directory: String, id: GUID) -> Lock {
-        instanceLocksLock.withLock {
-            let key = InstanceKey(directory: directory, id: id)
-            if let lock = instanceLocks[key] { return lock }
-            let lock = Lock()
-            instanceLocks[key] = lock
-            return lock
+    /// Runs `body` holding the instance lock of the store `id` in `directory`.
+    static func withInstanceLock<T>(directory: String, id: GUID, _ body: () throws -> T) rethrows -> T {
+        let key = InstanceKey(directory: directory, id: id)
+        let lock = instanceLocksLock.withLock { () -> Lock in
+            let entry = instanceLocks[key] ?? (Lock(), 0)
+            instanceLocks[key] = (entry.lock, entry.users + 1)
+            return entry.lock
         }
+        defer {
+            instanceLocksLock.withLock {
+                if let entry = instanceLocks[key] {
+                    instanceLocks[key] = entry.users > 1 ? (entry.lock, entry.users - 1) : nil
+                }
+            }
+        }
+        return try lock.withLock(body)
+    }
+
+    /// Tests only: whether the instance lock table holds an entry for this store.
+    static func hasInstanceLockEntry(directory: String, id: GUID) -> Bool {
+        instanceLocksLock.withLock { instanceLocks[InstanceKey(directory: directory, id: id)] != nil }
     }
 
     /// Starts (or continues) `transaction`'s work in this store: enlists the store's RM.

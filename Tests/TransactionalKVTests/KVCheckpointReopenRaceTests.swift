@@ -76,3 +76,46 @@ struct KVCheckpointReopenRaceTests {
         withExtendedLifetime(state) {}
     }
 }
+
+@Suite("KV instance lock table")
+struct KVInstanceLockTableTests {
+    /// The per-store lock table of the process kept one entry for every store ever opened or
+    /// checkpointed, so a long-running process that opens many stores grew it without bound.
+    @Test("a store neither opening nor checkpointing leaves no entry in the instance lock table")
+    func entriesGoAwayWhenUnused() async throws {
+        let w = try KVWorld(stores: 2, tag: "instance-locks")
+        defer { w.finish() }
+        try await w.load(w.a, [("k", "v")])
+        try w.a.checkpoint()
+        try w.b.checkpoint()
+        for (store, id) in zip(w.stores, w.storeIDs) {
+            #expect(!KVStore.hasInstanceLockEntry(directory: w.dataDirectory, id: id))
+            store.close()
+        }
+        // Reopened and checkpointed again: the entry comes back only while in use.
+        let again = try KVStore.open(transactionManager: w.tm, id: w.storeIDs[0], directory: w.dataDirectory)
+        try again.checkpoint()
+        #expect(!KVStore.hasInstanceLockEntry(directory: w.dataDirectory, id: w.storeIDs[0]))
+        #expect(s(again.get(b("k"))) == "v")
+        again.close()
+    }
+
+    /// A checkpoint in progress keeps its entry (an open of the store then waits on that lock), and the
+    /// entry goes when it ends.
+    @Test("a checkpoint keeps its entry while it runs", .timeLimit(.minutes(1)))
+    func openWaitsOnTheCheckpointsEntry() async throws {
+        let w = try KVWorld(stores: 1, tag: "instance-locks-share")
+        defer { w.finish() }
+        try await w.load(w.a, [("k", "v")])
+        let id = w.storeIDs[0], dir = w.dataDirectory
+        let during = Mutex<Bool?>(nil)
+        w.a.whileFrozenForTesting = { @Sendable in
+            during.withLock { $0 = KVStore.hasInstanceLockEntry(directory: dir, id: id) }
+        }
+        let store = w.a
+        _ = try await onOwnThread { try store.checkpoint() }
+        w.a.whileFrozenForTesting = nil
+        #expect(during.withLock { $0 } == true)
+        #expect(!KVStore.hasInstanceLockEntry(directory: dir, id: id))
+    }
+}
