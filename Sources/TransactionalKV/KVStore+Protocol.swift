@@ -69,8 +69,16 @@ extension KVStore {
     /// record comes later in the same log and its flush covers this one).
     private func prepare(_ e: Enlistment, _ tx: GUID) {
         enum Step { case readOnly, veto(LogError), prepared }
+        beforePrepareForTesting?()
         let step: Step = lock.withLock {
             guard let v = active[tx], v.state == .active else { return .readOnly }
+            // Closed since the notification set out: `close()` has given back the outcome reservations
+            // already, so one taken now would stay held for as long as the log is open.
+            if closed {
+                active[tx] = nil
+                v.state = .done
+                return .veto(LogError(.closed, "store \(id) is closed"))
+            }
             if let c = validateLocked(v) {
                 active[tx] = nil
                 v.state = .done

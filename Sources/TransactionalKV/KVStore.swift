@@ -66,6 +66,8 @@ public final class KVStore: @unchecked Sendable {
     let checkpointLock = Lock()
     /// Tests only: runs on the checkpointing thread while the table is frozen, outside the store's lock.
     var whileFrozenForTesting: (@Sendable () -> Void)?
+    /// Tests only: runs on the notification's thread as a prepare notification arrives, before the lock.
+    var beforePrepareForTesting: (@Sendable () -> Void)?
     var stats = Statistics()
 
     /// Counters since open. Each transaction counts once, under one heading; an outcome delivered again
