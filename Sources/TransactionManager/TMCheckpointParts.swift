@@ -41,16 +41,20 @@ extension TransactionManager {
 
     /// The checkpoint a restart record holds, directly or through the parts its index names. `read`
     /// returns the record at an LSN; every part must be a record of the restart record's stream.
+    /// `beforeEachPart` runs before each part is read (recovery's cancellation check: a checkpoint may
+    /// have thousands of parts) and may throw to stop the load.
     ///
     /// - Throws: `corrupt` when the restart area is neither a checkpoint nor an index, or when a part is
     ///   missing, out of place, of another stream, or the reassembled bytes do not match the index's
     ///   length and CRC32C or do not decode as a checkpoint of the index's TM.
-    static func loadCheckpoint(_ restart: LogRecord, read: (LSN) throws -> LogRecord) throws -> TMCheckpoint {
+    static func loadCheckpoint(
+        _ restart: LogRecord, read: (LSN) throws -> LogRecord, beforeEachPart: () throws -> Void = {}
+    ) throws -> TMCheckpoint {
         switch try TMRecord.decode(restart.data).record {
         case .checkpoint(let cp):
             return cp
         case .checkpointIndex(let index):
-            return try assembleCheckpoint(index, at: restart.lsn) { lsn in
+            return try assembleCheckpoint(index, at: restart.lsn, beforeEachPart: beforeEachPart) { lsn in
                 let r = try read(lsn)
                 guard r.stream == restart.stream, r.type == .data else {
                     throw LogError(.corrupt, "checkpoint part \(lsn) is not a data record of the TM's stream", lsn: lsn)
@@ -63,10 +67,13 @@ extension TransactionManager {
     }
 
     /// Reassembles and checks the checkpoint `index` (the restart record at `at`) describes.
-    static func assembleCheckpoint(_ index: TMCheckpointIndex, at lsn: LSN, read: (LSN) throws -> [UInt8]) throws -> TMCheckpoint {
+    static func assembleCheckpoint(
+        _ index: TMCheckpointIndex, at lsn: LSN, beforeEachPart: () throws -> Void = {}, read: (LSN) throws -> [UInt8]
+    ) throws -> TMCheckpoint {
         func corrupt(_ what: String) -> LogError { LogError(.corrupt, "checkpoint index \(lsn): \(what)", lsn: lsn) }
         var bytes: [UInt8] = []
         for (i, partLSN) in index.parts.enumerated() {
+            try beforeEachPart()
             let data: [UInt8]
             do { data = try read(partLSN) } catch let e as LogError where e.code == .notFound || e.code == .invalidArgument {
                 throw corrupt("part \(i) at \(partLSN) cannot be read: \(e.message)")

@@ -27,8 +27,9 @@ extension TransactionManager {
     ///
     /// - Parameters:
     ///   - progress: called every 256 records with the number replayed so far.
-    ///   - isCancelled: polled for every block of the log the scan reads (also blocks of other streams
-    ///     it passes over) and every 256 records; when it returns true recovery stops with `terminated`
+    ///   - isCancelled: polled before each part of a checkpoint written in parts, for every block of the
+    ///     log the scan reads (also blocks of other streams it passes over) and every 256 records; when
+    ///     it returns true recovery stops with `terminated`
     ///     and the TM stays initialized.
     public func recover(progress: (@Sendable (Int) -> Void)? = nil, isCancelled: (@Sendable () -> Bool)? = nil) throws {
         try lock.withLock {
@@ -113,19 +114,20 @@ extension TransactionManager {
         isCancelled: (@Sendable () -> Bool)?
     ) throws {
         var covered = LSN.null
+        // Checked for every block read, not only every 256 TM records: in a log shared with busy RM
+        // streams the TM's records after its checkpoint may be few, among thousands of other blocks.
+        // Also before each part of a checkpoint in parts, which may be thousands of reads on its own.
+        let stopIfCancelled = {
+            if isCancelled?() == true { throw LogError(.terminated, "recovery cancelled after \(stats.recordsScanned) records") }
+        }
         if let restart = try stream.readRestartArea() {
-            let cp = try Self.loadCheckpoint(restart, read: stream.read)
+            let cp = try Self.loadCheckpoint(restart, read: stream.read, beforeEachPart: stopIfCancelled)
             table.apply(.checkpoint(cp))
             table.audit.replace(with: cp.forcedOutcomes)
             covered = cp.coveredThrough
             stats.checkpointLSN = restart.lsn
         }
         var cursor = try stream.records(from: covered)
-        // Checked for every block read, not only every 256 TM records: in a log shared with busy RM
-        // streams the TM's records after its checkpoint may be few, among thousands of other blocks.
-        let stopIfCancelled = {
-            if isCancelled?() == true { throw LogError(.terminated, "recovery cancelled after \(stats.recordsScanned) records") }
-        }
         while let r = try cursor.next(beforeEachBlock: stopIfCancelled) {
             if r.type == .restart || (covered != .null && r.lsn <= covered) { continue }
             let (record, recordClock) = try TMRecord.decode(r.data)

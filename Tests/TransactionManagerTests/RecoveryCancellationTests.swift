@@ -170,6 +170,60 @@ import Testing
     }
 }
 
+extension RecoveryCancellationTests {
+    /// Records of at most 4 KiB in 8 KiB blocks: a checkpoint of `parts` × ~4 KiB is `parts` part records.
+    static let smallRecords: LogCreateOptions = {
+        var o = LogCreateOptions(containerSize: 4 << 20, containerCount: 2, blockSize: 8192)
+        o.maxRecordSize = 4096
+        return o
+    }()
+    static let parts = 300
+
+    /// Loading a checkpoint in parts checks for cancellation before each part: cancelled from the start,
+    /// recovery stops having read a few blocks, not the whole checkpoint (it used to load every part
+    /// first and look only once the scan after it began), and a later recovery loads it in full.
+    @Test func cancelledRecoveryStopsInACheckpointOfManyParts() async throws {
+        let scratch = TMScratch("cancel-parts")
+        defer { scratch.remove() }
+        let tmID: GUID
+        do {
+            let (log, tm) = try scratch.createOnline(log: Self.smallRecords)
+            tmID = tm.id
+            let stream = try #require(tm.stream)
+            // In-doubt transactions with long descriptions: ~4 KiB each, so one part per transaction.
+            let txs = (0..<Self.parts).map { i in
+                LoggedTransaction(
+                    id: .random(), outcome: .undetermined, superior: true,
+                    description: String(repeating: "d", count: TMLimits.maxDescription - 100) + "\(i)", enlistments: [])
+            }
+            let cp = TMCheckpoint(tm: tm.id, coveredThrough: stream.lastLSN, clock: 1, rms: [], transactions: txs)
+            _ = try TransactionManager.writeCheckpoint(
+                TMRecord.checkpoint(cp).encode(clock: 1), tm: tm.id, clock: 1, to: stream, maxRecordSize: log.maxRecordSize, newBase: nil)
+            try log.close()
+            try? tm.close()
+        }
+        let io = ReadCountingIO()
+        let log = try LogStore.open(at: scratch.path, io: io)
+        defer { try? log.close() }
+        let tm = try TransactionManager.open(log: log)
+        #expect(tm.id == tmID)
+        io.mark()
+        let polls = Atomic<Int>(0)
+        #expect(throws: LogError.self) {
+            try tm.recover(isCancelled: {
+                polls.add(1, ordering: .relaxed)
+                return true
+            })
+        }
+        #expect(polls.load(ordering: .relaxed) >= 1)
+        // The parts fill ~150 blocks; a load that checks before each part reads at most a couple.
+        #expect(io.readsSinceMark < Self.parts / 10, "recovery read \(io.readsSinceMark) blocks before it looked at the cancellation")
+        #expect(tm.currentState == .initialized)
+        try tm.recover()
+        #expect(tm.lastRecovery.inDoubt == Self.parts)
+    }
+}
+
 /// Counts the reads made after ``mark()``.
 private final class ReadCountingIO: ForwardingFileIO, @unchecked Sendable {
     let base: any FileIO = PosixFileIO()
