@@ -81,9 +81,10 @@ public final class KVStore: @unchecked Sendable {
         public var conflicts = 0
         /// Transactions begun in this instance and rolled back.
         public var rollbacks = 0
-        /// Transactions recovered prepared (from the log) and then committed, or rolled back.
+        /// Transactions recovered prepared (found in the log at open) and then committed.
         public var recoveredCommitted = 0
-        /// See ``recoveredCommitted``.
+        /// Transactions recovered prepared (found in the log at open) and then rolled back: by the
+        /// transaction manager's outcome, or presumed aborted because it did not know them.
         public var recoveredAborted = 0
     }
 
