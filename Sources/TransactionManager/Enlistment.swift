@@ -32,7 +32,9 @@ public final class Enlistment: @unchecked Sendable, CustomStringConvertible {
     /// Raised under `tm.lock`; lowered by the delivering thread without it, so the common case (nothing
     /// queued meanwhile) costs one atomic operation after the handler, not another hold of the lock.
     let inTurn = Atomic<Int>(0)
-    var undelivered: [TransactionNotification] = []
+    /// Each with the RM it was addressed to: the RM may have closed and been opened again (a new
+    /// object) since, and what was meant for the new one must not reach the old one's handler.
+    var undelivered: [(TransactionNotification, ResourceManager)] = []
     /// The RM is durable: a prepared enlistment is logged.
     let durable: Bool
 
@@ -119,13 +121,13 @@ public final class Enlistment: @unchecked Sendable, CustomStringConvertible {
     /// Closes the enlistment. Before the transaction is prepared this rolls it back.
     public func close() { tm.closeEnlistment(self) }
 
-    /// Claims the delivery of `n` to the RM's handler for the calling thread (true), or queues it behind
+    /// Claims the delivery of `n` to `rm`'s handler for the calling thread (true), or queues it behind
     /// the one being delivered (false: that thread delivers it next). Holds `tm.lock`.
-    func takeTurnLocked(_ n: TransactionNotification) -> Bool {
+    func takeTurnLocked(_ n: TransactionNotification, for rm: ResourceManager) -> Bool {
         // Queued under the lock before the delivering thread can take the lock to fetch it (it does so
         // only after seeing the count this raised).
         guard inTurn.add(1, ordering: .acquiringAndReleasing).oldValue == 0 else {
-            undelivered.append(n)
+            undelivered.append((n, rm))
             return false
         }
         return true
@@ -138,7 +140,7 @@ public final class Enlistment: @unchecked Sendable, CustomStringConvertible {
     }
 
     /// The next queued notification, once ``turnGoesOn()`` said there is one. Holds `tm.lock`.
-    func nextTurnLocked() -> TransactionNotification { undelivered.removeFirst() }
+    func nextTurnLocked() -> (TransactionNotification, ResourceManager) { undelivered.removeFirst() }
 
     /// Prepared, in doubt, or waiting to acknowledge an outcome: what closing its RM leaves owed.
     var isOwedLaterOutcome: Bool {

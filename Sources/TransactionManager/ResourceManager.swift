@@ -28,6 +28,12 @@ public final class ResourceManager: @unchecked Sendable {
 
     // Guarded by tm.lock.
     var state: State = .offline
+    /// Recover notifications ``recover()`` queued behind a handler call still running for their
+    /// enlistment (this RM's previous object, closed, still inside it), not yet delivered.
+    var queuedRecovers = 0
+    /// ``recover()`` returned with recovery-complete and tm-online left to the delivery of the last
+    /// queued recover notification.
+    var recoveryCompleteDeferred = false
 
     /// The RM's life cycle: offline until ``recover()``, then online.
     public enum State: String, Sendable {
@@ -84,6 +90,10 @@ public final class ResourceManager: @unchecked Sendable {
     /// ``TransactionNotification/Kind/tmOnline``. The RM answers each recover with ``Enlistment/recover()`` and
     /// then gets the outcome. Anything the RM prepared that is not in a recover notification is to be
     /// rolled back (presumed abort). Outcomes may arrive more than once; apply them idempotently.
+    ///
+    /// A recover notification whose enlistment is still inside a handler call of this RM's previous
+    /// object (closed, then opened again in this process) is delivered when that call returns, by its
+    /// thread; recovery-complete and tm-online then follow it there, after this method has returned.
     public func recover() throws {
         let owed: [Enlistment] = try tm.lock.withLock {
             try tm.requireOnline()
@@ -104,16 +114,46 @@ public final class ResourceManager: @unchecked Sendable {
         for e in owed {
             let n = TransactionNotification(kind: .recover, enlistment: e, transactionID: e.transactionID, recoveryInformation: e.recoveryInformation,
                                             clock: clock)
-            // In the enlistment's turn like any other of its notifications (see `deliverInTurn`).
+            // In the enlistment's turn like any other of its notifications (see `deliverInTurn`). The
+            // turn may be held by this RM's previous object, closed while its handler was still inside
+            // a notification of `e`: the recover then waits in the queue, addressed to this RM.
             if handler == nil {
                 deliver(n)
-            } else if tm.lock.withLock({ e.takeTurnLocked(n) }) {
+            } else if tm.lock.withLock({ () -> Bool in
+                if e.takeTurnLocked(n, for: self) { return true }
+                queuedRecovers += 1
+                return false
+            }) {
                 tm.deliverInTurn(e, self, n)
             }
         }
+        // Recovery-complete says "every recover notification is in": anything prepared and not named
+        // by one is rolled back (presumed abort). So it waits for queued ones, which the thread holding
+        // their turn delivers (`queuedRecoverDelivered`); the RM is online meanwhile.
+        let deferred = tm.lock.withLock { () -> Bool in
+            if state == .recovering { state = .online }
+            recoveryCompleteDeferred = queuedRecovers > 0
+            return recoveryCompleteDeferred
+        }
+        if !deferred { deliverRecoveryComplete(clock: clock) }
+    }
+
+    private func deliverRecoveryComplete(clock: UInt64) {
         deliver(TransactionNotification(kind: .recoveryComplete, enlistment: nil, transactionID: nil, recoveryInformation: [], clock: clock))
-        tm.lock.withLock { if state == .recovering { state = .online } }
         deliver(TransactionNotification(kind: .tmOnline, enlistment: nil, transactionID: nil, recoveryInformation: [], clock: clock))
+    }
+
+    /// After a recover notification reached this RM's handler: when it was the last one ``recover()``
+    /// queued and left recovery-complete to, that and tm-online follow now.
+    func queuedRecoverDelivered() {
+        let complete = tm.lock.withLock { () -> Bool in
+            guard queuedRecovers > 0 else { return false }
+            queuedRecovers -= 1
+            guard queuedRecovers == 0, recoveryCompleteDeferred else { return false }
+            recoveryCompleteDeferred = false
+            return state != .closed
+        }
+        if complete { deliverRecoveryComplete(clock: tm.virtualClock) }
     }
 
     /// Marks the RM closed and removes it from its TM. Holds `tm.lock`; finish `continuation` after.

@@ -346,22 +346,25 @@ extension TransactionManager {
                 rm.continuation.yield(n)
                 return nil
             }
-            return e.takeTurnLocked(n) ? (rm, n) : nil
+            return e.takeTurnLocked(n, for: rm) ? (rm, n) : nil
         }
         if let (rm, n) = toHandler { deliverInTurn(e, rm, n) }
     }
 
-    /// Calls `rm`'s handler with `first` (whose turn ``Enlistment/takeTurnLocked(_:)`` gave this thread),
-    /// then with each notification of `e` queued meanwhile, in order, outside the lock. One thread at a
-    /// time delivers an enlistment's notifications, so its handler sees them in the order of the state
-    /// changes, never two at once, and an answer given inside the handler is followed by its next
-    /// notification after the handler returns, not inside it.
+    /// Calls `rm`'s handler with `first` (whose turn ``Enlistment/takeTurnLocked(_:for:)`` gave this
+    /// thread), then each notification of `e` queued meanwhile, in order, to the RM it was queued for,
+    /// outside the lock. One thread at a time delivers an enlistment's notifications, so its handler sees
+    /// them in the order of the state changes, never two at once, and an answer given inside the handler
+    /// is followed by its next notification after the handler returns, not inside it.
     func deliverInTurn(_ e: Enlistment, _ rm: ResourceManager, _ first: TransactionNotification) {
-        var n = first
+        var (n, to, queued) = (first, rm, false)
         while true {
-            rm.deliver(n)
+            to.deliver(n)
+            // Only `ResourceManager.recover()` sends recover notifications; it counts those it queued.
+            if queued && n.kind == .recover { to.queuedRecoverDelivered() }
             guard e.turnGoesOn() else { return }
-            n = lock.withLock { e.nextTurnLocked() }
+            (n, to) = lock.withLock { e.nextTurnLocked() }
+            queued = true
         }
     }
 }
