@@ -473,7 +473,7 @@ public struct LogChain: Sendable {
 }
 
 /// The directory holding `path` ("." for a bare name).
-func parentDirectory(of path: String) -> String {
+package func parentDirectory(of path: String) -> String {
     var p = Substring(path)
     while p.count > 1, p.hasSuffix("/") { p = p.dropLast() }
     guard let slash = p.lastIndex(of: "/") else { return "." }

@@ -96,7 +96,7 @@ public final class KVStore: @unchecked Sendable {
     }
 
     /// Opens (or creates) the store with identity `id` on `tm` (which must be recovered), keeping
-    /// snapshot files in `directory`. Loads the last snapshot, replays the store's stream after it, then
+    /// snapshot files in `directory` (created if missing; its parent is synced so its entry is durable). Loads the last snapshot, replays the store's stream after it, then
     /// recovers the RM: transactions the TM says committed are applied, rolled-back ones dropped, in-doubt
     /// ones keep their keys locked until resolved, and prepared ones the TM does not know are rolled
     /// back (presumed abort).
@@ -105,6 +105,10 @@ public final class KVStore: @unchecked Sendable {
     ) throws -> KVStore {
         guard !tm.isVolatile else { throw LogError(.invalidArgument, "a KVStore needs a durable transaction manager") }
         if !io.fileExists(directory) { try io.makeDirectory(directory) }
+        // The directory's own entry is durable only once its parent is synced (each checkpoint syncs the
+        // directory, not its parent): else a power loss could take the snapshot the restart area names.
+        // Also when it exists: an open that failed at this very sync and is retried finds it made.
+        try io.fsyncDirectory(parentDirectory(of: directory))
         // An earlier instance of this store may still be writing a checkpoint (its TM closed under it):
         // once that is done, its restart area is the one this open loads, and any later checkpoint of it
         // finds its RM closed and writes nothing.
