@@ -87,7 +87,7 @@ extension KVStore {
     /// - Throws: `closed` once the store is closed, or its TM (which closes its resource manager) is.
     @discardableResult
     public func checkpoint() throws -> LSN {
-        try checkpointLock.withLock { try Self.withInstanceLock(directory: directory, id: id) { try checkpointHoldingLocks() } }
+        try checkpointLock.withLock { try Self.withInstanceLock(id: id) { try checkpointHoldingLocks() } }
     }
 
     /// The checkpoint, with `checkpointLock` and the store's instance lock (see `withInstanceLock`) held.

@@ -112,7 +112,7 @@ public final class KVStore: @unchecked Sendable {
         // An earlier instance of this store may still be writing a checkpoint (its TM closed under it):
         // once that is done, its restart area is the one this open loads, and any later checkpoint of it
         // finds its RM closed and writes nothing.
-        withInstanceLock(directory: directory, id: id) {}
+        withInstanceLock(id: id) {}
         let store = KVStore(id: id, tm: tm, directory: directory, io: io)
         store.rm = try tm.openOrCreateResourceManager(id: id, description: description.isEmpty ? "kv \(id)" : description) { [weak store] n in
             store?.handle(n)
@@ -133,13 +133,7 @@ public final class KVStore: @unchecked Sendable {
         return store
     }
 
-    /// Identifies a store's files: its snapshot directory and id.
-    private struct InstanceKey: Hashable {
-        let directory: String
-        let id: GUID
-    }
-
-    /// One lock per store (directory and id) in this process, held by each checkpoint from before it
+    /// One lock per store id in this process, held by each checkpoint from before it
     /// checks that its RM is open until it is written, and taken by ``open(transactionManager:id:description:directory:io:)``.
     /// Without it a checkpoint that began before its TM closed went on while the store was opened again
     /// on a new TM object: its restart area, written after the new instance's checkpoint, took over with
@@ -148,12 +142,16 @@ public final class KVStore: @unchecked Sendable {
     /// An entry lives only while a checkpoint or an open holds or waits for it (`users` counts them), so
     /// a process that opens many stores over time keeps no lock per store it ever opened. Dropping an
     /// entry nobody uses loses nothing: the next user's fresh lock excludes the same overlaps.
-    nonisolated(unsafe) private static var instanceLocks: [InstanceKey: (lock: Lock, users: Int)] = [:]
+    ///
+    /// Keyed by the id alone, not the snapshot directory too: one directory has many spellings (a
+    /// trailing slash, a relative path, a symbolic link), and a reopen that spelled it differently got
+    /// a lock of its own and did not wait. Stores of one id in different logs (a copied log) merely
+    /// take turns.
+    nonisolated(unsafe) private static var instanceLocks: [GUID: (lock: Lock, users: Int)] = [:]
     private static let instanceLocksLock = Lock()
 
-    /// Runs `body` holding the instance lock of the store `id` in `directory`.
-    static func withInstanceLock<T>(directory: String, id: GUID, _ body: () throws -> T) rethrows -> T {
-        let key = InstanceKey(directory: directory, id: id)
+    /// Runs `body` holding the instance lock of the store `id`.
+    static func withInstanceLock<T>(id key: GUID, _ body: () throws -> T) rethrows -> T {
         let lock = instanceLocksLock.withLock { () -> Lock in
             let entry = instanceLocks[key] ?? (Lock(), 0)
             instanceLocks[key] = (entry.lock, entry.users + 1)
@@ -170,8 +168,8 @@ public final class KVStore: @unchecked Sendable {
     }
 
     /// Tests only: whether the instance lock table holds an entry for this store.
-    static func hasInstanceLockEntry(directory: String, id: GUID) -> Bool {
-        instanceLocksLock.withLock { instanceLocks[InstanceKey(directory: directory, id: id)] != nil }
+    static func hasInstanceLockEntry(id: GUID) -> Bool {
+        instanceLocksLock.withLock { instanceLocks[id] != nil }
     }
 
     /// Starts (or continues) `transaction`'s work in this store: enlists the store's RM.

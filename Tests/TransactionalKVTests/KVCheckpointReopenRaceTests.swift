@@ -11,12 +11,15 @@ import TransactionManager
 
 @Suite("KV checkpoint racing a reopen")
 struct KVCheckpointReopenRaceTests {
-    @Test("a commit of a store reopened while its previous instance checkpointed survives a crash", .timeLimit(.minutes(1)))
-    func reopenDuringCheckpoint() async throws {
+    /// The directory as the reopen spells it: the same directory written differently (a trailing slash)
+    /// must still make the reopen wait.
+    @Test("a commit of a store reopened while its previous instance checkpointed survives a crash", .timeLimit(.minutes(1)),
+          arguments: ["", "/"])
+    func reopenDuringCheckpoint(suffix: String) async throws {
         let w = try KVWorld(stores: 1, tag: "cp-reopen")
         defer { w.finish() }
         try await w.load(w.a, [("old", "1")])
-        let old = w.a, oldTM = w.tm, log = w.log, id = w.storeIDs[0], dataDir = w.dataDirectory
+        let old = w.a, oldTM = w.tm, log = w.log, id = w.storeIDs[0], dataDir = w.dataDirectory + suffix
         final class Newer: Sendable {
             let state = Mutex<(tm: TransactionManager?, store: KVStore?, error: String?, finished: Bool)>((nil, nil, nil, false))
         }
@@ -89,13 +92,13 @@ struct KVInstanceLockTableTests {
         try w.a.checkpoint()
         try w.b.checkpoint()
         for (store, id) in zip(w.stores, w.storeIDs) {
-            #expect(!KVStore.hasInstanceLockEntry(directory: w.dataDirectory, id: id))
+            #expect(!KVStore.hasInstanceLockEntry(id: id))
             store.close()
         }
         // Reopened and checkpointed again: the entry comes back only while in use.
         let again = try KVStore.open(transactionManager: w.tm, id: w.storeIDs[0], directory: w.dataDirectory)
         try again.checkpoint()
-        #expect(!KVStore.hasInstanceLockEntry(directory: w.dataDirectory, id: w.storeIDs[0]))
+        #expect(!KVStore.hasInstanceLockEntry(id: w.storeIDs[0]))
         #expect(s(again.get(b("k"))) == "v")
         again.close()
     }
@@ -103,19 +106,19 @@ struct KVInstanceLockTableTests {
     /// A checkpoint in progress keeps its entry (an open of the store then waits on that lock), and the
     /// entry goes when it ends.
     @Test("a checkpoint keeps its entry while it runs", .timeLimit(.minutes(1)))
-    func openWaitsOnTheCheckpointsEntry() async throws {
+    func checkpointKeepsItsEntry() async throws {
         let w = try KVWorld(stores: 1, tag: "instance-locks-share")
         defer { w.finish() }
         try await w.load(w.a, [("k", "v")])
-        let id = w.storeIDs[0], dir = w.dataDirectory
+        let id = w.storeIDs[0]
         let during = Mutex<Bool?>(nil)
         w.a.whileFrozenForTesting = { @Sendable in
-            during.withLock { $0 = KVStore.hasInstanceLockEntry(directory: dir, id: id) }
+            during.withLock { $0 = KVStore.hasInstanceLockEntry(id: id) }
         }
         let store = w.a
         _ = try await onOwnThread { try store.checkpoint() }
         w.a.whileFrozenForTesting = nil
         #expect(during.withLock { $0 } == true)
-        #expect(!KVStore.hasInstanceLockEntry(directory: dir, id: id))
+        #expect(!KVStore.hasInstanceLockEntry(id: id))
     }
 }
