@@ -9,6 +9,18 @@ import TxLogTestSupport
 
 @Suite("Space review: reservations, pending deletes, archive tails")
 struct SpaceReviewTests {
+    /// A log of three 512 KiB containers whose first is pending delete: filled, left for the second,
+    /// then removed while it still holds records.
+    static func logWithAContainerPendingDelete(_ dir: String) throws -> (LogStore, first: UInt32) {
+        let log = try LogStore.create(
+            at: dir, options: LogCreateOptions(containerSize: 512 * 1024, containerCount: 3, blockSize: 4096, codec: .none))
+        let first = try #require(log.info().containers.first { $0.logicalID == 1 }).physicalID
+        while log.lastLSN.container < 2 { try log.append([UInt8](repeating: 7, count: 3000)) }
+        try log.flush()
+        try log.removeContainer(first)
+        return (log, first)
+    }
+
     /// `reserve` on a log opened read-only was granted (and counted), although every other call that
     /// changes the log throws `readOnly` there.
     @Test("reserve on a read-only log throws readOnly")
@@ -32,13 +44,7 @@ struct SpaceReviewTests {
     func reservationCapacityIgnoresPendingDelete() throws {
         let dir = FaultTestKit.temporaryPath("space-reserve-pending-delete")
         defer { FaultTestKit.remove(dir) }
-        let log = try LogStore.create(
-            at: dir, options: LogCreateOptions(containerSize: 512 * 1024, containerCount: 3, blockSize: 4096, codec: .none))
-        // Fill the first container, move into the second, then remove the first (it holds data: pending delete).
-        let first = try #require(log.info().containers.first { $0.logicalID == 1 }).physicalID
-        while log.lastLSN.container < 2 { try log.append([UInt8](repeating: 7, count: 3000)) }
-        try log.flush()
-        try log.removeContainer(first)
+        let (log, _) = try Self.logWithAContainerPendingDelete(dir)
         #expect(log.core.lock.withLock { log.core.keptContainerCountLocked() } == 2)
         let cdb = log.core.containerDataBytes
         let s = try log.createStream("undo")
@@ -160,12 +166,7 @@ struct SpaceReviewTests {
     func setPolicyMinimumIgnoresPendingDelete() throws {
         let dir = FaultTestKit.temporaryPath("space-policy-pending-delete")
         defer { FaultTestKit.remove(dir) }
-        let log = try LogStore.create(
-            at: dir, options: LogCreateOptions(containerSize: 512 * 1024, containerCount: 3, blockSize: 4096, codec: .none))
-        let first = try #require(log.info().containers.first { $0.logicalID == 1 }).physicalID
-        while log.lastLSN.container < 2 { try log.append([UInt8](repeating: 7, count: 3000)) }
-        try log.flush()
-        try log.removeContainer(first)
+        let (log, first) = try Self.logWithAContainerPendingDelete(dir)
         var p = log.policy
         p.minContainers = 3
         try log.setPolicy(p)

@@ -47,14 +47,7 @@ import Testing
         let log = try LogStore.open(at: scratch.path)
         defer { try? log.close() }
         let tm = try TransactionManager.open(log: log)
-        let polls = Atomic<Int>(0)
-        #expect(throws: LogError.self) {
-            try tm.recover(isCancelled: {
-                polls.add(1, ordering: .relaxed)
-                return true
-            })
-        }
-        #expect(polls.load(ordering: .relaxed) >= 1)
+        Self.expectCancelledRecovery(tm)
         #expect(tm.currentState == .initialized)
         try tm.recover()
         #expect(tm.lastRecovery.committing == 1)
@@ -97,6 +90,36 @@ import Testing
         #expect(tm.lastRecovery.committing == 1)
     }
 
+    /// Recovery cancelled from its start throws, after asking for cancellation at least once.
+    static func expectCancelledRecovery(_ tm: TransactionManager) {
+        let polls = Atomic<Int>(0)
+        #expect(throws: LogError.self) {
+            try tm.recover(isCancelled: {
+                polls.add(1, ordering: .relaxed)
+                return true
+            })
+        }
+        #expect(polls.load(ordering: .relaxed) >= 1)
+    }
+
+    /// Brings `config` online on a worker (budget zero) and terminates it as the worker reports the
+    /// "open log" step, after calling `mark` (so a counting file layer counts what follows).
+    static func terminateAtOpenLog(_ config: OnlineResource.Configuration, mark: @escaping @Sendable () -> Void) async {
+        var config = config
+        config.onlineBudget = .zero
+        let box = ResourceBox()
+        let resource = OnlineResource(config) { s in
+            if case .onlinePending(let step, _) = s, step == "open log" {
+                mark()
+                box.value?.terminate()
+            }
+        }
+        box.set(resource)
+        _ = try? resource.online()
+        #expect(await resource.waitUntilSettled() == .terminated)
+        resource.terminate()
+    }
+
     /// A terminate while the *log* is being opened: a log that was not closed cleanly is scanned on open,
     /// and the scan had no cancellation hook, so terminate waited until every block was read. The worker
     /// now passes its cancellation to the open (`LogOpenOptions.isCancelled`), which throws `terminated`
@@ -118,19 +141,8 @@ import Testing
         }
         let io = ReadCountingIO()
         var config = OnlineResource.Configuration(logDirectory: scratch.path)
-        config.onlineBudget = .zero
         config.io = io
-        let box = ResourceBox()
-        let resource = OnlineResource(config) { s in
-            if case .onlinePending(let step, _) = s, step == "open log" {
-                io.mark()
-                box.value?.terminate()
-            }
-        }
-        box.set(resource)
-        _ = try? resource.online()
-        #expect(await resource.waitUntilSettled() == .terminated)
-        resource.terminate()
+        await Self.terminateAtOpenLog(config, mark: io.mark)
         // Without the hook the open read every block before the worker looked at the flag again.
         #expect(io.readsSinceMark < blocks / 10, "\(io.readsSinceMark) reads after terminate")
         let log = try LogStore.open(at: scratch.path)  // not left locked
@@ -147,22 +159,12 @@ import Testing
         let containerSize: UInt64 = 4 << 20
         var config = OnlineResource.Configuration(
             logDirectory: scratch.path, createOptions: LogCreateOptions(containerSize: containerSize, containerCount: 8))
-        config.onlineBudget = .zero
         config.io = io
-        let box = ResourceBox()
-        let resource = OnlineResource(config) { s in
-            if case .onlinePending(let step, _) = s, step == "open log" {
-                io.mark()
-                box.value?.terminate()
-            }
-        }
-        box.set(resource)
-        _ = try? resource.online()
-        #expect(await resource.waitUntilSettled() == .terminated)
-        resource.terminate()
+        await Self.terminateAtOpenLog(config, mark: io.mark)
         // Without the check every container was written (32 MiB) before the worker looked at the flag.
         #expect(io.bytesSinceMark < Int(containerSize), "\(io.bytesSinceMark) bytes written after terminate")
-        // Online again creates the log.
+        // Online again (on its worker) creates the log.
+        config.onlineBudget = .zero
         let again = OnlineResource(config)
         if try again.online() == .pending { _ = await again.waitUntilSettled() }
         #expect(again.looksAlive)
@@ -208,14 +210,7 @@ extension RecoveryCancellationTests {
         let tm = try TransactionManager.open(log: log)
         #expect(tm.id == tmID)
         io.mark()
-        let polls = Atomic<Int>(0)
-        #expect(throws: LogError.self) {
-            try tm.recover(isCancelled: {
-                polls.add(1, ordering: .relaxed)
-                return true
-            })
-        }
-        #expect(polls.load(ordering: .relaxed) >= 1)
+        Self.expectCancelledRecovery(tm)
         // The parts fill ~150 blocks; a load that checks before each part reads at most a couple.
         #expect(io.readsSinceMark < Self.parts / 10, "recovery read \(io.readsSinceMark) blocks before it looked at the cancellation")
         #expect(tm.currentState == .initialized)
