@@ -275,6 +275,9 @@ extension TransactionManager {
 
     /// Opens a durable resource manager registered earlier (after a restart). Call
     /// ``ResourceManager/recover()`` next.
+    ///
+    /// - Throws: `not-found` when no RM of this id is registered; `already-exists` when it is open (also
+    ///   when another open or create of it, running at the same time, finished first); `not-online`.
     public func openResourceManager(id: GUID, handler: (@Sendable (TransactionNotification) -> Void)? = nil) throws -> ResourceManager {
         let logged: LoggedRM = try lock.withLock {
             try requireOnline()
@@ -292,9 +295,12 @@ extension TransactionManager {
     /// Puts a new RM in the table, unless the TM stopped (close, terminate) or failed since the create or
     /// open began: the stop closed and let go of every RM in the table, so one added after it would stay
     /// open, its notification sequence would never finish, and it and the TM would keep each other in
-    /// memory. Holds `lock`.
+    /// memory. Also unless another open or create of this id got there first: both passed their
+    /// "already open" check before either added its RM, and a second RM object of one id (recovering the
+    /// same enlistments, writing the same stream) replaced the first in the table. Holds `lock`.
     private func addLocked(_ rm: ResourceManager) throws {
         try requireOnline()
+        if resourceManagers[rm.id] != nil { throw LogError(.alreadyExists, "resource manager \(rm.id) is already open") }
         resourceManagers[rm.id] = rm
     }
 
