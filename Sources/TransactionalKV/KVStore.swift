@@ -2,6 +2,7 @@
 
 import Dispatch
 import LogStore
+import Synchronization
 import TransactionManager
 
 /// A durable ordered map from byte-string keys to byte-string values, and a durable resource manager.
@@ -64,6 +65,8 @@ public final class KVStore: @unchecked Sendable {
     /// instance of the same store may be writing its stream by then).
     var closed = false
     let checkpointLock = Lock()
+    /// A checkpoint asked for by the stream's tail-pinned handler is scheduled or running.
+    let checkpointScheduled = Atomic<Bool>(false)
     /// Tests only: runs on the checkpointing thread while the table is frozen, outside the store's lock.
     var whileFrozenForTesting: (@Sendable () -> Void)?
     /// Tests only: runs on the notification's thread as a prepare notification arrives, before the lock.
@@ -122,7 +125,15 @@ public final class KVStore: @unchecked Sendable {
             store.stream.onTailPinned { [weak store] _ in
                 // Never checkpoint on the appending thread: it may hold this store's lock.
                 guard let store else { return }
-                DispatchQueue.global().async { _ = try? store.checkpoint() }
+                // One at a time, and none scheduled by the checkpoint's own appends: on a log that stays
+                // full each checkpoint's append found it full, called this handler again, and the next
+                // checkpoint was scheduled, without end. Requests made while one is scheduled or running
+                // are covered by it (the next full append after it asks again).
+                guard !store.checkpointScheduled.exchange(true, ordering: .acquiringAndReleasing) else { return }
+                DispatchQueue.global().async {
+                    _ = try? store.checkpoint()
+                    store.checkpointScheduled.store(false, ordering: .releasing)
+                }
             }
             try store.rm.recover()
         } catch {
