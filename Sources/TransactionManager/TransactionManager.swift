@@ -162,6 +162,14 @@ public final class TransactionManager: @unchecked Sendable {
             unhold(held)
             throw error
         }
+        return try start(log: log, stream: stream, id: id, options: options, held: held)
+    }
+
+    /// A new TM on `stream` (new, or left empty by a create that stopped): writes its first checkpoint,
+    /// which records `id` and makes the stream a TM's.
+    private static func start(log: LogStore, stream: LogStream, id: GUID, options: TransactionManagerOptions, held: HeldStream)
+        throws -> TransactionManager
+    {
         let tm = TransactionManager(id: id, volatile: false, log: log, stream: stream, options: options, held: held)
         let cp = TMCheckpoint(tm: id, coveredThrough: .null, clock: 1, rms: [], transactions: [])
         try stream.writeRestartArea(TMRecord.checkpoint(cp).encode(clock: 1))
@@ -213,12 +221,22 @@ public final class TransactionManager: @unchecked Sendable {
         throw LogError(.notFound, "no transaction manager \(id) in this log")
     }
 
-    /// Opens the TM in stream `name`, creating it if the stream does not exist.
+    /// Opens the TM in stream `name`, creating it if the stream does not exist, or if it exists but is
+    /// empty with no restart area: a create that stopped (a crash, an I/O error, a terminate) after it
+    /// made the stream and before it wrote the first checkpoint. Without that, such a log could never be
+    /// brought online again (`open` finds no TM checkpoint there).
     public static func openOrCreate(log: LogStore, stream name: String = defaultStreamName, options: TransactionManagerOptions = .init())
         throws -> TransactionManager
     {
-        if log.streams().contains(where: { $0.name == name }) { return try open(log: log, stream: name, options: options) }
-        return try create(log: log, stream: name, options: options)
+        guard let info = log.streams().first(where: { $0.name == name }) else { return try create(log: log, stream: name, options: options) }
+        guard info.restartLSN == .null, info.lastLSN == .null else { return try open(log: log, stream: name, options: options) }
+        let held = try hold(log, name)
+        let stream: LogStream
+        do { stream = try log.openStream(name) } catch {
+            unhold(held)
+            throw error
+        }
+        return try start(log: log, stream: stream, id: .random(), options: options, held: held)
     }
 
     /// A volatile TM: it writes no log and cannot recover; every RM on it must be volatile.
