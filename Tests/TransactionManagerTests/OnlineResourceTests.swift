@@ -166,14 +166,23 @@ import Glibc
             #expect(resource.currentStatus == .terminated, "iteration \(i)")
             #expect(!resource.looksAlive)
             outcomes[onlineResult.value ?? "none", default: 0] += 1
-            if i % 100 == 99 {
-                // The log opens and recovers cleanly after every hundredth race.
+            if i % 100 == 99, FileManager.default.fileExists(atPath: dir + "/txlog.base") {
+                // The log opens and recovers cleanly after every hundredth race. Creating the log and the
+                // TM can be cancelled too, so on a slow machine the races may not have got as far as the
+                // TM's stream yet (openOrCreate also finishes a TM create that stopped half-way).
                 let log = try LogStore.open(at: dir)
-                let tm = try TransactionManager.open(log: log)
+                let tm = try TransactionManager.openOrCreate(log: log)
                 try tm.recover()
                 try log.close()
             }
         }
+        // After every race, an online left alone comes up.
+        let last = OnlineResource(config)
+        _ = try last.online()
+        let deadline = Date().addingTimeInterval(60)
+        while case .onlinePending = last.currentStatus, Date() < deadline { usleep(1000) }
+        #expect(last.currentStatus == .online)
+        try last.offline()
         print("online/terminate race outcomes: \(outcomes.sorted { $0.key < $1.key })")
         #expect(outcomes.values.reduce(0, +) == 1000)
         #expect(Set(outcomes.keys).isSubset(of: ["online", "pending", "terminated", "invalid-state"]), "\(outcomes)")
