@@ -76,10 +76,12 @@ killloop: deps
 	$(SWIFT) build -c release --product txlog
 	TXLOG=.build/release/txlog ITERATIONS=$(ITERATIONS) bash tools/killloop.sh
 
-# Opt-in sanitizer runs (not part of `make test`). TSan covers the concurrent suites; the engine uses
-# pthread locks, which TSan understands. ASan runs everything, with LeakSanitizer off (libXCTest leaks).
+# Opt-in sanitizer runs (not part of `make test`). TSan covers the concurrent suites and the race probes
+# (about 100 tests); the engine uses pthread locks, which TSan understands. ASan runs everything, with
+# LeakSanitizer off (libXCTest leaks).
+TSAN_FILTER := Concurrency|Stream|FlushGate|whenDurable|WhenDurable|HandlerDeliveryOrder|KVCheckpointReopenRace|KVInstanceLock|AbortTests|SuperiorRollbackRace|ReopenWhileHandlerRuns|OpenResourceManagerTwice|KVTailPinned|KVCloseRace|OpenCancellation|RecoveryCancellation|OnlineResource
 tsan: deps
-	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan --filter 'Concurrency|Stream|FlushGate|whenDurable|WhenDurable'
+	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan --filter '$(TSAN_FILTER)'
 
 asan: deps
 	ASAN_OPTIONS=detect_leaks=0 $(SWIFT) test --sanitize=address --scratch-path .build-asan
