@@ -221,22 +221,47 @@ public final class TransactionManager: @unchecked Sendable {
         throw LogError(.notFound, "no transaction manager \(id) in this log")
     }
 
-    /// Opens the TM in stream `name`, creating it if the stream does not exist, or if it exists but is
-    /// empty with no restart area: a create that stopped (a crash, an I/O error, a terminate) after it
-    /// made the stream and before it wrote the first checkpoint. Without that, such a log could never be
-    /// brought online again (`open` finds no TM checkpoint there).
+    /// Opens the TM in stream `name`, creating it if the stream does not exist, or if it exists with no
+    /// restart area and nothing but first checkpoints no restart area names (or nothing at all): a
+    /// create that stopped (a crash, an I/O error, a terminate) after it made the stream and before the
+    /// base file named its first checkpoint. Without that, such a log could never be brought online
+    /// again (`open` finds no TM checkpoint there).
     public static func openOrCreate(log: LogStore, stream name: String = defaultStreamName, options: TransactionManagerOptions = .init())
         throws -> TransactionManager
     {
         guard let info = log.streams().first(where: { $0.name == name }) else { return try create(log: log, stream: name, options: options) }
-        guard info.restartLSN == .null, info.lastLSN == .null else { return try open(log: log, stream: name, options: options) }
+        guard info.restartLSN == .null else { return try open(log: log, stream: name, options: options) }
         let held = try hold(log, name)
         let stream: LogStream
-        do { stream = try log.openStream(name) } catch {
+        let unfinished: Bool
+        do {
+            stream = try log.openStream(name)
+            // Looked at again now that the stream is held: a TM of this process may have finished its
+            // create (and closed) since `streams()` above, and a second first checkpoint would replace it.
+            unfinished = try stream.readRestartArea() == nil && holdsOnlyUnnamedFirstCheckpoints(stream)
+        } catch {
             unhold(held)
             throw error
         }
+        guard unfinished else {
+            unhold(held)
+            return try open(log: log, stream: name, options: options)
+        }
         return try start(log: log, stream: stream, id: .random(), options: options, held: held)
+    }
+
+    /// Whether every record of `stream` is a first checkpoint (of an empty TM, covering nothing) written
+    /// as a restart record: what a create leaves when it stops after the record is durable and before
+    /// the base file names it. Such a TM was never handed to anyone, so nothing is lost by starting anew.
+    private static func holdsOnlyUnnamedFirstCheckpoints(_ stream: LogStream) throws -> Bool {
+        var cursor = try stream.records()
+        while let r = try cursor.next() {
+            guard r.type == .restart, TMRecord.hasMagic(r.data),
+                case .checkpoint(let cp)? = try? TMRecord.decode(r.data).record,
+                cp.coveredThrough == .null, cp.rms.isEmpty, cp.transactions.isEmpty
+            else { return false }
+        }
+        return true
     }
 
     /// A volatile TM: it writes no log and cannot recover; every RM on it must be volatile.
