@@ -259,6 +259,45 @@ struct DumpToolTests {
         try log.close()
     }
 
+    /// The first read of a long log (or a catch-up read after a burst) printed to its end before it
+    /// looked at the stop flag: SIGTERM during it did not end the dump after the record it was printing,
+    /// as documented, but only once every record was out. The dump is held mid-read by a pipe nobody
+    /// reads (its write blocks), so the signal lands while records are left.
+    @Test("--follow: SIGTERM in the middle of a read ends the dump after the record it is printing")
+    func followStopsMidRead() async throws {
+        let (dir, log, _) = try await Self.followLog("dump-follow-mid-read", records: 2000)
+        defer { LogTestKit.remove(dir) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try TxlogProcess.binary())
+        // --hex: about 1.3 KB of output per record, 2.6 MB in all, far beyond the pipe's buffer.
+        process.arguments = ["dump", dir, "--follow", "--hex"]
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let fd = out.fileHandleForReading.fileDescriptor
+        // The pipe full: the dump is blocked writing a record of its first read.
+        let deadline = Date().addingTimeInterval(60)
+        while true {
+            var queued: Int32 = 0
+            _ = ioctl(fd, UInt(FIONREAD), &queued)
+            if queued >= 60_000 || !process.isRunning || Date() > deadline { break }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(process.isRunning)
+        kill(process.processIdentifier, SIGTERM)
+        let printed = await onOwnThread { () -> Data in
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return data
+        }
+        #expect(process.terminationStatus == 0)
+        let records = String(decoding: printed, as: UTF8.self).split(separator: "\n").filter { $0.contains("\tstream ") }.count
+        #expect(records > 0 && records < 1000, "\(records) of 2000 records printed after SIGTERM")
+        try log.close()
+    }
+
     @Test("--follow --until-idle ends after the log stays unchanged; --until-idle without --follow is a usage error")
     func untilIdle() async throws {
         let (dir, log, _) = try await Self.followLog("dump-follow-idle", records: 5)

@@ -96,7 +96,7 @@ struct DumpCommand: ParsableCommand {
         let bar = ProgressBar("dump", workBytes: follow ? 0 : info.usedBytes)
         defer { bar.finish() }
         do {
-            try pass(log, decoder, streamID, &progress, bar: bar)
+            try pass(log, decoder, streamID, &progress, stop, bar: bar)
             if follow {
                 var idleSince = DispatchTime.now().uptimeNanoseconds
                 while !progress.done, !(stop?.requested ?? false) {
@@ -111,7 +111,7 @@ struct DumpCommand: ParsableCommand {
                     log = reopened
                     decoder = DumpDecoder(log)
                     (progress.read, progress.behind) = (0, false)
-                    try pass(log, decoder, streamID, &progress, bar: bar)
+                    try pass(log, decoder, streamID, &progress, stop, bar: bar)
                     if progress.read > 0 { idleSince = DispatchTime.now().uptimeNanoseconds }
                 }
             }
@@ -159,7 +159,11 @@ struct DumpCommand: ParsableCommand {
     }
 
     /// Prints (or counts) the selected records from where the dump stands to the end of what `log` holds.
-    private func pass(_ log: LogStore, _ decoder: DumpDecoder, _ streamID: UInt16?, _ p: inout Progress, bar: ProgressBar) throws {
+    /// A stop asked for (`--follow`'s SIGINT or SIGTERM) ends it after the record being printed: a read of a
+    /// long log, or one catching up after a burst, may have many left.
+    private func pass(
+        _ log: LogStore, _ decoder: DumpDecoder, _ streamID: UInt16?, _ p: inout Progress, _ stop: DumpStopSignal?, bar: ProgressBar
+    ) throws {
         let info = log.info()
         let data = info.containers.filter { $0.state != .inactive }.map(\.logicalID)
         let (low, high) = (data.min() ?? 1, data.max() ?? 1)
@@ -186,7 +190,7 @@ struct DumpCommand: ParsableCommand {
             throw badFrom(e)
         }
         var firstRead = true
-        while !p.done, let r = try nextRecord(&cursor, first: firstRead, &p, log: log) {
+        while !p.done, !(stop?.requested ?? false), let r = try nextRecord(&cursor, first: firstRead, &p, log: log) {
             firstRead = false
             if let last = p.resume, r.lsn <= last { continue }
             p.resume = r.lsn
