@@ -357,13 +357,19 @@ extension TransactionManager {
     /// them in the order of the state changes, never two at once, and an answer given inside the handler
     /// is followed by its next notification after the handler returns, not inside it.
     func deliverInTurn(_ e: Enlistment, _ rm: ResourceManager, _ first: TransactionNotification) {
-        var (n, to, queued) = (first, rm, false)
+        var (n, to, queued, closed) = (first, rm, false, false)
         while true {
-            to.deliver(n)
+            // Nothing more is sent to an RM that closed while the notification waited in the queue: its
+            // enlistment may be a reopened RM's by now, which gets a recover of its own, and the closed
+            // RM's handler would answer in its stead.
+            if !closed { to.deliver(n) }
             // Only `ResourceManager.recover()` sends recover notifications; it counts those it queued.
             if queued && n.kind == .recover { to.queuedRecoverDelivered() }
             guard e.turnGoesOn() else { return }
-            (n, to) = lock.withLock { e.nextTurnLocked() }
+            (n, to, closed) = lock.withLock {
+                let (n, to) = e.nextTurnLocked()
+                return (n, to, to.state == .closed)
+            }
             queued = true
         }
     }

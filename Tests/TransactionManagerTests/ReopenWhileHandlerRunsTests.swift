@@ -64,4 +64,57 @@ struct ReopenWhileHandlerRunsTests {
         #expect(!old.all.contains(.recover), "the closed RM's handler got a notification for the reopened RM: \(old.all)")
         withExtendedLifetime((a, b, a2)) {}
     }
+
+    /// The same, with the reopened RM closed in turn and opened a third time while the first handler
+    /// call still runs: the second RM's recover notification, queued for it, went to its handler after
+    /// it had closed (its enlistment by then the third RM's), which answered it in the third RM's stead.
+    @Test("a recover queued for an RM that closed before it was delivered is not delivered to it", .timeLimit(.minutes(1)))
+    func recoverQueuedForAClosedRMIsDropped() async throws {
+        let scratch = TMScratch("reopen-handler-twice")
+        defer { scratch.remove() }
+        let (log, tm) = try scratch.createOnline()
+        defer { try? log.close() }
+        let inCommit = DispatchSemaphore(value: 0)
+        let gate = DispatchSemaphore(value: 0)
+        let firstCommit = Atomic<Bool>(true)
+        let a = try tm.createResourceManager(description: "a") { n in
+            if n.kind == .commit, firstCommit.exchange(false, ordering: .sequentiallyConsistent) {
+                inCommit.signal()
+                gate.wait()
+            }
+            answerAtOnce(n)
+        }
+        try a.recover()
+        let b = try tm.createResourceManager(description: "b", handler: answerAtOnce)
+        try b.recover()
+        let tx = try tm.createTransaction()
+        _ = try a.enlist(tx)
+        _ = try b.enlist(tx)
+        let commit = Task(executorPreference: OwnThreadExecutor()) { try await tx.commit() }
+        let entered = await onOwnThread { inCommit.wait(timeout: .now() + 10) == .success }
+        #expect(entered)
+        a.close()
+
+        let second = Seen()
+        let a2 = try tm.openResourceManager(id: a.id) { n in
+            second.add(n.kind)
+            answerAtOnce(n)
+        }
+        try a2.recover()
+        a2.close()
+        let third = Seen()
+        let a3 = try tm.openResourceManager(id: a.id) { n in
+            third.add(n.kind)
+            answerAtOnce(n)
+        }
+        try a3.recover()
+        gate.signal()
+        try await commit.value
+        #expect(await eventually { third.all.contains(.commit) }, "the third RM never got the commit: \(third.all)")
+        let kinds = third.all
+        let recover = kinds.firstIndex(of: .recover), complete = kinds.firstIndex(of: .recoveryComplete)
+        #expect(recover != nil && complete != nil && recover! < complete!, "\(kinds)")
+        #expect(second.all.isEmpty, "the closed second RM's handler got notifications after its close: \(second.all)")
+        withExtendedLifetime((a, b, a2, a3)) {}
+    }
 }
