@@ -77,6 +77,7 @@ extension KVStore {
             if closed {
                 active[tx] = nil
                 v.state = .done
+                stats.rollbacks += 1
                 return .veto(LogError(.closed, "store \(id) is closed"))
             }
             if let c = validateLocked(v) {
@@ -109,6 +110,7 @@ extension KVStore {
             } catch {
                 active[tx] = nil
                 v.state = .done
+                stats.rollbacks += 1
                 return .veto((error as? LogError) ?? LogError(.io, "\(error)"))
             }
             outcomeReserved.insert(tx)
@@ -145,6 +147,7 @@ extension KVStore {
                 onePhaseInFlight[tx] = writes
                 return .flush(lsn, writes)
             } catch {
+                stats.rollbacks += 1
                 return .veto((error as? LogError) ?? LogError(.io, "\(error)"))
             }
         }
@@ -157,7 +160,10 @@ extension KVStore {
             stream.whenDurable(lsn) { [self] error in
                 if let error {
                     // The log failed: the record may or may not be durable; recovery decides.
-                    lock.withLock { failure = failure ?? error }
+                    lock.withLock {
+                        failure = failure ?? error
+                        if error.code != .failed { stats.rollbacks += 1 }
+                    }
                     // No veto then: it would make the transaction `aborted`, and recovery may well find
                     // the record and apply it. The log is the TM's too, so the TM fails with it and stops
                     // the commit with `failed`, saying the outcome is not known. (Any other error, a log

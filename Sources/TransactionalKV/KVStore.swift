@@ -82,7 +82,8 @@ public final class KVStore: @unchecked Sendable {
         public var singlePhaseCommits = 0
         /// Vetoes for a failed validation.
         public var conflicts = 0
-        /// Transactions begun in this instance and rolled back.
+        /// Transactions begun in this instance and rolled back, including those the store vetoed because
+        /// it could not log them (the log full or closed, the store closed) rather than for a conflict.
         public var rollbacks = 0
         /// Transactions recovered prepared (found in the log at open) and then committed.
         public var recoveredCommitted = 0
