@@ -34,6 +34,8 @@ public final class ResourceManager: @unchecked Sendable {
     /// ``recover()`` returned with recovery-complete and tm-online left to the delivery of the last
     /// queued recover notification.
     var recoveryCompleteDeferred = false
+    /// Runs once the RM is closed, by ``close()`` or by its TM's close (see ``whenClosed(_:)``).
+    var closedHandler: (@Sendable () -> Void)?
 
     /// The RM's life cycle: offline until ``recover()``, then online.
     public enum State: String, Sendable {
@@ -156,10 +158,32 @@ public final class ResourceManager: @unchecked Sendable {
         if complete { deliverRecoveryComplete(clock: tm.virtualClock) }
     }
 
-    /// Marks the RM closed and removes it from its TM. Holds `tm.lock`; finish `continuation` after.
-    func unregisterLocked() {
+    /// Marks the RM closed and removes it from its TM. Holds `tm.lock`; call ``finishClosing(_:)`` with
+    /// what it returns after.
+    func unregisterLocked() -> (@Sendable () -> Void)? {
         state = .closed
         tm.resourceManagers[id] = nil
+        defer { closedHandler = nil }
+        return closedHandler
+    }
+
+    /// The rest of closing, outside `tm.lock`: finishes ``notifications`` and runs the closed handler.
+    func finishClosing(_ closedHandler: (@Sendable () -> Void)?) {
+        continuation.finish()
+        closedHandler?()
+    }
+
+    /// Runs `body` once this RM is closed, by ``close()`` or by its TM's close (which closes its RMs
+    /// without notifications), outside the TM's lock; at once if it is closed already. One handler per RM.
+    /// For the key-value store, which holds log space for its RM (outcome reservations) and must give it
+    /// back when the RM closes, whoever closes it.
+    package func whenClosed(_ body: @escaping @Sendable () -> Void) {
+        let now = tm.lock.withLock { () -> Bool in
+            if state == .closed { return true }
+            closedHandler = body
+            return false
+        }
+        if now { body() }
     }
 
     /// Closes the RM. Its enlistments in transactions that are not yet prepared roll back. Those owed an
@@ -168,8 +192,9 @@ public final class ResourceManager: @unchecked Sendable {
     /// and a commit waiting only for such RMs returns. A volatile RM keeps nothing, so its owed
     /// acknowledgements are dropped.
     public func close() {
-        let (open, woken, finished): ([Enlistment], [CheckedContinuation<Void, Never>], TransactionManager.Effects) = tm.lock.withLock {
-            unregisterLocked()
+        let (open, woken, finished, closedHandler):
+            ([Enlistment], [CheckedContinuation<Void, Never>], TransactionManager.Effects, (@Sendable () -> Void)?) = tm.lock.withLock {
+            let closedHandler = unregisterLocked()
             var open: [Enlistment] = []
             var woken: [CheckedContinuation<Void, Never>] = []
             var finished = TransactionManager.Effects()
@@ -202,12 +227,12 @@ public final class ResourceManager: @unchecked Sendable {
                 }
             }
             for txn in outcomeWithRM { woken += tm.loseSinglePhaseOutcomeLocked(txn) }
-            return (open, woken, finished)
+            return (open, woken, finished, closedHandler)
         }
         for e in open { tm.closeEnlistment(e) }
         tm.perform(finished)
         for c in woken { c.resume() }
-        continuation.finish()
+        finishClosing(closedHandler)
     }
 }
 

@@ -401,12 +401,10 @@ public final class TransactionManager: @unchecked Sendable {
     /// Marks every resource manager closed and lets go of it. Each one refers back to the TM, so a TM
     /// closed with its RMs still registered would otherwise never be freed, nor the log it holds.
     private func detachResourceManagers() {
-        let detached: [ResourceManager] = lock.withLock {
-            let all = Array(resourceManagers.values)
-            for rm in all { rm.unregisterLocked() }
-            return all
+        let detached: [(ResourceManager, (@Sendable () -> Void)?)] = lock.withLock {
+            Array(resourceManagers.values).map { rm in (rm, rm.unregisterLocked()) }
         }
-        for rm in detached { rm.continuation.finish() }
+        for (rm, closedHandler) in detached { rm.finishClosing(closedHandler) }
     }
 
     // MARK: Appending TM records

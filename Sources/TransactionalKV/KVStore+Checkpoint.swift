@@ -67,10 +67,16 @@ extension KVStore {
             guard (try? stream.reserve(recordSizes: [KVRecord.outcomeSize])) != nil else { break }
             reserved.insert(tx)
         }
-        lock.withLock {
+        let closedMeanwhile = lock.withLock { () -> Bool in
             pending = pendingWrites
-            outcomeReserved = reserved
             for (tx, writes) in pendingWrites { for w in writes { locks[Key(w.key)] = tx } }
+            // The RM closed with its TM during this open: its reservations were given back already.
+            if rmClosed { return true }
+            outcomeReserved = reserved
+            return false
+        }
+        if closedMeanwhile, !reserved.isEmpty {
+            try? stream.release(recordSizes: [Int](repeating: KVRecord.outcomeSize, count: reserved.count))
         }
     }
 

@@ -72,9 +72,10 @@ extension KVStore {
         beforePrepareForTesting?()
         let step: Step = lock.withLock {
             guard let v = active[tx], v.state == .active else { return .readOnly }
-            // Closed since the notification set out: `close()` has given back the outcome reservations
-            // already, so one taken now would stay held for as long as the log is open.
-            if closed {
+            // Closed since the notification set out (the store, or its RM with the TM): the outcome
+            // reservations are given back already, so one taken now would stay held for as long as the
+            // log is open.
+            if closed || rmClosed {
                 active[tx] = nil
                 v.state = .done
                 stats.rollbacks += 1

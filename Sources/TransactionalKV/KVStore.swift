@@ -59,6 +59,9 @@ public final class KVStore: @unchecked Sendable {
     /// Prepared transactions (live or pending) holding a reservation for their outcome record, so that
     /// record never fails for lack of space (see `prepare` in KVStore+Protocol.swift).
     var outcomeReserved: Set<GUID> = []
+    /// The store's RM is closed (by `close()` or by its TM's close): its reservations are given back, and
+    /// no more are taken.
+    var rmClosed = false
     var snapshotGeneration: UInt64 = 0
     var failure: LogError?
     /// Set by `close()`: this instance no longer begins transactions or writes checkpoints (a reopened
@@ -121,6 +124,10 @@ public final class KVStore: @unchecked Sendable {
         store.rm = try tm.openOrCreateResourceManager(id: id, description: description.isEmpty ? "kv \(id)" : description) { [weak store] n in
             store?.handle(n)
         }
+        // The reservations go back when the RM closes, also when its TM closes it and this object is never
+        // closed: else they stayed until this object was, and a process that opened the TM and the store
+        // again held them twice (the new instance reserves again for the same transactions).
+        store.rm.whenClosed { [weak store] in store?.releaseOutcomeReservations() }
         do {
             try store.loadFromLog()
             store.stream.onTailPinned { [weak store] _ in
@@ -218,7 +225,8 @@ public final class KVStore: @unchecked Sendable {
     public var statistics: Statistics { lock.withLock { stats } }
 
     /// Closes the store's RM. (The log and TM belong to the caller.) Waits for a checkpoint in progress;
-    /// later `begin` and `checkpoint` calls on this instance throw `closed`.
+    /// later `begin` and `checkpoint` calls on this instance throw `closed`. The room the store held in the
+    /// log for outcome records goes back when its RM closes: here, or when its TM is closed.
     public func close() {
         let first = checkpointLock.withLock {
             lock.withLock { () -> Bool in
@@ -227,9 +235,14 @@ public final class KVStore: @unchecked Sendable {
             }
         }
         guard first else { return }
-        rm.close()
-        // The log stays open: give back the space held for outcome records (a reopen reserves again).
+        rm.close()  // gives back the outcome reservations (see `whenClosed` in `open`)
+    }
+
+    /// Once the RM is closed: the log stays open, so the space held for outcome records goes back (an
+    /// instance opened again reserves it again).
+    func releaseOutcomeReservations() {
         let held = lock.withLock { () -> Int in
+            rmClosed = true
             defer { outcomeReserved.removeAll() }
             return outcomeReserved.count
         }
