@@ -102,4 +102,20 @@ struct BenchToolTests {
             #expect(ended.stderr.contains("--dir: cannot create the bench directory"), "\(ended.stderr)")
         }
     }
+
+    /// A `LogError` that stops a bench gets its code's exit code from the table in `txlog --help` (here a
+    /// container count the log refuses: invalid-argument, 64). Every such error exited 1, the code the
+    /// table keeps for damage; errors met by the bench's writers (I/O, log full) were also wrapped in a
+    /// string and lost their code.
+    @Test("a LogError that stops a bench exits with its code from the table, not the corruption code")
+    func logErrorExitCode() async throws {
+        let scratch = LogTestKit.temporaryPath("bench-tool-logerror")
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        defer { LogTestKit.remove(scratch) }
+        let ended = try await TxlogProcess.run(
+            ["bench", "append", "--containers", "2000", "--sizes", "100", "--codecs", "none", "--seconds", "0.1", "--dir", scratch],
+            scratch: scratch, hangAfter: 60)
+        #expect(ended.status == 64, "\(ended.status): \(ended.stderr)")
+        #expect(ended.stderr.hasPrefix("txlog: invalid-argument"), "\(ended.stderr)")
+    }
 }

@@ -138,7 +138,7 @@ struct Bench2PC: AsyncParsableCommand {
                                 if p == BenchPhase.measuring, phase.current == BenchPhase.measuring { latencies.append(end - start) }
                             }
                         } catch {
-                            samples.fail("\(error)")
+                            samples.fail(error)
                         }
                         samples.add(latencies)
                     }
@@ -159,7 +159,7 @@ struct Bench2PC: AsyncParsableCommand {
         let rss1 = residentBytes()
         let syncs1 = log.info().statistics.syncs
         done.wait()
-        if let e = samples.error { throw BenchError("2pc bench failed: \(e)") }
+        if let e = samples.error { throw BenchError("2pc bench failed", cause: e) }
         let all = samples.all
         return Result(commits: all.count, seconds: Double(t1 - t0) / 1e9, syncs: syncs1 - syncs0, cpuSeconds: cpu1 - cpu0, latency: Percentiles(all),
             residentGrowth: rss1 - rss0)

@@ -18,7 +18,9 @@ struct BenchAppend: ParsableCommand {
     var containerMib = 128
     @Option(help: "Containers in the bench log.") var containers = 4
 
-    func run() throws {
+    func run() throws { try withBenchExitCodes(drive) }
+
+    func drive() throws {
         let dir = try BenchDirectory(options.dir)
         let sizeList = sizes.split(separator: ",").compactMap { Int($0) }
         let codecList = codecs.split(separator: ",").compactMap { Codec(parsing: String($0)) }

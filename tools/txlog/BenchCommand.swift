@@ -34,7 +34,9 @@ struct BenchAll: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "all", abstract: "Run every bench (crc, compress, append, commit, scan).")
     @OptionGroup var options: BenchOptions
 
-    func run() throws {
+    func run() throws { try withBenchExitCodes(drive) }
+
+    func drive() throws {
         let dir = try BenchDirectory(options.dir)
         var sections: [BenchSection] = []
         let progress = !options.json

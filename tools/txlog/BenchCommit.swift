@@ -98,11 +98,11 @@ struct BenchCommit: AsyncParsableCommand {
     final class Samples: @unchecked Sendable {
         private let lock = NSLock()
         private var latencies: [[UInt64]] = []
-        private var failure: String?
+        private var failure: (any Error)?
         func add(_ l: [UInt64]) { lock.lock(); latencies.append(l); lock.unlock() }
-        func fail(_ s: String) { lock.lock(); if failure == nil { failure = s }; lock.unlock() }
+        func fail(_ e: any Error) { lock.lock(); if failure == nil { failure = e }; lock.unlock() }
         var all: [UInt64] { lock.lock(); defer { lock.unlock() }; return latencies.flatMap { $0 } }
-        var error: String? { lock.lock(); defer { lock.unlock() }; return failure }
+        var error: (any Error)? { lock.lock(); defer { lock.unlock() }; return failure }
     }
 
     static func run(_ log: LogStore, writers: Int, recordSize: Int, seconds: Double, corpus: Corpus, api: API = .sync) throws -> Result {
@@ -149,7 +149,7 @@ struct BenchCommit: AsyncParsableCommand {
             measure()
             done.wait()
         }
-        if let e = samples.error { throw BenchError("commit bench failed: \(e)") }
+        if let e = samples.error { throw BenchError("commit bench failed", cause: e) }
         let all = samples.all
         return Result(
             writers: writers, commits: all.count, seconds: Double(t1 - t0) / 1e9, syncs: syncs1 - syncs0, cpuSeconds: cpu1 - cpu0,
@@ -195,7 +195,7 @@ struct BenchCommit: AsyncParsableCommand {
                 w.ended(p, start: start)
             }
         } catch {
-            samples.fail("\(error)")
+            samples.fail(error)
         }
         return w.latencies
     }
@@ -212,7 +212,7 @@ struct BenchCommit: AsyncParsableCommand {
                 w.ended(p, start: start)
             }
         } catch {
-            samples.fail("\(error)")
+            samples.fail(error)
         }
         return w.latencies
     }

@@ -22,7 +22,9 @@ struct BenchCompress: ParsableCommand {
     @Option(help: "With --input: record size in bytes when appending the files to a log.") var recordSize = 8192
     @Option(help: "Codecs, comma-separated (none, lz4, zlib:N).") var codecs = "none,lz4,zlib:1,zlib:6,zlib:9"
 
-    func run() throws {
+    func run() throws { try withBenchExitCodes(drive) }
+
+    func drive() throws {
         let dir = try BenchDirectory(options.dir)
         let codecList = try codecs.split(separator: ",").map {
             guard let c = Codec(parsing: String($0)) else { throw ValidationError("--codecs: unknown codec '\($0)' (none, lz4, zlib:N)") }

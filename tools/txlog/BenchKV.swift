@@ -98,7 +98,7 @@ struct BenchKV: AsyncParsableCommand {
                             } catch let e as LogError where e.code == .conflict {
                                 continue
                             } catch {
-                                failure.set("\(error)")
+                                failure.set(error)
                                 return
                             }
                             i += 1
@@ -119,7 +119,7 @@ struct BenchKV: AsyncParsableCommand {
         let s1 = log.info().statistics.syncs
         let rss1 = residentBytes()
         done.wait()
-        if let f = failure.first { throw BenchError("kv bench failed: \(f)") }
+        if let f = failure.firstError { throw BenchError("kv bench failed", cause: f) }
         try store.checkpoint()
         store.close()
         try tm.close()
@@ -172,10 +172,10 @@ struct BenchKV: AsyncParsableCommand {
         let done = DispatchSemaphore(value: 0)
         let failure = FailureBox()
         Task.detached {
-            do { try await tx.commit() } catch { failure.set("\(error)") }
+            do { try await tx.commit() } catch { failure.set(error) }
             done.signal()
         }
         done.wait()
-        if let f = failure.first { throw BenchError("commit failed: \(f)") }
+        if let f = failure.firstError { throw BenchError("commit failed", cause: f) }
     }
 }

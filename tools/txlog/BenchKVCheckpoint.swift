@@ -25,7 +25,7 @@ extension BenchKV {
             let stop = Atomic<Bool>(false)
             /// (start, end) of each commit, in nanoseconds.
             let spans = Mutex<[(UInt64, UInt64)]>([])
-            let failure = Mutex<String?>(nil)
+            let failure = Mutex<(any Error)?>(nil)
         }
         let shared = Shared()
         let value = [UInt8](repeating: 0x63, count: valueSize)
@@ -42,7 +42,7 @@ extension BenchKV {
                         try store.begin(tx).put(Array(String(format: "stall-%02d-%06d", c, i % 100_000).utf8), value)
                         try blockingCommit(tx)
                     } catch {
-                        shared.failure.withLock { $0 = "\(error)" }
+                        shared.failure.withLock { $0 = $0 ?? error }
                         break
                     }
                     spans.append((t0, nowNanos()))
@@ -61,7 +61,7 @@ extension BenchKV {
         shared.stop.store(true, ordering: .relaxed)
         for _ in 0..<clients { finished.wait() }
         if let checkpointError { throw checkpointError }
-        if let f = shared.failure.withLock({ $0 }) { throw BenchError("checkpoint stall: a commit failed: \(f)") }
+        if let f = shared.failure.withLock({ $0 }) { throw BenchError("checkpoint stall: a commit failed", cause: f) }
         let spans = shared.spans.withLock { $0 }
         var during = 0.0, outside = 0.0, n = 0
         for (s, e) in spans {

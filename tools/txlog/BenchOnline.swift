@@ -98,11 +98,11 @@ struct BenchOnline: AsyncParsableCommand {
             let tx = try tm.createTransaction()
             for rm in rms { _ = try rm.enlist(tx) }
             Task.detached {
-                do { try await tx.commit() } catch { failure.set("\(error)") }
+                do { try await tx.commit() } catch { failure.set(error) }
                 done.signal()
             }
             done.wait()
-            if let f = failure.first { throw BenchError("commit failed: \(f)") }
+            if let f = failure.firstError { throw BenchError("commit failed", cause: f) }
         }
         while written < target {
             try log.append(bulk)

@@ -15,7 +15,9 @@ struct BenchScan: ParsableCommand {
     @Option(help: "MiB of record payload to write.") var mib = 64
     @Option(help: "Record size in bytes.") var recordSize = 256
 
-    func run() throws {
+    func run() throws { try withBenchExitCodes(drive) }
+
+    func drive() throws {
         guard mib > 0, mib <= 16_384, recordSize > 0 else { throw ValidationError("bad --mib or --record-size") }
         let dir = try BenchDirectory(options.dir)
         emit([try Self.measure(dir: dir, seconds: options.seconds, mib: mib, recordSize: recordSize)], options: options, dir: dir.root)
@@ -96,7 +98,9 @@ struct BenchFill: ParsableCommand {
     @Option var mib = 64
     @Option var recordSize = 256
 
-    func run() throws {
+    func run() throws { try withBenchExitCodes(drive) }
+
+    func drive() throws {
         let corpus = Corpus(byteCount: 4 << 20)
         let log = try LogStore.open(at: path)
         var left = mib << 20

@@ -15,7 +15,9 @@ struct BenchStreams: ParsableCommand {
     @OptionGroup var options: BenchOptions
     @Option(help: "MiB of records to write for the reader comparison.") var mib = 64
 
-    func run() throws {
+    func run() throws { try withBenchExitCodes(drive) }
+
+    func drive() throws {
         let dir = try BenchDirectory(options.dir)
         emit(try BenchStreams.measure(dir: dir, seconds: options.seconds, mib: mib), options: options, dir: dir.root)
     }

@@ -256,7 +256,7 @@ func offCooperativePool(_ driver: @escaping () throws -> Void) async throws {
     }
     let box = Box(driver)
     try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
-        let thread = Thread { done.resume(with: Result { try box.driver() }) }
+        let thread = Thread { done.resume(with: Result { try withBenchExitCodes(box.driver) }) }
         thread.stackSize = 4 << 20
         thread.start()
     }
@@ -290,8 +290,27 @@ private func advanceBaseToDurable(_ log: LogStore) throws {
     if durable.isValid, durable > log.baseLSN { try log.advanceBase(to: durable) }
 }
 
-/// A bench that could not complete.
+/// A bench that could not complete: a failed check (exit 1, as for damage), or an error that stopped it.
 struct BenchError: Error, CustomStringConvertible {
     var description: String
+    /// The code of the `LogError` that stopped the bench, which picks the exit code (see `withBenchExitCodes`).
+    var code: LogError.Code?
     init(_ description: String) { self.description = description }
+    init(_ context: String, cause: any Error) {
+        description = "\(context): \(cause)"
+        code = (cause as? LogError)?.code
+    }
+}
+
+/// Runs a bench, giving a `LogError` that stops it (I/O, log full, a refused option) its exit code from
+/// the stable table in `txlog --help` with a one-line message. Thrown as they were, they all exited 1,
+/// the code the table keeps for damage and failed checks.
+func withBenchExitCodes<T>(_ body: () throws -> T) throws -> T {
+    do { return try body() } catch let e as LogError {
+        throw fail(e)
+    } catch let e as BenchError {
+        guard let code = e.code else { throw e }
+        FileHandle.standardError.write(Data("txlog: \(escaped(e.description))\n".utf8))
+        throw ToolExit.forCode(code, opening: false)
+    }
 }

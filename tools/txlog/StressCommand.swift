@@ -173,6 +173,14 @@ final class AckWriter: @unchecked Sendable {
 final class FailureBox: @unchecked Sendable {
     private let lock = NSLock()
     private var value: String?
+    private var error: (any Error)?
     var first: String? { lock.lock(); defer { lock.unlock() }; return value }
+    /// The first failure, when it was set as an error (its `LogError` code picks a bench's exit code).
+    var firstError: (any Error)? { lock.lock(); defer { lock.unlock() }; return error }
     func set(_ s: String) { lock.lock(); if value == nil { value = s }; lock.unlock() }
+    func set(_ e: any Error) {
+        lock.lock()
+        if value == nil { (value, error) = ("\(e)", e) }
+        lock.unlock()
+    }
 }
