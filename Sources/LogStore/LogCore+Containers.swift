@@ -9,7 +9,8 @@ extension LogCore {
     /// to the alternate slot and syncs it. Serialised by `metaLock`; `meta` and the live container table
     /// only change once the write succeeded. A record that would not validate, or would not fit a slot
     /// (too many streams with long names), is refused with `invalidArgument` before anything is written.
-    func updateMeta(cleanShutdown: Bool = false, _ change: (inout BaseRecord) throws -> Void) throws {
+    /// A new `policy` is written with it and put in force once the write succeeded (see `setPolicy`).
+    func updateMeta(cleanShutdown: Bool = false, policy: LogPolicy? = nil, _ change: (inout BaseRecord) throws -> Void) throws {
         guard let baseFile else { throw LogError(.readOnly, "the log is open read-only") }
         var deleted: [LiveContainer] = []
         try metaLock.withLock {
@@ -24,7 +25,7 @@ extension LogCore {
                 next.streams = streamEntriesLocked(scanStart: next.scanStart, previous: meta.streams)
                 next.nextStreamID = state.nextStreamID
                 next.archiveTail = state.archiveTail
-                next.policy = state.policy
+                next.policy = policy ?? state.policy
             }
             let recycled = Recycling.apply(to: &next)
             next.generation += 1
@@ -45,6 +46,7 @@ extension LogCore {
             }
             meta = next
             deleted = lock.withLock {
+                if let policy { state.policy = policy }
                 state.persistedTailContainer = next.scanStart.container
                 return applyRecyclingLocked(recycled)
             }

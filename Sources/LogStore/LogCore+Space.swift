@@ -245,16 +245,11 @@ extension LogCore {
         if count < Int(policy.minContainers) {
             _ = try addContainers(.exactly(Int(policy.minContainers) - count), prefix: policy.containerPrefix)
         }
-        let old = try lock.withLock {
-            try checkUsable()
-            let old = state.policy
-            state.policy = policy
-            return old
-        }
-        do { try updateMetaOrFail { _ in } } catch {
-            lock.withLock { state.policy = old }
-            throw error
-        }
+        try lock.withLock { try checkUsable() }
+        // In force only once written, under the base-file update's lock: put in force first and restored
+        // on failure, it was written by any base-file update that ran meanwhile, and the restore undid a
+        // concurrent setPolicy that had succeeded (its policy on disk, the old one in memory).
+        try updateMetaOrFail(policy: policy) { _ in }
         shrinkIfPolicyAllows()
     }
 

@@ -237,8 +237,8 @@ extension LogCore {
     }
 
     /// `updateMeta`, entering the failed state when the base file could not be written or synced.
-    func updateMetaOrFail(cleanShutdown: Bool = false, _ change: (inout BaseRecord) throws -> Void) throws {
-        do { try updateMeta(cleanShutdown: cleanShutdown, change) } catch let e as LogError where e.code == .io {
+    func updateMetaOrFail(cleanShutdown: Bool = false, policy: LogPolicy? = nil, _ change: (inout BaseRecord) throws -> Void) throws {
+        do { try updateMeta(cleanShutdown: cleanShutdown, policy: policy, change) } catch let e as LogError where e.code == .io {
             lock.withLock { failLocked(e) }
             throw lock.withLock { state.failed ?? e }
         }
