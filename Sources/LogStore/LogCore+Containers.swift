@@ -18,6 +18,9 @@ extension LogCore {
             // may write the base file once close has begun its final update.
             try lock.withLock {
                 if state.filesReleased || (state.closed && !cleanShutdown) { throw LogError(.closed, "the log is closed") }
+                // Sticky: once the log failed (here, often an update that held this lock before us and
+                // got EIO) no change is written or acknowledged, though the caller checked before waiting.
+                if let failed = state.failed { throw failed }
             }
             var next = meta
             try change(&next)
@@ -42,6 +45,9 @@ extension LogCore {
             }
             do { try baseFile.write(next) } catch var e as LogError {
                 e.path = baseFile.path
+                // Failed here, under `metaLock`, not by the caller after it let go: an update waiting for
+                // the lock would otherwise write (and acknowledge) its change in between.
+                if e.code == .io { lock.withLock { failLocked(e) } }
                 throw e
             }
             meta = next
