@@ -19,50 +19,81 @@ struct ReopenWhileHandlerRunsTests {
         var all: [TransactionNotification.Kind] { kinds.withLock { $0 } }
     }
 
+    /// A commit of a transaction across RMs "a" and "b" whose delivery is held inside a's handler (its
+    /// first commit), with a closed while it is held. `release` lets the handler return.
+    struct HeldCommit {
+        let a: ResourceManager
+        let b: ResourceManager
+        let old: Seen
+        let commit: Task<Void, any Error>
+        let gate: DispatchSemaphore
+
+        init(_ tm: TransactionManager) async throws {
+            let inCommit = DispatchSemaphore(value: 0)
+            let gate = DispatchSemaphore(value: 0)
+            let old = Seen()
+            let firstCommit = Atomic<Bool>(true)
+            a = try tm.createResourceManager(description: "a") { n in
+                old.add(n.kind)
+                if n.kind == .commit, firstCommit.exchange(false, ordering: .sequentiallyConsistent) {
+                    inCommit.signal()
+                    gate.wait()  // the handler is still running when its RM closes and is opened again
+                }
+                answerAtOnce(n)
+            }
+            try a.recover()
+            b = try tm.createResourceManager(description: "b", handler: answerAtOnce)
+            try b.recover()
+            let tx = try tm.createTransaction()
+            _ = try a.enlist(tx)
+            _ = try b.enlist(tx)
+            commit = Task(executorPreference: OwnThreadExecutor()) { try await tx.commit() }
+            let entered = await onOwnThread { inCommit.wait(timeout: .now() + 10) == .success }
+            #expect(entered)
+            a.close()
+            (self.old, self.gate) = (old, gate)
+        }
+
+        /// Lets the held handler return and waits for the commit (delivered to the old handler on its
+        /// own task).
+        func release() async throws {
+            gate.signal()
+            try await commit.value
+        }
+    }
+
+    /// Opens RM `id` again with a handler that records what it gets, and recovers it.
+    static func reopen(_ tm: TransactionManager, _ id: GUID) throws -> (ResourceManager, Seen) {
+        let seen = Seen()
+        let rm = try tm.openResourceManager(id: id) { n in
+            seen.add(n.kind)
+            answerAtOnce(n)
+        }
+        try rm.recover()
+        return (rm, seen)
+    }
+
+    /// `rm` got the commit, and its recover notification before recovery-complete.
+    static func expectRecoverThenComplete(_ seen: Seen, _ who: String) async {
+        #expect(await eventually { seen.all.contains(.commit) }, "\(who) never got the commit: \(seen.all)")
+        let kinds = seen.all
+        let recover = kinds.firstIndex(of: .recover), complete = kinds.firstIndex(of: .recoveryComplete)
+        #expect(recover != nil && complete != nil && recover! < complete!,
+                "recovery-complete reached \(who) before the recover notification it is owed: \(kinds)")
+    }
+
     @Test("the reopened RM gets its recover notification before recovery-complete, and the old handler none", .timeLimit(.minutes(1)))
     func recoverGoesToTheReopenedRM() async throws {
         let scratch = TMScratch("reopen-handler")
         defer { scratch.remove() }
         let (log, tm) = try scratch.createOnline()
         defer { try? log.close() }
-        let inCommit = DispatchSemaphore(value: 0)
-        let gate = DispatchSemaphore(value: 0)
-        let old = Seen()
-        let firstCommit = Atomic<Bool>(true)
-        let a = try tm.createResourceManager(description: "a") { n in
-            old.add(n.kind)
-            if n.kind == .commit, firstCommit.exchange(false, ordering: .sequentiallyConsistent) {
-                inCommit.signal()
-                gate.wait()  // the handler is still running when its RM closes and is opened again
-            }
-            answerAtOnce(n)
-        }
-        try a.recover()
-        let b = try tm.createResourceManager(description: "b", handler: answerAtOnce)
-        try b.recover()
-        let tx = try tm.createTransaction()
-        _ = try a.enlist(tx)
-        _ = try b.enlist(tx)
-        let commit = Task(executorPreference: OwnThreadExecutor()) { try await tx.commit() }
-        let entered = await onOwnThread { inCommit.wait(timeout: .now() + 10) == .success }
-        #expect(entered)
-        a.close()
-
-        let new = Seen()
-        let a2 = try tm.openResourceManager(id: a.id) { n in
-            new.add(n.kind)
-            answerAtOnce(n)
-        }
-        try a2.recover()
-        gate.signal()
-        try await commit.value  // (the commit was delivering to the old handler on its own task)
-        #expect(await eventually { new.all.contains(.commit) }, "the reopened RM never got the commit: \(new.all)")
-        let kinds = new.all
-        let recover = kinds.firstIndex(of: .recover), complete = kinds.firstIndex(of: .recoveryComplete)
-        #expect(recover != nil && complete != nil && recover! < complete!,
-                "recovery-complete reached the reopened RM before the recover notification it is owed: \(kinds)")
-        #expect(!old.all.contains(.recover), "the closed RM's handler got a notification for the reopened RM: \(old.all)")
-        withExtendedLifetime((a, b, a2)) {}
+        let held = try await HeldCommit(tm)
+        let (a2, new) = try Self.reopen(tm, held.a.id)
+        try await held.release()
+        await Self.expectRecoverThenComplete(new, "the reopened RM")
+        #expect(!held.old.all.contains(.recover), "the closed RM's handler got a notification for the reopened RM: \(held.old.all)")
+        withExtendedLifetime((held, a2)) {}
     }
 
     /// The same, with the reopened RM closed in turn and opened a third time while the first handler
@@ -74,47 +105,13 @@ struct ReopenWhileHandlerRunsTests {
         defer { scratch.remove() }
         let (log, tm) = try scratch.createOnline()
         defer { try? log.close() }
-        let inCommit = DispatchSemaphore(value: 0)
-        let gate = DispatchSemaphore(value: 0)
-        let firstCommit = Atomic<Bool>(true)
-        let a = try tm.createResourceManager(description: "a") { n in
-            if n.kind == .commit, firstCommit.exchange(false, ordering: .sequentiallyConsistent) {
-                inCommit.signal()
-                gate.wait()
-            }
-            answerAtOnce(n)
-        }
-        try a.recover()
-        let b = try tm.createResourceManager(description: "b", handler: answerAtOnce)
-        try b.recover()
-        let tx = try tm.createTransaction()
-        _ = try a.enlist(tx)
-        _ = try b.enlist(tx)
-        let commit = Task(executorPreference: OwnThreadExecutor()) { try await tx.commit() }
-        let entered = await onOwnThread { inCommit.wait(timeout: .now() + 10) == .success }
-        #expect(entered)
-        a.close()
-
-        let second = Seen()
-        let a2 = try tm.openResourceManager(id: a.id) { n in
-            second.add(n.kind)
-            answerAtOnce(n)
-        }
-        try a2.recover()
+        let held = try await HeldCommit(tm)
+        let (a2, second) = try Self.reopen(tm, held.a.id)
         a2.close()
-        let third = Seen()
-        let a3 = try tm.openResourceManager(id: a.id) { n in
-            third.add(n.kind)
-            answerAtOnce(n)
-        }
-        try a3.recover()
-        gate.signal()
-        try await commit.value
-        #expect(await eventually { third.all.contains(.commit) }, "the third RM never got the commit: \(third.all)")
-        let kinds = third.all
-        let recover = kinds.firstIndex(of: .recover), complete = kinds.firstIndex(of: .recoveryComplete)
-        #expect(recover != nil && complete != nil && recover! < complete!, "\(kinds)")
+        let (a3, third) = try Self.reopen(tm, held.a.id)
+        try await held.release()
+        await Self.expectRecoverThenComplete(third, "the third RM")
         #expect(second.all.isEmpty, "the closed second RM's handler got notifications after its close: \(second.all)")
-        withExtendedLifetime((a, b, a2, a3)) {}
+        withExtendedLifetime((held, a2, a3)) {}
     }
 }

@@ -22,36 +22,6 @@ import Testing
         expectLogError(.invalidState) { try tm.recover() }
     }
 
-    /// A create that stopped after it made the TM's stream and before it wrote the first checkpoint (a
-    /// crash, an I/O error, a terminate) left an empty stream with no restart area. `openOrCreate` then
-    /// went to `open`, which found no TM checkpoint (`not-found`), so the log could never come online
-    /// again. It now finishes the create.
-    @Test func openOrCreateFinishesACreateThatStoppedBeforeItsFirstCheckpoint() throws {
-        let dir = TMScratch("order-half-created")
-        defer { dir.remove() }
-        do {
-            let log = try LogStore.create(at: dir.path, options: TMScratch.options)
-            _ = try log.createStream(TransactionManager.defaultStreamName)  // the create stops here
-            try log.close()
-        }
-        let log = try LogStore.open(at: dir.path)
-        defer { try? log.close() }
-        expectLogError(.notFound) { _ = try TransactionManager.open(log: log) }
-        let tm = try TransactionManager.openOrCreate(log: log)
-        try tm.recover()
-        #expect(tm.currentState == .online)
-        let id = tm.id
-        try tm.close()
-        // Now an ordinary TM stream: opened, not created again.
-        let again = try TransactionManager.openOrCreate(log: log)
-        #expect(again.id == id)
-        try again.close()
-        // A stream that holds records but no TM checkpoint is someone else's: still not-found.
-        let other = try log.createStream("other")
-        _ = try other.append([1, 2, 3])
-        expectLogError(.notFound) { _ = try TransactionManager.openOrCreate(log: log, stream: "other") }
-    }
-
     @Test func enlistingBeforeTheRMRecoversIsRefused() throws {
         let dir = TMScratch("order-rm")
         defer { dir.remove() }
