@@ -16,10 +16,22 @@ struct KVCloseRaceTests {
         let w = try KVWorld(stores: 2, tag: "prepare-close")
         defer { w.finish() }
         #expect(w.log.info().reservedBytes == 0)
+        try await Self.commitClosingStoreADuringItsPrepare(w)
+        #expect(w.log.info().reservedBytes == 0, "a closed store's prepare kept its outcome reservation")
+        // The log's space is whole again for the store opened anew.
+        let reopened = try KVStore.open(transactionManager: w.tm, id: w.storeIDs[0], directory: w.dataDirectory)
+        #expect(reopened.get(b("x")) == nil)
+        #expect(w.b.get(b("y")) == nil)
+        reopened.close()
+    }
+
+    /// Commits a transaction across stores a and b, closing a as its prepare notification arrives:
+    /// `close()` runs in full between the notification's arrival and the prepare's work. The commit
+    /// throws (a vetoes).
+    static func commitClosingStoreADuringItsPrepare(_ w: KVWorld) async throws {
         let a = w.a
         let closedOnce = Atomic<Bool>(false)
         a.beforePrepareForTesting = { @Sendable in
-            // close() runs in full between the notification's arrival and the prepare's work.
             if !closedOnce.exchange(true, ordering: .sequentiallyConsistent) { a.close() }
         }
         let tx = try w.tm.createTransaction()
@@ -30,11 +42,5 @@ struct KVCloseRaceTests {
         let closedDuringPrepare = closedOnce.load(ordering: .sequentiallyConsistent)
         #expect(closedDuringPrepare)
         a.beforePrepareForTesting = nil
-        #expect(w.log.info().reservedBytes == 0, "a closed store's prepare kept its outcome reservation")
-        // The log's space is whole again for the store opened anew.
-        let reopened = try KVStore.open(transactionManager: w.tm, id: w.storeIDs[0], directory: w.dataDirectory)
-        #expect(reopened.get(b("x")) == nil)
-        #expect(w.b.get(b("y")) == nil)
-        reopened.close()
     }
 }

@@ -39,17 +39,8 @@ struct KVStatisticsTests {
     func closedVetoIsCounted() async throws {
         let w = try KVWorld(stores: 2, tag: "stats-closed")
         defer { w.finish() }
-        let a = w.a
-        let closedOnce = Atomic<Bool>(false)
-        a.beforePrepareForTesting = { @Sendable in
-            if !closedOnce.exchange(true, ordering: .sequentiallyConsistent) { a.close() }
-        }
-        let tx = try w.tm.createTransaction()
-        try w.a.begin(tx).put(b("x"), b("1"))
-        try w.b.begin(tx).put(b("y"), b("1"))
-        await #expect(throws: LogError.self) { try await tx.commit() }
-        a.beforePrepareForTesting = nil
-        let stats = a.statistics
+        try await KVCloseRaceTests.commitClosingStoreADuringItsPrepare(w)
+        let stats = w.a.statistics
         #expect(Self.total(stats) == 1, "\(stats)")
         #expect(stats.rollbacks == 1, "\(stats)")
     }
