@@ -211,7 +211,7 @@ struct DumpCommand: ParsableCommand {
             p.printed += 1
             if !follow {
                 let span = Double(high - low + 1)
-                bar.update((Double(r.lsn.container - low) + Double(r.lsn.blockOffset) / Double(info.containerSize)) / span)
+                bar.update((Double(r.lsn.container) - Double(low) + Double(r.lsn.blockOffset) / Double(info.containerSize)) / span)
             }
             if stats {
                 p.stats.add(r, d)
