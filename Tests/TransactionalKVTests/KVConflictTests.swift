@@ -91,11 +91,7 @@ import TransactionManager
         try await y.commit()
         #expect(s(w.a.get(b("k"))) == "y")
         // A write to a key held by a prepared transaction is a conflict.
-        let p = try w.tm.createTransaction()
-        try w.a.begin(p).put(b("k"), b("p"))
-        try w.b.begin(p).put(b("j"), b("p"))
-        let sup = try p.enlistSuperior()
-        #expect(try await sup.prepare() == .prepared)
+        let sup = try await w.preparedUnderASuperior()
         let q = try w.tm.createTransaction()
         try w.a.begin(q).put(b("k"), b("q"))
         await expectLogError(.conflict, "k is locked by prepared p") { try await q.commit() }

@@ -199,11 +199,7 @@ import TransactionManager
     func aStoreOfOneTMIsNotOpenedOnAnother(afterRestart: Bool) async throws {
         let w = try KVWorld(stores: 2, tag: "other-tm")
         defer { w.finish() }
-        let p = try w.tm.createTransaction()
-        try w.a.begin(p).put(b("k"), b("p"))
-        try w.b.begin(p).put(b("j"), b("p"))
-        let sup = try p.enlistSuperior()
-        #expect(try await sup.prepare() == .prepared)
+        let sup = try await w.preparedUnderASuperior()
         w.b.close()
         await BackgroundCall { try await sup.commit() }.expectSuccess("the superior's commit with store b closed")
         #expect(s(w.a.get(b("k"))) == "p")

@@ -15,11 +15,7 @@ struct KVTMCloseReservationTests {
     func tmCloseReleasesStoreReservations() async throws {
         let w = try KVWorld(stores: 2, tag: "tmclose-reserved")
         defer { w.finish() }
-        let p = try w.tm.createTransaction()
-        try w.a.begin(p).put(b("k"), b("p"))
-        try w.b.begin(p).put(b("j"), b("p"))
-        let sup = try p.enlistSuperior()
-        #expect(try await sup.prepare() == .prepared)
+        _ = try await w.preparedUnderASuperior()
         let heldByTwo = w.log.info().reservedBytes
         #expect(heldByTwo > 0)
         // The old store objects stay alive (and open, as far as their owner knows) throughout.

@@ -92,6 +92,17 @@ final class KVWorld: @unchecked Sendable {
         try await tx.commit()
     }
 
+    /// Prepares a transaction that puts k=p in store a and j=p in store b under a superior, and returns
+    /// the superior (its outcome undecided: both stores hold the writes prepared, keys locked).
+    func preparedUnderASuperior() async throws -> SuperiorEnlistment {
+        let p = try tm.createTransaction()
+        try a.begin(p).put(Array("k".utf8), Array("p".utf8))
+        try b.begin(p).put(Array("j".utf8), Array("p".utf8))
+        let sup = try p.enlistSuperior()
+        #expect(try await sup.prepare() == .prepared)
+        return sup
+    }
+
     /// Every committed key and value of `store`, as strings.
     func contents(_ store: KVStore) -> [String: String] {
         var out: [String: String] = [:]

@@ -115,11 +115,7 @@ import TransactionManager
     @Test func storeClosedWhilePreparedGetsTheCommitWhenReopened() async throws {
         let w = try KVWorld(stores: 2, tag: "closeprepared")
         defer { w.finish() }
-        let p = try w.tm.createTransaction()
-        try w.a.begin(p).put(b("k"), b("p"))
-        try w.b.begin(p).put(b("j"), b("p"))
-        let sup = try p.enlistSuperior()
-        #expect(try await sup.prepare() == .prepared)
+        let sup = try await w.preparedUnderASuperior()
         // Each store holds room for its outcome record while prepared; a closed store gives its back.
         let heldByTwo = w.log.info().reservedBytes
         #expect(heldByTwo > 0)
