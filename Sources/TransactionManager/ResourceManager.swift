@@ -162,7 +162,8 @@ public final class ResourceManager: @unchecked Sendable {
     /// what it returns after.
     func unregisterLocked() -> (@Sendable () -> Void)? {
         state = .closed
-        tm.resourceManagers[id] = nil
+        // The table may hold a reopened RM of this id by now (this one was closed before).
+        if tm.resourceManagers[id] === self { tm.resourceManagers[id] = nil }
         defer { closedHandler = nil }
         return closedHandler
     }
@@ -190,10 +191,15 @@ public final class ResourceManager: @unchecked Sendable {
     /// outcome (prepared, in doubt, or waiting to acknowledge a commit or rollback) keep it: a durable
     /// RM gets it through ``recover()`` once it is opened again (in this process or after a restart),
     /// and a commit waiting only for such RMs returns. A volatile RM keeps nothing, so its owed
-    /// acknowledgements are dropped.
+    /// acknowledgements are dropped. Closing an RM that is closed already (by this method or by its
+    /// TM's close) does nothing.
     public func close() {
-        let (open, woken, finished, closedHandler):
-            ([Enlistment], [CheckedContinuation<Void, Never>], TransactionManager.Effects, (@Sendable () -> Void)?) = tm.lock.withLock {
+        let closing:
+            ([Enlistment], [CheckedContinuation<Void, Never>], TransactionManager.Effects, (@Sendable () -> Void)?)? = tm.lock.withLock {
+            // A second close must not touch the TM's table: the RM may have been opened again since (a
+            // new object of this id), and removing the id let that one go unclosed by the TM's close and
+            // let a third object of the id open beside it.
+            guard state != .closed else { return nil }
             let closedHandler = unregisterLocked()
             var open: [Enlistment] = []
             var woken: [CheckedContinuation<Void, Never>] = []
@@ -229,6 +235,7 @@ public final class ResourceManager: @unchecked Sendable {
             for txn in outcomeWithRM { woken += tm.loseSinglePhaseOutcomeLocked(txn) }
             return (open, woken, finished, closedHandler)
         }
+        guard let (open, woken, finished, closedHandler) = closing else { return }
         for e in open { tm.closeEnlistment(e) }
         tm.perform(finished)
         for c in woken { c.resume() }
