@@ -2,6 +2,7 @@
 
 import Dispatch
 import LogStore
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -86,6 +87,9 @@ public final class TransactionManager: @unchecked Sendable {
     var recoveryStats = RecoveryStatistics()
     /// The stream this TM holds in ``heldStreams`` until it is closed, stopped or freed.
     private let held: HeldStream?
+    /// ``held`` was given back: close, stop and deinit each give it back, and only the first may (the
+    /// stream may be another TM object's claim by the second).
+    private let released = Atomic<Bool>(false)
 
     /// A TM stream of a log object, held by a live TM of this process.
     struct HeldStream: Hashable {
@@ -119,7 +123,10 @@ public final class TransactionManager: @unchecked Sendable {
 
     /// Gives the stream back (close, terminate, deinit); later calls do nothing.
     private func release() {
-        if let held { Self.unhold(held) }
+        // A claim is a name, not this object: a later call would remove the claim of a TM that opened
+        // the stream since, and let a third object open it beside that one.
+        guard let held, !released.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        Self.unhold(held)
     }
 
     deinit { release() }

@@ -66,4 +66,24 @@ import Testing
         #expect(tm3.lastRecovery.committing == 1)
         try tm3.close()
     }
+
+    /// A closed TM object gives its stream back once. Before the fix its deinit (and any later
+    /// `close()`) gave it back again, taking the claim of a TM opened on the stream since: a third
+    /// object then opened the stream beside that one (what `aTMStreamIsOpenedOnceInAProcess` excludes).
+    @Test(arguments: [false, true]) func aClosedTMDoesNotGiveBackTheClaimOfItsSuccessor(closeAgain: Bool) throws {
+        let dir = TMScratch("tm-release-once")
+        defer { dir.remove() }
+        let log = try LogStore.create(at: dir.path, options: TMScratch.options)
+        defer { try? log.close() }
+        var old: TransactionManager? = try TransactionManager.create(log: log)
+        try old?.recover()
+        try old?.close()
+        let successor = try TransactionManager.open(log: log)
+        try successor.recover()
+        if closeAgain { try old?.close() }  // again: nothing to give back
+        old = nil  // deinit: nothing to give back either
+        expectLogError(.alreadyExists) { _ = try TransactionManager.open(log: log) }
+        try successor.close()
+        try TransactionManager.open(log: log).close()
+    }
 }
