@@ -129,8 +129,19 @@ extension KVStore {
     /// Single-phase commit: validate, append one record with the writes, flush it, apply, answer.
     private func commitSinglePhase(_ e: Enlistment, _ tx: GUID) {
         enum Step { case readOnly, veto(LogError), flush(LSN, [KVWrite]) }
+        beforeSinglePhaseForTesting?()
         let step: Step = lock.withLock {
             guard let v = active[tx], v.state == .active else { return .readOnly }
+            // Closed since the notification set out (the store, or its RM with the TM): the TM has
+            // reported the outcome unknown, and the store may be open again (this id, a new instance)
+            // with a table that never gets this record. Logged now, it was invisible there (and dropped
+            // by its next checkpoint) but replayed after a crash over commits it had acknowledged since.
+            if closed || rmClosed {
+                active[tx] = nil
+                v.state = .done
+                stats.rollbacks += 1
+                return .veto(LogError(.closed, "store \(id) is closed"))
+            }
             if let c = validateLocked(v) {
                 active[tx] = nil
                 v.state = .done

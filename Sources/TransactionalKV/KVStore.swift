@@ -74,6 +74,9 @@ public final class KVStore: @unchecked Sendable {
     var whileFrozenForTesting: (@Sendable () -> Void)?
     /// Tests only: runs on the notification's thread as a prepare notification arrives, before the lock.
     var beforePrepareForTesting: (@Sendable () -> Void)?
+    /// Tests only: runs on the notification's thread as a single-phase commit notification arrives,
+    /// before the lock.
+    var beforeSinglePhaseForTesting: (@Sendable () -> Void)?
     var stats = Statistics()
 
     /// Counters since open. Each transaction counts once, under one heading; an outcome delivered again
