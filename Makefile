@@ -79,7 +79,7 @@ killloop: deps
 # Opt-in sanitizer runs (not part of `make test`). TSan covers the concurrent suites and the race probes
 # (about 100 tests); the engine uses pthread locks, which TSan understands. ASan runs everything, with
 # LeakSanitizer off (libXCTest leaks).
-TSAN_FILTER := Concurrency|Stream|FlushGate|whenDurable|WhenDurable|HandlerDeliveryOrder|KVCheckpointReopenRace|KVInstanceLock|AbortTests|SuperiorRollbackRace|ReopenWhileHandlerRuns|OpenResourceManagerTwice|KVTailPinned|KVCloseRace|OpenCancellation|RecoveryCancellation|OnlineResource
+TSAN_FILTER := Concurrency|Stream|FlushGate|whenDurable|WhenDurable|HandlerDeliveryOrder|KVCheckpointReopenRace|KVInstanceLock|AbortTests|SuperiorRollbackRace|ReopenWhileHandlerRuns|OpenResourceManagerTwice|KVTailPinned|KVCloseRace|KVSinglePhaseCloseRace|CloseResourceManagerTwice|OpenCancellation|RecoveryCancellation|OnlineResource
 tsan: deps
 	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan --filter '$(TSAN_FILTER)'
 
