@@ -88,8 +88,9 @@ public struct LogOpenOptions: Sendable {
     /// Override the log's default codec for blocks written from now on. It must be valid
     /// (`zlib` levels 1...9): opening with an invalid one is `invalidArgument`.
     public var codec: Codec?
-    /// Asked before every block the recovery scan reads (and before the scan starts), and by
-    /// `LogStore.create` before each container it creates: once it returns true, the open (or create)
+    /// Asked before every block the recovery scan reads (and before the scan starts), between a writable
+    /// open's attempts to take a lock that looks held, and by `LogStore.create` before each container it
+    /// creates: once it returns true, the open (or create)
     /// stops and throws `terminated`, leaving nothing open or locked, so a later open starts afresh. For
     /// a caller that must be able to give up on the open of a large log (a cluster resource's terminate:
     /// `OnlineResource` sets it). Nil: the open runs to its end.

@@ -111,7 +111,7 @@ public final class LogStore: Sendable {
         var opened: [Int32] = []
         do {
             if !readOnly {
-                guard try lockRidingOutInheritedDescriptors(io: io, fd: baseFD) else {
+                guard try lockRidingOutInheritedDescriptors(io: io, fd: baseFD, isCancelled: options.isCancelled) else {
                     throw LogError(.locked, "the log is already open for writing (by another process, or by another open in this one)", path: directory)
                 }
                 // Before anything is acknowledged, the log's names are made durable: a create whose
@@ -202,11 +202,14 @@ public final class LogStore: Sendable {
     /// Takes the writer lock, retrying for up to 250 ms. A process that spawns a child (fork + exec)
     /// while it has a log open lends the child its descriptors until the exec closes them (O_CLOEXEC
     /// acts only at exec), so for a moment after that process closes the log the lock can still look
-    /// held. A real second writer holds it far longer than the retry window.
-    private static func lockRidingOutInheritedDescriptors(io: any FileIO, fd: Int32) throws -> Bool {
+    /// held. A real second writer holds it far longer than the retry window. `isCancelled` is asked
+    /// between attempts: a terminate racing an open of a log another process holds does not wait out
+    /// the window.
+    private static func lockRidingOutInheritedDescriptors(io: any FileIO, fd: Int32, isCancelled: (@Sendable () -> Bool)?) throws -> Bool {
         let deadline = monotonicNanos() + 250_000_000
         while true {
             if try io.tryLockExclusive(fd) { return true }
+            if let isCancelled, isCancelled() { throw LogError(.terminated, "the open was cancelled while waiting for the log's lock") }
             if monotonicNanos() >= deadline { return false }
             usleep(5_000)
         }

@@ -90,6 +90,25 @@ struct OpenCancellationTests {
         try LogStore.open(at: dir).close()
     }
 
+    /// A writable open waits up to 250 ms for a lock that looks held (a child lent the descriptor by a
+    /// fork). That loop did not ask `isCancelled`: a terminate racing an open of a log held elsewhere
+    /// waited out the whole window and then got `locked`.
+    @Test("an open cancelled while it waits for the log's lock throws terminated")
+    func cancelledWhileWaitingForTheLock() throws {
+        let dir = FaultTestKit.temporaryPath("open-cancel-lock")
+        defer { FaultTestKit.remove(dir) }
+        let holder = try LogStore.create(at: dir, options: FaultTestKit.tinyOptions(containers: 2))
+        let io = ContainerReadCountingIO()
+        let asked = Atomic<Int>(0)
+        var options = LogOpenOptions()
+        options.isCancelled = { asked.add(1, ordering: .sequentiallyConsistent).newValue > 1 }  // after one failed attempt
+        expectLogError(.terminated) { _ = try LogStore.open(at: dir, options: options, io: io) }
+        #expect(asked.load(ordering: .sequentiallyConsistent) == 2)
+        #expect(io.openCount == 0, "descriptors left open")
+        try holder.close()
+        try LogStore.open(at: dir).close()
+    }
+
     /// `create` zero-fills and syncs every container before the log exists; a terminate racing the
     /// online of a log being created waited for all of them.
     @Test("a create cancelled between containers removes what it made and throws terminated")
