@@ -115,7 +115,7 @@ extension LogCore {
             throw LogError(.invalidArgument, "\(position) is not a block position", lsn: position)
         }
         let bytes = try readBlockBytes(fd: fd, at: offset)
-        let identity = BlockIdentity(logSalt: logSalt, logicalContainer: position.container, blockOffset: UInt32(offset), maxEpoch: epoch)
+        let identity = BlockIdentity(logSalt: logSalt, logicalContainer: position.container, blockOffset: UInt32(offset), maxEpoch: readEpoch)
         let result: Result<DecodedBlock, DecodedBlock.Failure> = bytes.withUnsafeBytes {
             let raw = UnsafeRawBufferPointer($0)
             if let stream {
@@ -190,7 +190,7 @@ extension LogCore {
                 let at = Int(o - low)
                 if at + BlockHeader.size <= n,
                     let h = try? bytes.withUnsafeBytes({ try BlockHeader.decode(UnsafeRawBufferPointer(rebasing: $0[at..<(at + BlockHeader.size)])) }),
-                    h.logSalt == logSalt, h.logicalContainer == position.container, UInt64(h.blockOffset) == o, h.epoch <= epoch
+                    h.logSalt == logSalt, h.logicalContainer == position.container, UInt64(h.blockOffset) == o, h.epoch <= readEpoch
                 {
                     return o + UInt64(h.diskLength) <= offset
                 }

@@ -108,6 +108,10 @@ final class LogCore: @unchecked Sendable {
     let maxRawLength: Int
     let codec: Codec
     let epoch: UInt32
+    /// The newest epoch whose blocks reads accept: `epoch`, or for a read-only log, the epoch of the base
+    /// file it last read (``LogStore/refresh()`` moves it when the writer starts a new session).
+    let viewEpoch: Atomic<UInt32>
+    var readEpoch: UInt32 { viewEpoch.load(ordering: .acquiring) }
     let readOnly: Bool
     let options: LogOpenOptions
     let baseFile: BaseFile?
@@ -223,6 +227,7 @@ final class LogCore: @unchecked Sendable {
         self.maxRawLength = max(Int(meta.blockSize) - BlockHeader.size, RecordHeader.footprint(dataLength: Int(meta.maxRecordSize)))
         self.codec = options.codec ?? meta.codec
         self.epoch = meta.epoch
+        self.viewEpoch = Atomic(meta.epoch)
         self.readOnly = options.readOnly || options.recovery == .pointInTime
         self.options = options
         self.baseFile = baseFile

@@ -56,7 +56,7 @@ extension LogCore {
             let free = UInt64(max(0, freeBytesLocked()))
             return LogInfo(
                 directory: directory, logID: logID, containerSize: containerSize, blockSize: blockSize,
-                maxRecordSize: maxRecordSize, codec: codec, epoch: epoch, baseLSN: state.baseLSN, lastLSN: state.lastLSN,
+                maxRecordSize: maxRecordSize, codec: codec, epoch: readEpoch, baseLSN: state.baseLSN, lastLSN: state.lastLSN,
                 durableLSN: state.durableLSN, archiveTail: state.archiveTail, containers: containers,
                 streams: (0..<state.hot.count).compactMap { streamInfoLocked(UInt16($0)) }, policy: state.policy,
                 statistics: state.stats, readCacheBytes: cache.residentBytes, capacityBytes: capacity,

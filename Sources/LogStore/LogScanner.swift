@@ -277,7 +277,7 @@ private struct LogScanner {
                     }
                     break blocks
                 }
-                let identity = BlockIdentity(logSalt: core.logSalt, logicalContainer: t.logical, blockOffset: UInt32(offset), maxEpoch: core.epoch)
+                let identity = BlockIdentity(logSalt: core.logSalt, logicalContainer: t.logical, blockOffset: UInt32(offset), maxEpoch: core.readEpoch)
                 let result = try reader.decode(at: offset, identity: identity, maxRawLength: core.maxRawLength)
                 let why: String
                 switch result {
@@ -355,7 +355,7 @@ private struct LogScanner {
         var o = offset + UInt64(Format.sectorSize)
         while o + UInt64(BlockHeader.size) <= min(limit, core.dataEnd) {
             if let (h, _) = try reader.header(at: o), h.logSalt == core.logSalt, h.logicalContainer == t.logical, h.blockOffset == UInt32(o) {
-                let identity = BlockIdentity(logSalt: core.logSalt, logicalContainer: t.logical, blockOffset: UInt32(o), maxEpoch: core.epoch)
+                let identity = BlockIdentity(logSalt: core.logSalt, logicalContainer: t.logical, blockOffset: UInt32(o), maxEpoch: core.readEpoch)
                 if case .success = try reader.decode(at: o, identity: identity, maxRawLength: core.maxRawLength) { return o }
             }
             o += UInt64(Format.sectorSize)

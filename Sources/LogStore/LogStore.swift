@@ -385,6 +385,33 @@ public final class LogStore: Sendable {
     /// A snapshot of the log's layout, space, streams, policy and statistics.
     public func info() -> LogInfo { core.info() }
 
+    /// Catches a read-only log up with what its writer (another process, or another instance) has written
+    /// since the open or the last refresh, and returns whether anything moved (the end of the log, or the
+    /// base file: containers, streams, bases, restart areas, archive tails, policy). A log opened for writing
+    /// is always current: it returns false.
+    ///
+    /// A read-only log otherwise sees the log as the open found it. This costs what a reopen would without
+    /// its rescan: the end-of-log scan goes on from where the open (or the last refresh) stopped, reading
+    /// only blocks written since, and the base file is read again (one read) and, when its generation
+    /// changed, put in force: containers added are opened, those the base file no longer names are closed,
+    /// and records in containers the writer recycled are `notFound` (below ``baseLSN``), as after a reopen.
+    /// When the writer has moved to a later container than this log's end, the scan starts where the base
+    /// file says, as an open's does. A block the writer is still writing is read again after a moment; one
+    /// that stays incomplete ends the log for now (a later refresh reads it once it is complete). Unlike an
+    /// open, a refresh does not look past the end for blocks that claim to be durable or newer than the base
+    /// file. Cursors made before a refresh go on to the records it found. Blocks the calling thread for the
+    /// reads: call it off Swift's cooperative pool for a large catch-up.
+    ///
+    /// All or nothing: when it throws, the log is as it was before the call.
+    ///
+    /// - Throws: `invalidState` when the log cannot be caught up in place (the base file now describes
+    ///   another log, or a log that ends before the records this one already read, as a base file restored
+    ///   from an older copy would): reopen it; `corrupt` where the blocks are damaged below a point the base
+    ///   file says is durable, or (strict recovery) a torn block; `notFound` for a container the base file
+    ///   names that is missing; `io`; `closed`.
+    @discardableResult
+    public func refresh() throws -> Bool { try core.refresh() }
+
     // MARK: Streams
 
     /// Creates a named stream (recorded in the base file before this returns).

@@ -77,6 +77,11 @@ struct RecoveryScanner {
     var readOnly = false
     /// `LogOpenOptions.isCancelled`, asked before every block read.
     var isCancelled: (@Sendable () -> Bool)?
+    /// A read-only log catching up with its writer (`LogStore.refresh()`): the scan neither looks past its
+    /// end for blocks that claim it durable nor for blocks newer than the base file. Both read up to a
+    /// whole container, at every poll; a reader only stops where the blocks stop, and it reads the base
+    /// file before the blocks, so blocks of a later epoch or switch wait for its next catch-up.
+    var catchingUp = false
 
     /// Throws `terminated` once the open's caller has given up on it: a scan of a large log otherwise held
     /// a terminate for as long as it took to read every block.
@@ -151,7 +156,7 @@ struct RecoveryScanner {
             case .absent(let m): reason = m; damaged = false
             case .damaged(let m): reason = m; damaged = true
             }
-            let durableEvidence = try durableClaim(beyond: position, reader: reader, logical: logical)
+            let durableEvidence = catchingUp ? nil : try durableClaim(beyond: position, reader: reader, logical: logical)
             if position != rereadAt { (rereadAt, rereads) = (position, 0) }
             // A read-only open can race a live writer: the block here may have been mid-write when it was
             // read and complete (and durable) by the time later blocks were. Read it again before judging.
@@ -196,7 +201,7 @@ struct RecoveryScanner {
         let end = LSN(uncheckedContainer: logical, blockOffset: offset, slot: 0)
         var result = RecoveryResult(
             end: end, lastLSN: last, chainCRC: chain, report: report, streamFirst: streamFirst, streamLast: streamLast, switches: switches)
-        if report.corruption == nil { result.newerHistory = try newerHistory(end: end, reader: reader, endContainer: c) }
+        if report.corruption == nil, !catchingUp { result.newerHistory = try newerHistory(end: end, reader: reader, endContainer: c) }
         return result
     }
 

@@ -104,12 +104,18 @@ struct DumpCommand: ParsableCommand {
                     if let untilIdle, Double(DispatchTime.now().uptimeNanoseconds - idleSince) / 1e9 >= untilIdle { break }
                     if !progress.behind { stop?.sleep(seconds: interval) }
                     if stop?.requested ?? false { break }
-                    // A read-only open sees the log as it was when it opened: open it again to see what was
-                    // written since, and go on after the last record read.
-                    try? log.close()
-                    guard let reopened = try reopen(stop) else { break }
-                    log = reopened
-                    decoder = DumpDecoder(log)
+                    // A read-only log sees the log as its open (or last refresh) found it: catch up with what
+                    // was written since, reading only that, and go on after the last record read. Where it
+                    // cannot catch up in place (or fails for a moment while the writer changes the base
+                    // file), open the log again.
+                    do {
+                        if try log.refresh() { decoder = DumpDecoder(log) }
+                    } catch {
+                        try? log.close()
+                        guard let reopened = try reopen(stop) else { break }
+                        log = reopened
+                        decoder = DumpDecoder(log)
+                    }
                     (progress.read, progress.behind) = (0, false)
                     try pass(log, decoder, streamID, &progress, stop, bar: bar)
                     if progress.read > 0 { idleSince = DispatchTime.now().uptimeNanoseconds }
@@ -139,7 +145,7 @@ struct DumpCommand: ParsableCommand {
         throw ToolExit.usage
     }
 
-    /// Opens the log again for the next read of `--follow`. An open can fail for a moment while a writer
+    /// Opens the log again for the next read of `--follow`, when a refresh could not catch up. An open can fail for a moment while a writer
     /// changes the base file or recycles a container under it: it is tried again, a few times, before the
     /// error counts. Nil when a stop was asked for meanwhile.
     private func reopen(_ stop: DumpStopSignal?) throws -> LogStore? {

@@ -1,0 +1,186 @@
+// A read-only log catching up with what its writer (another process or instance) wrote since it opened
+// or last caught up: `LogStore.refresh()`. docs/format/README.md ("Recovery") describes the scan it continues.
+
+import LogFormat
+import Synchronization
+
+extension LogCore {
+    /// Reads the base file again if its generation changed, then goes on with the end-of-log scan from where
+    /// the open or the last catch-up stopped. Returns whether the end of the log or the base file moved.
+    ///
+    /// Everything is worked out before anything changes: a catch-up that throws leaves the view as it was.
+    func refresh() throws -> Bool {
+        guard readOnly else { return false }
+        return try metaLock.withLock {
+            var attempt = 0
+            while true {
+                do { return try refreshOnce(mayRetry: attempt < 3) } catch is BaseFileMoved { attempt += 1 }
+            }
+        }
+    }
+
+    /// The writer changed the base file while a catch-up read it or the containers it names: start over.
+    private struct BaseFileMoved: Error {}
+
+    /// One attempt; holds `metaLock`.
+    private func refreshOnce(mayRetry: Bool) throws -> Bool {
+        try checkOpen()
+        let basePath = directory + "/" + Format.baseFileName
+        let (newest, _) = try BaseFile.readNewest(io: io, fd: baseFD, path: basePath)
+        guard newest.logID == logID, newest.containerSize == containerSize, newest.blockSize == UInt32(blockSize),
+            newest.maxRecordSize == UInt32(maxRecordSize)
+        else {
+            throw LogError(.invalidState, "the base file now describes another log (replaced since the open): reopen it", path: basePath)
+        }
+        let baseChanged = newest.generation != meta.generation
+        let (view, current) = lock.withLock {
+            ((end: state.open.position, last: state.lastLSN, chain: state.chainCRC), state.containers)
+        }
+        // The containers the base file names now. A container it still names is the same file (physical ids
+        // are never reused): its descriptor is kept. One it no longer names was deleted or recycled away.
+        var containers: [UInt32: LiveContainer] = [:]
+        var opened: [Int32] = []
+        do {
+            if !baseChanged {
+                containers = current
+            } else {
+                for entry in newest.containers {
+                    let path = ContainerFiles.path(directory: directory, name: newest.containerNames[entry.physicalID], physicalID: entry.physicalID)
+                    var live: LiveContainer
+                    if let known = current[entry.physicalID] {
+                        live = known
+                    } else {
+                        let fd: Int32
+                        do {
+                            fd = try ContainerFiles.open(
+                                io: io, path: path, logID: logID, physicalID: entry.physicalID, size: containerSize, readOnly: true)
+                        } catch let e as LogError where e.code == .notFound && mayRetry {
+                            // Removed by the writer after this base file was read.
+                            throw BaseFileMoved()
+                        }
+                        opened.append(fd)
+                        live = LiveContainer(physical: entry.physicalID, fd: fd, logical: 0, endOffset: 0, path: path)
+                    }
+                    live.logical = entry.state.holdsData ? entry.logicalID : 0
+                    live.endOffset = entry.endOffset
+                    live.pendingDelete = entry.state == .pendingDelete
+                    live.pendingArchive = entry.state == .pendingArchive
+                    containers[entry.physicalID] = live
+                }
+            }
+            // Go on from this view's end while the container it is in still holds it and the base file's scan
+            // start has not passed it. Otherwise the writer moved to a later container (or recycled this
+            // one): scan from the base file's scan start, as an open does; the containers between are closed
+            // and the base file records their ends.
+            var scanMeta = newest
+            let continues = view.end >= newest.scanStart && containers.values.contains { $0.logical == view.end.container }
+            if continues {
+                scanMeta.scanStart = view.end
+                scanMeta.scanStartPreviousLSN = view.last
+                scanMeta.scanStartPreviousCRC = view.chain
+            }
+            var scanner = RecoveryScanner(
+                io: io, directory: directory, meta: scanMeta, containers: containers, mode: options.recovery, maxRawLength: maxRawLength,
+                readOnly: true, isCancelled: nil)
+            scanner.catchingUp = true
+            let found = try scanner.scan()
+            if let corruption = found.report.corruption { throw corruption }
+            // A scan from an older base file than the view came from would show less than the view already did.
+            guard found.lastLSN >= view.last else {
+                if mayRetry, try BaseFile.readNewest(io: io, fd: baseFD, path: basePath).0.generation != newest.generation { throw BaseFileMoved() }
+                throw LogError(
+                    .invalidState, "the log now ends at \(found.lastLSN), before \(view.last), which this read-only log already read: reopen it",
+                    path: basePath)
+            }
+            var newMeta = newest
+            for sw in found.switches {
+                sw.apply(to: &newMeta)
+                for (p, c) in containers where c.logical == sw.closed { containers[p]?.endOffset = sw.endOffset }
+                containers[sw.physical]?.logical = sw.closed + 1
+                containers[sw.physical]?.endOffset = 0
+            }
+            let moved = baseChanged || found.end != view.end || found.lastLSN != view.last
+            guard moved else { return false }
+            apply(meta: newMeta, baseChanged: baseChanged, found: found, containers: containers)
+            return true
+        } catch {
+            for fd in opened { io.close(fd) }
+            throw error
+        }
+    }
+
+    /// Puts a catch-up's findings in force; holds `metaLock`.
+    private func apply(meta newMeta: BaseRecord, baseChanged: Bool, found: RecoveryResult, containers: [UInt32: LiveContainer]) {
+        viewEpoch.store(newMeta.epoch, ordering: .releasing)
+        let gone: [Int32] = lock.withLock {
+            let gone = state.containers.values.filter { containers[$0.physical] == nil }.map(\.fd)
+            // A read in progress may be using a descriptor about to be closed.
+            if !gone.isEmpty { while state.activeReads > 0 { readsDone.wait() } }
+            state.containers = containers
+            state.logicalToPhysical = [:]
+            for c in containers.values where c.logical != 0 { state.logicalToPhysical[c.logical] = c.physical }
+            state.open.logical = found.end.container
+            state.open.offset = found.end.blockOffset
+            state.open.physical = containers.values.first { $0.logical == found.end.container }?.physical ?? 0
+            state.chainCRC = found.chainCRC
+            state.lastLSN = found.lastLSN
+            state.writtenLSN = found.lastLSN
+            state.durableLSN = found.lastLSN
+            if baseChanged {
+                state.archiveTail = newMeta.archiveTail
+                state.policy = newMeta.policy
+                state.nextPhysicalID = newMeta.nextPhysicalID
+                state.persistedTailContainer = newMeta.scanStart.container
+                reloadStreamsLocked(newMeta)
+            }
+            for (id, scanned) in found.streamLast where Int(id) < state.hot.count && state.hot[Int(id)].exists {
+                var hot = state.hot[Int(id)]
+                if scanned > hot.last {
+                    if hot.last.isValid, hot.last.container < scanned.container { hot.lastEarlier = hot.last }
+                    hot.last = scanned
+                }
+                if hot.base == .null, let first = found.streamFirst[id] { hot.base = first }
+                state.hot[Int(id)] = hot
+            }
+            state.baseLSN = logWideBaseLocked()
+            return gone
+        }
+        meta = newMeta
+        for fd in gone { io.close(fd) }
+    }
+
+    /// Replaces the stream table with the base file's, keeping what this view already knew of each stream
+    /// the base file still has (records it scanned that the base file does not record yet).
+    private func reloadStreamsLocked(_ newMeta: BaseRecord) {
+        let (oldHot, oldCold) = (state.hot, state.cold)
+        var entries = newMeta.streams
+        if entries.isEmpty {
+            entries = [StreamEntry(id: 0, name: "", base: newMeta.baseLSN, last: .null)]
+            state.nextStreamID = 1
+        } else {
+            state.nextStreamID = newMeta.nextStreamID
+        }
+        state.hot = []
+        state.cold = [:]
+        state.streamIDs = [:]
+        for e in entries {
+            var hot = StreamHot()
+            hot.exists = true
+            hot.base = e.base
+            hot.last = e.last
+            let same = Int(e.id) < oldHot.count && oldHot[Int(e.id)].exists && oldCold[e.id]?.name == e.name
+            if same {
+                let old = oldHot[Int(e.id)]
+                if old.last > hot.last { hot.last = old.last }
+                if hot.base == .null { hot.base = old.base }
+            }
+            setHot(e.id, hot)
+            state.cold[e.id] = StreamCold(
+                name: e.name, archiveTail: e.archiveTail, restart: e.restart, tailPinned: same ? oldCold[e.id]?.tailPinned : nil)
+            state.streamIDs[e.name] = e.id
+        }
+        // A stream's cursor checks that its stream still exists only after a deletion.
+        let deleted = oldHot.indices.contains { oldHot[$0].exists && (state.hot.count <= $0 || !state.hot[$0].exists) }
+        if deleted { streamDeletions.add(1, ordering: .releasing) }
+    }
+}
