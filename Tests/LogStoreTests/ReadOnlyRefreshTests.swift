@@ -211,6 +211,29 @@ struct ReadOnlyRefreshTests {
         try writer.close()
     }
 
+    @Test("a base file overwritten in place with another log's: invalidState (reopen), and the view stays as it was")
+    func baseFileOfAnotherLog() throws {
+        let dir = LogTestKit.temporaryPath("refresh-replaced")
+        let other = LogTestKit.temporaryPath("refresh-other")
+        defer {
+            LogTestKit.remove(dir)
+            LogTestKit.remove(other)
+        }
+        let writer = try LogStore.create(at: dir, options: LogTestKit.options(containerSize: 1 << 20, containerCount: 2, blockSize: 4096, codec: .none))
+        let lsn = try writer.append(Self.payload(0))
+        try writer.close()
+        try LogStore.create(at: other, options: LogTestKit.options(containerSize: 1 << 20, containerCount: 2, blockSize: 4096, codec: .none)).close()
+        let reader = try LogStore.open(at: dir, options: LogOpenOptions(readOnly: true))
+        let foreign = try Data(contentsOf: URL(fileURLWithPath: other + "/" + Format.baseFileName))
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/" + Format.baseFileName))
+        try handle.write(contentsOf: foreign)  // in place: the reader's descriptor sees it
+        try handle.close()
+        expectLogError(.invalidState) { _ = try reader.refresh() }
+        #expect(reader.lastLSN == lsn)
+        #expect(try reader.read(lsn).data == Self.payload(0))
+        try reader.close()
+    }
+
     @Test("a writer that reopens (a new epoch) is followed; a writable log's refresh does nothing")
     func writerReopens() throws {
         let dir = LogTestKit.temporaryPath("refresh-epoch")
