@@ -211,6 +211,64 @@ struct ReadOnlyRefreshTests {
         try writer.close()
     }
 
+    /// A writer recycling its containers while a reader keeps catching up and reading: every record the
+    /// reader returns is the one written at its LSN; records recycled before the reader got to them are
+    /// `notFound`, nothing else fails.
+    @Test("a reader catching up with a writer that keeps recycling reads only what was written")
+    func catchingUpWithARecyclingWriter() async throws {
+        let dir = LogTestKit.temporaryPath("refresh-live")
+        defer { LogTestKit.remove(dir) }
+        let writer = try LogStore.create(at: dir, options: LogTestKit.options(containerSize: 512 * 1024, containerCount: 3, blockSize: 4096, codec: .lz4))
+        _ = try writer.append(Self.payload(0))
+        try await writer.flush()
+        let reader = try LogStore.open(at: dir, options: LogOpenOptions(readOnly: true))
+        let done = Atomic<Bool>(false)
+        // Record i is payload(i) followed by i.
+        let writing = Task { try await onOwnThread { () throws -> Int in
+            defer { done.store(true, ordering: .releasing) }
+            var i = 1
+            while i < 6000 {
+                let lsn = try writer.append(Self.payload(i) + withUnsafeBytes(of: UInt32(i).littleEndian, Array.init))
+                i += 1
+                if i % 40 == 0 {
+                    try writer.flush()
+                    try writer.advanceBase(to: lsn)
+                }
+            }
+            try writer.flush()
+            return i
+        } }
+        try await onOwnThread {
+            var cursor = try reader.records()
+            var last = LSN.null
+            var checked = 0
+            while true {
+                let finished = done.load(ordering: .acquiring)
+                try reader.refresh()
+                do {
+                    while let r = try cursor.next() {
+                        if r.data != Self.payload(0) {
+                            let i = Int(UInt32(littleEndian: r.data.suffix(4).withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }))
+                            #expect(r.data == Self.payload(i) + withUnsafeBytes(of: UInt32(i).littleEndian, Array.init), "\(r.lsn)")
+                        }
+                        #expect(r.lsn > last)
+                        last = r.lsn
+                        checked += 1
+                    }
+                } catch let e as LogError where e.code == .notFound {
+                    // Recycled before this reader got there: go on from the base.
+                    cursor = try reader.records()
+                }
+                if finished { break }
+            }
+            #expect(checked > 0)
+            #expect(reader.lastLSN == writer.lastLSN)
+        }
+        _ = try await writing.value
+        try reader.close()
+        try writer.close()
+    }
+
     @Test("a base file overwritten in place with another log's: invalidState (reopen), and the view stays as it was")
     func baseFileOfAnotherLog() throws {
         let dir = LogTestKit.temporaryPath("refresh-replaced")
