@@ -80,7 +80,8 @@ public struct GroupCommitOptions: Sendable {
 /// Options for opening a log.
 public struct LogOpenOptions: Sendable {
     public var recovery: RecoveryMode = .tolerateTornTail
-    /// Open for inspection only: no lock, no writes. Works while another process writes the log.
+    /// Open for inspection only: no lock, no writes. Works while another process writes the log; the log is
+    /// seen as the open found it until `LogStore.refresh()` catches it up.
     public var readOnly = false
     public var groupCommit = GroupCommitOptions()
     /// Bytes of decompressed blocks kept for reads. Default 8 MiB.

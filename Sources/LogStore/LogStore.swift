@@ -84,7 +84,8 @@ public final class LogStore: Sendable {
     ///
     /// A writable open takes an exclusive lock (a second writer gets `locked`), scans forward from the
     /// durable position recorded in the base file, drops a torn tail, and starts a new epoch. A read-only
-    /// open takes no lock and writes nothing, so it works while another process writes the log.
+    /// open takes no lock and writes nothing, so it works while another process writes the log; it sees the
+    /// log as it found it until ``refresh()``.
     ///
     /// - Throws: `invalidArgument` for options out of range (see ``LogOpenOptions``), before any file is
     ///   touched; `notFound`, `locked`, `corrupt` for a missing, busy or damaged log; `terminated` once
