@@ -195,6 +195,7 @@ extension KVStore {
     }
 
     private func commit(_ e: Enlistment, _ tx: GUID) {
+        beforeCommitForTesting?()
         let acknowledge: Bool = lock.withLock {
             let v = active[tx].flatMap { $0.state == .prepared ? $0 : nil }
             guard let writes = v?.loggedWrites ?? pending[tx] else { return true }  // a repeated commit: already applied

@@ -77,6 +77,8 @@ public final class KVStore: @unchecked Sendable {
     /// Tests only: runs on the notification's thread as a single-phase commit notification arrives,
     /// before the lock.
     var beforeSinglePhaseForTesting: (@Sendable () -> Void)?
+    /// Tests only: runs on the notification's thread as a commit notification arrives, before the lock.
+    var beforeCommitForTesting: (@Sendable () -> Void)?
     var stats = Statistics()
 
     /// Counters since open. Each transaction counts once, under one heading; an outcome delivered again
