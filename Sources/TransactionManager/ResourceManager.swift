@@ -95,7 +95,8 @@ public final class ResourceManager: @unchecked Sendable {
     ///
     /// A recover notification whose enlistment is still inside a handler call of this RM's previous
     /// object (closed, then opened again in this process) is delivered when that call returns, by its
-    /// thread; recovery-complete and tm-online then follow it there, after this method has returned.
+    /// thread; recovery-complete and tm-online then follow it there, after this method has returned, and
+    /// after the outcome an answer given inside the handler sent (as when this method delivers it).
     public func recover() throws {
         let owed: [Enlistment] = try tm.lock.withLock {
             try tm.requireOnline()
@@ -145,8 +146,9 @@ public final class ResourceManager: @unchecked Sendable {
         deliver(TransactionNotification(kind: .tmOnline, enlistment: nil, transactionID: nil, recoveryInformation: [], clock: clock))
     }
 
-    /// After a recover notification reached this RM's handler: when it was the last one ``recover()``
-    /// queued and left recovery-complete to, that and tm-online follow now.
+    /// After a recover notification reached this RM's handler (and the turn that delivered it ended):
+    /// when it was the last one ``recover()`` queued and left recovery-complete to, that and tm-online
+    /// follow now.
     func queuedRecoverDelivered() {
         let complete = tm.lock.withLock { () -> Bool in
             guard queuedRecovers > 0 else { return false }

@@ -358,14 +358,21 @@ extension TransactionManager {
     /// is followed by its next notification after the handler returns, not inside it.
     func deliverInTurn(_ e: Enlistment, _ rm: ResourceManager, _ first: TransactionNotification) {
         var (n, to, queued, closed) = (first, rm, false, false)
+        // RMs whose queued recover notification this turn delivered (`ResourceManager.recover()` counts
+        // those it queued). Told once the turn ends, so their recovery-complete follows the outcome the
+        // recover's answer sent, queued in this same turn, as it does when `recover()` delivers the
+        // recover itself: a KV store's open waits for recovery-complete, and it came before the commit.
+        var recovered: [ResourceManager] = []
         while true {
             // Nothing more is sent to an RM that closed while the notification waited in the queue: its
             // enlistment may be a reopened RM's by now, which gets a recover of its own, and the closed
             // RM's handler would answer in its stead.
             if !closed { to.deliver(n) }
-            // Only `ResourceManager.recover()` sends recover notifications; it counts those it queued.
-            if queued && n.kind == .recover { to.queuedRecoverDelivered() }
-            guard e.turnGoesOn() else { return }
+            if queued && n.kind == .recover { recovered.append(to) }
+            guard e.turnGoesOn() else {
+                for r in recovered { r.queuedRecoverDelivered() }
+                return
+            }
             (n, to, closed) = lock.withLock {
                 let (n, to) = e.nextTurnLocked()
                 return (n, to, to.state == .closed)

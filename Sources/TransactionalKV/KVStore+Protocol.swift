@@ -6,7 +6,11 @@ import TransactionManager
 extension KVStore {
     func handle(_ n: TransactionNotification) {
         switch n.kind {
-        case .recoveryComplete: presumeAbortUnnotified()
+        case .recoveryComplete:
+            presumeAbortUnnotified()
+            lock.withLock { recoveryCompleted = true }
+            recoveryProgress.signal()
+            return
         case .tmOnline: return
         default: break
         }

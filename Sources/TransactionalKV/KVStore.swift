@@ -62,6 +62,10 @@ public final class KVStore: @unchecked Sendable {
     /// The store's RM is closed (by `close()` or by its TM's close): its reservations are given back, and
     /// no more are taken.
     var rmClosed = false
+    /// The RM's recovery-complete has been handled: every transaction the TM owed the store at open has
+    /// its outcome (or is in doubt). Signalled then, and when the RM closes (see `awaitRecovery`).
+    var recoveryCompleted = false
+    let recoveryProgress = DispatchSemaphore(value: 0)
     var snapshotGeneration: UInt64 = 0
     var failure: LogError?
     /// Set by `close()`: this instance no longer begins transactions or writes checkpoints (a reopened
@@ -111,9 +115,18 @@ public final class KVStore: @unchecked Sendable {
     /// snapshot files in `directory` (created if missing; its parent is synced so its entry is durable). Loads the last snapshot, replays the store's stream after it, then
     /// recovers the RM: transactions the TM says committed are applied, rolled-back ones dropped, in-doubt
     /// ones keep their keys locked until resolved, and prepared ones the TM does not know are rolled
-    /// back (presumed abort).
+    /// back (presumed abort). It returns once that is done, so a read right after it sees every
+    /// committed transaction.
+    ///
+    /// A blocking call (it reads the snapshot and syncs a directory). When an earlier instance of this
+    /// store, closed in this process, is still inside a notification handler call for a transaction the
+    /// TM owes the store, the TM delivers that transaction's recover notification and outcome once the
+    /// call returns, and the open waits for them, at most `recoveryTimeout`: then, or if the calling
+    /// task is cancelled, it closes the store again and throws `not-online` (or `terminated`); the
+    /// outcome stays owed, and a later open gets it.
     public static func open(
-        transactionManager tm: TransactionManager, id: GUID, description: String = "", directory: String, io: any FileIO = PosixFileIO()
+        transactionManager tm: TransactionManager, id: GUID, description: String = "", directory: String, io: any FileIO = PosixFileIO(),
+        recoveryTimeout: Duration = .seconds(30)
     ) throws -> KVStore {
         guard !tm.isVolatile else { throw LogError(.invalidArgument, "a KVStore needs a durable transaction manager") }
         if !io.fileExists(directory) { try io.makeDirectory(directory) }
@@ -149,6 +162,7 @@ public final class KVStore: @unchecked Sendable {
                 }
             }
             try store.rm.recover()
+            try store.awaitRecovery(timeout: recoveryTimeout)
         } catch {
             // Leave nothing open: the RM, left open, would refuse the next open of this store.
             store.close()
@@ -157,8 +171,30 @@ public final class KVStore: @unchecked Sendable {
         return store
     }
 
+    /// Waits until the RM's recovery-complete was handled. It normally was before `rm.recover()` returned;
+    /// it comes later when a handler call of an earlier instance of this store holds the turn of an
+    /// enlistment the TM owes this one (see `ResourceManager.recover()`), and the committed writes it
+    /// carries would otherwise be missing from the store `open` returns.
+    private func awaitRecovery(timeout: Duration) throws {
+        let (seconds, attoseconds) = timeout.components
+        let nanos = seconds < 0 ? 0 : seconds >= 1 << 32 ? UInt64(1) << 62 : UInt64(seconds) * 1_000_000_000 + UInt64(max(attoseconds, 0) / 1_000_000_000)
+        let end = monotonicNanos() &+ nanos
+        while true {
+            let (done, closed) = lock.withLock { (recoveryCompleted, rmClosed) }
+            if done { return }
+            if closed { throw LogError(.closed, "store \(id): its resource manager closed before its recovery completed") }
+            if Task.isCancelled { throw LogError(.terminated, "store \(id): open cancelled while waiting for its recovery to complete") }
+            let now = monotonicNanos()
+            if now >= end {
+                throw LogError(.notOnline, "store \(id): its recovery did not complete within \(timeout): a handler call of an earlier instance of the store, closed in this process, still holds a transaction the transaction manager owes it; open it again once that call returns")
+            }
+            // In slices, to notice cancellation.
+            _ = recoveryProgress.wait(timeout: .now() + .nanoseconds(Int(min(end - now, 100_000_000))))
+        }
+    }
+
     /// One lock per store id in this process, held by each checkpoint from before it
-    /// checks that its RM is open until it is written, and taken by ``open(transactionManager:id:description:directory:io:)``.
+    /// checks that its RM is open until it is written, and taken by ``open(transactionManager:id:description:directory:io:recoveryTimeout:)``.
     /// Without it a checkpoint that began before its TM closed went on while the store was opened again
     /// on a new TM object: its restart area, written after the new instance's checkpoint, took over with
     /// an older snapshot behind the new instance's base, and the commits in between were lost.
@@ -251,6 +287,7 @@ public final class KVStore: @unchecked Sendable {
             defer { outcomeReserved.removeAll() }
             return outcomeReserved.count
         }
+        recoveryProgress.signal()  // an open waiting for recovery-complete stops: none will come
         if held > 0 { try? stream.release(recordSizes: [Int](repeating: KVRecord.outcomeSize, count: held)) }
     }
 

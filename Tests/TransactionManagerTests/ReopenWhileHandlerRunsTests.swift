@@ -75,7 +75,8 @@ struct ReopenWhileHandlerRunsTests {
 
     /// `rm` got the commit, and its recover notification before recovery-complete.
     static func expectRecoverThenComplete(_ seen: Seen, _ who: String) async {
-        #expect(await eventually { seen.all.contains(.commit) }, "\(who) never got the commit: \(seen.all)")
+        #expect(await eventually { seen.all.contains(.commit) && seen.all.contains(.recoveryComplete) },
+                "\(who) never got the commit and recovery-complete: \(seen.all)")
         let kinds = seen.all
         let recover = kinds.firstIndex(of: .recover), complete = kinds.firstIndex(of: .recoveryComplete)
         #expect(recover != nil && complete != nil && recover! < complete!,
@@ -93,6 +94,27 @@ struct ReopenWhileHandlerRunsTests {
         try await held.release()
         await Self.expectRecoverThenComplete(new, "the reopened RM")
         #expect(!held.old.all.contains(.recover), "the closed RM's handler got a notification for the reopened RM: \(held.old.all)")
+        withExtendedLifetime((held, a2)) {}
+    }
+
+    /// Its recovery-complete came right after the queued recover, before the commit the recover's
+    /// answer sent (queued in the same turn): an RM that takes recovery-complete as "every outcome owed at
+    /// open is in" (a KV store's open waits for it) missed the commit. When `recover()` delivers the
+    /// recover itself, the commit comes first.
+    @Test("the reopened RM gets the outcome of its queued recover before recovery-complete", .timeLimit(.minutes(1)))
+    func outcomeOfAQueuedRecoverPrecedesRecoveryComplete() async throws {
+        let scratch = TMScratch("reopen-handler-outcome")
+        defer { scratch.remove() }
+        let (log, tm) = try scratch.createOnline()
+        defer { try? log.close() }
+        let held = try await HeldCommit(tm)
+        let (a2, new) = try Self.reopen(tm, held.a.id)
+        try await held.release()
+        await Self.expectRecoverThenComplete(new, "the reopened RM")
+        let kinds = new.all
+        let commit = kinds.firstIndex(of: .commit), complete = kinds.firstIndex(of: .recoveryComplete)
+        #expect(commit != nil && complete != nil && commit! < complete!,
+                "recovery-complete reached the reopened RM before the commit its recover was answered with: \(kinds)")
         withExtendedLifetime((held, a2)) {}
     }
 
