@@ -93,7 +93,10 @@ extension KVStore {
     /// - Throws: `closed` once the store is closed, or its TM (which closes its resource manager) is.
     @discardableResult
     public func checkpoint() throws -> LSN {
-        try checkpointLock.withLock { try Self.withInstanceLock(id: id) { try checkpointHoldingLocks() } }
+        let lsn = try checkpointLock.withLock { try Self.withInstanceLock(id: id) { try checkpointHoldingLocks() } }
+        // It may have given the log room back for commit records a full log refused.
+        if lock.withLock({ failure != nil }) { catchUpWithTheLog() }
+        return lsn
     }
 
     /// The checkpoint, with `checkpointLock` and the store's instance lock (see `withInstanceLock`) held.

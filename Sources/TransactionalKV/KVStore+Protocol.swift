@@ -204,28 +204,23 @@ extension KVStore {
             let v = active[tx].flatMap { $0.state == .prepared ? $0 : nil }
             guard let writes = v?.loggedWrites ?? pending[tx] else { return true }  // a repeated commit: already applied
             if !writes.isEmpty {
-                // Logged before the writes are applied and before the TM hears of it: once acknowledged,
-                // the TM forgets the transaction, and after a crash this record is all that says it
-                // committed. Under the lock, so the stream orders commits as they were applied (once the
-                // keys are unlocked another transaction may write them and log its own record). Unforced:
-                // it precedes the TM's end record in the log, so it is durable whenever that is.
                 do {
-                    try stream.append(KVRecord.commit(tx).encode(), usingReservation: outcomeReserved.contains(tx))
+                    try logCommitLocked(tx, writes)
                 } catch {
                     // Only a failed or closed log (or, without a reservation, a full one) gets here. The
                     // transaction stays prepared with its keys locked and is not acknowledged, so the TM
-                    // sends the commit again when it recovers.
+                    // sends the commit again when it recovers; or, when the log was full, the store logs
+                    // and acknowledges it once there is room (`catchUpWithTheLog`).
                     if let v {
                         active[tx] = nil
                         v.state = .done
                         pending[tx] = writes
                     }
-                    failure = failure ?? ((error as? LogError) ?? LogError(.io, "\(error)"))
+                    let err = (error as? LogError) ?? LogError(.io, "\(error)")
+                    failure = failure ?? err
+                    if err.code == .logFull { unloggedCommits[tx] = e }
                     return false
                 }
-                outcomeReserved.remove(tx)
-                applyLocked(writes)
-                unlockLocked(tx, writes)
             }
             if let v {
                 active[tx] = nil
@@ -239,6 +234,58 @@ extension KVStore {
             return true
         }
         if acknowledge { try? e.commitComplete() }
+    }
+
+    /// Appends a prepared transaction's commit record, then applies its writes. Lock held.
+    ///
+    /// Logged before the writes are applied and before the TM hears of it: once acknowledged, the TM
+    /// forgets the transaction, and after a crash this record is all that says it committed. Under the
+    /// lock, so the stream orders commits as they were applied (once the keys are unlocked another
+    /// transaction may write them and log its own record). Unforced: it precedes the TM's end record in
+    /// the log, so it is durable whenever that is.
+    private func logCommitLocked(_ tx: GUID, _ writes: [KVWrite]) throws {
+        try stream.append(KVRecord.commit(tx).encode(), usingReservation: outcomeReserved.contains(tx))
+        outcomeReserved.remove(tx)
+        if !unloggedCommits.isEmpty { unloggedCommits[tx] = nil }
+        applyLocked(writes)
+        unlockLocked(tx, writes)
+    }
+
+    /// After the log refused room (`failure` is `log-full`): appends the commit records it refused,
+    /// applies and acknowledges them, and reserves the outcome room the store's open could not, while the
+    /// log has room. Once every refused commit is logged the store takes transactions again. Called by
+    /// `begin` while the store has a failure, and after a checkpoint (which gives room back).
+    func catchUpWithTheLog() {
+        let acknowledged: [Enlistment] = lock.withLock {
+            guard failure?.code == .logFull || !unloggedCommits.isEmpty, !closed, !rmClosed else { return [] }
+            var done: [Enlistment] = []
+            for (tx, e) in unloggedCommits.sorted(by: { $0.key < $1.key }) {
+                guard let writes = pending[tx] else {
+                    unloggedCommits[tx] = nil  // committed since, by the TM's commit sent again
+                    continue
+                }
+                do {
+                    try logCommitLocked(tx, writes)
+                } catch {
+                    let err = (error as? LogError) ?? LogError(.io, "\(error)")
+                    if err.code != .logFull { failure = err }
+                    return done
+                }
+                pending[tx] = nil
+                recoverNotified.remove(tx)
+                stats.recoveredCommitted += 1
+                done.append(e)
+            }
+            if failure?.code == .logFull { failure = nil }
+            // Room for the outcome records of the transactions still prepared (in doubt), so their
+            // commit does not meet a full log again; as at open, while the log has room.
+            for tx in pending.keys.sorted() where !outcomeReserved.contains(tx) {
+                guard (try? stream.reserve(recordSizes: [KVRecord.outcomeSize])) != nil else { break }
+                outcomeReserved.insert(tx)
+            }
+            return done
+        }
+        for e in acknowledged { try? e.commitComplete() }
     }
 
     private func rollback(_ e: Enlistment, _ tx: GUID) {

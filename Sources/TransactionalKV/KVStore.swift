@@ -59,6 +59,10 @@ public final class KVStore: @unchecked Sendable {
     /// Prepared transactions (live or pending) holding a reservation for their outcome record, so that
     /// record never fails for lack of space (see `prepare` in KVStore+Protocol.swift).
     var outcomeReserved: Set<GUID> = []
+    /// Commits whose record the log refused for lack of room (a transaction prepared before the store
+    /// was opened on a full log, which could not reserve room for it then), with the enlistment to
+    /// acknowledge once the record is appended (see `catchUpWithTheLog`).
+    var unloggedCommits: [GUID: Enlistment] = [:]
     /// The store's RM is closed (by `close()` or by its TM's close): its reservations are given back, and
     /// no more are taken.
     var rmClosed = false
@@ -233,9 +237,16 @@ public final class KVStore: @unchecked Sendable {
     }
 
     /// Starts (or continues) `transaction`'s work in this store: enlists the store's RM.
+    ///
+    /// - Throws: `closed`; the store's failure (the log's, or `log-full` while a commit record the full
+    ///   log refused is not yet appended: it is tried again first, and once it is in, the store goes on).
     public func begin(_ transaction: Transaction) throws -> KVTransaction {
         if let existing = lock.withLock({ active[transaction.id] }) { return existing }
-        if let failure = lock.withLock({ failure }) { throw failure }
+        if lock.withLock({ failure }) != nil {
+            // A full log may have room again (a checkpoint moved its tail, a container was added).
+            catchUpWithTheLog()
+            if let failure = lock.withLock({ failure }) { throw failure }
+        }
         if lock.withLock({ closed }) { throw LogError(.closed, "store \(id) is closed") }
         let e = try rm.enlist(transaction, mask: .all)
         return lock.withLock {
@@ -284,6 +295,7 @@ public final class KVStore: @unchecked Sendable {
     func releaseOutcomeReservations() {
         let held = lock.withLock { () -> Int in
             rmClosed = true
+            unloggedCommits.removeAll()  // owed to the RM's next instance now (the TM sends them again)
             defer { outcomeReserved.removeAll() }
             return outcomeReserved.count
         }

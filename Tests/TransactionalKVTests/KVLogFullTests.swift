@@ -5,6 +5,7 @@
 // about four times its size. Every acknowledged put survives a crash.
 
 import Foundation
+import Synchronization
 import LogStore
 import Testing
 import TransactionManager
@@ -110,3 +111,76 @@ import TransactionManager
     }
 }
 
+
+/// A store opened on a full log: it could not reserve room for the outcome record of a transaction still
+/// prepared in its stream, and the commit the TM owed it (sent as the store opened) was refused for lack
+/// of room. The store kept `log-full` as a failure that every later `begin` threw, and the committed writes
+/// unapplied, until it was opened again, however much room came back.
+@Suite struct KVLogFullAtOpenTests {
+    /// A transaction across stores b and a whose decision is durable and whose commit record in a is not
+    /// (the log goes, "a crash", while a's commit handler is held); the log is then opened again with
+    /// almost no room left, held back by a reservation (returned by `room`), and the TM and both stores
+    /// are opened on it. Store a gets the commit as it opens and cannot log it.
+    static func openOnAFullLogOwingACommit(_ w: KVWorld) async throws -> (LogStream, KVStore, LogStore, TransactionManager) {
+        let inCommit = DispatchSemaphore(value: 0)
+        let gate = DispatchSemaphore(value: 0)
+        let first = Atomic<Bool>(true)
+        w.a.beforeCommitForTesting = { @Sendable in
+            if first.exchange(false, ordering: .sequentiallyConsistent) {
+                inCommit.signal()
+                gate.wait()
+            }
+        }
+        let tx = try w.tm.createTransaction()
+        try w.b.begin(tx).put(b("y"), b("1"))
+        try w.a.begin(tx).put(b("x"), b("1"))
+        let commit = Task(executorPreference: OwnThreadExecutor()) { try await tx.commit() }
+        let entered = await onOwnThread { inCommit.wait(timeout: .now() + 10) == .success }
+        #expect(entered, "store a never got its commit")
+        try w.crash()
+        gate.signal()
+        // The store cannot log its commit record in the closed log and does not answer: the commit
+        // returns once its TM is closed (its decision is durable).
+        try? w.tm.close()
+        _ = try? await commit.value
+
+        let log = try LogStore.open(at: w.directory + "/log")
+        let room = try log.createStream("room")
+        let filler = try log.createStream("filler")
+        try room.reserve(recordSizes: [Int](repeating: 0, count: 200))
+        for size in [3000, 100, 0] {
+            while true {
+                do { _ = try filler.append([UInt8](repeating: 7, count: size)) } catch let e as LogError where e.code == .logFull { break }
+            }
+        }
+        let tm = try TransactionManager.open(log: log)
+        try tm.recover()
+        let a = try KVStore.open(transactionManager: tm, id: w.storeIDs[0], directory: w.dataDirectory)
+        return (room, a, log, tm)
+    }
+
+    @Test("once room comes back, the store logs and applies the commit it owed and begins transactions again", .timeLimit(.minutes(1)))
+    func storeRecoversOnceRoomReturns() async throws {
+        let w = try KVWorld(stores: 2, tag: "full-at-open")
+        defer { w.finish() }
+        let (room, a, log, tm) = try await Self.openOnAFullLogOwingACommit(w)
+        defer { try? log.close() }
+        // The open met the full log: the commit is not applied, and transactions are refused.
+        #expect(a.get(b("x")) == nil)
+        #expect(throws: LogError.self) { _ = try a.begin(try tm.createTransaction()) }
+        // Room comes back.
+        try room.release(recordSizes: [Int](repeating: 0, count: 200))
+        let tx = try tm.createTransaction()
+        #expect(throws: Never.self, "the store still refuses transactions after room came back") { try a.begin(tx).put(b("z"), b("1")) }
+        try? await tx.commit()
+        #expect(s(a.get(b("x"))) == "1", "the owed commit was not applied once there was room")
+        #expect(a.inDoubtTransactions.isEmpty)
+        #expect(s(a.get(b("z"))) == "1")
+        a.close()
+        // And it is in the log: reopened, the store has it without the TM's help.
+        let a2 = try KVStore.open(transactionManager: tm, id: w.storeIDs[0], directory: w.dataDirectory)
+        #expect(s(a2.get(b("x"))) == "1")
+        #expect(s(a2.get(b("z"))) == "1")
+        a2.close()
+    }
+}
