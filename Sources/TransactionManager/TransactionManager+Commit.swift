@@ -154,6 +154,7 @@ extension TransactionManager {
             let lsn: LSN
             do { lsn = try append(record) } catch { throw rollBackUnlogged(txn, wasLogged: wasLogged, record: "decision", floor: floor, error) }
             lock.withLock { endRecordLocked(txn, floor) }
+            afterDecisionAppendForTesting?()
             do {
                 try await stream.flush(upTo: lsn)
             } catch {

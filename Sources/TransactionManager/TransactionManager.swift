@@ -85,6 +85,8 @@ public final class TransactionManager: @unchecked Sendable {
     var failure: LogError?
     /// What the last recovery did.
     var recoveryStats = RecoveryStatistics()
+    /// Tests only: runs on the commit driver's thread after a commit decision is appended, before its flush.
+    var afterDecisionAppendForTesting: (@Sendable () -> Void)?
     /// The stream this TM holds in ``heldStreams`` until it is closed, stopped or freed.
     private let held: HeldStream?
     /// ``held`` was given back: close, stop and deinit each give it back, and only the first may (the
