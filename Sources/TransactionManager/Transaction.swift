@@ -37,7 +37,10 @@ public final class Transaction: @unchecked Sendable, CustomStringConvertible {
     ///   failed before the decision was durable (recovery then decides; the outcome is unknown here),
     ///   or before every participant answered prepare (the transaction is rolled back). A commit whose
     ///   decision is durable returns even if the log fails before every participant acknowledged;
-    ///   `closed` if the TM closed first, or the RM of a single-phase commit closed before answering.
+    ///   `closed` if the TM closed first, or the RM of a single-phase commit closed before answering, or
+    ///   the log was closed under the TM: before the decision was appended, the transaction rolled back;
+    ///   after, the close made the decision durable, so it committed (``outcome`` says so, and the message),
+    ///   and its participants get the commit when the log is opened again and the TM recovers.
     public func commit() async throws { try await tm.commit(core) }
 
     /// Rolls back. Allowed until the transaction is prepared or its commit is decided (`invalid-state`

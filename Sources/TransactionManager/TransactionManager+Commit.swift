@@ -158,6 +158,17 @@ extension TransactionManager {
             do {
                 try await stream.flush(upTo: lsn)
             } catch {
+                // The log closed under the TM after the append: its close flushed everything, so the
+                // decision is durable and recovery commits the transaction. It is committed, then, but no
+                // commit is sent (the participants could not log their acknowledgements in a closed log;
+                // they get it at recovery), so the commit still throws `closed`, saying so.
+                if (error as? LogError)?.code == .closed, let log, lsn <= log.durableLSN {
+                    lock.withLock {
+                        txn.state = .failed
+                        txn.outcome = .committed
+                    }
+                    throw LogError(.closed, "the log was closed during the commit of transaction \(txn.id), after its commit decision was durable: it committed, and its participants get the commit when the log is opened again and the transaction manager recovers", lsn: lsn)
+                }
                 // The decision may or may not be durable: no outcome is sent, and none is claimed (a
                 // reader of `outcome` would otherwise see committed); recovery decides.
                 lock.withLock {

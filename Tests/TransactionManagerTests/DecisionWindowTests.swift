@@ -132,3 +132,34 @@ final class BlockingSyncIO: ForwardingFileIO, @unchecked Sendable {
         #expect(tx.outcome == .committed)
     }
 }
+
+/// The log closed under the TM between the commit decision's append and its flush. The close flushes
+/// everything, so the decision is durable and recovery commits the transaction; the commit used to throw
+/// the flush's bare `closed` ("the log is closed"), left the outcome `undetermined`, and said nothing of
+/// the decision.
+@Suite struct DecisionLogClosedTests {
+    @Test("a commit whose decision the log's close made durable says it committed, and recovery commits it", .timeLimit(.minutes(1)))
+    func decisionMadeDurableByTheClose() async throws {
+        let dir = TMScratch("decision-log-closed")
+        defer { dir.remove() }
+        let (log, tm) = try dir.createOnline()
+        let (a, b, tx) = try twoRMs(tm)
+        tm.afterDecisionAppendForTesting = { try? log.close() }
+        let error = await BackgroundCall { try await tx.commit() }.expectLogError(.closed, "the commit")
+        tm.afterDecisionAppendForTesting = nil
+        #expect(error?.message.contains("committed") == true, "the error does not say the decision is durable: \(String(describing: error))")
+        #expect(tx.outcome == .committed)
+        #expect(await tx.waitForOutcome() == .committed)
+        // Nothing was sent: the participants cannot log an acknowledgement in a closed log.
+        for rm in [a, b] { #expect(rm.kinds(tx.id) == [.prePrepare, .prepare], "\(rm.kinds(tx.id))") }
+
+        let ids = [a.id, b.id]
+        let (log2, tm2) = try dir.reopenOnline()
+        defer { try? log2.close() }
+        #expect(tm2.lastRecovery.committing == 1)
+        let a2 = try ScriptedRM.open(tm2, id: ids[0])
+        try a2.rm.recover()
+        #expect(await eventually { a2.kinds(tx.id).contains(.commit) }, "\(a2.kinds(tx.id))")
+        withExtendedLifetime((a, b)) {}
+    }
+}
