@@ -80,7 +80,15 @@ extension TransactionManager {
             }
             return fx
         }
-        try await stream.flush(upTo: lsn)
+        do {
+            try await stream.flush(upTo: lsn)
+        } catch {
+            // Nothing is sent or logged for a record that may not be durable, but the waiters are woken:
+            // a forget took the transaction out of the table, where the log's failure looks for waiters
+            // to wake, and its waiters into `fx`, so they waited for ever.
+            for c in fx.resume { c.resume() }
+            throw error
+        }
         perform(fx)
     }
 

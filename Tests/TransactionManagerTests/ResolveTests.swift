@@ -232,3 +232,27 @@ import TxLogTestSupport
         #expect(tm2.lastRecovery.committing == 1)
     }
 }
+
+/// A `resolve(.forget)` whose forced record's flush fails (the log fails): the forget had already taken
+/// the transaction out of the table and its outcome waiters into the effects to perform after the flush,
+/// which the failure skipped. The log's failure wakes only waiters of transactions still in the table, so
+/// a `waitForOutcome()` on it never returned.
+@Suite struct ResolveFlushFailureTests {
+    @Test("a waiter of a transaction forgotten by a resolve whose flush fails returns", .timeLimit(.minutes(1)))
+    func forgetWhoseFlushFailsWakesTheWaiters() async throws {
+        let dir = TMScratch("resolve-forget-flush-fails")
+        defer { dir.remove() }
+        let io = FailingSyncIO()
+        let log = try LogStore.create(at: dir.path, options: TMScratch.options, io: io)
+        defer { try? log.close() }
+        let tm = try TransactionManager.create(log: log)
+        try tm.recover()
+        let (a, tx, superior) = try await preparedUnderSuperior(tm)
+        let waiter = BackgroundCall { await tx.waitForOutcome() }
+        #expect(await eventually { tm.lock.withLock { tx.core.finishWaiters.count == 1 } }, "the waiter never waited")
+        io.failSyncs.set(true)
+        await BackgroundCall { try await tm.resolve(tx.id, action: .forget) }.expectLogError(.failed, "the resolve")
+        await waiter.expectSuccess("waitForOutcome() on the forgotten transaction", within: 5)
+        withExtendedLifetime((a, superior)) {}
+    }
+}
