@@ -451,7 +451,7 @@ public final class LogStore: Sendable {
     public var policy: LogPolicy { core.lock.withLock { core.state.policy } }
 
     /// Changes the space policy and persists it in the base file. When the log has fewer containers than
-    /// the new ``LogPolicy/minContainers`` (not counting those pending delete), the missing ones are added
+    /// the new `LogPolicy.minContainers` (not counting those pending delete), the missing ones are added
     /// first (named with the new prefix).
     ///
     /// All or nothing for the policy: when this throws, the old policy is still in force, in memory and
