@@ -221,3 +221,28 @@ extension ToolArgumentTests {
         #expect(e.stdout.contains("(default: 64M)") && e.stdout.contains("(default: 64K)"), "\(e.stdout)")
     }
 }
+
+extension ToolArgumentTests {
+    /// docs/tools/txlog.md: read commands open the log read-only, and commands that change a log say so in
+    /// their --help. `stress-restart run`, `workload run` and `workload check` (whose recovery writes) did not.
+    @Test("every subcommand's --help says whether it changes the log or only reads it")
+    func helpSaysWhetherACommandWrites() async throws {
+        let scratch = try Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let changing = [
+            ["create"], ["containers", "add"], ["containers", "remove"], ["policy", "set"], ["tm", "resolve"], ["stress", "run"],
+            ["stress-restart", "run"], ["workload", "run"], ["workload", "check"], ["demo"],
+        ]
+        let reading = [
+            ["info"], ["containers", "list"], ["streams"], ["policy", "show"], ["dump"], ["verify"], ["stats"], ["map"], ["tm", "list"],
+            ["tm", "transactions"], ["tm", "audit"], ["stress", "check"], ["stress-restart", "check"],
+        ]
+        for command in changing + reading {
+            let e = try await TxlogProcess.run(command + ["--help"], scratch: scratch, hangAfter: 30)
+            // The overview, before USAGE, with its line breaks undone.
+            let overview = (e.stdout.components(separatedBy: "USAGE:").first ?? "").split(whereSeparator: \.isWhitespace).joined(separator: " ")
+            let says = changing.contains(command) ? "(changes the" : "(read-only)"
+            #expect(e.status == 0 && overview.contains(says), "\(command): \(overview)")
+        }
+    }
+}

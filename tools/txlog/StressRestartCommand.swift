@@ -31,7 +31,7 @@ struct StressRestartCommand: ParsableCommand {
     }
 
     struct Run: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Write restart areas; optionally die at an exact step.")
+        static let configuration = CommandConfiguration(abstract: "Write restart areas; optionally die at an exact step (changes the log).")
         @Argument(help: "The log directory (must exist).") var path: String
         @Option(help: "Rounds to run.") var rounds = 20
         @Option(help: "Records appended per round.") var records = 30

@@ -17,7 +17,7 @@ struct WorkloadCommand: ParsableCommand {
 
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Run transfers; print one flushed line per acknowledged commit: <tx id> <store>:<account> <store>:<account> <amount>.")
+            abstract: "Run transfers; print one flushed line per acknowledged commit: <tx id> <store>:<account> <store>:<account> <amount> (changes the directory).")
         @Argument(help: "The workload directory (created and funded if it does not exist).") var path: String
         @Option(help: "Concurrent clients.") var clients = 8
         @Option(help: "Seconds to run.") var seconds = 10.0
@@ -42,7 +42,7 @@ struct WorkloadCommand: ParsableCommand {
 
     struct Check: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Recover and check: every acknowledged transfer present, none half-visible, balance conserved. Exits 1 on a violation.")
+            abstract: "Recover and check: every acknowledged transfer present, none half-visible, balance conserved. Exits 1 on a violation (changes the log: recovery writes).")
         @Argument(help: "The workload directory.") var path: String
         @Option(help: "The acknowledgements printed by `workload run`.") var acks: String
         @Flag(help: "Print JSON.") var json = false
