@@ -208,11 +208,18 @@ struct DumpToolTests {
     /// A log of 512 KiB containers, still open (the live writer), holding `records` durable records.
     static func followLog(_ tag: String, containers: Int = 4, records: Int) async throws -> (String, LogStore, [LSN]) {
         let dir = LogTestKit.temporaryPath(tag)
-        let log = try LogStore.create(at: dir, options: LogTestKit.options(containerSize: 512 * 1024, containerCount: containers, blockSize: 4096, codec: .none))
-        var lsns: [LSN] = []
-        for i in 0..<records { lsns.append(try log.append(LogTestKit.textPayload(i, length: 300))) }
-        try await log.flush()
-        return (dir, log, lsns)
+        return try await removingOnThrow(dir) {
+            let log = try LogStore.create(at: dir, options: LogTestKit.options(containerSize: 512 * 1024, containerCount: containers, blockSize: 4096, codec: .none))
+            do {
+                var lsns: [LSN] = []
+                for i in 0..<records { lsns.append(try log.append(LogTestKit.textPayload(i, length: 300))) }
+                try await log.flush()
+                return (dir, log, lsns)
+            } catch {
+                try? log.close()
+                throw error
+            }
+        }
     }
 
     @Test("--follow prints the records a live writer adds after the end, in order, none twice, none missed")

@@ -4,16 +4,22 @@
 import Foundation
 import Testing
 @testable import LogStore
+import TxLogTestSupport
 
 private typealias Kit = FaultTestKit
 
 /// A fresh log with `records` flushed records, its ledger and its directory.
 private func makeLog(_ tag: String, containers: Int = 2, records: Int = 100) throws -> (LogStore, FaultLedger, String) {
     let dir = Kit.temporaryPath(tag)
-    let log = try LogStore.create(at: dir, options: Kit.tinyOptions(containers: containers))
-    var ledger = FaultLedger()
-    if records > 0, let e = ledger.round(log, count: records) { throw e }
-    return (log, ledger, dir)
+    return try removingOnThrow(dir) {
+        let log = try LogStore.create(at: dir, options: Kit.tinyOptions(containers: containers))
+        var ledger = FaultLedger()
+        if records > 0, let e = ledger.round(log, count: records) {
+            try? log.close()
+            throw e
+        }
+        return (log, ledger, dir)
+    }
 }
 
 private func code(_ body: () throws -> Void) -> LogError.Code? { Kit.logError(body)?.code }

@@ -7,6 +7,7 @@
 import Foundation
 import Testing
 @testable import LogStore
+import TxLogTestSupport
 
 private typealias Kit = FaultTestKit
 private let EIO = FaultyFileIO.EIO
@@ -18,8 +19,7 @@ private let recordsPerRound = 48
 /// A fresh closed log with four tiny containers; sweeps copy it instead of creating one each time.
 private func makeTemplate(_ tag: String) throws -> String {
     let dir = Kit.temporaryPath(tag)
-    let log = try LogStore.create(at: dir, options: Kit.tinyOptions(containers: 4))
-    try log.close()
+    try removingOnThrow(dir) { try LogStore.create(at: dir, options: Kit.tinyOptions(containers: 4)).close() }
     return dir
 }
 

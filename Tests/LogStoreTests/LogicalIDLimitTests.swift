@@ -35,14 +35,16 @@ import TxLogTestSupport
         var options = LogCreateOptions()
         options.containerSize = 512 << 10
         options.blockSize = 1024
-        try LogStore.create(at: dir, options: options).close()
-        try rewriteBase(dir) { r in
-            for i in r.containers.indices where r.containers[i].state == .active { r.containers[i].logicalID = logical }
-            r.scanStart = LSN(container: logical, blockOffset: UInt64(Format.containerDataStart), slot: 0)!
-            r.scanStartPreviousLSN = .null
-            r.baseLSN = .null
-            r.durableWatermark = .null
-            for i in r.streams.indices { r.streams[i].last = .null }
+        try removingOnThrow(dir) {
+            try LogStore.create(at: dir, options: options).close()
+            try rewriteBase(dir) { r in
+                for i in r.containers.indices where r.containers[i].state == .active { r.containers[i].logicalID = logical }
+                r.scanStart = LSN(container: logical, blockOffset: UInt64(Format.containerDataStart), slot: 0)!
+                r.scanStartPreviousLSN = .null
+                r.baseLSN = .null
+                r.durableWatermark = .null
+                for i in r.streams.indices { r.streams[i].last = .null }
+            }
         }
         return dir
     }
@@ -126,8 +128,10 @@ import TxLogTestSupport
         var options = LogCreateOptions()
         options.containerSize = 512 << 10
         options.blockSize = 1024
-        try LogStore.create(at: dir, options: options).close()
-        try LogicalIDLimitTests.rewriteBase(dir, change)
+        try removingOnThrow(dir) {
+            try LogStore.create(at: dir, options: options).close()
+            try LogicalIDLimitTests.rewriteBase(dir, change)
+        }
         return dir
     }
 

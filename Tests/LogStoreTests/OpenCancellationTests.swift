@@ -49,7 +49,7 @@ enum OpenCancellationKit {
         for _ in 0..<blocks { try log.append(record) }
         try log.flush()
         let image = try FaultTestKit.copy(live, tag: tag)
-        try log.close()
+        try removingOnThrow(image) { try log.close() }
         return image
     }
 }

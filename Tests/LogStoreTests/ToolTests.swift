@@ -1,6 +1,7 @@
 import Foundation
 import LogStore
 import Testing
+import TxLogTestSupport
 
 /// The built `txlog` binary, end to end: read commands on a real log (text and JSON), and on damaged logs
 /// (bit flips, a truncated or missing container, a garbage base file), with their exit codes.
@@ -53,36 +54,38 @@ struct ToolTests {
         options.containerCount = 4
         options.blockSize = 4096
         options.codec = .lz4
-        let log = try LogStore.create(at: dir, options: options)
-        let ktm = try log.createStream("ktm")
-        var f = Fixture(dir: dir)
-        var previous = LSN.invalid
-        for i in 0..<1800 {
-            // Half compressible text, half incompressible-ish numbers, so lz4 has something to do.
-            let text = Array("record \(i) of the default stream; ".utf8) + Array(repeating: UInt8(i % 7), count: 300)
-            try log.append(text)
-            f.defaultRecords += 1
-            if i % 3 == 0 {
-                let payload = Array("ktm \(i)".utf8) + (0..<200).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ i) }
-                previous = try ktm.append(payload, previous: previous, undoNext: previous)
-                f.ktmRecords += 1
-                f.ktmBytes += payload.count
+        return try removingOnThrow(dir) {
+            let log = try LogStore.create(at: dir, options: options)
+            let ktm = try log.createStream("ktm")
+            var f = Fixture(dir: dir)
+            var previous = LSN.invalid
+            for i in 0..<1800 {
+                // Half compressible text, half incompressible-ish numbers, so lz4 has something to do.
+                let text = Array("record \(i) of the default stream; ".utf8) + Array(repeating: UInt8(i % 7), count: 300)
+                try log.append(text)
+                f.defaultRecords += 1
+                if i % 3 == 0 {
+                    let payload = Array("ktm \(i)".utf8) + (0..<200).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ i) }
+                    previous = try ktm.append(payload, previous: previous, undoNext: previous)
+                    f.ktmRecords += 1
+                    f.ktmBytes += payload.count
+                }
+                if i == 900 || i == 1700 {
+                    try ktm.writeRestartArea(Array("checkpoint \(i)".utf8))
+                    f.restarts += 1
+                    f.ktmRecords += 1
+                    f.ktmBytes += "checkpoint \(i)".utf8.count
+                }
             }
-            if i == 900 || i == 1700 {
-                try ktm.writeRestartArea(Array("checkpoint \(i)".utf8))
-                f.restarts += 1
-                f.ktmRecords += 1
-                f.ktmBytes += "checkpoint \(i)".utf8.count
-            }
+            try log.flush()
+            try log.close()
+            return f
         }
-        try log.flush()
-        try log.close()
-        return f
     }
 
     static func copy(_ f: Fixture) throws -> String {
         let to = NSTemporaryDirectory() + "txlog-tool-\(UUID().uuidString)"
-        try FileManager.default.copyItem(atPath: f.dir, toPath: to)
+        try removingOnThrow(to) { try FileManager.default.copyItem(atPath: f.dir, toPath: to) }
         return to
     }
 

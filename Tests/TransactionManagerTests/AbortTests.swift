@@ -5,13 +5,16 @@ import Foundation
 import LogStore
 import Testing
 @testable import TransactionManager
+import TxLogTestSupport
 
 @Suite struct AbortTests {
     /// A durable TM with two online scripted RMs, a and b.
     static func durable(_ tag: String) throws -> (TMScratch, LogStore, TransactionManager, ScriptedRM, ScriptedRM) {
         let dir = TMScratch(tag)
-        let (log, tm) = try dir.createOnline()
-        return (dir, log, tm, try ScriptedRM.online(tm, "a"), try ScriptedRM.online(tm, "b"))
+        return try removingOnThrow(dir.path) {
+            let (log, tm) = try dir.createOnline()
+            return (dir, log, tm, try ScriptedRM.online(tm, "a"), try ScriptedRM.online(tm, "b"))
+        }
     }
 
     @Test func vetoAtPrePrepareRollsBackTheOthers() async throws {

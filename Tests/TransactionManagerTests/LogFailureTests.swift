@@ -5,16 +5,19 @@ import Foundation
 import LogStore
 import Testing
 @testable import TransactionManager
+import TxLogTestSupport
 
 @Suite struct LogFailureTests {
     /// A recovered TM on a new log whose data syncs `io` can make fail.
     static func recoveredTM(_ tag: String) throws -> (TMScratch, FailingSyncIO, LogStore, TransactionManager) {
         let dir = TMScratch(tag)
         let io = FailingSyncIO()
-        let log = try LogStore.create(at: dir.path, options: TMScratch.options, io: io)
-        let tm = try TransactionManager.create(log: log)
-        try tm.recover()
-        return (dir, io, log, tm)
+        return try removingOnThrow(dir.path) {
+            let log = try LogStore.create(at: dir.path, options: TMScratch.options, io: io)
+            let tm = try TransactionManager.create(log: log)
+            try tm.recover()
+            return (dir, io, log, tm)
+        }
     }
 
     /// Fails the log: the next data sync gets EIO. Appends to `stream` so there is something to sync.

@@ -7,6 +7,7 @@ import Synchronization
 import Testing
 import TransactionManager
 @testable import TransactionalKV
+import TxLogTestSupport
 
 /// Forwards to the real file system; fails chosen calls with EIO once armed.
 final class KVFaultIO: ForwardingFileIO, Sendable {
@@ -61,14 +62,18 @@ final class KVFaultIO: ForwardingFileIO, Sendable {
         var data: String { dir + "/data" }
 
         init(_ tag: String, stores count: Int, logIO: any FileIO = PosixFileIO(), snapIO: any FileIO = PosixFileIO()) throws {
-            dir = try makeTempDirectory(tag)
-            ids = (0..<count).map { _ in GUID.random() }
-            log = try LogStore.create(at: dir + "/log", options: KVFaultTests.tinyLog, io: logIO)
-            tm = try TransactionManager.create(log: log)
-            try tm.recover()
-            var s: [KVStore] = []
-            for id in ids { s.append(try KVStore.open(transactionManager: tm, id: id, directory: dir + "/data", io: snapIO)) }
-            stores = s
+            let dir = try makeTempDirectory(tag)
+            let ids = (0..<count).map { _ in GUID.random() }
+            self.dir = dir
+            self.ids = ids
+            (log, tm, stores) = try removingOnThrow(dir) {
+                let log = try LogStore.create(at: dir + "/log", options: KVFaultTests.tinyLog, io: logIO)
+                let tm = try TransactionManager.create(log: log)
+                try tm.recover()
+                var s: [KVStore] = []
+                for id in ids { s.append(try KVStore.open(transactionManager: tm, id: id, directory: dir + "/data", io: snapIO)) }
+                return (log, tm, s)
+            }
         }
 
         /// Opens the log again (the objects above are abandoned: a crash) with every store.

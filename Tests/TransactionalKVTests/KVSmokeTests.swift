@@ -5,6 +5,16 @@ import TransactionManager
 @testable import TransactionalKV
 
 @Suite struct KVSmokeTests {
+    /// Test helpers make their directory first: one that then throws must remove it, since its caller
+    /// never got the path to remove (every failing run left a directory in the temporary directory).
+    @Test("a KVWorld whose log cannot be created leaves no directory behind")
+    func failedWorldLeavesNoDirectory() throws {
+        let tag = "failed-world-\(UUID().uuidString)"
+        #expect(throws: LogError.self) { _ = try KVWorld(tag: tag, options: LogCreateOptions(containerSize: 1 << 20, containerCount: 1)) }
+        let left = try FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory()).filter { $0.hasPrefix("txlog-kv-\(tag)-") }
+        #expect(left.isEmpty, "left behind: \(left)")
+    }
+
     @Test func transferAcrossTwoStoresSurvivesReopen() async throws {
         let dir = NSTemporaryDirectory() + "/kv-smoke-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -44,13 +44,18 @@ final class KVWorld: @unchecked Sendable {
     var dataDirectory: String { directory + "/data" }
 
     init(stores count: Int = 2, tag: String = "world", options: LogCreateOptions = KVWorld.tinyLog) throws {
-        directory = try makeTempDirectory(tag)
-        storeIDs = (0..<count).map { _ in GUID.random() }
-        log = try LogStore.create(at: directory + "/log", options: options)
-        tm = try TransactionManager.create(log: log)
-        try tm.recover()
-        stores = []
-        for id in storeIDs { stores.append(try KVStore.open(transactionManager: tm, id: id, directory: directory + "/data")) }
+        let directory = try makeTempDirectory(tag)
+        let ids = (0..<count).map { _ in GUID.random() }
+        self.directory = directory
+        storeIDs = ids
+        (log, tm, stores) = try removingOnThrow(directory) {
+            let log = try LogStore.create(at: directory + "/log", options: options)
+            let tm = try TransactionManager.create(log: log)
+            try tm.recover()
+            var stores: [KVStore] = []
+            for id in ids { stores.append(try KVStore.open(transactionManager: tm, id: id, directory: directory + "/data")) }
+            return (log, tm, stores)
+        }
     }
 
     var a: KVStore { stores[0] }

@@ -12,15 +12,17 @@ import TxLogTestSupport
     /// Leaves a transaction prepared in both stores under a superior, then crashes.
     static func inDoubtWorld(_ tag: String) async throws -> (KVWorld, GUID) {
         let w = try KVWorld(tag: tag)
-        try await w.load(w.a, [("alice", "100")])
-        let tx = try w.tm.createTransaction(description: "transfer under an external coordinator")
-        let sup = try tx.enlistSuperior()
-        try w.a.begin(tx).put(b("alice"), b("60"))
-        try w.b.begin(tx).put(b("bob"), b("40"))
-        #expect(try await sup.prepare() == .prepared)
-        let id = tx.id
-        try w.crash()
-        return (w, id)
+        return try await removingOnThrow(w.directory) {
+            try await w.load(w.a, [("alice", "100")])
+            let tx = try w.tm.createTransaction(description: "transfer under an external coordinator")
+            let sup = try tx.enlistSuperior()
+            try w.a.begin(tx).put(b("alice"), b("60"))
+            try w.b.begin(tx).put(b("bob"), b("40"))
+            #expect(try await sup.prepare() == .prepared)
+            let id = tx.id
+            try w.crash()
+            return (w, id)
+        }
     }
 
     @Test(arguments: ["commit", "rollback"])

@@ -4,6 +4,7 @@
 import Foundation
 import Testing
 @testable import LogStore
+import TxLogTestSupport
 
 enum DamageKit {
     typealias Kit = FaultTestKit
@@ -16,14 +17,17 @@ enum DamageKit {
     /// physical containers 0, 1 and 2; container 3 is free.
     static func threeContainerLog(_ tag: String) throws -> (dir: String, ledger: FaultLedger) {
         let dir = Kit.temporaryPath(tag)
-        let log = try LogStore.create(at: dir, options: Kit.tinyOptions(containers: 4))
-        var ledger = FaultLedger()
-        while log.info().containers.filter({ $0.state == .active }).count < 3 {
-            try #require(ledger.round(log, count: 48) == nil)
+        return try removingOnThrow(dir) {
+            let log = try LogStore.create(at: dir, options: Kit.tinyOptions(containers: 4))
+            defer { try? log.close() }
+            var ledger = FaultLedger()
+            while log.info().containers.filter({ $0.state == .active }).count < 3 {
+                try #require(ledger.round(log, count: 48) == nil)
+            }
+            try #require(ledger.round(log, count: 20) == nil)
+            try log.close()
+            return (dir, ledger)
         }
-        try #require(ledger.round(log, count: 20) == nil)
-        try log.close()
-        return (dir, ledger)
     }
 
     /// A log of `containers` containers after one closed session of 40 acknowledged records, with a copy

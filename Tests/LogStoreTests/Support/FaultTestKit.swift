@@ -6,6 +6,7 @@
 import Foundation
 import Testing
 @testable import LogStore
+import TxLogTestSupport
 
 enum FaultTestKit {
     /// 512 KiB containers and 4 KiB blocks, so container switches come quickly.
@@ -36,7 +37,7 @@ enum FaultTestKit {
     /// Copies a log directory (a cheap way to start many iterations from the same state).
     static func copy(_ from: String, tag: String) throws -> String {
         let to = temporaryPath(tag)
-        try FileManager.default.copyItem(atPath: from, toPath: to)
+        try removingOnThrow(to) { try FileManager.default.copyItem(atPath: from, toPath: to) }
         return to
     }
 
