@@ -5,7 +5,7 @@ SWIFT ?= swift
 APT_PACKAGES := liblz4-dev zlib1g-dev pkg-config
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build demo test test-long bench compare fuzz fuzz-smoke killloop tsan asan clean
+.PHONY: deps build demo test test-long bench compare fuzz fuzz-smoke killloop tsan asan docs-check clean
 
 # A package counts as present only when dpkg says "ok installed": `dpkg -s` also succeeds for one that was
 # removed but not purged (its configuration files kept), whose headers are gone.
@@ -89,6 +89,22 @@ tsan: deps
 
 asan: deps
 	ASAN_OPTIONS=detect_leaks=0 $(SWIFT) test --sanitize=address --scratch-path .build-asan
+
+# Opt-in: DocC over each library's catalogue (Sources/*/*.docc) and doc comments, warnings as errors, so a
+# ``Symbol`` link to something that does not exist (or lives in another module) fails. Output in .build/docc.
+DOCC ?= docc
+DOC_MODULES := LogFormat LogStore TransactionManager TransactionalKV
+
+docs-check: deps
+	$(SWIFT) package dump-symbol-graph >/dev/null
+	@set -e; graphs=$$(ls -d .build/*/symbolgraph | head -n 1); for m in $(DOC_MODULES); do \
+		rm -rf .build/docc/$$m; mkdir -p .build/docc/$$m/graphs; \
+		cp $$graphs/$$m.symbols.json .build/docc/$$m/graphs/; \
+		for extension in $$graphs/$$m@*.symbols.json; do [ ! -e "$$extension" ] || cp "$$extension" .build/docc/$$m/graphs/; done; \
+		echo "== $$m"; \
+		$(DOCC) convert Sources/$$m/$$m.docc --additional-symbol-graph-dir .build/docc/$$m/graphs --output-path .build/docc/$$m/out \
+			--fallback-display-name $$m --fallback-bundle-identifier $$m --warnings-as-errors; \
+	done; echo "docs-check: every DocC link resolves"
 
 bench: deps
 	$(SWIFT) build -c release --product txlog
