@@ -85,8 +85,8 @@ struct CrashTests {
             }
             // Both runs' acknowledgements, concatenated, are checked by the tool.
             let combined = dir + ".acks-all"
+            defer { LogTestKit.remove(combined) }  // also when the write below fails part way
             try allAcks.map(\.line).joined().write(toFile: combined, atomically: false, encoding: .utf8)
-            defer { LogTestKit.remove(combined) }
             let (status, output) = try await Self.runCheck(bin, dir, acks: combined)
             #expect(status == 0, "txlog stress check failed: \(output) \(context)")
 
