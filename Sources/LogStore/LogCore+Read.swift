@@ -128,6 +128,14 @@ extension LogCore {
             }
             return DecodedBlock.decode(raw, expecting: identity, maxRawLength: maxRawLength)
         }
+        // Every base passed the container between the lookup and this read, and the writer reused it for a
+        // newer logical container: the bytes here are another cycle's. The records are gone, not damaged
+        // (a cursor that reads its next block then would otherwise report the log `corrupt`).
+        if case .failure = result, lock.withLock({ state.logicalToPhysical[position.container] != physical }) {
+            throw LogError(
+                .notFound, "the records at \(position) were recycled while they were read (every base has passed them)",
+                lsn: position, container: physical, offset: offset)
+        }
         // A writer (another process, or another instance) reused this container after this read-only open:
         // the records are gone, which is not damage. (Unless the open already found blocks newer than the
         // base file: then the base file is stale, and that is damage.)
@@ -274,8 +282,9 @@ public struct LogCursor: Sendable {
     /// The next record, or nil at the current end of the log. A later call may return records appended since.
     ///
     /// - Throws: `corrupt` for a damaged block; `notFound` when the cursor was started at an LSN where no
-    ///   block starts (inside a block, say); on a read-only log, `notFound` where a live writer has
-    ///   recycled the records since the open (not damage: they are gone); for a stream's cursor,
+    ///   block starts (inside a block, say); `notFound` where the records it was to read next were
+    ///   recycled (every base moved past them; also while it read them), and on a read-only log where a
+    ///   live writer has recycled them since the open (not damage: they are gone); for a stream's cursor,
     ///   `notFound` once the stream is deleted; `closed`.
     public mutating func next() throws -> LogRecord? { try next(beforeEachBlock: {}) }
 

@@ -1,0 +1,100 @@
+// Reads on a writable log whose base moves and whose containers are recycled under them: a read that
+// looked up a container before recycling freed it, and read the file after the writer had reused it
+// for a newer logical container, found another cycle's bytes there. The records are gone, not damaged.
+
+import Foundation
+import Testing
+@testable import LogStore
+
+@Suite("Reading while containers are recycled")
+struct ReadWhileRecyclingTests {
+    /// A two-container log: `first` is the log's first record, `second` a record in the next logical
+    /// container, everything flushed.
+    static func twoContainerLog(_ dir: String, io: ParkingIO) throws -> (log: LogStore, first: LSN, second: LSN) {
+        let log = try LogStore.create(at: dir, options: FaultTestKit.tinyOptions(containers: 2), io: io)
+        let first = try log.append(FaultTestKit.payload(0))
+        var i = 1
+        var lsn = first
+        while lsn.container == first.container {
+            lsn = try log.append(FaultTestKit.payload(i))
+            i += 1
+        }
+        try log.flush()
+        return (log, first, lsn)
+    }
+
+    /// Moves the base to `second` (freeing `first`'s container) and appends until the writer has reused
+    /// that container for the next logical container and written a few blocks there.
+    static func recycle(_ log: LogStore, past second: LSN) throws {
+        try log.advanceBase(to: second)
+        var i = 0
+        var lsn = second
+        while lsn.container <= second.container || lsn.blockOffset < 64 * 1024 {
+            lsn = try log.append(FaultTestKit.payload(i))
+            i += 1
+        }
+        try log.flush()
+    }
+
+    /// Runs `body` on its own thread, parks its first container read, recycles, then lets the read go on.
+    static func readParkedAcrossRecycling(
+        _ io: ParkingIO, _ log: LogStore, second: LSN, _ body: @escaping @Sendable () throws -> Void
+    ) throws -> LogError? {
+        let result = LockedBox<LogError?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        io.arm()
+        let reader = Thread {
+            do { try body() } catch { result.withLock { $0 = (error as? LogError) ?? LogError(.io, "\(error)") } }
+            done.signal()
+        }
+        reader.start()
+        io.entered.wait()
+        try recycle(log, past: second)
+        io.release.signal()
+        done.wait()
+        return result.snapshot
+    }
+
+    @Test("a read by LSN whose container is recycled while it reads is not-found")
+    func readByLSNAcrossRecycling() async throws {
+        let dir = FaultTestKit.temporaryPath("recycle-read-lsn")
+        defer { FaultTestKit.remove(dir) }
+        let (error, failed) = try await onOwnThread { () throws -> (LogError?, Bool) in
+            let io = ParkingIO(parkAt: .containerRead)
+            let (log, first, second) = try Self.twoContainerLog(dir, io: io)
+            let error = try Self.readParkedAcrossRecycling(io, log, second: second) { _ = try log.read(first) }
+            let failed = log.isFailed
+            try log.close()
+            return (error, failed)
+        }
+        #expect(error?.code == .notFound, "\(String(describing: error))")
+        #expect(!failed)
+    }
+
+    /// A cursor that had looked up its next block's container before recycling freed it reported a
+    /// healthy log `corrupt` ("no block header"): it read the new cycle's bytes where its block had been.
+    @Test("a cursor whose next block's container is recycled while it reads gets not-found, not corrupt")
+    func cursorAcrossRecycling() async throws {
+        let dir = FaultTestKit.temporaryPath("recycle-read-cursor")
+        defer { FaultTestKit.remove(dir) }
+        let error = try await onOwnThread { () throws -> LogError? in
+            let io = ParkingIO(parkAt: .containerRead)
+            let (log, first, second) = try Self.twoContainerLog(dir, io: io)
+            defer { try? log.close() }
+            // Starts at the first block's last record (the start's read caches that block), so the cursor's
+            // second call reads the second block from disk, along the log's blocks.
+            var last = first
+            while let r = try? log.read(LSN(rawValue: last.rawValue + 1)) { last = r.lsn }
+            var cursor = try log.records(from: last)
+            _ = try cursor.next()
+            let box = LockedBox(cursor)
+            return try Self.readParkedAcrossRecycling(io, log, second: second) {
+                try box.withLock { c in
+                    // Never a record of the new cycle taken for one of the old.
+                    while let r = try c.next(), r.lsn.container == first.container {}
+                }
+            }
+        }
+        #expect(error?.code == .notFound, "\(String(describing: error))")
+    }
+}
