@@ -97,4 +97,36 @@ struct ReadWhileRecyclingTests {
         }
         #expect(error?.code == .notFound, "\(String(describing: error))")
     }
+
+    /// A read-only instance opened before the writer recycled the container its cursor is reading: the
+    /// records it already has come back as they were, the rest are `notFound`; never the new cycle's.
+    @Test("a read-only instance reading while the writer recycles gets the old records or not-found")
+    func readOnlyInstanceAcrossRecycling() async throws {
+        let dir = FaultTestKit.temporaryPath("recycle-read-only")
+        defer { FaultTestKit.remove(dir) }
+        let (codes, foreign) = try await onOwnThread { () throws -> ([LogError.Code?], [LSN]) in
+            let (writer, first, second) = try Self.twoContainerLog(dir, io: ParkingIO(parkAt: .containerRead))
+            defer { try? writer.close() }
+            let reader = try LogStore.open(at: dir, options: LogOpenOptions(readOnly: true))
+            defer { try? reader.close() }
+            var cursor = try reader.records(from: first)
+            _ = try cursor.next()
+            try Self.recycle(writer, past: second)
+            var foreign: [LSN] = []
+            var codes: [LogError.Code?] = []
+            do {
+                while let r = try cursor.next() { if r.lsn.container != first.container && r.lsn >= second { break } }
+                codes.append(nil)
+            } catch { codes.append((error as? LogError)?.code) }
+            do { _ = try reader.read(LSN(rawValue: first.rawValue + 1)); codes.append(nil) } catch { codes.append((error as? LogError)?.code) }
+            do {
+                var c = try reader.records(from: second)
+                while let r = try c.next() { if r.lsn.container > second.container { foreign.append(r.lsn) } }
+            } catch { codes.append((error as? LogError)?.code) }
+            return (codes, foreign)
+        }
+        #expect(codes.allSatisfy { $0 == .notFound || $0 == nil }, "\(codes)")
+        #expect(codes.first == .notFound, "the cursor read on into the recycled container: \(codes)")
+        #expect(foreign.isEmpty, "\(foreign)")
+    }
 }
