@@ -112,7 +112,9 @@ extension LogCore {
     ) throws -> DecodedBlock {
         let offset = position.blockOffset
         guard offset >= UInt64(Format.containerDataStart), offset + UInt64(BlockHeader.size) <= containerSize else {
-            throw LogError(.invalidArgument, "\(position) is not a block position", lsn: position)
+            // In the container's header or past its end: a caller's LSN there (at or below the log's end)
+            // names no record, as `read` documents; only the log's own chain leading here is invalid.
+            throw LogError(absentIsCorrupt ? .invalidArgument : .notFound, "\(position) is not a block position", lsn: position)
         }
         let bytes = try readBlockBytes(fd: fd, at: offset)
         let identity = BlockIdentity(logSalt: logSalt, logicalContainer: position.container, blockOffset: UInt32(offset), maxEpoch: readEpoch)

@@ -129,6 +129,30 @@ import Testing
         #expect(s.baseLSN == other)
     }
 
+    /// `read` documents `notFound` for an LSN at or below the end that names no record. One whose offset
+    /// is inside the container's header, or past the container's size, got `invalidArgument` (the error
+    /// for an LSN beyond the end), as did a stream cursor started there.
+    @Test func anLSNOutsideTheContainersDataIsNotFound() throws {
+        let dir = StreamTestDirectory()
+        let log = try LogStore.create(at: dir.path, options: streamTestOptions(codec: .none))
+        defer { try? log.close() }
+        let s = try log.createStream("s")
+        let first = try s.append([UInt8](repeating: 1, count: 1000))
+        var last = first
+        while last.container == first.container { last = try s.append([UInt8](repeating: 2, count: 1000)) }
+        try log.flush()
+        let inTheHeader = LSN(uncheckedContainer: last.container, blockOffset: 512, slot: 0)
+        let pastTheContainer = LSN(uncheckedContainer: first.container, blockOffset: log.info().containerSize, slot: 0)
+        #expect(pastTheContainer < log.lastLSN)
+        for bogus in [inTheHeader, pastTheContainer] {
+            expectLogError(.notFound) { _ = try log.read(bogus) }
+            expectLogError(.notFound) { _ = try s.read(bogus) }
+            expectLogError(.notFound) { _ = try log.records(from: bogus) }
+            expectLogError(.notFound) { _ = try s.records(from: bogus) }
+            expectLogError(.invalidArgument) { try s.advanceBase(to: bogus) }
+        }
+    }
+
     /// A stream's cursor made before `deleteStream` went on returning the deleted stream's records
     /// (`read` and new cursors already threw `notFound`). Now its next call throws `notFound` too.
     @Test func aDeletedStreamsCursorStopsReading() throws {
