@@ -46,6 +46,12 @@ extension LogCore {
         // space may change meanwhile. Checked after it, a reserved append that had waited took a
         // reservation another append or a release had already used (counters went negative).
         if state.dirtyBytes > options.groupCommit.maxDirtyBytes { try waitForSpaceLocked() }
+        // A link names an earlier record. One that points forward would make every walk of the chain
+        // report the healthy log `corrupt` (the chain check that stops a damaged log's loops).
+        guard !previous.isValid || previous <= state.lastLSN, !undoNext.isValid || undoNext <= state.lastLSN else {
+            throw LogError(
+                .invalidArgument, "a record's previous (\(previous)) and undo-next (\(undoNext)) links must name earlier records (the last is \(state.lastLSN))")
+        }
         let footprint = RecordHeader.footprint(dataLength: data.count)
         guard Int(stream) < state.hot.count, state.hot[Int(stream)].exists else {
             throw LogError(.notFound, "stream \(stream) does not exist (deleted?)")

@@ -228,14 +228,15 @@ public final class LogStore: Sendable {
     ///
     /// - Parameters:
     ///   - bytes: the record's data, copied before this returns.
-    ///   - previous: client-defined link to an earlier record (`LSN.invalid` ends the chain).
-    ///   - undoNext: client-defined link for undo processing (`LSN.invalid` ends the chain).
-    /// - Throws: `invalidArgument` for a record over ``maxRecordSize``; `logFull` when no container is free,
-    ///   or when the record (with the rest of the current container it would leave unused if it moves to
-    ///   the next one) would take space reserved with ``LogStream/reserve(recordSizes:)``, and in either
-    ///   case growing the log within policy and the tail-pinned handlers did not make room (also when
-    ///   auto-grow could not create or name a new container: its message says why); `failed` after an I/O
-    ///   error; `closed`; `readOnly`.
+    ///   - previous: client-defined link to an earlier record (`LSN.invalid` ends the chain); an LSN
+    ///     beyond the log's last record is `invalidArgument`.
+    ///   - undoNext: client-defined link for undo processing (`LSN.invalid` ends the chain); likewise.
+    /// - Throws: `invalidArgument` for a record over ``maxRecordSize`` or a link beyond the last record;
+    ///   `logFull` when no container is free, or when the record (with the rest of the current container
+    ///   it would leave unused if it moves to the next one) would take space reserved with
+    ///   ``LogStream/reserve(recordSizes:)``, and in either case growing the log within policy and the
+    ///   tail-pinned handlers did not make room (also when auto-grow could not create or name a new
+    ///   container: its message says why); `failed` after an I/O error; `closed`; `readOnly`.
     @discardableResult
     public func append(_ bytes: UnsafeRawBufferPointer, previous: LSN = .invalid, undoNext: LSN = .invalid) throws -> LSN {
         try core.append(bytes, type: .data, stream: 0, previous: previous, undoNext: undoNext)

@@ -33,8 +33,9 @@ public final class LogStream: Sendable {
     ///
     /// - Parameters:
     ///   - bytes: the record's data, copied before this returns.
-    ///   - previous: client-defined link to an earlier record (`LSN.invalid` ends the chain).
-    ///   - undoNext: client-defined link for undo processing (`LSN.invalid` ends the chain).
+    ///   - previous: client-defined link to an earlier record (`LSN.invalid` ends the chain); an LSN
+    ///     beyond the log's last record is `invalidArgument`.
+    ///   - undoNext: client-defined link for undo processing (`LSN.invalid` ends the chain); likewise.
     ///   - usingReservation: consume one record reserved with ``reserve(recordSizes:)``; such an
     ///     append never fails for lack of space. The record must fit the reservation: at most as large as
     ///     the largest record size the stream has reserved (since it last had no reservation left), and

@@ -167,10 +167,15 @@ struct IntegrationTests {
         try await log.flush()
         try walk(log, "after flush")
 
-        // A link that points forward is refused instead of looping.
-        let forward = try log.append(Array("bad".utf8), previous: LSN(uncheckedContainer: 1000, blockOffset: 4096, slot: 0))
-        var bad = log.previousChain(from: forward)
-        #expect(throws: LogError.self) { _ = try bad.next() }
+        // A link that points forward is refused when appended: a chain walk would find it `corrupt`.
+        let ahead = LSN(uncheckedContainer: 1000, blockOffset: 4096, slot: 0)
+        expectLogError(.invalidArgument) { _ = try log.append(Array("bad".utf8), previous: ahead) }
+        expectLogError(.invalidArgument) { _ = try log.append(Array("bad".utf8), undoNext: ahead) }
+        let s = try log.createStream("links")
+        expectLogError(.invalidArgument) { _ = try s.append(Array("bad".utf8), previous: ahead) }
+        let lastOne = try log.append(Array("good".utf8), previous: log.lastLSN, undoNext: .null)
+        var good = log.previousChain(from: lastOne)
+        #expect(try good.next()?.lsn == lastOne)
         try log.close()
 
         let again = try LogStore.open(at: dir)
