@@ -129,4 +129,34 @@ struct ReadWhileRecyclingTests {
         #expect(codes.first == .notFound, "the cursor read on into the recycled container: \(codes)")
         #expect(foreign.isEmpty, "\(foreign)")
     }
+
+    /// The block cache holds the old cycle's first block (read before the recycle); the same physical
+    /// position now holds the new cycle's first block. Each LSN gets its own cycle's record, or
+    /// `notFound` once recycled.
+    @Test("the block cache never serves a recycled container's earlier cycle")
+    func cacheAcrossRecycling() async throws {
+        let dir = FaultTestKit.temporaryPath("recycle-read-cache")
+        defer { FaultTestKit.remove(dir) }
+        let (old, fresh, expected) = try await onOwnThread { () throws -> (LogError.Code?, LogRecord, [UInt8]) in
+            let (log, first, second) = try Self.twoContainerLog(dir, io: ParkingIO(parkAt: .containerRead))
+            defer { try? log.close() }
+            #expect(try log.read(first).data == FaultTestKit.payload(0))  // cached now
+            try log.advanceBase(to: second)
+            var i = 10_000
+            var lsn = second
+            var newFirst: (LSN, [UInt8])?
+            while newFirst == nil || lsn.blockOffset < 16 * 1024 {
+                let data = FaultTestKit.payload(i)
+                lsn = try log.append(data)
+                if newFirst == nil, lsn.container == second.container + 1 { newFirst = (lsn, data) }
+                i += 1
+            }
+            try log.flush()
+            var code: LogError.Code?
+            do { _ = try log.read(first) } catch { code = (error as? LogError)?.code }
+            return (code, try log.read(newFirst!.0), newFirst!.1)
+        }
+        #expect(old == .notFound)
+        #expect(fresh.data == expected)
+    }
 }
