@@ -1,0 +1,56 @@
+// `LogStore.refresh()` racing its writer and its own readers: a writer that moves on between the refresh's
+// read of the base file and its scan of the blocks, and a read in progress while a refresh puts in force a
+// table where the writer recycled the container being read.
+
+import Foundation
+import Testing
+import TxLogTestSupport
+@testable import LogStore
+
+@Suite("Read-only refresh racing the writer and the reader's own reads")
+struct ReadOnlyRefreshRaceTests {
+    /// A cursor's block read in progress (its descriptor taken, the bytes not read yet) when the writer
+    /// recycles that container and a refresh puts the new table in force: the records are gone, which is
+    /// `notFound`, not damage, and never the new cycle's bytes.
+    @Test("a read in progress across a refresh that recycled its container is notFound, not corrupt")
+    func readAcrossRecyclingRefresh() async throws {
+        let dir = LogTestKit.temporaryPath("refresh-race-read")
+        defer { LogTestKit.remove(dir) }
+        let writer = try LogStore.create(at: dir, options: LogTestKit.options(containerSize: 512 * 1024, containerCount: 2, blockSize: 4096, codec: .none))
+        var n = 0
+        func write(_ count: Int) throws {
+            for _ in 0..<count {
+                _ = try writer.append(LogTestKit.randomPayload(n, length: 1000))
+                n += 1
+            }
+            try writer.flush()
+        }
+        try write(100)
+        let io = ParkingIO(parkAt: .containerRead)
+        let reader = try LogStore.open(at: dir, options: LogOpenOptions(readOnly: true), io: io)
+        // The cursor has read the first block; it reads the second from the container (parked there).
+        var parkedCursor = try reader.records()
+        let first = try #require(try parkedCursor.next())
+        io.arm()
+        let reading = Task(executorPreference: OwnThreadExecutor()) { [parkedCursor] () -> Result<LogRecord?, any Error> in
+            var c = parkedCursor
+            return Result { while let r = try c.next() { if r.lsn.blockLSN != first.lsn.blockLSN { return r } }; return nil }
+        }
+        await onOwnThread { io.entered.wait() }
+        // Logical container 1's file becomes logical 3, written over.
+        while writer.lastLSN.container < 2 { try write(20) }
+        try writer.advanceBase(to: writer.lastLSN)
+        while writer.lastLSN.container < 3 { try write(20) }
+        try write(60)
+        #expect(writer.info().containers.contains { $0.physicalID == 0 && $0.logicalID == 3 })
+        #expect(try reader.refresh())
+        io.release.signal()
+        switch await reading.value {
+        case .success(let r): Issue.record("read \(String(describing: r.map(\.lsn))) from a recycled container")
+        case .failure(let e as LogError): #expect(e.code == .notFound, "\(e)")
+        case .failure(let e): Issue.record("\(e)")
+        }
+        try reader.close()
+        try writer.close()
+    }
+}
