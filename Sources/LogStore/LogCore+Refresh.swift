@@ -133,7 +133,16 @@ extension LogCore {
                 state.persistedTailContainer = newMeta.scanStart.container
                 reloadStreamsLocked(newMeta)
             }
-            for (id, scanned) in found.streamLast where Int(id) < state.hot.count && state.hot[Int(id)].exists {
+            for (id, scanned) in found.streamLast {
+                guard Int(id) < state.hot.count, state.hot[Int(id)].exists else {
+                    // The writer created this stream after the base file this refresh read was read, and wrote
+                    // to it before the scan: the records are the stream's once a refresh learns of it. (Ids are
+                    // never given again, so one below the next id that is not in the table was deleted.)
+                    if id >= state.nextStreamID, let first = found.streamFirst[id] {
+                        unseenStreams[id] = (unseenStreams[id]?.first ?? first, scanned)
+                    }
+                    continue
+                }
                 var hot = state.hot[Int(id)]
                 if scanned > hot.last {
                     if hot.last.isValid, hot.last.container < scanned.container { hot.lastEarlier = hot.last }
@@ -173,12 +182,19 @@ extension LogCore {
                 let old = oldHot[Int(e.id)]
                 if old.last > hot.last { hot.last = old.last }
                 if hot.base == .null { hot.base = old.base }
+            } else if let seen = unseenStreams[e.id] {
+                if seen.last > hot.last {
+                    if hot.last.isValid, hot.last.container < seen.last.container { hot.lastEarlier = hot.last }
+                    hot.last = seen.last
+                }
+                if hot.base == .null { hot.base = seen.first }
             }
             setHot(e.id, hot)
             state.cold[e.id] = StreamCold(
                 name: e.name, archiveTail: e.archiveTail, restart: e.restart, tailPinned: same ? oldCold[e.id]?.tailPinned : nil)
             state.streamIDs[e.name] = e.id
         }
+        unseenStreams = unseenStreams.filter { $0.key >= state.nextStreamID }
         // A stream's cursor checks that its stream still exists only after a deletion.
         let deleted = oldHot.indices.contains { oldHot[$0].exists && (state.hot.count <= $0 || !state.hot[$0].exists) }
         if deleted { streamDeletions.add(1, ordering: .releasing) }

@@ -213,6 +213,10 @@ final class LogCore: @unchecked Sendable {
 
     /// The persisted (or being persisted) base record; guarded by `metaLock`.
     var meta: BaseRecord
+    /// A read-only log's catch-up: the first and last record it found of streams its stream table did not
+    /// have yet (created by the writer after the base file it read), kept until a refresh reads a base file
+    /// that names them; guarded by `metaLock`.
+    var unseenStreams: [UInt16: (first: LSN, last: LSN)] = [:]
     var writerDone = DispatchSemaphore(value: 0)
 
     init(io: any FileIO, directory: String, meta: BaseRecord, baseFile: BaseFile?, baseFD: Int32, containers: [UInt32: LiveContainer],

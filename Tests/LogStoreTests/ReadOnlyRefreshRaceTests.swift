@@ -53,4 +53,41 @@ struct ReadOnlyRefreshRaceTests {
         try reader.close()
         try writer.close()
     }
+
+    /// A stream the writer creates and writes to after a refresh read the base file but before it scanned
+    /// the blocks: that refresh finds the records but not the stream. The next one learns of the stream
+    /// from the base file; the records must count for it as after a reopen.
+    @Test("a stream created and written while a refresh scanned: the next refresh knows its records, as a reopen does")
+    func streamCreatedDuringRefresh() async throws {
+        let dir = LogTestKit.temporaryPath("refresh-race-stream")
+        defer { LogTestKit.remove(dir) }
+        let writer = try LogStore.create(at: dir, options: LogTestKit.options(containerSize: 1 << 20, containerCount: 2, blockSize: 4096, codec: .none))
+        _ = try writer.append(LogTestKit.randomPayload(0, length: 100))
+        try await writer.flush()
+        let io = ParkingIO(parkAt: .containerRead)
+        let reader = try LogStore.open(at: dir, options: LogOpenOptions(readOnly: true), io: io)
+        io.arm()
+        let refreshing = Task(executorPreference: OwnThreadExecutor()) { () -> Result<Bool, any Error> in Result { try reader.refresh() } }
+        await onOwnThread { io.entered.wait() }
+        let s = try writer.createStream("s")
+        var lsns: [LSN] = []
+        for i in 0..<3 { lsns.append(try s.append(LogTestKit.randomPayload(i, length: 100))) }
+        try await writer.flush()
+        io.release.signal()
+        _ = try await refreshing.value.get()
+        #expect(try reader.refresh())
+        let fresh = try LogStore.open(at: dir, options: LogOpenOptions(readOnly: true))
+        let viaReopen = fresh.streams().first { $0.name == "s" }
+        let viaRefresh = reader.streams().first { $0.name == "s" }
+        #expect(viaReopen?.lastLSN == lsns.last)
+        #expect(viaRefresh?.lastLSN == viaReopen?.lastLSN)
+        #expect(viaRefresh?.baseLSN == viaReopen?.baseLSN)
+        var cursor = try reader.openStream("s").records()
+        var seen: [LSN] = []
+        while let r = try cursor.next() { seen.append(r.lsn) }
+        #expect(seen == lsns)
+        try fresh.close()
+        try reader.close()
+        try writer.close()
+    }
 }
