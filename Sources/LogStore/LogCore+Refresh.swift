@@ -26,7 +26,14 @@ extension LogCore {
     private func refreshOnce(mayRetry: Bool) throws -> Bool {
         try checkOpen()
         let basePath = directory + "/" + Format.baseFileName
-        let (newest, _) = try BaseFile.readNewest(io: io, fd: baseFD, path: basePath)
+        // Through the log's path, not the open's descriptor: a log removed, or replaced by another created at
+        // its path, leaves that descriptor reading the old file, which never moves again.
+        let pathFD: Int32
+        do { pathFD = try io.open(basePath, mode: .readOnly) } catch let e as LogError where e.code == .notFound {
+            throw LogError(.notFound, "the log's base file is gone (the log was removed since the open): \(e.message)", path: basePath)
+        }
+        defer { io.close(pathFD) }
+        let (newest, _) = try BaseFile.readNewest(io: io, fd: pathFD, path: basePath)
         guard newest.logID == logID, newest.containerSize == containerSize, newest.blockSize == UInt32(blockSize),
             newest.maxRecordSize == UInt32(maxRecordSize)
         else {
@@ -87,7 +94,7 @@ extension LogCore {
             if let corruption = found.report.corruption { throw corruption }
             // A scan from an older base file than the view came from would show less than the view already did.
             guard found.lastLSN >= view.last else {
-                if mayRetry, try BaseFile.readNewest(io: io, fd: baseFD, path: basePath).0.generation != newest.generation { throw BaseFileMoved() }
+                if mayRetry, try BaseFile.readNewest(io: io, fd: pathFD, path: basePath).0.generation != newest.generation { throw BaseFileMoved() }
                 throw LogError(
                     .invalidState, "the log now ends at \(found.lastLSN), before \(view.last), which this read-only log already read: reopen it",
                     path: basePath)

@@ -394,7 +394,7 @@ public final class LogStore: Sendable {
     ///
     /// A read-only log otherwise sees the log as the open found it. This costs what a reopen would without
     /// its rescan: the end-of-log scan goes on from where the open (or the last refresh) stopped, reading
-    /// only blocks written since, and the base file is read again (one read) and, when its generation
+    /// only blocks written since, and the base file is read again (opened at the log's path, then one read) and, when its generation
     /// changed, put in force: containers added are opened, those the base file no longer names are closed,
     /// and records in containers the writer recycled are `notFound` (below ``baseLSN``), as after a reopen.
     /// When the writer has moved to a later container than this log's end, the scan starts where the base
@@ -407,10 +407,11 @@ public final class LogStore: Sendable {
     /// All or nothing: when it throws, the log is as it was before the call.
     ///
     /// - Throws: `invalidState` when the log cannot be caught up in place (the base file now describes
-    ///   another log, or a log that ends before the records this one already read, as a base file restored
-    ///   from an older copy would): reopen it; `corrupt` where the blocks are damaged below a point the base
-    ///   file says is durable, or (strict recovery) a torn block; `notFound` for a container the base file
-    ///   names that is missing; `io`; `closed`.
+    ///   another log, overwritten in place or created at the log's path, or a log that ends before the
+    ///   records this one already read, as a base file restored from an older copy would): reopen it;
+    ///   `corrupt` where the blocks are damaged below a point the base file says is durable, or (strict
+    ///   recovery) a torn block; `notFound` when the base file is gone (the log was removed) or for a
+    ///   container the base file names that is missing; `io`; `closed`.
     @discardableResult
     public func refresh() throws -> Bool { try core.refresh() }
 

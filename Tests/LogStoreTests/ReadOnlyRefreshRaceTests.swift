@@ -90,4 +90,29 @@ struct ReadOnlyRefreshRaceTests {
         try reader.close()
         try writer.close()
     }
+
+    /// The log's directory removed, or replaced by another log created at its path, under a read-only log:
+    /// its open descriptors still read the old files, so a refresh that read the base file through the
+    /// descriptor of the open found nothing moved, for ever (`txlog dump --follow` then followed a log
+    /// that no longer existed, where it used to stop when its reopen failed).
+    @Test("a log directory removed or replaced under a read-only log: refresh() says so, never 'nothing moved'")
+    func directoryRemovedOrReplaced() throws {
+        let dir = LogTestKit.temporaryPath("refresh-race-removed")
+        defer { LogTestKit.remove(dir) }
+        let options = LogTestKit.options(containerSize: 1 << 20, containerCount: 2, blockSize: 4096, codec: .none)
+        let writer = try LogStore.create(at: dir, options: options)
+        let lsn = try writer.append(LogTestKit.randomPayload(0, length: 100))
+        try writer.close()
+        let reader = try LogStore.open(at: dir, options: LogOpenOptions(readOnly: true))
+        LogTestKit.remove(dir)
+        expectLogError(.notFound) { _ = try reader.refresh() }
+        #expect(reader.lastLSN == lsn)
+        let other = try LogStore.create(at: dir, options: options)
+        for i in 0..<5 { _ = try other.append(LogTestKit.randomPayload(i + 1, length: 100)) }
+        try other.close()
+        expectLogError(.invalidState) { _ = try reader.refresh() }
+        #expect(reader.lastLSN == lsn)
+        #expect(try reader.read(lsn).data == LogTestKit.randomPayload(0, length: 100))
+        try reader.close()
+    }
 }
