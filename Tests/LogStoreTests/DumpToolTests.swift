@@ -399,4 +399,32 @@ struct DumpToolTests {
         #expect(child.lines.map { $0.split(separator: "\t").first.map(String.init) } == (lsns + [sixth]).map(\.description))
         try log.close()
     }
+
+    /// The followed log's directory replaced by another log (moved away, another moved to its path): the
+    /// dump read on in the other log after the LSN it had reached in the first, printing the other log's
+    /// records as if they were the followed log's.
+    @Test("--follow of a log replaced by another at its path stops (exit 2), printing none of the other log's records")
+    func followReplacedLog() async throws {
+        let (dir, log, lsns) = try await Self.followLog("dump-follow-replaced", records: 10)
+        let scratch = LogTestKit.temporaryPath("dump-follow-replaced-scratch")
+        let other = LogTestKit.temporaryPath("dump-follow-replaced-other")
+        defer {
+            LogTestKit.remove(dir)
+            LogTestKit.remove(dir + ".old")
+            LogTestKit.remove(scratch)
+            LogTestKit.remove(other)
+        }
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        let second = try LogStore.create(at: other, options: LogTestKit.options(containerSize: 512 * 1024, containerCount: 4, blockSize: 4096, codec: .none))
+        for i in 0..<30 { _ = try second.append(LogTestKit.textPayload(1000 + i, length: 300)) }
+        try second.close()
+        let child = try Child(["dump", dir, "--follow", "--interval", "0.01"], scratch: scratch)
+        try await child.wait(until: { child.lines.count >= 10 })
+        try log.close()
+        #expect(rename(dir, dir + ".old") == 0)
+        #expect(rename(other, dir) == 0)
+        let status = try await child.exit()
+        #expect(status == 2, "\(child.stderr)")
+        #expect(child.lines.map { $0.split(separator: "\t").first.map(String.init) } == lsns.map(\.description))
+    }
 }

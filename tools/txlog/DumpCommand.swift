@@ -113,6 +113,14 @@ struct DumpCommand: ParsableCommand {
                     } catch {
                         try? log.close()
                         guard let reopened = try reopen(stop) else { break }
+                        // LSNs name records of one log only: after another log took the path, going on after
+                        // the last LSN read would print that log's records as the rest of this one's.
+                        guard reopened.info().logID == info.logID else {
+                            try? reopened.close()
+                            throw fail(
+                                LogError(.invalidState, "\(path) is another log now (replaced since the dump began): the dump cannot go on", path: path),
+                                opening: true)
+                        }
                         log = reopened
                         decoder = DumpDecoder(log)
                     }
