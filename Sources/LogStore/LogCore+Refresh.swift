@@ -132,7 +132,9 @@ extension LogCore {
             state.chainCRC = found.chainCRC
             state.lastLSN = found.lastLSN
             state.writtenLSN = found.lastLSN
-            state.durableLSN = found.lastLSN
+            // Only what the base file and the blocks' hints prove: the writer may not have synced the blocks
+            // just read. Never back: the view's end only moves on.
+            state.durableLSN = max(state.durableLSN, Self.provenDurable(meta: newMeta, found: found))
             if baseChanged {
                 state.archiveTail = newMeta.archiveTail
                 state.policy = newMeta.policy

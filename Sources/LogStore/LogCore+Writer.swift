@@ -150,7 +150,15 @@ extension LogCore {
         guard target <= state.lastLSN || target == .null else {
             throw LogError(.invalidArgument, "cannot flush to \(target): the last LSN is \(state.lastLSN)", lsn: target)
         }
-        return target <= state.durableLSN
+        if target <= state.durableLSN { return true }
+        // No writer thread would ever make it durable: a wait here never ended.
+        if readOnly {
+            throw LogError(
+                .readOnly,
+                "the log is open read-only: it cannot make \(target) durable, and knows records durable up to \(state.durableLSN) (its writer makes the rest durable; refresh() to see more)",
+                lsn: target)
+        }
+        return false
     }
 
     /// Raises the flush target; wakes the writer thread unless the caller writes inline.

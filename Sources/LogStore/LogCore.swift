@@ -243,7 +243,10 @@ final class LogCore: @unchecked Sendable {
         self.spaceCondition = Condition(lock)
         self.readsDone = Condition(lock)
         self.streamCreated = Condition(lock)
-        self.gate = FlushGate(durable: recovered.lastLSN)
+        // A writable open made everything it recovered durable (Recovery, step 7). A read-only one cannot see
+        // whether a live writer's fdatasync of the blocks it read has returned.
+        let durable = readOnly ? Self.provenDurable(meta: meta, found: recovered) : recovered.lastLSN
+        self.gate = FlushGate(durable: durable)
 
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.pooledBufferSize(blockSize: Int(meta.blockSize)), alignment: 4096)
         var open = OpenBlock(payload: Self.payloadView(of: buffer, count: Int(meta.blockSize) - BlockHeader.size), capacity: 0)
@@ -252,7 +255,7 @@ final class LogCore: @unchecked Sendable {
         open.physical = containers.values.first { $0.logical == recovered.end.container }?.physical ?? 0
         state = State(
             open: open, openBuffer: buffer, chainCRC: recovered.chainCRC, lastLSN: recovered.lastLSN,
-            writtenLSN: recovered.lastLSN, durableLSN: recovered.lastLSN, baseLSN: meta.baseLSN)
+            writtenLSN: recovered.lastLSN, durableLSN: durable, baseLSN: meta.baseLSN)
         state.containers = containers
         for c in containers.values where c.logical != 0 { state.logicalToPhysical[c.logical] = c.physical }
         state.open.capacity = openCapacity(offset: open.offset)
@@ -280,6 +283,13 @@ final class LogCore: @unchecked Sendable {
             return state.containers.values.map(\.fd) + [baseFD]
         } }
         for fd in fds where fd >= 0 { io.close(fd) }
+    }
+
+    /// What a read-only log knows is durable of what a scan found: the base file's durable watermark and the
+    /// highest durable hint of the blocks scanned, never above the last record found (a point-in-time open
+    /// may end below the watermark). The blocks after it may still be in a live writer's fdatasync.
+    static func provenDurable(meta: BaseRecord, found: RecoveryResult) -> LSN {
+        min(max(meta.durableWatermark, found.durableHint), found.lastLSN)
     }
 
     /// Payload bytes a normal block opened at `offset` may hold: bounded by the block size and by what is

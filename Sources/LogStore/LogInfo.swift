@@ -24,6 +24,7 @@ public struct LogInfo: Sendable {
     /// The lowest base of any stream (records below it can be recycled).
     public var baseLSN: LSN
     public var lastLSN: LSN
+    /// `LogStore.durableLSN`: on a read-only log, only what it can prove durable.
     public var durableLSN: LSN
     public var archiveTail: LSN
     public var containers: [Container]

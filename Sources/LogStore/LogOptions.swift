@@ -81,7 +81,8 @@ public struct GroupCommitOptions: Sendable {
 public struct LogOpenOptions: Sendable {
     public var recovery: RecoveryMode = .tolerateTornTail
     /// Open for inspection only: no lock, no writes. Works while another process writes the log; the log is
-    /// seen as the open found it until `LogStore.refresh()` catches it up.
+    /// seen as the open found it until `LogStore.refresh()` catches it up. Such a log's `durableLSN` is what
+    /// it can prove durable, and a flush beyond it is `readOnly`.
     public var readOnly = false
     public var groupCommit = GroupCommitOptions()
     /// Bytes of decompressed blocks kept for reads. Default 8 MiB.

@@ -85,7 +85,9 @@ public final class LogStore: Sendable {
     /// A writable open takes an exclusive lock (a second writer gets `locked`), scans forward from the
     /// durable position recorded in the base file, drops a torn tail, and starts a new epoch. A read-only
     /// open takes no lock and writes nothing, so it works while another process writes the log; it sees the
-    /// log as it found it until ``refresh()``.
+    /// log as it found it until ``refresh()``. Its ``durableLSN`` is only what it can prove durable (the
+    /// base file's durable watermark and the durable hints of the blocks it read), which may be below its
+    /// ``lastLSN``: a live writer's fdatasync of the last blocks may not have returned.
     ///
     /// - Throws: `invalidArgument` for options out of range (see ``LogOpenOptions``), before any file is
     ///   touched; `notFound`, `locked`, `corrupt` for a missing, busy or damaged log; `terminated` once
@@ -250,14 +252,19 @@ public final class LogStore: Sendable {
 
     /// Blocks the calling thread until every record at or below `lsn` is durable.
     /// From async code, use the `async` overload, which never blocks a thread.
+    ///
+    /// On a read-only log it returns at once for an LSN at or below ``durableLSN`` and throws `readOnly`
+    /// for one above (only its writer makes records durable).
     @available(*, noasync, message: "use the async flush(upTo:)")
     public func flush(upTo lsn: LSN) throws { try core.flush(upTo: lsn) }
 
     /// Returns once every record at or below `lsn` is durable. Suspends; never blocks a thread.
+    /// On a read-only log, `readOnly` for an LSN above ``durableLSN``.
     public func flush(upTo lsn: LSN) async throws { try await core.flushAsync(upTo: lsn) }
 
     /// Calls `completion` once every record at or below `lsn` is durable (with nil), or with the error
-    /// that says it will not be (`failed`, `closed`, or `invalidArgument` for an LSN beyond the log).
+    /// that says it will not be (`failed`, `closed`, `invalidArgument` for an LSN beyond the log, or
+    /// `readOnly` for an LSN above ``durableLSN`` on a read-only log).
     /// After ``close()``, an LSN the log made durable (close flushes everything) completes with nil.
     ///
     /// The completion form of `flush(upTo:)`, for code that must not block and would otherwise create a
@@ -280,6 +287,11 @@ public final class LogStore: Sendable {
     public var lastLSN: LSN { core.lock.withLock { core.state.lastLSN } }
 
     /// Every record at or below this LSN is durable.
+    ///
+    /// On a read-only log (which cannot see its writer's fdatasync), what it can prove: the base file's
+    /// durable watermark and the highest durable hint of the blocks it read, never above ``lastLSN``. It may
+    /// be below ``lastLSN`` even when the writer has flushed everything (a block's hint is the durable LSN
+    /// when the block was sealed); after the writer's clean close, ``refresh()`` brings it to ``lastLSN``.
     public var durableLSN: LSN { core.lock.withLock { core.state.durableLSN } }
 
     /// Records below this LSN are no longer needed and may be recycled.

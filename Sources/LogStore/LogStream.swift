@@ -53,7 +53,8 @@ public final class LogStream: Sendable {
         try bytes.withUnsafeBytes { try append($0, previous: previous, undoNext: undoNext, usingReservation: usingReservation) }
     }
 
-    /// Blocks until every record of the log at or below `lsn` is durable.
+    /// Blocks until every record of the log at or below `lsn` is durable (on a read-only log, `readOnly`
+    /// above its ``LogStore/durableLSN``, as ``LogStore/flush(upTo:)``).
     @available(*, noasync, message: "use the async flush(upTo:)")
     public func flush(upTo lsn: LSN) throws { try core.flush(upTo: lsn) }
 

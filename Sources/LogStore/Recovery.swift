@@ -31,6 +31,9 @@ struct RecoveryResult {
     var lastLSN: LSN
     var chainCRC: UInt32
     var report: RecoveryReport
+    /// The highest durable hint of the blocks scanned: records at or below it were durable when one of them
+    /// was sealed (null when no block was scanned, or none had a hint yet).
+    var durableHint: LSN = .null
     /// Each stream's first and last record found in the scanned tail.
     var streamFirst: [UInt16: LSN] = [:]
     var streamLast: [UInt16: LSN] = [:]
@@ -102,6 +105,7 @@ struct RecoveryScanner {
         var chain = meta.scanStartPreviousCRC
         var last = meta.scanStartPreviousLSN
         var switches: [RecoveredSwitch] = []
+        var durableHint = LSN.null
         // Reads again of the block at `rereadAt`. Counted per position: a read-only open that keeps catching
         // up with a live writer meets a block mid-write more than once, and a budget for the whole scan ran
         // out on a busy log (then an undamaged log failed to open with `corrupt`).
@@ -125,6 +129,7 @@ struct RecoveryScanner {
                     break
                 }
                 chain = block.header.crc
+                durableHint = max(durableHint, block.header.durableHint)
                 last = LSN(uncheckedContainer: logical, blockOffset: offset, slot: block.header.recordCount - 1)
                 for (slot, record) in block.slots.enumerated() {
                     let lsn = LSN(uncheckedContainer: logical, blockOffset: offset, slot: UInt16(slot))
@@ -200,7 +205,8 @@ struct RecoveryScanner {
         report.lastLSN = last
         let end = LSN(uncheckedContainer: logical, blockOffset: offset, slot: 0)
         var result = RecoveryResult(
-            end: end, lastLSN: last, chainCRC: chain, report: report, streamFirst: streamFirst, streamLast: streamLast, switches: switches)
+            end: end, lastLSN: last, chainCRC: chain, report: report, durableHint: durableHint, streamFirst: streamFirst,
+            streamLast: streamLast, switches: switches)
         if report.corruption == nil, !catchingUp { result.newerHistory = try newerHistory(end: end, reader: reader, endContainer: c) }
         return result
     }

@@ -1,0 +1,86 @@
+// A read-only log beside a live writer: what it may claim durable (it cannot see the writer's fdatasync),
+// what a catch-up may call its end (it cannot tell a block being written from a torn one), and a log
+// replaced at its path by a copy of itself (the same log id, other files).
+
+import Foundation
+import Testing
+import TxLogTestSupport
+@testable import LogStore
+
+@Suite("Read-only logs beside a live writer")
+struct ReadOnlyLiveWriterTests {
+    static func payload(_ i: Int) -> [UInt8] { LogTestKit.randomPayload(i, length: 300) }
+    static let options = LogTestKit.options(containerSize: 1 << 20, containerCount: 2, blockSize: 4096, codec: .none)
+
+    /// The writer's blocks are written but its fdatasync has not returned: a read-only open or refresh that
+    /// reads them must not call them durable (it said `durableLSN == lastLSN`, the last block it read).
+    @Test("a read-only log's durableLSN is what the base file and the blocks' hints prove, never what the writer has not synced")
+    func durableLSNIsOnlyWhatIsProven() async throws {
+        let dir = LogTestKit.temporaryPath("ro-durable")
+        defer { LogTestKit.remove(dir) }
+        let seen = try await onOwnThread { () throws -> (writer: LSN, refreshed: LSN, opened: LSN, last: LSN, flushed: LSN, after: LSN) in
+            let io = ParkingIO(parkAt: .containerSync)
+            let writer = try LogStore.create(at: dir, options: Self.options, io: io)
+            var lsns: [LSN] = []
+            for i in 0..<10 { lsns.append(try writer.append(Self.payload(i))) }
+            try writer.flush()
+            let reader = try LogStore.open(at: dir, options: LogOpenOptions(readOnly: true))
+            for i in 10..<20 { lsns.append(try writer.append(Self.payload(i))) }
+            io.arm()
+            let flusher = Thread { try? writer.flush() }
+            flusher.start()
+            io.entered.wait()  // the blocks are written, their fdatasync is in progress
+            let writerDurable = writer.durableLSN
+            _ = try reader.refresh()
+            let refreshed = reader.durableLSN
+            let last = reader.lastLSN
+            let fresh = try LogStore.open(at: dir, options: LogOpenOptions(readOnly: true))
+            let opened = fresh.durableLSN
+            try fresh.close()
+            io.release.signal()
+            while !flusher.isFinished { usleep(1000) }
+            // Durable now, and the base file says so once the writer closes cleanly.
+            try writer.close()
+            _ = try reader.refresh()
+            let after = reader.durableLSN
+            try reader.close()
+            return (writerDurable, refreshed, opened, last, lsns[19], after)
+        }
+        #expect(seen.last == seen.flushed, "the reader reads the written blocks")
+        #expect(seen.refreshed <= seen.writer, "refresh: durableLSN \(seen.refreshed) above the writer's \(seen.writer)")
+        #expect(seen.opened <= seen.writer, "open: durableLSN \(seen.opened) above the writer's \(seen.writer)")
+        #expect(seen.after == seen.flushed, "after a clean close everything read is durable")
+    }
+
+    /// `flush` on a read-only log cannot make anything durable: it is `readOnly` beyond what the log proves
+    /// durable (and never waits for a writer thread the log does not have).
+    @Test("flush and whenDurable on a read-only log beyond its durableLSN: readOnly, never a wait")
+    func flushOnReadOnly() async throws {
+        let dir = LogTestKit.temporaryPath("ro-flush")
+        defer { LogTestKit.remove(dir) }
+        let writer = try LogStore.create(at: dir, options: Self.options)
+        var lsns: [LSN] = []
+        for i in 0..<3 { lsns.append(try writer.append(Self.payload(i))) }
+        try await writer.flush()
+        let last = lsns[2]
+        // The writer's first flush: its block's hint is null and the base file's watermark too.
+        let reader = try LogStore.open(at: dir, options: LogOpenOptions(readOnly: true))
+        #expect(reader.lastLSN == lsns[2])
+        #expect(reader.durableLSN < lsns[0])
+        // Each in the background with a deadline: a flush that waited for a writer thread would never return.
+        await BackgroundCall { try await reader.flush(upTo: last) }.expectLogError(.readOnly, "flush(upTo:)")
+        await BackgroundCall { try await reader.flush() }.expectLogError(.readOnly, "flush()")
+        await BackgroundCall { try await onOwnThread { try reader.flush(upTo: last) } }.expectLogError(.readOnly, "synchronous flush")
+        let outcome = await BackgroundCall { () async -> LogError? in
+            await withCheckedContinuation { (c: CheckedContinuation<LogError?, Never>) in reader.whenDurable(last) { c.resume(returning: $0) } }
+        }.expectSuccess("whenDurable")
+        #expect(outcome??.code == .readOnly)
+        try await reader.flush(upTo: .null)
+        try reader.close()
+        try writer.close()
+        let clean = try LogStore.open(at: dir, options: LogOpenOptions(readOnly: true))
+        #expect(clean.durableLSN == lsns[2])
+        try await clean.flush()
+        try clean.close()
+    }
+}
