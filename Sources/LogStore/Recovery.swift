@@ -83,7 +83,8 @@ struct RecoveryScanner {
     /// A read-only log catching up with its writer (`LogStore.refresh()`): the scan neither looks past its
     /// end for blocks that claim it durable nor for blocks newer than the base file. Both read up to a
     /// whole container, at every poll; a reader only stops where the blocks stop, and it reads the base
-    /// file before the blocks, so blocks of a later epoch or switch wait for its next catch-up.
+    /// file before the blocks, so blocks of a later epoch or switch wait for its next catch-up. Its end is
+    /// never a torn tail, `strict` or not: the block there may be one the writer is still writing.
     var catchingUp = false
 
     /// Throws `terminated` once the open's caller has given up on it: a scan of a large log otherwise held
@@ -194,7 +195,9 @@ struct RecoveryScanner {
                 }
                 throw error
             }
-            if damaged {
+            // A catch-up cannot tell a block its writer is still writing from a torn one: it ends there for
+            // now, in every mode, and the next catch-up reads it again (a reopen classifies it).
+            if damaged, !catchingUp {
                 if mode == .strict {
                     throw LogError(.corrupt, "torn tail at \(position): \(reason) (strict recovery)", lsn: position, container: c.physical, offset: offset)
                 }

@@ -83,4 +83,28 @@ struct ReadOnlyLiveWriterTests {
         try await clean.flush()
         try clean.close()
     }
+
+    /// `strict` recovery on a read-only log: a block its writer is still writing ends a catch-up for now,
+    /// as it does in every mode (it threw `corrupt`, "torn tail … (strict recovery)").
+    @Test("strict recovery: a block still being written ends a refresh for now, no corrupt")
+    func strictRefreshMidWrite() throws {
+        let dir = LogTestKit.temporaryPath("ro-strict")
+        defer { LogTestKit.remove(dir) }
+        let writer = try LogStore.create(at: dir, options: Self.options)
+        for i in 0..<5 { _ = try writer.append(Self.payload(i)) }
+        try writer.flush()
+        let io = TearingIO(path: dir + "/" + ContainerFiles.name(physicalID: 0))
+        let reader = try LogStore.open(at: dir, options: LogOpenOptions(readOnly: true, recovery: .strict), io: io)
+        let before = reader.lastLSN
+        let next = try writer.append(LogTestKit.randomPayload(99, length: 3000))
+        try writer.flush()
+        io.tearing.withLock { $0 = next.blockOffset }
+        #expect(try reader.refresh() == false)
+        #expect(reader.lastLSN == before)
+        io.tearing.withLock { $0 = nil }
+        #expect(try reader.refresh())
+        #expect(reader.lastLSN == next)
+        try reader.close()
+        try writer.close()
+    }
 }
