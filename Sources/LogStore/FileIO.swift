@@ -40,10 +40,26 @@ public protocol FileIO: Sendable {
     /// final fsync, so that fsync no longer floods the disk queue in front of other files' syncs. A hint:
     /// it never fails and may do nothing (the default does nothing).
     func startWriteback(_ fd: Int32, offset: UInt64, length: UInt64)
+    /// The identity of the file `fd` is open on (device and inode), or nil when the implementation cannot
+    /// tell (the default). A read-only log compares the base file at its path with the one it opened, so a
+    /// log replaced at its path by a copy of itself is noticed (its open containers are the old files).
+    func fileIdentity(_ fd: Int32) throws -> FileIdentity?
+}
+
+/// Which file a descriptor is open on: two descriptors with the same identity read the same file.
+public struct FileIdentity: Sendable, Hashable {
+    public var device: UInt64
+    public var inode: UInt64
+
+    public init(device: UInt64, inode: UInt64) {
+        self.device = device
+        self.inode = inode
+    }
 }
 
 extension FileIO {
     public func startWriteback(_ fd: Int32, offset: UInt64, length: UInt64) {}
+    public func fileIdentity(_ fd: Int32) throws -> FileIdentity? { nil }
 
     /// Unlinks `path` after freeing its blocks `step` bytes at a time from the end. Freeing a large
     /// file at once holds up every other file's fdatasync on the disk until the whole file is freed:
@@ -129,4 +145,5 @@ extension ForwardingFileIO {
     public func fileExists(_ path: String) -> Bool { base.fileExists(path) }
     public func tryLockExclusive(_ fd: Int32) throws -> Bool { try base.tryLockExclusive(fd) }
     public func startWriteback(_ fd: Int32, offset: UInt64, length: UInt64) { base.startWriteback(fd, offset: offset, length: length) }
+    public func fileIdentity(_ fd: Int32) throws -> FileIdentity? { try base.fileIdentity(fd) }
 }

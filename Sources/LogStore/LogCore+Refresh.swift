@@ -39,6 +39,14 @@ extension LogCore {
         else {
             throw LogError(.invalidState, "the base file now describes another log (replaced since the open): reopen it", path: basePath)
         }
+        // The same log, but another file (a copy of the log's directory moved to its path: the base file is
+        // only ever written in place): the containers this view has open are the old files, which never
+        // move again, and would be read as the copy's.
+        if let opened = try io.fileIdentity(baseFD), let now = try io.fileIdentity(pathFD), opened != now {
+            throw LogError(
+                .invalidState, "the log at this path is another copy of it (its base file was replaced since the open): reopen it",
+                path: basePath)
+        }
         let baseChanged = newest.generation != meta.generation
         let (view, current) = lock.withLock {
             ((end: state.open.position, last: state.lastLSN, chain: state.chainCRC), state.containers)

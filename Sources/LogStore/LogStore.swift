@@ -420,7 +420,8 @@ public final class LogStore: Sendable {
     /// All or nothing: when it throws, the log is as it was before the call.
     ///
     /// - Throws: `invalidState` when the log cannot be caught up in place (the base file now describes
-    ///   another log, overwritten in place or created at the log's path, or a log that ends before the
+    ///   another log, overwritten in place or created at the log's path; the base file at the path is another
+    ///   file than the open's, as when a copy of the log's directory is moved there; or a log that ends before the
     ///   records this one already read, as a base file restored from an older copy would): reopen it;
     ///   `corrupt` where the blocks are damaged below a point the base file says is durable; `notFound` when the base file is gone (the log was removed) or for a
     ///   container the base file names that is missing; `io`; `closed`.

@@ -64,6 +64,12 @@ public struct PosixFileIO: FileIO {
         return UInt64(st.st_size)
     }
 
+    public func fileIdentity(_ fd: Int32) throws -> FileIdentity? {
+        var st = stat()
+        _ = try retrying("fstat") { fstat(fd, &st) }
+        return FileIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
+    }
+
     public func truncate(_ fd: Int32, to size: UInt64) throws {
         _ = try retrying("ftruncate") { ftruncate(fd, off_t(size)) }
     }

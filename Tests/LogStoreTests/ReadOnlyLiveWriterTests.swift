@@ -107,4 +107,34 @@ struct ReadOnlyLiveWriterTests {
         try reader.close()
         try writer.close()
     }
+
+    /// The log directory copied, the writer going on in the copy, and the copy moved to the log's path: the
+    /// base file there names the same log, but the reader's open containers are the old files, which never
+    /// move again. The refresh said nothing moved (or moved with no new records) for ever.
+    @Test("a log replaced at its path by a copy of itself: refresh() is invalidState, never the old files read as current")
+    func replacedByACopyOfItself() throws {
+        let dir = LogTestKit.temporaryPath("ro-copy")
+        let copy = dir + "-copy"
+        let old = dir + "-old"
+        defer { for d in [dir, copy, old] { LogTestKit.remove(d) } }
+        let writer = try LogStore.create(at: dir, options: Self.options)
+        var lsns: [LSN] = []
+        for i in 0..<5 { lsns.append(try writer.append(Self.payload(i))) }
+        try writer.close()
+        let reader = try LogStore.open(at: dir, options: LogOpenOptions(readOnly: true))
+        try FileManager.default.copyItem(atPath: dir, toPath: copy)
+        let other = try LogStore.open(at: copy)
+        for i in 5..<10 { lsns.append(try other.append(Self.payload(i))) }
+        try other.flush()
+        try FileManager.default.moveItem(atPath: dir, toPath: old)
+        try FileManager.default.moveItem(atPath: copy, toPath: dir)
+        expectLogError(.invalidState) { _ = try reader.refresh() }
+        #expect(reader.lastLSN == lsns[4], "a failed refresh changes nothing")
+        try other.close()
+        expectLogError(.invalidState) { _ = try reader.refresh() }
+        try reader.close()
+        let reopened = try LogStore.open(at: dir, options: LogOpenOptions(readOnly: true))
+        #expect(reopened.lastLSN == lsns[9])
+        try reopened.close()
+    }
 }
