@@ -3,6 +3,7 @@
 // replaced at its path by a copy of itself (the same log id, other files).
 
 import Foundation
+import Synchronization
 import Testing
 import TxLogTestSupport
 @testable import LogStore
@@ -136,5 +137,67 @@ struct ReadOnlyLiveWriterTests {
         let reopened = try LogStore.open(at: dir, options: LogOpenOptions(readOnly: true))
         #expect(reopened.lastLSN == lsns[9])
         try reopened.close()
+    }
+
+    /// The writer updates the base file's other slot while a `strict` read-only open reads it: the slot is
+    /// torn for a moment (its checksum fails), which strict recovery called a base-file anomaly (`corrupt`),
+    /// where a block caught mid-write is read again.
+    @Test("strict read-only open: a base slot caught mid-write is read again, not a base file anomaly")
+    func strictOpenBaseSlotMidWrite() throws {
+        let dir = LogTestKit.temporaryPath("ro-strict-slot")
+        defer { LogTestKit.remove(dir) }
+        let writer = try LogStore.create(at: dir, options: Self.options)
+        _ = try writer.append(Self.payload(0))
+        try writer.flush()
+        let io = TornSlotIO(path: dir + "/" + Format.baseFileName, reads: 1)
+        let reader = try LogStore.open(at: dir, options: LogOpenOptions(readOnly: true, recovery: .strict), io: io)
+        #expect(reader.lastLSN == writer.lastLSN)
+        #expect(io.tornReads.withLock { $0 } == 1)
+        try reader.close()
+        // Damage that stays is still an anomaly.
+        let damaged = TornSlotIO(path: dir + "/" + Format.baseFileName, reads: .max)
+        expectLogError(.corrupt) { _ = try LogStore.open(at: dir, options: LogOpenOptions(readOnly: true, recovery: .strict), io: damaged) }
+        try writer.close()
+    }
+}
+
+/// The first `reads` reads of the base file see the slot the writer writes next (the older one) torn: a
+/// few of its bytes changed, as a read racing the writer's `pwritev` of that slot would.
+final class TornSlotIO: ForwardingFileIO, @unchecked Sendable {
+    let base: any FileIO = PosixFileIO()
+    let path: String
+    private let fds = Mutex<Set<Int32>>([])
+    let tornReads = Mutex(0)
+    let reads: Int
+
+    init(path: String, reads: Int) {
+        self.path = path
+        self.reads = reads
+    }
+
+    func open(_ path: String, mode: FileOpenMode) throws -> Int32 {
+        let fd = try base.open(path, mode: mode)
+        if path == self.path { fds.withLock { _ = $0.insert(fd) } }
+        return fd
+    }
+
+    func close(_ fd: Int32) {
+        fds.withLock { _ = $0.remove(fd) }
+        base.close(fd)
+    }
+
+    func pread(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int {
+        let n = try base.pread(fd, into: buffer, at: offset)
+        guard offset == 0, n >= 2 * Format.baseSlotSize, fds.withLock({ $0.contains(fd) }) else { return n }
+        guard tornReads.withLock({ count in
+            guard count < reads else { return false }
+            count += 1
+            return true
+        }) else { return n }
+        // The older slot (lower generation) is the one the writer's next update goes to.
+        let generation = { (slot: Int) -> UInt64 in buffer.loadUnaligned(fromByteOffset: slot * Format.baseSlotSize + 16, as: UInt64.self) }
+        let older = generation(0) < generation(1) ? 0 : 1
+        for i in 0..<8 { buffer[older * Format.baseSlotSize + 100 + i] ^= 0xFF }
+        return n
     }
 }
