@@ -424,19 +424,20 @@ public final class LogStore: Sendable {
     /// When the writer has moved to a later container than this log's end, the scan starts where the base
     /// file says, as an open's does. A block the writer is still writing is read again after a moment; one
     /// that stays incomplete ends the log for now (a later refresh reads it once it is complete), in every
-    /// recovery mode (`strict` too: a refresh cannot tell it from a torn block; a reopen classifies it). Unlike an
-    /// open, a refresh does not look past the end for blocks that claim to be durable or newer than the base
+    /// recovery mode (`strict` too: a refresh cannot tell it from a torn block; a reopen classifies it).
+    /// Unlike an open, a refresh does not look past the end for blocks that claim to be durable or newer than the base
     /// file. Cursors made before a refresh go on to the records it found. Blocks the calling thread for the
     /// reads: call it off Swift's cooperative pool for a large catch-up.
     ///
     /// All or nothing: when it throws, the log is as it was before the call.
     ///
     /// - Throws: `invalidState` when the log cannot be caught up in place (the base file now describes
-    ///   another log, overwritten in place or created at the log's path; the base file at the path is another
-    ///   file than the open's, as when a copy of the log's directory is moved there; or a log that ends before the
-    ///   records this one already read, as a base file restored from an older copy would): reopen it;
-    ///   `corrupt` where the blocks are damaged below a point the base file says is durable; `notFound` when the base file is gone (the log was removed) or for a
-    ///   container the base file names that is missing; `io`; `closed`.
+    ///   another log, overwritten in place or created at the log's path; the base file at the path is
+    ///   another file than the open's, as when a copy of the log's directory is moved there; or a log that
+    ///   ends before the records this one already read, as a base file restored from an older copy would):
+    ///   reopen it; `corrupt` where the blocks are damaged below a point the base file says is durable;
+    ///   `notFound` when the base file is gone (the log was removed) or for a container the base file names
+    ///   that is missing; `io`; `closed`.
     @discardableResult
     public func refresh() throws -> Bool { try core.refresh() }
 
