@@ -376,6 +376,12 @@ extension LogCore {
         defer {
             deletions.wait()  // containers recycled away are unlinked before close returns
             releaseFiles()
+            let closeHandlers = lock.withLock {
+                closeHandlersTaken = true
+                defer { self.closeHandlers.removeAll() }
+                return self.closeHandlers
+            }
+            for h in closeHandlers { h() }
             lock.withLock {
                 state.closeFinished = true
                 spaceCondition.broadcast()

@@ -210,6 +210,10 @@ final class LogCore: @unchecked Sendable {
 
     /// Called once, off the failing thread, when the log enters its failed state; guarded by `lock`.
     var failureHandlers: [@Sendable (LogError) -> Void] = []
+    /// Called once, on the closing thread, as ``close()`` ends (before a second close waiting for it
+    /// returns); guarded by `lock`, like `closeHandlersTaken` (set once they are being called).
+    var closeHandlers: [@Sendable () -> Void] = []
+    var closeHandlersTaken = false
 
     /// The persisted (or being persisted) base record; guarded by `metaLock`.
     var meta: BaseRecord

@@ -336,6 +336,20 @@ public final class LogStore: Sendable {
         if let already { DispatchQueue.global().async { handler(already) } }
     }
 
+    /// Registers a handler called once when the log has closed: by the first ``close()`` as it ends
+    /// (whatever it throws, before it or a second close waiting for it returns), on the closing thread,
+    /// with no lock of the log held; at once if that is over already.
+    /// For a transaction manager on this log, which must stop waiting for participants that can no
+    /// longer log their answers.
+    package func onClose(_ handler: @escaping @Sendable () -> Void) {
+        let closed: Bool = core.lock.withLock {
+            if core.closeHandlersTaken { return true }
+            core.closeHandlers.append(handler)
+            return false
+        }
+        if closed { handler() }
+    }
+
     // MARK: Reading
 
     /// The record at exactly `lsn`.

@@ -22,7 +22,7 @@ public final class ResourceManager: @unchecked Sendable {
     /// Notifications, for an RM created without a handler, in the order of the transactions' state
     /// changes. The sequence buffers without limit, and each buffered notification keeps its enlistment
     /// and transaction in memory: keep reading it for as long as the RM is open. It finishes when the RM
-    /// closes (or its TM does).
+    /// closes (or its TM does, or the TM's log: see ``TransactionManager``).
     public let notifications: AsyncStream<TransactionNotification>
     let continuation: AsyncStream<TransactionNotification>.Continuation
 

@@ -43,12 +43,15 @@ public final class SuperiorEnlistment: @unchecked Sendable {
 
     /// Runs pre-prepare (unless done) and prepare, then forces a prepared record naming the durable
     /// participants. Throws `aborted` if a participant vetoed, and `invalid-state` while another
-    /// `prePrepare()` or `prepare()` of this transaction is still running.
+    /// `prePrepare()` or `prepare()` of this transaction is still running. Throws `closed` when the log
+    /// is closed under the TM.
     public func prepare() async throws -> Vote { try await tm.superiorPrepare(txn) }
 
     /// Commits a prepared (or in-doubt) transaction: forces the decision, sends commit, and returns once
     /// every participant acknowledged, or its RM closed (it gets the commit when it recovers). Throws
-    /// `invalid-state` while ``prepare()`` is still writing its prepared record.
+    /// `invalid-state` while ``prepare()`` is still writing its prepared record, and `closed` when the
+    /// log is closed under the TM (as ``Transaction/commit()`` does: once the decision is durable it
+    /// committed, and the message says so).
     public func commit() async throws {
         try tm.lock.withLock {
             if txn.detached { throw txn.closedError }
@@ -59,7 +62,7 @@ public final class SuperiorEnlistment: @unchecked Sendable {
             if txn.recordInFlight { throw Self.preparedRecordInFlightError(txn) }
         }
         try await tm.decideCommit(txn)
-        _ = await tm.waitFinished(txn, orOnlyClosedRMsOwe: true)
+        if let logClosed = await tm.waitEnd(txn, orOnlyClosedRMsOwe: true).logClosed { throw logClosed }
     }
 
     /// Rolls back (at any point before the decision), logging an abort record if the transaction was

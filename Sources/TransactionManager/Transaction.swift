@@ -38,9 +38,11 @@ public final class Transaction: @unchecked Sendable, CustomStringConvertible {
     ///   or before every participant answered prepare (the transaction is rolled back). A commit whose
     ///   decision is durable returns even if the log fails before every participant acknowledged;
     ///   `closed` if the TM closed first, or the RM of a single-phase commit closed before answering, or
-    ///   the log was closed under the TM: before the decision was appended, the transaction rolled back;
-    ///   after, the close made the decision durable, so it committed (``outcome`` says so, and the message),
-    ///   and its participants get the commit when the log is opened again and the TM recovers.
+    ///   the log was closed under the TM (which stops it, as a terminate does): before the decision was
+    ///   appended, the transaction rolled back; after, the decision is durable (the close flushed it), so
+    ///   it committed (``outcome`` says so, and the message), also when the log closed while the commit
+    ///   waited for acknowledgements, and its participants get the commit when the log is opened again
+    ///   and the TM recovers.
     public func commit() async throws { try await tm.commit(core) }
 
     /// Rolls back. Allowed until the transaction is prepared or its commit is decided (`invalid-state`
@@ -49,7 +51,7 @@ public final class Transaction: @unchecked Sendable, CustomStringConvertible {
     public func rollback() throws { try tm.rollback(core, reason: "rollback requested") }
 
     /// Waits until the transaction finishes (committed or aborted, every participant acknowledged),
-    /// its log fails or its TM closes, and returns the outcome (`undetermined` if none was decided).
+    /// its log fails or closes or its TM closes, and returns the outcome (`undetermined` if none was decided).
     public func waitForOutcome() async -> Outcome { await tm.waitFinished(core) }
 
     /// Makes an external coordinator the transaction's superior: it, not ``commit()``, then drives

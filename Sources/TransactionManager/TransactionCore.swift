@@ -26,6 +26,10 @@ final class TxnCore: @unchecked Sendable {
     /// The TM closed (or was terminated) before the transaction finished. It is left to recovery as
     /// the log has it: nothing more is sent, logged or waited for, and every call on it throws `closed`.
     var detached = false
+    /// It was detached because the log was closed under the TM, not by the TM's own close: a commit
+    /// whose decision is durable then throws ``closedError`` rather than return (nothing tells its
+    /// participants before the log is opened again).
+    var logClosed = false
     /// The record reporting the latest change (a decision, or a superior's prepared record) is being
     /// appended: a checkpoint writes ``formBeforeRecord`` instead (nil: leaves the transaction out), and
     /// `resolve` waits for it to land. See ``TransactionManager/beginRecordLocked(_:before:)``.
@@ -67,6 +71,9 @@ final class TxnCore: @unchecked Sendable {
         case (_, .committingSinglePhase): fate = "its single-phase commit was with its resource manager, which decides the outcome"
         case (_, .prepared), (_, .inDoubt): fate = "it is prepared and stays in doubt until its superior or `txlog tm resolve` decides"
         default: fate = "recovery rolls it back (presumed abort)"
+        }
+        if logClosed {
+            return LogError(.closed, "the log was closed under the transaction manager before transaction \(id) finished: \(fate)")
         }
         return LogError(.closed, "the transaction manager closed before transaction \(id) finished: \(fate)")
     }

@@ -25,7 +25,9 @@ extension TransactionManager {
             try await prepareAll(txn)
             try await decideCommit(txn)
         }
-        if await waitFinished(txn, orOnlyClosedRMsOwe: true) == .aborted { throw abortError(txn) }
+        let (outcome, logClosed) = await waitEnd(txn, orOnlyClosedRMsOwe: true)
+        if outcome == .aborted { throw abortError(txn) }
+        if let logClosed { throw logClosed }
     }
 
     /// Runs single-phase commit if exactly one writer is enlisted and it asked for it. Returns false
@@ -210,12 +212,22 @@ extension TransactionManager {
     /// Once the log failed no participant may be able to log its acknowledgement: a decided outcome is
     /// durable (recovery sends it again), so it is returned.
     func waitFinished(_ txn: TxnCore, orOnlyClosedRMsOwe: Bool = false) async -> Outcome {
+        await waitEnd(txn, orOnlyClosedRMsOwe: orOnlyClosedRMsOwe).outcome
+    }
+
+    /// As ``waitFinished(_:orOnlyClosedRMsOwe:)``, and, when the wait ended because the log was closed
+    /// under the TM (``logClosed()``), the error a commit throws: the decision may be durable, but nothing
+    /// tells the participants before the log is opened again, so it does not return as if done.
+    func waitEnd(_ txn: TxnCore, orOnlyClosedRMsOwe: Bool) async -> (outcome: Outcome, logClosed: LogError?) {
         func done() -> Bool {
             txn.isFinished || txn.state == .failed || state == .failed || txn.detached
                 || (orOnlyClosedRMsOwe && txn.onlyClosedRMsOweAcknowledgement)
         }
         while true {
-            if let outcome = lock.withLock({ done() ? txn.outcome : nil }) { return outcome }
+            if let end = lock.withLock({ () -> (Outcome, LogError?)? in
+                guard done() else { return nil }
+                return (txn.outcome, txn.detached && txn.logClosed ? txn.closedError : nil)
+            }) { return end }
             // Woken when it finishes, or (RM close) when what it waits for may have changed: re-check.
             await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
                 let now = lock.withLock { () -> Bool in

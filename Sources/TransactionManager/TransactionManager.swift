@@ -42,6 +42,10 @@ public struct TransactionManagerOptions: Sendable {
 /// try await tx.commit()
 /// ```
 ///
+/// Close the TM before its log. A log closed under it stops it as a terminate does (nothing more is
+/// written; recovery finds the log as the close left it): its RMs are closed, and every call waiting on
+/// a transaction ends with `closed` saying what recovery will do (see ``Transaction/commit()``).
+///
 /// Thread-safe. Notifications are delivered outside the TM's lock, so an RM may answer from inside
 /// its callback. A handler gets each enlistment's notifications one at a time, in the order of the
 /// state changes; one that follows an answer given inside the handler comes after the handler returns.
@@ -148,6 +152,7 @@ public final class TransactionManager: @unchecked Sendable {
         self.audit = ForcedOutcomeTrail(limit: options.auditRetention)
         if let log {
             log.onFailure { [weak self] e in self?.logFailed(e) }
+            log.onClose { [weak self] in self?.logClosed() }
         }
         stream?.onTailPinned { [weak self] _ in _ = try? self?.checkpoint() }
     }
@@ -368,7 +373,7 @@ public final class TransactionManager: @unchecked Sendable {
             return state == .online
         }
         defer {
-            detachTransactions()
+            detachTransactions(logClosed: false)
             detachResourceManagers()
             release()
         }
@@ -376,22 +381,31 @@ public final class TransactionManager: @unchecked Sendable {
     }
 
     /// Stops the TM without writing anything (terminate): the log stays as it is, recoverable.
-    func stop() {
+    func stop(logClosed: Bool = false) {
         lock.withLock { if state != .failed { state = .offline } }
-        detachTransactions()
+        detachTransactions(logClosed: logClosed)
         detachResourceManagers()
         release()
     }
 
+    /// The log was closed under the TM (the TM not closed first). Nothing can be logged any more, so an
+    /// answer a waiting call expects may never come (an RM that cannot append its prepare or commit
+    /// record does not answer), and the TM stops as a terminate does: the log, closed, is what recovery
+    /// will find. Each waiting call ends saying so (``TxnCore/closedError``), and each RM is closed
+    /// (its notification sequence finishes).
+    func logClosed() { stop(logClosed: true) }
+
     /// Lets go of every unfinished transaction, after the final checkpoint has recorded them: each is
     /// marked detached, its waiting commit driver and outcome waiters are woken, and its timeout is
     /// cancelled. Without this a commit waiting for an answer from a closed RM would never return.
-    private func detachTransactions() {
+    /// `logClosed`: the log was closed under the TM (see ``logClosed()``).
+    private func detachTransactions(logClosed: Bool) {
         let woken: [CheckedContinuation<Void, Never>] = lock.withLock {
             var woken: [CheckedContinuation<Void, Never>] = []
             transactionsDetached = true
             for txn in transactions.values where !txn.isFinished {
                 txn.detached = true
+                txn.logClosed = logClosed
                 txn.cutShort = true
                 if let w = txn.phaseWaiter { woken.append(w) }
                 txn.phaseWaiter = nil

@@ -149,8 +149,9 @@ import Testing
         #expect(cp.transactions.first?.outcome == .committed)
         #expect(cp.transactions.first?.enlistments.map(\.acknowledged) == [true, false])
         try log.close()
-        try #require(b.held.first?.enlistment).commitComplete()
-        try await commit.value
+        // The log's close stopped the TM: b's late answer is refused, and the commit says it committed.
+        #expect(throws: LogError.self) { try #require(b.held.first?.enlistment).commitComplete() }
+        await expectLogError(.closed) { try await commit.value }
 
         let (log2, tm2) = try dir.reopenOnline()
         defer { try? log2.close() }

@@ -31,9 +31,15 @@ enum CrashScenario {
         #expect(a.kinds(tx.id) == [.prePrepare, .prepare, .commit])
         #expect(try tmRecordKinds(tm) == [.rmRegistered, .rmRegistered, .outcome])
         try log.close()
-        // Let the old commit driver finish; its end record can no longer be written.
-        try #require(b.held.first?.enlistment).commitComplete()
-        try await commit.value
+        // The log's close stopped the old TM: its commit says the transaction committed, and b's late
+        // answer is refused (its commit record could not have been logged anyway).
+        #expect(throws: LogError.self) { try #require(b.held.first?.enlistment).commitComplete() }
+        do {
+            try await commit.value
+            Issue.record("the commit returned")
+        } catch let e as LogError {
+            #expect(e.code == .closed && e.message.contains("committed"), "\(e)")
+        }
         return CrashedTransaction(tx: tx.id, rms: [a.id, b.id], enlistments: [ea.id, eb.id])
     }
 
@@ -182,8 +188,8 @@ struct StableSnapshot: Equatable {
         #expect(try a.ownRecords() == ["prepare \(tx.id)"])
         #expect(try tmRecordKinds(tm) == [.rmRegistered, .rmRegistered])  // nothing before the decision
         try log.close()
-        try #require(b.held.first?.enlistment).prepareComplete()
-        await expectLogError(.closed) { try await commit.value }  // the decision could not be written
+        #expect(throws: LogError.self) { try #require(b.held.first?.enlistment).prepareComplete() }  // the log's close stopped the TM
+        await expectLogError(.closed) { try await commit.value }  // no decision can be written
 
         let (log2, tm2) = try dir.reopenOnline()
         defer { try? log2.close() }

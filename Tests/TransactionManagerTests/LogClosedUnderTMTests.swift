@@ -1,0 +1,118 @@
+// The log closed under a live TM (`log.close()` without `tm.close()` first). Nothing can be logged any
+// more, so a participant that still owes an answer (a prepare vote, a commit-complete) never gives one:
+// every call waiting on the TM must end, saying what is known, and recovery does what it said.
+
+import Foundation
+import LogStore
+import Testing
+@testable import TransactionManager
+
+@Suite("The log closed under a live TM")
+struct LogClosedUnderTMTests {
+    /// The decision is durable and the commit notifications are out; `b` cannot log its commit record
+    /// in the closed log, so it never acknowledges. Before, `commit()` and `waitForOutcome()` waited
+    /// for ever (until the TM was closed, which nobody does once the log is gone).
+    @Test("a commit waiting for acknowledgements throws closed saying it committed; recovery sends the commit", .timeLimit(.minutes(1)))
+    func commitWaitingForAcknowledgements() async throws {
+        let dir = TMScratch("log-closed-acks")
+        defer { dir.remove() }
+        let (log, tm) = try dir.createOnline()
+        let (a, b, tx) = try twoRMs(tm)
+        b.on(.commit, .hold)
+        let commit = BackgroundCall { try await tx.commit() }
+        #expect(await b.waitFor(.commit, tx: tx.id))
+        let waited = BackgroundCall { await tx.waitForOutcome() }
+        try log.close()
+        #expect(throws: LogError.self) { try b.release(.commit, tx: tx.id) }
+        let error = await commit.expectLogError(.closed, "the commit", within: 5)
+        #expect(error?.message.contains("committed") == true, "\(String(describing: error))")
+        #expect(tx.outcome == .committed)
+        #expect(await waited.expectSuccess("waitForOutcome()", within: 5) == .committed)
+        // The TM let go when its log closed: later calls say so, and its own close writes nothing.
+        expectLogError(.notOnline) { _ = try tm.createTransaction() }
+        #expect(tm.currentState == .offline)
+        try tm.close()
+
+        let ids = [a.id, b.id]
+        let (log2, tm2) = try dir.reopenOnline()
+        defer { try? log2.close() }
+        #expect(tm2.lastRecovery.committing == 1)
+        let b2 = try ScriptedRM.open(tm2, id: ids[1])
+        try b2.rm.recover()
+        #expect(await eventually { b2.kinds(tx.id).contains(.commit) }, "\(b2.kinds(tx.id))")
+        withExtendedLifetime((a, b)) {}
+    }
+
+    /// `b` cannot log its prepare record, so it never votes: no decision can be logged either. The
+    /// commit throws `closed` (presumed abort), as when the TM is closed in prepare. Before, it waited for ever.
+    @Test("a commit waiting for a prepare vote throws closed; recovery knows no such transaction", .timeLimit(.minutes(1)))
+    func commitWaitingForAVote() async throws {
+        let dir = TMScratch("log-closed-vote")
+        defer { dir.remove() }
+        let (log, tm) = try dir.createOnline()
+        let (a, b, tx) = try twoRMs(tm)
+        b.on(.prepare, .hold)
+        let commit = BackgroundCall { try await tx.commit() }
+        #expect(await b.waitFor(.prepare, tx: tx.id))
+        try log.close()
+        #expect(throws: LogError.self) { try b.release(.prepare, tx: tx.id) }
+        let error = await commit.expectLogError(.closed, "the commit", within: 5)
+        #expect(error?.message.contains("presumed abort") == true, "\(String(describing: error))")
+        #expect(error?.message.contains("log was closed") == true, "\(String(describing: error))")
+        #expect(await BackgroundCall { await tx.waitForOutcome() }.expectSuccess("waitForOutcome()", within: 5) == .undetermined)
+        expectLogError(.closed) { try tx.rollback() }
+
+        let (log2, tm2) = try dir.reopenOnline()
+        defer { try? log2.close() }
+        #expect(tm2.transactionSnapshots().isEmpty)
+        withExtendedLifetime((a, b)) {}
+    }
+
+    /// A superior's prepare waiting for a vote, and a superior's commit waiting for an acknowledgement:
+    /// both end with `closed` when the log closes. Before, both waited for ever.
+    @Test("a superior's prepare and commit waiting on a participant throw closed", .timeLimit(.minutes(1)))
+    func superiorCallsEnd() async throws {
+        let dir = TMScratch("log-closed-superior")
+        defer { dir.remove() }
+        let (log, tm) = try dir.createOnline()
+        let (a, b, tx1) = try twoRMs(tm)
+        let tx2 = try tm.createTransaction()
+        _ = try a.enlist(tx2)
+        _ = try b.enlist(tx2)
+        let s1 = try tx1.enlistSuperior()
+        let s2 = try tx2.enlistSuperior()
+        #expect(try await s2.prepare() == .prepared)
+        b.on(.prepare, .hold, tx: tx1.id)
+        b.on(.commit, .hold, tx: tx2.id)
+        let prepare = BackgroundCall { try await s1.prepare() }
+        let commit = BackgroundCall { try await s2.commit() }
+        #expect(await b.waitFor(.prepare, tx: tx1.id))
+        #expect(await b.waitFor(.commit, tx: tx2.id))
+        try log.close()
+        let prepareError = await prepare.expectLogError(.closed, "the superior's prepare", within: 5)
+        #expect(prepareError?.message.contains("log was closed") == true, "\(String(describing: prepareError))")
+        let commitError = await commit.expectLogError(.closed, "the superior's commit", within: 5)
+        #expect(commitError?.message.contains("committed") == true, "\(String(describing: commitError))")
+        #expect(await BackgroundCall { await s2.waitForOutcome() }.expectSuccess("the superior's waitForOutcome()", within: 5) == .committed)
+        withExtendedLifetime((a, b)) {}
+    }
+
+    /// An RM reading `notifications` (no handler): the sequence finishes when the log closes under its
+    /// TM, as it does when the TM closes. Before, the reader waited for ever.
+    @Test("an RM's notification sequence finishes when the log closes", .timeLimit(.minutes(1)))
+    func notificationSequenceFinishes() async throws {
+        let dir = TMScratch("log-closed-sequence")
+        defer { dir.remove() }
+        let (log, tm) = try dir.createOnline()
+        let rm = try tm.createResourceManager(description: "reader")
+        try rm.recover()
+        let reader = BackgroundCall { () -> Int in
+            var count = 0
+            for await _ in rm.notifications { count += 1 }
+            return count
+        }
+        try log.close()
+        #expect(await reader.expectSuccess("the notification sequence", within: 5) == 2)  // recovery-complete, tm-online
+        #expect(rm.currentState == .closed)
+    }
+}
