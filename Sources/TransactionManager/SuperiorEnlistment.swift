@@ -44,7 +44,8 @@ public final class SuperiorEnlistment: @unchecked Sendable {
     /// Runs pre-prepare (unless done) and prepare, then forces a prepared record naming the durable
     /// participants. Throws `aborted` if a participant vetoed, and `invalid-state` while another
     /// `prePrepare()` or `prepare()` of this transaction is still running. Throws `closed` when the log
-    /// is closed under the TM.
+    /// is closed under the TM: before the prepared record was appended, presumed abort holds; after, the
+    /// close made it durable, and the message says the transaction stays in doubt.
     public func prepare() async throws -> Vote { try await tm.superiorPrepare(txn) }
 
     /// Commits a prepared (or in-doubt) transaction: forces the decision, sends commit, and returns once
@@ -169,7 +170,16 @@ extension TransactionManager {
             let lsn: LSN
             do { lsn = try append(record) } catch { throw rollBackUnlogged(txn, wasLogged: wasLogged, record: "prepared", floor: floor, error) }
             lock.withLock { endRecordLocked(txn, floor) }
-            try await stream.flush(upTo: lsn)
+            afterPreparedAppendForTesting?()
+            do {
+                try await stream.flush(upTo: lsn)
+            } catch let e as LogError where e.code == .closed {
+                // The log closed under the TM after the append: its close flushed everything, so the
+                // record is durable and recovery finds the transaction prepared, in doubt. Said so, as
+                // `decideCommit` does for a decision, rather than a bare "the log is closed".
+                guard let log, lsn <= log.durableLSN else { throw e }
+                throw LogError(.closed, "the log was closed during the prepare of transaction \(txn.id), after its prepared record was durable: it is prepared, and stays in doubt until its superior or `txlog tm resolve` decides once the log is opened again and the transaction manager recovers", lsn: lsn)
+            }
         }
         return .prepared
     }

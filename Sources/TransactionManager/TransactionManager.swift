@@ -91,6 +91,8 @@ public final class TransactionManager: @unchecked Sendable {
     var recoveryStats = RecoveryStatistics()
     /// Tests only: runs on the commit driver's thread after a commit decision is appended, before its flush.
     var afterDecisionAppendForTesting: (@Sendable () -> Void)?
+    /// Tests only: runs on the superior's prepare thread after its prepared record is appended, before its flush.
+    var afterPreparedAppendForTesting: (@Sendable () -> Void)?
     /// The stream this TM holds in ``heldStreams`` until it is closed, stopped or freed.
     private let held: HeldStream?
     /// ``held`` was given back: close, stop and deinit each give it back, and only the first may (the

@@ -97,6 +97,28 @@ struct LogClosedUnderTMTests {
         withExtendedLifetime((a, b)) {}
     }
 
+    /// The log closed between the append of a superior's prepared record and its flush: the close
+    /// flushed it, so the transaction is prepared and recovery finds it in doubt. Before, `prepare()`
+    /// threw the flush's bare "the log is closed", which did not say the prepared state was durable.
+    @Test("a superior's prepare whose prepared record the log's close made durable says so; recovery finds it in doubt", .timeLimit(.minutes(1)))
+    func preparedRecordMadeDurableByTheClose() async throws {
+        let dir = TMScratch("log-closed-prepared")
+        defer { dir.remove() }
+        let (log, tm) = try dir.createOnline()
+        let (a, b, tx) = try twoRMs(tm)
+        let superior = try tx.enlistSuperior()
+        tm.afterPreparedAppendForTesting = { try? log.close() }
+        let error = await BackgroundCall { try await superior.prepare() }.expectLogError(.closed, "the superior's prepare")
+        tm.afterPreparedAppendForTesting = nil
+        #expect(error?.message.contains("in doubt") == true, "the error does not say the prepared record is durable: \(String(describing: error))")
+        expectLogError(.closed) { try superior.rollback() }
+
+        let (log2, tm2) = try dir.reopenOnline()
+        defer { try? log2.close() }
+        #expect(tm2.inDoubtTransactions().map(\.id) == [tx.id])
+        withExtendedLifetime((a, b)) {}
+    }
+
     /// An RM reading `notifications` (no handler): the sequence finishes when the log closes under its
     /// TM, as it does when the TM closes. Before, the reader waited for ever.
     @Test("an RM's notification sequence finishes when the log closes", .timeLimit(.minutes(1)))
