@@ -17,6 +17,9 @@ extension TransactionManager {
     /// - `commit` / `rollback`: refused when the outcome is already known and differs.
     /// - `forget`: drops the transaction without telling anyone (for participants that will never come
     ///   back); they must then be repaired by hand.
+    ///
+    /// A log closed under the TM once the forced record is appended makes it durable: `closed`, saying
+    /// that recovery applies it.
     public func resolve(_ id: GUID, action: ForcedAction, actor: String? = nil, reason: String = "") async throws {
         guard let stream else { throw LogError(.invalidArgument, "a volatile transaction manager has nothing to resolve") }
         let actorText = Self.utf8Prefix(actor ?? options.defaultActor, TMLimits.maxShortText)
@@ -80,6 +83,7 @@ extension TransactionManager {
             }
             return fx
         }
+        afterForcedAppendForTesting?()
         do {
             try await stream.flush(upTo: lsn)
         } catch {
@@ -87,6 +91,11 @@ extension TransactionManager {
             // a forget took the transaction out of the table, where the log's failure looks for waiters
             // to wake, and its waiters into `fx`, so they waited for ever.
             for c in fx.resume { c.resume() }
+            // The log closed under the TM after the append: its close flushed everything, so the record
+            // is durable and recovery applies it. Said so, as `decideCommit` does for a decision.
+            if (error as? LogError)?.code == .closed, let log, lsn <= log.durableLSN {
+                throw LogError(.closed, "the log was closed during the resolve (\(action)) of transaction \(id), after its forced record was durable: recovery applies it when the log is opened again and the transaction manager recovers", lsn: lsn)
+            }
             throw error
         }
         perform(fx)

@@ -119,6 +119,27 @@ struct LogClosedUnderTMTests {
         withExtendedLifetime((a, b)) {}
     }
 
+    /// The log closed between the append of `resolve`'s forced record and its flush: the close flushed
+    /// it, so recovery applies the forced outcome. Before, `resolve` threw the flush's bare "the log is
+    /// closed", which did not say the forced outcome was durable.
+    @Test("a resolve whose forced record the log's close made durable says so; recovery applies it", .timeLimit(.minutes(1)))
+    func forcedRecordMadeDurableByTheClose() async throws {
+        let dir = TMScratch("log-closed-forced")
+        defer { dir.remove() }
+        let (log, tm) = try dir.createOnline()
+        let (a, tx, superior) = try await preparedUnderSuperior(tm)
+        tm.afterForcedAppendForTesting = { try? log.close() }
+        let error = await BackgroundCall { try await tm.resolve(tx.id, action: .commit, actor: "ops") }.expectLogError(.closed, "the resolve")
+        tm.afterForcedAppendForTesting = nil
+        #expect(error?.message.contains("durable") == true, "the error does not say the forced record is durable: \(String(describing: error))")
+
+        let (log2, tm2) = try dir.reopenOnline()
+        defer { try? log2.close() }
+        #expect(tm2.transactionSnapshots().map(\.outcome) == [.committed])
+        #expect(tm2.forcedOutcomes.map(\.transaction) == [tx.id])
+        withExtendedLifetime((a, superior)) {}
+    }
+
     /// An RM reading `notifications` (no handler): the sequence finishes when the log closes under its
     /// TM, as it does when the TM closes. Before, the reader waited for ever.
     @Test("an RM's notification sequence finishes when the log closes", .timeLimit(.minutes(1)))
