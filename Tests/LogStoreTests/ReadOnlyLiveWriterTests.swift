@@ -166,29 +166,30 @@ struct ReadOnlyLiveWriterTests {
 final class TornSlotIO: ForwardingFileIO, @unchecked Sendable {
     let base: any FileIO = PosixFileIO()
     let path: String
-    private let fds = Mutex<Set<Int32>>([])
+    private let watched: DescriptorsOfAPath
     let tornReads = Mutex(0)
     let reads: Int
 
     init(path: String, reads: Int) {
         self.path = path
+        watched = DescriptorsOfAPath(path)
         self.reads = reads
     }
 
     func open(_ path: String, mode: FileOpenMode) throws -> Int32 {
         let fd = try base.open(path, mode: mode)
-        if path == self.path { fds.withLock { _ = $0.insert(fd) } }
+        watched.opened(path, fd)
         return fd
     }
 
     func close(_ fd: Int32) {
-        fds.withLock { _ = $0.remove(fd) }
+        watched.closed(fd)
         base.close(fd)
     }
 
     func pread(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int {
         let n = try base.pread(fd, into: buffer, at: offset)
-        guard offset == 0, n >= 2 * Format.baseSlotSize, fds.withLock({ $0.contains(fd) }) else { return n }
+        guard offset == 0, n >= 2 * Format.baseSlotSize, watched.contains(fd) else { return n }
         guard tornReads.withLock({ count in
             guard count < reads else { return false }
             count += 1

@@ -14,27 +14,30 @@ import TxLogTestSupport
 final class TearingIO: ForwardingFileIO, @unchecked Sendable {
     let base: any FileIO = PosixFileIO()
     let path: String
-    private let fds = Mutex<Set<Int32>>([])
+    private let watched: DescriptorsOfAPath
     let tearing = Mutex<UInt64?>(nil)
     /// Reads of container files, any offset.
     let containerReads = Atomic<Int>(0)
 
-    init(path: String) { self.path = path }
+    init(path: String) {
+        self.path = path
+        watched = DescriptorsOfAPath(path)
+    }
 
     func open(_ path: String, mode: FileOpenMode) throws -> Int32 {
         let fd = try base.open(path, mode: mode)
-        if path == self.path { fds.withLock { _ = $0.insert(fd) } }
+        watched.opened(path, fd)
         return fd
     }
 
     func close(_ fd: Int32) {
-        fds.withLock { _ = $0.remove(fd) }
+        watched.closed(fd)
         base.close(fd)
     }
 
     func pread(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int {
         let n = try base.pread(fd, into: buffer, at: offset)
-        guard fds.withLock({ $0.contains(fd) }) else { return n }
+        guard watched.contains(fd) else { return n }
         containerReads.add(1, ordering: .relaxed)
         if tearing.withLock({ $0 == offset }), n > Format.sectorSize {
             UnsafeMutableRawBufferPointer(rebasing: buffer[Format.sectorSize..<n]).initializeMemory(as: UInt8.self, repeating: 0)
