@@ -54,7 +54,7 @@ public final class LogStream: Sendable {
     }
 
     /// Blocks until every record of the log at or below `lsn` is durable (on a read-only log, `readOnly`
-    /// above its ``LogStore/durableLSN``, as ``LogStore/flush(upTo:)``).
+    /// above its ``LogStore/durableLSN``, as `LogStore.flush(upTo:)`).
     @available(*, noasync, message: "use the async flush(upTo:)")
     public func flush(upTo lsn: LSN) throws { try core.flush(upTo: lsn) }
 
