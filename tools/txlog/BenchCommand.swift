@@ -8,21 +8,30 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Whole-system benchmarks on a real directory (writes bench logs there).",
         discussion: """
-            append   records/s and MB/s of appends without flush (64 B, 128 B, 1 KiB, 64 KiB; lz4 and none),
-                     and 64 KiB records flushed every 4 MiB
-            commit   1, 4, 16, 64 writer threads doing append + flush per commit: commits/s, fdatasyncs,
-                     commits per fdatasync, p50/p99/p99.9 latency, CPU per commit
-            compress ratio and MB/s per codec on synthetic log records (or --input files, also appended to
-                     a log per codec), and `lz4 -b1 -B65536` if installed
-            scan     recovery (open) of a log with N MiB written, after a crash and after a clean close; cursor MB/s
-            crc      CRC32C GB/s, hardware and software
-            streams  a one-stream reader skipping other streams' blocks vs decoding all; appends over 8 streams vs 1
-            2pc      two-phase commits across two durable RMs vs single-phase commits of one RM
-            kv       key-value single-put transactions vs the log's commit rate; recovery and checkpoint of K keys
-            online   OnlineResource.online() on a large log with a TM checkpoint
-            all      crc, compress, append, commit and scan (bounded: about 30 s with the default --seconds 1)
+            Each bench, in short (its --help says more):
+              append    appends/s and MB/s without flush (64 B, 128 B, 1 KiB, 64 KiB;
+                        lz4 and none), and 64 KiB records flushed every 4 MiB
+              commit    1, 4, 16, 64 writer threads doing append + flush per commit:
+                        commits/s, fdatasyncs, commits per fdatasync,
+                        p50/p99/p99.9 latency, CPU per commit
+              compress  ratio and MB/s per codec on synthetic log records (or --input
+                        files, also appended to a log per codec), and
+                        `lz4 -b1 -B65536` if installed
+              scan      recovery (open) of a log with N MiB written, after a crash and
+                        after a clean close; cursor MB/s
+              crc       CRC32C GB/s, hardware and software
+              streams   a one-stream reader skipping other streams' blocks vs decoding
+                        all; appends over 8 streams vs 1
+              2pc       two-phase commits across two durable RMs vs single-phase
+                        commits of one RM
+              kv        key-value single-put transactions vs the log's commit rate;
+                        recovery and checkpoint of K keys
+              online    OnlineResource.online() on a large log with a TM checkpoint
+              all       crc, compress, append, commit and scan (bounded: about 30 s
+                        with the default --seconds 1)
 
-            Example: txlog bench commit --dir /var/tmp/b --seconds 5 --writers 1,16
+            Example:
+              txlog bench commit --dir /var/tmp/b --seconds 5 --writers 1,16
             """,
         subcommands: [
             BenchAppend.self, BenchCommit.self, BenchCompress.self, BenchScan.self, BenchCRC.self, BenchAll.self,

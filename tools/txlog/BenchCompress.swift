@@ -12,9 +12,10 @@ struct BenchCompress: ParsableCommand {
         abstract: "Compression ratio and MB/s per codec on 64 KiB blocks of synthetic log records (or of --input files); lz4 CLI for comparison.",
         discussion: """
             Without --input: synthetic log records (--mib of them), compressed block by block in memory.
-            With --input FILE[,FILE...] (e.g. PostgreSQL or RocksDB WAL files): the files' bytes, concatenated, are
-            compressed the same way, and also appended as records of --record-size bytes to a real log, one log
-            per codec, to report the on-disk ratio and the append + flush MB/s.
+
+            With --input FILE[,FILE...] (e.g. PostgreSQL or RocksDB WAL files): the files' bytes, concatenated, \
+            are compressed the same way, and also appended as records of --record-size bytes to a real log, one \
+            log per codec, to report the on-disk ratio and the append + flush MB/s.
             """)
     @OptionGroup var options: BenchOptions
     @Option(help: "MiB of synthetic records to compress (ignored with --input).") var mib = 32

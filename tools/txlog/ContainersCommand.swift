@@ -8,7 +8,12 @@ struct ContainersCommand: ParsableCommand {
         subcommands: [List.self, Add.self, Remove.self], defaultSubcommand: List.self)
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List containers (read-only). Example: txlog containers list LOG")
+        static let configuration = CommandConfiguration(
+            abstract: "List containers (read-only).",
+            discussion: """
+                Example:
+                  txlog containers list LOG
+                """)
         @Argument(help: "The log directory.") var path: String
         @Flag(help: "Print JSON.") var json = false
         func run() throws {
@@ -22,7 +27,12 @@ struct ContainersCommand: ParsableCommand {
     }
 
     struct Add: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Add containers (changes the log). Example: txlog containers add LOG --count 2")
+        static let configuration = CommandConfiguration(
+            abstract: "Add containers (changes the log).",
+            discussion: """
+                Example:
+                  txlog containers add LOG --count 2
+                """)
         @Argument(help: "The log directory.") var path: String
         @Option(help: "How many to add (at least 1).") var count = 1
         func validate() throws {
@@ -46,7 +56,12 @@ struct ContainersCommand: ParsableCommand {
     }
 
     struct Remove: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Remove an inactive container (changes the log). Example: txlog containers remove LOG 3")
+        static let configuration = CommandConfiguration(
+            abstract: "Remove an inactive container (changes the log).",
+            discussion: """
+                Example:
+                  txlog containers remove LOG 3
+                """)
         @Argument(help: "The log directory.") var path: String
         @Argument(help: "Physical container id.") var id: UInt32
         func run() throws {

@@ -5,7 +5,10 @@ struct CreateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "create",
         abstract: "Create a new log (changes the filesystem).",
-        discussion: "Example: txlog create /var/lib/app/log --container-size 64M --containers 4 --codec lz4")
+        discussion: """
+            Example:
+              txlog create /var/lib/app/log --container-size 64M --containers 4 --codec lz4
+            """)
 
     @Argument(help: "Directory for the log (created if missing; must not hold a log).") var path: String
     @Option(help: "Container size: a multiple of 512K up to 4G.") var containerSize = ByteCount(argument: "64M")!

@@ -10,7 +10,10 @@ struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
         abstract: "A guided tour on a fresh log: bank transfers across two stores, a SIGKILL, recovery, checks (changes the filesystem).",
-        discussion: "Example: txlog demo ./demo-log")
+        discussion: """
+            Example:
+              txlog demo ./demo-log
+            """)
 
     @Argument(help: "Directory for the demo (a previous demo's directory is replaced; anything else is refused).") var path = "demo-log"
     @Option(help: "Concurrent clients.") var clients = 16

@@ -19,16 +19,17 @@ struct DumpCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dump", abstract: "Print records with their previous and undo-next links (read-only).",
         discussion: """
-            Prints records in LSN order from the base of the log (or --from) to the end (or --to): one line each with
-            LSN, type, stream, previous LSN, undo-next LSN, length and the data: decoded for the records of
-            transaction managers (tm: ...) and key-value stores (kv ...), else a preview of the bytes. --hex adds a
-            hex dump of each record's data; --json prints one JSON object per line (schema: docs/tools/txlog.md).
-            --xid and --kind select decoded records; --stats prints counts and bytes per stream and record kind
-            instead of the records. --follow keeps reading the live log after the end, like pg_waldump --follow.
-            Stops with exit code 1 at a damaged block, after printing the records before it.
+            Prints records in LSN order from the base of the log (or --from) to the end (or --to): one line each \
+            with LSN, type, stream, previous LSN, undo-next LSN, length and the data: decoded for the records of \
+            transaction managers (tm: ...) and key-value stores (kv ...), else a preview of the bytes. --hex adds \
+            a hex dump of each record's data; --json prints one JSON object per line (schema: \
+            docs/tools/txlog.md). --xid and --kind select decoded records; --stats prints counts and bytes per \
+            stream and record kind instead of the records. --follow keeps reading the live log after the end, \
+            like pg_waldump --follow. Stops with exit code 1 at a damaged block, after printing the records \
+            before it.
 
-            Exit codes: 0 success, 1 corruption found, 2 cannot open, 3 (--follow) the records to resume from were
-            recycled, 4 I/O error, 64 usage error (all: txlog --help).
+            Exit codes: 0 success, 1 corruption found, 2 cannot open, 3 (--follow) the records to resume from \
+            were recycled, 4 I/O error, 64 usage error (all: txlog --help).
 
             Examples:
               txlog dump LOG --limit 20

@@ -4,7 +4,10 @@ import LogStore
 struct InfoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "info", abstract: "Show a log's layout, LSNs and containers (read-only).",
-        discussion: "Example: txlog info /var/lib/app/log --json")
+        discussion: """
+            Example:
+              txlog info /var/lib/app/log --json
+            """)
 
     @Argument(help: "The log directory.") var path: String
     @Flag(help: "Print JSON.") var json = false

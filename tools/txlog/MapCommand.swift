@@ -6,12 +6,13 @@ struct MapCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "map", abstract: "Draw the log: containers as rows of cells, by state and stream (read-only).",
         discussion: """
-            One row per container, in log order (oldest logical container first), then the free ones. Each cell is
-            a slice of the container; its glyph (and colour, on a terminal) is the stream whose records fill most of
-            it. Markers under a row: B base, A archive tail, R a stream's latest restart area, E the end of the log.
-            --svg FILE also writes the picture as a standalone SVG.
+            One row per container, in log order (oldest logical container first), then the free ones. Each cell \
+            is a slice of the container; its glyph (and colour, on a terminal) is the stream whose records fill \
+            most of it. Markers under a row: B base, A archive tail, R a stream's latest restart area, E the end \
+            of the log. --svg FILE also writes the picture as a standalone SVG.
 
-            Exit codes: 0 success, 1 corruption found (damaged cells are drawn as X), 2 cannot open, 4 I/O error (also writing --svg), 64 usage error.
+            Exit codes: 0 success, 1 corruption found (damaged cells are drawn as X), 2 cannot open, 4 I/O error \
+            (also writing --svg), 64 usage error (all: txlog --help).
 
             Examples:
               txlog map /var/lib/app/log

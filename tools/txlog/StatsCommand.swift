@@ -6,13 +6,14 @@ struct StatsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stats", abstract: "Compression, block fill, records per block and bytes per stream (read-only).",
         discussion: """
-            Scans every block of every container holding data (like verify) and prints: the compression ratio per
-            codec (raw bytes / stored bytes), block fill (raw payload bytes / block size), records per block,
-            records and data bytes per stream. The fsync batch histogram is counted by the writing process
-            (LogInfo.statistics); a read-only open has none, so it is reported as unavailable.
-            Damaged blocks are skipped and counted; the exit code is then 1.
+            Scans every block of every container holding data (like verify) and prints: the compression ratio \
+            per codec (raw bytes / stored bytes), block fill (raw payload bytes / block size), records per block, \
+            records and data bytes per stream. The fsync batch histogram is counted by the writing process \
+            (LogInfo.statistics); a read-only open has none, so it is reported as unavailable. Damaged blocks are \
+            skipped and counted; the exit code is then 1.
 
-            Exit codes: 0 success, 1 corruption found, 2 cannot open, 4 I/O error, 64 usage error (all: txlog --help).
+            Exit codes: 0 success, 1 corruption found, 2 cannot open, 4 I/O error, 64 usage error (all: \
+            txlog --help).
 
             Examples:
               txlog stats /var/lib/app/log

@@ -4,7 +4,10 @@ import LogStore
 struct StreamsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "streams", abstract: "List a log's streams with their LSNs (read-only).",
-        discussion: "Example: txlog streams LOG --json")
+        discussion: """
+            Example:
+              txlog streams LOG --json
+            """)
 
     @Argument(help: "The log directory.") var path: String
     @Flag(help: "Print JSON.") var json = false
@@ -35,7 +38,12 @@ struct PolicyCommand: ParsableCommand {
         commandName: "policy", abstract: "Show or set the space policy.", subcommands: [Show.self, Set.self], defaultSubcommand: Show.self)
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show the policy (read-only). Example: txlog policy show LOG --json")
+        static let configuration = CommandConfiguration(
+            abstract: "Show the policy (read-only).",
+            discussion: """
+                Example:
+                  txlog policy show LOG --json
+                """)
         @Argument(help: "The log directory.") var path: String
         @Flag(help: "Print JSON.") var json = false
         func run() throws {
@@ -50,7 +58,11 @@ struct PolicyCommand: ParsableCommand {
 
     struct Set: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Change the policy (changes the log). Example: txlog policy set LOG --auto-grow true --max-containers 16")
+            abstract: "Change the policy (changes the log).",
+            discussion: """
+                Example:
+                  txlog policy set LOG --auto-grow true --max-containers 16
+                """)
         @Argument(help: "The log directory.") var path: String
         @Option(help: "Fewest containers (auto-shrink floor).") var minContainers: UInt32?
         @Option(help: "Most containers growth may reach.") var maxContainers: UInt32?

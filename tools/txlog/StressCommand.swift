@@ -7,11 +7,15 @@ struct StressCommand: ParsableCommand {
         commandName: "stress",
         abstract: "A raw-log crash workload for test harnesses.",
         discussion: """
-            `run` appends self-checking records from several threads, flushes each one, and prints
+            `run` appends self-checking records from several threads, flushes each one, and prints \
             `ack <lsn> <writer> <sequence> <length>` on stdout once it is durable. Kill it at any moment.
-            `check` recovers the log and verifies every acknowledged record at or above the base is present and
+
+            `check` recovers the log and verifies every acknowledged record at or above the base is present and \
             intact, that every record in the log is intact, and that each writer's records are in order.
-            Example: txlog stress run LOG --writers 8 --seconds 5 > acks; txlog stress check LOG --acks acks
+
+            Example:
+              txlog stress run LOG --writers 8 --seconds 5 > acks
+              txlog stress check LOG --acks acks
             """,
         subcommands: [Run.self, Check.self])
 

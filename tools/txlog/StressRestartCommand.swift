@@ -10,12 +10,17 @@ struct StressRestartCommand: ParsableCommand {
         commandName: "stress-restart",
         abstract: "Restart-area crash workload for test harnesses (changes the log).",
         discussion: """
-            `run` prints `begin <round>` before each round and `restart <rawLSN> <round> <rawBase>` once its restart
-            area is written. With --kill-at N
-            the process exits (status 137) at its Nth write or sync, before it (or after it, with --after).
-            `check` verifies the latest restart area is intact, is one that `run` wrote or was writing, that the
-            stream's base is exactly the one written with it (never a blend), and that the chain goes back in order.
-            Example: txlog stress-restart run LOG --rounds 20 --kill-at 17; txlog stress-restart check LOG --acks acks
+            `run` prints `begin <round>` before each round and `restart <rawLSN> <round> <rawBase>` once its \
+            restart area is written. With --kill-at N the process exits (status 137) at its Nth write or sync, \
+            before it (or after it, with --after).
+
+            `check` verifies the latest restart area is intact, is one that `run` wrote or was writing, that the \
+            stream's base is exactly the one written with it (never a blend), and that the chain goes back in \
+            order.
+
+            Example:
+              txlog stress-restart run LOG --rounds 20 --kill-at 17 > acks
+              txlog stress-restart check LOG --acks acks
             """,
         subcommands: [Run.self, Check.self])
 

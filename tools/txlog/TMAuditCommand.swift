@@ -13,12 +13,14 @@ struct TMAuditCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit", abstract: "List the forced outcomes a TM keeps for audit (read-only).",
         discussion: """
-            Opens the log read-only, replays the TM's stream and prints every forced outcome (`tm resolve`) it still
-            holds, oldest first: those its last checkpoint carries (the most recent auditRetention, default 1000, when it
-            was written) and every `forced` record after that checkpoint. For each: the LSN of the forced record (which
-            may since have been recycled), the transaction, the action, the time (UTC), the actor and the reason.
+            Opens the log read-only, replays the TM's stream and prints every forced outcome (`tm resolve`) it \
+            still holds, oldest first: those its last checkpoint carries (the most recent auditRetention, default \
+            1000, when it was written) and every `forced` record after that checkpoint. For each: the LSN of the \
+            forced record (which may since have been recycled), the transaction, the action, the time (UTC), the \
+            actor and the reason.
 
-            Example: txlog tm audit LOG --json
+            Example:
+              txlog tm audit LOG --json
             """)
 
     @Argument(help: "The log directory.") var path: String

@@ -10,14 +10,16 @@ struct TMCommand: ParsableCommand {
         commandName: "tm",
         abstract: "Inspect transaction managers and resolve their transactions.",
         discussion: """
-            list, transactions and audit open the log read-only; resolve changes the log. Transactions are read by replaying the
-            TM's stream from its last checkpoint (the TM's own recovery), so what they show is what a restart would do.
+            list, transactions and audit open the log read-only; resolve changes the log. Transactions are read \
+            by replaying the TM's stream from its last checkpoint (the TM's own recovery), so what they show is \
+            what a restart would do.
 
             Examples:
               txlog tm list LOG
               txlog tm transactions LOG --json
               txlog tm audit LOG
-              txlog tm resolve LOG 5f0c0d4e-0b1a-4c7e-9d3a-2f6b8e1c4a70 commit --reason "superior lost" --actor ops
+              txlog tm resolve LOG 5f0c0d4e-0b1a-4c7e-9d3a-2f6b8e1c4a70 commit \\
+                  --reason "superior lost" --actor ops
             """,
         subcommands: [TMListCommand.self, TMTransactionsCommand.self, TMAuditCommand.self, TMResolveCommand.self, TMCrashChildCommand.self])
 }
@@ -25,7 +27,10 @@ struct TMCommand: ParsableCommand {
 struct TMListCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "list", abstract: "List the transaction managers in a log and their resource managers (read-only).",
-        discussion: "Example: txlog tm list LOG --json")
+        discussion: """
+            Example:
+              txlog tm list LOG --json
+            """)
 
     @Argument(help: "The log directory.") var path: String
     @Flag(help: "Print JSON.") var json = false

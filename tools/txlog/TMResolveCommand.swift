@@ -9,15 +9,20 @@ struct TMResolveCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "resolve", abstract: "Force a transaction's outcome, or forget it (changes the log).",
         discussion: """
-            Opens the log for writing (no other process may have it open), replays the TM, and forces the outcome of
-            transaction TXID: `commit` or `rollback` (refused when the outcome is already known and differs), or `forget`
-            (drops it without telling its participants, which must then be repaired by hand). The forced record names the
-            actor, the time and the reason, and is durable before anything else happens. The TM then closes, writing a
-            checkpoint (not after a refusal); participants get the outcome when their resource managers next recover.
+            Opens the log for writing (no other process may have it open), replays the TM, and forces the \
+            outcome of transaction TXID: `commit` or `rollback` (refused when the outcome is already known and \
+            differs), or `forget` (drops it without telling its participants, which must then be repaired by \
+            hand). The forced record names the actor, the time and the reason, and is durable before anything \
+            else happens. The TM then closes, writing a checkpoint (not after a refusal); participants get the \
+            outcome when their resource managers next recover.
 
-            Exit codes: 0 done; refused (the message starts with the LogError code): 3 not-found (no such transaction owed an outcome, or no such TM stream), 8 invalid-state; 1 damage; 2 cannot open the log (locked: it is open for writing elsewhere); 64 usage error. Every code: txlog --help.
+            Exit codes: 0 done; refused (the message starts with the LogError code): 3 not-found (no such \
+            transaction owed an outcome, or no such TM stream), 8 invalid-state; 1 damage; 2 cannot open the log \
+            (locked: it is open for writing elsewhere); 64 usage error. Every code: txlog --help.
 
-            Example: txlog tm resolve LOG 5f0c0d4e-0b1a-4c7e-9d3a-2f6b8e1c4a70 commit --reason "coordinator lost" --actor ops
+            Example:
+              txlog tm resolve LOG 5f0c0d4e-0b1a-4c7e-9d3a-2f6b8e1c4a70 commit \\
+                  --reason "coordinator lost" --actor ops
             """)
 
     @Argument(help: "The log directory.") var path: String

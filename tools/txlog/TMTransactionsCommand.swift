@@ -9,15 +9,16 @@ struct TMTransactionsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "transactions", abstract: "List the transactions a TM still owes work (read-only).",
         discussion: """
-            Opens the log read-only, replays the TM's stream (recovery writes nothing on a read-only log) and prints every
-            transaction still owed work: in-doubt (prepared under a superior, waiting for `tm resolve`), committing
-            (decided; commit is resent to participants that have not acknowledged) or aborting. Also prints the
-            registered resource managers and what the replay did.
+            Opens the log read-only, replays the TM's stream (recovery writes nothing on a read-only log) and \
+            prints every transaction still owed work: in-doubt (prepared under a superior, waiting for \
+            `tm resolve`), committing (decided; commit is resent to participants that have not acknowledged) or \
+            aborting. Also prints the registered resource managers and what the replay did.
 
-            The log holds no wall-clock times: a transaction's age is in virtual-clock ticks (commits decided since its
-            oldest TM record still in the stream, or since the checkpoint that carries it).
+            The log holds no wall-clock times: a transaction's age is in virtual-clock ticks (commits decided \
+            since its oldest TM record still in the stream, or since the checkpoint that carries it).
 
-            Example: txlog tm transactions LOG --json
+            Example:
+              txlog tm transactions LOG --json
             """)
 
     @Argument(help: "The log directory.") var path: String

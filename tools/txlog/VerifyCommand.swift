@@ -6,17 +6,18 @@ struct VerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify", abstract: "Check the base file, every container header and every block (read-only).",
         discussion: """
-            Opens the log read-only (it may be in use by a writer) and checks both base-file slots, every container
-            header, and every block of every container holding data, oldest first: identity, CRC32C, decompression,
-            record structure, and that each block chains to the one before. Stops at the first problem; with
-            --keep-going it resynchronises at the next valid block and reports every problem. Each problem names the
-            LSN, the physical container and the byte offset. A torn tail that recovery drops is a note, not damage.
+            Opens the log read-only (it may be in use by a writer) and checks both base-file slots, every \
+            container header, and every block of every container holding data, oldest first: identity, CRC32C, \
+            decompression, record structure, and that each block chains to the one before. Stops at the first \
+            problem; with --keep-going it resynchronises at the next valid block and reports every problem. Each \
+            problem names the LSN, the physical container and the byte offset. A torn tail that recovery drops is \
+            a note, not damage.
 
-            Files in the directory that the base file does not name (an orphan container of an interrupted add or
-            remove, a leftover txlog.base.tmp, a key-value snapshot, anything else) are listed as notes: the log never
-            reads them, so they do not change the exit code.
+            Files in the directory that the base file does not name (an orphan container of an interrupted add \
+            or remove, a leftover txlog.base.tmp, a key-value snapshot, anything else) are listed as notes: the \
+            log never reads them, so they do not change the exit code.
 
-            Exit codes: 0 clean, 1 corruption found, 2 cannot open (not a log, missing container, I/O error),
+            Exit codes: 0 clean, 1 corruption found, 2 cannot open (not a log, missing container, I/O error), \
             4 I/O error during the scan, 64 usage error (all: txlog --help).
 
             Examples:

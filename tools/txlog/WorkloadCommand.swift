@@ -9,8 +9,10 @@ struct WorkloadCommand: ParsableCommand {
         commandName: "workload",
         abstract: "A crash-test workload: bank transfers between two stores, with two-phase commit (changes the directory).",
         discussion: """
+            Kill `run` at any moment; `check` then checks what it acknowledged.
+
             Examples:
-              txlog workload run ./bank --clients 16 --seconds 10 > acks.txt   # kill it at any moment
+              txlog workload run ./bank --clients 16 --seconds 10 > acks.txt
               txlog workload check ./bank --acks acks.txt
             """,
         subcommands: [Run.self, Check.self])
