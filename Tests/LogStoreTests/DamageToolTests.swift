@@ -111,6 +111,26 @@ struct DamageToolTests {
         #expect(text.status == 0 && text.out.contains("note        stray file txlog.base.tmp: base-temporary") && text.out.contains("ok: the log is clean"), "\(text.out)")
     }
 
+    /// A damaged base-file slot of a log that opens on the other one: `stats` said "1 damaged block(s)
+    /// skipped" and `damagedBlocks: 1`, and `map` "1 damaged block(s), drawn as X" with no X drawn, though
+    /// every block was read and counted. It is damage (exit 1), named as what it is.
+    @Test("stats and map on a damaged base-file slot: exit 1 naming the slot, no block counted as damaged")
+    func damagedSlotIsNoBlock() throws {
+        let (dir, _) = try D.threeContainerLog("toolslot")
+        defer { Kit.remove(dir) }
+        let clean = try ToolTests.run(["stats", dir, "--json"])
+        try #require(clean.status == 0 && clean.object["damagedBlocks"] as? Int == 0, "\(clean.err)")
+        try D.damageNewestSlot(dir)
+        let json = try ToolTests.run(["stats", dir, "--json"])
+        #expect(json.status == 1 && json.object["damagedBlocks"] as? Int == 0, "\(json.out)")
+        #expect(json.object["blocks"] as? Int == clean.object["blocks"] as? Int, "every block was read")
+        #expect(json.err == "txlog: 1 problem(s) in the base file; run txlog verify\n", "\(json.err)")
+        let text = try ToolTests.run(["stats", dir])
+        #expect(text.status == 1 && !text.out.contains("block(s)") && text.out.contains("1 problem(s) in the base file"), "\(text.out)")
+        let map = try ToolTests.run(["map", dir])
+        #expect(map.status == 1 && map.err == "txlog: 1 problem(s) in the base file; run txlog verify\n", "\(map.err)")
+    }
+
     /// Runs `txlog` with `args`; nil when it was still running after `seconds` (then it is killed).
     static func runBounded(_ args: [String], seconds: Double) throws -> Int32? {
         let p = Process()

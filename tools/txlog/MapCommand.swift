@@ -46,7 +46,7 @@ struct MapCommand: ParsableCommand {
             }
         }
         if !report.problems.isEmpty {
-            FileHandle.standardError.write(Data("txlog: \(report.problems.count) damaged block(s), drawn as X; run txlog verify\n".utf8))
+            FileHandle.standardError.write(Data("txlog: \(damageSummary(report.problems, blocks: "drawn as X")); run txlog verify\n".utf8))
             throw ToolExit.corruption
         }
     }

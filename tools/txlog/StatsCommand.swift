@@ -36,7 +36,7 @@ struct StatsCommand: ParsableCommand {
         let s = Stats(report, info: info)
         if json { printJSON(s.json) } else { s.printText() }
         if !report.problems.isEmpty {
-            FileHandle.standardError.write(Data("txlog: \(report.problems.count) damaged block(s) skipped; run txlog verify\n".utf8))
+            FileHandle.standardError.write(Data("txlog: \(damageSummary(report.problems, blocks: "skipped")); run txlog verify\n".utf8))
             throw ToolExit.corruption
         }
     }
@@ -85,13 +85,16 @@ struct Stats {
     var perBlockMin = Int.max, perBlockMax = 0
     let blockSize: Int
     let names: [UInt16: String]
-    let problems: Int
+    /// Damaged blocks, skipped; and the other problems the scan found (in the base file, container headers),
+    /// which are no block.
+    let damagedBlocks: Int, otherProblems: Int
     let histogram: [UInt64]
 
     init(_ r: ScanReport, info: LogInfo) {
         blockSize = info.blockSize
         names = Dictionary(info.streams.map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
-        problems = r.problems.count
+        damagedBlocks = r.problems.filter { $0.kind == .block }.count
+        otherProblems = r.problems.count - damagedBlocks
         histogram = info.statistics.batchBlocksHistogram
         for b in r.blocks {
             blocks += 1
@@ -127,7 +130,7 @@ struct Stats {
     var json: [String: Any] {
         let empty = blocks == 0
         return [
-            "blocks": blocks, "records": records, "blockSize": blockSize, "damagedBlocks": problems,
+            "blocks": blocks, "records": records, "blockSize": blockSize, "damagedBlocks": damagedBlocks,
             "rawBytes": raw, "storedBytes": stored, "diskBytes": disk, "dataBytes": data, "compressionRatio": ratio(raw, stored),
             "codecs": codecs.keys.sorted().map { k -> [String: Any] in
                 let c = codecs[k]!
@@ -166,6 +169,7 @@ struct Stats {
         } else {
             print("fsync batches  not available: \(Stats.histogramNote)")
         }
-        if problems > 0 { print("damaged      \(problems) problem(s); these blocks are not counted") }
+        if damagedBlocks > 0 { print("damaged      \(damagedBlocks) block(s); these blocks are not counted") }
+        if otherProblems > 0 { print("damaged      \(otherProblems) problem(s) in the base file or container headers: run txlog verify") }
     }
 }

@@ -55,6 +55,22 @@ func problemJSON(_ p: ScanProblem) -> [String: Any] {
     ]
 }
 
+/// The damage a block walk found, in words for `stats` and `map`: damaged blocks (`what` is what became of
+/// them), then the problems of the base file (a damaged slot, a wrong size) and of container headers, which
+/// are no block. A damaged slot of a
+/// log that opens on the other one was reported as "1 damaged block(s) skipped" (and `damagedBlocks: 1`),
+/// sending the reader after a block that was not there.
+func damageSummary(_ problems: [ScanProblem], blocks what: String) -> String {
+    let blocks = problems.filter { $0.kind == .block }.count
+    let base = problems.filter { $0.kind == .base }.count
+    let headers = problems.count - blocks - base
+    var parts: [String] = []
+    if blocks > 0 { parts.append("\(blocks) damaged block(s), \(what)") }
+    if base > 0 { parts.append("\(base) problem(s) in the base file") }
+    if headers > 0 { parts.append("\(headers) damaged container header(s)") }
+    return parts.joined(separator: "; ")
+}
+
 /// A problem from an error that stopped the log from opening.
 func problem(from e: LogError) -> ScanProblem {
     let kind: ScanProblem.Kind
