@@ -131,6 +131,23 @@ struct DamageToolTests {
         #expect(map.status == 1 && map.err == "txlog: 1 problem(s) in the base file; run txlog verify\n", "\(map.err)")
     }
 
+    /// `verify --keep-going` of a log whose damage stops it from opening (a truncated container) ended with
+    /// "FAILED: 1 problem found (stopped at the first; --keep-going reports all)": the reader was told to
+    /// pass the option they had passed. It says that the damage stops the open instead.
+    @Test("verify --keep-going on damage that stops the open: says so, never 'use --keep-going'")
+    func keepGoingOnUnopenableLog() throws {
+        let (dir, _) = try D.threeContainerLog("toolkeep")
+        defer { Kit.remove(dir) }
+        try #require(truncate(dir + "/" + D.container(1), 8192) == 0)
+        for args in [["verify", dir, "--keep-going"], ["verify", dir]] {
+            let r = try ToolTests.run(args)
+            #expect(r.status == 1 && r.err.isEmpty, "\(args): \(r.status) \(r.err)")
+            #expect(r.out.contains("FAILED: 1 problem found (it stops the log from opening") && !r.out.contains("--keep-going"), "\(args): \(r.out)")
+        }
+        let json = try ToolTests.run(["verify", dir, "--keep-going", "--json"])
+        #expect(json.status == 1 && json.object["complete"] as? Bool == false && (json.object["problems"] as? [Any])?.count == 1, "\(json.out)")
+    }
+
     /// Runs `txlog` with `args`; nil when it was still running after `seconds` (then it is killed).
     static func runBounded(_ args: [String], seconds: Double) throws -> Int32? {
         let p = Process()

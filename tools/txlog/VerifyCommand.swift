@@ -40,7 +40,7 @@ struct VerifyCommand: ParsableCommand {
             var report = ScanReport()
             report.problems = [problem(from: e)]
             report.complete = false
-            output(report, records: 0)
+            output(report, records: 0, opened: false)
             throw ToolExit.corruption
         } catch {
             throw fail(error, opening: true)
@@ -54,11 +54,13 @@ struct VerifyCommand: ParsableCommand {
         bar.finish()
         // Files the base file does not name are never read by the log: notes, not damage.
         do { report.notes += try log.strayFiles().map(strayNote) } catch { throw fail(error) }
-        output(report, records: report.blocks.reduce(0) { $0 + $1.recordCount })
+        output(report, records: report.blocks.reduce(0) { $0 + $1.recordCount }, opened: true)
         if !report.problems.isEmpty { throw ToolExit.corruption }
     }
 
-    private func output(_ r: ScanReport, records: Int) {
+    /// `opened`: false when the damage in `r` stopped the log from opening, so nothing past it was checked
+    /// (with or without --keep-going).
+    private func output(_ r: ScanReport, records: Int, opened: Bool) {
         let bytes = r.blocks.reduce(0) { $0 + $1.rawLength }
         if json {
             printJSON([
@@ -86,7 +88,11 @@ struct VerifyCommand: ParsableCommand {
         if r.problems.isEmpty {
             print("ok: the log is clean")
         } else {
-            let more = r.complete ? "" : " (stopped at the first; --keep-going reports all)"
+            // Damage that stops the open ends the check, also with --keep-going: pointing to --keep-going
+            // there sent the reader round in a circle.
+            let more =
+                !opened ? " (it stops the log from opening: nothing after it was checked)"
+                : r.complete ? "" : " (stopped at the first; --keep-going reports all)"
             print("FAILED: \(r.problems.count) problem\(r.problems.count == 1 ? "" : "s") found\(more)")
         }
     }
