@@ -36,7 +36,12 @@ struct BaseFile {
     /// with one, it is a damaged base file, `corrupt`.
     static func readNewest(io: any FileIO, fd: Int32, path: String) throws -> (BaseRecord, [String]) {
         var image = [UInt8](repeating: 0, count: 2 * Format.baseSlotSize)
-        let n = try image.withUnsafeMutableBytes { try io.readFully(fd, into: $0, at: 0) }
+        let n: Int
+        do { n = try image.withUnsafeMutableBytes { try io.readFully(fd, into: $0, at: 0) } } catch var e as LogError where e.path == nil {
+            // The read's error names no file ("pread failed: Is a directory"): say which one it was.
+            e.path = path
+            throw e
+        }
         var best: BaseRecord?
         var notes: [String] = []
         var sawMagic = false

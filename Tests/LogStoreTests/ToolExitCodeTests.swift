@@ -56,4 +56,22 @@ struct ToolExitCodeTests {
         // The log is not damaged.
         #expect(try await H.run(["verify", log], scratch).status == 0)
     }
+
+    /// A directory where the base file belongs: every read command said "txlog: io: pread failed: Is a
+    /// directory [errno 21]", naming no file. The message names the base file.
+    @Test("a base file that cannot be read (a directory): exit 2, and the message names the file")
+    func unreadableBaseFileIsNamed() async throws {
+        let scratch = try H.scratch()
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let log = try H.makeLog(in: scratch)
+        try FileManager.default.removeItem(atPath: log + "/txlog.base")
+        try FileManager.default.createDirectory(atPath: log + "/txlog.base", withIntermediateDirectories: false)
+        for args in [["info", log], ["verify", log, "--json"], ["dump", log], ["tm", "list", log]] {
+            let e = try await H.run(args, scratch)
+            H.noTrap(e, args)
+            #expect(e.status == 2 && e.stdout.isEmpty, "\(args): status \(e.status)")
+            #expect(e.stderr.hasPrefix("txlog: io: ") && e.stderr.contains("path \(log)/txlog.base") && e.stderr.split(separator: "\n").count == 1,
+                    "\(args): \(e.stderr)")
+        }
+    }
 }
