@@ -124,11 +124,11 @@ struct DamageToolTests {
         let json = try ToolTests.run(["stats", dir, "--json"])
         #expect(json.status == 1 && json.object["damagedBlocks"] as? Int == 0, "\(json.out)")
         #expect(json.object["blocks"] as? Int == clean.object["blocks"] as? Int, "every block was read")
-        #expect(json.err == "txlog: 1 problem(s) in the base file; run txlog verify\n", "\(json.err)")
+        #expect(json.err == "txlog: corrupt: 1 problem(s) in the base file; run txlog verify\n", "\(json.err)")
         let text = try ToolTests.run(["stats", dir])
         #expect(text.status == 1 && !text.out.contains("block(s)") && text.out.contains("1 problem(s) in the base file"), "\(text.out)")
         let map = try ToolTests.run(["map", dir])
-        #expect(map.status == 1 && map.err == "txlog: 1 problem(s) in the base file; run txlog verify\n", "\(map.err)")
+        #expect(map.status == 1 && map.err == "txlog: corrupt: 1 problem(s) in the base file; run txlog verify\n", "\(map.err)")
     }
 
     /// `verify --keep-going` of a log whose damage stops it from opening (a truncated container) ended with

@@ -45,7 +45,7 @@ struct ContainersCommand: ParsableCommand {
             let existing = log.info().containers.count
             guard count <= Format.maxContainerCount - existing else {
                 FileHandle.standardError.write(Data(
-                    "txlog: --count \(count): the log has \(existing) containers and holds at most \(Format.maxContainerCount); nothing added\n".utf8))
+                    "txlog: invalid-argument: --count \(count): the log has \(existing) containers and holds at most \(Format.maxContainerCount); nothing added\n".utf8))
                 throw ToolExit.usage
             }
             do {

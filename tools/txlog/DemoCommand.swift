@@ -33,7 +33,7 @@ struct DemoCommand: AsyncParsableCommand {
             let entries = isDirectory.boolValue ? (try? FileManager.default.contentsOfDirectory(atPath: path)) : nil
             guard let entries, Set(entries).isSubset(of: Self.demoEntries) else {
                 FileHandle.standardError.write(Data(
-                    "txlog: \(path) exists and is not a previous demo's directory; refusing to replace it (give a new directory)\n".utf8))
+                    "txlog: invalid-argument: \(escaped(path)) exists and is not a previous demo's directory; refusing to replace it (give a new directory)\n".utf8))
                 throw ToolExit.usage
             }
             try FileManager.default.removeItem(atPath: path)

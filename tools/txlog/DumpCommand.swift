@@ -61,7 +61,7 @@ struct DumpCommand: ParsableCommand {
         if let limit, limit < 0 { throw ValidationError("--limit must be at least 0") }
         if let from, let to, to < from { throw ValidationError("--to \(to) is before --from \(from)") }
         if let kind, !DumpDecoder.kindArguments.contains(kind) {
-            throw ValidationError("--kind \(escaped(kind)) is not a record kind: raw, tm:KIND (\(DumpDecoder.tmKinds.joined(separator: ", "))), kv:KIND (\(DumpDecoder.kvKinds.joined(separator: ", ")))")
+            throw ValidationError("--kind \(kind) is not a record kind: raw, tm:KIND (\(DumpDecoder.tmKinds.joined(separator: ", "))), kv:KIND (\(DumpDecoder.kvKinds.joined(separator: ", ")))")
         }
         if stats && hex { throw ValidationError("--hex shows records; --stats shows none") }
         // A NaN or huge interval would trap converting to nanoseconds; an hour is plenty.
@@ -150,7 +150,7 @@ struct DumpCommand: ParsableCommand {
         let wanted = stream == "default" ? "" : stream
         if let s = streams.first(where: { $0.name == wanted }) { return s.id }
         if let id = UInt16(stream), streams.contains(where: { $0.id == id }) { return id }
-        FileHandle.standardError.write(Data("txlog: no stream named \(escaped(stream)) (see txlog streams)\n".utf8))
+        FileHandle.standardError.write(Data("txlog: invalid-argument: no stream named \(escaped(stream)) (see txlog streams)\n".utf8))
         throw ToolExit.usage
     }
 

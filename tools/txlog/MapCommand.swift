@@ -40,13 +40,10 @@ struct MapCommand: ParsableCommand {
         let picture = LogMap(info: info, streams: log.streams(), report: report, width: width)
         print(picture.text(colour: useColour), terminator: "")
         if let svg {
-            do { try picture.svg().write(toFile: svg, atomically: true, encoding: .utf8) } catch {
-                FileHandle.standardError.write(Data("txlog: cannot write \(svg): \(error.localizedDescription)\n".utf8))
-                throw ToolExit.io
-            }
+            do { try writeWhole(picture.svg(), to: svg) } catch { throw fail(error) }
         }
         if !report.problems.isEmpty {
-            FileHandle.standardError.write(Data("txlog: \(damageSummary(report.problems, blocks: "drawn as X")); run txlog verify\n".utf8))
+            FileHandle.standardError.write(Data("txlog: corrupt: \(damageSummary(report.problems, blocks: "drawn as X")); run txlog verify\n".utf8))
             throw ToolExit.corruption
         }
     }

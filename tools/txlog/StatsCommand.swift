@@ -36,7 +36,7 @@ struct StatsCommand: ParsableCommand {
         let s = Stats(report, info: info)
         if json { printJSON(s.json) } else { s.printText() }
         if !report.problems.isEmpty {
-            FileHandle.standardError.write(Data("txlog: \(damageSummary(report.problems, blocks: "skipped")); run txlog verify\n".utf8))
+            FileHandle.standardError.write(Data("txlog: corrupt: \(damageSummary(report.problems, blocks: "skipped")); run txlog verify\n".utf8))
             throw ToolExit.corruption
         }
     }

@@ -50,6 +50,34 @@ func fail(_ error: any Error, opening: Bool = false) -> ExitCode {
     return opening ? ToolExit.cannotOpen : ToolExit.otherError
 }
 
+/// Writes `text` to `path` whole or not at all (a temporary file beside it, renamed over it). A failure is
+/// an `io` error naming the path with the system's reason: Foundation's `write(toFile:atomically:)` said
+/// only "The operation could not be completed. (NSCocoaErrorDomain error 512.)" on Linux.
+func writeWhole(_ text: String, to path: String) throws {
+    let temporary = path + ".tmp-\(getpid())"
+    func failure(_ call: String) -> LogError {
+        let e = errno
+        unlink(temporary)
+        return LogError(.io, "cannot write \(path): \(call) failed: \(String(cString: strerror(e)))", path: path, errno: e)
+    }
+    let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { throw failure("open") }
+    let bytes = Array(text.utf8)
+    var done = 0
+    while done < bytes.count {
+        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, bytes.count - done) }
+        if n < 0, errno == EINTR { continue }
+        guard n > 0 else {
+            let e = failure("write")
+            close(fd)
+            throw e
+        }
+        done += n
+    }
+    guard close(fd) == 0 else { throw failure("close") }
+    guard rename(temporary, path) == 0 else { throw failure("rename") }
+}
+
 /// Opens a log read-only for inspection, turning failures into a clear message and exit code 2.
 func openForReading(_ path: String, mode: RecoveryMode = .tolerateTornTail) throws -> LogStore {
     do {

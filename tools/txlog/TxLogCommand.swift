@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 @main
 struct TxLogCommand: AsyncParsableCommand {
@@ -30,4 +31,54 @@ struct TxLogCommand: AsyncParsableCommand {
             StressCommand.self, StressRestartCommand.self, WorkloadCommand.self, DemoCommand.self, BenchCommand.self, FixtureLogCommand.self,
         ]
     )
+
+    /// ArgumentParser's `main` with txlog's errors (docs/tools/txlog.md, "Clear"): a usage error is one line,
+    /// `txlog: invalid-argument: <what> (see txlog CMD --help)`, exit 64, where ArgumentParser printed
+    /// "Error: …", the usage and a hint on three or more lines, with the value as typed (control characters
+    /// too); and an error that leaves a command's `run()` without an exit code (the commands give theirs
+    /// through `fail`) gets the table's code, never ArgumentParser's 1, which means damage here.
+    static func main() async {
+        var parsed: (any ParsableCommand.Type)?
+        do {
+            var command = try await asyncParseAsRoot(nil)
+            parsed = type(of: command)
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let code as ExitCode {
+            exit(withError: code)
+        } catch {
+            switch exitCode(for: error) {
+            case .success:
+                exit(withError: error)  // --help, --version
+            case ToolExit.usage:
+                // A parse error's full message ends with "See 'txlog dump --help' for more information."; one
+                // thrown by a command's run() names only txlog's: name that command.
+                let full = fullMessage(for: error)
+                let help =
+                    parsed.flatMap { commandPath(to: $0) }.map { (["txlog"] + $0 + ["--help"]).joined(separator: " ") }
+                    ?? full.range(of: "See '").flatMap { start in
+                        full[start.upperBound...].firstIndex(of: "'").map { String(full[start.upperBound..<$0]) }
+                    } ?? "txlog --help"
+                FileHandle.standardError.write(Data("txlog: invalid-argument: \(escaped(message(for: error))) (see \(escaped(help)))\n".utf8))
+                exit(withError: ToolExit.usage)
+            default:
+                exit(withError: fail(error))
+            }
+        }
+    }
+}
+
+/// The subcommand names leading from `root` to `target` (`["bench", "kv"]`), nil when it is not below it.
+/// A command without a `commandName` is named after its type, as ArgumentParser does (`List` is `list`).
+func commandPath(to target: any ParsableCommand.Type, from root: any ParsableCommand.Type = TxLogCommand.self) -> [String]? {
+    if target == root { return [] }
+    for sub in root.configuration.subcommands {
+        if let rest = commandPath(to: target, from: sub) {
+            return [sub.configuration.commandName ?? String(describing: sub).lowercased()] + rest
+        }
+    }
+    return nil
 }
