@@ -66,4 +66,31 @@ struct ToolEscapingTests {
         let notes = (try? JSONSerialization.jsonObject(with: Data(j.stdout.utf8)) as? [String: Any])?["notes"] as? [String]
         #expect(notes?.contains { $0.contains("x\nok: the log is clean\u{1B}[2J") } == true, "\(j.stdout)")
     }
+
+    /// What the caller typed came back raw: `create` and `tm list` echoed the log's path and `tm resolve`
+    /// the actor (`--actor`, or $USER), so a newline in them forged an output line and an ESC reached
+    /// the terminal, where `info` and `map` print the path escaped.
+    @Test("create, tm list and tm resolve: the caller's path and actor are escaped in text output")
+    func callerStrings() async throws {
+        let scratch = try H.scratch()
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let evilPath = scratch + "/lo\nforged 1:4096:0\u{1B}[2Jg"
+        let created = try await H.run(["create", evilPath, "--container-size", "512K"], scratch)
+        #expect(created.status == 0, "\(created.stderr)")
+        H.expectNoControlCharacters(created.stdout, "create")
+        let listed = try await H.run(["tm", "list", evilPath], scratch)
+        #expect(listed.status == 0 && listed.stdout.hasPrefix("no transaction managers in"), "\(listed.stdout)")
+        H.expectNoControlCharacters(listed.stdout, "tm list")
+
+        // The golden-output fixture log has a transaction in doubt: resolve it on a copy.
+        let work = try await ToolGolden.workingCopy()
+        defer { try? FileManager.default.removeItem(at: work) }
+        let log = work.appendingPathComponent(ToolGolden.logName).path
+        let resolved = try await H.run(["tm", "resolve", log, "7e000000-0000-4000-8000-0000000000f4", "commit", "--actor", H.evilName], scratch)
+        #expect(resolved.status == 0 && resolved.stdout.hasPrefix("resolved "), "\(resolved.stdout) \(resolved.stderr)")
+        H.expectNoControlCharacters(resolved.stdout, "tm resolve")
+        let json = try await H.run(["tm", "resolve", log, "7e000000-0000-4000-8000-0000000000f4", "commit", "--actor", H.evilName, "--json"], scratch)
+        let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        #expect(object?["actor"] as? String == H.evilName, "JSON keeps the exact actor: \(json.stdout)")
+    }
 }

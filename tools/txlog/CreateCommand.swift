@@ -26,7 +26,7 @@ struct CreateCommand: ParsableCommand {
             let log = try LogStore.create(at: path, options: options)
             let info = log.info()
             try log.close()
-            print("created log \(info.logID) at \(path): \(containers) × \(formatBytes(containerSize.value)), codec \(codec)")
+            print("created log \(info.logID) at \(escaped(path)): \(containers) × \(formatBytes(containerSize.value)), codec \(codec)")
         } catch {
             throw fail(error)
         }

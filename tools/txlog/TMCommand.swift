@@ -62,7 +62,7 @@ struct TMListCommand: ParsableCommand {
             printJSON(entries)
             return
         }
-        if entries.isEmpty { print("no transaction managers in \(path)") }
+        if entries.isEmpty { print("no transaction managers in \(escaped(path))") }
         for e in entries {
             print("tm \(e["id"]!)  stream \(escaped(e["stream"] as? String ?? ""))  checkpoint \(e["checkpointLSN"]!)  base \(e["baseLSN"]!)  last \(e["lastLSN"]!)")
             if let err = e["error"] as? String { print("  cannot replay: \(escaped(err))") }

@@ -78,7 +78,8 @@ struct TMResolveCommand: AsyncParsableCommand {
             return
         }
         let was = before.map { "\($0.state), outcome \($0.outcome)" } ?? "unknown"
-        print("resolved \(transaction): \(action) (was \(was)); forced record written and durable, by \(actor)")
+        // The actor is the caller's (or $USER): printed raw, a newline in it forged an output line.
+        print("resolved \(transaction): \(action) (was \(was)); forced record written and durable, by \(escaped(actor))")
         if let after {
             print("now \(after.state), outcome \(after.outcome); \(owed) participant(s) get it when their resource managers recover")
         } else {
