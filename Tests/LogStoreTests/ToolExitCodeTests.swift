@@ -74,4 +74,38 @@ struct ToolExitCodeTests {
                     "\(args): \(e.stderr)")
         }
     }
+
+    /// `tm list` of a log whose TM stream is damaged after its checkpoint printed the TM with "cannot
+    /// replay: corrupt: …" and exited 0: a script saw a clean log. The list is still printed (text and
+    /// JSON, with `error`), then exit 1 with one line on stderr.
+    @Test("tm list: a TM whose stream cannot be replayed (damage after its checkpoint) is listed, and the exit code is 1")
+    func tmListOfDamagedTM() async throws {
+        let scratch = try H.scratch()
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let work = try await ToolGolden.workingCopy()
+        defer { try? FileManager.default.removeItem(at: work) }
+        let log = work.appendingPathComponent(ToolGolden.logName).path
+        // The block of the first record after the TM's checkpoint.
+        let dump = try await H.run(["dump", log, "--stream", "ktm", "--json"], scratch)
+        let records = dump.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let afterCheckpoint = try #require(records.drop { $0["type"] as? String != "restart" }.dropFirst().first?["lsn"] as? String)
+        let lsn = try #require(LSN(afterCheckpoint))
+        let reader = try LogStore.open(at: log, options: LogOpenOptions(readOnly: true))
+        let container = try #require(reader.info().containers.first { $0.state.holdsData && $0.logicalID == lsn.container })
+        try reader.close()
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: container.path))
+        try handle.seek(toOffset: lsn.blockOffset + 48)
+        let byte = try #require(try handle.read(upToCount: 1)?.first)
+        try handle.seek(toOffset: lsn.blockOffset + 48)
+        try handle.write(contentsOf: Data([byte ^ 0x5A]))
+        try handle.close()
+
+        let text = try await H.run(["tm", "list", log], scratch)
+        H.noTrap(text, ["tm", "list"])
+        #expect(text.status == 1 && text.stdout.contains("cannot replay: corrupt:"), "\(text.status) \(text.stdout)")
+        #expect(text.stderr == "txlog: corrupt: 1 transaction manager cannot be replayed; run txlog verify\n", "\(text.stderr)")
+        let json = try await H.run(["tm", "list", log, "--json"], scratch)
+        let entries = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]]
+        #expect(json.status == 1 && entries?.count == 1 && (entries?.first?["error"] as? String)?.hasPrefix("corrupt:") == true, "\(json.stdout)")
+    }
 }

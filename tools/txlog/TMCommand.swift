@@ -41,6 +41,7 @@ struct TMListCommand: ParsableCommand {
         do { infos = try TransactionManager.list(log: log) } catch { throw fail(error) }
         let ids = streamIDs(log)
         var entries: [[String: Any]] = []
+        var failures: [any Error] = []
         for info in infos {
             var entry: [String: Any] = [
                 "id": info.id.description, "stream": info.stream, "checkpointLSN": info.checkpointLSN.description,
@@ -55,13 +56,21 @@ struct TMListCommand: ParsableCommand {
                 entry["virtualClock"] = tm.virtualClock
             } catch {
                 entry["error"] = "\(error)"
+                failures.append(error)
             }
             entries.append(entry)
         }
-        if json {
-            printJSON(entries)
-            return
+        if json { printJSON(entries) } else { printText(entries) }
+        // The list is printed whole, but a TM that cannot be replayed is not a success: exit 0 told a script
+        // that a TM whose stream is damaged was fine.
+        if let first = failures.first {
+            let damaged = failures.contains { ($0 as? LogError)?.code == .corrupt }
+            let what = failures.count == 1 ? "1 transaction manager cannot be replayed" : "\(failures.count) transaction managers cannot be replayed"
+            throw fail(damaged ? LogError(.corrupt, "\(what); run txlog verify") : first)
         }
+    }
+
+    private func printText(_ entries: [[String: Any]]) {
         if entries.isEmpty { print("no transaction managers in \(escaped(path))") }
         for e in entries {
             print("tm \(e["id"]!)  stream \(escaped(e["stream"] as? String ?? ""))  checkpoint \(e["checkpointLSN"]!)  base \(e["baseLSN"]!)  last \(e["lastLSN"]!)")
@@ -69,7 +78,7 @@ struct TMListCommand: ParsableCommand {
             if let owed = e["transactionsOwed"], let clock = e["virtualClock"] {
                 print("  virtual clock \(clock), \(owed) transaction(s) owed work")
             }
-            let rms = e["resourceManagers"] as? [[String: Any]] ?? []
+            guard let rms = e["resourceManagers"] as? [[String: Any]] else { continue }
             print("  \(rms.count) resource manager(s)")
             for rm in rms {
                 let d = rm["description"] as? String ?? ""
