@@ -245,4 +245,32 @@ extension ToolArgumentTests {
             #expect(e.status == 0 && overview.contains(says), "\(command): \(overview)")
         }
     }
+
+    /// `map --svg LOG/txlog.base` wrote the picture over the base file (atomically: the log no longer
+    /// opened), and a container's name replaced that container: a read command destroyed the log. An SVG in
+    /// the log's directory is refused, before anything is written.
+    @Test("map --svg into the log's own directory is a usage error, and the log's files are left as they were")
+    func mapSVGIntoTheLog() async throws {
+        let scratch = try Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let log = try Self.smallLog(in: scratch)
+        func files() throws -> [String: Data] {
+            var out: [String: Data] = [:]
+            for name in try FileManager.default.contentsOfDirectory(atPath: log) {
+                out[name] = try Data(contentsOf: URL(fileURLWithPath: log + "/" + name))
+            }
+            return out
+        }
+        let before = try files()
+        let targets = [log + "/txlog.base", log + "/container-000000", log + "/map.svg", scratch + "/../" + URL(fileURLWithPath: scratch).lastPathComponent + "/log/x.svg"]
+        for target in targets {
+            let args = ["map", log, "--svg", target]
+            let e = try await TxlogProcess.run(args, scratch: scratch, hangAfter: 30)
+            Self.expectUsage(e, args)
+            #expect(e.stderr.hasPrefix("txlog: invalid-argument: --svg") && e.stdout.isEmpty, "\(args): \(e.stderr)")
+        }
+        #expect(try files() == before, "the log's directory is unchanged")
+        let outside = try await TxlogProcess.run(["map", log, "--svg", scratch + "/map.svg"], scratch: scratch, hangAfter: 30)
+        #expect(outside.status == 0 && FileManager.default.fileExists(atPath: scratch + "/map.svg"), "\(outside.stderr)")
+    }
 }

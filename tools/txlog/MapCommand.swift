@@ -28,6 +28,11 @@ struct MapCommand: ParsableCommand {
     }
 
     func run() throws {
+        // A read command must not write into the log: `--svg LOG/txlog.base` replaced the base file with the
+        // picture (the log no longer opened), and a container's name replaced the container.
+        if let svg, Self.resolved(URL(fileURLWithPath: svg).deletingLastPathComponent()) == Self.resolved(URL(fileURLWithPath: path)) {
+            throw fail(LogError(.invalidArgument, "--svg \(svg) is in the log's directory: write the picture somewhere else", path: svg))
+        }
         let log = try openForReading(path, mode: .pointInTime)
         let info = log.info()
         let bar = ProgressBar("map", workBytes: scanWork(info))
@@ -46,6 +51,13 @@ struct MapCommand: ParsableCommand {
             FileHandle.standardError.write(Data("txlog: corrupt: \(damageSummary(report.problems, blocks: "drawn as X")); run txlog verify\n".utf8))
             throw ToolExit.corruption
         }
+    }
+
+    /// `url`'s path with symbolic links, `.` and `..` resolved, so `a/../log` and `log` compare equal.
+    private static func resolved(_ url: URL) -> String {
+        var p = url.standardizedFileURL.resolvingSymlinksInPath().path
+        while p.count > 1, p.hasSuffix("/") { p.removeLast() }
+        return p
     }
 }
 
