@@ -69,7 +69,13 @@ extension KVStore {
         }
         let closedMeanwhile = lock.withLock { () -> Bool in
             pending = pendingWrites
-            for (tx, writes) in pendingWrites { for w in writes { locks[Key(w.key)] = tx } }
+            for (tx, writes) in pendingWrites {
+                for w in writes {
+                    let k = Key(w.key)
+                    // Written by two undecided prepares (see `unlockPendingLocked`).
+                    if let other = locks.updateValue(tx, forKey: k), other != tx { sharedPendingKeys.insert(k) }
+                }
+            }
             // The RM closed with its TM during this open: its reservations were given back already.
             if rmClosed { return true }
             outcomeReserved = reserved

@@ -228,6 +228,7 @@ extension KVStore {
                 if !writes.isEmpty { stats.commits += 1 }
             } else {
                 pending[tx] = nil
+                unlockPendingLocked(tx, writes)
                 recoverNotified.remove(tx)
                 stats.recoveredCommitted += 1
             }
@@ -272,6 +273,7 @@ extension KVStore {
                     return done
                 }
                 pending[tx] = nil
+                unlockPendingLocked(tx, writes)
                 recoverNotified.remove(tx)
                 stats.recoveredCommitted += 1
                 done.append(e)
@@ -301,7 +303,7 @@ extension KVStore {
             if let p = pending[tx] {
                 pending[tx] = nil
                 recoverNotified.remove(tx)
-                unlockLocked(tx, p)
+                unlockPendingLocked(tx, p)
                 stats.recoveredAborted += 1
                 return true
             }
@@ -318,8 +320,7 @@ extension KVStore {
         let dropped: [GUID] = lock.withLock {
             let ids = pending.keys.filter { !recoverNotified.contains($0) }
             for id in ids {
-                if let p = pending[id] { unlockLocked(id, p) }
-                pending[id] = nil
+                if let p = pending.removeValue(forKey: id) { unlockPendingLocked(id, p) }
                 stats.recoveredAborted += 1
             }
             // Needed only for the decision above. (Transactions the store had already applied are

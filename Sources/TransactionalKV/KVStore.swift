@@ -52,6 +52,8 @@ public final class KVStore: @unchecked Sendable {
     var active: [GUID: KVTransaction] = [:]
     /// Prepared in the log, outcome not yet known (after recovery): writes by transaction.
     var pending: [GUID: [KVWrite]] = [:]
+    /// Keys that two or more transactions recovered prepared write (see `unlockPendingLocked`).
+    var sharedPendingKeys: Set<Key> = []
     /// Single-phase commits appended and waiting for their flush.
     var onePhaseInFlight: [GUID: [KVWrite]] = [:]
     /// Pending transactions the TM sent a recover notification for.
@@ -340,5 +342,33 @@ public final class KVStore: @unchecked Sendable {
 
     func unlockLocked(_ tx: GUID, _ writes: [KVWrite]) {
         for w in writes where locks[Key(w.key)] == tx { locks[Key(w.key)] = nil }
+    }
+
+    /// Unlocks the keys of `tx`, a transaction recovered prepared and now decided (already removed from
+    /// `pending`), and gives each key another pending transaction also writes to that one.
+    ///
+    /// Recovery may find two undecided `prepare` records of one key: a prepare the store vetoed after
+    /// its record was in (no room for its outcome record) or whose `abort` a full log refused leaves its
+    /// record with no decision after it, and a later transaction may prepare the key and be in doubt.
+    /// The lock table holds one owner per key, so one of them got the key; when the dead one was presumed
+    /// aborted it unlocked the key of the one in doubt, and another transaction could write it.
+    /// Only keys recovery found written by two of them (`sharedPendingKeys`, never more after the open)
+    /// are handed on, so a recovery with many transactions prepared costs nothing more.
+    func unlockPendingLocked(_ tx: GUID, _ writes: [KVWrite]) {
+        unlockLocked(tx, writes)
+        guard !sharedPendingKeys.isEmpty else { return }
+        if pending.isEmpty {
+            sharedPendingKeys = []
+            return
+        }
+        var freed: Set<Key> = []
+        for w in writes where locks[Key(w.key)] == nil && sharedPendingKeys.contains(Key(w.key)) { freed.insert(Key(w.key)) }
+        guard !freed.isEmpty else { return }
+        for (other, ws) in pending where other != tx {
+            for w in ws {
+                let k = Key(w.key)
+                if locks[k] == nil, freed.contains(k) { locks[k] = other }
+            }
+        }
     }
 }
