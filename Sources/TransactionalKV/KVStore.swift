@@ -135,7 +135,13 @@ public final class KVStore: @unchecked Sendable {
         recoveryTimeout: Duration = .seconds(30)
     ) throws -> KVStore {
         guard !tm.isVolatile else { throw LogError(.invalidArgument, "a KVStore needs a durable transaction manager") }
-        if !io.fileExists(directory) { try io.makeDirectory(directory) }
+        if !io.fileExists(directory) {
+            do { try io.makeDirectory(directory) } catch {
+                // Stores may share the directory: another one's open, at the same time, may have made it
+                // since the check (mkdir then says it exists).
+                guard io.fileExists(directory) else { throw error }
+            }
+        }
         // The directory's own entry is durable only once its parent is synced (each checkpoint syncs the
         // directory, not its parent): else a power loss could take the snapshot the restart area names.
         // Also when it exists: an open that failed at this very sync and is retried finds it made.

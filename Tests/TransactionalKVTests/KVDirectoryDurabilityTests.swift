@@ -46,4 +46,25 @@ struct KVDirectoryDurabilityTests {
         #expect(parentSynced != nil && parentSynced! > made! && parentSynced! < snapshotSynced!,
                 "the new directory's entry in its parent was never synced: \(calls)")
     }
+
+    /// Lets another opener create the directory between the store's check for it and its own `mkdir`,
+    /// as a store sharing the directory opened at the same time does.
+    final class CreatedMeanwhile: ForwardingFileIO, @unchecked Sendable {
+        let base: any FileIO = PosixFileIO()
+        func makeDirectory(_ path: String) throws {
+            try base.makeDirectory(path)  // the other open, first
+            try base.makeDirectory(path)
+        }
+    }
+
+    @Test("a store opened while another store made their shared directory opens (it found the directory missing, then mkdir said it exists)")
+    func directoryMadeByAConcurrentOpen() async throws {
+        let w = try KVWorld(stores: 0, tag: "kv-dir-race")
+        defer { w.finish() }
+        let dir = w.directory + "/kv-shared"
+        let store = try KVStore.open(transactionManager: w.tm, id: .random(), directory: dir, io: CreatedMeanwhile())
+        try await w.load(store, [("k", "v")])
+        try store.checkpoint()
+        store.close()
+    }
 }
