@@ -89,6 +89,8 @@ public final class KVStore: @unchecked Sendable {
     var beforeSinglePhaseForTesting: (@Sendable () -> Void)?
     /// Tests only: runs on the notification's thread as a commit notification arrives, before the lock.
     var beforeCommitForTesting: (@Sendable () -> Void)?
+    /// Tests only: runs in `begin` once the store's RM is enlisted, before the view is made.
+    var afterEnlistForTesting: (@Sendable () -> Void)?
     var stats = Statistics()
 
     /// Counters since open. Each transaction counts once, under one heading; an outcome delivered again
@@ -246,19 +248,29 @@ public final class KVStore: @unchecked Sendable {
 
     /// Starts (or continues) `transaction`'s work in this store: enlists the store's RM.
     ///
-    /// - Throws: `closed`; the store's failure (the log's, or `log-full` while a commit record the full
-    ///   log refused is not yet appended: it is tried again first, and once it is in, the store goes on).
+    /// - Throws: `closed`; `invalid-state` for a transaction that is no longer active (also one that ended
+    ///   while this call enlisted the store); the store's failure (the log's, or `log-full` while a commit
+    ///   record the full log refused is not yet appended: it is tried again first, and once it is in, the
+    ///   store goes on).
     public func begin(_ transaction: Transaction) throws -> KVTransaction {
-        if let existing = lock.withLock({ active[transaction.id] }) { return existing }
-        if lock.withLock({ failure }) != nil {
+        let (existing, failed, isClosed) = lock.withLock { (active[transaction.id], failure != nil, closed) }
+        if let existing { return existing }
+        if failed {
             // A full log may have room again (a checkpoint moved its tail, a container was added).
             catchUpWithTheLog()
             if let failure = lock.withLock({ failure }) { throw failure }
         }
-        if lock.withLock({ closed }) { throw LogError(.closed, "store \(id) is closed") }
+        if isClosed { throw LogError(.closed, "store \(id) is closed") }
         let e = try rm.enlist(transaction, mask: .all)
-        return lock.withLock {
+        afterEnlistForTesting?()
+        return try lock.withLock {
             if let existing = active[transaction.id] { return existing }
+            // The transaction may have ended since the enlistment (its timeout, a rollback on another
+            // thread), and the store may have had its rollback already, which found no view: one made now
+            // would stay for good, holding back the validation history's trimming. The TM changes the
+            // state before it sends the outcome, and the lock orders this check against its delivery here.
+            let state = transaction.state
+            guard state == .active else { throw LogError(.invalidState, "transaction \(transaction.id) is \(state), not active") }
             let view = KVTransaction(store: self, transactionID: transaction.id, enlistment: e, startSeq: commitSeq)
             active[transaction.id] = view
             return view
