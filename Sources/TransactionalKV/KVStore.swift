@@ -255,12 +255,14 @@ public final class KVStore: @unchecked Sendable {
     public func begin(_ transaction: Transaction) throws -> KVTransaction {
         let (existing, failed, isClosed) = lock.withLock { (active[transaction.id], failure != nil, closed) }
         if let existing { return existing }
+        // Before the failure: `close()` says a closed instance throws `closed` (its failure, a full log's
+        // say, is no longer this instance's to report or to catch up with).
+        if isClosed { throw LogError(.closed, "store \(id) is closed") }
         if failed {
             // A full log may have room again (a checkpoint moved its tail, a container was added).
             catchUpWithTheLog()
             if let failure = lock.withLock({ failure }) { throw failure }
         }
-        if isClosed { throw LogError(.closed, "store \(id) is closed") }
         let e = try rm.enlist(transaction, mask: .all)
         afterEnlistForTesting?()
         return try lock.withLock {

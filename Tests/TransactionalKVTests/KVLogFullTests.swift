@@ -184,3 +184,16 @@ import TransactionManager
         a2.close()
     }
 }
+
+extension KVLogFullAtOpenTests {
+    @Test("a closed store throws closed from begin, as close() says, also while it has a failure", .timeLimit(.minutes(1)))
+    func closedStoreWithAFailureThrowsClosed() async throws {
+        let w = try KVWorld(stores: 2, tag: "full-at-open-closed")
+        defer { w.finish() }
+        let (_, a, log, tm) = try await Self.openOnAFullLogOwingACommit(w)
+        defer { try? log.close() }
+        expectLogError(.logFull, "the open met the full log") { _ = try a.begin(try tm.createTransaction()) }
+        a.close()
+        expectLogError(.closed, "begin on a closed store") { _ = try a.begin(try tm.createTransaction()) }
+    }
+}
