@@ -12,14 +12,14 @@ struct ChildProcessTests {
         let scratch = LogTestKit.temporaryPath("child")
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         defer { LogTestKit.remove(scratch) }
-        let started = Date()
+        // The child would run for an hour: only the kill at the limit ends it within the test's time limit
+        // (no timing is asserted; under load the kill's reporting may take a while).
         do {
             _ = try await TxlogProcess.run(
-                ["bench", "crc", "--seconds", "60"], scratch: scratch, hangAfter: 1)
-            Issue.record("a 60-second child returned within its 1-second limit")
+                ["bench", "crc", "--seconds", "3600"], scratch: scratch, hangAfter: 1)
+            Issue.record("an hour-long child returned within its 1-second limit")
         } catch let TxlogProcess.Failure.hung(arguments, seconds, _) {
             #expect(arguments.first == "bench" && seconds == 1)
         }
-        #expect(Date().timeIntervalSince(started) < 30)
     }
 }
