@@ -56,7 +56,9 @@ struct ClosedObjectsMemoryTests {
                 #expect(await eventually { resource.isAlive() })
                 resource.terminate()
             }
-            #expect(weakResource == nil, "the terminated resource is still in memory")
+            // The online worker reports its final status after terminate() stopped waiting for it, and holds
+            // the resource until that report returns: on a loaded machine that can be a moment later.
+            #expect(await eventually { weakResource == nil }, "the terminated resource is still in memory")
         }
     }
 }
