@@ -87,8 +87,13 @@ extension LogCore {
             // start has not passed it. Otherwise the writer moved to a later container (or recycled this
             // one): scan from the base file's scan start, as an open does; the containers between are closed
             // and the base file records their ends.
+            // After a new epoch, never: a writer that opened the log since recovered it on its own, and may
+            // have found less than this view read (blocks a crash lost before they reached the disk, which
+            // this reader had read from the page cache or over shared storage) and written its own blocks
+            // there. From the scan start, the scan follows the history the log has now.
+            let newEpoch = newest.epoch != meta.epoch
             var scanMeta = newest
-            let continues = view.end >= newest.scanStart && containers.values.contains { $0.logical == view.end.container }
+            let continues = !newEpoch && view.end >= newest.scanStart && containers.values.contains { $0.logical == view.end.container }
             if continues {
                 scanMeta.scanStart = view.end
                 scanMeta.scanStartPreviousLSN = view.last
@@ -100,19 +105,36 @@ extension LogCore {
             scanner.catchingUp = true
             let found = try scanner.scan()
             if let corruption = found.report.corruption { throw corruption }
-            // A scan from an older base file than the view came from would show less than the view already did.
-            guard found.lastLSN >= view.last else {
+            // The records this view read are not the log's any more: unless a writer moved the base file
+            // meanwhile (then start over), that is for a reopen to sort out.
+            func historyChanged(_ why: String) throws -> Never {
                 if mayRetry, try BaseFile.readNewest(io: io, fd: pathFD, path: basePath).0.generation != newest.generation { throw BaseFileMoved() }
-                throw LogError(
-                    .invalidState, "the log now ends at \(found.lastLSN), before \(view.last), which this read-only log already read: reopen it",
-                    path: basePath)
+                throw LogError(.invalidState, "\(why), which this read-only log already read: reopen it", path: basePath)
             }
+            // A scan from an older base file than the view came from would show less than the view already did;
+            // so does one after a writer recovered less than the view read and has not written as far yet.
+            guard found.lastLSN >= view.last else { try historyChanged("the log now ends at \(found.lastLSN), before \(view.last)") }
             var newMeta = newest
             for sw in found.switches {
                 sw.apply(to: &newMeta)
                 for (p, c) in containers where c.logical == sw.closed { containers[p]?.endOffset = sw.endOffset }
                 containers[sw.physical]?.logical = sw.closed + 1
                 containers[sw.physical]?.endOffset = 0
+            }
+            // That writer wrote on from where its recovery ended: over the view's last block, or it ended that
+            // container before the view's end. (One block read, at a new epoch only.)
+            if newEpoch, view.last.isValid, let c = containers.values.first(where: { $0.logical == view.last.container }) {
+                let position = view.last.blockLSN
+                let identity = BlockIdentity(
+                    logSalt: logSalt, logicalContainer: position.container, blockOffset: UInt32(position.blockOffset), maxEpoch: newest.epoch)
+                let again = try ContainerReader(io: io, fd: c.fd, size: containerSize).decode(
+                    at: position.blockOffset, identity: identity, maxRawLength: maxRawLength)
+                guard case .success(let block) = again, block.header.crc == view.chain else {
+                    try historyChanged("a writer that opened the log since wrote other blocks at \(position)")
+                }
+                if c.endOffset > 0, c.endOffset < position.blockOffset + UInt64(block.header.diskLength) {
+                    try historyChanged("logical container \(position.container) now ends at offset \(c.endOffset), before the block at \(position)")
+                }
             }
             let moved = baseChanged || found.end != view.end || found.lastLSN != view.last
             guard moved else { return false }
