@@ -48,6 +48,8 @@ extension LogCore {
                 path: basePath)
         }
         let baseChanged = newest.generation != meta.generation
+        // A writer opened the log since this view was read (and recovered it on its own).
+        let newEpoch = newest.epoch != meta.epoch
         let (view, current) = lock.withLock {
             ((end: state.open.position, last: state.lastLSN, chain: state.chainCRC), state.containers)
         }
@@ -64,6 +66,9 @@ extension LogCore {
                     var live: LiveContainer
                     if let known = current[entry.physicalID] {
                         live = known
+                        // A container file put back between two writer sessions (from a backup, say): that
+                        // writer opened the file at the path; the one this view has open is written no more.
+                        if newEpoch { try checkSameFile(known, path: path, mayRetry: mayRetry) }
                     } else {
                         let fd: Int32
                         do {
@@ -91,7 +96,6 @@ extension LogCore {
             // have found less than this view read (blocks a crash lost before they reached the disk, which
             // this reader had read from the page cache or over shared storage) and written its own blocks
             // there. From the scan start, the scan follows the history the log has now.
-            let newEpoch = newest.epoch != meta.epoch
             var scanMeta = newest
             let continues = !newEpoch && view.end >= newest.scanStart && containers.values.contains { $0.logical == view.end.container }
             if continues {
@@ -143,6 +147,22 @@ extension LogCore {
         } catch {
             for fd in opened { io.close(fd) }
             throw error
+        }
+    }
+
+    /// Throws `invalidState` when the file at a container's path is not the one this view has open.
+    private func checkSameFile(_ container: LiveContainer, path: String, mayRetry: Bool) throws {
+        let fd: Int32
+        do { fd = try io.open(path, mode: .readOnly) } catch let e as LogError where e.code == .notFound && mayRetry {
+            // Removed by the writer after this base file was read.
+            throw BaseFileMoved()
+        }
+        defer { io.close(fd) }
+        if let opened = try io.fileIdentity(container.fd), let now = try io.fileIdentity(fd), opened != now {
+            throw LogError(
+                .invalidState,
+                "container \(container.physical) at this path is another file than the one this read-only log has open (replaced since the open): reopen it",
+                container: container.physical, path: path)
         }
     }
 

@@ -437,7 +437,8 @@ public final class LogStore: Sendable {
     /// and records in containers the writer recycled are `notFound` (below ``baseLSN``), as after a reopen.
     /// When the writer has moved to a later container than this log's end, or a writer opened the log since
     /// (a new epoch), the scan starts where the base file says, as an open's does; after a new epoch the last
-    /// block this log read is also read again, to check that the log still holds it. A block the writer is still writing is read again after a moment; one
+    /// block this log read is also read again, to check that the log still holds it, and each container it
+    /// keeps open is checked to be the file at its path still. A block the writer is still writing is read again after a moment; one
     /// that stays incomplete ends the log for now (a later refresh reads it once it is complete), in every
     /// recovery mode (`strict` too: a refresh cannot tell it from a torn block; a reopen classifies it).
     /// Unlike an open, a refresh does not look past the end for blocks that claim to be durable or newer than the base
@@ -448,7 +449,8 @@ public final class LogStore: Sendable {
     ///
     /// - Throws: `invalidState` when the log cannot be caught up in place (the base file now describes
     ///   another log, overwritten in place or created at the log's path; the base file at the path is
-    ///   another file than the open's, as when a copy of the log's directory is moved there; or a log that
+    ///   another file than the open's, as when a copy of the log's directory is moved there, or after a new epoch
+    ///   a container file at its path is; or a log that
     ///   ends before the records this one already read, as a base file restored from an older copy would, or
     ///   whose writer reopened it after a crash lost blocks this log had read, and wrote others there):
     ///   reopen it; `corrupt` where the blocks are damaged below a point the base file says is durable;

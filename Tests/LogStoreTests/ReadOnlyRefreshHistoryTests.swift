@@ -101,4 +101,29 @@ struct ReadOnlyRefreshHistoryTests {
         try reader.close()
         try writer.close()
     }
+
+    /// A container file replaced by a copy of itself (put back from a backup, say) between two writer
+    /// sessions: the next writer opens the file at the path, the reader keeps reading the one it has open,
+    /// which no one writes any more. Only the base file's identity was compared, so the refresh found nothing
+    /// new, for ever.
+    @Test("a container replaced at its path by a copy of itself, then written by a new writer: refresh() is invalidState")
+    func containerReplacedByACopy() throws {
+        let dir = LogTestKit.temporaryPath("refresh-container-copy")
+        defer { LogTestKit.remove(dir) }
+        var writer = try LogStore.create(at: dir, options: LogTestKit.options(containerSize: 1 << 20, containerCount: 2, blockSize: 4096, codec: .none))
+        for i in 0..<5 { _ = try writer.append(Self.payload(i)) }
+        try writer.close()
+        let reader = try LogStore.open(at: dir, options: LogOpenOptions(readOnly: true))
+        let before = reader.lastLSN
+        let path = dir + "/" + ContainerFiles.name(physicalID: 0)
+        try FileManager.default.copyItem(atPath: path, toPath: path + ".copy")
+        #expect(rename(path + ".copy", path) == 0)
+        writer = try LogStore.open(at: dir)
+        for i in 5..<10 { _ = try writer.append(Self.payload(i)) }
+        try writer.flush()
+        expectLogError(.invalidState) { _ = try reader.refresh() }
+        #expect(reader.lastLSN == before)
+        try reader.close()
+        try writer.close()
+    }
 }
