@@ -85,6 +85,10 @@ struct DumpCommand: ParsableCommand {
         /// The last pass stopped where the writer had recycled records since the open: the dump is behind,
         /// so the next pass comes at once.
         var behind = false
+        /// The last record read (any stream).
+        var lastRead: LogRecord?
+        /// After the log was opened again: the record it must still hold before the dump goes on after it.
+        var verify: LogRecord?
     }
 
     func run() throws {
@@ -124,6 +128,7 @@ struct DumpCommand: ParsableCommand {
                         }
                         log = reopened
                         decoder = DumpDecoder(log)
+                        progress.verify = progress.lastRead
                     }
                     (progress.read, progress.behind) = (0, false)
                     try pass(log, decoder, streamID, &progress, stop, bar: bar)
@@ -186,7 +191,23 @@ struct DumpCommand: ParsableCommand {
             // A stream's cursor starts at the log's base when asked for an LSN below it: check here, or
             // records recycled before they were read would go unnoticed.
             if last < log.baseLSN { throw resumeLost(LogError(.notFound, "\(last) is below the log's base \(log.baseLSN)"), after: last, log: log) }
-            // This open has not seen as far as the last one (it caught the end mid-write): nothing new yet.
+            // The log opened again must still hold the last record read: a writer that opened it since may have
+            // recovered less (a crash lost blocks the dump had read before they were durable) and written
+            // other records at those LSNs. Going on after the last LSN would print those from the middle, as
+            // the sequel of records the log no longer has.
+            if let expected = p.verify, expected.lsn <= log.lastLSN {
+                p.verify = nil
+                if expected.lsn >= log.baseLSN, (try? log.read(expected.lsn)) != expected {
+                    throw fail(
+                        LogError(
+                            .invalidState,
+                            "\(path) no longer holds the record at \(expected.lsn) the dump read (a writer that opened the log since recovered less, after a crash lost blocks that were not durable yet, and wrote other records there): the dump cannot go on",
+                            lsn: expected.lsn, path: path),
+                        opening: true)
+                }
+            }
+            // This open has not seen as far as the last one (it caught the end mid-write, or the check above
+            // waits for it): nothing new yet.
             if last > log.lastLSN { return }
         }
         let start = p.resume ?? from ?? .null
@@ -209,6 +230,7 @@ struct DumpCommand: ParsableCommand {
             firstRead = false
             if let last = p.resume, r.lsn <= last { continue }
             p.resume = r.lsn
+            p.lastRead = r
             p.read += 1
             if let to, r.lsn > to {
                 p.done = true
