@@ -310,10 +310,14 @@ struct ContainerReader {
     let size: UInt64
 
     func decode(at offset: UInt64, identity: BlockIdentity, maxRawLength: Int) throws -> Result<DecodedBlock, DecodedBlock.Failure> {
-        guard offset + UInt64(BlockHeader.size) <= size else { return .failure(.absent("end of container")) }
+        // Blocks end by the end of the data area (4 GiB − 512 in a 4 GiB container): the position after one
+        // that ran on to 4 GiB has no LSN (it was masked to offset 0, the container's header, where the
+        // writer then wrote). Such a block runs past the end, as the decoder says.
+        let dataEnd = Format.containerDataEnd(size: size)
+        guard offset + UInt64(BlockHeader.size) <= dataEnd else { return .failure(.absent("end of container")) }
         // One read covers the header and, for blocks up to 64 KiB, the body too, so a block is never seen
         // half old and half new because a writer landed between two reads.
-        let available = Int(size - offset)
+        let available = Int(dataEnd - offset)
         var bytes = [UInt8](repeating: 0, count: min(available, 64 * 1024))
         var got = try bytes.withUnsafeMutableBytes { try io.readFully(fd, into: $0, at: offset) }
         guard got >= BlockHeader.size else { return .failure(.absent("short container")) }
