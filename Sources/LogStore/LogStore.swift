@@ -103,8 +103,8 @@ public final class LogStore: Sendable {
         }
     }
 
-    /// A read-only open found blocks newer than the base file it read, and the base file has changed since:
-    /// a writer moved on meanwhile. The open starts over.
+    /// A read-only open found blocks newer than the base file it read, or a container it names missing, and
+    /// the base file has changed since: a writer moved on meanwhile. The open starts over.
     private struct BaseFileChanged: Error {}
 
     private static func openOnce(at directory: String, options: LogOpenOptions, io: any FileIO, mayRetry: Bool) throws -> LogStore {
@@ -139,8 +139,16 @@ public final class LogStore: Sendable {
             var containers: [UInt32: LiveContainer] = [:]
             for entry in meta.containers {
                 let path = ContainerFiles.path(directory: directory, name: meta.containerNames[entry.physicalID], physicalID: entry.physicalID)
-                let fd = try ContainerFiles.open(
-                    io: io, path: path, logID: meta.logID, physicalID: entry.physicalID, size: meta.containerSize, readOnly: readOnly)
+                let fd: Int32
+                do {
+                    fd = try ContainerFiles.open(
+                        io: io, path: path, logID: meta.logID, physicalID: entry.physicalID, size: meta.containerSize, readOnly: readOnly)
+                } catch let e as LogError where e.code == .notFound && readOnly && mayRetry {
+                    // A live writer removed it after the base file was read (the base file first stops naming
+                    // it, then the file is deleted): start over with the base file as it is now.
+                    if try BaseFile.readNewest(io: io, fd: baseFD, path: basePath).0.generation != meta.generation { throw BaseFileChanged() }
+                    throw e
+                }
                 opened.append(fd)
                 var live = LiveContainer(
                     physical: entry.physicalID, fd: fd, logical: entry.state.holdsData ? entry.logicalID : 0, endOffset: entry.endOffset,

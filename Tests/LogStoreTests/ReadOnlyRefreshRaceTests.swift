@@ -115,4 +115,35 @@ struct ReadOnlyRefreshRaceTests {
         #expect(try reader.read(lsn).data == LogTestKit.randomPayload(0, length: 100))
         try reader.close()
     }
+
+    /// A read-only open reads the base file, then opens the containers it names; a live writer that
+    /// removes one of them in between (its base file no longer names it, then the file is deleted) made
+    /// the open fail with `notFound`, where a read-only open works while another process writes the log
+    /// (a refresh starts over in that case).
+    @Test("a read-only open racing the removal of a container it is about to open starts over, never notFound")
+    func openAcrossContainerRemoval() async throws {
+        let dir = LogTestKit.temporaryPath("ro-open-removal")
+        defer { LogTestKit.remove(dir) }
+        let writer = try LogStore.create(at: dir, options: LogTestKit.options(containerSize: 512 * 1024, containerCount: 3, blockSize: 4096, codec: .none))
+        let lsn = try writer.append(LogTestKit.randomPayload(0, length: 100))
+        try await writer.flush()
+        let free = try #require(writer.info().containers.filter { $0.logicalID == 0 }.map(\.physicalID).max())
+        let io = ParkingIO(parkAt: .containerOpen)
+        io.arm()
+        let opening = Task(executorPreference: OwnThreadExecutor()) { () -> Result<LogStore, any Error> in
+            Result { try LogStore.open(at: dir, options: LogOpenOptions(readOnly: true), io: io) }
+        }
+        await onOwnThread { io.entered.wait() }
+        try await onOwnThread { try writer.removeContainer(free) }
+        io.release.signal()
+        switch await opening.value {
+        case .success(let reader):
+            #expect(try reader.read(lsn).data == LogTestKit.randomPayload(0, length: 100))
+            #expect(!reader.info().containers.contains { $0.physicalID == free })
+            try reader.close()
+        case .failure(let e): Issue.record("\(e)")
+        }
+        try writer.close()
+    }
 }
+

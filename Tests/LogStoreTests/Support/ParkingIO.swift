@@ -17,6 +17,8 @@ final class ParkingIO: ForwardingFileIO, @unchecked Sendable {
         case containerSync
         /// The first `pwritev` to the base file.
         case baseWrite
+        /// The first `open` of a container file, before it opens.
+        case containerOpen
     }
 
     let base: any FileIO = PosixFileIO()
@@ -43,6 +45,7 @@ final class ParkingIO: ForwardingFileIO, @unchecked Sendable {
     var open: [Int32: String] { lock.withLock { paths } }
 
     func open(_ path: String, mode: FileOpenMode) throws -> Int32 {
+        try park(.containerOpen, fd: nil, path: path)
         let fd = try base.open(path, mode: mode)
         lock.withLock {
             paths[fd] = path
@@ -77,13 +80,13 @@ final class ParkingIO: ForwardingFileIO, @unchecked Sendable {
         try base.fsyncDirectory(path)
     }
 
-    private func park(_ at: Point, fd: Int32?) throws {
+    private func park(_ at: Point, fd: Int32?, path opening: String? = nil) throws {
         let parked: Bool = lock.withLock {
             guard armed, at == point else { return false }
-            let path = fd.flatMap { paths[$0] } ?? ""
+            let path = opening ?? fd.flatMap { paths[$0] } ?? ""
             switch at {
             case .directorySync: break
-            case .containerRead, .containerSync: guard path.contains("container-") else { return false }
+            case .containerRead, .containerSync, .containerOpen: guard path.contains("container-") else { return false }
             case .baseWrite: guard path.hasSuffix(Format.baseFileName) else { return false }
             }
             armed = false
