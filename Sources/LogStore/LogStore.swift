@@ -446,8 +446,8 @@ public final class LogStore: Sendable {
     /// When the writer has moved to a later container than this log's end, or a writer opened the log since
     /// (a new epoch), the scan starts where the base file says, as an open's does; after a new epoch the last
     /// block this log read is also read again, to check that the log still holds it, and each container it
-    /// keeps open is checked to be the file at its path still. A block the writer is still writing is read again after a moment; one
-    /// that stays incomplete ends the log for now (a later refresh reads it once it is complete), in every
+    /// keeps open is checked to be the file at its path still. A block the writer is still writing is read
+    /// again after a moment; one that stays incomplete ends the log for now (a later refresh reads it once it is complete), in every
     /// recovery mode (`strict` too: a refresh cannot tell it from a torn block; a reopen classifies it).
     /// Unlike an open, a refresh does not look past the end for blocks that claim to be durable or newer than the base
     /// file. Cursors made before a refresh go on to the records it found. Blocks the calling thread for the
@@ -457,10 +457,10 @@ public final class LogStore: Sendable {
     ///
     /// - Throws: `invalidState` when the log cannot be caught up in place (the base file now describes
     ///   another log, overwritten in place or created at the log's path; the base file at the path is
-    ///   another file than the open's, as when a copy of the log's directory is moved there, or after a new epoch
-    ///   a container file at its path is; or a log that
-    ///   ends before the records this one already read, as a base file restored from an older copy would, or
-    ///   whose writer reopened it after a crash lost blocks this log had read, and wrote others there):
+    ///   another file than the open's, as when a copy of the log's directory is moved there, or after a new
+    ///   epoch a container file at its path is; or a log that ends before the records this one already read,
+    ///   as a base file restored from an older copy would, or whose writer reopened it after a crash lost
+    ///   blocks this log had read, and wrote others there):
     ///   reopen it; `corrupt` where the blocks are damaged below a point the base file says is durable;
     ///   `notFound` when the base file is gone (the log was removed) or for a container the base file names
     ///   that is missing; `io`; `closed`.
