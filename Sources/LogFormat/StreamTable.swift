@@ -18,6 +18,11 @@ public struct StreamEntry: Sendable, Equatable {
     /// The latest restart area (null: none).
     public var restart: LSN
 
+    /// Flag bit 0: the stream was deleted.
+    public static let deletedFlag: UInt16 = 1
+    /// Whether the entry is a deleted stream's (not a stream an open should load).
+    public var isDeleted: Bool { flags & StreamEntry.deletedFlag != 0 }
+
     public init(id: UInt16, flags: UInt16 = 0, name: String, base: LSN = .null, last: LSN = .null, archiveTail: LSN = .null, restart: LSN = .null) {
         self.id = id
         self.flags = flags

@@ -231,7 +231,7 @@ extension LogCore {
         state.hot = []
         state.cold = [:]
         state.streamIDs = [:]
-        for e in entries {
+        for e in entries where !e.isDeleted {  // a deleted stream's entry is no stream (see loadStreams)
             var hot = StreamHot()
             hot.exists = true
             hot.base = e.base

@@ -36,7 +36,10 @@ extension LogCore {
         } else {
             state.nextStreamID = meta.nextStreamID
         }
-        for e in entries {
+        // An entry flagged deleted is no stream (its id stays used: it is below the next id). Loaded, it came
+        // back to life, pinned the log with its base, took its name from a live stream of the same name, and
+        // the next base-file update wrote that name twice: a base file no open can read.
+        for e in entries where !e.isDeleted {
             var hot = StreamHot()
             hot.exists = true
             hot.base = e.base
