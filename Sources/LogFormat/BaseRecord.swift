@@ -329,6 +329,22 @@ public struct BaseRecord: Sendable, Equatable {
         for (id, name) in containerNames where !BaseRecord.isValidContainerName(name) {
             throw bad("container \(id) has an invalid file name \"\(name)\"")
         }
+        // The stream table's rules, as decode checks them: a stream table that breaks one (a name written
+        // twice) would make every later open fail with `corrupt`.
+        if !streams.isEmpty {
+            guard streams.count <= BaseRecord.maxStreams else { throw bad("\(streams.count) streams, more than \(BaseRecord.maxStreams)") }
+            var ids = Set<UInt16>()
+            var names = Set<String>()
+            for s in streams {
+                guard s.flags & ~StreamEntry.deletedFlag == 0, s.name.utf8.count <= StreamEntry.maxNameLength else {
+                    throw bad("stream \(s.id) has unknown flags \(s.flags) or a name longer than \(StreamEntry.maxNameLength) bytes")
+                }
+                guard s.id < nextStreamID || nextStreamID == 0 && s.id == 0, ids.insert(s.id).inserted else {
+                    throw bad("stream id \(s.id) is duplicated or not below \(nextStreamID)")
+                }
+                guard s.isDeleted || names.insert(s.name).inserted else { throw bad("stream name \"\(s.name)\" is duplicated") }
+            }
+        }
         guard baseLSN == .null || baseLSN.container >= minLogical else {
             throw bad("base LSN \(baseLSN) is below the oldest active container")
         }

@@ -360,6 +360,22 @@ import Testing
         ("closed container without an end offset", { $0.containers[0].endOffset = 0 }),
         ("closed container ending inside its header", { $0.containers[0].endOffset = 3584 }),
         ("base LSN below the oldest active container", { $0.baseLSN = LSN(container: 3, blockOffset: 4096, slot: 0)! }),
+        ("stream name duplicated", { r in
+            r.streams = [StreamEntry(id: 0, name: ""), StreamEntry(id: 1, name: "a"), StreamEntry(id: 2, name: "a")]
+            r.nextStreamID = 3
+        }),
+        ("stream id duplicated", { r in
+            r.streams = [StreamEntry(id: 0, name: ""), StreamEntry(id: 1, name: "a"), StreamEntry(id: 1, name: "b")]
+            r.nextStreamID = 3
+        }),
+        ("stream id not below the next", { r in
+            r.streams = [StreamEntry(id: 0, name: ""), StreamEntry(id: 3, name: "a")]
+            r.nextStreamID = 3
+        }),
+        ("stream with an unknown flag", { r in
+            r.streams = [StreamEntry(id: 0, name: ""), StreamEntry(id: 1, flags: 2, name: "a")]
+            r.nextStreamID = 2
+        }),
         ("sections larger than a slot (900 streams with 255-byte names)", { r in
             r.streams = (0..<900).map { StreamEntry(id: UInt16($0), name: String(repeating: "n", count: 250) + String(100_000 + $0)) }
             r.nextStreamID = 900
@@ -402,6 +418,15 @@ import Testing
             #expect(errorCode { try r.validate() } == .corrupt, "validate: \(name)")
             #expect(code(r.encode()) == .corrupt, "decode: \(name)")
         }
+    }
+
+    /// A deleted stream's entry may share its name with a live stream (decode accepts it; so must validate).
+    @Test func validateAcceptsADeletedStreamsName() throws {
+        var r = Sample.baseRecord
+        r.streams = [StreamEntry(id: 0, name: ""), StreamEntry(id: 1, flags: StreamEntry.deletedFlag, name: "a"), StreamEntry(id: 2, name: "a")]
+        r.nextStreamID = 3
+        try r.validate()
+        #expect(try decodeBase(r.encode()) == r)
     }
 
     /// Fields validate() does not relate to anything: documented in base-file.md as "not checked".
