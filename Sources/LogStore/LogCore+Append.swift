@@ -94,7 +94,8 @@ extension LogCore {
         state.open = o
         state.lastLSN = lsn
         let i = Int(stream)
-        if state.hot[i].last != .null, state.hot[i].last.container < lsn.container { state.hot[i].lastEarlier = state.hot[i].last }
+        // Once per container the stream moves into, not per record.
+        if state.hot[i].last != .null, state.hot[i].last.container < lsn.container { state.cold[stream]?.lastInEarlierContainers.append(state.hot[i].last) }
         state.hot[i].last = lsn
         if state.hot[i].base == .null { state.hot[i].base = lsn }
         if useReservation {

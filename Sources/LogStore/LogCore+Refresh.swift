@@ -203,10 +203,7 @@ extension LogCore {
                     continue
                 }
                 var hot = state.hot[Int(id)]
-                if scanned > hot.last {
-                    if hot.last.isValid, hot.last.container < scanned.container { hot.lastEarlier = hot.last }
-                    hot.last = scanned
-                }
+                if scanned > hot.last { hot.last = scanned }
                 if hot.base == .null, let first = found.streamFirst[id] { hot.base = first }
                 state.hot[Int(id)] = hot
             }
@@ -242,10 +239,7 @@ extension LogCore {
                 if old.last > hot.last { hot.last = old.last }
                 if hot.base == .null { hot.base = old.base }
             } else if let seen = unseenStreams[e.id] {
-                if seen.last > hot.last {
-                    if hot.last.isValid, hot.last.container < seen.last.container { hot.lastEarlier = hot.last }
-                    hot.last = seen.last
-                }
+                if seen.last > hot.last { hot.last = seen.last }
                 if hot.base == .null { hot.base = seen.first }
             }
             setHot(e.id, hot)

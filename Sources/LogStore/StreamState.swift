@@ -8,8 +8,6 @@ struct StreamHot {
     /// Records below this LSN are no longer needed (null: nothing needed yet).
     var base: LSN = .null
     var last: LSN = .null
-    /// The stream's last record in a container before `last`'s container.
-    var lastEarlier: LSN = .null
     var reservedBytes = 0
     var reservedRecords = 0
     /// The largest record size reserved since the stream last had no reservation: an append using a
@@ -23,6 +21,11 @@ struct StreamCold {
     var archiveTail: LSN = .null
     var restart: LSN = .null
     var tailPinned: (@Sendable (LSN) -> Void)?
+    /// The stream's last record in each container its appends have moved on from, oldest first, back to
+    /// the newest one below the scan start the base file records (see `streamEntriesLocked`). Appends may
+    /// run many containers ahead of the writer's container switches: the one before `last`'s container
+    /// alone was not enough to know the stream's last record below a scan start two or more behind.
+    var lastInEarlierContainers: [LSN] = []
 }
 
 extension LogCore {
@@ -44,13 +47,14 @@ extension LogCore {
             hot.exists = true
             hot.base = e.base
             hot.last = e.last
+            var cold = StreamCold(name: e.name, archiveTail: e.archiveTail, restart: e.restart)
             if let scanned = recovered.streamLast[e.id], scanned > hot.last {
-                if hot.last.isValid, hot.last.container < scanned.container { hot.lastEarlier = hot.last }
+                if hot.last.isValid, hot.last.container < scanned.container { cold.lastInEarlierContainers = [hot.last] }
                 hot.last = scanned
             }
             if hot.base == .null, let first = recovered.streamFirst[e.id] { hot.base = first }
             setHot(e.id, hot)
-            state.cold[e.id] = StreamCold(name: e.name, archiveTail: e.archiveTail, restart: e.restart)
+            state.cold[e.id] = cold
             state.streamIDs[e.name] = e.id
         }
         state.baseLSN = logWideBaseLocked()
@@ -71,7 +75,8 @@ extension LogCore {
 
     /// The stream table as the base file should record it now. Only durable positions are recorded:
     /// a `last` below the scan start (recovery rescans everything from there, and everything below it is
-    /// durable), and a `base` at or below the durable LSN.
+    /// durable), and a `base` at or below the durable LSN. Forgets each stream's `lastInEarlierContainers`
+    /// older than the newest one below the scan start (scan starts only move forward).
     func streamEntriesLocked(scanStart: LSN, previous: [StreamEntry]) -> [StreamEntry] {
         var before: [UInt16: StreamEntry] = [:]
         for e in previous { before[e.id] = e }
@@ -82,8 +87,10 @@ extension LogCore {
             var last = before[id]?.last ?? .null
             if h.last != .null, h.last < scanStart {
                 last = h.last
-            } else if h.lastEarlier != .null, h.lastEarlier < scanStart {
-                last = max(last, h.lastEarlier)
+                if !cold.lastInEarlierContainers.isEmpty { state.cold[id]?.lastInEarlierContainers = [] }
+            } else if let k = cold.lastInEarlierContainers.lastIndex(where: { $0 < scanStart }) {
+                last = max(last, cold.lastInEarlierContainers[k])
+                if k > 0 { state.cold[id]?.lastInEarlierContainers.removeFirst(k) }
             }
             let base = h.base <= max(state.durableLSN, state.syncedLSN) ? h.base : (before[id]?.base ?? .null)
             entries.append(

@@ -67,3 +67,42 @@ struct DeletedStreamEntryTests {
         try reader.close()
     }
 }
+
+@Suite("A stream's last LSN survives container switches the appends ran ahead of")
+struct StreamLastAcrossSwitchesTests {
+    /// The base file records a stream's last record below the scan start (recovery scans from there). It
+    /// knew only the stream's last record and its last one in the container before: with appends two
+    /// containers ahead of the writer's container switch, it recorded the stream's old value (here null),
+    /// and after a crash there (the blocks after the switch never written) the stream's `lastLSN` was null,
+    /// although its acknowledged records read back. (A TM takes a stream with a null `lastLSN` for an empty
+    /// one, and a KV checkpoint covers through it.)
+    @Test func lastLSNAfterACrashBehindAppendsTwoContainersAhead() throws {
+        let dir = FaultTestKit.temporaryPath("ninth-stream-last")
+        defer { FaultTestKit.remove(dir) }
+        let io = FaultyFileIO()
+        let log = try LogStore.create(
+            at: dir, options: LogCreateOptions(containerSize: 512 * 1024, containerCount: 5, blockSize: 4096, codec: .none), io: io)
+        let s = try log.createStream("s")
+        let t = try log.createStream("t")
+        var acknowledged = LSN.null
+        for _ in 0..<3 { acknowledged = try s.append([UInt8](repeating: 5, count: 100)) }
+        try log.flush()
+        // Nothing flushed from here: the writer's next batch records the switches to containers 2 and 3.
+        let filler = [UInt8](repeating: 1, count: 3000)
+        while log.lastLSN.container < 2 { try t.append(filler) }
+        try s.append([1])
+        while log.lastLSN.container < 3 { try t.append(filler) }
+        try s.append([2])
+        // The crash: container 2's blocks are never written (after the base file recorded the switch to it).
+        let physical = try #require(log.info().containers.first { $0.logicalID == 2 }).physicalID
+        io.inject(.pwritev, pathContains: ContainerFiles.name(physicalID: physical))
+        #expect(throws: LogError.self) { try log.flush() }
+        try? log.close()
+
+        let again = try LogStore.open(at: dir)
+        let reopened = try again.openStream("s")
+        #expect(reopened.lastLSN == acknowledged)
+        #expect(try reopened.read(acknowledged).data == [UInt8](repeating: 5, count: 100))
+        try again.close()
+    }
+}
