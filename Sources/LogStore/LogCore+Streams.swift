@@ -157,11 +157,20 @@ extension LogCore {
         }
         try checkNamesRecord(lsn, "new base")
         if lsn > durable { try flush(upTo: lsn) }
-        // Concurrent calls race; the base only ever moves forward.
-        let old = lock.withLock {
-            let old = state.hot[Int(stream)].base
-            if old == .null || lsn > old { state.hot[Int(stream)].base = lsn }
-            return old
+        // Concurrent calls race; the base only ever moves forward. The oldest container is checked again,
+        // under `metaLock` (so no base-file update is between deciding on recycling and applying it): a
+        // stream with no base pins nothing, and recycling may have freed `lsn`'s container while the record
+        // was looked up. Set there, the base put the log's base below its oldest container, and reading the
+        // log from its base threw notFound, also after reopen.
+        let old = try metaLock.withLock {
+            try lock.withLock {
+                if let oldest = state.logicalToPhysical.keys.min(), lsn.container < oldest {
+                    throw LogError(.invalidArgument, "new base \(lsn) is below the oldest container the log holds (\(oldest))", lsn: lsn)
+                }
+                let old = state.hot[Int(stream)].base
+                if old == .null || lsn > old { state.hot[Int(stream)].base = lsn }
+                return old
+            }
         }
         do { try updateMetaOrFail { _ in } } catch {
             lock.withLock { if state.hot[Int(stream)].base == lsn { state.hot[Int(stream)].base = old } }

@@ -106,3 +106,103 @@ struct StreamLastAcrossSwitchesTests {
         try again.close()
     }
 }
+
+@Suite("A base set while recycling frees its container is refused")
+struct BaseRacingRecyclingTests {
+    /// A closed log of three 512 KiB containers: stream "a" fills container 1 and starts container 2,
+    /// stream "e" has no records (so its base pins nothing). Reopened through `io`, nothing read yet.
+    static func reopened(_ dir: String, io: any FileIO) throws -> (LogStore, a: LogStream, e: LogStream) {
+        let log = try LogStore.create(at: dir, options: LogCreateOptions(containerSize: 512 * 1024, containerCount: 3, blockSize: 4096, codec: .none))
+        let a = try log.createStream("a")
+        _ = try log.createStream("e")
+        while log.lastLSN.container < 2 { try a.append([UInt8](repeating: 1, count: 3000)) }
+        try a.append([2])
+        try log.close()
+        let again = try LogStore.open(at: dir, options: LogOpenOptions(), io: io)
+        return (again, try again.openStream("a"), try again.openStream("e"))
+    }
+
+    /// Reading the whole log from its base, now and after a reopen.
+    static func expectReadableFromTheBase(_ log: LogStore, _ dir: String) throws {
+        var failure: (any Error)?
+        do {
+            var c = try log.records()
+            while try c.next() != nil {}
+        } catch { failure = error }
+        #expect(failure == nil, "\(String(describing: failure))")
+        try log.close()
+        let again = try LogStore.open(at: dir)
+        var c = try again.records()
+        while try c.next() != nil {}
+        try again.close()
+    }
+
+    /// `advanceBase` of a stream with no base checked the oldest container before it looked the record up:
+    /// recycling that freed the container meanwhile (another stream's base moving on) left the stream's
+    /// base, and so the log's, below the oldest container, and reading the log from its base threw
+    /// notFound, also after reopen.
+    @Test func recycledWhileTheRecordIsLookedUp() throws {
+        let dir = FaultTestKit.temporaryPath("ninth-base-race-read")
+        defer { FaultTestKit.remove(dir) }
+        let io = ParkingIO(parkAt: .containerRead)
+        let (log, a, e) = try Self.reopened(dir, io: io)
+        let first = LSN(uncheckedContainer: 1, blockOffset: UInt64(Format.containerDataStart), slot: 0)
+        io.arm()
+        let result = LockedBox<Result<Void, LogError>?>(nil)
+        let t = Thread {
+            do { try e.advanceBase(to: first); result.withLock { $0 = .success(()) } } catch let err as LogError {
+                result.withLock { $0 = .failure(err) }
+            } catch {}
+        }
+        t.start()
+        #expect(io.entered.wait(timeout: .now() + 10) == .success)
+        try a.advanceBase(to: a.lastLSN)  // container 1 is recycled
+        #expect(!log.info().containers.contains { $0.logicalID == 1 })
+        io.release.signal()
+        try eventuallyDone(result)
+        guard case .failure(let refused) = result.snapshot else {
+            Issue.record("the base was set in a recycled container")
+            return
+        }
+        #expect(refused.code == .invalidArgument)
+        #expect(try e.info().baseLSN == .null)
+        try Self.expectReadableFromTheBase(log, dir)
+    }
+
+    /// The same with the recycling decided by a base-file update already under way (parked in its write)
+    /// when the base is set: a check under the log's lock alone would still pass then.
+    @Test func recycledByAnUpdateUnderWay() throws {
+        let dir = FaultTestKit.temporaryPath("ninth-base-race-update")
+        defer { FaultTestKit.remove(dir) }
+        let io = ParkingIO(parkAt: .baseWrite)
+        let (log, a, e) = try Self.reopened(dir, io: io)
+        let first = LSN(uncheckedContainer: 1, blockOffset: UInt64(Format.containerDataStart), slot: 0)
+        io.arm()
+        let recycler = LockedBox<Result<Void, LogError>?>(nil)
+        let r = Thread {
+            do { try a.advanceBase(to: a.lastLSN); recycler.withLock { $0 = .success(()) } } catch let err as LogError {
+                recycler.withLock { $0 = .failure(err) }
+            } catch {}
+        }
+        r.start()
+        #expect(io.entered.wait(timeout: .now() + 10) == .success)
+        let result = LockedBox<Result<Void, LogError>?>(nil)
+        let t = Thread {
+            do { try e.advanceBase(to: first); result.withLock { $0 = .success(()) } } catch let err as LogError {
+                result.withLock { $0 = .failure(err) }
+            } catch {}
+        }
+        t.start()
+        io.release.signal()
+        try eventuallyDone(recycler)
+        try eventuallyDone(result)
+        #expect(!log.info().containers.contains { $0.logicalID == 1 })
+        if case .success = result.snapshot { Issue.record("the base was set in a recycled container") }
+        try Self.expectReadableFromTheBase(log, dir)
+    }
+
+    private func eventuallyDone(_ box: LockedBox<Result<Void, LogError>?>) throws {
+        for _ in 0..<10_000 where box.snapshot == nil { usleep(1000) }
+        try #require(box.snapshot != nil)
+    }
+}
