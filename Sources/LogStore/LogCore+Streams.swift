@@ -216,15 +216,20 @@ extension LogCore {
         }
         // A tail inside a block (or past its records) made `archiveExtents` start a copy mid-block.
         if lsn != .null { try checkNamesRecord(lsn, "archive tail") }
-        try lock.withLock {
-            try checkUsable()
-            // Again: recycling may have passed it while the record was looked up.
-            try checkArchiveTailInLogLocked(lsn)
-            if let stream {
-                guard state.cold[stream] != nil else { throw LogError(.notFound, "stream \(stream) was deleted") }
-                state.cold[stream]?.archiveTail = lsn
-            } else {
-                state.archiveTail = lsn
+        // Again, under `metaLock` too: recycling may have passed it while the record was looked up, or a
+        // base-file update under way may have decided (without this tail) to free its container. Checked
+        // under the log's lock alone, such an update freed it after the tail was set, and the tail named
+        // records already gone: `archiveExtents` then gave a backup tool nothing to copy for them.
+        try metaLock.withLock {
+            try lock.withLock {
+                try checkUsable()
+                try checkArchiveTailInLogLocked(lsn)
+                if let stream {
+                    guard state.cold[stream] != nil else { throw LogError(.notFound, "stream \(stream) was deleted") }
+                    state.cold[stream]?.archiveTail = lsn
+                } else {
+                    state.archiveTail = lsn
+                }
             }
         }
         try updateMetaOrFail { _ in }

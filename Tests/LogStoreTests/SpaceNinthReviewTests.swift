@@ -206,3 +206,42 @@ struct BaseRacingRecyclingTests {
         try #require(box.snapshot != nil)
     }
 }
+
+@Suite("An archive tail set while recycling frees its container is refused")
+struct ArchiveTailRacingRecyclingTests {
+    /// `setArchiveTail` checked the active region again under the log's lock only: a base-file update
+    /// under way (here parked in its write) that had decided, without the tail, to free the tail's
+    /// container freed it after the tail was set. The tail then named records already gone, and
+    /// `archiveExtents` gave a backup tool nothing to copy for them.
+    @Test func recycledByAnUpdateUnderWay() throws {
+        let dir = FaultTestKit.temporaryPath("ninth-archive-race")
+        defer { FaultTestKit.remove(dir) }
+        let io = ParkingIO(parkAt: .baseWrite)
+        let (log, a, _) = try BaseRacingRecyclingTests.reopened(dir, io: io)
+        let first = LSN(uncheckedContainer: 1, blockOffset: UInt64(Format.containerDataStart), slot: 0)
+        io.arm()
+        let recycler = Thread { try? a.advanceBase(to: a.lastLSN) }  // frees container 1
+        recycler.start()
+        #expect(io.entered.wait(timeout: .now() + 10) == .success)
+        let result = LockedBox<Result<Void, LogError>?>(nil)
+        let t = Thread {
+            do { try log.setArchiveTail(first); result.withLock { $0 = .success(()) } } catch let err as LogError {
+                result.withLock { $0 = .failure(err) }
+            } catch {}
+        }
+        t.start()
+        // Before the fix the tail is set at once (then the call waits for the update); after it, the call
+        // waits for the update first. Either way the update is let go within a second.
+        for _ in 0..<1000 where log.core.lock.withLock({ log.core.state.archiveTail }) != first { usleep(1000) }
+        io.release.signal()
+        for _ in 0..<10_000 where result.snapshot == nil { usleep(1000) }
+        let info = log.info()
+        #expect(!info.containers.contains { $0.logicalID == 1 })
+        if case .failure(let e) = result.snapshot { #expect(e.code == .invalidArgument) }
+        #expect(info.archiveTail == .null, "the tail \(info.archiveTail) names a container already recycled")
+        try log.close()
+        let again = try LogStore.open(at: dir)
+        #expect(again.info().archiveTail == .null)
+        try again.close()
+    }
+}
