@@ -122,18 +122,47 @@ struct BaseRacingRecyclingTests {
         return (again, try again.openStream("a"), try again.openStream("e"))
     }
 
-    /// Reading the whole log from its base, now and after a reopen.
-    static func expectReadableFromTheBase(_ log: LogStore, _ dir: String) throws {
-        var failure: (any Error)?
+    static let first = LSN(uncheckedContainer: 1, blockOffset: UInt64(Format.containerDataStart), slot: 0)
+
+    /// What a racing test saw: whether the parked call parked, whether container 1 is gone, the racing
+    /// call's error (nil: it succeeded), and the error of reading the log from its base (then after a reopen).
+    struct Outcome: Sendable {
+        var parked = false
+        var recycled = false
+        var raced: LogError?
+        var readError: String?
+        var readErrorAfterReopen: String?
+        var archiveTail = LSN.null
+        var archiveTailAfterReopen = LSN.null
+    }
+
+    /// Runs `call` on a thread of its own until it returns, with a bound.
+    static func run(_ call: @escaping @Sendable () throws -> Void) -> LogError? {
+        let result = LockedBox<Result<Void, LogError>?>(nil)
+        Thread {
+            do { try call(); result.withLock { $0 = .success(()) } } catch let e as LogError {
+                result.withLock { $0 = .failure(e) }
+            } catch { result.withLock { $0 = .failure(LogError(.io, "\(error)")) } }
+        }.start()
+        for _ in 0..<10_000 where result.snapshot == nil { usleep(1000) }
+        if case .failure(let e) = result.snapshot { return e }
+        return nil
+    }
+
+    /// Reads the whole log from its base, closes it, and again after a reopen.
+    static func readFromTheBase(_ log: LogStore, _ dir: String, into o: inout Outcome) throws {
         do {
             var c = try log.records()
             while try c.next() != nil {}
-        } catch { failure = error }
-        #expect(failure == nil, "\(String(describing: failure))")
+        } catch { o.readError = "\(error)" }
+        o.archiveTail = log.info().archiveTail
         try log.close()
         let again = try LogStore.open(at: dir)
-        var c = try again.records()
-        while try c.next() != nil {}
+        do {
+            var c = try again.records()
+            while try c.next() != nil {}
+        } catch { o.readErrorAfterReopen = "\(error)" }
+        o.archiveTailAfterReopen = again.info().archiveTail
         try again.close()
     }
 
@@ -141,69 +170,66 @@ struct BaseRacingRecyclingTests {
     /// recycling that freed the container meanwhile (another stream's base moving on) left the stream's
     /// base, and so the log's, below the oldest container, and reading the log from its base threw
     /// notFound, also after reopen.
-    @Test func recycledWhileTheRecordIsLookedUp() throws {
-        let dir = FaultTestKit.temporaryPath("ninth-base-race-read")
-        defer { FaultTestKit.remove(dir) }
-        let io = ParkingIO(parkAt: .containerRead)
-        let (log, a, e) = try Self.reopened(dir, io: io)
-        let first = LSN(uncheckedContainer: 1, blockOffset: UInt64(Format.containerDataStart), slot: 0)
-        io.arm()
-        let result = LockedBox<Result<Void, LogError>?>(nil)
-        let t = Thread {
-            do { try e.advanceBase(to: first); result.withLock { $0 = .success(()) } } catch let err as LogError {
-                result.withLock { $0 = .failure(err) }
-            } catch {}
+    @Test func recycledWhileTheRecordIsLookedUp() async throws {
+        let o: Outcome = try await onOwnThread {
+            let dir = FaultTestKit.temporaryPath("ninth-base-race-read")
+            defer { FaultTestKit.remove(dir) }
+            let io = ParkingIO(parkAt: .containerRead)
+            let (log, a, e) = try Self.reopened(dir, io: io)
+            var o = Outcome()
+            io.arm()
+            let racing = LockedBox<LogError??>(nil)
+            Thread {
+                let r = Self.run { try e.advanceBase(to: Self.first) }
+                racing.withLock { $0 = .some(r) }
+            }.start()
+            o.parked = io.entered.wait(timeout: .now() + 10) == .success
+            try a.advanceBase(to: a.lastLSN)  // container 1 is recycled
+            o.recycled = !log.info().containers.contains { $0.logicalID == 1 }
+            io.release.signal()
+            for _ in 0..<10_000 where racing.snapshot == nil { usleep(1000) }
+            o.raced = racing.snapshot ?? nil
+            try Self.readFromTheBase(log, dir, into: &o)
+            return o
         }
-        t.start()
-        #expect(io.entered.wait(timeout: .now() + 10) == .success)
-        try a.advanceBase(to: a.lastLSN)  // container 1 is recycled
-        #expect(!log.info().containers.contains { $0.logicalID == 1 })
-        io.release.signal()
-        try eventuallyDone(result)
-        guard case .failure(let refused) = result.snapshot else {
-            Issue.record("the base was set in a recycled container")
-            return
-        }
-        #expect(refused.code == .invalidArgument)
-        #expect(try e.info().baseLSN == .null)
-        try Self.expectReadableFromTheBase(log, dir)
+        #expect(o.parked && o.recycled)
+        #expect(o.raced?.code == .invalidArgument, "the base was set in a recycled container")
+        #expect(o.readError == nil)
+        #expect(o.readErrorAfterReopen == nil)
     }
 
     /// The same with the recycling decided by a base-file update already under way (parked in its write)
     /// when the base is set: a check under the log's lock alone would still pass then.
-    @Test func recycledByAnUpdateUnderWay() throws {
-        let dir = FaultTestKit.temporaryPath("ninth-base-race-update")
-        defer { FaultTestKit.remove(dir) }
-        let io = ParkingIO(parkAt: .baseWrite)
-        let (log, a, e) = try Self.reopened(dir, io: io)
-        let first = LSN(uncheckedContainer: 1, blockOffset: UInt64(Format.containerDataStart), slot: 0)
-        io.arm()
-        let recycler = LockedBox<Result<Void, LogError>?>(nil)
-        let r = Thread {
-            do { try a.advanceBase(to: a.lastLSN); recycler.withLock { $0 = .success(()) } } catch let err as LogError {
-                recycler.withLock { $0 = .failure(err) }
-            } catch {}
+    @Test func recycledByAnUpdateUnderWay() async throws {
+        let o: Outcome = try await onOwnThread {
+            let dir = FaultTestKit.temporaryPath("ninth-base-race-update")
+            defer { FaultTestKit.remove(dir) }
+            let io = ParkingIO(parkAt: .baseWrite)
+            let (log, a, e) = try Self.reopened(dir, io: io)
+            var o = Outcome()
+            io.arm()
+            let recycler = LockedBox<LogError??>(nil)
+            Thread {
+                let r = Self.run { try a.advanceBase(to: a.lastLSN) }
+                recycler.withLock { $0 = .some(r) }
+            }.start()
+            o.parked = io.entered.wait(timeout: .now() + 10) == .success
+            let racing = LockedBox<LogError??>(nil)
+            Thread {
+                let r = Self.run { try e.advanceBase(to: Self.first) }
+                racing.withLock { $0 = .some(r) }
+            }.start()
+            io.release.signal()
+            for _ in 0..<10_000 where recycler.snapshot == nil || racing.snapshot == nil { usleep(1000) }
+            o.recycled = !log.info().containers.contains { $0.logicalID == 1 }
+            o.raced = racing.snapshot ?? nil
+            try Self.readFromTheBase(log, dir, into: &o)
+            return o
         }
-        r.start()
-        #expect(io.entered.wait(timeout: .now() + 10) == .success)
-        let result = LockedBox<Result<Void, LogError>?>(nil)
-        let t = Thread {
-            do { try e.advanceBase(to: first); result.withLock { $0 = .success(()) } } catch let err as LogError {
-                result.withLock { $0 = .failure(err) }
-            } catch {}
-        }
-        t.start()
-        io.release.signal()
-        try eventuallyDone(recycler)
-        try eventuallyDone(result)
-        #expect(!log.info().containers.contains { $0.logicalID == 1 })
-        if case .success = result.snapshot { Issue.record("the base was set in a recycled container") }
-        try Self.expectReadableFromTheBase(log, dir)
-    }
-
-    private func eventuallyDone(_ box: LockedBox<Result<Void, LogError>?>) throws {
-        for _ in 0..<10_000 where box.snapshot == nil { usleep(1000) }
-        try #require(box.snapshot != nil)
+        #expect(o.parked && o.recycled)
+        #expect(o.raced != nil, "the base was set in a recycled container")
+        #expect(o.readError == nil)
+        #expect(o.readErrorAfterReopen == nil)
     }
 }
 
@@ -213,35 +239,39 @@ struct ArchiveTailRacingRecyclingTests {
     /// under way (here parked in its write) that had decided, without the tail, to free the tail's
     /// container freed it after the tail was set. The tail then named records already gone, and
     /// `archiveExtents` gave a backup tool nothing to copy for them.
-    @Test func recycledByAnUpdateUnderWay() throws {
-        let dir = FaultTestKit.temporaryPath("ninth-archive-race")
-        defer { FaultTestKit.remove(dir) }
-        let io = ParkingIO(parkAt: .baseWrite)
-        let (log, a, _) = try BaseRacingRecyclingTests.reopened(dir, io: io)
-        let first = LSN(uncheckedContainer: 1, blockOffset: UInt64(Format.containerDataStart), slot: 0)
-        io.arm()
-        let recycler = Thread { try? a.advanceBase(to: a.lastLSN) }  // frees container 1
-        recycler.start()
-        #expect(io.entered.wait(timeout: .now() + 10) == .success)
-        let result = LockedBox<Result<Void, LogError>?>(nil)
-        let t = Thread {
-            do { try log.setArchiveTail(first); result.withLock { $0 = .success(()) } } catch let err as LogError {
-                result.withLock { $0 = .failure(err) }
-            } catch {}
+    @Test func recycledByAnUpdateUnderWay() async throws {
+        typealias B = BaseRacingRecyclingTests
+        let o: B.Outcome = try await onOwnThread {
+            let dir = FaultTestKit.temporaryPath("ninth-archive-race")
+            defer { FaultTestKit.remove(dir) }
+            let io = ParkingIO(parkAt: .baseWrite)
+            let (log, a, _) = try B.reopened(dir, io: io)
+            var o = B.Outcome()
+            io.arm()
+            let recycler = LockedBox<LogError??>(nil)
+            Thread {
+                let r = B.run { try a.advanceBase(to: a.lastLSN) }
+                recycler.withLock { $0 = .some(r) }
+            }.start()  // frees container 1
+            o.parked = io.entered.wait(timeout: .now() + 10) == .success
+            let racing = LockedBox<LogError??>(nil)
+            Thread {
+                let r = B.run { try log.setArchiveTail(B.first) }
+                racing.withLock { $0 = .some(r) }
+            }.start()
+            // Before the fix the tail is set at once (then the call waits for the update); after it, the
+            // call waits for the update first. Either way the update is let go within a second.
+            for _ in 0..<1000 where log.core.lock.withLock({ log.core.state.archiveTail }) != B.first { usleep(1000) }
+            io.release.signal()
+            for _ in 0..<10_000 where recycler.snapshot == nil || racing.snapshot == nil { usleep(1000) }
+            o.recycled = !log.info().containers.contains { $0.logicalID == 1 }
+            o.raced = racing.snapshot ?? nil
+            try B.readFromTheBase(log, dir, into: &o)
+            return o
         }
-        t.start()
-        // Before the fix the tail is set at once (then the call waits for the update); after it, the call
-        // waits for the update first. Either way the update is let go within a second.
-        for _ in 0..<1000 where log.core.lock.withLock({ log.core.state.archiveTail }) != first { usleep(1000) }
-        io.release.signal()
-        for _ in 0..<10_000 where result.snapshot == nil { usleep(1000) }
-        let info = log.info()
-        #expect(!info.containers.contains { $0.logicalID == 1 })
-        if case .failure(let e) = result.snapshot { #expect(e.code == .invalidArgument) }
-        #expect(info.archiveTail == .null, "the tail \(info.archiveTail) names a container already recycled")
-        try log.close()
-        let again = try LogStore.open(at: dir)
-        #expect(again.info().archiveTail == .null)
-        try again.close()
+        #expect(o.parked && o.recycled)
+        if let e = o.raced { #expect(e.code == .invalidArgument) }
+        #expect(o.archiveTail == .null, "the tail \(o.archiveTail) names a container already recycled")
+        #expect(o.archiveTailAfterReopen == .null)
     }
 }
