@@ -218,7 +218,9 @@ extension LogCore {
         let available = Int(containerSize - offset)
         var bytes = [UInt8](repeating: 0, count: min(available, max(blockSize, 4096)))
         var n = try bytes.withUnsafeMutableBytes { try io.readFully(fd, into: $0, at: offset) }
-        if n >= BlockHeader.size, let h = try? bytes.withUnsafeBytes({ try BlockHeader.decode($0) }) {
+        // A header claiming more than the log allows fails validation anyway: it must not size a read
+        // (docs/format/block.md bounds what a hostile header can make a reader allocate by `maxRawLength`).
+        if n >= BlockHeader.size, let h = try? bytes.withUnsafeBytes({ try BlockHeader.decode($0) }), Int(h.rawLength) <= maxRawLength {
             let need = BlockHeader.size + Int(h.storedLength)
             if need > n, need <= available {
                 bytes = [UInt8](repeating: 0, count: need)

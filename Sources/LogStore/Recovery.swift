@@ -321,7 +321,9 @@ struct ContainerReader {
         var bytes = [UInt8](repeating: 0, count: min(available, 64 * 1024))
         var got = try bytes.withUnsafeMutableBytes { try io.readFully(fd, into: $0, at: offset) }
         guard got >= BlockHeader.size else { return .failure(.absent("short container")) }
-        if let h = try? bytes.withUnsafeBytes({ try BlockHeader.decode($0) }) {
+        // Only lengths the log allows are worth reading; a larger one fails validation anyway, and must not
+        // make recovery allocate and read up to 64 MiB per header.
+        if let h = try? bytes.withUnsafeBytes({ try BlockHeader.decode($0) }), Int(h.rawLength) <= maxRawLength {
             let need = BlockHeader.size + Int(h.storedLength)
             if need > bytes.count, need <= available {
                 bytes = [UInt8](repeating: 0, count: need)
