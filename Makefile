@@ -37,11 +37,15 @@ test-long: deps
 # Opt-in: libFuzzer on every on-disk parser (tools/fuzz: LogFormat, TM records, KV records and snapshots), FUZZ_SECONDS each, release + ASan, on a
 # copy of the seed corpus in .build-fuzz (new inputs accumulate there; crashes go to .build-fuzz/artifacts).
 FUZZ_SECONDS ?= 60
+# swiftc keeps only the last `-sanitize=` it is given, and SwiftPM passes `--sanitize=fuzzer --sanitize=address`
+# as two: the Swift code got ASan but no coverage counters (only the C CRC was instrumented), so libFuzzer ran
+# blind. `-sanitize=fuzzer,address` after them gives the Swift code both; SwiftPM's flags still link both runtimes.
+FUZZ_BUILD := $(SWIFT) build -c release --sanitize=fuzzer --sanitize=address -Xswiftc -sanitize=fuzzer,address --scratch-path .build-fuzz
 FUZZ_TARGETS := FuzzBaseRecord FuzzContainerHeader FuzzBlockHeader FuzzDecodedBlock FuzzRecordHeader FuzzTMRecord FuzzKVRecord FuzzKVSnapshot
 
 fuzz: deps
 	@set -e; for t in $(FUZZ_TARGETS); do \
-		$(SWIFT) build -c release --sanitize=fuzzer --sanitize=address --scratch-path .build-fuzz --product $$t; \
+		$(FUZZ_BUILD) --product $$t; \
 	done
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		mkdir -p .build-fuzz/corpus/$$t .build-fuzz/artifacts/$$t; \
@@ -56,10 +60,12 @@ fuzz: deps
 # timeout or out-of-memory report fails it; the input is kept in .build-fuzz/smoke/<target>/artifacts (copy
 # it into tools/fuzz/corpus/<target>/ and FuzzRegressionTests replays it on every test run).
 FUZZ_SMOKE_SECONDS ?= 5
+# Every target links all of LogFormat (thousands of coverage counters); a blind build has under 100.
+FUZZ_MIN_COUNTERS ?= 1000
 
 fuzz-smoke: deps
 	@set -e; for t in $(FUZZ_TARGETS); do \
-		$(SWIFT) build -c release --sanitize=fuzzer --sanitize=address --scratch-path .build-fuzz --product $$t; \
+		$(FUZZ_BUILD) --product $$t; \
 	done
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		d=.build-fuzz/smoke/$$t; rm -rf $$d; mkdir -p $$d/corpus $$d/artifacts; cp tools/fuzz/corpus/$$t/* $$d/corpus/; \
@@ -68,6 +74,10 @@ fuzz-smoke: deps
 			echo "fuzz-smoke: $$t ok, $$(sed -n 's/^stat::number_of_executed_units: *//p' $$d/log) executions in $(FUZZ_SMOKE_SECONDS) s"; \
 		else \
 			tail -n 40 $$d/log; echo "fuzz-smoke: $$t FAILED; input kept in $$d/artifacts"; exit 1; \
+		fi; \
+		counters=$$(sed -n 's/^INFO: Loaded [0-9]* modules *(\([0-9]*\) inline 8-bit counters.*/\1/p' $$d/log | head -n 1); \
+		if [ "$${counters:-0}" -lt $(FUZZ_MIN_COUNTERS) ]; then \
+			echo "fuzz-smoke: $$t has $${counters:-no} coverage counters (fewer than $(FUZZ_MIN_COUNTERS)): the Swift code is not instrumented, the fuzzer runs blind"; exit 1; \
 		fi; \
 	done
 

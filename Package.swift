@@ -65,7 +65,9 @@ let package = Package(
 
 // libFuzzer entry points (harness T6), one per on-disk parser: five in LogFormat, the TM's records, the KV
 // store's records and snapshots. `make fuzz` builds them with
-// `--sanitize=fuzzer --sanitize=address`; in a plain build they link and do nothing.
+// `--sanitize=fuzzer --sanitize=address -Xswiftc -sanitize=fuzzer,address` (swiftc keeps only its last
+// `-sanitize=`: without the combined flag the Swift code had no coverage counters); in a plain build they
+// link and do nothing.
 var fuzzTargets: [Target] {
     ["FuzzBaseRecord", "FuzzContainerHeader", "FuzzBlockHeader", "FuzzDecodedBlock", "FuzzRecordHeader"].map {
         .executableTarget(name: $0, dependencies: ["LogFormat"], path: "tools/fuzz/\($0)")
