@@ -34,14 +34,14 @@ test-long: deps
 	$(SWIFT) build --build-tests
 	TXLOG_LONG_TESTS=1 $(SWIFT) test --skip-build
 
-# Opt-in: libFuzzer on every on-disk parser (tools/fuzz: LogFormat, TM records, KV records and snapshots), FUZZ_SECONDS each, release + ASan, on a
+# Opt-in: libFuzzer on every on-disk parser (tools/fuzz: LogFormat, TM records and checkpoints in parts, KV records and snapshots), FUZZ_SECONDS each, release + ASan, on a
 # copy of the seed corpus in .build-fuzz (new inputs accumulate there; crashes go to .build-fuzz/artifacts).
 FUZZ_SECONDS ?= 60
 # swiftc keeps only the last `-sanitize=` it is given, and SwiftPM passes `--sanitize=fuzzer --sanitize=address`
 # as two: the Swift code got ASan but no coverage counters (only the C CRC was instrumented), so libFuzzer ran
 # blind. `-sanitize=fuzzer,address` after them gives the Swift code both; SwiftPM's flags still link both runtimes.
 FUZZ_BUILD := $(SWIFT) build -c release --sanitize=fuzzer --sanitize=address -Xswiftc -sanitize=fuzzer,address --scratch-path .build-fuzz
-FUZZ_TARGETS := FuzzBaseRecord FuzzContainerHeader FuzzBlockHeader FuzzDecodedBlock FuzzRecordHeader FuzzTMRecord FuzzKVRecord FuzzKVSnapshot
+FUZZ_TARGETS := FuzzBaseRecord FuzzContainerHeader FuzzBlockHeader FuzzDecodedBlock FuzzRecordHeader FuzzTMRecord FuzzTMCheckpointParts FuzzKVRecord FuzzKVSnapshot
 
 fuzz: deps
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -63,8 +63,8 @@ let package = Package(
     ] + fuzzTargets
 )
 
-// libFuzzer entry points (harness T6), one per on-disk parser: five in LogFormat, the TM's records, the KV
-// store's records and snapshots. `make fuzz` builds them with
+// libFuzzer entry points (harness T6), one per on-disk parser: five in LogFormat, the TM's records and its
+// checkpoints in parts, the KV store's records and snapshots. `make fuzz` builds them with
 // `--sanitize=fuzzer --sanitize=address -Xswiftc -sanitize=fuzzer,address` (swiftc keeps only its last
 // `-sanitize=`: without the combined flag the Swift code had no coverage counters); in a plain build they
 // link and do nothing.
@@ -73,6 +73,7 @@ var fuzzTargets: [Target] {
         .executableTarget(name: $0, dependencies: ["LogFormat"], path: "tools/fuzz/\($0)")
     } + [
         .executableTarget(name: "FuzzTMRecord", dependencies: ["TransactionManager"], path: "tools/fuzz/FuzzTMRecord"),
+        .executableTarget(name: "FuzzTMCheckpointParts", dependencies: ["TransactionManager"], path: "tools/fuzz/FuzzTMCheckpointParts"),
         .executableTarget(name: "FuzzKVRecord", dependencies: ["TransactionalKV"], path: "tools/fuzz/FuzzKVRecord"),
         .executableTarget(name: "FuzzKVSnapshot", dependencies: ["TransactionalKV", "LogStore"], path: "tools/fuzz/FuzzKVSnapshot"),
     ]

@@ -101,3 +101,22 @@ extension TransactionManager {
         return cp
     }
 }
+
+/// For the fuzz target `FuzzTMCheckpointParts` (tools/fuzz): loads the checkpoint that the restart record
+/// `restart` holds, directly or through the parts its index names, and returns its TM's id. The record at
+/// an LSN is `records[lsn.rawValue % records.count]` (none when `records` is empty: `not-found`, as for
+/// a part recycled away). Throws what recovery would: `corrupt` or `unsupported-version`.
+package func loadTMCheckpointForFuzzing(restart: [UInt8], records: [[UInt8]]) throws -> GUID {
+    switch try TMRecord.decode(restart).record {
+    case .checkpoint(let cp):
+        return cp.tm
+    case .checkpointIndex(let index):
+        let cp = try TransactionManager.assembleCheckpoint(index, at: .null) { lsn in
+            guard !records.isEmpty else { throw LogError(.notFound, "no record at \(lsn)", lsn: lsn) }
+            return records[Int(lsn.rawValue % UInt64(records.count))]
+        }
+        return cp.tm
+    default:
+        throw LogError(.corrupt, "the restart area is not a TM checkpoint")
+    }
+}

@@ -6,6 +6,7 @@ import LogFormat
 import LogStore
 import Testing
 @testable import TransactionManager
+import TxLogTestSupport
 
 @Suite struct CheckpointPartsTests {
     /// Records of at most 4 KiB, so a few dozen in-doubt transactions overflow one checkpoint record.
@@ -217,5 +218,51 @@ import Testing
         let stream = try #require(tm.stream)
         let restart = try #require(try stream.readRestartArea())
         #expect(try TMRecord.decode(restart.data).record.kind == .checkpoint)
+    }
+}
+
+/// Replays the seed corpus of the `FuzzTMCheckpointParts` fuzz target (tools/fuzz) through the call it makes:
+/// every seed loads the sample checkpoint (the fixture `tm-checkpoint.bin`, whole or in parts), and each
+/// seed with one byte changed or cut short loads it too or throws a typed error.
+@Suite struct TMCheckpointPartsCorpusTests {
+    static let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("tools/fuzz/corpus/FuzzTMCheckpointParts")
+
+    /// The target's input framing: u32 length-prefixed records, the first the restart record.
+    static func records(_ input: [UInt8]) -> [[UInt8]] {
+        var out: [[UInt8]] = []
+        var at = 0
+        while input.count - at >= 4 {
+            let n = Int(input[at]) | Int(input[at + 1]) << 8 | Int(input[at + 2]) << 16 | Int(input[at + 3]) << 24
+            at += 4
+            let end = n <= input.count - at ? at + n : input.count
+            out.append(Array(input[at..<end]))
+            at = end
+        }
+        return out
+    }
+
+    static func load(_ input: [UInt8]) throws -> GUID? {
+        let r = records(input)
+        guard let restart = r.first else { return nil }
+        return try loadTMCheckpointForFuzzing(restart: restart, records: Array(r.dropFirst()))
+    }
+
+    @Test func seedsLoadTheSampleCheckpoint() throws {
+        let names = try FileManager.default.contentsOfDirectory(atPath: Self.corpus.path).sorted()
+        #expect(names.count >= 3)
+        for name in names {
+            let input = [UInt8](try Data(contentsOf: Self.corpus.appendingPathComponent(name)))
+            #expect(try Self.load(input) == TMSample.tm, "\(name)")
+            var rng = SplitMix64(seed: UInt64(input.count))
+            for _ in 0..<300 {
+                var damaged = input
+                damaged[Int(rng.next() % UInt64(input.count))] ^= UInt8(truncatingIfNeeded: rng.next() | 1)
+                if rng.next() % 4 == 0 { damaged.removeLast(Int(rng.next() % UInt64(damaged.count))) }
+                do { _ = try Self.load(damaged) } catch let e as LogError {
+                    #expect(e.code == .corrupt || e.code == .unsupportedVersion || e.code == .notFound, "\(name): \(e)")
+                }
+            }
+        }
     }
 }
