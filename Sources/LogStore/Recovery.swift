@@ -278,15 +278,26 @@ struct RecoveryScanner {
         var offset = position.blockOffset + UInt64(Format.sectorSize)
         let chunk = 1 << 20
         var buffer = [UInt8](repeating: 0, count: chunk)
+        // Bytes of candidate blocks read and checksummed. The blocks of one epoch in one container never
+        // overlap, so an honest container's candidates add up to less than its size; headers that claim
+        // overlapping blocks (one at every sector, say) would otherwise make this search read and checksum
+        // up to `maxRawLength` bytes per sector: quadratic in the container's size. Past the budget, no
+        // block here is evidence.
+        var checked = 0
         while offset + UInt64(BlockHeader.size) <= Format.containerDataEnd(size: meta.containerSize) {
             try checkCancelled()
             let n = try buffer.withUnsafeMutableBytes { try io.readFully(reader.fd, into: $0, at: offset) }
             if n < BlockHeader.size { break }
             var at = 0
             while at + BlockHeader.size <= n {
-                let magic = buffer.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: UInt32.self) }
-                if UInt32(littleEndian: magic) == Format.blockMagic {
-                    let o = offset + UInt64(at)
+                let o = offset + UInt64(at)
+                // Only a header that could prove the claim is worth reading its block for.
+                let header = buffer.withUnsafeBytes { try? BlockHeader.decode(UnsafeRawBufferPointer(rebasing: $0[at..<(at + BlockHeader.size)])) }
+                if let h = header, h.logSalt == meta.logID.salt, h.logicalContainer == logical, UInt64(h.blockOffset) == o,
+                    h.epoch == meta.epoch, h.durableHint >= position, Int(h.rawLength) <= maxRawLength
+                {
+                    checked += BlockHeader.size + Int(h.storedLength)
+                    if checked > Int(meta.containerSize) { return nil }
                     let identity = BlockIdentity(logSalt: meta.logID.salt, logicalContainer: logical, blockOffset: UInt32(o), maxEpoch: meta.epoch)
                     if case .success(let b) = try reader.decode(at: o, identity: identity, maxRawLength: maxRawLength),
                         b.header.epoch == meta.epoch, b.header.durableHint >= position

@@ -1,7 +1,8 @@
 // A block header's stored length comes from disk. Before the block is validated, readers size a second
 // read from it when the first read did not cover the block; docs/format/block.md promises that a hostile
-// header makes a reader allocate at most the log's `maxRawLength` for the payload. These tests plant a
-// header claiming 400 KiB in a log whose records are at most 4 KiB and watch the sizes of the reads.
+// header makes a reader allocate at most the log's `maxRawLength` for the payload. These tests plant
+// headers claiming far more than the log allows, or overlapping blocks at every sector, and watch the
+// sizes of the reads (through `FaultyFileIO`'s call log).
 
 import Foundation
 import Testing
@@ -24,7 +25,9 @@ import TxLogTestSupport
     static let hostileLength: UInt32 = 400 * 1024
 
     /// Writes a block header at `offset` of `path`: codec none, one record, stored = raw = `length`.
-    static func plantHeader(path: String, offset: UInt64, logical: UInt32, salt: UInt64, length: UInt32) throws {
+    static func plantHeader(
+        path: String, offset: UInt64, logical: UInt32, salt: UInt64, length: UInt32, epoch: UInt32 = 1, durableHint: LSN = .null
+    ) throws {
         var header = [UInt8](repeating: 0, count: BlockHeader.size)
         header.withUnsafeMutableBytes { b in
             storeLE(Format.blockMagic, at: 0, in: b)
@@ -34,7 +37,8 @@ import TxLogTestSupport
             storeLE(length, at: 20, in: b)
             storeLE(logical, at: 24, in: b)
             storeLE(UInt32(offset), at: 28, in: b)
-            storeLE(UInt32(1), at: 32, in: b)
+            storeLE(epoch, at: 32, in: b)
+            storeLE(durableHint.rawValue, at: 40, in: b)
             storeLE(salt, at: 48, in: b)
             storeLE(UInt64(1), at: 56, in: b)
         }
@@ -96,5 +100,42 @@ import TxLogTestSupport
         let log = try LogStore.open(at: dir, io: io)
         defer { try? log.close() }
         #expect(Self.largestRead(io) <= 64 * 1024, "a read sized from the hostile header: \(Self.largestRead(io)) bytes")
+    }
+
+    /// After a crash, recovery that stops at a bad position looks at every later sector of the container
+    /// for a block whose durable hint claims that position (`durableClaim`). Headers of this log at every
+    /// sector, each claiming a block as long as the log allows (they overlap, and their checksums are
+    /// wrong), made it read and checksum up to `maxRawLength` bytes per sector: 616 times the container's
+    /// size here, quadratic in it (a 64 MiB container with 8 MiB records: a terabyte).
+    @Test func theSearchForADurableClaimReadsLinearly() throws {
+        let dir = Kit.temporaryPath("hostile-claim")
+        defer { Kit.remove(dir) }
+        var options = Kit.tinyOptions(containers: 2)
+        options.codec = .none
+        let log = try LogStore.create(at: dir, options: options)
+        let a = try log.append([UInt8](repeating: 7, count: 100))
+        try log.flush()
+        let (salt, maxRaw, epoch) = (log.core.logSalt, log.core.maxRawLength, log.core.epoch)
+        let image = try Kit.copy(dir, tag: "hostile-claim-image")  // a crash image: not closed cleanly
+        defer { Kit.remove(image) }
+        try log.close()
+        // The sector after `a`'s block stays zero (the log ends there); from the next one on, a header of
+        // this log, container, offset and epoch at every sector, claiming every position durable.
+        var offset = a.blockOffset + 1024
+        var planted = 0
+        while offset + UInt64(BlockHeader.size) <= Kit.containerSize {
+            let length = UInt32(min(UInt64(maxRaw), Kit.containerSize - offset - UInt64(BlockHeader.size)))
+            try Self.plantHeader(
+                path: image + "/" + ContainerFiles.name(physicalID: 0), offset: offset, logical: a.container, salt: salt, length: length,
+                epoch: epoch, durableHint: LSN(rawValue: .max - 1))
+            offset += UInt64(Format.sectorSize)
+            planted += 1
+        }
+        let io = FaultyFileIO()
+        let reopened = try LogStore.open(at: image, io: io)
+        defer { try? reopened.close() }
+        #expect(try reopened.read(a).data == [UInt8](repeating: 7, count: 100))
+        let read = io.calls.filter { $0.op == .pread && $0.path.contains(Format.defaultContainerPrefix) }.compactMap(\.bytes).reduce(0, +)
+        #expect(read <= 8 * Int(Kit.containerSize), "\(planted) hostile headers: \(read) bytes read from 512 KiB containers")
     }
 }
