@@ -31,6 +31,9 @@ extension TransactionManager {
     ///     log the scan reads (also blocks of other streams it passes over) and every 256 records; when
     ///     it returns true recovery stops with `terminated`
     ///     and the TM stays initialized.
+    ///
+    /// - Throws: `closed` when the TM is stopped while it recovers (its log closed under it, or
+    ///   ``close()``), or the log's error when the log fails meanwhile; the TM is then not online.
     public func recover(progress: (@Sendable (Int) -> Void)? = nil, isCancelled: (@Sendable () -> Bool)? = nil) throws {
         try lock.withLock {
             guard state == .initialized else { throw LogError(.invalidState, "the transaction manager is \(state.rawValue), not initialized") }
@@ -46,15 +49,29 @@ extension TransactionManager {
             guard table.tm == nil || table.tm == id else {
                 throw LogError(.corrupt, "the checkpoint in stream \(stream?.name ?? "") belongs to TM \(table.tm!), not \(id)")
             }
-            install(table, stats: &stats)
+            try install(table, stats: &stats)
             stats.durationNanos = monotonicNanos() &- started
-            lock.withLock {
+            try lock.withLock {
+                try requireStillRecoveringLocked()
                 recoveryStats = stats
                 state = .online
             }
         } catch {
             lock.withLock { if state == .recovering { state = .initialized } }
             throw error
+        }
+    }
+
+    /// Throws unless the TM is still recovering (under `lock`). A stop (the log's close, `close()`) or
+    /// the log's failure while recovery ran set the state and let go of the transactions: a recovery
+    /// that went on to install its table and go online reported an online TM over a closed log, with
+    /// transactions nothing would ever detach.
+    private func requireStillRecoveringLocked() throws {
+        switch state {
+        case .recovering: return
+        case .failed: throw failure ?? LogError(.failed, "the transaction manager's log failed during recovery")
+        default:
+            throw LogError(.closed, "the transaction manager was stopped during recovery (its log was closed, or it was closed): it is not online, and the log is as it was: a transaction manager opened on it again recovers from there")
         }
     }
 
@@ -152,8 +169,9 @@ extension TransactionManager {
     }
 
     /// Turns the recovered table into live transactions owed outcomes.
-    private func install(_ table: RecoveredTable, stats: inout RecoveryStatistics) {
-        lock.withLock {
+    private func install(_ table: RecoveredTable, stats: inout RecoveryStatistics) throws {
+        try lock.withLock {
+            try requireStillRecoveringLocked()
             clock = max(clock, table.clock)
             loggedRMs = table.rms
             audit = table.audit

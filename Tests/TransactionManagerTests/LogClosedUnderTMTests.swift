@@ -158,4 +158,38 @@ struct LogClosedUnderTMTests {
         #expect(await reader.expectSuccess("the notification sequence", within: 5) == 2)  // recovery-complete, tm-online
         #expect(rm.currentState == .closed)
     }
+
+    /// The log closed while `recover()` ran (here from its progress callback, after the scan): the
+    /// close stopped the TM (offline, its table let go), and recovery then installed the transactions
+    /// it had read and set the TM online over the closed log. `recover()` returned, `currentState` said
+    /// online, the recovered transaction stayed in a table nothing would detach, and `close()` threw.
+    @Test("a log closed while recover() runs ends it with closed; the TM is not online and holds nothing", .timeLimit(.minutes(1)))
+    func logClosedDuringRecovery() async throws {
+        let dir = TMScratch("log-closed-recovery")
+        defer { dir.remove() }
+        do {
+            // A committed transaction b never acknowledged: recovery has one to install.
+            let (log, tm) = try dir.createOnline()
+            let (a, b, tx) = try twoRMs(tm)
+            b.on(.commit, .hold)
+            let commit = BackgroundCall { try await tx.commit() }
+            #expect(await b.waitFor(.commit, tx: tx.id))
+            try log.close()
+            _ = await commit.expectLogError(.closed, "the commit", within: 5)
+            try tm.close()
+            withExtendedLifetime((a, b)) {}
+        }
+        let log = try LogStore.open(at: dir.path)
+        let tm = try TransactionManager.open(log: log)
+        expectLogError(.closed) { try tm.recover(progress: { _ in try? log.close() }) }
+        #expect(tm.currentState == .offline)
+        #expect(tm.transactionSnapshots().isEmpty)
+        expectLogError(.notOnline) { _ = try tm.createTransaction() }
+        try tm.close()
+
+        // The log is as the first session left it.
+        let (log2, tm2) = try dir.reopenOnline()
+        defer { try? log2.close() }
+        #expect(tm2.lastRecovery.committing == 1)
+    }
 }
