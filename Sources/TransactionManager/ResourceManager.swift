@@ -251,7 +251,9 @@ extension TransactionManager {
     ///
     /// - Throws: `already-exists` when this TM has the RM, or when its stream holds records (another TM
     ///   of the log registered it: open it there); `not-online` when the TM is closed or stopped before
-    ///   the create finishes (a durable RM's registration may then be in the log: open it next time).
+    ///   the create finishes (a durable RM's registration may then be in the log: open it next time; the
+    ///   message says "is registered" when it is durable); `closed` when the log is closed under the TM
+    ///   during the create, saying "is registered" when the close made the registration durable.
     public func createResourceManager(
         id: GUID = .random(), description: String = "", volatile: Bool = false, handler: (@Sendable (TransactionNotification) -> Void)? = nil
     ) throws -> ResourceManager {
@@ -292,7 +294,16 @@ extension TransactionManager {
             let floor = lock.withLock { beginRecordLocked() }
             do {
                 let lsn = try append(.rmRegistered(logged))
-                try stream.flush(upTo: lsn)
+                afterRegistrationAppendForTesting?()
+                do {
+                    try stream.flush(upTo: lsn)
+                } catch let e as LogError where e.code == .closed {
+                    // The log closed under the TM after the append: its close flushed everything, so the
+                    // RM is registered and a later create of this id is refused. Said so, as `decideCommit`
+                    // does for a decision, rather than a bare "the log is closed" that reads as "not created".
+                    guard lsn <= log.durableLSN else { throw e }
+                    throw LogError(.closed, "the log was closed during the creation of resource manager \(id), after its registration was durable: it is registered; open it (openResourceManager) once the log is opened again and the transaction manager recovers", lsn: lsn)
+                }
             } catch {
                 lock.withLock { endRecordLocked(floor) }
                 throw error
@@ -303,7 +314,12 @@ extension TransactionManager {
             }
         }
         let rm = ResourceManager(id: id, description: description, volatile: volatile, stream: rmStream, tm: self, handler: handler)
-        try lock.withLock { try addLocked(rm) }
+        do {
+            try lock.withLock { try addLocked(rm) }
+        } catch let e as LogError where rmStream != nil {
+            // The TM stopped since the registration became durable: the RM exists, only this object does not.
+            throw LogError(e.code, "\(e.message); resource manager \(id) is registered (its registration is durable): open it (openResourceManager) when the transaction manager is online again")
+        }
         return rm
     }
 

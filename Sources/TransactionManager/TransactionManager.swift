@@ -95,6 +95,8 @@ public final class TransactionManager: @unchecked Sendable {
     var afterPreparedAppendForTesting: (@Sendable () -> Void)?
     /// Tests only: runs on `resolve`'s thread after its forced record is appended, before its flush.
     var afterForcedAppendForTesting: (@Sendable () -> Void)?
+    /// Tests only: runs on `createResourceManager`'s thread after the registration record is appended, before its flush.
+    var afterRegistrationAppendForTesting: (@Sendable () -> Void)?
     /// The stream this TM holds in ``heldStreams`` until it is closed, stopped or freed.
     private let held: HeldStream?
     /// ``held`` was given back: close, stop and deinit each give it back, and only the first may (the

@@ -34,5 +34,34 @@ import Testing
         }
         #expect(tm.lock.withLock { tm.resourceManagers.isEmpty })
     }
+    /// The log closed between the registration record's append and its flush (test hook): the close
+    /// made the record durable, so the RM is registered (recovery finds it, a create of its id is
+    /// refused), but the create threw the flush's bare "the log is closed", which reads as "not
+    /// created". It says now that the RM is registered.
+    @Test(.timeLimit(.minutes(1))) func registrationMadeDurableByTheLogsCloseIsReported() async throws {
+        let scratch = TMScratch("create-vs-log-close")
+        defer { scratch.remove() }
+        let (log, tm) = try scratch.createOnline()
+        tm.afterRegistrationAppendForTesting = { try? log.close() }
+        let id = GUID.random()
+        let error = try #require(Result { try tm.createResourceManager(id: id, description: "late") }.failureAsLogError)
+        tm.afterRegistrationAppendForTesting = nil
+        #expect(error.code == .closed)
+        #expect(error.message.contains("is registered"), "the error does not say the registration is durable: \(error)")
+
+        let (log2, tm2) = try scratch.reopenOnline()
+        defer { try? log2.close() }
+        #expect(tm2.registeredResourceManagers.map(\.id) == [id])
+        let rm = try tm2.openResourceManager(id: id)
+        rm.close()
+    }
 }
 
+
+extension Result {
+    /// The error, if the call threw a `LogError`.
+    fileprivate var failureAsLogError: LogError? {
+        if case .failure(let e) = self { return e as? LogError }
+        return nil
+    }
+}
