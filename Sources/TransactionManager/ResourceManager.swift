@@ -193,8 +193,10 @@ public final class ResourceManager: @unchecked Sendable {
     /// outcome (prepared, in doubt, or waiting to acknowledge a commit or rollback) keep it: a durable
     /// RM gets it through ``recover()`` once it is opened again (in this process or after a restart),
     /// and a commit waiting only for such RMs returns. A volatile RM keeps nothing, so its owed
-    /// acknowledgements are dropped. Closing an RM that is closed already (by this method or by its
-    /// TM's close) does nothing.
+    /// acknowledgements are dropped. One that takes only the outcome (a mask without prepare), in a
+    /// transaction already prepared or decided, leaves it: no notification reaches the closed RM, and no
+    /// commit waits for it. Closing an RM that is closed already (by this method or by its TM's close)
+    /// does nothing.
     public func close() {
         let closing:
             ([Enlistment], [CheckedContinuation<Void, Never>], TransactionManager.Effects, (@Sendable () -> Void)?)? = tm.lock.withLock {
@@ -218,6 +220,14 @@ public final class ResourceManager: @unchecked Sendable {
                         e.expecting = nil
                         e.acknowledged = true
                         outcomeWithRM.append(txn)
+                    } else if !e.acknowledged, e.state == .active {
+                        // Takes only the outcome (commit without prepare), of a transaction that can no
+                        // longer roll back. Never logged, so owed nothing later; left as it was, it kept
+                        // this RM and got the commit in its handler after this close returned, and the
+                        // commit waited for that handler's answer. It leaves as a read-only one does.
+                        e.state = .closed
+                        e.expecting = nil
+                        e.acknowledged = true
                     } else if !e.acknowledged, e.isOwedLaterOutcome {
                         affected = true
                         if isVolatile {

@@ -121,4 +121,30 @@ struct CloseResourceManagerMidCommitTests {
         #expect(try tmRecordKinds(tm) == records)
         #expect(throws: LogError.self) { try writer.release(.singlePhaseCommit) }
     }
+    /// `b` takes only the outcome (mask commit, no prepare) and closes once the commit is decided
+    /// (test hook): nothing is owed to it. Before, its enlistment kept the closed RM, the commit was
+    /// sent to its handler after `close()` returned, and the commit waited for that handler's answer
+    /// (for ever, had it not given one).
+    @Test("an outcome-only RM closed after the decision gets no commit, and the commit does not wait for it", .timeLimit(.minutes(1)))
+    func outcomeOnlyRMClosedAfterTheDecision() async throws {
+        let scratch = TMScratch("rm-close-outcome-only")
+        defer { scratch.remove() }
+        let (log, tm) = try scratch.createOnline()
+        defer { try? log.close() }
+        let a = try ScriptedRM.online(tm, "a")
+        let b = try ScriptedRM.online(tm, "b")
+        b.on(.commit, .hold)
+        let tx = try tm.createTransaction()
+        _ = try a.enlist(tx)
+        let observer = try b.enlist(tx, mask: [.commit])
+        let rmB: ResourceManager = b.rm
+        tm.afterDecisionAppendForTesting = { rmB.close() }
+        await BackgroundCall { try await tx.commit() }.expectSuccess("the commit", within: 5)
+        tm.afterDecisionAppendForTesting = nil
+        #expect(b.kinds(tx.id).isEmpty, "the closed RM's handler got \(b.kinds(tx.id))")
+        #expect(observer.currentState == .closed)
+        #expect(tx.outcome == .committed)
+        #expect(tm.transactionSnapshots().isEmpty)
+        withExtendedLifetime((a, b)) {}
+    }
 }
