@@ -310,9 +310,16 @@ public final class OnlineResource: @unchecked Sendable {
         if reportNow { report(.terminated) }
     }
 
-    /// Graceful stop: writes a TM checkpoint, then closes the RMs and the log.
+    /// Graceful stop: writes a TM checkpoint, then closes the RMs and the log. Waits for a pending
+    /// online to stop first, so it throws `invalid-state` when called on the thread going online (from
+    /// the status handler's progress report, or a resource manager's handler during its recovery):
+    /// call ``terminate()`` there.
     public func offline() throws {
-        let running: DispatchSemaphore? = lock.withLock {
+        let running: DispatchSemaphore? = try lock.withLock {
+            // The worker would wait for itself.
+            if !finalReporting, let workerThread, pthread_equal(workerThread, pthread_self()) != 0 {
+                throw LogError(.invalidState, "offline() was called on the thread bringing the resource online (from a status or notification handler), which it would wait for: call terminate() there")
+            }
             cancelled = true
             return worker
         }

@@ -248,6 +248,41 @@ import Glibc
     }
 }
 
+extension OnlineResourceTests {
+    /// A status handler calling offline() on a progress report (on the worker's thread): offline()
+    /// waited for the worker, which was waiting for the handler, and online() never returned. It is
+    /// refused now (`invalid-state`, "call terminate() there") and going online carries on.
+    @Test(.timeLimit(.minutes(1))) func offlineFromAProgressReportIsRefused() async throws {
+        let dir = Self.temporaryLog("handler-offline")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var config = OnlineResource.Configuration(logDirectory: dir, createOptions: Self.smallLog)
+        config.onlineBudget = .seconds(10)
+        let box = ResourceBox()
+        let offlineResult = ResultBox()
+        let resource = OnlineResource(config) { s in
+            guard case .onlinePending(let step, _) = s, step == "recover transaction manager" else { return }
+            do {
+                try box.value?.offline()
+                offlineResult.set("returned")
+            } catch {
+                offlineResult.set((error as? LogError)?.code.rawValue ?? "\(error)")
+            }
+        }
+        box.set(resource)
+        let call = BackgroundCall { () async throws -> OnlineResource.OnlineResult? in
+            try await withCheckedThrowingContinuation { c in
+                Thread { c.resume(with: Result { try? resource.online() }) }.start()
+            }
+        }
+        // Without the check the worker stays deadlocked: the test ends here rather than hang in terminate().
+        guard await call.expectSuccess("online()", within: 5) != nil else { return }
+        #expect(offlineResult.value == LogError.Code.invalidState.rawValue)
+        #expect(resource.currentStatus == .online)
+        resource.terminate()
+        #expect(resource.currentStatus == .terminated)
+    }
+}
+
 final class ResourceBox: @unchecked Sendable {
     private let lock = NSLock()
     private var resource: OnlineResource?
