@@ -97,6 +97,9 @@ public final class ResourceManager: @unchecked Sendable {
     /// object (closed, then opened again in this process) is delivered when that call returns, by its
     /// thread; recovery-complete and tm-online then follow it there, after this method has returned, and
     /// after the outcome an answer given inside the handler sent (as when this method delivers it).
+    ///
+    /// An RM closed during its recovery (by its own handler, say) gets nothing more from it: the
+    /// enlistments not yet announced stay owed to its next recovery.
     public func recover() throws {
         let owed: [Enlistment] = try tm.lock.withLock {
             try tm.requireOnline()
@@ -123,6 +126,9 @@ public final class ResourceManager: @unchecked Sendable {
             if handler == nil {
                 deliver(n)
             } else if tm.lock.withLock({ () -> Bool in
+                // Closed meanwhile (by its own handler, inside an earlier recover): nothing more reaches
+                // it, and its close left the enlistment owed to the RM's next recovery.
+                guard state != .closed else { return false }
                 if e.takeTurnLocked(n, for: self) { return true }
                 queuedRecovers += 1
                 return false
@@ -133,12 +139,13 @@ public final class ResourceManager: @unchecked Sendable {
         // Recovery-complete says "every recover notification is in": anything prepared and not named
         // by one is rolled back (presumed abort). So it waits for queued ones, which the thread holding
         // their turn delivers (`queuedRecoverDelivered`); the RM is online meanwhile.
-        let deferred = tm.lock.withLock { () -> Bool in
+        let completeNow = tm.lock.withLock { () -> Bool in
+            guard state != .closed else { return false }
             if state == .recovering { state = .online }
             recoveryCompleteDeferred = queuedRecovers > 0
-            return recoveryCompleteDeferred
+            return !recoveryCompleteDeferred
         }
-        if !deferred { deliverRecoveryComplete(clock: clock) }
+        if completeNow { deliverRecoveryComplete(clock: clock) }
     }
 
     private func deliverRecoveryComplete(clock: UInt64) {

@@ -5,6 +5,7 @@
 
 import Foundation
 import LogStore
+import Synchronization
 import Testing
 @testable import TransactionManager
 
@@ -146,5 +147,58 @@ struct CloseResourceManagerMidCommitTests {
         #expect(tx.outcome == .committed)
         #expect(tm.transactionSnapshots().isEmpty)
         withExtendedLifetime((a, b)) {}
+    }
+    /// `b`, owed the commit of two transactions after a restart, closes itself from its handler on the
+    /// first recover notification. Before, `recover()` went on to deliver the second recover, then
+    /// recovery-complete and tm-online, to the closed RM's handler after its `close()` had returned.
+    /// Both commits stay owed: `b` opened again gets both.
+    @Test("an RM closed by its own handler during recover() gets nothing more; the outcomes stay owed", .timeLimit(.minutes(1)))
+    func rmClosedByItsHandlerDuringRecovery() async throws {
+        let scratch = TMScratch("rm-close-in-recover")
+        defer { scratch.remove() }
+        let bID: GUID
+        var txIDs: [GUID] = []
+        do {
+            let (log, tm) = try scratch.createOnline()
+            let a = try ScriptedRM.online(tm, "a")
+            let b = try ScriptedRM.online(tm, "b")
+            b.on(.commit, .hold)
+            var commits: [BackgroundCall<Void>] = []
+            for _ in 0..<2 {
+                let tx = try tm.createTransaction()
+                _ = try a.enlist(tx)
+                _ = try b.enlist(tx)
+                commits.append(BackgroundCall { try await tx.commit() })
+                #expect(await b.waitFor(.commit, tx: tx.id))
+                txIDs.append(tx.id)
+            }
+            try log.close()  // b never acknowledges: both commits are owed to it after the restart
+            for c in commits { _ = await c.expectLogError(.closed, "the commit", within: 5) }
+            bID = b.id
+            try tm.close()
+            withExtendedLifetime((a, b)) {}
+        }
+        let (log, tm) = try scratch.reopenOnline()
+        defer { try? log.close() }
+        #expect(tm.lastRecovery.committing == 2)
+        let closed = Atomic<Bool>(false)
+        let afterClose = Mutex<[TransactionNotification.Kind]>([])
+        let box = Mutex<ResourceManager?>(nil)
+        let rm = try tm.openResourceManager(id: bID) { n in
+            if closed.load(ordering: .sequentiallyConsistent) { afterClose.withLock { $0.append(n.kind) } }
+            guard n.kind == .recover, let rm = box.withLock({ $0 }) else { return }
+            rm.close()
+            closed.store(true, ordering: .sequentiallyConsistent)
+        }
+        box.withLock { $0 = rm }
+        try rm.recover()
+        let closedInHandler = closed.load(ordering: .sequentiallyConsistent)
+        #expect(closedInHandler)
+        #expect(afterClose.withLock { $0 }.isEmpty, "the closed RM's handler got \(afterClose.withLock { $0 })")
+
+        let b2 = try ScriptedRM.open(tm, id: bID)
+        try b2.rm.recover()
+        #expect(await eventually { txIDs.allSatisfy { b2.kinds($0) == [.recover, .commit] } }, "\(txIDs.map { b2.kinds($0) })")
+        withExtendedLifetime(b2) {}
     }
 }
