@@ -27,7 +27,8 @@ public final class OnlineResource: @unchecked Sendable {
         public var tmStream = TransactionManager.defaultStreamName
         public var tmOptions = TransactionManagerOptions()
         public var resourceManagers: [ResourceManagerSpec] = []
-        /// How long ``online()`` may take before it returns ``OnlineResult/pending``.
+        /// How long ``online()`` may take before it returns ``OnlineResult/pending``. Any length: one
+        /// too long to count in nanoseconds waits as long as going online takes.
         public var onlineBudget: Duration = .milliseconds(300)
         public var io: any FileIO = PosixFileIO()
 
@@ -172,8 +173,12 @@ public final class OnlineResource: @unchecked Sendable {
             }
             if terminatedMeanwhile { report(.terminated) }
         }
+        // Saturating: a budget too long to count in nanoseconds (a caller's "as long as it takes") is
+        // the longest wait, not an overflow trap.
         let budget = config.onlineBudget.components
-        let nanos = UInt64(max(0, budget.seconds)) * 1_000_000_000 + UInt64(max(0, budget.attoseconds / 1_000_000_000))
+        let (secondsPart, overflow) = UInt64(max(0, budget.seconds)).multipliedReportingOverflow(by: 1_000_000_000)
+        let (sum, overflowSum) = secondsPart.addingReportingOverflow(UInt64(max(0, budget.attoseconds / 1_000_000_000)))
+        let nanos = overflow || overflowSum ? UInt64.max : sum
         if finished.wait(timeout: .now() + .nanoseconds(Int(min(nanos, UInt64(Int.max))))) == .timedOut { return .pending }
         switch currentStatus {
         case .online: return .online

@@ -283,6 +283,21 @@ extension OnlineResourceTests {
     }
 }
 
+extension OnlineResourceTests {
+    /// A budget too long to count in nanoseconds (a caller's "wait as long as it takes") trapped in
+    /// online(): the conversion to nanoseconds overflowed a UInt64. It now counts as the longest wait.
+    @Test(arguments: [Duration.seconds(Int64.max), .seconds(1 << 40)]) func aHugeBudgetWaitsInsteadOfTrapping(_ budget: Duration) async throws {
+        let dir = Self.temporaryLog("huge-budget")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var config = OnlineResource.Configuration(logDirectory: dir, createOptions: Self.smallLog)
+        config.onlineBudget = budget
+        let resource = OnlineResource(config)
+        let result = try await onOwnThread { try resource.online() }
+        #expect(result == .online)
+        resource.terminate()
+    }
+}
+
 final class ResourceBox: @unchecked Sendable {
     private let lock = NSLock()
     private var resource: OnlineResource?
