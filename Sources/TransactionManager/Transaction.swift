@@ -76,7 +76,8 @@ extension TransactionManager {
     ///   - id: the transaction's identity (random by default).
     ///   - description: free text kept with the transaction, at most ``TMLimits/maxDescription`` bytes.
     ///   - timeout: rolls the transaction back if it has not prepared by then. A prepared or
-    ///     in-doubt transaction never times out.
+    ///     in-doubt transaction never times out. One longer than 2³² seconds (some 136 years: it could
+    ///     never fire) sets none.
     public func createTransaction(id: GUID = .random(), description: String = "", timeout: Duration? = nil) throws -> Transaction {
         guard description.utf8.count <= TMLimits.maxDescription else {
             throw LogError(.invalidArgument, "description longer than \(TMLimits.maxDescription) bytes")
@@ -88,7 +89,8 @@ extension TransactionManager {
             core.handles = 1
             transactions[id] = core
         }
-        if let timeout {
+        // Longer than the clock can count, the sleep below trapped (the whole process) on the overflow.
+        if let timeout, timeout <= Self.longestTimeout {
             let task = Task.detached { [weak self, weak core] in
                 try? await Task.sleep(for: timeout)
                 guard !Task.isCancelled, let self, let core else { return }
@@ -105,6 +107,10 @@ extension TransactionManager {
         }
         return Transaction(core: core, tm: self)
     }
+
+    /// The longest transaction timeout that is set: far beyond any process's life, and well within what
+    /// the continuous clock can count from now.
+    static let longestTimeout = Duration.seconds(Int64(1) << 32)
 
     /// Opens another handle on a live transaction (a resource manager given the transaction's id, say).
     public func openTransaction(id: GUID) throws -> Transaction {

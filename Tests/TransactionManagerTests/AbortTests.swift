@@ -265,4 +265,22 @@ import TxLogTestSupport
         #expect(b.kinds(tx.id) == [.rollback])
         #expect(tx.state == .aborted)
     }
+    /// A timeout longer than the clock can count from now (`.seconds(Int64.max)`, a caller's "never")
+    /// trapped the whole process in the timer task's sleep. It sets no timer: the transaction stays
+    /// active and commits.
+    @Test(arguments: [Duration.seconds(Int64.max), .seconds(Int64(1) << 40)])
+    func aTimeoutTooLongToCountSetsNone(_ timeout: Duration) async throws {
+        let scratch = TMScratch("huge-timeout")
+        defer { scratch.remove() }
+        let (log, tm) = try scratch.createOnline()
+        defer { try? log.close() }
+        let a = try ScriptedRM.online(tm, "a")
+        let tx = try tm.createTransaction(timeout: timeout)
+        _ = try a.enlist(tx)
+        try await Task.sleep(for: .milliseconds(50))  // room for the timer task to start (and trap, before)
+        #expect(tx.state == .active)
+        try await tx.commit()
+        #expect(tx.outcome == .committed)
+        withExtendedLifetime(a) {}
+    }
 }
