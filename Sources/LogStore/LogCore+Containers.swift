@@ -56,8 +56,13 @@ extension LogCore {
                 state.persistedTailContainer = next.scanStart.container
                 return applyRecyclingLocked(recycled)
             }
+            // Counted before `metaLock` is let go: close() makes its last update under it and then waits for
+            // the deletions, so one counted after it could close a descriptor and unlink a file after
+            // close() returned (the descriptor's number perhaps another file's by then).
+            if !deleted.isEmpty { deletions.enter() }
         }
         lock.withLock { state.stats.baseWrites += 1 }
+        afterMetaUpdateForTesting?(deleted.count)
         if !deleted.isEmpty { deleteInBackground(deleted) }
     }
 
@@ -331,11 +336,11 @@ extension LogCore {
     /// milliseconds (on a disk with online discard), which the batch's committers would otherwise wait
     /// for. A crash before the unlink leaves an orphan container file, which open never reads
     /// (docs/format/README.md, "The files of a log").
+    /// Closes and unlinks `containers` on the deletion queue; the caller has counted it in `deletions`.
     private func deleteInBackground(_ containers: [LiveContainer]) {
         let io = self.io
         let directory = self.directory
         let files = containers.map { (fd: $0.fd, path: $0.path) }
-        deletions.enter()
         deletionQueue.async { [self] in
             // A read that looked up one of these descriptors before recycling removed it finishes first.
             lock.withLock { while state.activeReads > 0 { readsDone.wait() } }
@@ -374,7 +379,11 @@ extension LogCore {
             while state.containersBeingAdded > 0 || state.containersBeingRemoved > 0 { spaceCondition.wait() }
         }
         defer {
-            deletions.wait()  // containers recycled away are unlinked before close returns
+            // Containers recycled away are unlinked before close returns. An update that recycled them
+            // counted its deletion under `metaLock` (see updateMeta); taking it once here waits for one
+            // still holding it, also when close() did not make its own last update (a failed log).
+            metaLock.withLock {}
+            deletions.wait()
             releaseFiles()
             let closeHandlers = lock.withLock {
                 closeHandlersTaken = true

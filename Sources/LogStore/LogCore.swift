@@ -134,6 +134,9 @@ final class LogCore: @unchecked Sendable {
     let streamDeletions = Atomic<UInt64>(0)
     /// Serialises base-file writes and guards `meta`.
     let metaLock = Lock()
+    /// Tests only: called by a base-file update after it let go of `metaLock`, with the number of
+    /// containers it deleted, before their unlinking is queued.
+    var afterMetaUpdateForTesting: (@Sendable (Int) -> Void)?
     let cache: BlockCache
     /// Where threads in a synchronous flush sleep until their batch is durable.
     let gate: FlushGate

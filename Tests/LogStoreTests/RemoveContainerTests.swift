@@ -4,6 +4,8 @@
 
 import Foundation
 import Testing
+import Synchronization
+import TxLogTestSupport
 @testable import LogStore
 
 /// A tiny log of `containers` containers of 512 KiB with 4 KiB blocks, stored uncompressed.
@@ -123,5 +125,78 @@ struct RemoveContainerTests {
         if let c = log.info().containers.first(where: { $0.state == .inactive }) { try log.removeContainer(c.physicalID) }
         #expect(!log.isFailed)
         try log.close()
+    }
+}
+
+@Suite("close() and the deletion of removed containers")
+struct CloseWaitsForDeletionsTests {
+    /// A base-file update that deleted a container counted its unlinking only after it let go of
+    /// `metaLock`: a close() in that gap made its last update, found no deletion to wait for and
+    /// returned, and the container's descriptor was closed and its file unlinked afterwards (the
+    /// descriptor's number perhaps another file's by then).
+    @Test("close() returns only after the containers an update running beside it deleted are unlinked")
+    func closeWaitsForAnUpdatesDeletion() async throws {
+        struct Seen: Sendable {
+            var pendingDelete = false
+            var errors: [String] = []
+            var leftAfterEarlyClose = false
+            var leftAtTheEnd = false
+        }
+        let errors = Mutex<[String]>([])
+        // Issues are recorded after the thread returns, in the test's own context (see onOwnThread).
+        let seen: Seen = try await onOwnThread {
+            var seen = Seen()
+            let (log, dir) = try makeLog("close-deletion", containers: 3)
+            defer { LogTestKit.remove(dir) }
+            let first = try log.append(LogTestKit.randomPayload(0, length: 2000))
+            var last = first
+            var i = 1
+            while last.container < first.container + 2 {
+                last = try log.append(LogTestKit.randomPayload(i, length: 2000))
+                i += 1
+            }
+            try log.flush()
+            guard let old = log.info().containers.first(where: { $0.logicalID == first.container }) else { return seen }
+            try log.removeContainer(old.physicalID)  // holds records: pending delete until the base passes it
+            seen.pendingDelete = log.info().containers.first { $0.physicalID == old.physicalID }?.state == .pendingDelete
+
+            let parked = DispatchSemaphore(value: 0)
+            let release = DispatchSemaphore(value: 0)
+            let once = Atomic<Bool>(false)
+            log.core.afterMetaUpdateForTesting = { deleted in
+                guard deleted > 0, !once.exchange(true, ordering: .relaxed) else { return }
+                parked.signal()
+                release.wait()
+            }
+            let advanced = DispatchSemaphore(value: 0)
+            let newBase = last
+            DispatchQueue.global().async {
+                do { try log.advanceBase(to: newBase) } catch { errors.withLock { $0.append("advanceBase: \(error)") } }
+                advanced.signal()  // it deleted `old`, and parked before queueing the unlink
+            }
+            parked.wait()
+            let closed = DispatchSemaphore(value: 0)
+            DispatchQueue.global().async {
+                do { try log.close() } catch { errors.withLock { $0.append("close: \(error)") } }
+                closed.signal()
+            }
+            // Without the fix close() returns at once, with the file still there; with it, it waits for the
+            // parked update. The bounded wait only decides when to let the update go.
+            if closed.wait(timeout: .now() + 1) == .success {
+                seen.leftAfterEarlyClose = FileManager.default.fileExists(atPath: old.path)
+                release.signal()
+            } else {
+                release.signal()
+                closed.wait()
+                seen.leftAtTheEnd = FileManager.default.fileExists(atPath: old.path)
+            }
+            advanced.wait()
+            seen.errors = errors.withLock { $0 }
+            return seen
+        }
+        #expect(seen.pendingDelete)
+        #expect(seen.errors.isEmpty, "\(seen.errors)")
+        #expect(!seen.leftAfterEarlyClose, "close() returned before the deleted container was unlinked")
+        #expect(!seen.leftAtTheEnd, "the deleted container was not unlinked when close() returned")
     }
 }
