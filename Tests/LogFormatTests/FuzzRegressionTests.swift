@@ -6,22 +6,19 @@
 import Foundation
 import Testing
 @testable import LogFormat
+import TxLogTestSupport
 
 @Suite struct FuzzRegressionTests {
-    static let corpusRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("tools/fuzz/corpus")
-
-    static func inputs(_ target: String) -> [[UInt8]] {
-        let dir = corpusRoot.appendingPathComponent(target)
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
-        return names.sorted().compactMap { try? [UInt8](Data(contentsOf: dir.appendingPathComponent($0))) }
-    }
+    static func inputs(_ target: String) -> [[UInt8]] { FuzzCorpus.seeds(target).map(\.bytes) }
 
     static let identity = BlockIdentity(logSalt: 0x0123_4567_89AB_CDEF, logicalContainer: 5, blockOffset: 4096, maxEpoch: 3)
 
-    @Test("every seed corpus is present", arguments: ["FuzzBaseRecord", "FuzzContainerHeader", "FuzzBlockHeader", "FuzzDecodedBlock", "FuzzRecordHeader"])
+    @Test("every seed corpus is present", arguments: [
+        "FuzzBaseRecord", "FuzzContainerHeader", "FuzzBlockHeader", "FuzzDecodedBlock", "FuzzRecordHeader", "FuzzTMRecord",
+        "FuzzTMCheckpointParts", "FuzzKVRecord", "FuzzKVSnapshot",
+    ])
     func corpusPresent(target: String) {
-        #expect(!Self.inputs(target).isEmpty, "no inputs in \(Self.corpusRoot.path)/\(target)")
+        #expect(!Self.inputs(target).isEmpty, "no inputs in \(FuzzCorpus.root.path)/\(target)")
     }
 
     @Test func baseRecordCorpus() {

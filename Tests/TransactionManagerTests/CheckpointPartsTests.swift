@@ -225,9 +225,6 @@ import TxLogTestSupport
 /// every seed loads the sample checkpoint (the fixture `tm-checkpoint.bin`, whole or in parts), and each
 /// seed with one byte changed or cut short loads it too or throws a typed error.
 @Suite struct TMCheckpointPartsCorpusTests {
-    static let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("tools/fuzz/corpus/FuzzTMCheckpointParts")
-
     /// The target's input framing: u32 length-prefixed records, the first the restart record.
     static func records(_ input: [UInt8]) -> [[UInt8]] {
         var out: [[UInt8]] = []
@@ -249,16 +246,11 @@ import TxLogTestSupport
     }
 
     @Test func seedsLoadTheSampleCheckpoint() throws {
-        let names = try FileManager.default.contentsOfDirectory(atPath: Self.corpus.path).sorted()
-        #expect(names.count >= 3)
-        for name in names {
-            let input = [UInt8](try Data(contentsOf: Self.corpus.appendingPathComponent(name)))
+        let seeds = FuzzCorpus.seeds("FuzzTMCheckpointParts")
+        #expect(seeds.count >= 3)
+        for (name, input) in seeds {
             #expect(try Self.load(input) == TMSample.tm, "\(name)")
-            var rng = SplitMix64(seed: UInt64(input.count))
-            for _ in 0..<300 {
-                var damaged = input
-                damaged[Int(rng.next() % UInt64(input.count))] ^= UInt8(truncatingIfNeeded: rng.next() | 1)
-                if rng.next() % 4 == 0 { damaged.removeLast(Int(rng.next() % UInt64(damaged.count))) }
+            for damaged in FuzzCorpus.damagedCopies(of: input, count: 300) {
                 do { _ = try Self.load(damaged) } catch let e as LogError {
                     #expect(e.code == .corrupt || e.code == .unsupportedVersion || e.code == .notFound, "\(name): \(e)")
                 }
