@@ -79,10 +79,13 @@ public final class OnlineResource: @unchecked Sendable {
     private var worker: DispatchSemaphore?
     /// The thread running the online worker, while it runs (a status report made on it may call terminate).
     private var workerThread: pthread_t?
-    /// The worker has finished (`done` is signalled) and is reporting its final status; a terminate that
-    /// completes meanwhile leaves its own report to the worker, so `terminated` comes last.
+    /// The worker has finished (`done` is signalled) and is reporting its final status; a terminate or
+    /// offline that completes meanwhile leaves its own report to the worker, so `terminated` or `offline`
+    /// comes last.
     private var finalReporting = false
-    private var terminatedWhileReporting = false
+    private var stoppedWhileReporting: Status?
+    /// Tests only: called by the worker between deciding to report its final status and reporting it.
+    var beforeFinalReportForTesting: (@Sendable () -> Void)?
     private var checkpointCounter = 0
     private var log: LogStore?
     private var tm: TransactionManager?
@@ -162,16 +165,19 @@ public final class OnlineResource: @unchecked Sendable {
             done.signal()
             // Reported after the worker is done, so the status handler may call terminate() (or online()),
             // and only if it is still the status: a terminate may have completed meanwhile.
-            if lock.withLock({ generation == gen && status == final }) { report(final) }
-            let terminatedMeanwhile = lock.withLock { () -> Bool in
+            if lock.withLock({ generation == gen && status == final }) {
+                beforeFinalReportForTesting?()
+                report(final)
+            }
+            let stoppedMeanwhile = lock.withLock { () -> Status? in
                 defer {
                     finalReporting = false
-                    terminatedWhileReporting = false
+                    stoppedWhileReporting = nil
                     workerThread = nil
                 }
-                return terminatedWhileReporting
+                return stoppedWhileReporting
             }
-            if terminatedMeanwhile { report(.terminated) }
+            if let stoppedMeanwhile { report(stoppedMeanwhile) }
         }
         // Saturating: a budget too long to count in nanoseconds (a caller's "as long as it takes") is
         // the longest wait, not an overflow trap.
@@ -307,7 +313,7 @@ public final class OnlineResource: @unchecked Sendable {
             status = .terminated
             // The worker is reporting its final status: it reports `terminated` after it.
             if finalReporting {
-                terminatedWhileReporting = true
+                stoppedWhileReporting = .terminated
                 return false
             }
             return true
@@ -331,8 +337,17 @@ public final class OnlineResource: @unchecked Sendable {
         running?.wait()
         running?.signal()
         let error = shutDown(checkpoint: true)
-        lock.withLock { status = .offline }
-        report(.offline)
+        let reportNow = lock.withLock { () -> Bool in
+            status = .offline
+            // The worker is reporting its final status (online, say): it reports `offline` after it, so a
+            // status handler never sees `offline` followed by that earlier status.
+            if finalReporting {
+                stoppedWhileReporting = .offline
+                return false
+            }
+            return true
+        }
+        if reportNow { report(.offline) }
         if let error { throw error }
     }
 

@@ -335,3 +335,40 @@ final class FailingSyncIO: ForwardingFileIO, @unchecked Sendable {
         try base.fdatasync(fd)
     }
 }
+
+extension OnlineResourceTests {
+    /// offline() completing while the worker was between deciding to report `online` and reporting it
+    /// reported `offline` first: the status handler's last word was `online`, for a resource that was
+    /// offline. It now leaves its report to the worker, which makes it after `online`.
+    @Test(.timeLimit(.minutes(1))) func offlineDuringTheFinalReportIsReportedLast() async throws {
+        let dir = Self.temporaryLog("offline-final-report")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var config = OnlineResource.Configuration(logDirectory: dir, createOptions: Self.smallLog)
+        config.onlineBudget = .seconds(10)
+        let statuses = StatusLog()
+        let resource = OnlineResource(config) { statuses.add($0) }
+        let atFinalReport = DispatchSemaphore(value: 0)
+        let goOn = DispatchSemaphore(value: 0)
+        resource.beforeFinalReportForTesting = {
+            atFinalReport.signal()
+            goOn.wait()
+        }
+        let onlineResult = try await onOwnThread { () throws -> String? in
+            let online = DispatchSemaphore(value: 0)
+            let box = ResultBox()
+            Thread {
+                do { box.set("\(try resource.online())") } catch { box.set("\(error)") }
+                online.signal()
+            }.start()
+            atFinalReport.wait()  // the worker is done and about to report `online`
+            online.wait()  // online() returned (it waited for the worker only)
+            try resource.offline()
+            goOn.signal()
+            return box.value
+        }
+        #expect(onlineResult == "online")
+        #expect(resource.currentStatus == .offline)
+        #expect(await eventually { statuses.all.last == .offline && statuses.all.contains(.online) }, "\(statuses.all)")
+        #expect(statuses.all.filter { $0 == .offline }.count == 1, "\(statuses.all)")
+    }
+}
