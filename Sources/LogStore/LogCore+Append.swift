@@ -146,6 +146,7 @@ extension LogCore {
             state.containers[physical]?.logical = logical
             state.containers[physical]?.endOffset = 0
             state.logicalToPhysical[logical] = physical
+            refreshAppendHintLocked()  // one free container fewer
         }
         let left = Int(dataEnd - offset) - BlockHeader.size
         if footprint > normal {
@@ -164,6 +165,21 @@ extension LogCore {
         state.open.physical = physical
         state.open.offset = offset
         return true
+    }
+
+    /// Recomputes ``appendMayWait``: set when the sealed, unwritten bytes are within a margin of
+    /// `maxDirtyBytes` (back-pressure), or the space left for plain appends before the reservations'
+    /// floor is within a margin of nothing (the log-full path: flush, auto-grow, tail-pinned handlers).
+    /// The margins (half the limit or of a container, at least a few blocks) cover what other threads
+    /// append between a caller's read of the hint and its append; a limit or a container smaller than
+    /// the margin keeps the hint set. Called where those quantities change (a seal, a written batch, a
+    /// container taken or freed, a reservation); the open block's growth between seals is within the margin.
+    func refreshAppendHintLocked() {
+        let maxDirty = options.groupCommit.maxDirtyBytes
+        let dirtyMargin = max(maxDirty / 2, 4 * blockSize)
+        let fullMargin = max(containerDataBytes / 2, 4 * blockSize)
+        let mayWait = state.dirtyBytes > maxDirty - dirtyMargin || freeBytesLocked() - reservationFloorLocked() < fullMargin
+        if appendMayWait.load(ordering: .relaxed) != mayWait { appendMayWait.store(mayWait, ordering: .relaxed) }
     }
 
     /// Frees the open block's buffer (back to the pool if it came from there).
@@ -238,6 +254,7 @@ extension LogCore {
         state.open.count = 0
         state.open.streamMask = 0
         state.open.capacity = openCapacity(offset: state.open.offset)
+        refreshAppendHintLocked()
         if state.dirtyBytes >= options.groupCommit.maxBatchBytes { workCondition.signal() }
     }
 }

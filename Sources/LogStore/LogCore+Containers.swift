@@ -88,7 +88,10 @@ extension LogCore {
             }
         }
         for p in r.pendingArchive { state.containers[p]?.pendingArchive = true }
-        if !r.freed.isEmpty || !r.deleted.isEmpty { state.spaceGeneration += 1 }
+        if !r.freed.isEmpty || !r.deleted.isEmpty {
+            state.spaceGeneration += 1
+            refreshAppendHintLocked()
+        }
         state.baseLSN = logWideBaseLocked()
         return deleted
     }
@@ -194,6 +197,7 @@ extension LogCore {
         lock.withLock {
             for c in added { state.containers[c.physical] = c }
             state.spaceGeneration += 1
+            refreshAppendHintLocked()
         }
         return added.map(\.physical)
     }
@@ -280,6 +284,7 @@ extension LogCore {
         // Out of the free pool now, so no append can pick it while it is removed.
         state.containers[physical] = nil
         state.containersBeingRemoved += 1
+        refreshAppendHintLocked()
         return .removeFree(c)
     }
 

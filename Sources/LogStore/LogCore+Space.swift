@@ -87,6 +87,7 @@ extension LogCore {
             state.hot[Int(stream)].reservedBytes += cost
             state.hot[Int(stream)].reservedRecords += sizes.count
             state.hot[Int(stream)].reservedLargest = max(state.hot[Int(stream)].reservedLargest, sizes.max() ?? 0)
+            refreshAppendHintLocked()
         }
     }
 
@@ -116,6 +117,7 @@ extension LogCore {
                 state.hot[Int(stream)].reservedLargest = 0
             }
             if state.reservedTotal == 0 { state.maxReservedCost = 0 }
+            refreshAppendHintLocked()
         }
     }
 

@@ -55,6 +55,7 @@ extension LogCore {
         }
         state.sealed.removeFirst(count)
         state.dirtyBytes -= bytes
+        refreshAppendHintLocked()
         if let last = batch.last { state.writtenLSN = last.lastLSN }
         if wantSync && cursor.unsynced.isEmpty { state.durableLSN = state.writtenLSN }
         if wantSync { gate.completeLocked(durable: state.durableLSN) }

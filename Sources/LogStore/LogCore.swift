@@ -132,6 +132,9 @@ final class LogCore: @unchecked Sendable {
     /// Bumped by every stream deletion, so a stream's cursor checks that its stream still exists only
     /// when one may have been deleted (a lock per record otherwise).
     let streamDeletions = Atomic<UInt64>(0)
+    /// Set while an append may wait (``refreshAppendHintLocked()``): read without the lock by async
+    /// callers that then append off Swift's cooperative pool (`LogStore.appendMayWait`).
+    let appendMayWait = Atomic<Bool>(false)
     /// Serialises base-file writes and guards `meta`.
     let metaLock = Lock()
     /// Tests only: called by a base-file update after it let go of `metaLock`, with the number of

@@ -213,7 +213,10 @@ public final class LogStore: Sendable {
             let core = LogCore(
                 io: io, directory: directory, meta: meta, baseFile: baseFile, baseFD: baseFD, containers: containers, recovered: recovered,
                 options: options)
-            if !readOnly { core.startWriter() }
+            if !readOnly {
+                core.lock.withLock { core.refreshAppendHintLocked() }
+                core.startWriter()
+            }
             return LogStore(core: core)
         } catch {
             for fd in opened { io.close(fd) }
@@ -245,8 +248,11 @@ public final class LogStore: Sendable {
     /// Normally this takes the log's lock, copies the record and returns: no system call, no waiting.
     /// It waits in two cases only: back-pressure (more than `maxDirtyBytes` sealed and not yet written:
     /// until the writer thread catches up), and a full log (it makes the log durable, grows it within
-    /// policy, or calls the tail-pinned handlers, which write restart areas). Code on Swift's cooperative
-    /// pool that may meet either should size the log and its dirty-byte limit to avoid them.
+    /// policy, or calls the tail-pinned handlers, which write restart areas). The transaction manager's
+    /// async commit and the KV store's handlers it triggers check a hint first and append off Swift's
+    /// cooperative pool when the log is near either case (docs/TRANSACTIONS.md, "Commits and Swift's
+    /// cooperative pool"); other code on the pool that may meet either should append off the pool too,
+    /// or size the log and its dirty-byte limit to avoid them.
     ///
     /// - Parameters:
     ///   - bytes: the record's data, copied before this returns.
@@ -313,6 +319,13 @@ public final class LogStore: Sendable {
     /// be below ``lastLSN`` even when the writer has flushed everything (a block's hint is the durable LSN
     /// when the block was sealed); after the writer's clean close, ``refresh()`` brings it to ``lastLSN``.
     public var durableLSN: LSN { core.lock.withLock { core.state.durableLSN } }
+
+    /// Whether an append may wait now (back-pressure or a full log; see `append`):
+    /// one atomic load, no lock. Set with a margin before either case is reached, so an async caller
+    /// that reads false and appends at once does not wait unless other threads appended more than the
+    /// margin (half of `maxDirtyBytes` or of a container, at least four blocks) in between; a false
+    /// "may wait" only costs such a caller a thread hop.
+    package var appendMayWait: Bool { core.appendMayWait.load(ordering: .relaxed) }
 
     /// Records below this LSN are no longer needed and may be recycled.
     public var baseLSN: LSN { core.lock.withLock { core.state.baseLSN } }

@@ -45,14 +45,16 @@ public final class SuperiorEnlistment: @unchecked Sendable {
     /// participants. Throws `aborted` if a participant vetoed, and `invalid-state` while another
     /// `prePrepare()` or `prepare()` of this transaction is still running. Throws `closed` when the log
     /// is closed under the TM: before the prepared record was appended, presumed abort holds; after, the
-    /// close made it durable, and the message says the transaction stays in doubt.
+    /// close made it durable, and the message says the transaction stays in doubt. Like
+    /// ``Transaction/commit()``, it appends off Swift's cooperative pool when an append may wait.
     public func prepare() async throws -> Vote { try await tm.superiorPrepare(txn) }
 
     /// Commits a prepared (or in-doubt) transaction: forces the decision, sends commit, and returns once
     /// every participant acknowledged, or its RM closed (it gets the commit when it recovers). Throws
     /// `invalid-state` while ``prepare()`` is still writing its prepared record, and `closed` when the
     /// log is closed under the TM (as ``Transaction/commit()`` does: once the decision is durable it
-    /// committed, and the message says so).
+    /// committed, and the message says so). Like ``Transaction/commit()``, it appends off Swift's
+    /// cooperative pool when an append may wait.
     public func commit() async throws {
         try tm.lock.withLock {
             if txn.detached { throw txn.closedError }
@@ -160,15 +162,18 @@ extension TransactionManager {
             return (.prepared(txn.loggedForm), false, wasLogged, stream == nil ? .null : beginRecordLocked(txn, before: before))
         }
         if readOnly {
-            perform(try lock.withLock {
+            let effects = try lock.withLock {
                 if txn.detached { throw txn.closedError }
                 return outcomeLocked(txn, .committed)
-            })
+            }
+            await offPoolIfAppendMayWait { perform(effects) }
             return .readOnly
         }
         if let record, let stream {
             let lsn: LSN
-            do { lsn = try append(record) } catch { throw rollBackUnlogged(txn, wasLogged: wasLogged, record: "prepared", floor: floor, error) }
+            do { lsn = try await offPoolIfAppendMayWait { () throws(any Error) -> LSN in try append(record) } } catch {
+                throw await offPoolIfAppendMayWait { rollBackUnlogged(txn, wasLogged: wasLogged, record: "prepared", floor: floor, error) }
+            }
             lock.withLock { endRecordLocked(txn, floor) }
             afterPreparedAppendForTesting?()
             do {

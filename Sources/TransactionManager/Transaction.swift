@@ -43,6 +43,12 @@ public final class Transaction: @unchecked Sendable, CustomStringConvertible {
     ///   it committed (``outcome`` says so, and the message), also when the log closed while the commit
     ///   waited for acknowledgements, and its participants get the commit when the log is opened again
     ///   and the TM recovers.
+    ///
+    /// Never holds a thread of Swift's cooperative pool while an append waits: when the log says an
+    /// append may wait (back-pressure, or a log near full, which flushes, grows or runs the tail-pinned
+    /// handlers), each step that appends (delivering a phase's notifications, whose handlers append, and
+    /// the TM's own records) runs on a thread of its own while this task is suspended. The hint has a
+    /// margin; docs/TRANSACTIONS.md, "Commits and Swift's cooperative pool", says what it covers.
     public func commit() async throws { try await tm.commit(core) }
 
     /// Rolls back. Allowed until the transaction is prepared or its commit is decided (`invalid-state`

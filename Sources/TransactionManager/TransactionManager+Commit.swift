@@ -48,7 +48,7 @@ extension TransactionManager {
             return writer
         }
         guard let target else { return false }
-        deliverOne(target, .singlePhaseCommit)
+        await offPoolIfAppendMayWait { deliverOne(target, .singlePhaseCommit) }
         await awaitPhase(txn)
         let (committed, effects) = try lock.withLock { () -> (Bool?, Effects) in
             if txn.state == .failed { throw txn.singlePhaseLostError }
@@ -64,7 +64,7 @@ extension TransactionManager {
             txn.state = .prePreparing  // rejected: carry on with two phases
             return (false, Effects())
         }
-        perform(effects)
+        await offPoolIfAppendMayWait { perform(effects) }
         switch committed {
         case nil: throw lock.withLock { txn.stopError }
         case true?: return true
@@ -98,7 +98,8 @@ extension TransactionManager {
             return ts
         }
         guard let targets else { throw lock.withLock { txn.stopError } }
-        for e in targets { deliverOne(e, kind) }
+        // The handlers append (a prepare record, say): off the pool when that may wait.
+        await offPoolIfAppendMayWait { for e in targets { deliverOne(e, kind) } }
         await awaitPhase(txn)
         if let stopped = lock.withLock({ txn.cutShort ? txn.stopError : nil }) { throw stopped }
         if lock.withLock({ state == .failed && txn.pending > 0 }) { throw rollBackOnFailure(txn, kind) }
@@ -154,7 +155,9 @@ extension TransactionManager {
         }
         if let record, let stream {
             let lsn: LSN
-            do { lsn = try append(record) } catch { throw rollBackUnlogged(txn, wasLogged: wasLogged, record: "decision", floor: floor, error) }
+            do { lsn = try await offPoolIfAppendMayWait { () throws(any Error) -> LSN in try append(record) } } catch {
+                throw await offPoolIfAppendMayWait { rollBackUnlogged(txn, wasLogged: wasLogged, record: "decision", floor: floor, error) }
+            }
             lock.withLock { endRecordLocked(txn, floor) }
             afterDecisionAppendForTesting?()
             do {
@@ -180,8 +183,10 @@ extension TransactionManager {
                 throw error
             }
         }
-        // Closed meanwhile: the decision is durable, and recovery sends the commit.
-        perform(lock.withLock { txn.detached ? Effects() : outcomeLocked(txn, .committed) })
+        // Closed meanwhile: the decision is durable, and recovery sends the commit. The commit handlers
+        // append their outcome records, and the last acknowledgement the end record.
+        let effects = lock.withLock { txn.detached ? Effects() : outcomeLocked(txn, .committed) }
+        await offPoolIfAppendMayWait { perform(effects) }
     }
 
     /// A decision (or prepared) record could not be appended: too large for the log's maximum record
