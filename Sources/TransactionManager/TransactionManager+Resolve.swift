@@ -19,7 +19,8 @@ extension TransactionManager {
     ///   back); they must then be repaired by hand.
     ///
     /// A log closed under the TM once the forced record is appended makes it durable: `closed`, saying
-    /// that recovery applies it.
+    /// that recovery applies it. Like ``Transaction/commit()``, it appends off Swift's cooperative pool
+    /// when an append may wait.
     public func resolve(_ id: GUID, action: ForcedAction, actor: String? = nil, reason: String = "") async throws {
         guard let stream else { throw LogError(.invalidArgument, "a volatile transaction manager has nothing to resolve") }
         let actorText = Self.utf8Prefix(actor ?? options.defaultActor, TMLimits.maxShortText)
@@ -54,7 +55,7 @@ extension TransactionManager {
         }
         let lsn: LSN
         do {
-            lsn = try append(record)
+            lsn = try await offPoolIfAppendMayWait { () throws(any Error) -> LSN in try append(record) }
         } catch {
             lock.withLock {
                 txn.forcing = false
@@ -98,7 +99,7 @@ extension TransactionManager {
             }
             throw error
         }
-        perform(fx)
+        await offPoolIfAppendMayWait { perform(fx) }
     }
 
     /// What a decision or a second `resolve` gets while `resolve` is writing a forced outcome for `txn`
