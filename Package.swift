@@ -49,7 +49,7 @@ let package = Package(
         // Fixtures/ (the golden-output tests' log and expected outputs) is read from the source tree.
         .testTarget(name: "LogStoreTests", dependencies: ["LogStore", "LogFormat", "TxLogTestSupport"], exclude: ["Fixtures"]),
         // Helpers shared by test targets: running txlog children, SplitMix64, LogError expectations.
-        .target(name: "TxLogTestSupport", dependencies: ["LogFormat"], path: "Tests/TxLogTestSupport"),
+        .target(name: "TxLogTestSupport", dependencies: ["LogFormat", "LogStore"], path: "Tests/TxLogTestSupport"),
         .testTarget(
             name: "TransactionalKVTests",
             dependencies: ["TransactionalKV", "TransactionManager", "LogStore", "TxLogTestSupport"],

@@ -12,58 +12,6 @@ import TransactionManager
 import TxLogTestSupport
 @testable import TransactionalKV
 
-/// Holds every `pwritev`, or every `fdatasync` and `fsync`, while closed.
-private final class HoldingIO: ForwardingFileIO, @unchecked Sendable {
-    enum Holds { case writes, syncs }
-
-    let base: any FileIO = PosixFileIO()
-    private let holds: Holds
-    private let condition = NSCondition()
-    private var closed = false
-    private var held = 0
-
-    init(holding holds: Holds) { self.holds = holds }
-
-    /// Waits until a call is held at the gate (the writer, parked mid-write).
-    func waitUntilHolding() {
-        condition.withLock { while held == 0 { condition.wait() } }
-    }
-
-    func close() { condition.withLock { closed = true } }
-
-    func open() {
-        condition.withLock {
-            closed = false
-            condition.broadcast()
-        }
-    }
-
-    private func pass(_ kind: Holds) {
-        guard kind == holds else { return }
-        condition.withLock {
-            held += 1
-            condition.broadcast()
-            while closed { condition.wait() }
-            held -= 1
-        }
-    }
-
-    func pwritev(_ fd: Int32, _ buffers: [UnsafeRawBufferPointer], at offset: UInt64) throws -> Int {
-        pass(.writes)
-        return try base.pwritev(fd, buffers, at: offset)
-    }
-
-    func fdatasync(_ fd: Int32) throws {
-        pass(.syncs)
-        try base.fdatasync(fd)
-    }
-
-    func fsync(_ fd: Int32) throws {
-        pass(.syncs)
-        try base.fsync(fd)
-    }
-}
-
 @Suite struct KVCommitOffPoolTests {
     /// More commits than the cooperative pool has threads.
     static let commits = ProcessInfo.processInfo.activeProcessorCount + 4
@@ -72,7 +20,7 @@ private final class HoldingIO: ForwardingFileIO, @unchecked Sendable {
     /// while `io` holds the log, then an unrelated task; returns whether that task ran while the commits
     /// waited. Opens the gate before it returns.
     private static func unrelatedTaskRunsWhileCommitsWait(
-        tm: TransactionManager, stores: [KVStore], io: HoldingIO, value: [UInt8]
+        tm: TransactionManager, stores: [KVStore], io: GateIO, value: [UInt8]
     ) async throws -> Bool {
         var transactions: [Transaction] = []
         for i in 0..<commits {
@@ -105,7 +53,7 @@ private final class HoldingIO: ForwardingFileIO, @unchecked Sendable {
     func backPressure(storeCount: Int) async throws {
         let directory = try makeTempDirectory("offpool-dirty")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let io = HoldingIO(holding: .writes)
+        let io = GateIO(holding: .writes)
         var open = LogOpenOptions()
         open.groupCommit.maxDirtyBytes = 0
         let log = try LogStore.create(at: directory + "/log", options: KVWorld.tinyLog, openOptions: open, io: io)
@@ -131,7 +79,7 @@ private final class HoldingIO: ForwardingFileIO, @unchecked Sendable {
     func fullLogGrows() async throws {
         let directory = try makeTempDirectory("offpool-full")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let io = HoldingIO(holding: .syncs)
+        let io = GateIO(holding: .syncs)
         // No codec: the filler below takes the space its size says.
         let options = LogCreateOptions(containerSize: KVWorld.tinyLog.containerSize, containerCount: 2, blockSize: KVWorld.tinyLog.blockSize, codec: .none)
         let log = try LogStore.create(at: directory + "/log", options: options, io: io)
