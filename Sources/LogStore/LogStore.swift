@@ -463,7 +463,9 @@ public final class LogStore: Sendable {
     /// again after a moment; one that stays incomplete ends the log for now (a later refresh reads it once it is complete), in every
     /// recovery mode (`strict` too: a refresh cannot tell it from a torn block; a reopen classifies it).
     /// Unlike an open, a refresh does not look past the end for blocks that claim to be durable or newer than the base
-    /// file. Cursors made before a refresh go on to the records it found. Blocks the calling thread for the
+    /// file, nor in the free containers for a container switch the base file does not record (the writer records
+    /// each in the base file before it writes there): a refresh that finds nothing new reads the base file and at
+    /// most the one block at this log's end. Cursors made before a refresh go on to the records it found. Blocks the calling thread for the
     /// reads: call it off Swift's cooperative pool for a large catch-up.
     ///
     /// All or nothing: when it throws, the log is as it was before the call.

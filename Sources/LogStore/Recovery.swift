@@ -81,9 +81,11 @@ struct RecoveryScanner {
     /// `LogOpenOptions.isCancelled`, asked before every block read.
     var isCancelled: (@Sendable () -> Bool)?
     /// A read-only log catching up with its writer (`LogStore.refresh()`): the scan neither looks past its
-    /// end for blocks that claim it durable nor for blocks newer than the base file. Both read up to a
-    /// whole container, at every poll; a reader only stops where the blocks stop, and it reads the base
-    /// file before the blocks, so blocks of a later epoch or switch wait for its next catch-up. Its end is
+    /// end for blocks that claim it durable, nor for blocks newer than the base file, nor in the free
+    /// containers for a switch the base file does not record. Each reads up to a whole container, or the
+    /// first block of every free container, at every poll (an idle log's too); a reader only stops where
+    /// the blocks stop, and it reads the base file before the blocks, while the writer records a new epoch
+    /// and every switch there before it writes the blocks: those wait for its next catch-up. Its end is
     /// never a torn tail, `strict` or not: the block there may be one the writer is still writing.
     var catchingUp = false
 
@@ -143,8 +145,9 @@ struct RecoveryScanner {
             }
             // The blocks of this container end here. If a free container starts with the next logical
             // container's first block, chained to the last block seen, the log went on there (the base file
-            // that recorded the switch was lost, e.g. its newest slot was damaged): follow it.
-            if case .absent = failure, let next = try continuation(after: logical, chain: chain) {
+            // that recorded the switch was lost, e.g. its newest slot was damaged): follow it. (Not when catching
+            // up: the live writer recorded the switch before it wrote there, and the next catch-up reads that.)
+            if case .absent = failure, !catchingUp, let next = try continuation(after: logical, chain: chain) {
                 switches.append(RecoveredSwitch(closed: logical, endOffset: offset, physical: next.physical, previousLSN: last, previousCRC: chain))
                 report.metadataNotes.append("recovered a container switch the base file did not record: logical container \(logical + 1) in container \(next.physical)")
                 logical += 1

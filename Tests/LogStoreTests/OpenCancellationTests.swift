@@ -8,12 +8,15 @@ import Testing
 import TxLogTestSupport
 @testable import LogStore
 
-/// Counts the reads of container files.
+/// Counts the reads of container files (also per file: `ReadOnlyRefreshIdleTests`).
 final class ContainerReadCountingIO: ForwardingFileIO, @unchecked Sendable {
     let base: any FileIO = PosixFileIO()
     private let paths = Mutex<[Int32: String]>([:])
     private let reads = Atomic<Int>(0)
+    private let perFile = Mutex<[String: Int]>([:])
     var containerReads: Int { reads.load(ordering: .sequentiallyConsistent) }
+    /// Reads so far, per container file (path).
+    var readsPerFile: [String: Int] { perFile.withLock { $0 } }
     /// Descriptors opened through this object and not closed yet.
     var openCount: Int { paths.withLock { $0.count } }
 
@@ -29,7 +32,10 @@ final class ContainerReadCountingIO: ForwardingFileIO, @unchecked Sendable {
     }
 
     func pread(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int {
-        if paths.withLock({ $0[fd]?.contains("container") ?? false }) { reads.add(1, ordering: .sequentiallyConsistent) }
+        if let path = paths.withLock({ $0[fd] }), path.contains("container") {
+            reads.add(1, ordering: .sequentiallyConsistent)
+            perFile.withLock { $0[path, default: 0] += 1 }
+        }
         return try base.pread(fd, into: buffer, at: offset)
     }
 }
