@@ -87,8 +87,11 @@ struct DumpCommand: ParsableCommand {
         var behind = false
         /// The last record read (any stream).
         var lastRead: LogRecord?
-        /// After the log was opened again: the record it must still hold before the dump goes on after it.
-        var verify: LogRecord?
+        /// The epoch of the log the dump read its records in: a writer that opened the log since starts another.
+        var epoch: UInt32 = 0
+        /// After the log was opened again: the last record read (nil: none yet), which that log must still
+        /// hold, and the epoch it was read in, checked before the dump goes on.
+        var verify: (record: LogRecord?, epoch: UInt32)?
     }
 
     func run() throws {
@@ -98,6 +101,7 @@ struct DumpCommand: ParsableCommand {
         let streamID = try resolveStream(log)
         var progress = Progress()
         let info = log.info()
+        progress.epoch = info.epoch
         let bar = ProgressBar("dump", workBytes: follow ? 0 : info.usedBytes)
         defer { bar.finish() }
         do {
@@ -128,7 +132,8 @@ struct DumpCommand: ParsableCommand {
                         }
                         log = reopened
                         decoder = DumpDecoder(log)
-                        progress.verify = progress.lastRead
+                        // Once: a log opened again and again before the check is done keeps the first's epoch.
+                        if progress.verify == nil { progress.verify = (progress.lastRead, progress.epoch) }
                     }
                     (progress.read, progress.behind) = (0, false)
                     try pass(log, decoder, streamID, &progress, stop, bar: bar)
@@ -187,25 +192,12 @@ struct DumpCommand: ParsableCommand {
         let info = log.info()
         let data = info.containers.filter { $0.state != .inactive }.map(\.logicalID)
         let (low, high) = (data.min() ?? 1, data.max() ?? 1)
+        try verifyReopened(log, epoch: info.epoch, &p)
+        if p.verify == nil { p.epoch = info.epoch }
         if let last = p.resume {
             // A stream's cursor starts at the log's base when asked for an LSN below it: check here, or
             // records recycled before they were read would go unnoticed.
             if last < log.baseLSN { throw resumeLost(LogError(.notFound, "\(last) is below the log's base \(log.baseLSN)"), after: last, log: log) }
-            // The log opened again must still hold the last record read: a writer that opened it since may have
-            // recovered less (a crash lost blocks the dump had read before they were durable) and written
-            // other records at those LSNs. Going on after the last LSN would print those from the middle, as
-            // the sequel of records the log no longer has.
-            if let expected = p.verify, expected.lsn <= log.lastLSN {
-                p.verify = nil
-                if expected.lsn >= log.baseLSN, (try? log.read(expected.lsn)) != expected {
-                    throw fail(
-                        LogError(
-                            .invalidState,
-                            "\(path) no longer holds the record at \(expected.lsn) the dump read (a writer that opened the log since recovered less, after a crash lost blocks that were not durable yet, and wrote other records there): the dump cannot go on",
-                            lsn: expected.lsn, path: path),
-                        opening: true)
-                }
-            }
             // This open has not seen as far as the last one (it caught the end mid-write, or the check above
             // waits for it): nothing new yet.
             if last > log.lastLSN { return }
@@ -263,6 +255,41 @@ struct DumpCommand: ParsableCommand {
             if let limit, p.printed >= limit { p.done = true }
         }
         if !p.done, !p.behind, log.lastLSN.isValid, p.resume.map({ $0 < log.lastLSN }) ?? true { p.resume = log.lastLSN }
+    }
+
+    /// After the log was opened again (its refresh could not catch up): the log must still hold the last record
+    /// read, else the dump stops (exit 2) rather than go on after an LSN whose records are not the ones it read.
+    /// In the same writer session the check waits until the log opened again has read as far (it may have
+    /// caught the end mid-write). After a new epoch it is decided at once: a writer that opened the log since
+    /// recovered it on its own, and where it ended, its own records follow. A crash may have lost blocks the
+    /// dump had read from the page cache before they were durable; that writer ended before them and, idle,
+    /// may never write as far. And what it writes after that end may be below the LSN the dump reached
+    /// (records of other streams that `--stream` skipped were lost): the dump goes on after the last record
+    /// it read, not after that LSN.
+    private func verifyReopened(_ log: LogStore, epoch: UInt32, _ p: inout Progress) throws {
+        guard let check = p.verify else { return }
+        let newWriter = epoch != check.epoch
+        guard let expected = check.record else {
+            // Nothing read yet: after a new writer, every record of the log now is one the dump has not read.
+            if newWriter { p.resume = nil }
+            p.verify = nil
+            return
+        }
+        if !newWriter, expected.lsn > log.lastLSN { return }
+        p.verify = nil
+        func lost(_ why: String) -> ExitCode {
+            fail(
+                LogError(
+                    .invalidState,
+                    "\(path) no longer holds the record at \(expected.lsn) the dump read (\(why), after a crash lost blocks that were not durable yet): the dump cannot go on",
+                    lsn: expected.lsn, path: path),
+                opening: true)
+        }
+        if expected.lsn > log.lastLSN { throw lost("a writer that opened the log since recovered it only to \(log.lastLSN)") }
+        if expected.lsn >= log.baseLSN, (try? log.read(expected.lsn)) != expected {
+            throw lost("a writer that opened the log since recovered less and wrote other records there")
+        }
+        if newWriter { p.resume = expected.lsn }
     }
 
     /// The cursor's next record; nil at the end, and also where a live writer has recycled the records
