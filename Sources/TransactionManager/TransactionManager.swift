@@ -289,35 +289,6 @@ public final class TransactionManager: @unchecked Sendable {
         TransactionManager(id: id, volatile: true, log: nil, stream: nil, options: options)
     }
 
-    /// The TMs in a log: every stream whose restart area is a TM checkpoint. Throws `corrupt` if one of
-    /// them does not decode (damage is reported rather than left out).
-    public static func list(log: LogStore) throws -> [TransactionManagerInfo] {
-        try checkpoints(log: log).map { s, checkpoint in
-            let cp = try checkpoint.get()
-            return TransactionManagerInfo(
-                id: cp.tm, stream: s.name, checkpointLSN: s.restartLSN, lastLSN: s.lastLSN, baseLSN: s.baseLSN,
-                resourceManagers: cp.rms.count, transactionsAtCheckpoint: cp.transactions.count)
-        }
-    }
-
-    /// Every stream whose restart area is a TM checkpoint, with that checkpoint or the error decoding it.
-    private static func checkpoints(log: LogStore) -> [(StreamInfo, Result<TMCheckpoint, any Error>)] {
-        var out: [(StreamInfo, Result<TMCheckpoint, any Error>)] = []
-        for s in log.streams() where s.restartLSN != .null {
-            let record: LogRecord
-            do { record = try log.read(s.restartLSN) } catch let e as LogError where e.code == .notFound {
-                continue  // recycled under a reader
-            } catch {
-                out.append((s, .failure(error)))
-                continue
-            }
-            // Another kind of restart area (a key-value store's, say) is not a TM's.
-            guard record.type == .restart, TMRecord.hasMagic(record.data) else { continue }
-            out.append((s, Result { try loadCheckpoint(record, read: log.read) }))
-        }
-        return out
-    }
-
     // MARK: State
 
     /// The TM's current state.
@@ -487,15 +458,4 @@ public final class TransactionManager: @unchecked Sendable {
         }
         return lsn
     }
-}
-
-/// A TM found in a log by ``TransactionManager/list(log:)``.
-public struct TransactionManagerInfo: Sendable, Equatable {
-    public var id: GUID
-    public var stream: String
-    public var checkpointLSN: LSN
-    public var lastLSN: LSN
-    public var baseLSN: LSN
-    public var resourceManagers: Int
-    public var transactionsAtCheckpoint: Int
 }

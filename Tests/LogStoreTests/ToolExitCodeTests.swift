@@ -103,7 +103,7 @@ struct ToolExitCodeTests {
         let text = try await H.run(["tm", "list", log], scratch)
         H.noTrap(text, ["tm", "list"])
         #expect(text.status == 1 && text.stdout.contains("cannot replay: corrupt:"), "\(text.status) \(text.stdout)")
-        #expect(text.stderr == "txlog: corrupt: 1 transaction manager cannot be replayed; run txlog verify\n", "\(text.stderr)")
+        #expect(text.stderr == "txlog: corrupt: 1 transaction manager cannot be replayed (stream ktm); run txlog verify\n", "\(text.stderr)")
         let json = try await H.run(["tm", "list", log, "--json"], scratch)
         let entries = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]]
         #expect(json.status == 1 && entries?.count == 1 && (entries?.first?["error"] as? String)?.hasPrefix("corrupt:") == true, "\(json.stdout)")

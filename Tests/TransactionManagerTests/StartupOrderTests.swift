@@ -93,6 +93,6 @@ import Testing
         defer { try? log.close() }
         expectLogError(.alreadyExists) { _ = try TransactionManager.create(log: log) }
         expectLogError(.notFound) { _ = try TransactionManager.open(log: log, id: .random()) }
-        #expect(try TransactionManager.list(log: log).map(\.stream) == [TransactionManager.defaultStreamName])
+        #expect(TransactionManager.list(log: log).map(\.stream) == [TransactionManager.defaultStreamName])
     }
 }

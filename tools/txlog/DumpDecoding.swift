@@ -40,7 +40,7 @@ struct DumpDecoder {
     init(_ log: LogStore) {
         let streams = log.streams()
         names = Dictionary(streams.map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
-        let tmNames = Set(((try? TransactionManager.list(log: log)) ?? []).map(\.stream) + [TransactionManager.defaultStreamName])
+        let tmNames = Set(TransactionManager.list(log: log).map(\.stream) + [TransactionManager.defaultStreamName])
         tmStreams = Set(streams.filter { tmNames.contains($0.name) }.map(\.id))
         kvStreams = Set(
             streams.filter { s in

@@ -37,12 +37,24 @@ struct TMListCommand: ParsableCommand {
 
     func run() throws {
         let log = try openForReading(path)
-        let infos: [TransactionManagerInfo]
-        do { infos = try TransactionManager.list(log: log) } catch { throw fail(error) }
         let ids = streamIDs(log)
         var entries: [[String: Any]] = []
-        var failures: [any Error] = []
-        for info in infos {
+        // Streams whose TM checkpoint cannot be read, and TMs that cannot be replayed: each is listed with
+        // its error, the others as usual. Before, one unreadable restart area (even another program's)
+        // made the whole list fail, naming no stream.
+        var unreadable: [(stream: String, error: LogError)] = []
+        var failures: [(stream: String, error: any Error)] = []
+        for listed in TransactionManager.list(log: log) {
+            let info: TransactionManagerInfo
+            switch listed.result {
+            case .success(let found): info = found
+            case .failure(let error):
+                unreadable.append((listed.stream, error))
+                entries.append(
+                    ["stream": listed.stream, "error": "\(error)", "code": error.code.rawValue]
+                        .merging(streamFields(name: listed.stream, ids: ids)) { a, _ in a })
+                continue
+            }
             var entry: [String: Any] = [
                 "id": info.id.description, "stream": info.stream, "checkpointLSN": info.checkpointLSN.description,
                 "lastLSN": info.lastLSN.description, "baseLSN": info.baseLSN.description,
@@ -56,24 +68,46 @@ struct TMListCommand: ParsableCommand {
                 entry["virtualClock"] = tm.virtualClock
             } catch {
                 entry["error"] = "\(error)"
-                failures.append(error)
+                if let e = error as? LogError { entry["code"] = e.code.rawValue }
+                failures.append((info.stream, error))
             }
             entries.append(entry)
         }
         if json { printJSON(entries) } else { printText(entries) }
-        // The list is printed whole, but a TM that cannot be replayed is not a success: exit 0 told a script
-        // that a TM whose stream is damaged was fine.
-        if let first = failures.first {
-            let damaged = failures.contains { ($0 as? LogError)?.code == .corrupt }
-            let what = failures.count == 1 ? "1 transaction manager cannot be replayed" : "\(failures.count) transaction managers cannot be replayed"
-            throw fail(damaged ? LogError(.corrupt, "\(what); run txlog verify") : first)
+        // The list is printed whole, but a TM that cannot be read or replayed is not a success: exit 0 told a
+        // script that a TM whose stream is damaged was fine.
+        if let e = Self.failure(unreadable: unreadable, replay: failures) { throw fail(e) }
+    }
+
+    /// The one error `tm list` ends with when some TMs cannot be read or replayed: `corrupt` when any of it
+    /// is damage (exit 1), else the first error; naming the streams.
+    static func failure(unreadable: [(stream: String, error: LogError)], replay: [(stream: String, error: any Error)]) -> LogError? {
+        let all: [(stream: String, error: any Error)] = unreadable.map { ($0.stream, $0.error as any Error) } + replay
+        guard let first = all.first else { return nil }
+        func streams(_ names: [String]) -> String { (names.count == 1 ? "stream " : "streams ") + names.joined(separator: ", ") }
+        var what: [String] = []
+        if !unreadable.isEmpty {
+            let n = unreadable.count
+            what.append("\(n == 1 ? "1 transaction-manager checkpoint cannot be read" : "\(n) transaction-manager checkpoints cannot be read") (\(streams(unreadable.map(\.stream))))")
         }
+        if !replay.isEmpty {
+            let n = replay.count
+            what.append("\(n == 1 ? "1 transaction manager cannot be replayed" : "\(n) transaction managers cannot be replayed") (\(streams(replay.map(\.stream))))")
+        }
+        let damaged = all.contains { ($0.error as? LogError)?.code == .corrupt }
+        let code = damaged ? LogError.Code.corrupt : (first.error as? LogError)?.code ?? .io
+        let cause = (first.error as? LogError)?.message ?? "\(first.error)"
+        return LogError(code, what.joined(separator: "; ") + (damaged ? "; run txlog verify" : ": \(cause)"))
     }
 
     private func printText(_ entries: [[String: Any]]) {
         if entries.isEmpty { print("no transaction managers in \(escaped(path))") }
         for e in entries {
-            print("tm \(e["id"]!)  stream \(escaped(e["stream"] as? String ?? ""))  checkpoint \(e["checkpointLSN"]!)  base \(e["baseLSN"]!)  last \(e["lastLSN"]!)")
+            guard let id = e["id"] else {
+                print("stream \(escaped(e["stream"] as? String ?? ""))  cannot read its transaction-manager checkpoint: \(escaped(e["error"] as? String ?? ""))")
+                continue
+            }
+            print("tm \(id)  stream \(escaped(e["stream"] as? String ?? ""))  checkpoint \(e["checkpointLSN"]!)  base \(e["baseLSN"]!)  last \(e["lastLSN"]!)")
             if let err = e["error"] as? String { print("  cannot replay: \(escaped(err))") }
             if let owed = e["transactionsOwed"], let clock = e["virtualClock"] {
                 print("  virtual clock \(clock), \(owed) transaction(s) owed work")
