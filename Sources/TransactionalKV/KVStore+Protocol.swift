@@ -201,6 +201,11 @@ extension KVStore {
     private func commit(_ e: Enlistment, _ tx: GUID) {
         beforeCommitForTesting?()
         let acknowledge: Bool = lock.withLock {
+            // Closed since the notification set out (the store, or its RM with the TM): the TM still owes
+            // the commit to the store's next instance, which may be open already with the transaction
+            // pending (loaded from the stream). Logged and applied here too, the commit was counted in
+            // both instances and logged twice, by one instance no longer the store's.
+            if closed || rmClosed { return false }
             let v = active[tx].flatMap { $0.state == .prepared ? $0 : nil }
             guard let writes = v?.loggedWrites ?? pending[tx] else { return true }  // a repeated commit: already applied
             if !writes.isEmpty {
@@ -216,9 +221,9 @@ extension KVStore {
                         v.state = .done
                         pending[tx] = writes
                     }
-                    let err = (error as? LogError) ?? LogError(.io, "\(error)")
-                    failure = failure ?? err
-                    if err.code == .logFull { unloggedCommits[tx] = e }
+                    failure = failure ?? (error as? LogError) ?? LogError(.io, "\(error)")
+                    // Not in doubt any more (see `inDoubtTransactions`), whatever refused the record.
+                    unloggedCommits[tx] = e
                     return false
                 }
             }

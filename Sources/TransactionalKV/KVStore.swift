@@ -61,9 +61,10 @@ public final class KVStore: @unchecked Sendable {
     /// Prepared transactions (live or pending) holding a reservation for their outcome record, so that
     /// record never fails for lack of space (see `prepare` in KVStore+Protocol.swift).
     var outcomeReserved: Set<GUID> = []
-    /// Commits whose record the log refused for lack of room (a transaction prepared before the store
-    /// was opened on a full log, which could not reserve room for it then), with the enlistment to
-    /// acknowledge once the record is appended (see `catchUpWithTheLog`).
+    /// Commits whose record the log refused: for lack of room (a transaction prepared before the store
+    /// was opened on a full log, which could not reserve room for it then), or a failed or closed log.
+    /// Each is still in `pending` (its keys locked) but not in doubt: the store knows it committed. With
+    /// the enlistment to acknowledge once the record is appended (see `catchUpWithTheLog`).
     var unloggedCommits: [GUID: Enlistment] = [:]
     /// The store's RM is closed (by `close()` or by its TM's close): its reservations are given back, and
     /// no more are taken.
@@ -292,8 +293,13 @@ public final class KVStore: @unchecked Sendable {
     /// The number of committed keys.
     public var count: Int { lock.withLock { index.count } }
 
-    /// Transactions prepared in this store whose outcome is not known yet (in doubt after recovery).
-    public var inDoubtTransactions: [GUID] { lock.withLock { pending.keys.sorted() } }
+    /// Transactions prepared in this store whose outcome the store has not been told yet (in doubt after
+    /// recovery: prepared under a superior that has not decided, say). Their keys stay locked.
+    ///
+    /// Not listed: a commit the store was told of and whose `commit` record the log refused (full, failed
+    /// or closed). Its keys stay locked too, and the store logs and applies it once the log has room (a
+    /// full log: `begin` throws `log-full` until then), or the TM sends it again at the next recovery.
+    public var inDoubtTransactions: [GUID] { lock.withLock { pending.keys.filter { unloggedCommits[$0] == nil }.sorted() } }
 
     /// The counters since open.
     public var statistics: Statistics { lock.withLock { stats } }
