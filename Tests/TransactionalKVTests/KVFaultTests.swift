@@ -195,6 +195,8 @@ final class KVFaultIO: ForwardingFileIO, Sendable {
         await commit.expectSuccess("commit: its decision is durable", within: 5)
         #expect(log.isFailed)
         #expect(await eventually { w.tm.currentState == .failed })
+        // The stores were told the transaction committed and could not log it: it is not in doubt.
+        #expect(a.inDoubtTransactions.isEmpty && b2.inDoubtTransactions.isEmpty, "\(a.inDoubtTransactions) \(b2.inDoubtTransactions)")
         // Everything after the failure is refused, nothing hangs.
         expectLogError(.failed) { _ = try w.tm.createTransaction() }
         #expect(throws: LogError.self) { try a.checkpoint() }
