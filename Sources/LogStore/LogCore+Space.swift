@@ -235,24 +235,33 @@ extension LogCore {
         guard BaseRecord.isValidContainerName(ContainerFiles.name(prefix: policy.containerPrefix, physicalID: 0)) else {
             throw LogError(.invalidArgument, "policy: container prefix \"\(policy.containerPrefix)\" would name containers like the base file")
         }
+        try savePolicy(policy)
+        shrinkIfPolicyAllows()
+    }
+
+    /// Adds the containers `policy`'s minimum needs, then writes the policy and puts it in force. Counted
+    /// as a metadata change from the start (`beginMetaChangeLocked`): close() waits for the whole of it, so
+    /// a call that reports `closed` added no container either. Before, close() ran between the add and the
+    /// policy's write: the call threw `closed` with the containers added and the old policy in force.
+    private func savePolicy(_ policy: LogPolicy) throws {
         // The containers a raised minimum needs come first (under the new prefix): an add that fails then
         // leaves the old policy in force, in memory and in the base file. Saving the policy first made a
         // failed add throw with the new policy already saved.
         // Containers pending delete do not count: once recycling deletes them the log would be below
         // the minimum it was just given.
         let count = try lock.withLock {
-            try checkUsable()
+            try beginMetaChangeLocked()
             return keptContainerCountLocked()
         }
+        defer { endMetaChange() }
         if count < Int(policy.minContainers) {
             _ = try addContainers(.exactly(Int(policy.minContainers) - count), prefix: policy.containerPrefix)
         }
-        try lock.withLock { try checkUsable() }
+        beforeMetaChangeWrittenForTesting?()
         // In force only once written, under the base-file update's lock: put in force first and restored
         // on failure, it was written by any base-file update that ran meanwhile, and the restore undid a
         // concurrent setPolicy that had succeeded (its policy on disk, the old one in memory).
         try updateMetaOrFail(policy: policy) { _ in }
-        shrinkIfPolicyAllows()
     }
 
     // MARK: Archive

@@ -39,6 +39,7 @@ extension LogCore {
             guard Int(state.nextStreamID) <= LogCore.maxStreamID else {
                 throw LogError(.invalidArgument, "a log has at most \(LogCore.maxStreamID) streams over its lifetime")
             }
+            try beginMetaChangeLocked()
             let id = state.nextStreamID
             state.nextStreamID += 1
             var hot = StreamHot()
@@ -50,18 +51,15 @@ extension LogCore {
         }
         guard created.new else { return created.id }
         let id = created.id
-        do { try updateMetaOrFail { _ in } } catch {
-            lock.withLock {
-                state.hot[Int(id)].exists = false
-                state.cold[id] = nil
-                state.pendingStreamNames.remove(name)
-                // A refusal (a stream table too big for a base-file slot, a closed log) wrote nothing, and
-                // no record carries an id of a stream not yet durable: the id is free again unless a later
-                // create took the next one. After an I/O error the base file may name it: never reused.
-                if let e = error as? LogError, e.code != .io, e.code != .failed, state.nextStreamID == id + 1 { state.nextStreamID = id }
-                streamCreated.broadcast()
-            }
-            throw error
+        try writeMetaChange { error in
+            state.hot[Int(id)].exists = false
+            state.cold[id] = nil
+            state.pendingStreamNames.remove(name)
+            // A refusal (a stream table too big for a base-file slot) wrote nothing, and no record carries
+            // an id of a stream not yet durable: the id is free again unless a later create took the next
+            // one. After an I/O error the base file may name it: never reused.
+            if let e = error as? LogError, e.code != .io, e.code != .failed, state.nextStreamID == id + 1 { state.nextStreamID = id }
+            streamCreated.broadcast()
         }
         // Durable in the base file now: it can be opened (before, a crash could forget a stream that had
         // already been opened and written, and the next create reused its id and read its records).
@@ -88,6 +86,7 @@ extension LogCore {
         let (id, hot, cold): (UInt16, StreamHot, StreamCold) = try lock.withLock {
             try checkUsable()
             guard let id = state.streamIDs[name], let cold = state.cold[id] else { throw LogError(.notFound, "no stream \"\(name)\"") }
+            try beginMetaChangeLocked()
             let hot = state.hot[Int(id)]
             state.hot[Int(id)] = StreamHot()
             state.cold[id] = nil
@@ -98,13 +97,10 @@ extension LogCore {
         // The stream's reservations stay counted (with the largest reserved cost) until the deletion is
         // durable. Released first, another stream could reserve that space meanwhile, and a deletion that
         // failed and put them back promised it twice, with the floor's slack per container boundary gone.
-        do { try updateMetaOrFail { _ in } } catch {
-            lock.withLock {
-                state.hot[Int(id)] = hot
-                state.cold[id] = cold
-                state.streamIDs[name] = id
-            }
-            throw error
+        try writeMetaChange { _ in
+            state.hot[Int(id)] = hot
+            state.cold[id] = cold
+            state.streamIDs[name] = id
         }
         lock.withLock {
             state.reservedTotal -= hot.reservedBytes
@@ -167,15 +163,13 @@ extension LogCore {
                 if let oldest = state.logicalToPhysical.keys.min(), lsn.container < oldest {
                     throw LogError(.invalidArgument, "new base \(lsn) is below the oldest container the log holds (\(oldest))", lsn: lsn)
                 }
+                try beginMetaChangeLocked()
                 let old = state.hot[Int(stream)].base
                 if old == .null || lsn > old { state.hot[Int(stream)].base = lsn }
                 return old
             }
         }
-        do { try updateMetaOrFail { _ in } } catch {
-            lock.withLock { if state.hot[Int(stream)].base == lsn { state.hot[Int(stream)].base = old } }
-            throw error
-        }
+        try writeMetaChange { _ in if state.hot[Int(stream)].base == lsn { state.hot[Int(stream)].base = old } }
         shrinkIfPolicyAllows()
     }
 
@@ -224,15 +218,12 @@ extension LogCore {
             try lock.withLock {
                 try checkUsable()
                 try checkArchiveTailInLogLocked(lsn)
-                if let stream {
-                    guard state.cold[stream] != nil else { throw LogError(.notFound, "stream \(stream) was deleted") }
-                    state.cold[stream]?.archiveTail = lsn
-                } else {
-                    state.archiveTail = lsn
-                }
+                if let stream, state.cold[stream] == nil { throw LogError(.notFound, "stream \(stream) was deleted") }
+                try beginMetaChangeLocked()
+                if let stream { state.cold[stream]?.archiveTail = lsn } else { state.archiveTail = lsn }
             }
         }
-        try updateMetaOrFail { _ in }
+        try writeMetaChange()
     }
 
     /// Throws `invalidArgument` for an archive tail below the log's active region (CLFS:
@@ -277,6 +268,7 @@ extension LogCore {
         try flush(upTo: lsn)
         try lock.withLock {
             guard state.cold[stream] != nil else { throw LogError(.notFound, "stream \(stream) was deleted") }
+            try beginMetaChangeLocked()
             // Never backwards: restart areas written concurrently come back from their flushes in any
             // order, and the newest (highest LSN) is the one in force.
             if lsn > (state.cold[stream]?.restart ?? .null) { state.cold[stream]?.restart = lsn }
@@ -284,7 +276,7 @@ extension LogCore {
             // the check above, and containers behind that may already be recycled.
             if let newBase, newBase > state.hot[Int(stream)].base { state.hot[Int(stream)].base = newBase }
         }
-        try updateMetaOrFail { _ in }
+        try writeMetaChange()
         shrinkIfPolicyAllows()
         return lsn
     }

@@ -140,6 +140,11 @@ final class LogCore: @unchecked Sendable {
     /// Tests only: called by a base-file update after it let go of `metaLock`, with the number of
     /// containers it deleted, before their unlinking is queued.
     var afterMetaUpdateForTesting: (@Sendable (Int) -> Void)?
+    /// Tests only: called by a metadata change counted by `beginMetaChangeLocked` after it changed the
+    /// in-memory state, before its base-file update.
+    var beforeMetaChangeWrittenForTesting: (@Sendable () -> Void)?
+    /// Tests only: called by close() when it is about to wait for operations under way.
+    var closeWaitingForOperationsForTesting: (@Sendable () -> Void)?
     let cache: BlockCache
     /// Where threads in a synchronous flush sleep until their batch is durable.
     let gate: FlushGate
@@ -204,6 +209,9 @@ final class LogCore: @unchecked Sendable {
         var containersBeingAdded = 0
         /// Free containers out of the live table while their removal is written; close() waits for them.
         var containersBeingRemoved = 0
+        /// Metadata changes made in memory whose base-file update has not ended; close() waits for them
+        /// (`beginMetaChangeLocked`).
+        var metaChangesInFlight = 0
         /// The container the persisted base file says recovery starts in.
         var persistedTailContainer: UInt32 = 0
         /// Reads in progress on container descriptors; close waits for them.

@@ -546,10 +546,13 @@ public final class LogStore: Sendable {
     public func archiveExtents() -> [ArchiveExtent] { core.archiveExtents() }
 
     /// Flushes everything, stops the writer, records a clean shutdown and releases the lock. Waits for
-    /// reads and block scans in progress, and for container adds and removals already under way (which
-    /// complete; ones that start later throw `closed`). A second `close()` (concurrent or later) waits for
-    /// the first and throws what it found (`failed` if the final flush failed); calls made after it throw
-    /// `closed` (``whenDurable(_:_:)`` of an LSN the close made durable completes with nil).
+    /// reads and block scans in progress, and for container adds and removals and metadata changes (a
+    /// stream created or deleted, a base, an archive tail, a restart area, a policy) already under way,
+    /// which complete; ones that start later throw `closed`. So a call racing `close()` either succeeds,
+    /// its change durable, or throws `closed` having changed nothing. A second `close()` (concurrent or
+    /// later) waits for the first and throws what it found (`failed` if the final flush failed); calls
+    /// made after it throw `closed` (``whenDurable(_:_:)`` of an LSN the close made durable completes
+    /// with nil).
     public func close() throws { try core.close() }
 }
 
