@@ -65,7 +65,8 @@ private func expectRule(_ outcome: RaceOutcome, changed: Bool, sourceLocation: S
     } else {
         #expect(changed, "the call succeeded, yet the reopened log lacks its change", sourceLocation: sourceLocation)
     }
-    #expect(outcome.call == nil, "close() did not wait for the call under way: \(outcome.call.map { "\($0)" } ?? "")", sourceLocation: sourceLocation)
+    let threw = outcome.call.map { "\($0)" } ?? ""
+    #expect(outcome.call == nil, "close() did not wait for the call under way: \(threw)", sourceLocation: sourceLocation)
 }
 
 /// A tiny log at a fresh path with a few flushed records of the default stream; returns their LSNs.
