@@ -35,6 +35,17 @@ struct StressRestartCommand: ParsableCommand {
         return (r, LSN(rawValue: b))
     }
 
+    /// The `count` round numbers after `start`, the round of the log's latest restart area (-1: none). Both
+    /// come from outside: a restart area naming round `Int.max` (`corrupt`: no round can follow it), or a
+    /// `--rounds` whose last round is past `Int.max` (`invalidArgument`), trapped adding them.
+    static func rounds(after start: Int, count: Int) throws -> Range<Int> {
+        let (first, noNext) = start.addingReportingOverflow(1)
+        if noNext { throw LogError(.corrupt, "the latest restart area of stream ckpt is round \(start): no round can follow it") }
+        let (end, past) = first.addingReportingOverflow(count)
+        if past { throw LogError(.invalidArgument, "--rounds \(count) after round \(start) numbers rounds past \(Int.max)") }
+        return first..<end
+    }
+
     struct Run: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Write restart areas; optionally die at an exact step (changes the log).")
         @Argument(help: "The log directory (must exist).") var path: String
@@ -60,7 +71,7 @@ struct StressRestartCommand: ParsableCommand {
                 let work = try killable.stream("work")
                 let ckpt = try killable.stream("ckpt")
                 let start = (try ckpt.readRestartArea()).flatMap { StressRestartCommand.parse($0.data)?.round } ?? -1
-                for round in (start + 1)..<(start + 1 + rounds) {
+                for round in try StressRestartCommand.rounds(after: start, count: rounds) {
                     FileHandle.standardOutput.write(Data("begin \(round)\n".utf8))
                     var last = LSN.null
                     for i in 0..<records { last = try work.append(Array("work \(round) \(i)".utf8)) }
@@ -116,7 +127,8 @@ struct StressRestartCommand: ParsableCommand {
                 var cursor = latest
                 var expected = round
                 while let p = try ckpt.previousRestartArea(before: cursor.lsn) {
-                    guard let (r, _) = StressRestartCommand.parse(p.data), r == expected - 1 else {
+                    // The round comes from the log: the one before the lowest round there is has no number.
+                    guard expected > Int.min, let (r, _) = StressRestartCommand.parse(p.data), r == expected - 1 else {
                         problems.append("restart chain breaks at \(p.lsn)")
                         break
                     }
