@@ -81,12 +81,15 @@ struct BankWorkload {
             return nil
         }
         let toBalance = Int(String(decoding: try dst.get(toKey) ?? [], as: UTF8.self)) ?? 0
-        try src.put(fromKey, Array("\(fromBalance - amount)".utf8))
-        if from.store == to.store {
-            try src.put(toKey, Array("\(toBalance - (from.account == to.account ? amount : 0) + amount)".utf8))
-        } else {
-            try dst.put(toKey, Array("\(toBalance + amount)".utf8))
+        // The balance comes from the store's files: one near Int.max trapped adding the amount.
+        let (newTo, overflow) = toBalance.addingReportingOverflow(amount)
+        guard !overflow else {
+            try tx.rollback()
+            throw LogError(.corrupt, "store \(to.store) account \(to.account) holds \(toBalance): adding \(amount) overflows")
         }
+        try src.put(fromKey, Array("\(fromBalance - amount)".utf8))
+        // `from != to`: in one store the accounts differ.
+        try (from.store == to.store ? src : dst).put(toKey, Array("\(newTo)".utf8))
         let line = "\(tx.id) \(from.store):\(from.account) \(to.store):\(to.account) \(amount)"
         let marker = Array("tx:\(tx.id)".utf8)
         try src.put(marker, Array(line.utf8))
@@ -98,6 +101,11 @@ struct BankWorkload {
     /// Runs `clients` transfer loops for `seconds`, calling `acked` with each committed transfer's line.
     /// Checkpoints the stores and the TM every `checkpointEvery` seconds meanwhile.
     func run(clients: Int, seconds: Double, checkpointEvery: Double = 1, acked: @escaping @Sendable (String) -> Void) async throws -> RunStats {
+        // The count comes from the bank's stored total: fewer than 2 accounts made the random picks below
+        // trap (an empty range), or left no two accounts to transfer between.
+        guard accountsPerStore >= 2 else {
+            throw LogError(.corrupt, "the bank's stored total describes \(accountsPerStore) accounts per store, fewer than 2")
+        }
         let deadline = Date().addingTimeInterval(seconds)
         let syncs0 = log.info().statistics.syncs
         let started = Date()
@@ -160,16 +168,24 @@ struct BankWorkload {
         // Funding is one transaction: a bank killed before it committed has no accounts and no total.
         let funded = stores[0].get(Self.totalKey)
         v.expectedTotal = funded == nil ? 0 : Int(String(decoding: funded ?? [], as: UTF8.self)) ?? -1
-        for (si, s) in stores.enumerated() {
+        var overflowed = false
+        summing: for (si, s) in stores.enumerated() {
             for (key, value) in s.scan(from: Array("acct:".utf8), to: Array("acct;".utf8)) {
                 guard let n = Int(String(decoding: value, as: UTF8.self)), n >= 0 else {
                     v.problems.append("store \(si) account \(String(decoding: key, as: UTF8.self)) has a bad balance")
                     continue
                 }
-                v.total += n
+                // Balances come from the stores' files: a sum past Int.max trapped.
+                let (sum, overflow) = v.total.addingReportingOverflow(n)
+                guard !overflow else {
+                    v.problems.append("balance not conserved: the balances (up to store \(si)) add up to more than \(Int.max)")
+                    overflowed = true
+                    break summing
+                }
+                v.total = sum
             }
         }
-        if v.total != v.expectedTotal { v.problems.append("balance not conserved: total \(v.total), expected \(v.expectedTotal)") }
+        if !overflowed, v.total != v.expectedTotal { v.problems.append("balance not conserved: total \(v.total), expected \(v.expectedTotal)") }
         // Every marker of a cross-store transfer must be in both stores (no half-visible transfer).
         var markers: [Set<String>] = []
         for s in stores {

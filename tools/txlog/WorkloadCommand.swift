@@ -32,9 +32,13 @@ struct WorkloadCommand: ParsableCommand {
         }
 
         func run() async throws {
-            let bank = try await BankWorkload.openOrCreate(path, accountsPerStore: accounts)
+            let bank: BankWorkload
+            do { bank = try await BankWorkload.openOrCreate(path, accountsPerStore: accounts) } catch { throw fail(error, opening: true) }
             let out = LineWriter()
-            let stats = try await bank.run(clients: clients, seconds: seconds) { out.write($0) }
+            // A one-line error and the exit code of its `LogError` (a bank whose stored data no transfer can
+            // use is `corrupt`, exit 1), as the other commands give.
+            let stats: BankWorkload.RunStats
+            do { stats = try await bank.run(clients: clients, seconds: seconds) { out.write($0) } } catch { throw fail(error) }
             try bank.close()
             FileHandle.standardError.write(Data(String(
                 format: "workload: %d transfers (%d across stores), %d conflicts retried, %.0f/s, %.1f commits per fdatasync\n",
