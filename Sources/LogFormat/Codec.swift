@@ -66,7 +66,8 @@ public enum Codec: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Compresses `source` into `destination` and returns the compressed length, or nil when the result
-    /// would not be smaller than the source (the caller then stores the bytes uncompressed).
+    /// would not be smaller than the source (the caller then stores the bytes uncompressed), and for a
+    /// `zlib` level outside 1...9.
     public func compress(_ source: UnsafeRawBufferPointer, into destination: UnsafeMutableRawBufferPointer) -> Int? {
         guard let src = source.baseAddress, let dst = destination.baseAddress, source.count > 0 else { return nil }
         // Only a strictly smaller result is useful.
@@ -81,6 +82,9 @@ public enum Codec: Sendable, Hashable, CustomStringConvertible {
                 Int32(clamping: source.count), Int32(clamping: capacity))
             return n > 0 ? Int(n) : nil
         case .zlib(let level):
+            // A caller's level outside 1...9 (``validate()`` refuses it) gives no compression: converted to
+            // zlib's `Int32`, one beyond its range trapped.
+            guard (1...9).contains(level) else { return nil }
             var outLength = uLong(capacity)
             let rc = compress2(
                 dst.assumingMemoryBound(to: Bytef.self), &outLength, src.assumingMemoryBound(to: Bytef.self),

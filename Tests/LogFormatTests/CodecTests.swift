@@ -49,6 +49,16 @@ private let compressors: [Codec] = [.lz4] + (1...9).map { Codec.zlib(level: $0) 
         #expect(errorCode { try Codec.zlib(level: 10).validate() } == .invalidArgument)
     }
 
+    /// `Codec.zlib(level:)` takes any `Int`; `compress` converted it to zlib's `Int32` and trapped for one
+    /// beyond that range. A level `validate()` refuses now compresses nothing (the bytes are stored as
+    /// they are).
+    @Test(arguments: [Int.max, Int(Int32.max) + 1, Int.min, -1, 0, 10])
+    func compressWithAnInvalidZlibLevelStoresUncompressed(_ level: Int) {
+        var out = [UInt8](repeating: 0, count: Self.text.count)
+        let n = Self.text.withUnsafeBytes { i in out.withUnsafeMutableBytes { Codec.zlib(level: level).compress(i, into: $0) } }
+        #expect(n == nil)
+    }
+
     @Test(arguments: compressors)
     func roundTrip(_ codec: Codec) throws {
         for input in [Self.text, Array(Self.text.prefix(200)), rawPayload(Sample.records), [UInt8](repeating: 7, count: 70_000)] {
