@@ -28,15 +28,17 @@ public struct PosixFileIO: FileIO {
 
     public func pread(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int {
         guard let base = buffer.baseAddress, !buffer.isEmpty else { return 0 }
-        return try retrying("pread") { Glibc.pread(fd, base, buffer.count, off_t(offset)) }
+        let at = try fileOffset(offset, "pread")
+        return try retrying("pread") { Glibc.pread(fd, base, buffer.count, at) }
     }
 
     public func pwritev(_ fd: Int32, _ buffers: [UnsafeRawBufferPointer], at offset: UInt64) throws -> Int {
+        let at = try fileOffset(offset, "pwritev")
         var iovecs = buffers.prefix(1024).map {
             iovec(iov_base: UnsafeMutableRawPointer(mutating: $0.baseAddress), iov_len: $0.count)
         }
         return try iovecs.withUnsafeMutableBufferPointer { iov in
-            try retrying("pwritev") { Glibc.pwritev(fd, iov.baseAddress, Int32(iov.count), off_t(offset)) }
+            try retrying("pwritev") { Glibc.pwritev(fd, iov.baseAddress, Int32(iov.count), at) }
         }
     }
 
@@ -71,7 +73,8 @@ public struct PosixFileIO: FileIO {
     }
 
     public func truncate(_ fd: Int32, to size: UInt64) throws {
-        _ = try retrying("ftruncate") { ftruncate(fd, off_t(size)) }
+        let length = try fileOffset(size, "ftruncate")
+        _ = try retrying("ftruncate") { ftruncate(fd, length) }
     }
 
     public func rename(_ from: String, _ to: String) throws {
@@ -110,6 +113,15 @@ public struct PosixFileIO: FileIO {
             if e == EWOULDBLOCK { return false }
             throw LogError(.io, "flock failed: \(errorText(e))", errno: e)
         }
+    }
+
+    /// `offset` as the system's file offset, or `invalidArgument` for one beyond `off_t.max` (a caller's
+    /// offset or size there trapped converting it).
+    private func fileOffset(_ offset: UInt64, _ op: String) throws -> off_t {
+        guard let o = off_t(exactly: offset) else {
+            throw LogError(.invalidArgument, "\(op): offset \(offset) is beyond the largest file offset \(off_t.max)", offset: offset)
+        }
+        return o
     }
 
     /// Runs a call that returns -1 and sets errno on failure, retrying EINTR.
