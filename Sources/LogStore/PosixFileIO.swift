@@ -20,6 +20,7 @@ public struct PosixFileIO: FileIO {
         case .readWrite: flags = O_RDWR | O_CLOEXEC | O_NONBLOCK
         case .createExclusive: flags = O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC
         }
+        try checkPath(path, "open")
         let fd = try retrying("open", path: path) { Glibc.open(path, flags, 0o644) }
         return fd
     }
@@ -55,6 +56,7 @@ public struct PosixFileIO: FileIO {
     }
 
     public func fsyncDirectory(_ path: String) throws {
+        try checkPath(path, "open directory")
         let fd = try retrying("open directory", path: path) { Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
         defer { _ = Glibc.close(fd) }
         _ = try retrying("fsync directory", path: path) { Glibc.fsync(fd) }
@@ -78,16 +80,23 @@ public struct PosixFileIO: FileIO {
     }
 
     public func rename(_ from: String, _ to: String) throws {
+        try checkPath(from, "rename")
+        try checkPath(to, "rename")
         _ = try retrying("rename", path: to) { Glibc.rename(from, to) }
     }
 
-    public func unlink(_ path: String) throws { _ = try retrying("unlink", path: path) { Glibc.unlink(path) } }
+    public func unlink(_ path: String) throws {
+        try checkPath(path, "unlink")
+        _ = try retrying("unlink", path: path) { Glibc.unlink(path) }
+    }
 
     public func makeDirectory(_ path: String) throws {
+        try checkPath(path, "mkdir")
         _ = try retrying("mkdir", path: path) { Glibc.mkdir(path, 0o755) }
     }
 
     public func listDirectory(_ path: String) throws -> [String] {
+        try checkPath(path, "opendir")
         guard let dir = opendir(path) else {
             let e = errno
             throw LogError(e == ENOENT ? .notFound : .io, "cannot list directory: \(errorText(e))", path: path, errno: e)
@@ -103,7 +112,8 @@ public struct PosixFileIO: FileIO {
         return names
     }
 
-    public func fileExists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+    /// A path with a NUL byte names no file (the system would read it only up to the NUL).
+    public func fileExists(_ path: String) -> Bool { !path.utf8.contains(0) && access(path, F_OK) == 0 }
 
     public func tryLockExclusive(_ fd: Int32) throws -> Bool {
         while true {
@@ -113,6 +123,12 @@ public struct PosixFileIO: FileIO {
             if e == EWOULDBLOCK { return false }
             throw LogError(.io, "flock failed: \(errorText(e))", errno: e)
         }
+    }
+
+    /// Throws `invalidArgument` for a path with a NUL byte: the system reads a path only up to its first NUL,
+    /// so such a path named another file (`LogStore.create(at: "x/log\0y")` made and used `x/log`).
+    private func checkPath(_ path: String, _ op: String) throws {
+        guard !path.utf8.contains(0) else { throw LogError(.invalidArgument, "\(op): the path contains a NUL byte", path: path) }
     }
 
     /// `offset` as the system's file offset, or `invalidArgument` for one beyond `off_t.max` (a caller's
