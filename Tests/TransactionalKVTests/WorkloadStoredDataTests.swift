@@ -35,6 +35,21 @@ struct WorkloadStoredDataTests {
         try log.close()
     }
 
+    /// A scratch directory holding a bank `workload run` made (two accounts per store), then overwritten
+    /// with `values`.
+    static func bank(_ values: [String: String]) async throws -> (scratch: String, bank: String) {
+        let scratch = NSTemporaryDirectory() + "txlog-workload-data-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        return try await removingOnThrow(scratch) {
+            let bank = scratch + "/bank"
+            let created = try await TxlogProcess.run(
+                ["workload", "run", bank, "--clients", "1", "--seconds", "0.2", "--accounts", "2"], scratch: scratch, hangAfter: 120)
+            #expect(created.status == 0, "\(created.stderr)")
+            try await Self.overwrite(bank, values)
+            return (scratch, bank)
+        }
+    }
+
     static func expectRefused(_ e: TxlogProcess.Ended, _ says: String, sourceLocation: SourceLocation = #_sourceLocation) {
         #expect(
             e.status == 1 && !e.killed && !e.stderr.contains("Fatal error") && (e.stdout + e.stderr).contains(says),
@@ -45,15 +60,8 @@ struct WorkloadStoredDataTests {
     /// destination's balance, and `check` trapped adding up the balances.
     @Test("balances near Int.max: run stops with corrupt, check reports a violation")
     func balancesNearIntMax() async throws {
-        let scratch = NSTemporaryDirectory() + "txlog-workload-data-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        let (scratch, bank) = try await Self.bank(["acct:00000": "\(Int.max)", "acct:00001": "\(Int.max)"])
         defer { try? FileManager.default.removeItem(atPath: scratch) }
-        let bank = scratch + "/bank"
-        let created = try await TxlogProcess.run(
-            ["workload", "run", bank, "--clients", "1", "--seconds", "0.2", "--accounts", "2"], scratch: scratch, hangAfter: 120)
-        #expect(created.status == 0, "\(created.stderr)")
-        try await Self.overwrite(bank, ["acct:00000": "\(Int.max)", "acct:00001": "\(Int.max)"])
-
         let run = try await TxlogProcess.run(["workload", "run", bank, "--clients", "1", "--seconds", "2"], scratch: scratch, hangAfter: 120)
         Self.expectRefused(run, "overflows")
         let acks = scratch + "/acks"
@@ -66,14 +74,8 @@ struct WorkloadStoredDataTests {
     /// one made `run` pick an account from an empty or reversed range, a trap.
     @Test("a stored total naming fewer than two accounts per store: run stops with corrupt", arguments: ["1000", "-4000"])
     func totalNamingTooFewAccounts(_ total: String) async throws {
-        let scratch = NSTemporaryDirectory() + "txlog-workload-total-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        let (scratch, bank) = try await Self.bank(["meta:total": total])
         defer { try? FileManager.default.removeItem(atPath: scratch) }
-        let bank = scratch + "/bank"
-        let created = try await TxlogProcess.run(
-            ["workload", "run", bank, "--clients", "1", "--seconds", "0.2", "--accounts", "2"], scratch: scratch, hangAfter: 120)
-        #expect(created.status == 0, "\(created.stderr)")
-        try await Self.overwrite(bank, ["meta:total": total])
         let run = try await TxlogProcess.run(["workload", "run", bank, "--clients", "1", "--seconds", "1"], scratch: scratch, hangAfter: 120)
         Self.expectRefused(run, "fewer than 2")
     }
