@@ -218,13 +218,8 @@ extension LogCore {
     /// the base file still has (records it scanned that the base file does not record yet).
     private func reloadStreamsLocked(_ newMeta: BaseRecord) {
         let (oldHot, oldCold) = (state.hot, state.cold)
-        var entries = newMeta.streams
-        if entries.isEmpty {
-            entries = [StreamEntry(id: 0, name: "", base: newMeta.baseLSN, last: .null)]
-            state.nextStreamID = 1
-        } else {
-            state.nextStreamID = newMeta.nextStreamID
-        }
+        let entries: [StreamEntry]
+        (entries, state.nextStreamID) = LogCore.streamTable(of: newMeta, defaultLast: .null)
         state.hot = []
         state.cold = [:]
         state.streamIDs = [:]

@@ -29,16 +29,22 @@ struct StreamCold {
 }
 
 extension LogCore {
+    /// The stream entries a base file puts in force, and the id the next created stream gets. A log that
+    /// never had named streams has the default stream only (`defaultLast` its last LSN). The next id is
+    /// above every id in the table: the format allows a table holding stream 0 with a next id of 0 (see
+    /// docs/format/base-file.md), and taken as it stood, the next create handed out id 0 again, the
+    /// default stream's, so two streams shared their records.
+    static func streamTable(of meta: BaseRecord, defaultLast: LSN) -> (entries: [StreamEntry], nextID: UInt16) {
+        guard !meta.streams.isEmpty else { return ([StreamEntry(id: 0, name: "", base: meta.baseLSN, last: defaultLast)], 1) }
+        // Ids are below 65535 here (each is below the stored next id, or both are 0), so the + 1 fits.
+        let above = Int(meta.streams.map(\.id).max() ?? 0) + 1
+        return (meta.streams, UInt16(clamping: max(Int(meta.nextStreamID), above)))
+    }
+
     /// Builds the live stream table from the base file plus what recovery found in the scanned tail.
     func loadStreams(meta: BaseRecord, recovered: RecoveryResult) {
-        var entries = meta.streams
-        if entries.isEmpty {
-            // A log that never had named streams: every record is the default stream's.
-            entries = [StreamEntry(id: 0, name: "", base: meta.baseLSN, last: recovered.lastLSN)]
-            state.nextStreamID = 1
-        } else {
-            state.nextStreamID = meta.nextStreamID
-        }
+        let entries: [StreamEntry]
+        (entries, state.nextStreamID) = LogCore.streamTable(of: meta, defaultLast: recovered.lastLSN)
         // An entry flagged deleted is no stream (its id stays used: it is below the next id). Loaded, it came
         // back to life, pinned the log with its base, took its name from a live stream of the same name, and
         // the next base-file update wrote that name twice: a base file no open can read.
