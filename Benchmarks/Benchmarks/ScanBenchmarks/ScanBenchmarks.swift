@@ -1,7 +1,10 @@
-// Recovery and reading of a log with N MiB of 256-byte records written (lz4 blocks, page cache warm).
-// "open" is the writable open: lock, recovery scan from the base file's scan start, new epoch (only the
-// open is measured, not the close). "open read-only" scans without writing. "cursor scan" reads every
-// record in LSN order; the "MB/s" custom metric is record payload / 10^6 per second.
+// Recovery and reading of a log with N MiB of 256-byte records written (lz4 blocks, page cache warm),
+// left as a crash leaves it (`LogFixture.crash()`), so that every open scans all of its blocks; after a
+// clean close the scan start sits at the end and an open scans nothing. "open" is the writable open:
+// lock, recovery scan, new epoch; only the open is measured, not the close nor putting the crashed files
+// back before the next iteration. "open read-only" scans without writing. Both check that the whole log
+// was scanned. "cursor scan" reads every record in LSN order; the "MB/s" custom metric is record
+// payload / 10^6 per second.
 
 import Benchmark
 import BenchFixtures
@@ -24,13 +27,20 @@ let benchmarks: @Sendable () -> Void = {
             try fixture.create(containerSize: UInt64(mib + mib / 4 + 8) << 20, containerCount: 2)
             let corpus = Corpus(byteCount: 4 << 20)
             for i in 0..<((mib << 20) / recordSize) { try fixture.log.append(corpus.record(i, size: recordSize)) }
-            try fixture.close()
+            try fixture.crash()
+        }
+        /// Fails the benchmark unless the open scanned the whole log: a measured open that scanned nothing
+        /// (after a clean close, say) would report a recovery it did not do.
+        func checkScanned(_ report: RecoveryReport) {
+            precondition(!report.cleanShutdown && report.blocksScanned > (mib << 20) / (1 << 17), "the open scanned \(report.blocksScanned) blocks")
         }
 
         Benchmark("open \(mib) MiB (recovery scan)", configuration: .init(setup: setup, teardown: { fixture.remove() })) { benchmark in
+            try fixture.restoreCrash()
             benchmark.startMeasurement()
             try fixture.open()
             benchmark.stopMeasurement()
+            checkScanned(fixture.log.recoveryReport)
             try fixture.close()
         }
 
@@ -38,6 +48,7 @@ let benchmarks: @Sendable () -> Void = {
             benchmark.startMeasurement()
             try fixture.open(LogOpenOptions(readOnly: true))
             benchmark.stopMeasurement()
+            checkScanned(fixture.log.recoveryReport)
             try fixture.close()
         }
 

@@ -1,4 +1,5 @@
-// A throwaway log for one benchmark: created in setup, closed and removed in teardown.
+// A throwaway log for one benchmark: created in setup, closed and removed in teardown; or left as a
+// crash leaves it, for the benchmarks that time recovery.
 
 import Foundation
 import LogStore
@@ -42,6 +43,28 @@ public final class LogFixture: @unchecked Sendable {
         try? store?.close()
         store = nil
         try? FileManager.default.removeItem(atPath: path)
+        try? FileManager.default.removeItem(atPath: crashImage)
+    }
+
+    /// Where `crash()` keeps the crashed log's files.
+    private var crashImage: String { path + "-crash" }
+
+    /// Leaves the open log as a crash would: everything is flushed, and the log's files, copied while it is
+    /// open (its base file still says so, with the scan start where the last open left it), replace it. The
+    /// next open runs the whole recovery scan; a clean close would have moved the scan start to the end, so
+    /// that the open after it scans nothing. `restoreCrash()` brings the crashed files back after an open.
+    public func crash() throws {
+        try log.flush()
+        try? FileManager.default.removeItem(atPath: crashImage)
+        try FileManager.default.copyItem(atPath: path, toPath: crashImage)
+        try close()
+        try restoreCrash()
+    }
+
+    /// Puts the files `crash()` saved back in place of the log (closed).
+    public func restoreCrash() throws {
+        try? FileManager.default.removeItem(atPath: path)
+        try FileManager.default.copyItem(atPath: crashImage, toPath: path)
     }
 }
 
