@@ -27,17 +27,9 @@ struct Bench2PC: AsyncParsableCommand {
     /// The measurement, on a thread of its own (see `offCooperativePool`): its clients are tasks.
     func drive() throws {
         let dir = try BenchDirectory(options.dir)
-        let counts = clients.split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 && $0 <= 4096 }
-        guard !counts.isEmpty else { throw ValidationError("--clients: 1...4096, comma-separated") }
+        let counts = try benchList(clients, option: "--clients", in: 1...4096)
         guard (0...65536).contains(recordSize) else { throw ValidationError("--record-size: 0...65536") }
-        let picked = try modes.split(separator: ",").map { name -> Mode in
-            switch name {
-            case "1pc": return .singlePhase
-            case "2pc": return .twoPhase
-            default: throw ValidationError("--modes: 1pc, 2pc, comma-separated")
-            }
-        }
-        guard !picked.isEmpty else { throw ValidationError("--modes: 1pc, 2pc, comma-separated") }
+        let picked = try benchList(modes, option: "--modes", allowed: "1pc, 2pc, comma-separated") { ["1pc": Mode.singlePhase, "2pc": .twoPhase][$0] }
         guard (1...100).contains(rounds) else { throw ValidationError("--rounds: 1...100") }
         let section = try Self.measure(
             dir: dir, seconds: options.seconds, clients: counts, recordSize: recordSize, modes: picked.sorted { $0 == .singlePhase && $1 != $0 },
@@ -61,7 +53,7 @@ struct Bench2PC: AsyncParsableCommand {
                     defer { dir.remove(path) }
                     let r = try runOne(path: path, mode: mode, clients: n, recordSize: recordSize, seconds: seconds)
                     if mode == .singlePhase { single = r.perSecond }
-                    let ratio = mode == .twoPhase ? single.map { r.perSecond / $0 } : nil
+                    let ratio = mode == .twoPhase ? single.flatMap { $0 > 0 ? r.perSecond / $0 : nil } : nil
                     if let ratio { ratios.append(ratio) }
                     section.add(
                         ["\(n)", mode.rawValue, rate(r.perSecond), "\(r.syncs)", fmt(r.perSync, 1), fmt(us(r.latency.p50), 0), fmt(us(r.latency.p99), 0),

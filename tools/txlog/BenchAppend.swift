@@ -22,13 +22,9 @@ struct BenchAppend: ParsableCommand {
 
     func drive() throws {
         let dir = try BenchDirectory(options.dir)
-        let sizeList = sizes.split(separator: ",").compactMap { Int($0) }
-        let codecList = codecs.split(separator: ",").compactMap { Codec(parsing: String($0)) }
-        guard !sizeList.isEmpty, !codecList.isEmpty else { throw ValidationError("bad --sizes or --codecs") }
         // A negative size trapped making its record.
-        guard sizeList.allSatisfy({ (0...(Format.maxRawBlockLength - RecordHeader.size)).contains($0) }) else {
-            throw ValidationError("--sizes: each 0...\(Format.maxRawBlockLength - RecordHeader.size)")
-        }
+        let sizeList = try benchList(sizes, option: "--sizes", in: 0...(Format.maxRawBlockLength - RecordHeader.size))
+        let codecList = try benchCodecs(codecs)
         guard containerMib >= 1, containerMib <= 4096, containers >= 2 else { throw ValidationError("bad --container-mib or --containers") }
         let sections = try Self.measure(
             dir: dir, seconds: options.seconds, sizes: sizeList, codecs: codecList, containerSize: UInt64(containerMib) << 20,

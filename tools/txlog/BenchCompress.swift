@@ -27,11 +27,7 @@ struct BenchCompress: ParsableCommand {
 
     func drive() throws {
         let dir = try BenchDirectory(options.dir)
-        let codecList = try codecs.split(separator: ",").map {
-            guard let c = Codec(parsing: String($0)) else { throw ValidationError("--codecs: unknown codec '\($0)' (none, lz4, zlib:N)") }
-            return c
-        }
-        guard !codecList.isEmpty else { throw ValidationError("--codecs: at least one codec") }
+        let codecList = try benchCodecs(codecs)
         // A negative count trapped allocating the records.
         guard (1...16_384).contains(mib) else { throw ValidationError("--mib: 1...16384") }
         guard let input else {

@@ -18,6 +18,8 @@ struct BenchStreams: ParsableCommand {
     func run() throws { try withBenchExitCodes(drive) }
 
     func drive() throws {
+        // Unchecked, a negative count measured empty logs and a huge one trapped sizing the containers.
+        guard (1...16_384).contains(mib) else { throw ValidationError("--mib: 1...16384") }
         let dir = try BenchDirectory(options.dir)
         emit(try BenchStreams.measure(dir: dir, seconds: options.seconds, mib: mib), options: options, dir: dir.root)
     }

@@ -18,6 +18,29 @@ struct BenchOptions: ParsableArguments {
     }
 }
 
+/// The values of a comma-separated option such as `--writers 1,16`: every one must parse and be accepted
+/// by `parse`, or the option is a usage error naming it (`allowed` says what is). A value that did not
+/// parse was dropped silently (`--writers 1,x` ran one writer count; `--codecs lz4,zstd` ran lz4 alone).
+func benchList<T>(_ text: String, option: String, allowed: String, _ parse: (String) -> T?) throws -> [T] {
+    let values = try text.split(separator: ",", omittingEmptySubsequences: false).map { item -> T in
+        let value = item.trimmingCharacters(in: .whitespaces)
+        guard let parsed = parse(value) else { throw ValidationError("\(option): '\(value)' is not one of \(allowed)") }
+        return parsed
+    }
+    guard !values.isEmpty else { throw ValidationError("\(option): \(allowed)") }
+    return values
+}
+
+/// ``benchList(_:option:allowed:_:)`` for whole numbers in `range`.
+func benchList(_ text: String, option: String, in range: ClosedRange<Int>) throws -> [Int] {
+    try benchList(text, option: option, allowed: "\(range.lowerBound)...\(range.upperBound), comma-separated") { Int($0).flatMap { range.contains($0) ? $0 : nil } }
+}
+
+/// ``benchList(_:option:allowed:_:)`` for codecs.
+func benchCodecs(_ text: String, option: String = "--codecs") throws -> [Codec] {
+    try benchList(text, option: option, allowed: "none, lz4 or zlib:N, comma-separated") { Codec(parsing: $0) }
+}
+
 /// One table of results: printed aligned, or as JSON rows.
 struct BenchSection {
     var name: String
@@ -137,19 +160,29 @@ final class BenchDirectory {
             if requested != nil { throw ValidationError("--dir: " + why) }
             throw fail(LogError(.io, why))
         }
+        // Registered only once it exists: SIGINT or SIGTERM removes it (see `BenchCleanup`).
+        if temporary { BenchCleanup.register(root) }
     }
 
-    /// A path under the root that does not exist yet (an earlier run's leftovers are removed).
+    /// A path under the root that does not exist yet (an earlier run's leftovers are removed). In a --dir
+    /// given, it is removed if a signal ends the bench before `remove` (a temporary root goes whole).
     func fresh(_ name: String) -> String {
         let path = root + "/" + name
         try? FileManager.default.removeItem(atPath: path)
+        if !temporary { BenchCleanup.register(path) }
         return path
     }
 
-    func remove(_ path: String) { try? FileManager.default.removeItem(atPath: path) }
+    func remove(_ path: String) {
+        try? FileManager.default.removeItem(atPath: path)
+        if !temporary { BenchCleanup.unregister(path) }
+    }
 
     deinit {
-        if temporary { try? FileManager.default.removeItem(atPath: root) }
+        if temporary {
+            try? FileManager.default.removeItem(atPath: root)
+            BenchCleanup.unregister(root)
+        }
     }
 }
 

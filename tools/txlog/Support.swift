@@ -97,10 +97,26 @@ func openForWriting(_ path: String) throws -> LogStore {
 
 /// Writes a JSON value (built from dictionaries, arrays, strings and numbers) with sorted keys and unescaped
 /// slashes (paths read as written: `"tool-log/container-000000"`, not `"tool-log\/container-000000"`).
+/// A number that is not finite is written as null: JSONSerialization refuses NaN and infinity, and the
+/// whole document was left out then (nothing on stdout, exit 0), e.g. a bench's speed-up over a run that
+/// measured no commit.
 func printJSON(_ value: Any) {
-    if let data = try? JSONSerialization.data(withJSONObject: value, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]) {
+    do {
+        let data = try JSONSerialization.data(withJSONObject: finiteJSON(value), options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         FileHandle.standardOutput.write(data)
         FileHandle.standardOutput.write(Data("\n".utf8))
+    } catch {
+        FileHandle.standardError.write(Data("txlog: cannot write the JSON output: \(escaped("\(error)"))\n".utf8))
+    }
+}
+
+/// `value` with every non-finite Double (in dictionaries and arrays, at any depth) replaced by null.
+func finiteJSON(_ value: Any) -> Any {
+    switch value {
+    case let number as Double: return number.isFinite ? number : NSNull()
+    case let object as [String: Any]: return object.mapValues(finiteJSON)
+    case let array as [Any]: return array.map(finiteJSON)
+    default: return value
     }
 }
 
