@@ -107,22 +107,33 @@ struct BenchToolCheckTests {
         defer { LogTestKit.remove(scratch) }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try TxlogProcess.binary())
-        p.arguments = ["bench", "commit", "--writers", "1", "--seconds", "60"] + (givenDir ? ["--dir", scratch + "/d"] : [])
+        // A 2 MiB log: quick to create even under load; the bench then goes on for a minute.
+        p.arguments = ["bench", "append", "--container-mib", "1", "--containers", "2", "--sizes", "64", "--codecs", "none", "--seconds", "60"]
+            + (givenDir ? ["--dir", scratch + "/d"] : [])
         var environment = ProcessInfo.processInfo.environment
         environment["TMPDIR"] = scratch
         p.environment = environment
+        let errors = scratch + "/stderr"
+        _ = FileManager.default.createFile(atPath: errors, contents: nil)
+        let errorHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: errors))
+        defer { try? errorHandle.close() }
         p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
+        p.standardError = errorHandle
         try p.run()
         let root = givenDir ? scratch + "/d" : scratch + "/txlog-bench-\(p.processIdentifier)"
-        let started = await eventually(within: 60) { FileManager.default.fileExists(atPath: root + "/commit-log") }
-        kill(p.processIdentifier, SIGINT)
-        let ended = await eventually(within: 60) { !p.isRunning }
+        var started = false
+        _ = await eventually(within: 120) {
+            started = started || FileManager.default.fileExists(atPath: root + "/append-log")
+            return started || !p.isRunning
+        }
+        if p.isRunning { kill(p.processIdentifier, SIGINT) }
+        let ended = await eventually(within: 120) { !p.isRunning }
         if !ended { kill(p.processIdentifier, SIGKILL) }
-        #expect(started, "the bench never made its log")
-        try #require(ended, "txlog did not end after SIGINT")
-        #expect(p.terminationReason == .uncaughtSignal && p.terminationStatus == SIGINT, "\(p.terminationReason) \(p.terminationStatus)")
-        #expect(!FileManager.default.fileExists(atPath: root + "/commit-log"), "the bench log is left")
+        let stderr = (try? String(contentsOfFile: errors, encoding: .utf8)) ?? ""
+        #expect(started, "the bench never made its log: \(stderr)")
+        try #require(ended, "txlog did not end after SIGINT: \(stderr)")
+        #expect(p.terminationReason == .uncaughtSignal && p.terminationStatus == SIGINT, "\(p.terminationReason) \(p.terminationStatus): \(stderr)")
+        #expect(!FileManager.default.fileExists(atPath: root + "/append-log"), "the bench log is left")
         if !givenDir { #expect(!FileManager.default.fileExists(atPath: root), "the temporary directory is left") }
     }
 }

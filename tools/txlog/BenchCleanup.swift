@@ -41,6 +41,13 @@ enum BenchCleanup {
         benchSignalFD.store(fds[1], ordering: .releasing)
         let readFD = fds[0]
         let watcher = Thread {
+            // This thread takes the signals even when every other one blocks them (a mask inherited from
+            // the parent, or the pool's threads): the handler then runs here and the death below is sure.
+            var signals = sigset_t()
+            sigemptyset(&signals)
+            sigaddset(&signals, SIGINT)
+            sigaddset(&signals, SIGTERM)
+            pthread_sigmask(SIG_UNBLOCK, &signals, nil)
             var byte: UInt8 = 0
             while true {
                 let n = read(readFD, &byte, 1)
@@ -75,8 +82,8 @@ enum BenchCleanup {
             }
         }
         signal(sig, SIG_DFL)
-        kill(getpid(), sig)
-        // The default action of SIGINT and SIGTERM ends the process; should it not (blocked), exit as a shell would.
+        // To this thread, which does not block it: the default action ends the process.
+        raise(sig)
         _exit(128 + sig)
     }
 }
