@@ -158,8 +158,12 @@ extension LogCore {
         // stream with no base pins nothing, and recycling may have freed `lsn`'s container while the record
         // was looked up. Set there, the base put the log's base below its oldest container, and reading the
         // log from its base threw notFound, also after reopen.
+        beforeBaseMovesForTesting?()
         let old = try metaLock.withLock {
             try lock.withLock {
+                // Deleted since the first check (its flush let go of the lock): a base set on its entry now
+                // was reported as moved, of a stream that no longer exists.
+                guard state.cold[stream] != nil else { throw LogError(.notFound, "stream \(stream) was deleted") }
                 if let oldest = state.logicalToPhysical.keys.min(), lsn.container < oldest {
                     throw LogError(.invalidArgument, "new base \(lsn) is below the oldest container the log holds (\(oldest))", lsn: lsn)
                 }

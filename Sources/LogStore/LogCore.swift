@@ -143,6 +143,9 @@ final class LogCore: @unchecked Sendable {
     /// Tests only: called by a metadata change counted by `beginMetaChangeLocked` after it changed the
     /// in-memory state, before its base-file update.
     var beforeMetaChangeWrittenForTesting: (@Sendable () -> Void)?
+    /// Tests only: called by `advanceBase` after its checks and flush, before it takes `metaLock` to move
+    /// the base.
+    var beforeBaseMovesForTesting: (@Sendable () -> Void)?
     /// Tests only: called by close() when it is about to wait for operations under way.
     var closeWaitingForOperationsForTesting: (@Sendable () -> Void)?
     let cache: BlockCache

@@ -1,5 +1,6 @@
-// The id a created stream gets when the base file's next stream id is not above every id in its table
-// (docs/RELIABILITY.md, "Found by the tenth review"). Failed before the fix: the create reused id 0.
+// The stream table, found by the tenth review (docs/RELIABILITY.md): the id a created stream gets when the
+// base file's next stream id is not above every id in its table, and advanceBase of a stream deleted
+// meanwhile. Each test failed before its fix.
 
 import Foundation
 import Testing
@@ -61,5 +62,38 @@ extension BaseRecord {
         r.nextStreamID = next
         r.streams = ids.map { StreamEntry(id: $0, name: $0 == 0 ? "" : "s\($0)", base: .null, last: .null) }
         return r
+    }
+}
+
+@Suite("advanceBase of a stream deleted meanwhile")
+struct AdvanceBaseOfDeletedStreamTests {
+    /// A stream deleted between `advanceBase`'s first check (and its flush) and the step that moves the
+    /// base: the call reported success, having set a base on the deleted stream's entry.
+    @Test func deletedBeforeTheBaseMoves() throws {
+        let dir = FaultTestKit.temporaryPath("advance-base-deleted")
+        defer { FaultTestKit.remove(dir) }
+        let log = try LogStore.create(at: dir, options: LogCreateOptions(containerSize: 512 * 1024, containerCount: 3, blockSize: 4096, codec: .none))
+        defer { try? log.close() }
+        let a = try log.createStream("a")
+        let lsn = try a.append([1, 2, 3])
+        try log.flush(upTo: lsn)
+        let parked = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        log.core.beforeBaseMovesForTesting = {
+            parked.signal()
+            release.wait()
+        }
+        let outcome = LockedBox<LogError?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            do { try a.advanceBase(to: lsn) } catch let e as LogError { outcome.withLock { $0 = e } } catch {}
+            done.signal()
+        }.start()
+        parked.wait()
+        log.core.beforeBaseMovesForTesting = nil
+        try log.deleteStream("a")
+        release.signal()
+        done.wait()
+        #expect(outcome.snapshot?.code == .notFound, "advanceBase of a deleted stream: \(String(describing: outcome.snapshot))")
     }
 }
