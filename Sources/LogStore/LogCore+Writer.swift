@@ -280,6 +280,12 @@ extension LogCore {
 
 /// Runs `body` on a new detached POSIX thread.
 func spawnThread(_ body: @escaping @Sendable () -> Void) {
+    let started = trySpawnThread(body)
+    precondition(started, "pthread_create failed")
+}
+
+/// Runs `body` on a new detached POSIX thread; false (and `body` is dropped) if none can be started.
+func trySpawnThread(_ body: @escaping @Sendable () -> Void) -> Bool {
     final class Box {
         let body: @Sendable () -> Void
         init(_ body: @escaping @Sendable () -> Void) { self.body = body }
@@ -291,6 +297,10 @@ func spawnThread(_ body: @escaping @Sendable () -> Void) {
         Unmanaged<Box>.fromOpaque(raw).takeRetainedValue().body()
         return nil
     }, context)
-    precondition(rc == 0, "pthread_create failed: \(rc)")
+    guard rc == 0 else {
+        Unmanaged<Box>.fromOpaque(context).release()
+        return false
+    }
     pthread_detach(thread)
+    return true
 }

@@ -89,6 +89,10 @@ public final class TransactionManager: @unchecked Sendable {
     var failure: LogError?
     /// What the last recovery did.
     var recoveryStats = RecoveryStatistics()
+    /// Async commit steps run off the cooperative pool (``statistics``).
+    let offPoolSteps = Atomic<UInt64>(0)
+    /// The threads those steps run on: the process's shared set; a test may give a TM its own.
+    var offPoolThreads = OffPoolThreads.shared
     /// Tests only: runs on the commit driver's thread after a commit decision is appended, before its flush.
     var afterDecisionAppendForTesting: (@Sendable () -> Void)?
     /// Tests only: runs on the superior's prepare thread after its prepared record is appended, before its flush.
