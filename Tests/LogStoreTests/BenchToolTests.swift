@@ -46,6 +46,19 @@ struct BenchToolTests {
         #expect(abs(reported - (ratios[0] + ratios[1]) / 2) < 1e-9, "the median of two rounds is their mean")
     }
 
+    @Test("bench 2pc on a small log counts the commit steps that hopped off the cooperative pool", .timeLimit(.minutes(2)))
+    func twoPhaseSmallLogHops() async throws {
+        // 2 x 512 KiB: the log never has half a container free beyond its current one, so the hint is set
+        // for much of the run; on the default 4 x 32 MiB log it rarely is.
+        let rows = try await Self.rows(
+            ["2pc", "--clients", "4", "--modes", "2pc", "--seconds", "0.3", "--container-kib", "512", "--containers", "2"], section: "2pc")
+        let row = try #require(rows.first)
+        #expect((row["commits"] as? Int ?? 0) > 0, "\(row)")
+        #expect((row["offPoolSteps"] as? Int ?? 0) > 0, "\(row)")
+        #expect((row["offPoolStepsPerCommit"] as? Double ?? 0) > 0, "\(row)")
+        #expect(row["offPoolThreadsStarted"] is Int, "\(row)")
+    }
+
     @Test("bench append on a log smaller than its warm-up: the run stops at a full log, as --container-mib says", .timeLimit(.minutes(2)))
     func appendOnASmallLog() async throws {
         // 2,000 warm-up records of 64 KiB are 128 MiB; this log holds 32 MiB. The warm-up used to fill it,
