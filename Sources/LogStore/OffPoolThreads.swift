@@ -10,7 +10,8 @@
 // global executor uses too.) What a job costs is a lock and a condition signal when a thread is parked,
 // as in a steady stream of hops; a burst of blocked jobs starts a thread each, as libdispatch did for
 // the per-hop queues. A thread done with its job parks for the next one unless `maxIdle` threads are
-// parked already, and then ends, so the set shrinks back after a burst.
+// parked already, and ends when no job came for a while (5 s for the shared set, as libdispatch keeps
+// its idle threads), so the set shrinks back after bursts without starting threads for each of them.
 
 #if canImport(Glibc)
 import Glibc
@@ -28,10 +29,10 @@ package protocol OffPoolJob: AnyObject, Sendable {
 /// A process-wide set of threads that run jobs off Swift's cooperative pool, reusing parked threads and
 /// starting one whenever none is parked (see the file comment). Thread-safe.
 package final class OffPoolThreads: @unchecked Sendable {
-    /// The set the transaction managers use. It keeps as many threads parked as there are CPUs (4 to
-    /// 64): steps are started from cooperative-pool threads, one per CPU, so a steady stream of them
-    /// finds a parked thread, and a burst of blocked steps leaves no more than that behind.
-    package static let shared = OffPoolThreads(maxIdle: min(64, max(4, sysconf(Int32(_SC_NPROCESSORS_ONLN)))))
+    /// The set the transaction managers use: up to 256 threads parked, each for 5 s at most. A burst of
+    /// waiting steps (one per committing task under back-pressure) starts a thread each; the next burst
+    /// finds them parked instead of starting them again, and they end once the bursts stop.
+    package static let shared = OffPoolThreads(maxIdle: 256, idleNanoseconds: 5_000_000_000)
 
     /// A thread of the set: the job handed to it while it is parked, and what wakes it (guarded by the
     /// set's lock).
@@ -43,6 +44,8 @@ package final class OffPoolThreads: @unchecked Sendable {
 
     /// Threads kept parked at most.
     package let maxIdle: Int
+    /// How long a thread stays parked before it ends.
+    package let idleNanoseconds: UInt64
     /// Guards everything below.
     private let lock = Lock()
     /// Parked threads, the most recently parked last (it is the one woken next: its stack is warm).
@@ -51,8 +54,9 @@ package final class OffPoolThreads: @unchecked Sendable {
     private var jobs: UInt64 = 0
     private var live = 0
 
-    package init(maxIdle: Int) {
+    package init(maxIdle: Int, idleNanoseconds: UInt64) {
         self.maxIdle = max(1, maxIdle)
+        self.idleNanoseconds = idleNanoseconds
         idle.reserveCapacity(self.maxIdle)
     }
 
@@ -98,11 +102,23 @@ package final class OffPoolThreads: @unchecked Sendable {
         return false
     }
 
-    /// A thread's loop: runs its job, then parks for the next one, or ends if enough threads are parked.
+    /// A thread's loop: runs its job, then parks for the next one; ends if enough threads are parked, or
+    /// when no job came for `idleNanoseconds`.
     private func serve(_ worker: Worker) {
         while runJob(of: worker) {
             lock.lock()
-            while worker.job == nil { worker.wake.wait() }
+            let deadline = monotonicNanos() &+ idleNanoseconds
+            while worker.job == nil {
+                let now = monotonicNanos()
+                if now >= deadline {
+                    // Still parked (a job is handed over with the thread taken off `idle`, under the lock).
+                    if let i = idle.firstIndex(where: { $0 === worker }) { idle.remove(at: i) }
+                    live -= 1
+                    lock.unlock()
+                    return
+                }
+                worker.wake.wait(nanoseconds: deadline - now)
+            }
             lock.unlock()
         }
     }

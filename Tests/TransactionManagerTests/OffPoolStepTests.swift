@@ -30,7 +30,7 @@ import Testing
         defer { roomy.remove() }
         let (log1, tm1) = try roomy.createOnline()
         defer { try? log1.close() }
-        let clearThreads = OffPoolThreads(maxIdle: 2)
+        let clearThreads = OffPoolThreads(maxIdle: 2, idleNanoseconds: 60_000_000_000)
         tm1.offPoolThreads = clearThreads
         let (a1, b1, tx1) = try twoRMs(tm1)
         try await tx1.commit()
@@ -41,7 +41,7 @@ import Testing
         // Hint set: every step of every commit hops.
         let tight = TMScratch("offpool-set")
         defer { tight.remove() }
-        let threads = OffPoolThreads(maxIdle: 2)
+        let threads = OffPoolThreads(maxIdle: 2, idleNanoseconds: 60_000_000_000)
         let (log, tm) = try Self.hintSetTM(tight, threads: threads)
         defer { try? log.close() }
         #expect(log.appendMayWait)
@@ -73,7 +73,7 @@ import Testing
     @Test("a TM's steps run while every thread of the set is held by steps waiting for another log's room",
           .timeLimit(.minutes(1)))
     func blockedStepsHoldUpNoOne() async throws {
-        let threads = OffPoolThreads(maxIdle: 2)
+        let threads = OffPoolThreads(maxIdle: 2, idleNanoseconds: 60_000_000_000)
         // Log A: its writer is held writing a sealed block, so with a dirty limit of 0 every append waits.
         let scratchA = TMScratch("offpool-held")
         defer { scratchA.remove() }
@@ -126,7 +126,7 @@ import Testing
         #expect(!logA.isFailed && !logB.isFailed)
     }
 
-    @Test("sequential jobs reuse a parked thread; threads beyond maxIdle end once their job is done")
+    @Test("sequential jobs reuse a parked thread; threads beyond maxIdle end once their job is done, parked ones after the idle time")
     func threadsReused() async throws {
         final class Job: OffPoolJob, @unchecked Sendable {
             let started = DispatchSemaphore(value: 0)
@@ -139,7 +139,7 @@ import Testing
             }
             func finish() { done.signal() }
         }
-        let threads = OffPoolThreads(maxIdle: 2)
+        let threads = OffPoolThreads(maxIdle: 2, idleNanoseconds: 60_000_000_000)
         await onOwnThread {
             for _ in 0..<50 {
                 let job = Job()
@@ -161,5 +161,11 @@ import Testing
         }
         #expect(threads.counts.threadsStarted - before >= 3, "five jobs at once ran on five threads")
         #expect(await eventually { threads.counts.threadsAlive == 2 && threads.counts.threadsParked == 2 }, "\(threads.counts)")
+        // Parked threads end once no job came for the idle time.
+        let brief = OffPoolThreads(maxIdle: 2, idleNanoseconds: 20_000_000)
+        let last = Job()
+        #expect(brief.run(last))
+        await onOwnThread { last.done.wait() }
+        #expect(await eventually { brief.counts.threadsAlive == 0 && brief.counts.threadsParked == 0 }, "\(brief.counts)")
     }
 }

@@ -24,6 +24,8 @@ struct Bench2PC: AsyncParsableCommand {
     @Option(help: "Container size of the bench log in KiB (a multiple of 512). A small log keeps the log's appendMayWait hint set, so commit steps hop off the cooperative pool.")
     var containerKib = 32768
     @Option(help: "Containers in the bench log (2...64).") var containers = 4
+    @Option(help: "The log's maxDirtyBytes in KiB (default: the log's default). Below 256 (four blocks) the log's appendMayWait hint stays set, so every commit step hops off the cooperative pool.")
+    var maxDirtyKib: Int?
 
     func run() async throws { try await offCooperativePool(drive) }
 
@@ -39,9 +41,14 @@ struct Bench2PC: AsyncParsableCommand {
         }
         guard (2...64).contains(containers) else { throw ValidationError("--containers: 2...64") }
         let layout = LogCreateOptions(containerSize: UInt64(containerKib) << 10, containerCount: containers)
+        var open = LogOpenOptions()
+        if let maxDirtyKib {
+            guard (0...1 << 30).contains(maxDirtyKib) else { throw ValidationError("--max-dirty-kib: 0...1073741824") }
+            open.groupCommit.maxDirtyBytes = maxDirtyKib << 10
+        }
         let section = try Self.measure(
             dir: dir, seconds: options.seconds, clients: counts, recordSize: recordSize, modes: picked.sorted { $0 == .singlePhase && $1 != $0 },
-            rounds: rounds, layout: layout)
+            rounds: rounds, layout: layout, open: open)
         emit([section], options: options, dir: dir.root)
     }
 
@@ -49,7 +56,7 @@ struct Bench2PC: AsyncParsableCommand {
 
     static func measure(
         dir: BenchDirectory, seconds: Double, clients: [Int], recordSize: Int, modes: [Mode] = [.singlePhase, .twoPhase], rounds: Int = 1,
-        layout: LogCreateOptions = LogCreateOptions(containerSize: 32 << 20, containerCount: 4)
+        layout: LogCreateOptions = LogCreateOptions(containerSize: 32 << 20, containerCount: 4), open: LogOpenOptions = LogOpenOptions()
     ) throws -> BenchSection {
         var section = BenchSection(
             "2pc", columns: ["clients", "mode", "commits/s", "fdatasyncs", "commits/fdatasync", "p50 us", "p99 us", "CPU us/commit", "RSS B/commit", "hops/commit", "2pc/1pc"])
@@ -60,7 +67,7 @@ struct Bench2PC: AsyncParsableCommand {
                 for mode in modes {
                     let path = dir.fresh("2pc-log")
                     defer { dir.remove(path) }
-                    let r = try runOne(path: path, mode: mode, clients: n, recordSize: recordSize, seconds: seconds, layout: layout)
+                    let r = try runOne(path: path, mode: mode, clients: n, recordSize: recordSize, seconds: seconds, layout: layout, open: open)
                     if mode == .singlePhase { single = r.perSecond }
                     let ratio = mode == .twoPhase ? single.flatMap { $0 > 0 ? r.perSecond / $0 : nil } : nil
                     if let ratio { ratios.append(ratio) }
@@ -84,7 +91,7 @@ struct Bench2PC: AsyncParsableCommand {
         }
         section.notes.append("2pc: pre-prepare, prepare (each RM appends a prepare record, unflushed), forced decision record, commit, lazy end record")
         section.notes.append("1pc: the RM gets single-phase-commit, appends a commit record and flushes it (async) before answering")
-        section.notes.append("clients are Swift tasks; log: \(layout.containerCount) x \(layout.containerSize >> 10) KiB containers, lz4; every transaction also appends one work record per RM")
+        section.notes.append("clients are Swift tasks; log: \(layout.containerCount) x \(layout.containerSize >> 10) KiB containers, lz4, maxDirtyBytes \(open.groupCommit.maxDirtyBytes >> 10) KiB; every transaction also appends one work record per RM")
         section.notes.append("hops/commit: commit steps run off the cooperative pool because the log's appendMayWait hint was set (TM statistics.offPoolSteps)")
         section.notes.append("RSS B/commit: growth of resident memory over the measurement per commit; the bench's own latency samples account for 8")
         return section
@@ -106,8 +113,8 @@ struct Bench2PC: AsyncParsableCommand {
         var cpuMicrosPerCommit: Double { cpuSeconds / Double(max(commits, 1)) * 1e6 }
     }
 
-    static func runOne(path: String, mode: Mode, clients: Int, recordSize: Int, seconds: Double, layout: LogCreateOptions) throws -> Result {
-        let log = try LogStore.create(at: path, options: layout)
+    static func runOne(path: String, mode: Mode, clients: Int, recordSize: Int, seconds: Double, layout: LogCreateOptions, open: LogOpenOptions) throws -> Result {
+        let log = try LogStore.create(at: path, options: layout, openOptions: open)
         defer { try? log.close() }
         let tm = try TransactionManager.create(log: log)
         try tm.recover()
