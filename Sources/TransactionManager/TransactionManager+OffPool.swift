@@ -49,7 +49,7 @@ extension TransactionManager {
         TransactionManagerStatistics(offPoolSteps: offPoolSteps.load(ordering: .relaxed))
     }
 
-    /// Runs `body` now, or, when the TM's log says an append may wait, on a thread of ``offPoolThreads``
+    /// Runs `body` now, or, when the TM's log says an append may wait, on a thread of `offPoolThreads`
     /// (not a cooperative-pool thread), suspending the task until it is done. For the synchronous steps
     /// of the async commit paths that may append: the TM's records and the notifications whose handlers
     /// append (RMs' streams are on the TM's log).

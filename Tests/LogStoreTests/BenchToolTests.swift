@@ -53,9 +53,10 @@ struct BenchToolTests {
         let row = try #require(rows.first)
         let commits = try #require(row["commits"] as? Int)
         #expect(commits > 0, "\(row)")
-        // Four steps per two-phase commit; commits still in flight at either end of the window may add a few.
+        // Four steps per two-phase commit. A commit in flight at either end of the window (at most one per
+        // client at each end) is not counted but may have hopped within it.
         let steps = try #require(row["offPoolSteps"] as? Int)
-        #expect(steps >= 4 * commits - 4 * 4 && steps <= 4 * commits + 4 * 4, "\(row)")
+        #expect(steps >= 4 * commits - 2 * 4 * 4 && steps <= 4 * commits + 2 * 4 * 4, "\(row)")
         #expect(row["offPoolStepsPerCommit"] is Double, "\(row)")
         #expect(row["offPoolThreadsStarted"] is Int, "\(row)")
     }
