@@ -11,10 +11,16 @@ import TxLogTestSupport
 struct BenchToolCheckTests {
     /// Runs `txlog bench <arguments> --dir <scratch>/d` and returns how it ended.
     static func bench(_ arguments: [String], _ tag: String) async throws -> TxlogProcess.Ended {
+        try await benchMakingDir(arguments, tag).ended
+    }
+
+    /// As ``bench(_:_:)``, and whether the run made the `--dir` it was given.
+    static func benchMakingDir(_ arguments: [String], _ tag: String) async throws -> (ended: TxlogProcess.Ended, madeDir: Bool) {
         let scratch = LogTestKit.temporaryPath(tag)
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         defer { LogTestKit.remove(scratch) }
-        return try await TxlogProcess.run(["bench"] + arguments + ["--dir", scratch + "/d"], scratch: scratch, hangAfter: 120)
+        let ended = try await TxlogProcess.run(["bench"] + arguments + ["--dir", scratch + "/d"], scratch: scratch, hangAfter: 120)
+        return (ended, FileManager.default.fileExists(atPath: scratch + "/d"))
     }
 
     /// A list value that does not parse was dropped: `--writers 1,x` ran one writer count, `--codecs
@@ -29,8 +35,9 @@ struct BenchToolCheckTests {
     func badListValue(_ arguments: [String]) async throws {
         // The bad option is the last one given.
         let option = arguments[arguments.count - 2]
-        let ended = try await Self.bench(arguments + ["--seconds", "0.1", "--json"], "bench-check-list")
+        let (ended, madeDir) = try await Self.benchMakingDir(arguments + ["--seconds", "0.1", "--json"], "bench-check-list")
         #expect(ended.status == 64, "\(arguments): \(ended.status): \(ended.stderr)")
+        #expect(!madeDir, "a refused run made the --dir it was given")
         #expect(ended.stderr.hasPrefix("txlog: invalid-argument: \(option):"), "\(ended.stderr)")
         #expect(ended.stderr.split(separator: "\n").count == 1, "one line: \(ended.stderr)")
         #expect(ended.stdout.isEmpty, "no results for a refused run: \(ended.stdout.prefix(200))")

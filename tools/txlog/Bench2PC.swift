@@ -31,7 +31,6 @@ struct Bench2PC: AsyncParsableCommand {
 
     /// The measurement, on a thread of its own (see `offCooperativePool`): its clients are tasks.
     func drive() throws {
-        let dir = try BenchDirectory(options.dir)
         let counts = try benchList(clients, option: "--clients", in: 1...4096)
         guard (0...65536).contains(recordSize) else { throw ValidationError("--record-size: 0...65536") }
         let picked = try benchList(modes, option: "--modes", allowed: "1pc, 2pc, comma-separated") { ["1pc": Mode.singlePhase, "2pc": .twoPhase][$0] }
@@ -46,6 +45,8 @@ struct Bench2PC: AsyncParsableCommand {
             guard (0...1 << 30).contains(maxDirtyKib) else { throw ValidationError("--max-dirty-kib: 0...1073741824") }
             open.groupCommit.maxDirtyBytes = maxDirtyKib << 10
         }
+        // Made once the options are checked: a usage error leaves no --dir behind.
+        let dir = try BenchDirectory(options.dir)
         let section = try Self.measure(
             dir: dir, seconds: options.seconds, clients: counts, recordSize: recordSize, modes: picked.sorted { $0 == .singlePhase && $1 != $0 },
             rounds: rounds, layout: layout, open: open)

@@ -21,11 +21,12 @@ struct BenchAppend: ParsableCommand {
     func run() throws { try withBenchExitCodes(drive) }
 
     func drive() throws {
-        let dir = try BenchDirectory(options.dir)
         // A negative size trapped making its record.
         let sizeList = try benchList(sizes, option: "--sizes", in: 0...(Format.maxRawBlockLength - RecordHeader.size))
         let codecList = try benchCodecs(codecs)
         guard containerMib >= 1, containerMib <= 4096, containers >= 2 else { throw ValidationError("bad --container-mib or --containers") }
+        // Made once the options are checked: a usage error leaves no --dir behind.
+        let dir = try BenchDirectory(options.dir)
         let sections = try Self.measure(
             dir: dir, seconds: options.seconds, sizes: sizeList, codecs: codecList, containerSize: UInt64(containerMib) << 20,
             containerCount: containers)

@@ -13,6 +13,8 @@ import Glibc
 
 /// The write end of the pipe the handler writes the signal's number to (-1 until installed).
 private let benchSignalFD = Atomic<Int32>(-1)
+/// Set once a signal's cleanup has begun: the process is to die by that signal, not exit.
+private let benchDying = Atomic<Bool>(false)
 
 enum BenchCleanup {
     /// Paths to remove on a signal, each with how many registrations hold it.
@@ -73,7 +75,17 @@ enum BenchCleanup {
 
     /// Removes every registered path, then ends the process by `signal` with its default action (the
     /// shell sees the signal, e.g. exit status 130 for SIGINT).
+    /// Waits for ever once a signal's cleanup has begun, so the process dies by the signal rather than exit:
+    /// the cleanup removes the bench's files while the bench still runs, and the error that gives it (a
+    /// container it can no longer create, say) ended the process with an exit status first (seen under
+    /// load). `main` calls it before it exits, on every path.
+    static func parkIfDying() {
+        guard benchDying.load(ordering: .acquiring) else { return }
+        while true { pause() }
+    }
+
     private static func removeRegisteredAndDie(signal sig: Int32) -> Never {
+        benchDying.store(true, ordering: .releasing)
         let targets = paths.withLock { Array($0.keys) }
         for path in targets.sorted(by: { $0.count > $1.count }) {
             // A bench thread may create a file inside while the tree is removed: try again a few times.

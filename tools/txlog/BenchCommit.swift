@@ -30,12 +30,13 @@ struct BenchCommit: AsyncParsableCommand {
 
     /// The measurement, on a thread of its own (see `offCooperativePool`): async writers are tasks.
     func drive() throws {
-        let dir = try BenchDirectory(options.dir)
         let counts = try benchList(writers, option: "--writers", in: 1...1024)
         // Records are cut from the corpus: a larger size was reported while smaller records were written.
         guard (0...Self.corpusBytes).contains(recordSize), let c = Codec(parsing: codec) else {
             throw ValidationError("--record-size 0...\(Self.corpusBytes), --codec none, lz4 or zlib:N")
         }
+        // Made once the options are checked: a usage error leaves no --dir behind.
+        let dir = try BenchDirectory(options.dir)
         let section = try Self.measure(dir: dir, seconds: options.seconds, writers: counts, recordSize: recordSize, codec: c, api: api)
         emit([section], options: options, dir: dir.root)
     }

@@ -26,17 +26,20 @@ struct BenchCompress: ParsableCommand {
     func run() throws { try withBenchExitCodes(drive) }
 
     func drive() throws {
-        let dir = try BenchDirectory(options.dir)
         let codecList = try benchCodecs(codecs)
         // A negative count trapped allocating the records.
         guard (1...16_384).contains(mib) else { throw ValidationError("--mib: 1...16384") }
-        guard let input else {
+        let files = input.map { $0.split(separator: ",").map(String.init) }
+        if let files {
+            guard (1...(1 << 20)).contains(recordSize) else { throw ValidationError("--record-size: 1...1048576") }
+            guard !files.isEmpty else { throw ValidationError("--input: at least one file") }
+        }
+        // Made once the options are checked: a usage error leaves no --dir behind.
+        let dir = try BenchDirectory(options.dir)
+        guard let files else {
             emit([try Self.measure(dir: dir, seconds: options.seconds, mib: mib, codecs: codecList)], options: options, dir: dir.root)
             return
         }
-        guard (1...(1 << 20)).contains(recordSize) else { throw ValidationError("--record-size: 1...1048576") }
-        let files = input.split(separator: ",").map(String.init)
-        guard !files.isEmpty else { throw ValidationError("--input: at least one file") }
         let sections = try Self.measureInput(files: files, dir: dir, seconds: options.seconds, recordSize: recordSize, codecs: codecList)
         emit(sections, options: options, dir: dir.root)
     }

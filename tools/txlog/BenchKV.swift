@@ -22,12 +22,13 @@ struct BenchKV: AsyncParsableCommand {
 
     /// The measurement, on a thread of its own (see `offCooperativePool`): its clients are tasks.
     func drive() throws {
-        let dir = try BenchDirectory(options.dir)
         let counts = try benchList(clients, option: "--clients", in: 1...4096)
         guard (0...65536).contains(valueSize) else { throw ValidationError("--value-size: 0...65536") }
         guard keys >= 0 else { throw ValidationError("--keys: 0 or more") }
         // A negative count trapped (a reversed range) after the whole recovery measurement.
         guard (0...1024).contains(checkpointClients) else { throw ValidationError("--checkpoint-clients: 0...1024") }
+        // Made once the options are checked: a usage error leaves no --dir behind.
+        let dir = try BenchDirectory(options.dir)
         var section = BenchSection("kv", columns: ["measurement", "value", "unit", "vs log"])
         for n in counts {
             let baseline = try BenchCommit.measure(dir: dir, seconds: options.seconds, writers: [n], recordSize: valueSize + 32)

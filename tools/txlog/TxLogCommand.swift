@@ -47,9 +47,12 @@ struct TxLogCommand: AsyncParsableCommand {
             } else {
                 try command.run()
             }
+            BenchCleanup.parkIfDying()
         } catch let code as ExitCode {
+            BenchCleanup.parkIfDying()
             exit(withError: code)
         } catch {
+            BenchCleanup.parkIfDying()
             switch exitCode(for: error) {
             case .success:
                 exit(withError: error)  // --help, --version
