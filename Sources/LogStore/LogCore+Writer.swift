@@ -194,12 +194,15 @@ extension LogCore {
 
     // MARK: The writer thread
 
-    func startWriter() {
+    /// Starts the writer thread; false when the system starts no thread (its limit on threads, or on
+    /// memory for their stacks): the open then fails with a typed error instead of trapping.
+    func startWriter() -> Bool {
         lock.withLock { state.cursor = WriteCursor(unsynced: [], lastCRC: state.chainCRC, lastLSN: state.writtenLSN) }
-        spawnThread { [self] in
+        let body: @Sendable () -> Void = { [self] in
             writerLoop()
             writerDone.signal()
         }
+        return (options.startThreadForTesting ?? trySpawnThread)(body)
     }
 
     private func writerHasWorkLocked() -> Bool {
@@ -276,12 +279,6 @@ extension LogCore {
             DispatchQueue.global().async { for h in handlers { h(error) } }
         }
     }
-}
-
-/// Runs `body` on a new detached POSIX thread.
-func spawnThread(_ body: @escaping @Sendable () -> Void) {
-    let started = trySpawnThread(body)
-    precondition(started, "pthread_create failed")
 }
 
 /// Runs `body` on a new detached POSIX thread; false (and `body` is dropped) if none can be started.

@@ -97,6 +97,8 @@ public struct LogOpenOptions: Sendable {
     /// a caller that must be able to give up on the open of a large log (a cluster resource's terminate:
     /// `OnlineResource` sets it). Nil: the open runs to its end.
     public var isCancelled: (@Sendable () -> Bool)?
+    /// Tests only: starts the writer thread in place of `trySpawnThread` (false: no thread could be started).
+    var startThreadForTesting: (@Sendable (@escaping @Sendable () -> Void) -> Bool)?
 
     public init() {}
 

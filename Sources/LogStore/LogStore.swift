@@ -112,6 +112,8 @@ public final class LogStore: Sendable {
         let readOnly = options.readOnly || options.recovery == .pointInTime
         let baseFD = try io.open(basePath, mode: readOnly ? .readOnly : .readWrite)
         var opened: [Int32] = []
+        // Set once a `LogCore` holds the descriptors: its deinit closes them, so the catch below must not.
+        var ownedByCore = false
         do {
             if !readOnly {
                 guard try lockRidingOutInheritedDescriptors(io: io, fd: baseFD, isCancelled: options.isCancelled) else {
@@ -213,14 +215,21 @@ public final class LogStore: Sendable {
             let core = LogCore(
                 io: io, directory: directory, meta: meta, baseFile: baseFile, baseFD: baseFD, containers: containers, recovered: recovered,
                 options: options)
+            ownedByCore = true
             if !readOnly {
                 core.lock.withLock { core.refreshAppendHintLocked() }
-                core.startWriter()
+                // The system's limit on threads reached: a typed error, not a trap. The core closes the files
+                // (and so drops the writer lock) as it goes; what recovery made durable stays so.
+                guard core.startWriter() else {
+                    throw LogError(.io, "cannot start the log's writer thread: the system refused a new thread (its limit on threads or memory)", path: directory)
+                }
             }
             return LogStore(core: core)
         } catch {
-            for fd in opened { io.close(fd) }
-            io.close(baseFD)
+            if !ownedByCore {
+                for fd in opened { io.close(fd) }
+                io.close(baseFD)
+            }
             throw error
         }
     }
