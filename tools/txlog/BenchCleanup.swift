@@ -73,17 +73,18 @@ enum BenchCleanup {
         }
     }()
 
-    /// Removes every registered path, then ends the process by `signal` with its default action (the
-    /// shell sees the signal, e.g. exit status 130 for SIGINT).
     /// Waits for ever once a signal's cleanup has begun, so the process dies by the signal rather than exit:
     /// the cleanup removes the bench's files while the bench still runs, and the error that gives it (a
-    /// container it can no longer create, say) ended the process with an exit status first (seen under
-    /// load). `main` calls it before it exits, on every path.
+    /// container it can no longer create, say) can end the process with an exit status first. (A test run
+    /// under load once ended so; this is the one way found that can do it, not reproduced since.) `main`
+    /// calls it before it exits, on every path.
     static func parkIfDying() {
         guard benchDying.load(ordering: .acquiring) else { return }
         while true { pause() }
     }
 
+    /// Removes every registered path, then ends the process by `signal` with its default action (the
+    /// shell sees the signal, e.g. exit status 130 for SIGINT).
     private static func removeRegisteredAndDie(signal sig: Int32) -> Never {
         benchDying.store(true, ordering: .releasing)
         let targets = paths.withLock { Array($0.keys) }
