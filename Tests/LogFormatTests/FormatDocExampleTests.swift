@@ -36,8 +36,8 @@ import Testing
 
     /// The golden fixtures the documents show.
     static let fixtureNames: Set<String> = [
-        "container-header.bin", "base-slot.bin", "block-none.bin", "block-lz4.bin", "block-zlib6.bin", "tm-outcome-record.bin",
-        "tm-checkpoint.bin", "prepare-record.bin", "commit-record.bin", "checkpoint-record.bin", "snapshot.snap",
+        "container-header.bin", "base-slot.bin", "base-slot-sections.bin", "block-none.bin", "block-lz4.bin", "block-zlib6.bin", "tm-outcome-record.bin",
+        "tm-checkpoint.bin", "tm-checkpoint-index.bin", "prepare-record.bin", "commit-record.bin", "checkpoint-record.bin", "snapshot.snap",
     ]
 
     /// The hex dumps of `text`, each keyed by the fixture file named (in backquotes) last before it.
@@ -124,6 +124,25 @@ import Testing
         #expect(r.containers.map(\.endOffset) == [0xFFC00, 0, 0] && r.containers.map(\.logicalID) == [4, 5, 0])
     }
 
+    @Test("base-file.md: the second hex dump is base-slot-sections.bin, with the quoted CRC; its sections decode as quoted")
+    func baseSlotSections() throws {
+        let dump = Self.dumps(try Self.doc("base-file.md"))["base-slot-sections.bin"]
+        Self.expectMatches(dump, try Self.fixture("LogFormatTests/Fixtures/base-slot-sections.bin"), "base-slot-sections.bin")
+        let bytes = try #require(dump?.complete)
+        #expect(Self.crc(bytes, 0..<(128 + 340), zeroed: 12..<16) == 0x2CB7_FB15 && le32(bytes, 12) == 0x2CB7_FB15)
+        let r = try decodeBase(bytes)
+        #expect(r.containers.map(\.logicalID) == [4, 5, 0] && r.nextStreamID == 4)
+        #expect(r.streams.map(\.id) == [0, 1, 3] && r.streams.map(\.name) == ["", "orders", "audit"] && r.streams.allSatisfy { $0.flags == 0 })
+        let orders = r.streams[1]
+        #expect(orders.base.description == "4:8192:0" && orders.last.description == "4:1047040:2")
+        #expect(orders.archiveTail == .null && orders.restart.description == "4:1047040:1")
+        #expect(r.streams[2].archiveTail.description == "4:8192:0" && r.streams[2].restart == .null)
+        let p = r.policy
+        #expect(p.minContainers == 3 && p.maxContainers == 16 && p.growthIncrement == 2 && p.autoGrow && p.autoShrinkPercent == 50)
+        #expect(p.maxSizeBytes == 67_108_864 && p.containerPrefix == "ctr-")
+        #expect(r.containerNames == [2: "ctr-000002"])
+    }
+
     /// block.md's three dumps; block-none.bin's leaves rows of slot 2's data out, which record.md's
     /// payload dump and the quoted data ("txlog " × 16) fill in.
     @Test("block.md: the three hex dumps are the block fixtures, with the quoted CRCs; each decodes to the example's records")
@@ -172,6 +191,7 @@ import Testing
         let cases: [(doc: String, fixture: String)] = [
             ("tm-records.md", "TransactionManagerTests/Fixtures/tm-outcome-record.bin"),
             ("tm-records.md", "TransactionManagerTests/Fixtures/tm-checkpoint.bin"),
+            ("tm-records.md", "TransactionManagerTests/Fixtures/tm-checkpoint-index.bin"),
             ("kv-records.md", "TransactionalKVTests/Fixtures/prepare-record.bin"),
             ("kv-records.md", "TransactionalKVTests/Fixtures/commit-record.bin"),
             ("kv-records.md", "TransactionalKVTests/Fixtures/checkpoint-record.bin"),

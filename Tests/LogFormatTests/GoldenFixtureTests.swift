@@ -113,6 +113,35 @@ import TxLogTestSupport
         #expect(r.generation % 2 == 1)
     }
 
+    /// The second worked example of base-file.md: sections 2, 3 and 4 after the container table.
+    @Test func baseSlotSections() throws {
+        let expected = Sample.baseRecordWithSections.encode()
+        let file = try Self.fixture("base-slot-sections.bin", expected: expected)
+        Self.expectSameBytes("base-slot-sections.bin", file, expected)
+        #expect(file.count == 512)
+        #expect(le32(file, 24) == 340, "payload length: 108 + 152 + 48 + 32")
+        #expect(Array(file[128..<136]) == Array(expected[128..<136]) && le32(file, 132) == 100, "section 1 first, as in base-slot.bin")
+        // Section 2 at 236: type 2, required, body 144 bytes: next id 4, count 3, entries of 40, 48, 48 bytes.
+        #expect(le16(file, 236) == 2 && le16(file, 238) == 1 && le32(file, 240) == 144)
+        #expect(le16(file, 244) == 4 && le32(file, 248) == 3)
+        #expect(le16(file, 252) == 0 && le16(file, 256) == 0, "stream 0, empty name")
+        #expect(le16(file, 292) == 1 && le16(file, 294) == 0 && le16(file, 296) == 6 && String(decoding: file[332..<338], as: UTF8.self) == "orders")
+        #expect(le64(file, 300) == 0x0000_0004_0000_2000 && le64(file, 308) == 0x0000_0004_000F_FA02)
+        #expect(le64(file, 316) == 0 && le64(file, 324) == 0x0000_0004_000F_FA01)
+        #expect(le16(file, 340) == 3 && le16(file, 344) == 5 && le64(file, 364) == 0x0000_0004_0000_2000)
+        #expect(String(decoding: file[380..<385], as: UTF8.self) == "audit" && file[385..<388].allSatisfy { $0 == 0 })
+        // Section 3 at 388: body 40 bytes.
+        #expect(le16(file, 388) == 3 && le16(file, 390) == 1 && le32(file, 392) == 40)
+        #expect(le32(file, 396) == 3 && le32(file, 400) == 16 && le32(file, 404) == 2 && file[408] == 1 && file[409] == 50)
+        #expect(le16(file, 410) == 4 && le64(file, 412) == 64 << 20 && String(decoding: file[428..<432], as: UTF8.self) == "ctr-")
+        // Section 4 at 436: body 24 bytes: count 1, container 2 named ctr-000002, 4 bytes of padding.
+        #expect(le16(file, 436) == 4 && le16(file, 438) == 1 && le32(file, 440) == 24)
+        #expect(le32(file, 444) == 1 && le32(file, 448) == 2 && le16(file, 452) == 10)
+        #expect(String(decoding: file[454..<464], as: UTF8.self) == "ctr-000002" && file[464..<512].allSatisfy { $0 == 0 })
+        #expect(le32(file, 12) == CRC32C.checksum(Array(file[0..<12]) + [0, 0, 0, 0] + Array(file[16..<468])))
+        #expect(try decodeBase(file) == Sample.baseRecordWithSections)
+    }
+
     // MARK: Blocks
 
     /// Checks a decoded block against the worked example in block.md.
@@ -184,7 +213,7 @@ import TxLogTestSupport
     /// Every fixture this suite checks is present (in update mode the other tests are writing them).
     @Test(.disabled(if: GoldenFixtureTests.updating, "fixtures are being regenerated"))
     func fixtureSetIsComplete() throws {
-        let names = ["lsn.txt", "container-header.bin", "base-slot.bin", "block-none.bin", "block-lz4.bin", "block-zlib6.bin"]
+        let names = ["lsn.txt", "container-header.bin", "base-slot.bin", "base-slot-sections.bin", "block-none.bin", "block-lz4.bin", "block-zlib6.bin"]
         for name in names { #expect(Self.load(name) != nil, "Fixtures/\(name) is missing") }
     }
 }

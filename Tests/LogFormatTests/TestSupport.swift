@@ -72,6 +72,31 @@ enum Sample {
             ])
     }
 
+    /// ``baseRecord`` with the optional sections of base-file.md: a stream table (streams 0, 1 `orders`
+    /// and 3 `audit`, the streams of the block fixtures), a space policy whose container prefix is `ctr-`,
+    /// and the name of physical container 2, created under that prefix (base-slot-sections.bin).
+    static var baseRecordWithSections: BaseRecord {
+        var r = baseRecord
+        let base = LSN(container: 4, blockOffset: 8192, slot: 0)!
+        r.streams = [
+            StreamEntry(id: 0, name: ""),
+            StreamEntry(id: 1, name: "orders", base: base, last: durableHint, restart: LSN(container: 4, blockOffset: 1_047_040, slot: 1)!),
+            StreamEntry(id: 3, name: "audit", archiveTail: base),
+        ]
+        r.nextStreamID = 4
+        var p = LogPolicy()
+        p.minContainers = 3
+        p.maxContainers = 16
+        p.growthIncrement = 2
+        p.autoGrow = true
+        p.autoShrinkPercent = 50
+        p.maxSizeBytes = 64 << 20
+        p.containerPrefix = "ctr-"
+        r.policy = p
+        r.containerNames = [2: "ctr-000002"]
+        return r
+    }
+
     /// The LSNs of the lsn.txt fixture.
     static let lsns: [LSN] = [
         .null,
