@@ -145,6 +145,21 @@ import TxLogTestSupport
         }
     }
 
+    /// The limits table of base-file.md: a writable open refuses generation 2^63 − 1 (`UInt64.max / 2`) and
+    /// above, and takes the one below (it said 2^63, one above where the refusal starts).
+    @Test("the generation a writable open refuses starts at 2^63 - 1, as base-file.md says")
+    func generationBoundary() throws {
+        // rewriteBase writes the changed record with generation + 1.
+        let below = try Self.makeLog { $0.generation = UInt64.max / 2 - 2 }
+        defer { try? FileManager.default.removeItem(atPath: below) }
+        let log = try LogStore.open(at: below)
+        try log.close()
+        let at = try Self.makeLog { $0.generation = UInt64.max / 2 - 1 }
+        defer { try? FileManager.default.removeItem(atPath: at) }
+        expectLogError(.logFull) { _ = try LogStore.open(at: at) }
+        try LogStore.open(at: at, options: LogOpenOptions(readOnly: true)).close()
+    }
+
     @Test("a base file whose next physical id is the last: adding a container is invalid-argument, not a trap")
     func lastPhysicalID() throws {
         let dir = try Self.makeLog { $0.nextPhysicalID = .max }
