@@ -139,8 +139,40 @@ import TxLogTestSupport
         #expect(f.reason == "lost")
     }
 
+    /// The third worked example: the index of the checkpoint above written in three parts. Its CRC32C and
+    /// length cover the whole encoded checkpoint record, header included (the bytes of tm-checkpoint.bin);
+    /// the parts built as the document says reassemble to the checkpoint.
+    @Test func checkpointIndex() throws {
+        let expected = TMRecord.checkpointIndex(TMSample.checkpointIndex).encode(clock: TMSample.checkpointClock)
+        let f = try Self.fixture("tm-checkpoint-index.bin", expected: expected)
+        #expect(f == expected)
+        #expect(f.count == 72, "48 + 3 × 8")
+        #expect(Array(f[0..<8]) == [0x4B, 0x54, 0x4D, 0x31, 18, 1, 0, 0] && Self.u64(f, 8) == 9)
+        #expect(Self.u64(f, 16) == TMSample.tm.high && Self.u64(f, 24) == TMSample.tm.low)
+        let whole = try #require(Self.load("tm-checkpoint.bin"))
+        #expect(Self.u64(f, 32) == 247 && whole.count == 247)
+        #expect(Self.u32(f, 40) == CRC32C.checksum(whole) && Self.u32(f, 40) == 0xBF25_A2A8, "the CRC quoted in tm-records.md")
+        #expect(Self.u32(f, 44) == 3)
+        #expect([48, 56, 64].map { Self.u64(f, $0) } == [0x0000_0003_0000_2002, 0x0000_0003_0000_2003, 0x0000_0003_0000_2004])
+        let (record, clock) = try TMRecord.decode(f)
+        #expect(record == .checkpointIndex(TMSample.checkpointIndex) && clock == 9)
+        // The parts: records of 128, 128 and 75 bytes, whose slices concatenate to tm-checkpoint.bin.
+        let parts = TMSample.checkpointParts
+        #expect(parts.map(\.count) == [128, 128, 75])
+        #expect(parts.flatMap { Array($0[28...]) } == whole && parts.map { Self.u32($0, 24) } == [100, 100, 47])
+        let byLSN = Dictionary(uniqueKeysWithValues: zip(TMSample.partLSNs, parts))
+        guard case .checkpointIndex(let index) = record else {
+            Issue.record("tm-checkpoint-index.bin is not a checkpoint index")
+            return
+        }
+        let cp = try TransactionManager.assembleCheckpoint(index, at: LSN(rawValue: 0x0000_0003_0000_2005)) { lsn in
+            try #require(byLSN[lsn])
+        }
+        #expect(cp == TMSample.checkpoint)
+    }
+
     @Test func fixtureSetIsComplete() throws {
         let names = try FileManager.default.contentsOfDirectory(atPath: Self.sourceDirectory.path).sorted()
-        #expect(names == ["tm-checkpoint.bin", "tm-outcome-record.bin"])
+        #expect(names == ["tm-checkpoint-index.bin", "tm-checkpoint.bin", "tm-outcome-record.bin"])
     }
 }

@@ -55,6 +55,24 @@ enum TMSample {
 
     static let checkpointClock: UInt64 = 9
 
+    /// The third worked example (Fixtures/tm-checkpoint-index.bin): the checkpoint above written in parts,
+    /// as with a `maxRecordSize` of 128: slices of 128 − 28 = 100 bytes, appended at 3:8192:2, 3 and 4 (after
+    /// its covered-through LSN); the index holds the length and CRC32C of the 247 bytes of tm-checkpoint.bin.
+    static let partSize = 100
+    static let partLSNs = [LSN(rawValue: 0x0000_0003_0000_2002), LSN(rawValue: 0x0000_0003_0000_2003), LSN(rawValue: 0x0000_0003_0000_2004)]
+    static var checkpointIndex: TMCheckpointIndex {
+        let bytes = TMRecord.checkpoint(checkpoint).encode(clock: checkpointClock)
+        return TMCheckpointIndex(tm: tm, totalLength: UInt64(bytes.count), crc: CRC32C.checksum(bytes), parts: partLSNs)
+    }
+    /// The part records the index names, in order.
+    static var checkpointParts: [[UInt8]] {
+        let bytes = TMRecord.checkpoint(checkpoint).encode(clock: checkpointClock)
+        return stride(from: 0, to: bytes.count, by: partSize).enumerated().map { i, start in
+            let slice = Array(bytes[start..<min(bytes.count, start + partSize)])
+            return TMRecord.checkpointPart(index: UInt32(i), count: UInt32(partLSNs.count), bytes: slice).encode(clock: checkpointClock)
+        }
+    }
+
     /// One record of every kind, with non-trivial contents.
     static let everyKind: [TMRecord] = [
         .rmRegistered(rmRegisteredA),
