@@ -36,8 +36,9 @@ import Testing
 
     /// The golden fixtures the documents show.
     static let fixtureNames: Set<String> = [
-        "container-header.bin", "base-slot.bin", "base-slot-sections.bin", "block-none.bin", "block-lz4.bin", "block-zlib6.bin", "tm-outcome-record.bin",
-        "tm-checkpoint.bin", "tm-checkpoint-index.bin", "prepare-record.bin", "commit-record.bin", "checkpoint-record.bin", "snapshot.snap",
+        "container-header.bin", "base-slot.bin", "base-slot-sections.bin", "block-none.bin", "block-lz4.bin", "block-zlib6.bin",
+        "tm-outcome-record.bin", "tm-checkpoint.bin", "tm-checkpoint-index.bin", "prepare-record.bin", "commit-record.bin",
+        "checkpoint-record.bin", "snapshot.snap",
     ]
 
     /// The hex dumps of `text`, each keyed by the fixture file named (in backquotes) last before it.

@@ -213,7 +213,9 @@ import TxLogTestSupport
     /// Every fixture this suite checks is present (in update mode the other tests are writing them).
     @Test(.disabled(if: GoldenFixtureTests.updating, "fixtures are being regenerated"))
     func fixtureSetIsComplete() throws {
-        let names = ["lsn.txt", "container-header.bin", "base-slot.bin", "base-slot-sections.bin", "block-none.bin", "block-lz4.bin", "block-zlib6.bin"]
+        let names = [
+            "lsn.txt", "container-header.bin", "base-slot.bin", "base-slot-sections.bin", "block-none.bin", "block-lz4.bin", "block-zlib6.bin",
+        ]
         for name in names { #expect(Self.load(name) != nil, "Fixtures/\(name) is missing") }
     }
 }
