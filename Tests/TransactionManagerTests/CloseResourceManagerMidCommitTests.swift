@@ -126,7 +126,7 @@ struct CloseResourceManagerMidCommitTests {
     /// (test hook): nothing is owed to it. Before, its enlistment kept the closed RM, the commit was
     /// sent to its handler after `close()` returned, and the commit waited for that handler's answer
     /// (for ever, had it not given one).
-    @Test("an outcome-only RM closed after the decision gets no commit, and the commit does not wait for it", .timeLimit(.minutes(1)))
+    @Test("an outcome-only RM closed after the decision gets no commit, and the commit does not wait for it", .timeLimit(.minutes(3)))
     func outcomeOnlyRMClosedAfterTheDecision() async throws {
         let scratch = TMScratch("rm-close-outcome-only")
         defer { scratch.remove() }
@@ -152,7 +152,7 @@ struct CloseResourceManagerMidCommitTests {
     /// first recover notification. Before, `recover()` went on to deliver the second recover, then
     /// recovery-complete and tm-online, to the closed RM's handler after its `close()` had returned.
     /// Both commits stay owed: `b` opened again gets both.
-    @Test("an RM closed by its own handler during recover() gets nothing more; the outcomes stay owed", .timeLimit(.minutes(1)))
+    @Test("an RM closed by its own handler during recover() gets nothing more; the outcomes stay owed", .timeLimit(.minutes(3)))
     func rmClosedByItsHandlerDuringRecovery() async throws {
         let scratch = TMScratch("rm-close-in-recover")
         defer { scratch.remove() }

@@ -110,7 +110,7 @@ import Testing
             return (try? await txB.commit()) != nil
         }
         let starved = await onOwnThread { () -> Bool in
-            let timedOut = committed.wait(timeout: .now() + 20) == .timedOut
+            let timedOut = committed.wait(timeout: .now() + 60) == .timedOut
             io.open()
             return timedOut
         }
