@@ -115,6 +115,7 @@ extension LogCore {
     /// Blocks the caller while too many sealed bytes wait for the writer (back-pressure).
     func waitForSpaceLocked() throws {
         while state.dirtyBytes > options.groupCommit.maxDirtyBytes, state.failed == nil, !state.closed {
+            waitingForSpaceForTesting?()
             workCondition.signal()
             spaceCondition.wait()
         }
@@ -248,7 +249,10 @@ extension LogCore {
                 buffer: buffer, diskLength: disk, logical: o.logical, physical: o.physical, offset: o.offset,
                 firstLSN: first, lastLSN: last, crc: crc, pooled: pooled))
         state.chainCRC = crc
-        state.dirtyBytes += disk
+        // The memory the block holds until it is written, not its length on disk: a compressed block keeps
+        // a whole pool buffer, and counted by its stored length the sealed queue of a compressible
+        // workload held many times `maxDirtyBytes` (docs/RELIABILITY.md, eleventh review).
+        state.dirtyBytes += buffer.count
         state.open.offset += UInt64(disk)
         state.open.used = 0
         state.open.count = 0

@@ -51,10 +51,10 @@ extension LogCore {
 
         lock.lock()
         for b in state.sealed[0..<count] {
+            state.dirtyBytes -= b.buffer.count  // what `sealLocked` counted
             if b.pooled { state.pool.append(b.buffer) } else { b.buffer.deallocate() }
         }
         state.sealed.removeFirst(count)
-        state.dirtyBytes -= bytes
         refreshAppendHintLocked()
         if let last = batch.last { state.writtenLSN = last.lastLSN }
         if wantSync && cursor.unsynced.isEmpty { state.durableLSN = state.writtenLSN }

@@ -146,6 +146,11 @@ final class LogCore: @unchecked Sendable {
     /// Tests only: called by `advanceBase` after its checks and flush, before it takes `metaLock` to move
     /// the base.
     var beforeBaseMovesForTesting: (@Sendable () -> Void)?
+    /// Tests only: called (with `lock` held) each time an append waits for back-pressure to ease.
+    var waitingForSpaceForTesting: (@Sendable () -> Void)?
+    /// Tests only: called (with `lock` held) when something that closes container descriptors is about to
+    /// wait for the reads in progress (`activeReads`).
+    var waitingForReadsForTesting: (@Sendable () -> Void)?
     /// Tests only: called by close() when it is about to wait for operations under way.
     var closeWaitingForOperationsForTesting: (@Sendable () -> Void)?
     let cache: BlockCache
@@ -162,6 +167,8 @@ final class LogCore: @unchecked Sendable {
         var openBufferPooled = true
         var sealed: [SealedBlock] = []
         var pool: [UnsafeMutableRawBufferPointer] = []
+        /// Memory held by the sealed blocks not written yet (their buffers, whatever their length on disk):
+        /// what `maxDirtyBytes` bounds.
         var dirtyBytes = 0
         var chainCRC: UInt32
         var lastLSN: LSN

@@ -58,7 +58,9 @@ public struct GroupCommitOptions: Sendable {
     /// How long the writer waits after the first flush request for more to join the batch: at most
     /// ``maxLingerNanoseconds`` (one second). Default 0.
     public var lingerNanoseconds: UInt64 = 0
-    /// Sealed but unwritten bytes allowed in memory; appends wait (back-pressure) above it. At least 0
+    /// Memory that sealed but unwritten blocks may hold; appends wait (back-pressure) above it. A block
+    /// counts the buffer it holds (a whole block's, in sectors), however small it compresses to: blocks
+    /// of compressible records reach the limit long before their bytes on disk would. At least 0
     /// (0: an append that seals a block waits until the writer has written it). Default 64 MiB.
     public var maxDirtyBytes: Int = 64 * 1024 * 1024
 
