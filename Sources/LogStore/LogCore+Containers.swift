@@ -328,11 +328,23 @@ extension LogCore {
         // orphan that `strayFiles` lists and no open reads, and the removal still stands, so it is not
         // reported as if the container were still there. A failed directory sync is fail-stop, as every
         // sync error is.
+        // A read that looked the container up while it still held data (before recycling freed it) may be
+        // reading it now: closed under it, its descriptor number could name another file by the time it
+        // reads, or fail with EBADF (`io` for what is `notFound`).
+        lock.withLock { waitForReadsLocked() }
         io.close(removed.fd)
         try? io.unlinkFreeingGradually(removed.path)
         do { try io.fsyncDirectory(directory) } catch let e as LogError where e.code == .io {
             lock.withLock { failLocked(e) }
             throw lock.withLock { state.failed ?? e }
+        }
+    }
+
+    /// Waits (with `lock` held, which the wait lets go of) until no read is using a container descriptor.
+    func waitForReadsLocked() {
+        while state.activeReads > 0 {
+            waitingForReadsForTesting?()
+            readsDone.wait()
         }
     }
 
@@ -348,7 +360,7 @@ extension LogCore {
         let files = containers.map { (fd: $0.fd, path: $0.path) }
         deletionQueue.async { [self] in
             // A read that looked up one of these descriptors before recycling removed it finishes first.
-            lock.withLock { while state.activeReads > 0 { readsDone.wait() } }
+            lock.withLock { waitForReadsLocked() }
             for f in files {
                 io.close(f.fd)
                 try? io.unlinkFreeingGradually(f.path)  // in steps: see unlinkFreeingGradually
