@@ -14,12 +14,14 @@ public struct LogRecord: Sendable, Equatable {
     public var data: [UInt8]
 }
 
-/// Where a block's bytes are, as seen under the lock.
+/// Where a block's bytes are, as seen under the lock. The bytes of a block in memory are copied under the
+/// lock (its buffer goes back to the pool once written) and decoded after it is let go: decompressing and
+/// checking a block (milliseconds for a jumbo record's) under the log's lock held up every append.
 enum BlockSource {
-    /// The block records are being appended to (no successor yet).
-    case open(DecodedBlock)
-    /// Sealed, not yet written: decode from memory.
-    case memory(DecodedBlock)
+    /// The block records are being appended to (no successor yet): a copy of its records.
+    case open(header: BlockHeader, payload: [UInt8])
+    /// Sealed, not yet written: a copy of its bytes as they will be on disk.
+    case memory(bytes: [UInt8], identity: BlockIdentity)
     case disk(physical: UInt32, fd: Int32)
     /// Nothing at this position: the end of the log.
     case end
@@ -58,12 +60,11 @@ extension LogCore {
             if position == o.position {
                 guard o.count > 0 else { return .end }
                 let payload = [UInt8](UnsafeRawBufferPointer(rebasing: o.payload[0..<o.used]))
-                let slots = try DecodedBlock.parseRecords(payload, count: o.count)
                 let header = BlockHeader(
                     codecID: 0, codecLevel: 0, recordCount: UInt16(o.count), storedLength: UInt32(o.used),
                     rawLength: UInt32(o.used), logicalContainer: o.logical, blockOffset: UInt32(o.offset), epoch: epoch,
                     previousBlockCRC: state.chainCRC, durableHint: state.durableLSN, logSalt: logSalt, streamMask: o.streamMask)
-                return .open(DecodedBlock(header: header, payload: payload, slots: slots))
+                return .open(header: header, payload: payload)
             }
             if position > o.position { return .end }
             if let first = state.sealed.first, position >= first.firstLSN {
@@ -72,12 +73,9 @@ extension LogCore {
                     if absentIsCorrupt { throw LogError(.corrupt, "no block starts at \(position) in the blocks not yet written", lsn: position) }
                     throw LogError(.notFound, "no block starts at \(position)", lsn: position)
                 }
-                let bytes = UnsafeRawBufferPointer(rebasing: b.buffer[0..<b.diskLength])
+                let bytes = [UInt8](UnsafeRawBufferPointer(rebasing: b.buffer[0..<b.diskLength]))
                 let identity = BlockIdentity(logSalt: logSalt, logicalContainer: b.logical, blockOffset: UInt32(b.offset), maxEpoch: epoch)
-                switch DecodedBlock.decode(bytes, expecting: identity, maxRawLength: maxRawLength) {
-                case .success(let d): return .memory(d)
-                case .failure(let f): throw LogError(.corrupt, "in-memory block failed to decode: \(f)", lsn: position)
-                }
+                return .memory(bytes: bytes, identity: identity)
             }
             guard let physical = state.logicalToPhysical[position.container], let c = state.containers[physical] else {
                 throw LogError(.notFound, "logical container \(position.container) is not in the log", lsn: position)
@@ -87,8 +85,15 @@ extension LogCore {
         }
         switch source {
         case .end: return (nil, nil)
-        case .open(let d): return (d, nil)
-        case .memory(let d): return (d, d.header.diskLength)
+        case .open(let header, let payload):
+            return (DecodedBlock(header: header, payload: payload, slots: try DecodedBlock.parseRecords(payload, count: Int(header.recordCount))), nil)
+        case .memory(let bytes, let identity):
+            decodingInMemoryBlockForTesting?()
+            let decoded = bytes.withUnsafeBytes { DecodedBlock.decode($0, expecting: identity, maxRawLength: maxRawLength) }
+            switch decoded {
+            case .success(let d): return (d, d.header.diskLength)
+            case .failure(let f): throw LogError(.corrupt, "in-memory block failed to decode: \(f)", lsn: position)
+            }
         case .disk(let physical, let fd):
             defer {
                 lock.withLock {

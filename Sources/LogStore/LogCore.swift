@@ -151,6 +151,9 @@ final class LogCore: @unchecked Sendable {
     /// Tests only: called (with `lock` held) when something that closes container descriptors is about to
     /// wait for the reads in progress (`activeReads`).
     var waitingForReadsForTesting: (@Sendable () -> Void)?
+    /// Tests only: called by a read of a sealed block not written yet, between copying its bytes (under
+    /// `lock`) and decoding them.
+    var decodingInMemoryBlockForTesting: (@Sendable () -> Void)?
     /// Tests only: called by close() when it is about to wait for operations under way.
     var closeWaitingForOperationsForTesting: (@Sendable () -> Void)?
     let cache: BlockCache
