@@ -2,7 +2,8 @@
 
 import LogFormat
 
-/// Decoded blocks by position, evicted oldest-first when over budget. Thread-safe. The eviction queue
+/// Decoded blocks by position, evicted oldest-first when over budget. A block counts its payload and its
+/// record index (`footprint`). Thread-safe. The eviction queue
 /// (`order` from `head` on) holds at most about twice as many keys as there are cached blocks, plus 1024.
 final class BlockCache: @unchecked Sendable {
     private let lock = Lock()
@@ -17,14 +18,14 @@ final class BlockCache: @unchecked Sendable {
     func get(_ position: LSN) -> DecodedBlock? { lock.withLock { blocks[position.rawValue] } }
 
     func put(_ position: LSN, _ block: DecodedBlock) {
-        let size = block.payload.count + 64
+        let size = Self.footprint(block)
         guard size <= capacityBytes else { return }
         lock.withLock {
             guard blocks.updateValue(block, forKey: position.rawValue) == nil else { return }
             order.append(position.rawValue)
             bytes += size
             while bytes > capacityBytes, head < order.count {
-                if let old = blocks.removeValue(forKey: order[head]) { bytes -= old.payload.count + 64 }
+                if let old = blocks.removeValue(forKey: order[head]) { bytes -= Self.footprint(old) }
                 head += 1
             }
             if order.count - head > 2 * blocks.count + 1024 {
@@ -48,10 +49,17 @@ final class BlockCache: @unchecked Sendable {
     func evict(container: UInt32) {
         lock.withLock {
             for key in blocks.keys where UInt32(truncatingIfNeeded: key >> 32) == container {
-                if let old = blocks.removeValue(forKey: key) { bytes -= old.payload.count + 64 }
+                if let old = blocks.removeValue(forKey: key) { bytes -= Self.footprint(old) }
             }
         }
     }
 
     var residentBytes: Int { lock.withLock { bytes } }
+
+    /// The memory a cached block holds: its payload, and the index of its records, which for a block of
+    /// small records is larger than the payload (32 bytes a slot for 24-byte empty records). Counting the
+    /// payload alone let the cache hold over twice its budget.
+    static func footprint(_ block: DecodedBlock) -> Int {
+        block.payload.count + block.slots.count * MemoryLayout<RecordSlot>.stride + 64
+    }
 }

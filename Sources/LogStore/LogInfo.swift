@@ -31,7 +31,7 @@ public struct LogInfo: Sendable {
     public var streams: [StreamInfo]
     public var policy: LogPolicy
     public var statistics: FlushStatistics
-    /// Bytes of decompressed blocks held by the read cache.
+    /// Bytes of decompressed blocks (records and their index) held by the read cache.
     public var readCacheBytes: Int
     /// Total size of all containers.
     public var capacityBytes: UInt64

@@ -87,7 +87,7 @@ public struct LogOpenOptions: Sendable {
     /// it can prove durable, and a flush beyond it is `readOnly`.
     public var readOnly = false
     public var groupCommit = GroupCommitOptions()
-    /// Bytes of decompressed blocks kept for reads. Default 8 MiB.
+    /// Memory of decompressed blocks kept for reads (each block's records and their index). Default 8 MiB.
     public var readCacheBytes = 8 * 1024 * 1024
     /// Override the log's default codec for blocks written from now on. It must be valid
     /// (`zlib` levels 1...9): opening with an invalid one is `invalidArgument`.
