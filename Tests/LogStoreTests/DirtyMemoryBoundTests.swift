@@ -17,22 +17,14 @@ struct DirtyMemoryBoundTests {
         let blockSize = 64 * 1024
         try LogStore.create(at: dir, options: LogTestKit.options(containerSize: 16 << 20, blockSize: blockSize, codec: .lz4)).close()
         // The writer thread is held back (started only at the end): nothing is written meanwhile.
-        let writer = LockedBox<(@Sendable () -> Void)?>(nil)
-        var options = LogOpenOptions()
+        let writer = HeldWriter()
+        var options = writer.options()
         options.groupCommit.maxDirtyBytes = 256 * 1024
-        options.startThreadForTesting = { body in
-            writer.withLock { $0 = body }
-            return true
-        }
         let log = try LogStore.open(at: dir, options: options)
         let waited = LockedBox(false)
         log.core.waitingForSpaceForTesting = { waited.withLock { $0 = true } }
-        func startWriter() {
-            guard let body = writer.withLock({ w in defer { w = nil }; return w }) else { return }
-            Thread { body() }.start()
-        }
         defer {
-            startWriter()
+            writer.start()
             try? log.close()
         }
 
@@ -53,7 +45,7 @@ struct DirtyMemoryBoundTests {
         let bound = options.groupCommit.maxDirtyBytes + LogCore.pooledBufferSize(blockSize: blockSize)
         #expect(held <= bound, "sealed blocks hold \(held) bytes of buffers; maxDirtyBytes is \(options.groupCommit.maxDirtyBytes)")
 
-        startWriter()
+        writer.start()
         let appended = await appends.expectSuccess("the appends once the writer runs", within: 60)
         let last = try #require(appended)
         try await log.flush(upTo: last)

@@ -16,22 +16,13 @@ struct InMemoryBlockReadTests {
         defer { LogTestKit.remove(dir) }
         try LogStore.create(at: dir, options: LogTestKit.options(containerSize: 8 << 20, blockSize: 64 * 1024, codec: .lz4)).close()
         // The writer thread is held back (started only at the end): sealed blocks stay in memory.
-        let writer = LockedBox<(@Sendable () -> Void)?>(nil)
-        var options = LogOpenOptions()
-        options.startThreadForTesting = { body in
-            writer.withLock { $0 = body }
-            return true
-        }
-        let log = try LogStore.open(at: dir, options: options)
+        let writer = HeldWriter()
+        let log = try LogStore.open(at: dir, options: writer.options())
         let parked = LockedBox(false)
         let release = DispatchSemaphore(value: 0)
-        func startWriter() {
-            guard let body = writer.withLock({ w in defer { w = nil }; return w }) else { return }
-            Thread { body() }.start()
-        }
         defer {
             release.signal()
-            startWriter()
+            writer.start()
             try? log.close()
         }
         var lsns: [LSN] = []

@@ -8,10 +8,10 @@ import Testing
 
 @Suite("Reading while containers are recycled")
 struct ReadWhileRecyclingTests {
-    /// A two-container log: `first` is the log's first record, `second` a record in the next logical
-    /// container, everything flushed.
-    static func twoContainerLog(_ dir: String, io: ParkingIO) throws -> (log: LogStore, first: LSN, second: LSN) {
-        let log = try LogStore.create(at: dir, options: FaultTestKit.tinyOptions(containers: 2), io: io)
+    /// A log of `containers` containers (two by default): `first` is the log's first record, `second` a
+    /// record in the next logical container, everything flushed.
+    static func twoContainerLog(_ dir: String, io: ParkingIO, containers: Int = 2) throws -> (log: LogStore, first: LSN, second: LSN) {
+        let log = try LogStore.create(at: dir, options: FaultTestKit.tinyOptions(containers: containers), io: io)
         let first = try log.append(FaultTestKit.payload(0))
         var i = 1
         var lsn = first

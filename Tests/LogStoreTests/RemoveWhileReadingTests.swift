@@ -24,16 +24,8 @@ struct RemoveWhileReadingTests {
         defer { FaultTestKit.remove(dir) }
         let outcome = try await onOwnThread { () throws -> Outcome in
             let io = ParkingIO(parkAt: .containerRead)
-            let log = try LogStore.create(at: dir, options: FaultTestKit.tinyOptions(containers: 3), io: io)
+            let (log, first, lsn) = try ReadWhileRecyclingTests.twoContainerLog(dir, io: io, containers: 3)
             defer { try? log.close() }
-            let first = try log.append(FaultTestKit.payload(0))
-            var i = 1
-            var lsn = first
-            while lsn.container == first.container {
-                lsn = try log.append(FaultTestKit.payload(i))
-                i += 1
-            }
-            try log.flush()
             guard let physical = log.core.lock.withLock({ log.core.state.logicalToPhysical[first.container] }) else {
                 throw LogError(.notFound, "no container holds \(first)")
             }
