@@ -51,7 +51,8 @@ public final class SuperiorEnlistment: @unchecked Sendable {
 
     /// Commits a prepared (or in-doubt) transaction: forces the decision, sends commit, and returns once
     /// every participant acknowledged, or its RM closed (it gets the commit when it recovers). Throws
-    /// `invalid-state` while ``prepare()`` is still writing its prepared record, and `closed` when the
+    /// `invalid-state` while ``prepare()`` is still writing its prepared record or another `commit()` its
+    /// decision (a retried commit: the transaction is committing), and `closed` when the
     /// log is closed under the TM (as ``Transaction/commit()`` does: once the decision is durable it
     /// committed, and the message says so). Like ``Transaction/commit()``, it appends off Swift's
     /// cooperative pool when an append may wait.
@@ -150,23 +151,23 @@ extension TransactionManager {
             try await runPhase(txn, .prePrepare, txnState: .prePreparing) { $0.state == .active && $0.mask.contains(.prePrepare) }
         }
         try await runPhase(txn, .prepare, txnState: .preparing) { ($0.state == .active || $0.state == .prePrepared) && $0.mask.contains(.prepare) }
-        let (record, readOnly, wasLogged, floor): (TMRecord?, Bool, Bool, LSN) = try lock.withLock {
+        let (record, readOnly, wasLogged, floor): (TMRecord?, Effects?, Bool, LSN) = try lock.withLock {
             guard !txn.cutShort else { throw txn.stopError }
-            if !txn.enlistments.contains(where: { $0.state == .prepared }) { return (nil, true, txn.logged, .null) }
+            // Every participant read-only: committed in this same hold of the lock. Decided in a second
+            // one, a timeout, a rollback or a closed enlistment let in between rolled the transaction back
+            // (outcome-only participants got `rollback`) and the commit then overwrote that outcome.
+            if !txn.enlistments.contains(where: { $0.state == .prepared }) { return (nil, outcomeLocked(txn, .committed), txn.logged, .null) }
             let before = txn.logged ? txn.loggedForm : nil
             txn.state = .prepared
             let wasLogged = txn.logged
             let logged = txn.enlistments.contains { $0.isLogged }
-            guard logged else { return (nil, false, wasLogged, .null) }
+            guard logged else { return (nil, nil, wasLogged, .null) }
             txn.logged = true
-            return (.prepared(txn.loggedForm), false, wasLogged, stream == nil ? .null : beginRecordLocked(txn, before: before))
+            return (.prepared(txn.loggedForm), nil, wasLogged, stream == nil ? .null : beginRecordLocked(txn, before: before))
         }
-        if readOnly {
-            let effects = try lock.withLock {
-                if txn.detached { throw txn.closedError }
-                return outcomeLocked(txn, .committed)
-            }
-            await offPoolIfAppendMayWait { perform(effects) }
+        if let readOnly {
+            afterVotesCountedForTesting?()
+            await offPoolIfAppendMayWait { perform(readOnly) }
             return .readOnly
         }
         if let record, let stream {

@@ -140,7 +140,12 @@ extension TransactionManager {
     /// record in the same log, so the one flush below makes them durable too.
     func decideCommit(_ txn: TxnCore) async throws {
         let (record, wasLogged, floor): (TMRecord?, Bool, LSN) = try lock.withLock {
-            guard !txn.cutShort, txn.outcome == .undetermined else { throw txn.stopError }
+            guard !txn.cutShort else { throw txn.stopError }
+            // A second commit of a superior while the first one's decision is flushed: it committed (the
+            // rollback's `aborted` said the opposite to a superior retrying its commit).
+            guard txn.outcome == .undetermined else {
+                throw LogError(.invalidState, "transaction \(txn.id) is already committing: its commit decision is being written")
+            }
             if txn.forcing { throw Self.beingResolvedError(txn) }
             let before = txn.logged ? txn.loggedForm : nil
             txn.outcome = .committed
@@ -325,7 +330,9 @@ extension TransactionManager {
         txn.releaseParticipantsIfDoneLocked()
     }
 
-    /// Rolls back a transaction that has not prepared (client call, timeout, closed handle).
+    /// Rolls back a transaction that has not prepared (client call, timeout, closed handle). `reason`
+    /// becomes the `aborted` error its commit throws (a commit waiting for a vote that never comes ends
+    /// when the timeout fires, and says so).
     func rollback(_ txn: TxnCore, reason: String) throws {
         let fx: Effects = try lock.withLock {
             if txn.detached { throw txn.closedError }
@@ -333,6 +340,7 @@ extension TransactionManager {
             guard txn.canAbort else {
                 throw LogError(.invalidState, "transaction \(txn.id) is \(txn.state); only its superior or `resolve` can decide it now")
             }
+            if txn.abortReason == nil { txn.abortReason = LogError(.aborted, "transaction \(txn.id) was rolled back: \(reason)") }
             return outcomeLocked(txn, .aborted)
         }
         perform(fx)

@@ -10,7 +10,8 @@ extension TransactionManager {
     /// Forces the outcome of a prepared, in-doubt or unfinished transaction, or forgets it. Writes an
     /// audited record (who, when, why), forced to disk, before anything is sent; the outcome changes
     /// only once that record is in the log, so a record the log refuses (`log-full`) changes nothing.
-    /// While it is written, the superior's commit and rollback and another resolve get `invalid-state`. The outcome is then
+    /// While it is written, the superior's commit and rollback and another resolve get `invalid-state`;
+    /// so does a resolve while a superior's commit writes its decision. The outcome is then
     /// listed in ``forcedOutcomes`` and kept by later checkpoints (the most recent
     /// ``TransactionManagerOptions/auditRetention``).
     ///
@@ -35,7 +36,10 @@ extension TransactionManager {
             case .prepared, .inDoubt, .committing, .aborting: break
             default: throw LogError(.invalidState, "transaction \(id) is \(txn.state); only prepared or unfinished transactions can be resolved")
             }
-            if txn.forcing || txn.recordInFlight { throw Self.beingResolvedError(txn) }
+            // A superior's commit whose decision is appended and being flushed (committed, not yet sent):
+            // a forced record now would send the commit a second time, or forget a committing transaction.
+            let decisionBeingFlushed = txn.outcome == .committed && (txn.state == .prepared || txn.state == .inDoubt)
+            if txn.forcing || txn.recordInFlight || decisionBeingFlushed { throw Self.beingResolvedError(txn) }
             if action == .commit, txn.outcome == .aborted {
                 throw LogError(.invalidState, "transaction \(id) already rolled back; it cannot be committed")
             }

@@ -97,6 +97,8 @@ public final class TransactionManager: @unchecked Sendable {
     var afterDecisionAppendForTesting: (@Sendable () -> Void)?
     /// Tests only: runs on the superior's prepare thread after its prepared record is appended, before its flush.
     var afterPreparedAppendForTesting: (@Sendable () -> Void)?
+    /// Tests only: runs on the superior's prepare thread once the votes are counted (every one read-only).
+    var afterVotesCountedForTesting: (@Sendable () -> Void)?
     /// Tests only: runs on `resolve`'s thread after its forced record is appended, before its flush.
     var afterForcedAppendForTesting: (@Sendable () -> Void)?
     /// Tests only: runs on `createResourceManager`'s thread after the registration record is appended, before its flush.

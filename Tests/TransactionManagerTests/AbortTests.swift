@@ -159,6 +159,22 @@ import TxLogTestSupport
         #expect(tx.state == .aborted)
     }
 
+    /// An RM that never answers prepare holds the commit until the timeout; the commit's `aborted` says
+    /// that the timeout rolled it back (before, it said only "was rolled back", as for any rollback).
+    @Test func timeoutOfACommitWaitingForAVoteSaysSo() async throws {
+        let tm = TransactionManager.volatile()
+        try tm.recover()
+        let a = try ScriptedRM.online(tm, volatile: true)
+        a.on(.prepare, .hold)
+        let tx = try tm.createTransaction(timeout: .milliseconds(50))
+        _ = try a.enlist(tx)
+        var thrown: LogError?
+        do { try await tx.commit() } catch { thrown = error as? LogError }
+        #expect(thrown?.code == .aborted)
+        #expect(thrown?.message.contains("timed out") == true, "\(String(describing: thrown))")
+        #expect(a.kinds(tx.id) == [.prePrepare, .prepare, .rollback])
+    }
+
     @Test func preparedTransactionNeverTimesOut() async throws {
         let tm = TransactionManager.volatile()
         try tm.recover()

@@ -3,6 +3,7 @@
 
 import Foundation
 import LogStore
+import Synchronization
 import Testing
 import TxLogTestSupport
 @testable import TransactionManager
@@ -103,6 +104,33 @@ import TxLogTestSupport
         tm.lock.withLock { core.forcing = false }
         try await superior.commit()
         #expect(a.kinds(tx.id) == [.prePrepare, .prepare, .commit])
+    }
+
+    /// A superior's commit has appended its decision and flushes it (the outcome is committed, the
+    /// state still prepared): a resolve then is refused, as while the record is appended. Before, a
+    /// `commit` resolve logged a forced record and sent the commit, and the superior's commit then
+    /// finished the transaction again (a second end record; an RM that had not answered yet got the
+    /// commit twice); a `forget` dropped the transaction, which the superior's commit then committed
+    /// anyway, its end record never written.
+    @Test(arguments: [ForcedAction.commit, .forget])
+    func resolveWhileASuperiorsDecisionIsFlushedIsRefused(_ action: ForcedAction) async throws {
+        let dir = TMScratch("resolve-decision-flush")
+        defer { dir.remove() }
+        let (log, tm) = try dir.createOnline()
+        defer { try? log.close() }
+        let (a, tx, superior) = try await preparedUnderSuperior(tm)
+        let id = tx.id
+        let refusal = Mutex<LogError.Code?>(nil)
+        tm.afterDecisionAppendForTesting = {
+            let error = errorOfAsyncCall { try await tm.resolve(id, action: action) }
+            refusal.withLock { $0 = error?.code }
+        }
+        try await Task(executorPreference: OwnThreadExecutor()) { try await superior.commit() }.value
+        tm.afterDecisionAppendForTesting = nil
+        #expect(refusal.withLock { $0 } == .invalidState)
+        #expect(a.kinds(id) == [.prePrepare, .prepare, .commit])
+        #expect(a.errors == [])
+        #expect(try tmRecordKinds(tm) == [.rmRegistered, .prepared, .outcome, .end])
     }
 
     @Test func forcedRollbackThenCommitIsRefused() async throws {
