@@ -144,6 +144,8 @@ extension TransactionManager {
             // A second commit of a superior while the first one's decision is flushed: it committed (the
             // rollback's `aborted` said the opposite to a superior retrying its commit).
             guard txn.outcome == .undetermined else {
+                // Forgotten by a `resolve` meanwhile (aborted, not cut short): it stays rolled back.
+                guard txn.outcome == .committed else { throw txn.abortError }
                 throw LogError(.invalidState, "transaction \(txn.id) is already committing: its commit decision is being written")
             }
             if txn.forcing { throw Self.beingResolvedError(txn) }
