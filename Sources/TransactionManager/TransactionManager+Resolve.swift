@@ -15,7 +15,8 @@ extension TransactionManager {
     /// listed in ``forcedOutcomes`` and kept by later checkpoints (the most recent
     /// ``TransactionManagerOptions/auditRetention``).
     ///
-    /// - `commit` / `rollback`: refused when the outcome is already known and differs.
+    /// - `commit` / `rollback`: refused when the outcome is already known and differs; when it is the
+    ///   same, the record is written (audited) and nothing is sent again.
     /// - `forget`: drops the transaction without telling anyone (for participants that will never come
     ///   back); they must then be repaired by hand.
     ///
@@ -76,11 +77,14 @@ extension TransactionManager {
             guard !txn.detached, transactions[id] === txn else { return Effects() }
             txn.logged = true
             var fx = Effects()
+            // The outcome it already has (a committing or aborting transaction): audited, nothing more.
+            // Decided again, it was sent again to every participant still to acknowledge it, and each
+            // one's answer to the first notification made its second answer `invalid-state`.
             switch action {
             case .commit:
-                fx = outcomeLocked(txn, .committed)
+                if txn.outcome != .committed { fx = outcomeLocked(txn, .committed) }
             case .rollback:
-                fx = outcomeLocked(txn, .aborted)
+                if txn.outcome != .aborted { fx = outcomeLocked(txn, .aborted) }
             case .forget:
                 txn.logged = false  // the forced record ends it
                 txn.outcome = txn.outcome == .undetermined ? .aborted : txn.outcome

@@ -227,6 +227,28 @@ import TxLogTestSupport
         #expect(tm.virtualClock == 2)  // already committed: the clock does not move again
     }
 
+    /// A live transaction committing, its RM `b` not yet acknowledging: a resolve to commit is audited
+    /// and sends nothing. Before, it decided again and sent `b` the commit a second time, and `b`'s
+    /// answer to the second one was refused (`invalid-state`).
+    @Test func resolveToTheOutcomeItHasSendsNothingAgain() async throws {
+        let dir = TMScratch("resolve-same-outcome")
+        defer { dir.remove() }
+        let (log, tm) = try dir.createOnline()
+        defer { try? log.close() }
+        let (a, b, tx) = try twoRMs(tm)
+        b.on(.commit, .hold)
+        let committing = Task(executorPreference: OwnThreadExecutor()) { try await tx.commit() }
+        #expect(await b.waitFor(.commit, tx: tx.id))
+        try await tm.resolve(tx.id, action: .commit, actor: "ops")
+        #expect(try Self.lastForced(tm)?.action == .commit)
+        #expect(b.kinds(tx.id) == [.prePrepare, .prepare, .commit])
+        try b.release(.commit, tx: tx.id)
+        try await committing.value
+        #expect(a.kinds(tx.id) == [.prePrepare, .prepare, .commit])
+        #expect(b.held.isEmpty)
+        #expect(a.errors == [] && b.errors == [])
+    }
+
     @Test func onlyPreparedOrUnfinishedTransactionsCanBeResolved() async throws {
         let dir = TMScratch("resolve-active")
         defer { dir.remove() }
