@@ -8,14 +8,27 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 .PHONY: deps build demo test test-long bench compare fuzz fuzz-smoke killloop tsan asan docs-check clean
 
 # A package counts as present only when dpkg says "ok installed": `dpkg -s` also succeeds for one that was
-# removed but not purged (its configuration files kept), whose headers are gone.
+# removed but not purged (its configuration files kept), whose headers are gone. Without dpkg (not Debian)
+# the libraries found by pkg-config will do; otherwise, and when they cannot be installed (no apt-get, not
+# root and no sudo), it stops with one line saying what to install instead of a "not found" from the shell.
 deps:
-	@missing=""; for p in $(APT_PACKAGES); do \
+	@if ! command -v dpkg-query >/dev/null 2>&1; then \
+		pkg-config --exists liblz4 zlib 2>/dev/null && exit 0; \
+		echo "make deps: no dpkg-query (not Debian?) and pkg-config finds no liblz4 and zlib: install the lz4 and zlib development files and pkg-config ($(APT_PACKAGES) on Debian)" >&2; exit 1; \
+	fi; \
+	missing=""; for p in $(APT_PACKAGES); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed$$' || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
+		if ! command -v apt-get >/dev/null 2>&1; then \
+			echo "make deps: missing:$$missing; no apt-get here to install them: install them yourself" >&2; exit 1; \
+		fi; \
+		if [ -n "$(SUDO)" ] && ! command -v $(SUDO) >/dev/null 2>&1; then \
+			echo "make deps: missing:$$missing; not root and no sudo: as root, run apt-get install$$missing" >&2; exit 1; \
+		fi; \
 		echo "installing:$$missing"; \
-		$(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+		$(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing \
+			|| { echo "make deps: could not install$$missing (apt-get failed, above)" >&2; exit 1; }; \
 	fi
 
 build: deps
