@@ -5,7 +5,9 @@ import LogFormat
 
 /// How to open a file.
 public enum FileOpenMode: Sendable, Equatable {
+    /// Open an existing file for reading only.
     case readOnly
+    /// Open an existing file for reading and writing.
     case readWrite
     /// Create a new file; fail if it exists.
     case createExclusive
@@ -15,23 +17,33 @@ public enum FileOpenMode: Sendable, Equatable {
 /// `errno`. Blocking calls are only ever made from the log's own threads or the caller's thread in
 /// synchronous APIs, never from Swift's cooperative pool.
 public protocol FileIO: Sendable {
+    /// Opens `path` in `mode` (close-on-exec); returns the descriptor. A missing file is `notFound`.
     func open(_ path: String, mode: FileOpenMode) throws -> Int32
+    /// Closes a descriptor `open` returned. Never fails: an error of close(2) is ignored.
     func close(_ fd: Int32)
     /// Reads up to `buffer.count` bytes at `offset`; returns the count read (0 at end of file).
     func pread(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int
     /// Writes the buffers back to back starting at `offset`; returns the count written, which may be short.
     func pwritev(_ fd: Int32, _ buffers: [UnsafeRawBufferPointer], at offset: UInt64) throws -> Int
+    /// Makes the file's data (and the metadata needed to read it back) durable.
     func fdatasync(_ fd: Int32) throws
+    /// Makes the file's data and all its metadata durable.
     func fsync(_ fd: Int32) throws
     /// fsyncs a directory, making creates, renames and unlinks in it durable.
     func fsyncDirectory(_ path: String) throws
+    /// The file's size in bytes.
     func fileSize(_ fd: Int32) throws -> UInt64
+    /// Cuts (or extends with zeros) the file to `size` bytes.
     func truncate(_ fd: Int32, to size: UInt64) throws
+    /// Renames `from` to `to` atomically, replacing `to` if it exists.
     func rename(_ from: String, _ to: String) throws
+    /// Removes the file at `path`; a missing file is `notFound`.
     func unlink(_ path: String) throws
+    /// Creates the directory `path` (its parent must exist).
     func makeDirectory(_ path: String) throws
     /// Names in a directory, without `.` and `..`; throws `notFound` if it does not exist.
     func listDirectory(_ path: String) throws -> [String]
+    /// Whether anything exists at `path`.
     func fileExists(_ path: String) -> Bool
     /// Takes an exclusive advisory lock without waiting; returns false if another process holds it.
     func tryLockExclusive(_ fd: Int32) throws -> Bool
@@ -48,9 +60,12 @@ public protocol FileIO: Sendable {
 
 /// Which file a descriptor is open on: two descriptors with the same identity read the same file.
 public struct FileIdentity: Sendable, Hashable {
+    /// The device the file is on (`st_dev`).
     public var device: UInt64
+    /// The file's inode number on that device (`st_ino`).
     public var inode: UInt64
 
+    /// An identity from a device and an inode number.
     public init(device: UInt64, inode: UInt64) {
         self.device = device
         self.inode = inode
@@ -101,6 +116,7 @@ extension FileIO {
         }
     }
 
+    /// Writes every byte of `bytes` at `offset`, looping over short writes.
     public func writeAll(_ fd: Int32, _ bytes: [UInt8], at offset: UInt64) throws {
         try bytes.withUnsafeBytes { try writeAll(fd, [$0], at: offset) }
     }

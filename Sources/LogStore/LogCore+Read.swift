@@ -6,11 +6,17 @@ import LogFormat
 
 /// One record read back from the log.
 public struct LogRecord: Sendable, Equatable {
+    /// The record's LSN: its logical container, block offset and slot.
     public var lsn: LSN
+    /// Data or restart record.
     public var type: RecordType
+    /// The id of the stream the record belongs to (0: the default stream).
     public var stream: UInt16
+    /// The previous-LSN link given at append (`LSN.invalid` ends the chain).
     public var previous: LSN
+    /// The undo-next link given at append (`LSN.invalid` ends the chain).
     public var undoNext: LSN
+    /// The record's bytes, as appended.
     public var data: [UInt8]
 }
 

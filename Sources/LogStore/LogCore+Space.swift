@@ -294,9 +294,14 @@ extension LogCore {
 
 /// A byte range of a container that holds log records to archive.
 public struct ArchiveExtent: Sendable, Equatable {
+    /// The container file's fixed id.
     public var physicalID: UInt32
+    /// The logical container it holds.
     public var logicalID: UInt32
+    /// The container file's path.
     public var path: String
+    /// The first byte of the range, from the start of the container file.
     public var startOffset: UInt64
+    /// The byte after the range.
     public var endOffset: UInt64
 }

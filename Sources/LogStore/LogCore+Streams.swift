@@ -4,14 +4,21 @@ import LogFormat
 
 /// A snapshot of one stream.
 public struct StreamInfo: Sendable, Equatable {
+    /// The stream's id, as records carry it (0: the default stream).
     public var id: UInt16
     /// Empty for the log's default stream 0.
     public var name: String
+    /// The stream's base: its records below it may be recycled.
     public var baseLSN: LSN
+    /// The stream's last record (`LSN.null` before its first).
     public var lastLSN: LSN
+    /// The stream's latest restart area (`LSN.null` when it has none).
     public var restartLSN: LSN
+    /// The stream's archive tail: its records from there on are not archived yet (`LSN.null`: not set).
     public var archiveTail: LSN
+    /// Bytes the stream holds reserved for records it has not appended yet.
     public var reservedBytes: Int
+    /// Records the stream holds reserved.
     public var reservedRecords: Int
 }
 

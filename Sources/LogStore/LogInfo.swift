@@ -14,22 +14,35 @@ public struct LogInfo: Sendable {
         public var path: String
     }
 
+    /// The log's directory, as given to `open` or `create`.
     public var directory: String
+    /// The log's identity, written in the base file and every container header.
     public var logID: LogID
+    /// Bytes per container file.
     public var containerSize: UInt64
+    /// Bytes per block (before compression).
     public var blockSize: Int
+    /// The largest record an append accepts.
     public var maxRecordSize: Int
+    /// The codec of the blocks written from now on.
     public var codec: Codec
+    /// The writer session: incremented by every writable open.
     public var epoch: UInt32
     /// The lowest base of any stream (records below it can be recycled).
     public var baseLSN: LSN
+    /// The log's last record, durable or not.
     public var lastLSN: LSN
     /// `LogStore.durableLSN`: on a read-only log, only what it can prove durable.
     public var durableLSN: LSN
+    /// The log-wide archive tail: containers from there on wait to be archived (`LSN.null`: not set).
     public var archiveTail: LSN
+    /// Every container file, by physical id.
     public var containers: [Container]
+    /// Every stream, by id.
     public var streams: [StreamInfo]
+    /// The space policy: growth, shrink, size limits, container name prefix.
     public var policy: LogPolicy
+    /// This process's flush counters (all zero on a read-only log).
     public var statistics: FlushStatistics
     /// Bytes of decompressed blocks (records and their index) held by the read cache.
     public var readCacheBytes: Int
@@ -41,6 +54,7 @@ public struct LogInfo: Sendable {
     public var freeBytes: UInt64
     /// Bytes held by reservations.
     public var reservedBytes: UInt64
+    /// Containers holding no data (state `inactive`).
     public var freeContainers: Int { containers.filter { $0.state == .inactive }.count }
 }
 

@@ -15,8 +15,10 @@ public struct LogCreateOptions: Sendable {
     /// Default compression of sealed blocks. Default lz4.
     public var codec: Codec = .lz4
 
+    /// The default options (2 containers of 64 MiB, 64 KiB blocks, lz4).
     public init() {}
 
+    /// Options with the given layout and codec; the others keep their defaults.
     public init(containerSize: UInt64, containerCount: Int, blockSize: Int = 64 * 1024, codec: Codec = .lz4) {
         self.containerSize = containerSize
         self.containerCount = containerCount
@@ -67,6 +69,7 @@ public struct GroupCommitOptions: Sendable {
     /// The longest linger accepted: a longer one would hold every flush that long.
     public static let maxLingerNanoseconds: UInt64 = 1_000_000_000
 
+    /// The default options.
     public init() {}
 
     func validate() throws {
@@ -81,11 +84,13 @@ public struct GroupCommitOptions: Sendable {
 
 /// Options for opening a log.
 public struct LogOpenOptions: Sendable {
+    /// How recovery treats damage at the end of the log. Default: a torn tail is dropped.
     public var recovery: RecoveryMode = .tolerateTornTail
     /// Open for inspection only: no lock, no writes. Works while another process writes the log; the log is
     /// seen as the open found it until `LogStore.refresh()` catches it up. Such a log's `durableLSN` is what
     /// it can prove durable, and a flush beyond it is `readOnly`.
     public var readOnly = false
+    /// How flushes are batched into fdatasyncs.
     public var groupCommit = GroupCommitOptions()
     /// Memory of decompressed blocks kept for reads (each block's records and their index). Default 8 MiB.
     public var readCacheBytes = 8 * 1024 * 1024
@@ -102,8 +107,10 @@ public struct LogOpenOptions: Sendable {
     /// Tests only: starts the writer thread in place of `trySpawnThread` (false: no thread could be started).
     var startThreadForTesting: (@Sendable (@escaping @Sendable () -> Void) -> Bool)?
 
+    /// The default options: a writable open that drops a torn tail.
     public init() {}
 
+    /// Options for a writable or read-only open with the given recovery mode; the others keep their defaults.
     public init(readOnly: Bool, recovery: RecoveryMode = .tolerateTornTail) {
         self.readOnly = readOnly
         self.recovery = recovery

@@ -176,6 +176,8 @@ public final class LogStream: Sendable {
     /// A snapshot of this stream's LSNs and reservations.
     public func info() throws -> StreamInfo { try core.streamInfo(id) }
 
+    /// The stream's last record; `LSN.null` before its first, or once the stream was deleted or the log closed.
     public var lastLSN: LSN { (try? core.streamInfo(id).lastLSN) ?? .null }
+    /// The stream's base; `LSN.null` once the stream was deleted or the log closed.
     public var baseLSN: LSN { (try? core.streamInfo(id).baseLSN) ?? .null }
 }

@@ -9,6 +9,7 @@ import LogFormat
 
 /// ``FileIO`` backed by the operating system.
 public struct PosixFileIO: FileIO {
+    /// The system's file I/O.
     public init() {}
 
     public func open(_ path: String, mode: FileOpenMode) throws -> Int32 {

@@ -5,9 +5,12 @@ import LogFormat
 
 /// Records and data bytes of one stream inside a block.
 public struct ScanUsage: Sendable, Equatable {
+    /// Records of the stream in the block.
     public var records = 0
+    /// Their data bytes.
     public var dataBytes = 0
 
+    /// A tally of `records` records holding `dataBytes` bytes.
     public init(records: Int = 0, dataBytes: Int = 0) {
         self.records = records
         self.dataBytes = dataBytes
@@ -22,15 +25,21 @@ public struct ScannedBlock: Sendable, Equatable {
     public var physicalID: UInt32
     /// Byte offset inside the container.
     public var offset: UInt64
+    /// The codec the block's payload is stored with (`none` when compressing did not make it smaller).
     public var codec: Codec
-    /// Payload bytes as stored (compressed or not), raw (uncompressed), and on disk (header, stored payload
-    /// and padding to 512).
+    /// Payload bytes as stored (compressed or not).
     public var storedLength: Int
+    /// Payload bytes uncompressed.
     public var rawLength: Int
+    /// Bytes on disk: the header, the stored payload and the padding to 512.
     public var diskLength: Int
+    /// Records in the block.
     public var recordCount: Int
+    /// Restart records among them.
     public var restartRecords: Int
+    /// The writer session that wrote the block.
     public var epoch: UInt32
+    /// The block header's mask of the streams with records in it.
     public var streamMask: UInt64
     /// Per stream present in the block.
     public var streams: [UInt16: ScanUsage]
@@ -61,6 +70,7 @@ public struct ScanProblem: Sendable, Equatable, CustomStringConvertible {
     /// The damaged file.
     public var path: String?
 
+    /// A problem of `kind`, described by `message`, at the position given.
     public init(kind: Kind, message: String, lsn: LSN? = nil, container: UInt32? = nil, offset: UInt64? = nil, path: String? = nil) {
         self.kind = kind
         self.message = message
@@ -111,6 +121,7 @@ public struct ScanReport: Sendable {
     /// Things worth knowing that are not damage: a torn tail recovery dropped, a container recycled by a
     /// live writer while it was being scanned, base-file notes.
     public var notes: [String] = []
+    /// The base file's two slots, as read.
     public var baseSlots: [ScannedBaseSlot] = []
     /// Container headers checked (every container in the table).
     public var containersChecked = 0
@@ -121,5 +132,6 @@ public struct ScanReport: Sendable {
     /// False when the scan stopped at the first problem (without `keepGoing`).
     public var complete = true
 
+    /// An empty report: nothing scanned, complete.
     public init() {}
 }

@@ -24,6 +24,7 @@ public struct StrayFile: Sendable, Equatable, CustomStringConvertible {
     /// What the file holds, as far as the log can tell: for an orphan container, its header's identity.
     public var detail: String
 
+    /// A stray file `name` of `kind`, with what it holds.
     public init(name: String, kind: Kind, detail: String) {
         self.name = name
         self.kind = kind

@@ -13,6 +13,7 @@ public struct GUID: Hashable, Comparable, Sendable, CustomStringConvertible, Los
     /// The last 8 bytes, big-endian (as printed).
     public var low: UInt64
 
+    /// A GUID from its two halves.
     public init(high: UInt64, low: UInt64) {
         self.high = high
         self.low = low

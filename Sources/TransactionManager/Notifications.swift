@@ -2,8 +2,11 @@
 
 /// A transaction's outcome.
 public enum Outcome: UInt8, Sendable, CustomStringConvertible {
+    /// Not decided yet (or decided and not durable: after a crash, presumed aborted).
     case undetermined = 0
+    /// Committed.
     case committed = 1
+    /// Rolled back.
     case aborted = 2
     public var description: String {
         switch self {
@@ -44,13 +47,20 @@ public enum TransactionState: String, Sendable, CustomStringConvertible {
 
 /// Which notifications an enlistment receives. ``normalized`` applies KTM's implications.
 public struct NotificationMask: OptionSet, Sendable, Hashable, CustomStringConvertible {
+    /// The bits: KTM's `TRANSACTION_NOTIFY_*` values for the phases TxLog has.
     public let rawValue: UInt32
+    /// A mask of the given bits (unknown bits are ignored by ``normalized``).
     public init(rawValue: UInt32) { self.rawValue = rawValue }
 
+    /// Pre-prepare: flush caches before prepare starts.
     public static let prePrepare = NotificationMask(rawValue: 0x1)
+    /// Prepare: vote, after making the work durable.
     public static let prepare = NotificationMask(rawValue: 0x2)
+    /// Commit: make the work visible.
     public static let commit = NotificationMask(rawValue: 0x4)
+    /// Rollback: undo the work (always delivered).
     public static let rollback = NotificationMask(rawValue: 0x8)
+    /// Single-phase commit: the only participant decides the outcome itself.
     public static let singlePhaseCommit = NotificationMask(rawValue: 0x200)
 
     /// Every phase of a two-phase commit.

@@ -12,8 +12,11 @@ import LogStore
 /// order of the state changes (those of different enlistments may run side by side); it must not wait
 /// for a later notification of the same enlistment.
 public final class ResourceManager: @unchecked Sendable {
+    /// The RM's identity, stable across restarts (its stream is named after it).
     public let id: GUID
+    /// The description given at creation (logged with a durable RM's registration).
     public let description: String
+    /// True for a volatile RM: it logs nothing and is never recovered.
     public let isVolatile: Bool
     /// The RM's own stream (durable RMs), in the same log as the TM's.
     public let stream: LogStream?
@@ -39,7 +42,14 @@ public final class ResourceManager: @unchecked Sendable {
 
     /// The RM's life cycle: offline until ``recover()``, then online.
     public enum State: String, Sendable {
-        case offline, recovering, online, closed
+        /// Opened; `recover()` not called yet.
+        case offline
+        /// `recover()` runs: the TM sends what recovery owes it.
+        case recovering
+        /// Recovered: takes part in transactions.
+        case online
+        /// Closed: gets no more notifications.
+        case closed
     }
 
     init(id: GUID, description: String, volatile: Bool, stream: LogStream?, tm: TransactionManager,

@@ -25,8 +25,11 @@ public final class SuperiorEnlistment: @unchecked Sendable {
         self.onRequestOutcome = onRequestOutcome
     }
 
+    /// The transaction this superior enlistment drives.
     public var transactionID: GUID { txn.id }
+    /// The transaction's state now.
     public var state: TransactionState { tm.lock.withLock { txn.state } }
+    /// The transaction's outcome now (`undetermined` until decided).
     public var outcome: Outcome { tm.lock.withLock { txn.outcome } }
 
     /// Runs the pre-prepare phase only.

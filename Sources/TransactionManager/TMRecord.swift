@@ -44,8 +44,11 @@ struct LoggedTransaction: Equatable, Sendable {
 
 /// What a forced (heuristic) resolution did.
 public enum ForcedAction: UInt8, Sendable, CaseIterable, CustomStringConvertible {
+    /// Force commit: participants are told to commit.
     case commit = 1
+    /// Force rollback: participants are told to roll back.
     case rollback = 2
+    /// Drop the transaction without telling its participants (they must be repaired by hand).
     case forget = 3
     public var description: String {
         switch self {
@@ -64,6 +67,7 @@ public struct ForcedOutcome: Equatable, Sendable {
     public var lsn: LSN
     /// The transaction whose outcome was forced.
     public var transaction: GUID
+    /// Commit, rollback or forget.
     public var action: ForcedAction
     /// Wall-clock time of the decision, nanoseconds since 1970-01-01 UTC (may go backwards: order by LSN).
     public var unixNanos: UInt64
@@ -72,6 +76,7 @@ public struct ForcedOutcome: Equatable, Sendable {
     /// Why (may be empty).
     public var reason: String
 
+    /// A forced outcome with the fields of its `forced` record.
     public init(lsn: LSN, transaction: GUID, action: ForcedAction, unixNanos: UInt64, actor: String, reason: String) {
         self.lsn = lsn
         self.transaction = transaction

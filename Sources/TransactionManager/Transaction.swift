@@ -23,7 +23,9 @@ public final class Transaction: @unchecked Sendable, CustomStringConvertible {
     public var description: String { "transaction \(core.id)" }
     /// The description given at creation (logged with the transaction).
     public var transactionDescription: String { tm.lock.withLock { core.description } }
+    /// Where the transaction is in its life now.
     public var state: TransactionState { tm.lock.withLock { core.state } }
+    /// The outcome now (`undetermined` until decided).
     public var outcome: Outcome { tm.lock.withLock { core.outcome } }
     /// A copy of the transaction's state and participants.
     public var snapshot: TransactionSnapshot { tm.lock.withLock { core.snapshot } }

@@ -135,20 +135,33 @@ final class TxnCore: @unchecked Sendable {
 
 /// What an enlistment is doing. Guarded by the TM's lock.
 public enum EnlistmentState: String, Sendable, CustomStringConvertible {
+    /// Enlisted; the transaction is doing its work.
     case active
+    /// Pre-prepare sent; its answer is awaited.
     case prePreparing = "pre-preparing"
+    /// Answered pre-prepare; prepare comes next.
     case prePrepared = "pre-prepared"
+    /// Prepare sent; its vote is awaited.
     case preparing
+    /// Voted yes: its work is durable; the outcome is awaited.
     case prepared
+    /// Single-phase commit sent: the RM decides the outcome.
     case singlePhase = "single-phase"
+    /// Answered read-only: it changed nothing and gets no outcome.
     case readOnly = "read-only"
+    /// Commit sent; its acknowledgement is awaited.
     case committing
+    /// Committed and acknowledged.
     case committed
+    /// Rollback sent; its acknowledgement is awaited.
     case aborting
+    /// Rolled back and acknowledged (or owed nothing).
     case aborted
     /// Rebuilt by recovery; its RM has not recovered yet.
     case recovering
+    /// Prepared under a superior that has not decided: waits for its decision or a forced outcome.
     case inDoubt = "in-doubt"
+    /// Its RM closed: nothing more is sent to this enlistment.
     case closed
     public var description: String { rawValue }
 }

@@ -10,10 +10,14 @@ public struct RecoveryStatistics: Sendable, Equatable {
     public var recordsScanned = 0
     /// The last TM record replayed (KTM's LastRecoveredLsn).
     public var lastRecoveredLSN: LSN = .null
-    /// Transactions owed work after recovery, by what they are owed.
+    /// Transactions owed work after recovery that are being committed (decided, not yet acknowledged by
+    /// every participant).
     public var committing = 0
+    /// Transactions owed work after recovery that are being rolled back.
     public var aborting = 0
+    /// Transactions in doubt after recovery: prepared under a superior, no decision.
     public var inDoubt = 0
+    /// How long the recovery took, in nanoseconds.
     public var durationNanos: UInt64 = 0
 }
 

@@ -22,6 +22,7 @@ public struct TransactionManagerOptions: Sendable {
     /// checkpoint moves the stream's base past it). Values above ``TMLimits/maxAuditEntries`` count as
     /// that limit. Default 1000.
     public var auditRetention = 1000
+    /// The default options.
     public init() {}
 }
 
@@ -151,7 +152,16 @@ public final class TransactionManager: @unchecked Sendable {
 
     /// The TM's life cycle.
     public enum State: String, Sendable {
-        case initialized, recovering, online, offline, failed
+        /// Created or opened; `recover(progress:isCancelled:)` not called yet (or it failed and may be called again).
+        case initialized
+        /// `recover(progress:isCancelled:)` runs.
+        case recovering
+        /// Recovered: transactions may be created.
+        case online
+        /// Closed: refuses further work.
+        case offline
+        /// Its log failed: nothing more is logged; recovery after a reopen decides what was in flight.
+        case failed
     }
 
     init(id: GUID, volatile: Bool, log: LogStore?, stream: LogStream?, options: TransactionManagerOptions, held: HeldStream? = nil) {
