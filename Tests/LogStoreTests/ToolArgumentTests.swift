@@ -97,7 +97,8 @@ struct ToolArgumentTests {
     }
 
     /// `dump --from` an LSN that names no record (below the base, or a slot past its block's records) exited 1,
-    /// the code for damage, on an undamaged log; an LSN past the end was already a usage error (64).
+    /// the code for damage, on an undamaged log; an LSN past the end was already a usage error (64). Then it
+    /// exited 64 with the cursor's `not-found:` where a usage error says `invalid-argument:` (the end's did).
     @Test("dump --from an LSN that names no record: exit 64 (a bad value), not 1 (damage)")
     func dumpFromNoRecord() async throws {
         let scratch = try Self.scratch()
@@ -111,7 +112,7 @@ struct ToolArgumentTests {
             for stream in from == "1:4096:0" ? [[]] : [[], ["--stream", "default"]] {
                 let args = ["dump", log, "--from", from] + stream
                 let e = try await TxlogProcess.run(args, scratch: scratch, hangAfter: 30)
-                #expect(e.status == 64 && e.stderr.hasPrefix("txlog: ") && !e.stderr.contains("corrupt"), "\(args): \(e.status) \(e.stderr)")
+                #expect(e.status == 64 && e.stderr.hasPrefix("txlog: invalid-argument: ") && !e.stderr.contains("corrupt"), "\(args): \(e.status) \(e.stderr)")
             }
         }
         let ok = try await TxlogProcess.run(["dump", log, "--from", base.description, "--limit", "1"], scratch: scratch, hangAfter: 30)

@@ -309,8 +309,12 @@ struct DumpCommand: ParsableCommand {
         }
     }
 
+    /// Said `invalid-argument`, as every usage error (docs/tools/txlog.md, "Clear"): it said the cursor's
+    /// `not-found` with exit 64, where the same mistake past the end of the log said `invalid-argument`.
     private func badFrom(_ e: LogError) -> ExitCode {
-        FileHandle.standardError.write(Data("txlog: \(escaped(e.description)) (--from must be the LSN of a record in the log; see txlog dump without --from)\n".utf8))
+        var usage = e
+        usage.code = .invalidArgument
+        FileHandle.standardError.write(Data("txlog: \(escaped(usage.description)) (--from must be the LSN of a record in the log; see txlog dump without --from)\n".utf8))
         return ToolExit.usage
     }
 
