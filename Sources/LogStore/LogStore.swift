@@ -204,7 +204,8 @@ public final class LogStore: Sendable {
                         let sector = [UInt8](repeating: 0, count: Format.sectorSize)
                         try io.writeAll(tail.fd, sector, at: recovered.end.blockOffset)
                     }
-                    try io.fdatasync(tail.fd)
+                    // Written back and synced: what the page cache holds may be a failed writeback's.
+                    try RecoveredTail.makeDurable(io: io, fd: tail.fd, meta: meta, recovered: recovered)
                 }
                 meta.generation += 1
                 meta.epoch += 1

@@ -12,6 +12,11 @@
 //   directory it creates, so the strict model (`durableMkdir: false`: a new directory, like a file, needs
 //   a directory fsync of its parent) loses every young log; PowerLossTests keeps that as a known issue.
 // - flock always succeeds (one process).
+// - A sync may lose its writeback, as Linux does when the device fails it (`loseWritebackAtNextFileSync`):
+//   the call fails with EIO, the file's dirty sectors are marked clean without reaching `durable`, and
+//   readers still see them (the page cache keeps them). A later sync of the file then succeeds without
+//   writing them: only sectors written again since are dirty. So a sync makes durable only the dirty
+//   sectors, never the whole volatile image.
 //
 // A crash (`crash(mode:seed:)`) builds a new disk holding one possible post-power-loss state:
 // - `.dropUnsynced`: every unsynced write and directory operation is lost;
@@ -54,6 +59,26 @@ final class SimulatedDisk: FileIO, @unchecked Sendable {
         /// Sectors of `current` written (or resized) since the last sync.
         var dirty: Set<Int> = []
         var isDirty: Bool { !dirty.isEmpty || durable.count != current.count }
+
+        /// `durable` at the current size with `sectors` of `current` written over it.
+        func writtenBack(_ sectors: Set<Int>) -> [UInt8] {
+            var image = durable
+            if image.count > current.count {
+                image.removeLast(image.count - current.count)
+            } else if image.count < current.count {
+                image.append(contentsOf: SimulatedDisk.zeros(current.count - image.count))
+            }
+            image.withUnsafeMutableBytes { dst in
+                current.withUnsafeBytes { src in
+                    for sector in sectors {
+                        let start = sector * SimulatedDisk.sectorSize
+                        let end = min(start + SimulatedDisk.sectorSize, src.count)
+                        if start < end { dst.baseAddress!.advanced(by: start).copyMemory(from: src.baseAddress!.advanced(by: start), byteCount: end - start) }
+                    }
+                }
+            }
+            return image
+        }
     }
 
     enum DirOp {
@@ -81,6 +106,7 @@ final class SimulatedDisk: FileIO, @unchecked Sendable {
     private var nextFD: Int32 = 3
     private var dead = false
     private var frozen: State?
+    private var loseNextWriteback = false
 
     /// Counters of the calls that can be power-cut points.
     private var syncs = 0
@@ -194,7 +220,7 @@ final class SimulatedDisk: FileIO, @unchecked Sendable {
             case .dropUnsynced:
                 image = node.durable
             case .tornSector:
-                image = node.current
+                image = node.writtenBack(node.dirty)
                 if let tear, tear.inode == ino {
                     let start = tear.sector * sectorSize
                     let end = min(start + sectorSize, image.count)
@@ -360,11 +386,20 @@ final class SimulatedDisk: FileIO, @unchecked Sendable {
             try syncLocked(op) {
                 let ino = try inodeLocked(fd, op)
                 if ignoresFileSync { return }
-                state.inodes[ino]!.durable = state.inodes[ino]!.current
+                if loseNextWriteback {
+                    // The writeback failed: the pages are clean now, the device never got them.
+                    loseNextWriteback = false
+                    state.inodes[ino]!.dirty.removeAll()
+                    throw ioError("\(op) (writeback lost)")
+                }
+                state.inodes[ino]!.durable = state.inodes[ino]!.writtenBack(state.inodes[ino]!.dirty)
                 state.inodes[ino]!.dirty.removeAll()
             }
         }
     }
+
+    /// The next fdatasync or fsync of a file fails with EIO and loses its writeback (see the model above).
+    func loseWritebackAtNextFileSync() { lock.withLock { loseNextWriteback = true } }
 
     func fdatasync(_ fd: Int32) throws { try syncFile(fd, "fdatasync") }
 
