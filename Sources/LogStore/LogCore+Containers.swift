@@ -365,7 +365,11 @@ extension LogCore {
                 io.close(f.fd)
                 try? io.unlinkFreeingGradually(f.path)  // in steps: see unlinkFreeingGradually
             }
-            try? io.fsyncDirectory(directory)
+            // Fail-stop, as every sync error is (see `removeFreeContainer`): Linux may have dropped what
+            // the failed sync was to write, and a later sync of the directory "succeeds" without it.
+            do { try io.fsyncDirectory(directory) } catch let e as LogError where e.code == .io {
+                lock.withLock { failLocked(e) }
+            } catch {}
             deletions.leave()
         }
     }

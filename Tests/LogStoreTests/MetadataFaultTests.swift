@@ -4,6 +4,7 @@
 
 import Foundation
 import Testing
+import TxLogTestSupport
 @testable import LogStore
 
 private typealias Kit = FaultTestKit
@@ -155,6 +156,55 @@ struct MetadataFaultTests {
         let again = try LogStore.open(at: dir)
         #expect(again.info().containers.map(\.physicalID) == [0, 1])
         #expect(try again.read(first).data == Kit.payload(0))
+        try again.close()
+    }
+
+    /// Recycling deleted a container pending delete on its deletion queue and ignored the directory
+    /// fsync after the unlink failing: the log went on acknowledging flushes after a sync error, where a
+    /// free container's removal (`removeFreeDirSyncFails`) fails the log.
+    @Test("recycling deletes a container pending delete and the directory fsync fails: the log fails (sticky), as a free container's removal does")
+    func recycledDeletionDirSyncFails() async throws {
+        let dir = Kit.temporaryPath("recycledirsync")
+        defer { Kit.remove(dir) }
+        let io = FaultyFileIO()
+        let log = try LogStore.create(at: dir, options: Kit.tinyOptions(containers: 4), io: io)
+        // Logical container 1 holds records: removing it marks it pending delete; recycling deletes it
+        // (on the deletion queue) once the base passes it.
+        let (last, data, removed, pendingDelete) = try await onOwnThread { () throws -> (LSN, [UInt8], UInt32, Bool) in
+            var last = LSN.null
+            var data: [UInt8] = []
+            var i = 0
+            while last.container < 3 {
+                data = Kit.payload(i % 4096)
+                last = try log.append(data)
+                i += 1
+            }
+            try log.flush(upTo: last)
+            guard let first = log.info().containers.first(where: { $0.logicalID == 1 }) else { throw LogError(.notFound, "no container 1") }
+            try log.removeContainer(first.physicalID)
+            let pendingDelete = log.info().containers.first { $0.physicalID == first.physicalID }?.state == .pendingDelete
+            io.inject(.fsyncDirectory, nth: 1, .fail(errno: FaultyFileIO.EIO))
+            try log.advanceBase(to: last)
+            return (last, data, first.physicalID, pendingDelete)
+        }
+        #expect(pendingDelete)
+        #expect(!log.info().containers.contains { $0.physicalID == removed })
+        let failed = await eventually { io.faultsFired == 1 && log.isFailed }
+        #expect(io.faultsFired == 1)
+        #expect(failed, "the log went on after its directory fsync failed")
+        #expect(log.failure?.errno == FaultyFileIO.EIO)
+        let next = await onOwnThread {
+            Kit.logError {
+                let lsn = try log.append(Kit.payload(1))
+                try log.flush(upTo: lsn)
+            }
+        }
+        #expect(next?.code == .failed, "\(String(describing: next))")
+        _ = Kit.logError { try log.close() }
+        #expect(io.openFiles.isEmpty)
+        let again = try LogStore.open(at: dir)
+        #expect(!again.info().containers.contains { $0.physicalID == removed })
+        #expect(try again.read(last).data == data)
         try again.close()
     }
 }
