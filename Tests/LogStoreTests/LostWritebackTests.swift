@@ -20,6 +20,18 @@ struct LostWritebackTests {
     /// watermark and failed with `corrupt`, with the acknowledged records behind it.
     @Test("a reopen makes the recovered tail durable itself: acknowledged records after it survive a power loss")
     func reopenAfterLostContainerWriteback() throws {
+        let (disk, dir, ledger0) = try Self.sessionWhoseSyncLostItsWriteback()
+        var ledger = ledger0
+
+        // The same boot: the page cache still holds the batch whose sync failed.
+        let again = try LogStore.open(at: dir, io: disk)
+        #expect(try ledger.verify(again) == 40, "the reopen reads the failed batch from the page cache")
+        try Self.acknowledgeThenLosePower(again, disk, dir, &ledger, seed: 1)
+    }
+
+    /// A log on a simulated disk with 20 records acknowledged, then 20 whose flush failed because the
+    /// container's sync lost its writeback; the failed log closed.
+    static func sessionWhoseSyncLostItsWriteback() throws -> (SimulatedDisk, String, FaultLedger) {
         let disk = SimulatedDisk()
         try disk.makeDirectory("/sim")
         let dir = "/sim/log"
@@ -31,50 +43,33 @@ struct LostWritebackTests {
         #expect(e?.code == .failed, "\(String(describing: e))")
         #expect(log.isFailed)
         _ = Kit.logError { try log.close() }
+        return (disk, dir, ledger)
+    }
 
-        // The same boot: the page cache still holds the batch whose sync failed.
-        let again = try LogStore.open(at: dir, io: disk)
-        #expect(try ledger.verify(again) == 40, "the reopen reads the failed batch from the page cache")
-        #expect(ledger.round(again, count: 20) == nil)
-        let acked = ledger.acked
-
-        let afterPowerLoss = disk.crash(mode: .dropUnsynced, seed: 1)
+    /// Acknowledges 20 more records on `log`, cuts the power, and checks that the open after it reads
+    /// every acknowledged record.
+    static func acknowledgeThenLosePower(_ log: LogStore, _ disk: SimulatedDisk, _ dir: String, _ ledger: inout FaultLedger, seed: UInt64) throws {
+        defer { try? log.close() }
+        #expect(ledger.round(log, count: 20) == nil)
+        let afterPowerLoss = disk.crash(mode: .dropUnsynced, seed: seed)
         let reopened = Kit.logError {
-            let log = try LogStore.open(at: dir, io: afterPowerLoss)
-            defer { try? log.close() }
-            #expect(try ledger.verify(log) >= acked)
+            let survivor = try LogStore.open(at: dir, io: afterPowerLoss)
+            defer { try? survivor.close() }
+            try ledger.verify(survivor)
         }
         #expect(reopened == nil, "acknowledged records lost after the power loss: \(String(describing: reopened))")
-        try? again.close()
     }
 
     /// The same, when the reopen's own sync of the tail fails and loses its writeback: that open fails, and
     /// the next one must not trust the page cache either.
     @Test("a reopen whose own tail sync lost its writeback fails; the next reopen still makes the tail durable")
     func reopenWhoseTailSyncLostWriteback() throws {
-        let disk = SimulatedDisk()
-        try disk.makeDirectory("/sim")
-        let dir = "/sim/log"
-        var ledger = FaultLedger()
-        let log = try LogStore.create(at: dir, options: Kit.tinyOptions(containers: 3), io: disk)
-        #expect(ledger.round(log, count: 20) == nil)
-        disk.loseWritebackAtNextFileSync()
-        #expect(ledger.round(log, count: 20)?.code == .failed)
-        _ = Kit.logError { try log.close() }
+        let (disk, dir, ledger0) = try Self.sessionWhoseSyncLostItsWriteback()
+        var ledger = ledger0
         disk.loseWritebackAtNextFileSync()
         let failedOpen = Kit.logError { _ = try LogStore.open(at: dir, io: disk) }
         #expect(failedOpen?.code == .io, "\(String(describing: failedOpen))")
 
-        let again = try LogStore.open(at: dir, io: disk)
-        #expect(ledger.round(again, count: 20) == nil)
-        let acked = ledger.acked
-        let afterPowerLoss = disk.crash(mode: .dropUnsynced, seed: 2)
-        let reopened = Kit.logError {
-            let log = try LogStore.open(at: dir, io: afterPowerLoss)
-            defer { try? log.close() }
-            #expect(try ledger.verify(log) >= acked)
-        }
-        #expect(reopened == nil, "acknowledged records lost after the power loss: \(String(describing: reopened))")
-        try? again.close()
+        try Self.acknowledgeThenLosePower(try LogStore.open(at: dir, io: disk), disk, dir, &ledger, seed: 2)
     }
 }
