@@ -106,7 +106,12 @@ final class SimulatedDisk: FileIO, @unchecked Sendable {
     private var nextFD: Int32 = 3
     private var dead = false
     private var frozen: State?
-    private var loseNextWriteback = false
+    /// The file sync (counted from `loseWritebackAtFileSync`) that loses its writeback, and the count.
+    private var loseWritebackAt: Int?
+    private var fileSyncsArmed = 0
+    private var lost = 0
+    /// How many syncs lost their writeback.
+    var lostWritebacks: Int { lock.withLock { lost } }
 
     /// Counters of the calls that can be power-cut points.
     private var syncs = 0
@@ -386,9 +391,11 @@ final class SimulatedDisk: FileIO, @unchecked Sendable {
             try syncLocked(op) {
                 let ino = try inodeLocked(fd, op)
                 if ignoresFileSync { return }
-                if loseNextWriteback {
+                fileSyncsArmed += 1
+                if fileSyncsArmed == loseWritebackAt {
                     // The writeback failed: the pages are clean now, the device never got them.
-                    loseNextWriteback = false
+                    loseWritebackAt = nil
+                    lost += 1
                     state.inodes[ino]!.dirty.removeAll()
                     throw ioError("\(op) (writeback lost)")
                 }
@@ -399,7 +406,15 @@ final class SimulatedDisk: FileIO, @unchecked Sendable {
     }
 
     /// The next fdatasync or fsync of a file fails with EIO and loses its writeback (see the model above).
-    func loseWritebackAtNextFileSync() { lock.withLock { loseNextWriteback = true } }
+    func loseWritebackAtNextFileSync() { loseWritebackAtFileSync(1) }
+
+    /// The `nth` fdatasync or fsync of a file from now fails with EIO and loses its writeback.
+    func loseWritebackAtFileSync(_ nth: Int) {
+        lock.withLock {
+            fileSyncsArmed = 0
+            loseWritebackAt = nth
+        }
+    }
 
     func fdatasync(_ fd: Int32) throws { try syncFile(fd, "fdatasync") }
 
