@@ -225,16 +225,25 @@ extension LogCore {
         // base-file update under way may have decided (without this tail) to free its container. Checked
         // under the log's lock alone, such an update freed it after the tail was set, and the tail named
         // records already gone: `archiveExtents` then gave a backup tool nothing to copy for them.
-        try metaLock.withLock {
+        let old = try metaLock.withLock {
             try lock.withLock {
                 try checkUsable()
                 try checkArchiveTailInLogLocked(lsn)
                 if let stream, state.cold[stream] == nil { throw LogError(.notFound, "stream \(stream) was deleted") }
                 try beginMetaChangeLocked()
+                let old = stream.map { state.cold[$0]?.archiveTail ?? .null } ?? state.archiveTail
                 if let stream { state.cold[stream]?.archiveTail = lsn } else { state.archiveTail = lsn }
+                return old
             }
         }
-        try writeMetaChange()
+        // Not written: the tail in force stays the old one (unless a later call set another meanwhile).
+        try writeMetaChange { _ in
+            if let stream {
+                if state.cold[stream]?.archiveTail == lsn { state.cold[stream]?.archiveTail = old }
+            } else if state.archiveTail == lsn {
+                state.archiveTail = old
+            }
+        }
     }
 
     /// Throws `invalidArgument` for an archive tail below the log's active region (CLFS:
@@ -277,17 +286,31 @@ extension LogCore {
         if let newBase { try checkNamesRecord(newBase, "new base") }
         let lsn = try append(data, type: .restart, stream: stream, previous: previous, undoNext: .invalid, useReservation: useReservation)
         try flush(upTo: lsn)
-        try lock.withLock {
-            guard state.cold[stream] != nil else { throw LogError(.notFound, "stream \(stream) was deleted") }
+        // What this call put in force, and what it replaced: taken back if the base file is not written.
+        let (oldRestart, oldBase): (LSN?, LSN?) = try lock.withLock {
+            guard let cold = state.cold[stream] else { throw LogError(.notFound, "stream \(stream) was deleted") }
             try beginMetaChangeLocked()
+            var replaced: (LSN?, LSN?) = (nil, nil)
             // Never backwards: restart areas written concurrently come back from their flushes in any
             // order, and the newest (highest LSN) is the one in force.
-            if lsn > (state.cold[stream]?.restart ?? .null) { state.cold[stream]?.restart = lsn }
+            if lsn > cold.restart {
+                replaced.0 = cold.restart
+                state.cold[stream]?.restart = lsn
+            }
             // Never backwards: a concurrent restart area (or advanceBase) may have moved it further since
             // the check above, and containers behind that may already be recycled.
-            if let newBase, newBase > state.hot[Int(stream)].base { state.hot[Int(stream)].base = newBase }
+            if let newBase, newBase > state.hot[Int(stream)].base {
+                replaced.1 = state.hot[Int(stream)].base
+                state.hot[Int(stream)].base = newBase
+            }
+            return replaced
         }
-        try writeMetaChange()
+        // A base file not written leaves the restart area and base in force as they were (unless a later
+        // call moved them on meanwhile): `readRestartArea` gave the area this call reported as not written.
+        try writeMetaChange { _ in
+            if let oldRestart, state.cold[stream]?.restart == lsn { state.cold[stream]?.restart = oldRestart }
+            if let oldBase, let newBase, state.hot[Int(stream)].base == newBase { state.hot[Int(stream)].base = oldBase }
+        }
         shrinkIfPolicyAllows()
         return lsn
     }
