@@ -30,11 +30,13 @@ public struct ContainerEntry: Sendable, Equatable {
     public var physicalID: UInt32
     /// The logical container id it currently holds, or 0 when inactive.
     public var logicalID: UInt32
+    /// The container's state; `logicalID` and `endOffset` are 0 unless it holds data.
     public var state: ContainerState
     /// For an active container that the log has moved past: the offset where its last block ends.
     /// 0 for the container the log is currently writing and for inactive ones.
     public var endOffset: UInt64
 
+    /// An entry with the given fields (`BaseRecord.validate()` checks them against the rest of the table).
     public init(physicalID: UInt32, logicalID: UInt32, state: ContainerState, endOffset: UInt64) {
         self.physicalID = physicalID
         self.logicalID = logicalID
@@ -45,22 +47,32 @@ public struct ContainerEntry: Sendable, Equatable {
 
 /// The decoded content of one base-file slot: everything needed to find the log's data.
 public struct BaseRecord: Sendable, Equatable {
+    /// Bytes of a slot's header (128); the sections follow it.
     public static let headerSize = 128
     static let entrySize = 32
     static let sectionHeaderSize = 8
     static let containerSection: UInt16 = 1
     static let requiredFlag: UInt16 = 1
 
+    /// Incremented by every base-file update; the record is written to slot `generation % 2`.
     public var generation: UInt64
     /// Bit 0: the log was closed cleanly (everything up to `durableWatermark` is durable and is the end).
     public var flags: UInt32
+    /// The log's identity; its high half is the salt stamped into every block.
     public var logID: LogID
+    /// Size in bytes of every container: a multiple of 512 KiB from 512 KiB to 4 GiB (checked by `validate()`).
     public var containerSize: UInt64
+    /// Target block size in bytes, header included: a multiple of 512, 1 KiB to min(containerSize − 4096, 16 MiB).
     public var blockSize: UInt32
+    /// Largest record data in bytes; at most `LogLimits.largestRecord(containerSize:)`.
     public var maxRecordSize: UInt32
+    /// The default codec for new blocks (each block header records the codec it was stored with).
     public var codec: Codec
+    /// Incremented by every writable open; blocks carry the epoch they were written in.
     public var epoch: UInt32
+    /// Records below this LSN are no longer needed (null: none released).
     public var baseLSN: LSN
+    /// Every record at or below this LSN is known to be durable.
     public var durableWatermark: LSN
     /// The block recovery starts scanning from (slot 0).
     public var scanStart: LSN
@@ -68,19 +80,26 @@ public struct BaseRecord: Sendable, Equatable {
     public var scanStartPreviousLSN: LSN
     /// The CRC of the block before `scanStart` (0 if none), to check the chain.
     public var scanStartPreviousCRC: UInt32
+    /// Every physical id in `containers` is below it; the next container created gets it.
     public var nextPhysicalID: UInt32
+    /// The container table (section 1): 2...1024 entries, in no particular order.
     public var containers: [ContainerEntry]
     /// Log-wide archive tail (null: the log is not archived). Header offset 112.
     public var archiveTail: LSN = .null
     /// Named streams; empty for a log that only uses the default stream 0.
     public var streams: [StreamEntry] = []
+    /// The next stream id; every id in `streams` is below it (or both are 0).
     public var nextStreamID: UInt16 = 1
+    /// The space-management policy; a section is written only when it is not `LogPolicy.default`.
     public var policy: LogPolicy = .default
     /// File names of containers whose name is not the default `container-NNNNNN` (the prefix changed).
     public var containerNames: [UInt32: String] = [:]
 
+    /// Bit 0 of `flags`: the log was closed cleanly.
     public static let cleanShutdownFlag: UInt32 = 1
 
+    /// A record with the given header fields and container table; no archive tail, streams or container
+    /// names, and the default policy.
     public init(
         generation: UInt64, flags: UInt32, logID: LogID, containerSize: UInt64, blockSize: UInt32,
         maxRecordSize: UInt32, codec: Codec, epoch: UInt32, baseLSN: LSN, durableWatermark: LSN, scanStart: LSN,

@@ -23,23 +23,37 @@
 /// | 48 | 8 | log salt (first 8 bytes of the log id) |
 /// | 56 | 8 | stream mask: bit (stream % 64) set for each stream present |
 public struct BlockHeader: Sendable, Equatable {
+    /// Bytes of a block header (64); the stored payload follows it.
     public static let size = 64
 
+    /// On-disk codec id of the stored payload: 0 none, 1 lz4, 2 zlib.
     public var codecID: UInt8
+    /// The zlib level (1...9) when `codecID` is 2; 0 otherwise, and then not checked.
     public var codecLevel: UInt8
+    /// Records in the block, 1...512.
     public var recordCount: UInt16
+    /// Bytes of the stored (possibly compressed) payload after the header.
     public var storedLength: UInt32
+    /// Bytes of the uncompressed payload: at least 24 per record, at most 64 MiB (`Format.maxRawBlockLength`).
     public var rawLength: UInt32
+    /// The logical container id of the block's position (the container part of its LSN).
     public var logicalContainer: UInt32
+    /// The block's byte offset inside its container, a multiple of 512.
     public var blockOffset: UInt32
+    /// The epoch of the writer session that wrote the block (the base file's epoch then).
     public var epoch: UInt32
+    /// The CRC field of the previous block in log order, chaining the blocks.
     public var previousBlockCRC: UInt32
+    /// Every record at or below this LSN was durable when the block was sealed.
     public var durableHint: LSN
+    /// The salt of the log that wrote the block: the high half of its `LogID`.
     public var logSalt: UInt64
+    /// Bit `stream % 64` is set for the stream of each record in the block.
     public var streamMask: UInt64
     /// The CRC stored in the header (filled in by `encode` and by `decode`).
     public var crc: UInt32 = 0
 
+    /// A header with the given fields; `crc` stays 0 until `encode(into:)` computes it.
     public init(
         codecID: UInt8, codecLevel: UInt8, recordCount: UInt16, storedLength: UInt32, rawLength: UInt32,
         logicalContainer: UInt32, blockOffset: UInt32, epoch: UInt32, previousBlockCRC: UInt32,

@@ -6,7 +6,9 @@ import CZlib
 /// A block is stored compressed only when that makes it smaller; otherwise it is stored as is and its
 /// header says `none`. On-disk ids: docs/format/block.md.
 public enum Codec: Sendable, Hashable, CustomStringConvertible {
+    /// No compression: the stored payload is the raw payload (on-disk id 0).
     case none
+    /// One LZ4 block, no frame (on-disk id 1).
     case lz4
     /// zlib at a level from 1 (fastest) to 9 (smallest).
     case zlib(level: Int)

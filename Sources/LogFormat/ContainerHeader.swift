@@ -15,18 +15,24 @@
 /// | 48 | 4 | data start (4096) |
 /// | 52 | 12 | reserved (0) |
 public struct ContainerHeader: Sendable, Equatable {
+    /// Bytes of the header (64) at offset 0 of a container file.
     public static let size = 64
 
+    /// The identity of the log the container belongs to.
     public var logID: LogID
+    /// The physical container id, stable for the file's lifetime (it names the file).
     public var physicalID: UInt32
+    /// The container file's size in bytes (the log's container size).
     public var containerSize: UInt64
 
+    /// A header with the given fields.
     public init(logID: LogID, physicalID: UInt32, containerSize: UInt64) {
         self.logID = logID
         self.physicalID = physicalID
         self.containerSize = containerSize
     }
 
+    /// The 64 header bytes: magic, version, header size, CRC32C, the fields and data start 4096.
     public func encode() -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: ContainerHeader.size)
         bytes.withUnsafeMutableBytes { b in
@@ -42,6 +48,8 @@ public struct ContainerHeader: Sendable, Equatable {
         return bytes
     }
 
+    /// Decodes a header: a wrong magic, CRC, header size or data start is `corrupt`; another version of an
+    /// intact header is `unsupportedVersion`.
     public static func decode(_ bytes: UnsafeRawBufferPointer) throws -> ContainerHeader {
         let r = ByteReader(bytes, what: "container header")
         guard try r.u64(0) == Format.containerMagic else { throw LogError(.corrupt, "container magic is wrong") }
@@ -65,9 +73,12 @@ public struct ContainerHeader: Sendable, Equatable {
 
 /// A log's 128-bit identity, random at creation. Its first 8 bytes are the salt stamped into every block.
 public struct LogID: Sendable, Hashable, CustomStringConvertible {
+    /// The first 8 bytes of the id: the salt stamped into every block header.
     public var high: UInt64
+    /// The last 8 bytes of the id.
     public var low: UInt64
 
+    /// An id from its two halves.
     public init(high: UInt64, low: UInt64) {
         self.high = high
         self.low = low

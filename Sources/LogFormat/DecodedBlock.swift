@@ -3,12 +3,16 @@
 /// Where a block is expected to be and which log it must belong to. A block that decodes but names
 /// another place, log or a later epoch is not part of this log.
 public struct BlockIdentity: Sendable, Equatable {
+    /// The salt of the log the block must belong to (the high half of its `LogID`).
     public var logSalt: UInt64
+    /// The logical container id the block must name.
     public var logicalContainer: UInt32
+    /// The byte offset inside the container the block must name: where it is read from.
     public var blockOffset: UInt32
     /// Blocks from an epoch above this one are rejected.
     public var maxEpoch: UInt32
 
+    /// An identity with the given fields.
     public init(logSalt: UInt64, logicalContainer: UInt32, blockOffset: UInt32, maxEpoch: UInt32) {
         self.logSalt = logSalt
         self.logicalContainer = logicalContainer
@@ -19,6 +23,7 @@ public struct BlockIdentity: Sendable, Equatable {
 
 /// One record located inside a decoded block's payload.
 public struct RecordSlot: Sendable, Equatable {
+    /// The record's header: its data length, type, stream and links.
     public var header: RecordHeader
     /// Offset of the record's data inside the raw payload.
     public var dataOffset: Int
@@ -26,12 +31,14 @@ public struct RecordSlot: Sendable, Equatable {
 
 /// A block that passed every check: identity, CRC, decompression and record structure.
 public struct DecodedBlock: Sendable {
+    /// The block's header, checked against the expected identity and its CRC.
     public var header: BlockHeader
     /// The uncompressed payload.
     public var payload: [UInt8]
     /// The records, in slot order.
     public var slots: [RecordSlot]
 
+    /// A block from its parts; `decode(_:expecting:maxRawLength:)` builds one after every check.
     public init(header: BlockHeader, payload: [UInt8], slots: [RecordSlot]) {
         self.header = header
         self.payload = payload

@@ -44,7 +44,9 @@ public struct LogError: Error, Sendable, Equatable, CustomStringConvertible {
         case conflict = "conflict"
     }
 
+    /// What went wrong; stable across releases, for programs to match on.
     public var code: Code
+    /// A human-readable explanation; its wording may change.
     public var message: String
     /// The LSN the error concerns, when known.
     public var lsn: LSN?
@@ -57,6 +59,7 @@ public struct LogError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The `errno` of a failed system call, when the error comes from one.
     public var errno: Int32?
 
+    /// An error with a code, a message and whichever location fields are known.
     public init(
         _ code: Code, _ message: String, lsn: LSN? = nil, container: UInt32? = nil, offset: UInt64? = nil,
         path: String? = nil, errno: Int32? = nil

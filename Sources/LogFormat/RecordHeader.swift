@@ -21,14 +21,21 @@ public enum RecordType: UInt8, Sendable, CaseIterable {
 ///
 /// The data follows and is padded with zeros to a multiple of 8 bytes.
 public struct RecordHeader: Sendable, Equatable {
+    /// Bytes of a record header (24); the record's data follows it.
     public static let size = 24
 
+    /// Bytes of the record's data (may be 0), not counting the header or padding.
     public var length: UInt32
+    /// What the record is for.
     public var type: RecordType
+    /// The stream the record belongs to (0: the log's default stream).
     public var stream: UInt16
+    /// A client-defined link to an earlier record; `LSN.invalid` ends the chain (not checked on decode).
     public var previous: LSN
+    /// A client-defined link for undo processing; `LSN.invalid` ends the chain (not checked on decode).
     public var undoNext: LSN
 
+    /// A header with the given fields.
     public init(length: UInt32, type: RecordType, stream: UInt16, previous: LSN, undoNext: LSN) {
         self.length = length
         self.type = type
@@ -41,6 +48,7 @@ public struct RecordHeader: Sendable, Equatable {
     @inlinable
     public static func footprint(dataLength: Int) -> Int { size + ((dataLength + 7) & ~7) }
 
+    /// Writes the 24 header bytes (flags 0) at `offset` of `buffer`; traps if they do not fit.
     public func encode(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) {
         storeLE(length, at: offset, in: buffer)
         storeLE(type.rawValue, at: offset + 4, in: buffer)
@@ -50,6 +58,8 @@ public struct RecordHeader: Sendable, Equatable {
         storeLE(undoNext.rawValue, at: offset + 16, in: buffer)
     }
 
+    /// Reads the header at `offset`; throws `corrupt` if it is out of bounds, its type is unknown or its
+    /// flags are not 0.
     public static func decode(_ r: ByteReader, at offset: Int) throws -> RecordHeader {
         let length = try r.u32(offset)
         let typeByte = try r.u8(offset + 4)

@@ -2,12 +2,16 @@
 
 /// One stream's persisted state.
 public struct StreamEntry: Sendable, Equatable {
+    /// Bytes of an entry before its name (the name follows, zero-padded to a multiple of 8).
     public static let fixedSize = 40
+    /// Longest stream name, in UTF-8 bytes.
     public static let maxNameLength = 255
 
+    /// The stream's id, the stream field of its records; below the table's next stream id (or both are 0).
     public var id: UInt16
     /// Bit 0: deleted (kept until no record of it is needed; not reused before then).
     public var flags: UInt16
+    /// The stream's name, at most `maxNameLength` UTF-8 bytes; the default stream 0 has the empty name.
     public var name: String
     /// Records below this LSN are no longer needed by the stream (null: nothing needed yet).
     public var base: LSN
@@ -23,6 +27,7 @@ public struct StreamEntry: Sendable, Equatable {
     /// Whether the entry is a deleted stream's (not a stream an open should load).
     public var isDeleted: Bool { flags & StreamEntry.deletedFlag != 0 }
 
+    /// An entry; the flags default to 0 (not deleted) and every LSN to `LSN.null`.
     public init(id: UInt16, flags: UInt16 = 0, name: String, base: LSN = .null, last: LSN = .null, archiveTail: LSN = .null, restart: LSN = .null) {
         self.id = id
         self.flags = flags
@@ -38,7 +43,9 @@ public struct StreamEntry: Sendable, Equatable {
 
 /// Space-management policy, persisted so it survives reopen.
 public struct LogPolicy: Sendable, Equatable {
+    /// Bytes of the policy section before the container-name prefix.
     public static let fixedSize = 32
+    /// Longest container-name prefix, in bytes.
     public static let maxPrefixLength = 64
 
     /// Auto-shrink never goes below this many containers (at least 2).
@@ -59,8 +66,11 @@ public struct LogPolicy: Sendable, Equatable {
     /// with `txlog.base` (the base file's names; the base file cannot record such a container name).
     public var containerPrefix: String = Format.defaultContainerPrefix
 
+    /// The default policy: 2 to 1024 containers, growth by 2, no auto-grow or auto-shrink, no size limit,
+    /// prefix `container-`.
     public init() {}
 
+    /// The default policy, `init()`; the base file holds no policy section for it.
     public static let `default` = LogPolicy()
 
     /// Checks the policy's values.
