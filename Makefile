@@ -121,6 +121,8 @@ DOC_MODULES := LogFormat LogStore TransactionManager TransactionalKV
 DOC_COVERED := LogFormat LogStore TransactionManager TransactionalKV
 
 docs-check: deps
+	@# dump-symbol-graph loads the test modules too: on a tree whose tests were never built it failed.
+	$(SWIFT) build --build-tests
 	$(SWIFT) package dump-symbol-graph >/dev/null
 	@set -e; graphs=$$(ls -d .build/*/symbolgraph | head -n 1); $(SWIFT) tools/doc-coverage.swift $$graphs $(DOC_COVERED); \
 	for m in $(DOC_MODULES); do \
