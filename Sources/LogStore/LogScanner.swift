@@ -17,9 +17,34 @@ extension LogStore {
     ///     of the expected logical container, and report every problem. Otherwise stop at the first.
     ///   - progress: called with the fraction of the data area walked so far (0...1).
     /// - Throws: `closed`, or `io` if a read fails. Damage is reported in ``ScanReport/problems``, not thrown.
+    ///
+    /// The report lists every valid block in ``ScanReport/blocks``, so its size grows with the log (about
+    /// 200 bytes a block). A tool that only tallies the blocks uses
+    /// ``walkBlocks(keepGoing:progress:visit:)``, whose memory does not grow with the log.
     public func scanBlocks(keepGoing: Bool = false, progress: ((Double) -> Void)? = nil) throws -> ScanReport {
-        var scanner = LogScanner(core: core, keepGoing: keepGoing, progress: progress)
-        return try scanner.run()
+        var blocks: [ScannedBlock] = []
+        var report = try walkBlocks(keepGoing: keepGoing, progress: progress) { blocks.append($0) }
+        report.blocks = blocks
+        return report
+    }
+
+    /// The walk of ``scanBlocks(keepGoing:progress:)``, handing each valid block to `visit` in log order
+    /// instead of keeping it: the returned report's ``ScanReport/blocks`` is empty, and the walk holds a
+    /// read window of at most 1 MiB whatever the size of the log. `txlog verify`, `stats` and `map` tally
+    /// the blocks this way.
+    ///
+    /// - Parameters:
+    ///   - keepGoing: as for ``scanBlocks(keepGoing:progress:)``.
+    ///   - progress: called with the fraction of the data area walked so far (0...1).
+    ///   - visit: called once per valid block, on the calling thread, before the walk goes on.
+    /// - Throws: `closed`, or `io` if a read fails. Damage is reported in ``ScanReport/problems``, not thrown.
+    public func walkBlocks(
+        keepGoing: Bool = false, progress: ((Double) -> Void)? = nil, visit: (ScannedBlock) -> Void
+    ) throws -> ScanReport {
+        try withoutActuallyEscaping(visit) { visit in
+            var scanner = LogScanner(core: core, keepGoing: keepGoing, progress: progress, visit: visit)
+            return try scanner.run()
+        }
     }
 }
 
@@ -90,12 +115,15 @@ private struct LogScanner {
     let core: LogCore
     let keepGoing: Bool
     let progress: ((Double) -> Void)?
+    /// Each valid block goes here, in log order; the report keeps none.
+    let visit: (ScannedBlock) -> Void
     var report = ScanReport()
 
-    init(core: LogCore, keepGoing: Bool, progress: ((Double) -> Void)?) {
+    init(core: LogCore, keepGoing: Bool, progress: ((Double) -> Void)?, visit: @escaping (ScannedBlock) -> Void) {
         self.core = core
         self.keepGoing = keepGoing
         self.progress = progress
+        self.visit = visit
     }
 
     /// True when the scan should stop (a problem was found and `keepGoing` is off).
@@ -373,7 +401,7 @@ private struct LogScanner {
         }
         let h = b.header
         let codec = (try? Codec(id: h.codecID, level: h.codecID == 2 ? h.codecLevel : 0)) ?? .none
-        report.blocks.append(ScannedBlock(
+        visit(ScannedBlock(
             lsn: LSN(uncheckedContainer: t.logical, blockOffset: offset, slot: 0), physicalID: t.live.physical, offset: offset,
             codec: codec, storedLength: Int(h.storedLength), rawLength: Int(h.rawLength), diskLength: h.diskLength,
             recordCount: Int(h.recordCount), restartRecords: restarts, epoch: h.epoch, streamMask: h.streamMask, streams: streams))

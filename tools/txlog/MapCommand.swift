@@ -36,13 +36,15 @@ struct MapCommand: ParsableCommand {
         let log = try openForReading(path, mode: .pointInTime)
         let info = log.info()
         let bar = ProgressBar("map", workBytes: scanWork(info))
+        let streams = log.streams()
+        var cells = LogMap.Cells(info: info, streams: streams, width: width)
         let report: ScanReport
-        do { report = try log.scanBlocks(keepGoing: true, progress: bar.update) } catch {
+        do { report = try log.walkBlocks(keepGoing: true, progress: bar.update) { cells.add($0) } } catch {
             bar.finish()
             throw fail(error)
         }
         bar.finish()
-        let picture = LogMap(info: info, streams: log.streams(), report: report, width: width)
+        let picture = LogMap(info: info, streams: streams, cells: cells, report: report)
         print(picture.text(colour: useColour), terminator: "")
         if let svg {
             do { try writeWhole(picture.svg(), to: svg) } catch { throw fail(error) }
@@ -89,31 +91,54 @@ struct LogMap {
     static let ansi = ["34", "32", "35", "36", "33", "94", "92", "95", "96", "93"]
     static let svgColours = ["#3465a4", "#4e9a06", "#75507b", "#06989a", "#c4a000", "#729fcf", "#8ae234", "#ad7fa8", "#34e2e2", "#fce94f"]
 
-    init(info: LogInfo, streams: [StreamInfo], report: ScanReport, width: Int) {
+    /// What each cell of each container holds, tallied block by block as the walk hands them over: a
+    /// weight per stream per cell, so its size is the container count × the width, whatever the log's size.
+    struct Cells {
+        let width: Int
+        let cellBytes: Double
+        /// A stream's id to its index in `streamOrder`.
+        let index: [UInt16: Int]
+        /// The logical container each physical one holds, from the table the picture draws.
+        let logical: [UInt32: UInt32]
+        var weight: [UInt32: [[Int: Double]]] = [:]
+        var used: [UInt32: Int] = [:]
+
+        init(info: LogInfo, streams: [StreamInfo], width: Int) {
+            self.width = width
+            cellBytes = Double(info.containerSize) / Double(width)
+            index = Dictionary(streams.sorted { $0.id < $1.id }.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { a, _ in a })
+            logical = Dictionary(info.containers.map { ($0.physicalID, $0.logicalID) }, uniquingKeysWith: { a, _ in a })
+        }
+
+        /// Adds a valid block to its container's cells (a block of another logical container than the
+        /// table's, left by an earlier cycle, is not drawn).
+        mutating func add(_ b: ScannedBlock) {
+            guard logical[b.physicalID] == b.lsn.container else { return }
+            used[b.physicalID, default: 0] += b.diskLength
+            var w = weight.removeValue(forKey: b.physicalID) ?? Array(repeating: [:], count: width)
+            let total = b.streams.values.reduce(0) { $0 + max(1, $1.dataBytes) }
+            let start = Double(b.offset), stop = Double(b.offset) + Double(b.diskLength)
+            var i = Int(start / cellBytes)
+            while i < width, Double(i) * cellBytes < stop {
+                let overlap = min(stop, Double(i + 1) * cellBytes) - max(start, Double(i) * cellBytes)
+                for (s, u) in b.streams { w[i][index[s] ?? 0, default: 0] += overlap * Double(max(1, u.dataBytes)) / Double(total) }
+                i += 1
+            }
+            weight[b.physicalID] = w
+        }
+    }
+
+    init(info: LogInfo, streams: [StreamInfo], cells tally: Cells, report: ScanReport) {
         self.info = info
-        self.width = width
+        self.width = tally.width
         self.end = report.end
         streamOrder = streams.sorted { $0.id < $1.id }
-        let index = Dictionary(streamOrder.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { a, _ in a })
-        let cellBytes = Double(info.containerSize) / Double(width)
+        let cellBytes = tally.cellBytes
         let ordered = info.containers.filter { $0.state != .inactive }.sorted { $0.logicalID < $1.logicalID }
             + info.containers.filter { $0.state == .inactive }
-        var byPhysical: [UInt32: [ScannedBlock]] = [:]
-        for b in report.blocks { byPhysical[b.physicalID, default: []].append(b) }
         for c in ordered {
-            var weight = Array(repeating: [Int: Double](), count: width)
-            var used = 0
-            for b in byPhysical[c.physicalID] ?? [] where b.lsn.container == c.logicalID {
-                used += b.diskLength
-                let total = b.streams.values.reduce(0) { $0 + max(1, $1.dataBytes) }
-                let start = Double(b.offset), stop = Double(b.offset) + Double(b.diskLength)
-                var i = Int(start / cellBytes)
-                while i < width, Double(i) * cellBytes < stop {
-                    let overlap = min(stop, Double(i + 1) * cellBytes) - max(start, Double(i) * cellBytes)
-                    for (s, u) in b.streams { weight[i][index[s] ?? 0, default: 0] += overlap * Double(max(1, u.dataBytes)) / Double(total) }
-                    i += 1
-                }
-            }
+            let weight = tally.weight[c.physicalID] ?? Array(repeating: [Int: Double](), count: width)
+            let used = tally.used[c.physicalID] ?? 0
             var cells: [Cell] = weight.map { w in w.max { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) }.map { .stream($0.key) } ?? .empty }
             if cells[0] == .empty { cells[0] = .header }
             for p in report.problems where p.container == c.physicalID {

@@ -28,12 +28,13 @@ struct StatsCommand: ParsableCommand {
         let info = log.info()
         let bar = ProgressBar("stats", workBytes: scanWork(info))
         let report: ScanReport
-        do { report = try log.scanBlocks(keepGoing: true, progress: bar.update) } catch {
+        var s = Stats(info: info)
+        do { report = try log.walkBlocks(keepGoing: true, progress: bar.update) { s.add($0) } } catch {
             bar.finish()
             throw fail(error)
         }
         bar.finish()
-        let s = Stats(report, info: info)
+        s.count(report.problems)
         if json { printJSON(s.json) } else { s.printText() }
         if !report.problems.isEmpty {
             FileHandle.standardError.write(Data("txlog: corrupt: \(damageSummary(report.problems, blocks: "skipped")); run txlog verify\n".utf8))
@@ -87,37 +88,43 @@ struct Stats {
     let names: [UInt16: String]
     /// Damaged blocks, skipped; and the other problems the scan found (in the base file, container headers),
     /// which are no block.
-    let damagedBlocks: Int, otherProblems: Int
+    var damagedBlocks = 0, otherProblems = 0
     let histogram: [UInt64]
 
-    init(_ r: ScanReport, info: LogInfo) {
+    /// Empty figures for the log `info` describes; the walk ``add(_:)``s each valid block (nothing is kept
+    /// per block, so memory does not grow with the log), then ``count(_:)`` takes its problems.
+    init(info: LogInfo) {
         blockSize = info.blockSize
         names = Dictionary(info.streams.map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
-        damagedBlocks = r.problems.filter { $0.kind == .block }.count
-        otherProblems = r.problems.count - damagedBlocks
         histogram = info.statistics.batchBlocksHistogram
-        for b in r.blocks {
-            blocks += 1
-            records += b.recordCount
-            raw += b.rawLength
-            stored += b.storedLength
-            disk += b.diskLength
-            var c = codecs[b.codec.description, default: CodecRow()]
-            c.blocks += 1
-            c.raw += b.rawLength
-            c.stored += b.storedLength
-            c.disk += b.diskLength
-            codecs[b.codec.description] = c
-            let fill = Double(b.rawLength) / Double(blockSize)
-            fillMin = min(fillMin, fill)
-            fillMax = max(fillMax, fill)
-            fillSum += fill
-            perBlockMin = min(perBlockMin, b.recordCount)
-            perBlockMax = max(perBlockMax, b.recordCount)
-            for (id, u) in b.streams {
-                streams.add(id, records: u.records, bytes: u.dataBytes, blocks: 1)
-                data += u.dataBytes
-            }
+    }
+
+    mutating func count(_ problems: [ScanProblem]) {
+        damagedBlocks = problems.filter { $0.kind == .block }.count
+        otherProblems = problems.count - damagedBlocks
+    }
+
+    mutating func add(_ b: ScannedBlock) {
+        blocks += 1
+        records += b.recordCount
+        raw += b.rawLength
+        stored += b.storedLength
+        disk += b.diskLength
+        var c = codecs[b.codec.description, default: CodecRow()]
+        c.blocks += 1
+        c.raw += b.rawLength
+        c.stored += b.storedLength
+        c.disk += b.diskLength
+        codecs[b.codec.description] = c
+        let fill = Double(b.rawLength) / Double(blockSize)
+        fillMin = min(fillMin, fill)
+        fillMax = max(fillMax, fill)
+        fillSum += fill
+        perBlockMin = min(perBlockMin, b.recordCount)
+        perBlockMax = max(perBlockMax, b.recordCount)
+        for (id, u) in b.streams {
+            streams.add(id, records: u.records, bytes: u.dataBytes, blocks: 1)
+            data += u.dataBytes
         }
     }
 

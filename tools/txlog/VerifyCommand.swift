@@ -40,32 +40,32 @@ struct VerifyCommand: ParsableCommand {
             var report = ScanReport()
             report.problems = [problem(from: e)]
             report.complete = false
-            output(report, records: 0, opened: false)
+            output(report, BlockTally(), opened: false)
             throw ToolExit.corruption
         } catch {
             throw fail(error, opening: true)
         }
         let bar = ProgressBar("verify", workBytes: scanWork(log.info()))
         var report: ScanReport
-        do { report = try log.scanBlocks(keepGoing: keepGoing, progress: bar.update) } catch {
+        var tally = BlockTally()
+        do { report = try log.walkBlocks(keepGoing: keepGoing, progress: bar.update) { tally.add($0) } } catch {
             bar.finish()
             throw fail(error)
         }
         bar.finish()
         // Files the base file does not name are never read by the log: notes, not damage.
         do { report.notes += try log.strayFiles().map(strayNote) } catch { throw fail(error) }
-        output(report, records: report.blocks.reduce(0) { $0 + $1.recordCount }, opened: true)
+        output(report, tally, opened: true)
         if !report.problems.isEmpty { throw ToolExit.corruption }
     }
 
     /// `opened`: false when the damage in `r` stopped the log from opening, so nothing past it was checked
     /// (with or without --keep-going).
-    private func output(_ r: ScanReport, records: Int, opened: Bool) {
-        let bytes = r.blocks.reduce(0) { $0 + $1.rawLength }
+    private func output(_ r: ScanReport, _ t: BlockTally, opened: Bool) {
         if json {
             printJSON([
-                "ok": r.problems.isEmpty, "complete": r.complete, "blocks": r.blocks.count, "records": records,
-                "rawBytes": bytes, "bytesScanned": r.bytesScanned, "containersChecked": r.containersChecked,
+                "ok": r.problems.isEmpty, "complete": r.complete, "blocks": t.blocks, "records": t.records,
+                "rawBytes": t.rawBytes, "bytesScanned": r.bytesScanned, "containersChecked": r.containersChecked,
                 "end": r.end.description,
                 "baseSlots": r.baseSlots.map {
                     ["slot": $0.slot, "state": $0.state.rawValue, "generation": $0.generation.map { $0 as Any } ?? NSNull()] as [String: Any]
@@ -80,8 +80,8 @@ struct VerifyCommand: ParsableCommand {
         }
         if r.containersChecked > 0 { print("containers  \(r.containersChecked) headers checked") }
         if r.bytesScanned > 0 || r.problems.isEmpty {
-            let first = r.blocks.first.map { " from \($0.lsn)" } ?? ""
-            print("blocks      \(r.blocks.count) blocks, \(records) records, \(formatBytes(UInt64(bytes))) of raw payload\(first), end \(r.end)")
+            let first = t.first.map { " from \($0)" } ?? ""
+            print("blocks      \(t.blocks) blocks, \(t.records) records, \(formatBytes(UInt64(t.rawBytes))) of raw payload\(first), end \(r.end)")
         }
         for n in r.notes { print("note        \(escaped(n))") }
         for p in r.problems { print("CORRUPT     \(escaped(p.description))") }
@@ -95,6 +95,21 @@ struct VerifyCommand: ParsableCommand {
                 : r.complete ? "" : " (stopped at the first; --keep-going reports all)"
             print("FAILED: \(r.problems.count) problem\(r.problems.count == 1 ? "" : "s") found\(more)")
         }
+    }
+}
+
+/// What `verify` says of the valid blocks, tallied as the walk hands them over (nothing kept per block,
+/// so its memory does not grow with the log).
+struct BlockTally {
+    var blocks = 0, records = 0, rawBytes = 0
+    /// The first valid block's position.
+    var first: LSN?
+
+    mutating func add(_ b: ScannedBlock) {
+        if first == nil { first = b.lsn }
+        blocks += 1
+        records += b.recordCount
+        rawBytes += b.rawLength
     }
 }
 
