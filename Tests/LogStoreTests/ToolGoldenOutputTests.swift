@@ -112,6 +112,7 @@ struct ToolGoldenOutputTests {
         #expect(verify.status == 0 && verify.stdout.contains("ok: the log is clean"), "\(verify.stdout)\(verify.stderr)")
         let again = try await TxlogProcess.run(["fixture-log", ToolGolden.logName], scratch: work.path, currentDirectory: work.path)
         #expect(again.status == 64, "it refuses an existing directory")
+        #expect(again.stderr.hasPrefix("txlog: invalid-argument: ") && again.stderr.contains("already exists"), "\(again.stderr)")
 
         // The same records at the same LSNs as the committed log: dump agrees but for the forced record's time.
         guard !ToolGolden.updating else { return }

@@ -32,8 +32,8 @@ struct FixtureLogCommand: AsyncParsableCommand {
 
     func run() async throws {
         guard !FileManager.default.fileExists(atPath: path) else {
-            FileHandle.standardError.write(Data("txlog: \(path) already exists\n".utf8))
-            throw ToolExit.usage
+            // One line, `txlog: <code>: …`, as every other error; exit 64 (usage).
+            throw fail(LogError(.invalidArgument, "\(path) already exists: fixture-log writes a new directory", path: path))
         }
         let kv = NSTemporaryDirectory() + "txlog-fixture-kv-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: kv) }
