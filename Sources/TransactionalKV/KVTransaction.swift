@@ -37,7 +37,10 @@ public final class KVTransaction: @unchecked Sendable {
             try requireActive()
             if let w = writes[k] { return w }
             let entry = store.values[k]
-            readVersions[k] = entry?.version ?? 0
+            // The first read's version is the one validated: a later read of a key changed meanwhile
+            // returns the new value, and keeping its version instead let the transaction commit having
+            // seen both values (no serial order has that).
+            if readVersions[k] == nil { readVersions[k] = entry?.version ?? 0 }
             return entry?.value.map(Array.init)
         }
     }
