@@ -254,11 +254,12 @@ public final class KVStore: @unchecked Sendable {
     ///   record the full log refused is not yet appended: it is tried again first, and once it is in, the
     ///   store goes on).
     public func begin(_ transaction: Transaction) throws -> KVTransaction {
-        let (existing, failed, isClosed) = lock.withLock { (active[transaction.id], failure != nil, closed) }
-        if let existing { return existing }
+        let (existing, failed, isClosed) = lock.withLock { (active[transaction.id], failure != nil, closed || rmClosed) }
         // Before the failure: `close()` says a closed instance throws `closed` (its failure, a full log's
-        // say, is no longer this instance's to report or to catch up with).
+        // say, is no longer this instance's to report or to catch up with). Before the existing view too:
+        // the close rolled its transaction back.
         if isClosed { throw LogError(.closed, "store \(id) is closed") }
+        if let existing { return existing }
         if failed {
             // A full log may have room again (a checkpoint moved its tail, a container was added).
             catchUpWithTheLog()

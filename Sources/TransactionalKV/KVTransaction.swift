@@ -94,6 +94,10 @@ public final class KVTransaction: @unchecked Sendable {
     }
 
     private func requireActive() throws {
+        // Closing the store (or its TM) rolls back its transactions that had not prepared, without a
+        // rollback notification to this instance: the view would otherwise go on taking writes and
+        // answering reads for a transaction that is over.
+        if store.closed || store.rmClosed { throw LogError(.closed, "store \(store.id) is closed") }
         guard state == .active else { throw LogError(.invalidState, "transaction \(transactionID) is past its active phase in this store") }
     }
 
