@@ -7,7 +7,8 @@ import TransactionManager
 /// One transaction's work in one ``KVStore``. Get it with ``KVStore/begin(_:)``. Writes are buffered
 /// until commit; reads see the transaction's own writes. Isolation is serializable, by optimistic
 /// validation at prepare: if another transaction changed what this one read, commit throws `conflict`
-/// and the transaction can be retried.
+/// and the transaction can be retried. Its operations throw `invalid-state` once the transaction prepared
+/// or ended in this store, and `closed` once the store (or its transaction manager) is closed.
 public final class KVTransaction: @unchecked Sendable {
     let store: KVStore
     /// The transaction this view belongs to.
@@ -30,7 +31,8 @@ public final class KVTransaction: @unchecked Sendable {
         self.startSeq = startSeq
     }
 
-    /// The value of `key`, seeing this transaction's own writes.
+    /// The value of `key`, seeing this transaction's own writes. The latest committed value otherwise; if a
+    /// commit changed the key since this transaction first read it, the commit of this one is a `conflict`.
     public func get(_ key: [UInt8]) throws -> [UInt8]? {
         let k = Key(key)
         return try store.lock.withLock {
