@@ -80,6 +80,44 @@ import TransactionManager
         #expect(w.contents(w.a) == ma && w.contents(w.b) == mb)
     }
 
+    /// Transactions that end without committing, every way they can (handle dropped, rollback, a veto
+    /// after the other store prepared, timeout), leave no view, lock, pending entry or reservation.
+    @Test func abortedTransactionsLeaveNothingBehind() async throws {
+        let w = try KVWorld(stores: 2, tag: "aborted-leave-nothing")
+        defer { w.finish() }
+        try await w.load(w.a, [("a", "0")])
+        for i in 0..<10 {  // handle dropped: its last close rolls it back
+            let tx = try w.tm.createTransaction()
+            try w.a.begin(tx).put(b("d\(i)"), b("1"))
+            _ = try w.a.begin(tx).get(b("a"))
+        }
+        for i in 0..<10 {
+            let tx = try w.tm.createTransaction()
+            try w.a.begin(tx).put(b("r\(i)"), b("1"))
+            try w.b.begin(tx).put(b("r\(i)"), b("1"))
+            try tx.rollback()
+        }
+        for i in 0..<10 {  // a prepares, b vetoes (a key it read changed)
+            let tx = try w.tm.createTransaction()
+            try w.a.begin(tx).put(b("c\(i)"), b("1"))
+            let vb = try w.b.begin(tx)
+            _ = try vb.get(b("hot"))
+            try vb.put(b("c\(i)"), b("1"))
+            try await w.load(w.b, [("hot", "\(i)")])
+            await expectLogError(.conflict) { try await tx.commit() }
+        }
+        for i in 0..<3 {
+            let tx = try w.tm.createTransaction(timeout: .milliseconds(5))
+            try w.a.begin(tx).put(b("t\(i)"), b("1"))
+            #expect(await eventually { tx.state != .active })
+        }
+        for s in [w.a, w.b] {
+            #expect(s.lock.withLock { s.active.isEmpty && s.locks.isEmpty && s.pending.isEmpty && s.outcomeReserved.isEmpty })
+        }
+        #expect(w.contents(w.a) == ["a": "0"])
+        #expect(w.contents(w.b) == ["hot": "9"])
+    }
+
     /// Each commit sets all 50 keys to one new value; scans outside any transaction, racing them, always
     /// find one value throughout (a commit is applied under the store's lock, all at once).
     @Test func scansRacingCommitsAreNeverTorn() async throws {
