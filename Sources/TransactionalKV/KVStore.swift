@@ -17,7 +17,8 @@ import TransactionManager
 ///
 /// - Writes are buffered in the transaction and logged to the store's own stream at prepare (one
 ///   record holding every write); commit applies them. Two stores in one transaction commit or roll
-///   back together; a transaction that writes one store only commits in a single phase.
+///   back together; a transaction whose only participant is one store (no other store enlisted, not even
+///   to read) commits in a single phase.
 /// - Checkpoints write every committed key to a snapshot file (temporary name, fsync, rename, directory
 ///   fsync), record it in the stream's restart area and move the stream's base, so recovery reads the
 ///   snapshot plus the records after it and the log recycles.
