@@ -307,8 +307,9 @@ public final class KVStore: @unchecked Sendable {
     public var statistics: Statistics { lock.withLock { stats } }
 
     /// Closes the store's RM. (The log and TM belong to the caller.) Waits for a checkpoint in progress;
-    /// later `begin` and `checkpoint` calls on this instance, and the operations of its views, throw `closed`. The room the store held in the
-    /// log for outcome records goes back when its RM closes: here, or when its TM is closed.
+    /// later `begin` and `checkpoint` calls on this instance, and the operations of its views, throw
+    /// `closed`. The room the store held in the log for outcome records goes back when its RM closes:
+    /// here, or when its TM is closed.
     public func close() {
         let first = checkpointLock.withLock {
             lock.withLock { () -> Bool in
