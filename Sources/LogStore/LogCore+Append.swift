@@ -27,12 +27,12 @@ extension LogCore {
             }
             // Which kind of full: the reservations' floor (room comes back when it clears), or no free
             // container (room comes back with one). Told apart here, under the same hold of the lock.
-            let floorCost = lsn == nil && !useReservation && !clearsReservationFloorLocked(cost: reservationCost(data.count))
-                ? reservationCost(data.count) : nil
+            let need: SpaceNeed = lsn == nil && !useReservation && !clearsReservationFloorLocked(cost: reservationCost(data.count))
+                ? .floor(cost: reservationCost(data.count)) : .freeContainer
             lock.unlock()
             if let lsn { return lsn }
             attempt += 1
-            try handleLogFull(attempt: attempt, generation: generation, floorCost: floorCost)
+            try handleLogFull(attempt: attempt, generation: generation, need: need)
         }
     }
 

@@ -62,33 +62,56 @@ extension LogCore {
         return freeBytesLocked() - containerDataBytes >= reservationFloorLocked() - state.maxReservedCost
     }
 
-    /// Reserves space for future records of the given data sizes on a stream.
+    /// Reserves space for future records of the given data sizes on a stream. A reservation the log
+    /// cannot hold now goes through the log-full path an append takes (grow within policy, the tail-pinned
+    /// handlers, recycling) before it says `logFull`.
     func reserve(stream: UInt16, sizes: [Int]) throws {
         if readOnly { throw LogError(.readOnly, "the log is open read-only") }
         guard !sizes.isEmpty else { throw LogError(.invalidArgument, "reservation sizes must be 0...\(maxRecordSize) bytes") }
         try checkReservationSizes(sizes)
         let cost = sizes.reduce(0) { $0 + reservationCost($1) }
-        try lock.withLock {
-            try checkUsable()
-            guard streamInfoLocked(stream) != nil else { throw LogError(.notFound, "stream \(stream) was deleted") }
-            // Containers pending delete are on their way out: counted, they let reservations hold all
-            // of the containers that stay.
-            let capacity = keptContainerCountLocked() * containerDataBytes
-            guard state.reservedTotal + cost <= capacity - containerDataBytes else {
-                throw LogError(.logFull, "reserving \(cost) bytes would pin the log: reservations would hold more than all but one container")
+        let largest = sizes.map(reservationCost).max() ?? 0
+        var attempt = 0
+        while true {
+            let (shortage, generation): (String?, UInt64) = try lock.withLock {
+                try checkUsable()
+                guard streamInfoLocked(stream) != nil else { throw LogError(.notFound, "stream \(stream) was deleted") }
+                if let shortage = reservationShortageLocked(cost: cost, largestCost: largest) { return (shortage, state.spaceGeneration) }
+                state.maxReservedCost = max(state.maxReservedCost, largest)
+                state.reservedTotal += cost
+                state.hot[Int(stream)].reservedBytes += cost
+                state.hot[Int(stream)].reservedRecords += sizes.count
+                state.hot[Int(stream)].reservedLargest = max(state.hot[Int(stream)].reservedLargest, sizes.max() ?? 0)
+                refreshAppendHintLocked()
+                return (nil, state.spaceGeneration)
             }
-            let maxCost = max(state.maxReservedCost, sizes.map(reservationCost).max() ?? 0)
-            let floor = state.reservedTotal + cost + (freeContainerCountLocked() + 1) * maxCost
-            guard floor <= freeBytesLocked() else {
-                throw LogError(.logFull, "not enough free space to reserve \(cost) bytes (\(freeBytesLocked()) free, \(state.reservedTotal) already reserved)")
+            guard let shortage else { return }
+            // Like an append that finds no room: CLFS's answer to a full log (grow per policy, then ask the
+            // clients pinning the tail) applies to reservations too. Refused at once, a KV store's prepare
+            // (which reserves its outcome record) voted no at every container's end of a log free to grow.
+            attempt += 1
+            do {
+                try handleLogFull(attempt: attempt, generation: generation, need: .reservation(cost: cost, largestCost: largest))
+            } catch let e as LogError where e.code == .logFull {
+                throw LogError(.logFull, "\(shortage) (\(e.message))", errno: e.errno)
             }
-            state.maxReservedCost = maxCost
-            state.reservedTotal += cost
-            state.hot[Int(stream)].reservedBytes += cost
-            state.hot[Int(stream)].reservedRecords += sizes.count
-            state.hot[Int(stream)].reservedLargest = max(state.hot[Int(stream)].reservedLargest, sizes.max() ?? 0)
-            refreshAppendHintLocked()
         }
+    }
+
+    /// Why a reservation costing `cost` (its largest record `largestCost`) cannot be granted now, or nil.
+    private func reservationShortageLocked(cost: Int, largestCost: Int) -> String? {
+        // Containers pending delete are on their way out: counted, they let reservations hold all
+        // of the containers that stay.
+        let capacity = keptContainerCountLocked() * containerDataBytes
+        guard state.reservedTotal + cost <= capacity - containerDataBytes else {
+            return "reserving \(cost) bytes would pin the log: reservations would hold more than all but one container"
+        }
+        let maxCost = max(state.maxReservedCost, largestCost)
+        let floor = state.reservedTotal + cost + (freeContainerCountLocked() + 1) * maxCost
+        guard floor <= freeBytesLocked() else {
+            return "not enough free space to reserve \(cost) bytes (\(freeBytesLocked()) free, \(state.reservedTotal) already reserved)"
+        }
+        return nil
     }
 
     /// Throws `invalidArgument` unless every size is one a record may have (so its cost cannot overflow).
@@ -142,16 +165,31 @@ extension LogCore {
         return (target, pinners)
     }
 
-    /// Called by an append that found no free container, or (a plain append costing `floorCost`) that
-    /// the reservations' floor stopped: no space left outside the reservations. Grows the log within policy, then asks the streams that pin
-    /// the tail to move; returns when something changed, throws `logFull` otherwise.
-    func handleLogFull(attempt: Int, generation: UInt64, floorCost: Int? = nil) throws {
+    /// What an append or a reservation that found the log full needs before it tries again.
+    enum SpaceNeed {
+        /// A free container (an append that must move to the next container).
+        case freeContainer
+        /// A plain append of a record costing this much, stopped by the reservations' floor.
+        case floor(cost: Int)
+        /// A reservation costing `cost`, its largest record `largestCost`.
+        case reservation(cost: Int, largestCost: Int)
+    }
+
+    /// Called by an append that found no free container, or (a plain append) that the reservations'
+    /// floor stopped, or by a reservation the free space cannot hold. Grows the log within policy, then
+    /// asks the streams that pin the tail to move; returns when something changed, throws `logFull`
+    /// otherwise.
+    func handleLogFull(attempt: Int, generation: UInt64, need: SpaceNeed) throws {
         // Room for the retry: a free container; for an append the reservations' floor stopped, the floor
-        // cleared (the same test the append makes, so a retry that finds room passes it). A free container
-        // alone, while the floor still stops the append, would retry forever.
+        // cleared (the same test the append makes, so a retry that finds room passes it); for a
+        // reservation, the test `reserve` makes. A free container alone, while the floor still stops the
+        // append, would retry forever.
         func roomLocked() -> Bool {
-            guard let cost = floorCost else { return freeContainerCountLocked() > 0 }
-            return clearsReservationFloorLocked(cost: cost)
+            switch need {
+            case .freeContainer: return freeContainerCountLocked() > 0
+            case .floor(let cost): return clearsReservationFloorLocked(cost: cost)
+            case .reservation(let cost, let largest): return reservationShortageLocked(cost: cost, largestCost: largest) == nil
+            }
         }
         let (durable, last) = lock.withLock { (state.durableLSN, state.lastLSN) }
         // Data that is not durable yet cannot be recycled; make it durable first.
@@ -195,7 +233,9 @@ extension LogCore {
         let (room, reserved) = lock.withLock { (state.spaceGeneration != generation || roomLocked(), state.reservedTotal) }
         if room { return }
         let growth = growthFailure.map { "; auto-grow failed: \($0.message)" } ?? ""
-        let reservedNote = floorCost != nil && reserved > 0 ? "; \(reserved) bytes of the free space are reserved (release reservations)" : ""
+        let floorStopped: Bool
+        if case .freeContainer = need { floorStopped = false } else { floorStopped = true }
+        let reservedNote = floorStopped && reserved > 0 ? "; \(reserved) bytes of the free space are reserved (release reservations)" : ""
         let names = pinners.map { $0.name.isEmpty ? "(default)" : $0.name }
         throw LogError(
             .logFull,

@@ -152,11 +152,19 @@ public final class LogStream: Sendable {
     /// (`logFull`) rather than take reserved space, and neither ``LogStore/removeContainer(_:)`` nor
     /// auto-shrink removes a free container the reservations need.
     ///
+    /// A reservation the log cannot hold now is handled as an append that finds the log full: the log
+    /// is made durable, grows within its policy, and the tail-pinned handlers are called
+    /// (``onTailPinned(_:)``), so this may wait as such an append does (`LogStore.append` explains).
+    ///
+    /// Reservations belong to this open of the log: they are not written to disk, `close()` drops the
+    /// ones still outstanding, and a reopened log has none (reserve again, for instance for the
+    /// transactions recovery finds undecided).
+    ///
     /// - Throws: `invalidArgument` for no sizes or a size outside 0...``LogStore/maxRecordSize``;
-    ///   `logFull` when the free space cannot hold them on top of what is already reserved, or when all
-    ///   reservations together would hold more than all but one of the log's containers (those pending
-    ///   delete do not count): that would pin the log;
-    ///   `readOnly` for a log opened read-only.
+    ///   `logFull` when, after that, the free space cannot hold them on top of what is already reserved,
+    ///   or all reservations together would hold more than all but one of the log's containers (those
+    ///   pending delete do not count): that would pin the log;
+    ///   `readOnly` for a log opened read-only; `notFound` for a deleted stream; `failed`; `closed`.
     public func reserve(recordSizes: [Int]) throws { try core.reserve(stream: id, sizes: recordSizes) }
 
     /// Gives back reservations made with ``reserve(recordSizes:)``.
