@@ -31,10 +31,23 @@ import TransactionManager
         let w = try KVWorld(stores: 2, tag: "stale-prepare")
         defer { w.finish() }
         let filler = try w.log.createStream("filler")
-        // Twice: fill the log, then try transactions writing k in store a (and j in b) as the last bytes
-        // go. Many of them get store a's prepare record in and no room for its outcome: vetoed, no abort.
-        for _ in 0..<2 {
-            while (try? filler.append([UInt8](repeating: 7, count: 3000))) != nil {}
+        // Round after round (each adds a container): fill the log, then try transactions writing k in
+        // store a (and j in b) as the last bytes go. Some of them get store a's prepare record in and no
+        // room for its outcome: vetoed, no abort.
+        // A reservation the log cannot hold goes through the log-full path. Nothing may make room there:
+        // its flush seals the open block, and sealing compressible records gave back the room they took in
+        // it (the prepares then committed), so the filler's records do not compress; and the checkpoints
+        // the TM's and the stores' tail-pinned handlers write there would take the last bytes the prepare
+        // records are to get, so there are none while the log is kept full (the reopen registers them).
+        // Each seal there also pads the block, so a round leaves fewer such records than before: the
+        // rounds go on until there are ten.
+        for info in w.log.info().streams { try (info.id == 0 ? w.log.defaultStream : w.log.openStream(info.name)).onTailPinned(nil) }
+        var rng = SystemRandomNumberGenerator()
+        let incompressible = (0..<3000).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        var rounds = 0
+        while try Self.undecidedPrepares(w.a) < 10, rounds < 12 {
+            rounds += 1
+            while (try? filler.append(incompressible)) != nil {}
             for _ in 0..<40 {
                 let tx = try w.tm.createTransaction()
                 try w.a.begin(tx).put(b("k"), b("vetoed"))
