@@ -113,6 +113,8 @@ extension LogCore {
             state.reservedTotal -= hot.reservedBytes
             if state.reservedTotal == 0 { state.maxReservedCost = 0 }
         }
+        // Its base and archive tail no longer pin containers: the update recycled those only it held.
+        shrinkIfPolicyAllows()
     }
 
     func streamInfoLocked(_ id: UInt16) -> StreamInfo? {
@@ -244,6 +246,8 @@ extension LogCore {
                 state.archiveTail = old
             }
         }
+        // A tail moved on frees the containers it alone held (pending archive), as a base moved on does.
+        shrinkIfPolicyAllows()
     }
 
     /// Throws `invalidArgument` for an archive tail below the log's active region (CLFS:

@@ -171,3 +171,47 @@ struct ArchiveTailFullTests {
         try log.close()
     }
 }
+
+@Suite("Auto-shrink after every change that frees containers")
+struct AutoShrinkTriggerTests {
+    enum Unpin: String, CaseIterable, Sendable { case archiveTailMoves, pinningStreamDeleted }
+
+    /// Auto-shrink ran after a base moved (`advanceBase`, a restart area's new base) but not after the
+    /// other changes that free containers: an archive tail moving past them, or the deletion of the
+    /// stream that pinned them. The log kept every freed container, above the policy's percentage,
+    /// until some base moved again.
+    @Test(arguments: Unpin.allCases)
+    func shrinksOnceFreed(_ how: Unpin) throws {
+        let dir = FaultTestKit.temporaryPath("space12-shrink-\(how.rawValue)")
+        defer { FaultTestKit.remove(dir) }
+        let log = try LogStore.create(
+            at: dir, options: LogCreateOptions(containerSize: 512 * 1024, containerCount: 4, blockSize: 4096, codec: .none))
+        let lag = try log.createStream("lag")
+        let first = try lag.append([UInt8](repeating: 0, count: 100))
+        try log.flush()
+        if how == .archiveTailMoves {
+            try log.setArchiveTail(first)
+            try lag.advanceBase(to: first)
+        }
+        var last = first
+        while log.lastLSN.container < 3 { last = try log.append([UInt8](repeating: 5, count: 2000)) }
+        try log.flush()
+        try log.advanceBase(to: last)
+        if how == .archiveTailMoves { try lag.advanceBase(to: last) }
+        // Containers 1 and 2 are held (pending archive, or by the lagging stream's base): one free of four.
+        #expect(log.info().containers.count == 4)
+        #expect(log.info().freeContainers == 1)
+        var p = LogPolicy()
+        p.autoShrinkPercent = 50
+        try log.setPolicy(p)  // one free of four is not above 50 %: nothing removed
+        #expect(log.info().containers.count == 4)
+        switch how {
+        case .archiveTailMoves: try log.setArchiveTail(last)
+        case .pinningStreamDeleted: try log.deleteStream("lag")
+        }
+        // Three free of four is above 50 %: shrunk to the minimum, two (one free of two is not above it).
+        #expect(log.info().containers.count == 2, "\(log.info().containers.map { "\($0.physicalID) \($0.state)" })")
+        try log.append([UInt8](repeating: 6, count: 2000))
+        try log.close()
+    }
+}
