@@ -14,7 +14,7 @@ extension LogCore {
             throw LogError(.invalidArgument, "record of \(data.count) bytes exceeds the log's limit of \(maxRecordSize) bytes")
         }
         if readOnly { throw LogError(.readOnly, "the log is open read-only") }
-        var attempt = 0
+        var progress = LogFullProgress()
         while true {
             lock.lock()
             let lsn: LSN?
@@ -31,8 +31,7 @@ extension LogCore {
                 ? .floor(cost: reservationCost(data.count)) : .freeContainer
             lock.unlock()
             if let lsn { return lsn }
-            attempt += 1
-            try handleLogFull(attempt: attempt, generation: generation, need: need)
+            try handleLogFull(&progress, generation: generation, need: need)
         }
     }
 

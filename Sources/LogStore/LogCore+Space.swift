@@ -71,7 +71,7 @@ extension LogCore {
         try checkReservationSizes(sizes)
         let cost = sizes.reduce(0) { $0 + reservationCost($1) }
         let largest = sizes.map(reservationCost).max() ?? 0
-        var attempt = 0
+        var progress = LogFullProgress()
         while true {
             let (shortage, generation): (String?, UInt64) = try lock.withLock {
                 try checkUsable()
@@ -89,9 +89,8 @@ extension LogCore {
             // Like an append that finds no room: CLFS's answer to a full log (grow per policy, then ask the
             // clients pinning the tail) applies to reservations too. Refused at once, a KV store's prepare
             // (which reserves its outcome record) voted no at every container's end of a log free to grow.
-            attempt += 1
             do {
-                try handleLogFull(attempt: attempt, generation: generation, need: .reservation(cost: cost, largestCost: largest))
+                try handleLogFull(&progress, generation: generation, need: .reservation(cost: cost, largestCost: largest))
             } catch let e as LogError where e.code == .logFull {
                 throw LogError(.logFull, "\(shortage) (\(e.message))", errno: e.errno)
             }
@@ -175,11 +174,23 @@ extension LogCore {
         case reservation(cost: Int, largestCost: Int)
     }
 
+    /// How far one append's (or reservation's) log-full handling has gone, across its tries.
+    struct LogFullProgress {
+        /// Auto-grow added nothing (the policy allows no more, or it failed): not tried again.
+        var growthDone = false
+        /// Why auto-grow failed, for the `logFull` message.
+        var growthFailure: LogError?
+        /// Times the tail-pinned handlers were called (at most twice).
+        var handlerRounds = 0
+    }
+
     /// Called by an append that found no free container, or (a plain append) that the reservations'
     /// floor stopped, or by a reservation the free space cannot hold. Grows the log within policy, then
     /// asks the streams that pin the tail to move; returns when something changed, throws `logFull`
-    /// otherwise.
-    func handleLogFull(attempt: Int, generation: UInt64, need: SpaceNeed) throws {
+    /// otherwise. The caller retries after a return, with the same `progress`: growth goes on step by
+    /// step while the policy allows (one step may not be enough: each container added also adds a
+    /// reserved record of slack to the reservations' floor), the handlers are called at most twice.
+    func handleLogFull(_ progress: inout LogFullProgress, generation: UInt64, need: SpaceNeed) throws {
         // Room for the retry: a free container; for an append the reservations' floor stopped, the floor
         // cleared (the same test the append makes, so a retry that finds room passes it); for a
         // reservation, the test `reserve` makes. A free container alone, while the floor still stops the
@@ -194,17 +205,17 @@ extension LogCore {
         let (durable, last) = lock.withLock { (state.durableLSN, state.lastLSN) }
         // Data that is not durable yet cannot be recycled; make it durable first.
         if durable < last { try flush(upTo: last) }
-        var growthFailure: LogError?
-        if attempt == 1 {
+        if !progress.growthDone {
             // addContainers decides how many under the lock; none while another add is in progress,
             // which this append waits for and then retries with what it added. Growth that fails before
             // the base file names anything (no disk space for the file, a base-file slot too full to name
             // it) leaves the log as it was: the streams pinning the tail are asked to move, as when the
             // policy allows no growth. A failed base-file write (`failed`) or a closed log ends the append.
+            // Bounded: each step adds containers, up to the policy's maximum count and size.
             do {
                 if try !addContainers(.policyGrowth).isEmpty { return }
             } catch let e as LogError where e.code == .io || e.code == .invalidArgument {
-                growthFailure = e
+                progress.growthFailure = e
             }
             let grown = lock.withLock { () -> Bool in
                 while state.containersBeingAdded > 0, state.spaceGeneration == generation, state.failed == nil, !state.closed {
@@ -213,6 +224,7 @@ extension LogCore {
                 return state.spaceGeneration != generation
             }
             if grown { return }
+            progress.growthDone = true
         }
         let (target, pinners, handlers) = lock.withLock { () -> (LSN, [(id: UInt16?, name: String)], [@Sendable (LSN) -> Void]) in
             let (t, p) = pinningLocked()
@@ -222,7 +234,8 @@ extension LogCore {
         // A handler usually appends itself (a restart area with a new base). If that append finds the log
         // full too, it must not call the handlers again: that recursion has no end (a TM checkpoint that
         // did not fit overflowed the stack). Such a nested append just gets `logFull`.
-        if attempt <= 2, !handlers.isEmpty, pthread_getspecific(tailPinnedHandlersRunningKey) == nil {
+        if progress.handlerRounds < 2, !handlers.isEmpty, pthread_getspecific(tailPinnedHandlersRunningKey) == nil {
+            progress.handlerRounds += 1
             pthread_setspecific(tailPinnedHandlersRunningKey, UnsafeRawPointer(bitPattern: 1))
             defer { pthread_setspecific(tailPinnedHandlersRunningKey, nil) }
             for h in handlers { h(target) }
@@ -232,7 +245,7 @@ extension LogCore {
         try advanceRecyclingIfPossible()
         let (room, reserved) = lock.withLock { (state.spaceGeneration != generation || roomLocked(), state.reservedTotal) }
         if room { return }
-        let growth = growthFailure.map { "; auto-grow failed: \($0.message)" } ?? ""
+        let growth = progress.growthFailure.map { "; auto-grow failed: \($0.message)" } ?? ""
         let floorStopped: Bool
         if case .freeContainer = need { floorStopped = false } else { floorStopped = true }
         let reservedNote = floorStopped && reserved > 0 ? "; \(reserved) bytes of the free space are reserved (release reservations)" : ""
@@ -240,7 +253,7 @@ extension LogCore {
         throw LogError(
             .logFull,
             "the log is full: \(names.isEmpty ? "no stream" : names.joined(separator: ", ")) pin the tail and must advance to \(target) (or add containers)\(reservedNote)\(growth)",
-            errno: growthFailure?.errno)
+            errno: progress.growthFailure?.errno)
     }
 
     /// Re-evaluates recycling (a base may have moved without a base-file write yet).

@@ -215,3 +215,34 @@ struct AutoShrinkTriggerTests {
         try log.close()
     }
 }
+
+@Suite("Auto-grow goes on while one growth step is not enough")
+struct GrowthStepsTests {
+    /// An append (or a reservation) that found the log full grew it once, on its first try only. With
+    /// reservations outstanding, a large plain append may need more than one step (each added container
+    /// also adds one reserved record of slack for its boundary): it got `logFull` after one step, with the
+    /// policy allowing more.
+    @Test func appendGrowsMoreThanOneStep() throws {
+        let dir = FaultTestKit.temporaryPath("space12-growth-steps")
+        defer { FaultTestKit.remove(dir) }
+        let log = try LogStore.create(
+            at: dir, options: LogCreateOptions(containerSize: 512 * 1024, containerCount: 2, blockSize: 4096, codec: .none))
+        var p = LogPolicy()
+        p.autoGrow = true
+        p.growthIncrement = 1
+        p.maxContainers = 8
+        try log.setPolicy(p)
+        let s = try log.createStream("undo")
+        try s.reserve(recordSizes: [200_000])
+        let record = [UInt8](repeating: 9, count: 300_000)
+        try log.append(record)  // fits the first container
+        #expect(log.info().containers.count == 2)
+        // Moves to the next container: one step (three containers) leaves less than the reservations'
+        // floor, two steps leave enough.
+        let e = FaultTestKit.logError { try log.append(record) }
+        #expect(e == nil, "\(String(describing: e))")
+        #expect(log.info().containers.count == 4)
+        try s.append([UInt8](repeating: 1, count: 200_000), usingReservation: true)
+        try log.close()
+    }
+}
