@@ -55,9 +55,12 @@ public struct LogPolicy: Sendable, Equatable {
     public var maxContainers: UInt32 = 1024
     /// Containers added per growth step.
     public var growthIncrement: UInt32 = 2
-    /// Grow when the log is full and the policy allows.
+    /// Grow when the log is full and the policy allows: an append, or a reservation, that finds no room
+    /// adds `growthIncrement` containers at a time, as many steps as it needs within the maximums.
     public var autoGrow = false
-    /// Shrink when more than this percentage of the log is free containers (0: never).
+    /// Shrink when more than this percentage of the log is free containers (0: never). Checked after a base
+    /// or an archive tail moves, a stream is deleted, and by `LogStore.setPolicy`; a free container that
+    /// reservations need is kept.
     public var autoShrinkPercent: UInt8 = 0
     /// Auto-grow never takes the log above this many bytes of containers (0: no limit).
     /// `LogStore.addContainer` is not bound by it.
