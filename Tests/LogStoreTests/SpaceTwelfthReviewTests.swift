@@ -6,13 +6,17 @@ import Testing
 import TxLogTestSupport
 @testable import LogStore
 
+/// 512 KiB containers, 4 KiB blocks, no compression: what a record takes in a block is what it takes on disk.
+private func uncompressedTiny(_ containers: Int) -> LogCreateOptions {
+    LogCreateOptions(containerSize: 512 * 1024, containerCount: containers, blockSize: 4096, codec: .none)
+}
+
 @Suite("A reservation the free space cannot hold goes through the log-full path")
 struct ReserveOnAFullLogTests {
     /// A log of two 512 KiB containers (4 KiB blocks, no compression) filled to its last container's end:
     /// no container free, under 1,200 bytes left, less than one small record's reservation needs.
     static func nearlyFullLog(_ dir: String) throws -> LogStore {
-        let log = try LogStore.create(
-            at: dir, options: LogCreateOptions(containerSize: 512 * 1024, containerCount: 2, blockSize: 4096, codec: .none))
+        let log = try LogStore.create(at: dir, options: uncompressedTiny(2))
         func free() -> Int { log.core.lock.withLock { log.core.freeBytesLocked() } }
         while log.lastLSN.container < 2 || free() > 8000 { try log.append([UInt8](repeating: 7, count: 3000)) }
         while free() > 1200 { try log.append([1]) }
@@ -93,8 +97,7 @@ struct ReservationEdgeTests {
     @Test func reservationsFillingTheLogAllFit() throws {
         let dir = FaultTestKit.temporaryPath("space12-reserve-fill")
         defer { FaultTestKit.remove(dir) }
-        let log = try LogStore.create(
-            at: dir, options: LogCreateOptions(containerSize: 512 * 1024, containerCount: 3, blockSize: 4096, codec: .none))
+        let log = try LogStore.create(at: dir, options: uncompressedTiny(3))
         let s = try log.createStream("undo")
         let cycle = [10, 3000, 700, 5000, 0, 2047]
         var reserved: [Int] = []
@@ -146,8 +149,7 @@ struct ArchiveTailFullTests {
     @Test func archiveTailPinsUntilItMoves() throws {
         let dir = FaultTestKit.temporaryPath("space12-archive-full")
         defer { FaultTestKit.remove(dir) }
-        let log = try LogStore.create(
-            at: dir, options: LogCreateOptions(containerSize: 512 * 1024, containerCount: 3, blockSize: 4096, codec: .none))
+        let log = try LogStore.create(at: dir, options: uncompressedTiny(3))
         let first = try log.append([UInt8](repeating: 0, count: 100))
         try log.flush()
         try log.setArchiveTail(first)
@@ -184,8 +186,7 @@ struct AutoShrinkTriggerTests {
     func shrinksOnceFreed(_ how: Unpin) throws {
         let dir = FaultTestKit.temporaryPath("space12-shrink-\(how.rawValue)")
         defer { FaultTestKit.remove(dir) }
-        let log = try LogStore.create(
-            at: dir, options: LogCreateOptions(containerSize: 512 * 1024, containerCount: 4, blockSize: 4096, codec: .none))
+        let log = try LogStore.create(at: dir, options: uncompressedTiny(4))
         let lag = try log.createStream("lag")
         let first = try lag.append([UInt8](repeating: 0, count: 100))
         try log.flush()
@@ -225,8 +226,7 @@ struct GrowthStepsTests {
     @Test func appendGrowsMoreThanOneStep() throws {
         let dir = FaultTestKit.temporaryPath("space12-growth-steps")
         defer { FaultTestKit.remove(dir) }
-        let log = try LogStore.create(
-            at: dir, options: LogCreateOptions(containerSize: 512 * 1024, containerCount: 2, blockSize: 4096, codec: .none))
+        let log = try LogStore.create(at: dir, options: uncompressedTiny(2))
         var p = LogPolicy()
         p.autoGrow = true
         p.growthIncrement = 1
