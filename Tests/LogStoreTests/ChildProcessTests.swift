@@ -22,4 +22,35 @@ struct ChildProcessTests {
             #expect(arguments.first == "bench" && seconds == 1)
         }
     }
+
+    /// `KillTimer` sends its SIGKILL from a thread of its own, so it comes while other tests hold every
+    /// thread of the cooperative pool. Before, the crash tests slept on the pool and then killed: under
+    /// `make test-long` the long synchronous sweeps held the pool, and a kill meant for 378 ms came after
+    /// the child (`--seconds 600`) had finished by itself.
+    @Test("a KillTimer kills on time while every thread of the cooperative pool is held")
+    func killTimerFiresWhilePoolIsHeld() async throws {
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        child.arguments = ["600"]
+        try child.run()
+        let timer = KillTimer(child, afterMilliseconds: 20)
+        // Hold one thread per CPU (the pool's width) until the child is gone: at most 60 s, a bound that
+        // only a kill that waits for a pool thread reaches.
+        let outlived = await withTaskGroup(of: Bool.self) { group in
+            for _ in 0..<ProcessInfo.processInfo.activeProcessorCount {
+                group.addTask {
+                    let deadline = Date().addingTimeInterval(60)
+                    while child.isRunning {
+                        if Date() > deadline { return true }
+                        usleep(1000)
+                    }
+                    return false
+                }
+            }
+            return await group.contains(true)
+        }
+        if child.isRunning { kill(child.processIdentifier, SIGKILL) }
+        #expect(!outlived, "the child outlived 60 s of a held pool: the kill waited for a pool thread")
+        #expect(await timer.wait())
+    }
 }

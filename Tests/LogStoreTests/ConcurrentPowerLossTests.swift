@@ -188,31 +188,36 @@ struct ConcurrentPowerLossTests {
     static let stride = longRun ? 1 : 3
 
     @Test("power cut at sync points while writers append and flush: every acknowledged record survives, each stream a prefix")
-    func cutAtSyncPoints() throws {
-        let reference = SimulatedDisk()
-        _ = ConcurrentPowerWorkload.run(reference)
-        // The number of syncs varies with the interleaving; go a little past the uncut run's count.
-        let last = reference.syncCount + reference.syncCount / 4
-        var points = 0, states = 0, acknowledged = 0
-        var problems: [String] = []
-        for pass in 0..<(Self.longRun ? 2 : 1) {
-            for n in Swift.stride(from: 1 + pass, through: last, by: Self.stride) {
-                let disk = SimulatedDisk()
-                disk.armCut { $0 == .sync(n) }
-                let writers = ConcurrentPowerWorkload.run(disk)
-                guard let frozen = disk.frozenAtCut else { continue }
-                points += 1
-                acknowledged += writers.reduce(0) { $0 + $1.acked }
-                for (mode, seed) in Self.plan {
-                    if mode != .dropUnsynced, frozen.volatileUnits == 0 { continue }
-                    states += 1
-                    let found = ConcurrentPowerChecker.check(
-                        frozen.crash(mode: mode, seed: seed &+ UInt64(n) << 8 &+ UInt64(pass) << 20), writers, continueAfter: mode != .randomSectors)
-                    problems += found.map { "pass \(pass) sync \(n) mode \(mode) seed \(seed): \($0)" }
+    func cutAtSyncPoints() async {
+        // On a thread of its own: in the long run the sweep takes minutes, and on the cooperative pool it
+        // held a thread the other tests' waits (a `CrashTests` kill) needed.
+        let (points, last, problems) = await onOwnThread { () -> (Int, Int, [String]) in
+            let reference = SimulatedDisk()
+            _ = ConcurrentPowerWorkload.run(reference)
+            // The number of syncs varies with the interleaving; go a little past the uncut run's count.
+            let last = reference.syncCount + reference.syncCount / 4
+            var points = 0, states = 0, acknowledged = 0
+            var problems: [String] = []
+            for pass in 0..<(Self.longRun ? 2 : 1) {
+                for n in Swift.stride(from: 1 + pass, through: last, by: Self.stride) {
+                    let disk = SimulatedDisk()
+                    disk.armCut { $0 == .sync(n) }
+                    let writers = ConcurrentPowerWorkload.run(disk)
+                    guard let frozen = disk.frozenAtCut else { continue }
+                    points += 1
+                    acknowledged += writers.reduce(0) { $0 + $1.acked }
+                    for (mode, seed) in Self.plan {
+                        if mode != .dropUnsynced, frozen.volatileUnits == 0 { continue }
+                        states += 1
+                        let found = ConcurrentPowerChecker.check(
+                            frozen.crash(mode: mode, seed: seed &+ UInt64(n) << 8 &+ UInt64(pass) << 20), writers, continueAfter: mode != .randomSectors)
+                        problems += found.map { "pass \(pass) sync \(n) mode \(mode) seed \(seed): \($0)" }
+                    }
                 }
             }
+            print("[power-concurrent] sync sweep: \(points) crash points, \(states) crash states checked, \(acknowledged) acknowledged records checked, \(problems.count) problems")
+            return (points, last, problems)
         }
-        print("[power-concurrent] sync sweep: \(points) crash points, \(states) crash states checked, \(acknowledged) acknowledged records checked, \(problems.count) problems")
         // How many syncs a run makes depends on how group commit merges the writers' flushes (49 to 111
         // seen, and it varies from run to run), so only a floor is checked: the sweep is not vacuous.
         #expect(points >= 8, "only \(points) of the sync points up to \(last) were reached")

@@ -55,16 +55,14 @@ struct CrashTests {
             let acksPath = dir + ".acks\(run)"
             let errPath = dir + ".err\(run)"
             // `--seconds` bounds the child even if this process dies before the kill (an interrupted
-            // `make test`): an orphaned `stress run` would otherwise append and print acks for ever. It is
-            // generous because the sleep before the kill runs on the cooperative pool, which a full test
-            // run keeps busy: a kill meant for 400 ms has come 30 s late.
+            // `make test`): an orphaned `stress run` would otherwise append and print acks for ever.
             let child = try Child(
                 bin,
                 ["stress", "run", dir, "--writers", "8", "--record-size", "\(recordSize)", "--flush-every", "\(flushEvery)", "--seconds", "600"],
                 stdout: acksPath, stderr: errPath)
-            try await Task.sleep(nanoseconds: UInt64(delay) * 1_000_000)
-            let stillRunning = child.process.isRunning
-            if stillRunning { kill(child.process.processIdentifier, SIGKILL) }
+            // The kill comes from a thread of its own: a sleep on the cooperative pool came more than 600 s
+            // late when other tests held every thread of it (`make test-long`), and the child had finished.
+            let stillRunning = await KillTimer(child.process, afterMilliseconds: delay).wait()
             let exited = await child.wait(seconds: 30)
             try #require(exited, "txlog stress run did not die after SIGKILL: \(context)")
             let stderrText = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""

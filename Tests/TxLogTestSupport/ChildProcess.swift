@@ -44,6 +44,13 @@ public enum TxlogProcess {
         public var killed: Bool
         public var stdout: String
         public var stderr: String
+
+        public init(status: Int32, killed: Bool, stdout: String, stderr: String) {
+            self.status = status
+            self.killed = killed
+            self.stdout = stdout
+            self.stderr = stderr
+        }
     }
 
     /// Runs txlog with `arguments`, stdout and stderr into files under `scratch`; sends SIGKILL after
@@ -70,8 +77,7 @@ public enum TxlogProcess {
         p.standardInput = FileHandle.nullDevice
         try p.run()
         if let killAfter {
-            try await Task.sleep(for: .milliseconds(Int(killAfter * 1000)))
-            if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+            _ = await KillTimer(p, afterMilliseconds: Int(killAfter * 1000)).wait()
         }
         let deadline = Date().addingTimeInterval(hangAfter)
         var hung = false
