@@ -37,7 +37,7 @@ import TxLogTestSupport
                 try complete.write(toFile: acks, atomically: true, encoding: .utf8)
             }
             totalAcked += run.stdout.split(separator: "\n").count
-            let check = try await TxlogProcess.run(["workload", "check", bank, "--acks", acks, "--json"], scratch: dir)
+            let check = try await Self.checkAfterKill(bank: bank, acks: acks, scratch: dir)
             #expect(check.status == 0, "iteration \(i) (killed after \(killAfter) s): \(check.stdout) \(check.stderr)")
             if check.status != 0 { break }
         }
@@ -45,6 +45,65 @@ import TxLogTestSupport
         #expect(totalAcked > 0)
         print("workload crash loop: \(Self.iterations) iterations, \(killedCount) killed, \(totalAcked) acknowledged transfers checked")
     }
+    /// The check after a kill. A run killed before it created the bank directory (a slow start under load)
+    /// acknowledged nothing, and `workload check` refuses a directory that does not exist (status 2): there
+    /// is nothing to check then, so it passes. Once anything was acknowledged the bank must exist.
+    static func checkAfterKill(bank: String, acks: String, scratch: String) async throws -> TxlogProcess.Ended {
+        let acknowledged = (try? FileManager.default.attributesOfItem(atPath: acks)[.size] as? Int) ?? 0
+        if acknowledged == 0, !FileManager.default.fileExists(atPath: bank) {
+            return TxlogProcess.Ended(status: 0, killed: false, stdout: "no bank yet, nothing acknowledged", stderr: "")
+        }
+        return try await TxlogProcess.run(["workload", "check", bank, "--acks", acks, "--json"], scratch: scratch)
+    }
+
+    /// Before, a run killed before it had created the bank failed the loop's first check with "no workload
+    /// directory" (`make test-long` under load, and `tools/killloop.sh kv`).
+    @Test func killedBeforeTheBankExistedChecksNothing() async throws {
+        let dir = NSTemporaryDirectory() + "/txlog-kv-nobank-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let acks = dir + "/acks.txt"
+        try "".write(toFile: acks, atomically: true, encoding: .utf8)
+        let check = try await Self.checkAfterKill(bank: dir + "/bank", acks: acks, scratch: dir)
+        #expect(check.status == 0, "\(check.stdout) \(check.stderr)")
+        // Something acknowledged and no bank: that is a loss, and the check reports it.
+        try "t 0:00001 1:00002 5\n".write(toFile: acks, atomically: true, encoding: .utf8)
+        #expect(try await Self.checkAfterKill(bank: dir + "/bank", acks: acks, scratch: dir).status != 0)
+    }
+
+    /// The same for `tools/killloop.sh kv`: a txlog whose `workload run` never gets as far as the bank (it
+    /// sleeps until the kill) must not fail the loop.
+    @Test func killLoopScriptAcceptsARunKilledBeforeTheBankExisted() async throws {
+        let dir = NSTemporaryDirectory() + "/txlog-kv-nobank-loop-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let wrapper = dir + "/txlog"
+        try """
+            #!/bin/sh
+            if [ "$1" = workload ] && [ "$2" = run ]; then exec sleep 60; fi
+            exec '\(try TxlogProcess.binary())' "$@"
+
+            """.write(toFile: wrapper, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: wrapper)
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("tools/killloop.sh").path
+        let (status, output) = try await onOwnThread { () throws -> (Int32, String) in
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/bash")
+            p.arguments = [script, "kv"]
+            p.environment = ProcessInfo.processInfo.environment.merging(
+                ["TXLOG": wrapper, "ITERATIONS": "2", "SEED": "1", "KILLLOOP_DIR": dir + "/loop"]) { $1 }
+            let pipe = Pipe()
+            p.standardOutput = pipe
+            p.standardError = pipe
+            try p.run()
+            let data = pipe.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        }
+        #expect(status == 0, "\(output)")
+    }
+
     /// `workload check` checks only a bank that exists: before, a mistyped directory or acknowledgements
     /// file made it create and fund a new bank and print OK. `demo` validates its options (a child that
     /// stopped on its own was toured as if killed).
