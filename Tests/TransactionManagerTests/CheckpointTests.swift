@@ -80,12 +80,12 @@ import Testing
         let (log, tm) = try dir.createOnline()
         defer { try? log.close() }
         try log.createStream("other").writeRestartArea(Array("not a transaction manager".utf8))
-        #expect(TransactionManager.list(log: log).map(\.info?.id) == [tm.id])
+        #expect(TransactionManager.list(log: log).map { $0.info?.id } == [tm.id])
         let stream = try #require(tm.stream)
         var damaged = try #require(try stream.readRestartArea()).data
         damaged.removeLast(7)  // the TM's magic, then a checkpoint cut short
         try stream.writeRestartArea(damaged)
-        #expect(TransactionManager.list(log: log).map(\.error?.code) == [.corrupt])
+        #expect(TransactionManager.list(log: log).map { $0.error?.code } == [.corrupt])
         expectLogError(.corrupt) { _ = try TransactionManager.open(log: log, id: tm.id) }
     }
 

@@ -70,7 +70,7 @@ struct TMListTests {
         defer { try? log.close() }
         let listed = TransactionManager.list(log: log)
         #expect(listed.map(\.stream) == ["ktm-2", "ktm"], "\(listed)")
-        #expect(listed.map(\.info?.id) == [f.tm2, f.tm], "\(listed)")
+        #expect(listed.map { $0.info?.id } == [f.tm2, f.tm], "\(listed)")
         // And opening a TM by id is not stopped by it.
         #expect(throws: Never.self) { try TransactionManager.open(log: log, id: f.tm2).close() }
     }
