@@ -308,8 +308,9 @@ public final class KVStore: @unchecked Sendable {
 
     /// Closes the store's RM. (The log and TM belong to the caller.) Waits for a checkpoint in progress;
     /// later `begin` and `checkpoint` calls on this instance, and the operations of its views, throw
-    /// `closed`. The room the store held in the log for outcome records goes back when its RM closes:
-    /// here, or when its TM is closed.
+    /// `closed`. ``get(_:)``, ``scan(from:to:limit:)`` and ``count`` go on answering from what the instance
+    /// held when it closed (an instance opened since may have committed more). The room the store held in
+    /// the log for outcome records goes back when its RM closes: here, or when its TM is closed.
     public func close() {
         let first = checkpointLock.withLock {
             lock.withLock { () -> Bool in
