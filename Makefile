@@ -109,7 +109,7 @@ killloop: deps
 # which TSan understands. One `swift test` per TSAN_CHUNKS entry: fewer tests at once keeps the time
 # limits of the TM tests clear of pool starvation under TSan. Swift Testing prints "passed" even when TSan
 # reports a race (the exit code is 1): a report fails the target. ASan runs everything, with LeakSanitizer
-# off (libXCTest leaks).
+# off (libXCTest leaks), one module at a time (below).
 TSAN_CHUNKS := TransactionManagerTests TransactionalKVTests LogStoreTests
 TSAN_SKIP := LogStoreTests\.[A-Za-z]*(Tool|PowerLoss|CrashTests|FourGiB|ChildProcess|MakeDeps|StressRestart|RestartCrash|FaultInjection|ErrorPath|SwapDamage|ZeroedSector|Damage|Dump)
 tsan: deps
@@ -123,8 +123,20 @@ tsan: deps
 		[ "$$status" = 0 ] || { echo "make tsan: $$chunk failed (exit $$status)" >&2; exit 1; }; \
 	done; echo "make tsan: no ThreadSanitizer report"
 
+# ASan ends a process at its first report: one `swift test` per ASAN_CHUNKS entry, so a report in one module
+# leaves the others checked. Every chunk runs; the target fails at the end if any reported or failed.
+ASAN_CHUNKS := LogFormatTests LogStoreTests TransactionManagerTests TransactionalKVTests
 asan: deps
-	ASAN_OPTIONS=detect_leaks=0 $(SWIFT) test --sanitize=address --scratch-path .build-asan
+	$(SWIFT) build --build-tests --sanitize=address --scratch-path .build-asan
+	@failed=""; for chunk in $(ASAN_CHUNKS); do \
+		echo "== asan: $$chunk"; \
+		status=0; ASAN_OPTIONS=detect_leaks=0 $(SWIFT) test --skip-build --sanitize=address --scratch-path .build-asan \
+			--filter "$$chunk" > .build-asan/$$chunk.log 2>&1 || status=$$?; \
+		grep -E '^(✘|✔ Test run)' .build-asan/$$chunk.log || true; \
+		if grep -q 'ERROR: AddressSanitizer' .build-asan/$$chunk.log; then \
+			echo "make asan: AddressSanitizer report in $$chunk (.build-asan/$$chunk.log)" >&2; failed="$$failed $$chunk"; \
+		elif [ "$$status" != 0 ]; then echo "make asan: $$chunk failed (exit $$status, .build-asan/$$chunk.log)" >&2; failed="$$failed $$chunk"; fi; \
+	done; [ -z "$$failed" ] || { echo "make asan: failed:$$failed" >&2; exit 1; }; echo "make asan: no AddressSanitizer report"
 
 # Opt-in: DocC over each library's catalogue (Sources/*/*.docc) and doc comments, warnings as errors, so a
 # ``Symbol`` link to something that does not exist (or lives in another module) fails. Output in .build/docc.
