@@ -285,7 +285,9 @@ public final class KVStore: @unchecked Sendable {
     /// The committed value of `key` (outside any transaction).
     public func get(_ key: [UInt8]) -> [UInt8]? { lock.withLock { values[Key(key)]?.value.map(Array.init) } }
 
-    /// Committed keys and values in `[start, end)`, outside any transaction.
+    /// Committed keys and values in `[start, end)`, outside any transaction, in ascending key order: at most
+    /// `limit` of them (none for a limit of 0 or less; a view's ``KVTransaction/scan(from:to:limit:)`` throws
+    /// `invalid-argument` for a negative one instead, since it also records the range it read).
     public func scan(from start: [UInt8] = [], to end: [UInt8]? = nil, limit: Int = .max) -> [(key: [UInt8], value: [UInt8])] {
         lock.withLock {
             index.keys(from: Key(start), to: end.map(Key.init), limit: limit).compactMap { k in values[k]?.value.map { (k.bytes, Array($0)) } }
