@@ -18,84 +18,23 @@ import Glibc
 /// - ``looksAlive`` and ``isAlive()`` answer from cached state.
 /// - The failure handler fires when the log hits an I/O failure.
 public final class OnlineResource: @unchecked Sendable {
-    /// What to bring online.
-    public struct Configuration: Sendable {
-        /// The log's directory.
-        public var logDirectory: String
-        /// Create the log with these options when the directory holds none (nil: it must exist).
-        public var createOptions: LogCreateOptions?
-        /// How to open the log (``OnlineResource`` adds its own cancellation to their `isCancelled`).
-        public var openOptions = LogOpenOptions()
-        /// The TM's stream (default `ktm`).
-        public var tmStream = TransactionManager.defaultStreamName
-        /// The TM's options.
-        public var tmOptions = TransactionManagerOptions()
-        /// The RMs to open (or create) and recover, in this order.
-        public var resourceManagers: [ResourceManagerSpec] = []
-        /// How long ``online()`` may take before it returns ``OnlineResult/pending``. Any length: one
-        /// too long to count in nanoseconds waits as long as going online takes.
-        public var onlineBudget: Duration = .milliseconds(300)
-        /// The file I/O the log uses (a test seam; default the system's).
-        public var io: any FileIO = PosixFileIO()
-
-        /// A configuration for the log in `logDirectory`; the others keep their defaults.
-        public init(logDirectory: String, createOptions: LogCreateOptions? = nil, resourceManagers: [ResourceManagerSpec] = []) {
-            self.logDirectory = logDirectory
-            self.createOptions = createOptions
-            self.resourceManagers = resourceManagers
-        }
-    }
-
-    /// A resource manager to open (or create) and recover as part of going online.
-    public struct ResourceManagerSpec: Sendable {
-        /// The RM's identity.
-        public var id: GUID
-        /// Its description (logged when a durable RM is first registered).
-        public var description: String
-        /// True for a volatile RM (logs nothing, never recovered).
-        public var volatile: Bool
-        /// Gets the RM's notifications.
-        public var handler: @Sendable (TransactionNotification) -> Void
-        /// An RM to bring online with the given identity and handler.
-        public init(id: GUID, description: String = "", volatile: Bool = false, handler: @escaping @Sendable (TransactionNotification) -> Void) {
-            self.id = id
-            self.description = description
-            self.volatile = volatile
-            self.handler = handler
-        }
-    }
-
-    /// What ``online()`` returned.
-    public enum OnlineResult: String, Sendable {
-        /// The log, the TM and every RM are up.
-        case online
-        /// Not up within the budget: a worker goes on, reporting through the status handler.
-        case pending
-    }
-
-    /// The resource's state, as reported to the status handler.
-    public enum Status: Sendable, Equatable {
-        /// Not online: before `online()`, after `offline()`.
-        case offline
-        /// Going online: `step` names what runs; `checkpoint` increases with every report.
-        case onlinePending(step: String, checkpoint: Int)
-        /// The log, the TM and every RM are up.
-        case online
-        /// Going online failed, or the log hit an I/O failure while online: the error says why.
-        case failed(LogError)
-        /// `terminate()` stopped it.
-        case terminated
-    }
-
     let config: Configuration
     let onStatus: (@Sendable (Status) -> Void)?
     let lock = Lock()
-    private let queue = DispatchQueue(label: "txlog.online-resource")
     // Guarded by lock.
     private var status: Status = .offline
     private var generation = 0
     private var cancelled = false
+    /// Signalled when the current online's worker is done, or when terminate left it behind.
     private var worker: DispatchSemaphore?
+    /// The worker is inside a caller's code (an RM's handler during its recovery, the status handler).
+    private var workerCallingOut = false
+    /// Terminate left the current online's worker behind (inside a caller's code that did not return
+    /// within ``Configuration/terminateGrace``): that worker changes nothing of the resource any more.
+    private var abandoned = false
+    /// Workers not yet finished, those left behind included (tests wait for them).
+    var workersRunning: Int { lock.withLock { runningWorkers } }
+    private var runningWorkers = 0
     /// The thread running the online worker, while it runs (a status report made on it may call terminate).
     private var workerThread: pthread_t?
     /// The worker has finished (`done` is signalled) and is reporting its final status; a terminate or
@@ -166,23 +105,32 @@ public final class OnlineResource: @unchecked Sendable {
             }
             generation += 1
             cancelled = false
+            abandoned = false
+            workerCallingOut = false
             checkpointCounter = 0
             status = .onlinePending(step: "starting", checkpoint: 0)
             let sem = DispatchSemaphore(value: 0)
             worker = sem
+            runningWorkers += 1
             return (generation, sem, afterFailure)
         }
         // A log that failed while online is still open (and holds the log's lock): close it first.
         if afterFailure { _ = shutDown(checkpoint: false) }
-        let finished = DispatchSemaphore(value: 0)
-        queue.async { [self] in
+        // A queue (so a thread) per online: a worker that terminate left behind, still inside a handler
+        // that has not returned, must not hold up the next online's.
+        DispatchQueue(label: "txlog.online-resource").async { [self] in
             // Every report of this online is made on the worker's thread (see terminate()).
-            lock.withLock { workerThread = pthread_self() }
-            report(.onlinePending(step: "starting", checkpoint: 0))
+            lock.withLock { if isCurrentLocked(gen) { workerThread = pthread_self() } }
+            callingOut(gen) { report(.onlinePending(step: "starting", checkpoint: 0)) }
             let final = runOnline(generation: gen)
-            lock.withLock { finalReporting = true }
-            finished.signal()
+            let current = lock.withLock { () -> Bool in
+                guard isCurrentLocked(gen) else { return false }
+                finalReporting = true
+                return true
+            }
             done.signal()
+            // Left behind by terminate, which reported for it and may have started another online since.
+            guard current else { return workerEnded() }
             // Reported after the worker is done, so the status handler may call terminate() (or online()),
             // and only if it is still the status: a terminate may have completed meanwhile.
             if lock.withLock({ generation == gen && status == final }) {
@@ -198,20 +146,35 @@ public final class OnlineResource: @unchecked Sendable {
                 return stoppedWhileReporting
             }
             if let stoppedMeanwhile { report(stoppedMeanwhile) }
+            workerEnded()
         }
-        // Saturating: a budget too long to count in nanoseconds (a caller's "as long as it takes") is
-        // the longest wait, not an overflow trap.
-        let budget = config.onlineBudget.components
-        let (secondsPart, overflow) = UInt64(max(0, budget.seconds)).multipliedReportingOverflow(by: 1_000_000_000)
-        let (sum, overflowSum) = secondsPart.addingReportingOverflow(UInt64(max(0, budget.attoseconds / 1_000_000_000)))
-        let nanos = overflow || overflowSum ? UInt64.max : sum
-        if finished.wait(timeout: .now() + .nanoseconds(Int(min(nanos, UInt64(Int.max))))) == .timedOut { return .pending }
+        // `done` is signalled by the worker, or by a terminate that left it behind; passed on to the
+        // other waiters (terminate, offline).
+        if done.wait(timeout: Self.deadline(after: config.onlineBudget)) == .timedOut { return .pending }
+        done.signal()
         switch currentStatus {
         case .online: return .online
         case .failed(let e): throw e
         case .terminated, .offline: throw LogError(.terminated, "online was cancelled by terminate")
         case .onlinePending: return .pending
         }
+    }
+
+    /// `duration` from now. Saturating: a duration too long to count in nanoseconds (a caller's "as long
+    /// as it takes") is the longest wait, not an overflow trap.
+    static func deadline(after duration: Duration) -> DispatchTime {
+        let parts = duration.components
+        let (secondsPart, overflow) = UInt64(max(0, parts.seconds)).multipliedReportingOverflow(by: 1_000_000_000)
+        let (sum, overflowSum) = secondsPart.addingReportingOverflow(UInt64(max(0, parts.attoseconds / 1_000_000_000)))
+        let nanos = overflow || overflowSum ? UInt64.max : sum
+        return .now() + .nanoseconds(Int(min(nanos, UInt64(Int.max))))
+    }
+
+    /// The worker of online `gen` is the current one: no later online, and terminate did not leave it behind.
+    private func isCurrentLocked(_ gen: Int) -> Bool { generation == gen && !abandoned }
+
+    private func workerEnded() {
+        lock.withLock { runningWorkers -= 1 }
     }
 
     /// Waits (without blocking a thread of the cooperative pool) until going online has finished,
@@ -229,6 +192,10 @@ public final class OnlineResource: @unchecked Sendable {
 
     /// Brings everything online; returns the final status to report.
     private func runOnline(generation gen: Int) -> Status {
+        // What this worker opened: it closes them itself if it stops, since a terminate that left it
+        // behind (or cancelled it before they were published) does not know them.
+        var openedLog: LogStore?
+        var openedTM: TransactionManager?
         do {
             try step(gen, "open log")
             // The log's recovery scan asks for cancellation before every block it reads: a terminate
@@ -242,10 +209,12 @@ public final class OnlineResource: @unchecked Sendable {
             } else {
                 log = try LogStore.create(at: config.logDirectory, options: config.createOptions!, openOptions: openOptions, io: config.io)
             }
-            lock.withLock { self.log = log }
+            openedLog = log
+            try publish(gen) { self.log = log }
             try step(gen, "open transaction manager")
             let tm = try TransactionManager.openOrCreate(log: log, stream: config.tmStream, options: config.tmOptions)
-            lock.withLock { self.tm = tm }
+            openedTM = tm
+            try publish(gen) { self.tm = tm }
             try step(gen, "recover transaction manager")
             try tm.recover(
                 progress: { [weak self] n in self?.progress(gen, "recover transaction manager (\(n) records)") },
@@ -253,28 +222,47 @@ public final class OnlineResource: @unchecked Sendable {
             for spec in config.resourceManagers {
                 try step(gen, "recover resource manager \(spec.id)")
                 let rm = try tm.openOrCreateResourceManager(id: spec.id, description: spec.description, volatile: spec.volatile, handler: spec.handler)
-                lock.withLock { rms[spec.id] = rm }
-                try rm.recover()
+                try publish(gen) { rms[spec.id] = rm }
+                // The RM's handler runs here, on this thread, and may never return.
+                try callingOut(gen) { try rm.recover() }
             }
-            let nowOnline = lock.withLock { () -> Bool in
-                guard generation == gen, !cancelled else { return false }
-                status = .online
-                return true
-            }
-            guard nowOnline else { throw LogError(.terminated, "terminated while going online") }
+            try publish(gen) { status = .online }
             log.onFailure { [weak self] e in self?.failed(gen, e) }
             return .online
         } catch {
             let e = (error as? LogError) ?? LogError(.io, "\(error)")
-            let wasCancelled = lock.withLock { cancelled || generation != gen }
-            _ = shutDown(checkpoint: false)
+            let (wasCancelled, current) = lock.withLock { (cancelled || !isCurrentLocked(gen), isCurrentLocked(gen)) }
+            // Left behind, the resource's log and TM are no longer this worker's to close (a later online
+            // may own them by now); its own it closes in any case (again, if they were published).
+            if current { _ = shutDown(checkpoint: false) }
+            openedTM?.stop()
+            try? openedLog?.close()
             let final: Status = wasCancelled ? .terminated : .failed(e)
-            lock.withLock { if generation == gen { status = final } }
+            lock.withLock { if isCurrentLocked(gen) { status = final } }
             return final
         }
     }
 
-    private func isCancelled(_ gen: Int) -> Bool { lock.withLock { cancelled || generation != gen } }
+    /// Runs `body` under the lock, to store what the worker opened, unless this online was cancelled or
+    /// left behind meanwhile: then throws `terminated` (the worker closes what it opened).
+    private func publish(_ gen: Int, _ body: () -> Void) throws {
+        let published = lock.withLock { () -> Bool in
+            guard isCurrentLocked(gen), !cancelled else { return false }
+            body()
+            return true
+        }
+        if !published { throw LogError(.terminated, "terminated while going online") }
+    }
+
+    /// Runs a caller's code (an RM's handler, the status handler) on the worker: meanwhile a terminate
+    /// may leave the worker behind (see ``Configuration/terminateGrace``).
+    private func callingOut<T>(_ gen: Int, _ body: () throws -> T) rethrows -> T {
+        lock.withLock { if isCurrentLocked(gen) { workerCallingOut = true } }
+        defer { lock.withLock { if isCurrentLocked(gen) { workerCallingOut = false } } }
+        return try body()
+    }
+
+    private func isCancelled(_ gen: Int) -> Bool { lock.withLock { cancelled || !isCurrentLocked(gen) } }
 
     private func step(_ gen: Int, _ name: String) throws {
         if isCancelled(gen) { throw LogError(.terminated, "terminated while going online (before \(name))") }
@@ -283,12 +271,12 @@ public final class OnlineResource: @unchecked Sendable {
 
     private func progress(_ gen: Int, _ name: String) {
         let s: Status? = lock.withLock {
-            guard generation == gen, !cancelled else { return nil }
+            guard isCurrentLocked(gen), !cancelled else { return nil }
             checkpointCounter += 1
             status = .onlinePending(step: name, checkpoint: checkpointCounter)
             return status
         }
-        if let s { report(s) }
+        if let s { callingOut(gen) { report(s) } }
     }
 
     private func failed(_ gen: Int, _ e: LogError) {
@@ -312,6 +300,12 @@ public final class OnlineResource: @unchecked Sendable {
     ///
     /// Called from the status handler while the worker reports progress (on the worker's thread), it only
     /// cancels: the worker stops at its next step and reports ``Status/terminated`` itself.
+    ///
+    /// It waits for the worker only while the worker runs its own steps (which check for cancellation).
+    /// A worker inside a resource manager's handler (during the RM's recovery) or the status handler for
+    /// longer than ``Configuration/terminateGrace`` is left behind: the handler's later calls find the TM
+    /// stopped (its transactions answer `closed`, the TM `not-online`), and the worker, when the handler
+    /// returns, closes what it opened and reports nothing.
     public func terminate() {
         let (running, onWorker, gen, workerDone): (DispatchSemaphore?, Bool, Int, Bool) = lock.withLock {
             cancelled = true
@@ -319,11 +313,28 @@ public final class OnlineResource: @unchecked Sendable {
         }
         // From a progress report: the worker stops at its next step and reports `terminated` itself.
         if onWorker, !workerDone { return }
-        if !onWorker {
+        // A worker left behind never signals `running` in time: this terminate does, once the resource
+        // is stopped, so that online() (waiting on it too) and other waiters see `terminated`.
+        var leftBehind = false
+        defer { if leftBehind { running?.signal() } }
+        if !onWorker, let running {
             // The worker checks the flag between steps and for every block the log's and the TM's
-            // recovery scans read.
-            running?.wait()
-            running?.signal()  // let other waiters (a second terminate) through
+            // recovery scans read. Inside a caller's code (an RM's handler, the status handler) it checks
+            // nothing: past the grace it is left behind, and touches nothing of the resource after.
+            while running.wait(timeout: Self.deadline(after: config.terminateGrace)) == .timedOut {
+                let leave = lock.withLock { () -> Bool in
+                    guard generation == gen, worker === running, workerCallingOut else { return false }
+                    abandoned = true
+                    workerCallingOut = false
+                    workerThread = nil
+                    return true
+                }
+                if leave {
+                    leftBehind = true
+                    break
+                }
+            }
+            if !leftBehind { running.signal() }  // let other waiters (a second terminate, offline, online) through
         }
         // An online() started since this call is not this terminate's to stop (its own terminate will).
         guard lock.withLock({ generation == gen }) else { return }

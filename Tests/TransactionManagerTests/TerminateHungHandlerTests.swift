@@ -1,0 +1,136 @@
+// Terminate while the online worker is inside a resource manager's handler that does not return (it
+// blocks until the test lets it go): terminate returns anyway, leaves the log closed and its lock free,
+// the handler's late return finds its TM stopped (typed errors, no crash, no status report), and the
+// same resource comes online again meanwhile.
+
+import Dispatch
+import Foundation
+import LogStore
+import Testing
+@testable import TransactionManager
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite struct TerminateHungHandlerTests {
+    /// What the blocking RM's handler saw.
+    final class HandlerLog: @unchecked Sendable {
+        let lock = NSLock()
+        let gate = DispatchSemaphore(value: 0)
+        private var blockedOnce = false
+        private(set) var entered = false
+        private(set) var returned = false
+        private(set) var lateAnswer: String?
+
+        /// The first recover notification blocks until `gate` is signalled, then answers; later ones answer at once.
+        func handle(_ n: TransactionNotification) {
+            let block = lock.withLock { () -> Bool in
+                guard n.kind == .recover, !blockedOnce else { return false }
+                blockedOnce = true
+                entered = true
+                return true
+            }
+            guard block else { return answerAtOnce(n) }
+            gate.wait()
+            let answer: String
+            do {
+                try n.enlistment?.recover()
+                answer = "answered"
+            } catch let e as LogError { answer = e.code.rawValue } catch { answer = "\(error)" }
+            lock.withLock {
+                lateAnswer = answer
+                returned = true
+            }
+        }
+
+        var hasEntered: Bool { lock.withLock { entered } }
+        var hasReturned: Bool { lock.withLock { returned } }
+        var answer: String? { lock.withLock { lateAnswer } }
+    }
+
+    final class Flag: @unchecked Sendable {
+        private let lock = NSLock()
+        private var value: String?
+        func set(_ s: String) { lock.withLock { if value == nil { value = s } } }
+        var get: String? { lock.withLock { value } }
+    }
+
+    @Test func terminateLeavesAHandlerThatDoesNotReturnBehind() async throws {
+        let dir = OnlineResourceTests.temporaryLog("hung-handler")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let rmID = GUID.random()
+        let inDoubt: GUID
+        do {
+            let log = try LogStore.create(at: dir, options: OnlineResourceTests.smallLog)
+            let tm = try TransactionManager.create(log: log)
+            try tm.recover()
+            let rm = try tm.createResourceManager(id: rmID, description: "answers", handler: answerAtOnce)
+            try rm.recover()
+            let tx = try tm.createTransaction()
+            _ = try rm.enlist(tx, mask: .twoPhase)
+            #expect(try await tx.enlistSuperior().prepare() == .prepared)
+            inDoubt = tx.id
+            try log.close()  // a crash: the transaction stays in doubt, so the RM's recovery notifies it
+        }
+        let handler = HandlerLog()
+        var config = OnlineResource.Configuration(
+            logDirectory: dir, resourceManagers: [.init(id: rmID, description: "blocks once") { handler.handle($0) }])
+        // online() waits as long as going online takes: terminate must release it too.
+        config.onlineBudget = .seconds(Int64.max)
+        config.terminateGrace = .milliseconds(20)
+        let statuses = StatusLog()
+        let resource = OnlineResource(config) { statuses.add($0) }
+        let onlineResult = Flag()
+        Thread {
+            do { onlineResult.set(try resource.online().rawValue) } catch let e as LogError { onlineResult.set(e.code.rawValue) } catch {
+                onlineResult.set("\(error)")
+            }
+        }.start()
+        #expect(await eventually(within: 60) { handler.hasEntered })
+
+        let terminated = Flag()
+        Thread {
+            resource.terminate()
+            terminated.set("returned")
+        }.start()
+        // Bounded by this test, not by the handler: before, terminate waited for the handler for ever.
+        let terminateReturned = await eventually(within: 60) { terminated.get != nil }
+        let onlineReturned = await eventually(within: 60) { onlineResult.get != nil }
+        #expect(terminateReturned, "terminate() waited for the resource manager's handler")
+        #expect(onlineReturned, "online() waited for the resource manager's handler")
+        #expect(!handler.hasReturned)
+        #expect(onlineResult.get == LogError.Code.terminated.rawValue)
+        #expect(resource.currentStatus == .terminated)
+        #expect(resource.transactionManager == nil)
+        // Nothing of the log is open while the handler still blocks: the log's lock is free.
+        #expect(openDescriptors(under: dir).isEmpty)
+
+        // The same resource comes online again while the old handler still blocks.
+        if terminateReturned {
+            let again = try await onOwnThread { try resource.online() }
+            #expect(again == .online)
+            #expect(await resource.waitUntilSettled() == .online)
+            let tm = try #require(resource.transactionManager)
+            #expect(tm.inDoubtTransactions().map(\.id) == [inDoubt])
+            // Its final report is made after the status is set.
+            #expect(await eventually(within: 60) { statuses.all.last == .online })
+        }
+
+        // The late handler returns into its stopped TM: its answer gets a typed error, the old worker
+        // reports nothing, and the new online is untouched.
+        let reportsBefore = statuses.all.count
+        handler.gate.signal()
+        #expect(await eventually(within: 60) { handler.hasReturned })
+        #expect(await eventually(within: 60) { resource.workersRunning == 0 })
+        #expect(handler.answer == LogError.Code.closed.rawValue, "\(handler.answer ?? "nil")")
+        #expect(statuses.all.count == reportsBefore, "\(statuses.all.suffix(3))")
+        #expect(statuses.all.filter { $0 == .terminated }.count == 1, "\(statuses.all)")
+        if terminateReturned {
+            #expect(resource.currentStatus == .online)
+            #expect(resource.isAlive())
+            try await onOwnThread { try resource.offline() }
+        }
+        #expect(openDescriptors(under: dir).isEmpty)
+    }
+}
