@@ -55,7 +55,7 @@ import Testing
         usleep(50_000)
         #expect(second.snapshot == nil, "the second call returned while the stream was not durable: \(String(describing: second.snapshot))")
         io.release.signal()
-        let deadline = Date().addingTimeInterval(10)
+        let deadline = Date().addingTimeInterval(60)
         while first.snapshot == nil || second.snapshot == nil, Date() < deadline { usleep(1000) }
         let a = try #require(first.snapshot).get()
         let b = try #require(second.snapshot).get()
@@ -65,7 +65,7 @@ import Testing
         for round in 0..<5 {
             let results = LockedBox<[Result<UInt16, any Error>]>([])
             for _ in 0..<6 { Thread { let r = Result { try log.stream("s\(round)").id }; results.withLock { $0.append(r) } }.start() }
-            while results.snapshot.count < 6, Date() < deadline.addingTimeInterval(10) { usleep(1000) }
+            while results.snapshot.count < 6, Date() < deadline.addingTimeInterval(60) { usleep(1000) }
             let ids = try results.snapshot.map { try $0.get() }
             #expect(Set(ids).count == 1)
         }

@@ -7,7 +7,7 @@ import TxLogTestSupport
 
 @Suite("Child processes")
 struct ChildProcessTests {
-    @Test("a child still running after its limit is killed and reported as hung", .timeLimit(.minutes(1)))
+    @Test("a child still running after its limit is killed and reported as hung", .hangGuard)
     func hungChildIsKilled() async throws {
         let scratch = LogTestKit.temporaryPath("child")
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)

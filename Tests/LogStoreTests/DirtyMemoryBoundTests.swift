@@ -38,7 +38,7 @@ struct DirtyMemoryBoundTests {
             }
         }
         // The appender either waits for back-pressure to ease, or (the bug) appended everything.
-        let settled = await eventually(within: 30) { waited.snapshot || appends.isFinished }
+        let settled = await eventually { waited.snapshot || appends.isFinished }
         let held = log.core.lock.withLock { log.core.state.sealed.reduce(0) { $0 + $1.buffer.count } }
         #expect(settled)
         #expect(waited.snapshot, "256 compressible appends never waited for a writer that wrote nothing")

@@ -290,7 +290,7 @@ struct FaultInjectionWriterTests {
     }
 
     @Test("A background write (no flush pending) fails: appends waiting on back-pressure wake up with `failed`",
-          .timeLimit(.minutes(1)))
+          .hangGuard)
     func backgroundWriteFailureWakesAppenders() throws {
         let dir = Kit.temporaryPath("backpressure")
         defer { Kit.remove(dir) }

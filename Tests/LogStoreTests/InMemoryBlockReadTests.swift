@@ -39,7 +39,7 @@ struct InMemoryBlockReadTests {
         let read = BackgroundCall { try await onOwnThread { try log.read(first).data } }
         #expect(await eventually { parked.snapshot }, "the read never decoded a block in memory")
         let append = BackgroundCall { try await onOwnThread { try log.append([1, 2, 3]) } }
-        let appended = await eventually(within: 10) { append.isFinished }
+        let appended = await eventually { append.isFinished }
         release.signal()
         #expect(appended, "an append waited for a read decoding a block in memory")
         await append.expectSuccess("the append")

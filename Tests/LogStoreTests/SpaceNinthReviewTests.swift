@@ -144,7 +144,7 @@ struct BaseRacingRecyclingTests {
                 result.withLock { $0 = .failure(e) }
             } catch { result.withLock { $0 = .failure(LogError(.io, "\(error)")) } }
         }.start()
-        for _ in 0..<10_000 where result.snapshot == nil { usleep(1000) }
+        for _ in 0..<60_000 where result.snapshot == nil { usleep(1000) }
         if case .failure(let e) = result.snapshot { return e }
         return nil
     }
@@ -183,11 +183,11 @@ struct BaseRacingRecyclingTests {
                 let r = Self.run { try e.advanceBase(to: Self.first) }
                 racing.withLock { $0 = .some(r) }
             }.start()
-            o.parked = io.entered.wait(timeout: .now() + 10) == .success
+            o.parked = io.entered.wait(timeout: .now() + 60) == .success
             try a.advanceBase(to: a.lastLSN)  // container 1 is recycled
             o.recycled = !log.info().containers.contains { $0.logicalID == 1 }
             io.release.signal()
-            for _ in 0..<10_000 where racing.snapshot == nil { usleep(1000) }
+            for _ in 0..<60_000 where racing.snapshot == nil { usleep(1000) }
             o.raced = racing.snapshot ?? nil
             try Self.readFromTheBase(log, dir, into: &o)
             return o
@@ -213,14 +213,14 @@ struct BaseRacingRecyclingTests {
                 let r = Self.run { try a.advanceBase(to: a.lastLSN) }
                 recycler.withLock { $0 = .some(r) }
             }.start()
-            o.parked = io.entered.wait(timeout: .now() + 10) == .success
+            o.parked = io.entered.wait(timeout: .now() + 60) == .success
             let racing = LockedBox<LogError??>(nil)
             Thread {
                 let r = Self.run { try e.advanceBase(to: Self.first) }
                 racing.withLock { $0 = .some(r) }
             }.start()
             io.release.signal()
-            for _ in 0..<10_000 where recycler.snapshot == nil || racing.snapshot == nil { usleep(1000) }
+            for _ in 0..<60_000 where recycler.snapshot == nil || racing.snapshot == nil { usleep(1000) }
             o.recycled = !log.info().containers.contains { $0.logicalID == 1 }
             o.raced = racing.snapshot ?? nil
             try Self.readFromTheBase(log, dir, into: &o)
@@ -253,7 +253,7 @@ struct ArchiveTailRacingRecyclingTests {
                 let r = B.run { try a.advanceBase(to: a.lastLSN) }
                 recycler.withLock { $0 = .some(r) }
             }.start()  // frees container 1
-            o.parked = io.entered.wait(timeout: .now() + 10) == .success
+            o.parked = io.entered.wait(timeout: .now() + 60) == .success
             let racing = LockedBox<LogError??>(nil)
             Thread {
                 let r = B.run { try log.setArchiveTail(B.first) }
@@ -263,7 +263,7 @@ struct ArchiveTailRacingRecyclingTests {
             // call waits for the update first. Either way the update is let go within a second.
             for _ in 0..<1000 where log.core.lock.withLock({ log.core.state.archiveTail }) != B.first { usleep(1000) }
             io.release.signal()
-            for _ in 0..<10_000 where recycler.snapshot == nil || racing.snapshot == nil { usleep(1000) }
+            for _ in 0..<60_000 where recycler.snapshot == nil || racing.snapshot == nil { usleep(1000) }
             o.recycled = !log.info().containers.contains { $0.logicalID == 1 }
             o.raced = racing.snapshot ?? nil
             try B.readFromTheBase(log, dir, into: &o)

@@ -33,7 +33,7 @@ struct WhenDurableTests {
         var allOnQueue: Bool { lock.withLock { onQueue.values.allSatisfy { $0 } } }
     }
 
-    @Test("every completion runs once, on the completion queue, after its record is durable", .timeLimit(.minutes(1)))
+    @Test("every completion runs once, on the completion queue, after its record is durable", .hangGuard)
     func concurrentCompletions() async throws {
         let dir = LogTestKit.temporaryPath("when-durable")
         defer { LogTestKit.remove(dir) }
@@ -59,7 +59,7 @@ struct WhenDurableTests {
         try log.close()
     }
 
-    @Test("an LSN already durable completes at once; one beyond the log gets invalid-argument", .timeLimit(.minutes(1)))
+    @Test("an LSN already durable completes at once; one beyond the log gets invalid-argument", .hangGuard)
     func immediateOutcomes() async throws {
         let dir = LogTestKit.temporaryPath("when-durable-now")
         defer { LogTestKit.remove(dir) }
@@ -77,7 +77,7 @@ struct WhenDurableTests {
         try log.close()
     }
 
-    @Test("an fdatasync failure completes every waiting completion with `failed`", .timeLimit(.minutes(1)))
+    @Test("an fdatasync failure completes every waiting completion with `failed`", .hangGuard)
     func failure() async throws {
         let dir = Kit.temporaryPath("when-durable-fail")
         defer { Kit.remove(dir) }
@@ -91,7 +91,7 @@ struct WhenDurableTests {
         #expect(throws: LogError.self) { try log.close() }
     }
 
-    @Test("close runs the completions it owes before returning; a completion may append and ask again", .timeLimit(.minutes(1)))
+    @Test("close runs the completions it owes before returning; a completion may append and ask again", .hangGuard)
     func closeAndReentry() async throws {
         let dir = LogTestKit.temporaryPath("when-durable-close")
         defer { LogTestKit.remove(dir) }
@@ -120,7 +120,7 @@ struct WhenDurableTests {
 
 @Suite("whenDurable after close")
 struct WhenDurableAfterCloseTests {
-    @Test("an LSN the close made durable completes with nil, not closed", .timeLimit(.minutes(1)))
+    @Test("an LSN the close made durable completes with nil, not closed", .hangGuard)
     func durableBeforeClose() async throws {
         let dir = LogTestKit.temporaryPath("when-durable-after-close")
         defer { LogTestKit.remove(dir) }

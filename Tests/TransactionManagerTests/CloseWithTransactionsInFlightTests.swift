@@ -162,7 +162,7 @@ struct CloseWithTransactionsInFlightTests {
             _ = await f.commit.result()
             try f.log.close()
         }
-        #expect(await eventually(within: 5) { watch.rm == nil && watch.tm == nil && watch.log == nil },
+        #expect(await eventually { watch.rm == nil && watch.tm == nil && watch.log == nil },
                 "still in memory: rm \(watch.rm != nil), tm \(watch.tm != nil), log \(watch.log != nil)")
     }
 }

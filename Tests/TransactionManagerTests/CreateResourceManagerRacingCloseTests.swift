@@ -38,7 +38,7 @@ import Testing
     /// made the record durable, so the RM is registered (recovery finds it, a create of its id is
     /// refused), but the create threw the flush's bare "the log is closed", which reads as "not
     /// created". It says now that the RM is registered.
-    @Test(.timeLimit(.minutes(1))) func registrationMadeDurableByTheLogsCloseIsReported() async throws {
+    @Test(.hangGuard) func registrationMadeDurableByTheLogsCloseIsReported() async throws {
         let scratch = TMScratch("create-vs-log-close")
         defer { scratch.remove() }
         let (log, tm) = try scratch.createOnline()

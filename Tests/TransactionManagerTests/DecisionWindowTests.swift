@@ -138,7 +138,7 @@ final class BlockingSyncIO: ForwardingFileIO, @unchecked Sendable {
 /// the flush's bare `closed` ("the log is closed"), left the outcome `undetermined`, and said nothing of
 /// the decision.
 @Suite struct DecisionLogClosedTests {
-    @Test("a commit whose decision the log's close made durable says it committed, and recovery commits it", .timeLimit(.minutes(1)))
+    @Test("a commit whose decision the log's close made durable says it committed, and recovery commits it", .hangGuard)
     func decisionMadeDurableByTheClose() async throws {
         let dir = TMScratch("decision-log-closed")
         defer { dir.remove() }

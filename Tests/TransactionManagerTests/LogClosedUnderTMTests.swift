@@ -12,7 +12,7 @@ struct LogClosedUnderTMTests {
     /// The decision is durable and the commit notifications are out; `b` cannot log its commit record
     /// in the closed log, so it never acknowledges. Before, `commit()` and `waitForOutcome()` waited
     /// for ever (until the TM was closed, which nobody does once the log is gone).
-    @Test("a commit waiting for acknowledgements throws closed saying it committed; recovery sends the commit", .timeLimit(.minutes(1)))
+    @Test("a commit waiting for acknowledgements throws closed saying it committed; recovery sends the commit", .hangGuard)
     func commitWaitingForAcknowledgements() async throws {
         let dir = TMScratch("log-closed-acks")
         defer { dir.remove() }
@@ -24,10 +24,10 @@ struct LogClosedUnderTMTests {
         let waited = BackgroundCall { await tx.waitForOutcome() }
         try log.close()
         #expect(throws: LogError.self) { try b.release(.commit, tx: tx.id) }
-        let error = await commit.expectLogError(.closed, "the commit", within: 5)
+        let error = await commit.expectLogError(.closed, "the commit")
         #expect(error?.message.contains("committed") == true, "\(String(describing: error))")
         #expect(tx.outcome == .committed)
-        #expect(await waited.expectSuccess("waitForOutcome()", within: 5) == .committed)
+        #expect(await waited.expectSuccess("waitForOutcome()") == .committed)
         // The TM let go when its log closed: later calls say so, and its own close writes nothing.
         expectLogError(.notOnline) { _ = try tm.createTransaction() }
         #expect(tm.currentState == .offline)
@@ -45,7 +45,7 @@ struct LogClosedUnderTMTests {
 
     /// `b` cannot log its prepare record, so it never votes: no decision can be logged either. The
     /// commit throws `closed` (presumed abort), as when the TM is closed in prepare. Before, it waited for ever.
-    @Test("a commit waiting for a prepare vote throws closed; recovery knows no such transaction", .timeLimit(.minutes(1)))
+    @Test("a commit waiting for a prepare vote throws closed; recovery knows no such transaction", .hangGuard)
     func commitWaitingForAVote() async throws {
         let dir = TMScratch("log-closed-vote")
         defer { dir.remove() }
@@ -56,10 +56,10 @@ struct LogClosedUnderTMTests {
         #expect(await b.waitFor(.prepare, tx: tx.id))
         try log.close()
         #expect(throws: LogError.self) { try b.release(.prepare, tx: tx.id) }
-        let error = await commit.expectLogError(.closed, "the commit", within: 5)
+        let error = await commit.expectLogError(.closed, "the commit")
         #expect(error?.message.contains("presumed abort") == true, "\(String(describing: error))")
         #expect(error?.message.contains("log was closed") == true, "\(String(describing: error))")
-        #expect(await BackgroundCall { await tx.waitForOutcome() }.expectSuccess("waitForOutcome()", within: 5) == .undetermined)
+        #expect(await BackgroundCall { await tx.waitForOutcome() }.expectSuccess("waitForOutcome()") == .undetermined)
         expectLogError(.closed) { try tx.rollback() }
 
         let (log2, tm2) = try dir.reopenOnline()
@@ -70,7 +70,7 @@ struct LogClosedUnderTMTests {
 
     /// A superior's prepare waiting for a vote, and a superior's commit waiting for an acknowledgement:
     /// both end with `closed` when the log closes. Before, both waited for ever.
-    @Test("a superior's prepare and commit waiting on a participant throw closed", .timeLimit(.minutes(1)))
+    @Test("a superior's prepare and commit waiting on a participant throw closed", .hangGuard)
     func superiorCallsEnd() async throws {
         let dir = TMScratch("log-closed-superior")
         defer { dir.remove() }
@@ -89,18 +89,18 @@ struct LogClosedUnderTMTests {
         #expect(await b.waitFor(.prepare, tx: tx1.id))
         #expect(await b.waitFor(.commit, tx: tx2.id))
         try log.close()
-        let prepareError = await prepare.expectLogError(.closed, "the superior's prepare", within: 5)
+        let prepareError = await prepare.expectLogError(.closed, "the superior's prepare")
         #expect(prepareError?.message.contains("log was closed") == true, "\(String(describing: prepareError))")
-        let commitError = await commit.expectLogError(.closed, "the superior's commit", within: 5)
+        let commitError = await commit.expectLogError(.closed, "the superior's commit")
         #expect(commitError?.message.contains("committed") == true, "\(String(describing: commitError))")
-        #expect(await BackgroundCall { await s2.waitForOutcome() }.expectSuccess("the superior's waitForOutcome()", within: 5) == .committed)
+        #expect(await BackgroundCall { await s2.waitForOutcome() }.expectSuccess("the superior's waitForOutcome()") == .committed)
         withExtendedLifetime((a, b)) {}
     }
 
     /// The log closed between the append of a superior's prepared record and its flush: the close
     /// flushed it, so the transaction is prepared and recovery finds it in doubt. Before, `prepare()`
     /// threw the flush's bare "the log is closed", which did not say the prepared state was durable.
-    @Test("a superior's prepare whose prepared record the log's close made durable says so; recovery finds it in doubt", .timeLimit(.minutes(1)))
+    @Test("a superior's prepare whose prepared record the log's close made durable says so; recovery finds it in doubt", .hangGuard)
     func preparedRecordMadeDurableByTheClose() async throws {
         let dir = TMScratch("log-closed-prepared")
         defer { dir.remove() }
@@ -122,7 +122,7 @@ struct LogClosedUnderTMTests {
     /// The log closed between the append of `resolve`'s forced record and its flush: the close flushed
     /// it, so recovery applies the forced outcome. Before, `resolve` threw the flush's bare "the log is
     /// closed", which did not say the forced outcome was durable.
-    @Test("a resolve whose forced record the log's close made durable says so; recovery applies it", .timeLimit(.minutes(1)))
+    @Test("a resolve whose forced record the log's close made durable says so; recovery applies it", .hangGuard)
     func forcedRecordMadeDurableByTheClose() async throws {
         let dir = TMScratch("log-closed-forced")
         defer { dir.remove() }
@@ -142,7 +142,7 @@ struct LogClosedUnderTMTests {
 
     /// An RM reading `notifications` (no handler): the sequence finishes when the log closes under its
     /// TM, as it does when the TM closes. Before, the reader waited for ever.
-    @Test("an RM's notification sequence finishes when the log closes", .timeLimit(.minutes(1)))
+    @Test("an RM's notification sequence finishes when the log closes", .hangGuard)
     func notificationSequenceFinishes() async throws {
         let dir = TMScratch("log-closed-sequence")
         defer { dir.remove() }
@@ -155,7 +155,7 @@ struct LogClosedUnderTMTests {
             return count
         }
         try log.close()
-        #expect(await reader.expectSuccess("the notification sequence", within: 5) == 2)  // recovery-complete, tm-online
+        #expect(await reader.expectSuccess("the notification sequence") == 2)  // recovery-complete, tm-online
         #expect(rm.currentState == .closed)
     }
 
@@ -163,7 +163,7 @@ struct LogClosedUnderTMTests {
     /// close stopped the TM (offline, its table let go), and recovery then installed the transactions
     /// it had read and set the TM online over the closed log. `recover()` returned, `currentState` said
     /// online, the recovered transaction stayed in a table nothing would detach, and `close()` threw.
-    @Test("a log closed while recover() runs ends it with closed; the TM is not online and holds nothing", .timeLimit(.minutes(1)))
+    @Test("a log closed while recover() runs ends it with closed; the TM is not online and holds nothing", .hangGuard)
     func logClosedDuringRecovery() async throws {
         let dir = TMScratch("log-closed-recovery")
         defer { dir.remove() }
@@ -175,7 +175,7 @@ struct LogClosedUnderTMTests {
             let commit = BackgroundCall { try await tx.commit() }
             #expect(await b.waitFor(.commit, tx: tx.id))
             try log.close()
-            _ = await commit.expectLogError(.closed, "the commit", within: 5)
+            _ = await commit.expectLogError(.closed, "the commit")
             try tm.close()
             withExtendedLifetime((a, b)) {}
         }

@@ -31,7 +31,7 @@ import TxLogTestSupport
     /// The decision is durable and one participant owes its commit acknowledgement when the log fails:
     /// its own commit record can no longer be appended, so it never acknowledges. Before, commit()
     /// (and waitForOutcome()) waited forever on the failed TM.
-    @Test(.timeLimit(.minutes(1))) func aCommitWaitingForAcknowledgementsReturnsWhenTheLogFails() async throws {
+    @Test(.hangGuard) func aCommitWaitingForAcknowledgementsReturnsWhenTheLogFails() async throws {
         let (dir, io, log, tm) = try Self.recoveredTM("fail-after-decision")
         defer { dir.remove() }
         let failures = ResultBox()
@@ -46,8 +46,8 @@ import TxLogTestSupport
         // Its commit record cannot be appended: it does not acknowledge.
         #expect(throws: LogError.self) { try b.release(.commit, tx: tx.id) }
         let waited = BackgroundCall { await tx.waitForOutcome() }
-        await commit.expectSuccess("commit: the decision is durable", within: 5)
-        #expect(await waited.expectSuccess("waitForOutcome()", within: 5) == .committed)
+        await commit.expectSuccess("commit: the decision is durable")
+        #expect(await waited.expectSuccess("waitForOutcome()") == .committed)
         // Later calls are refused with the log's error.
         expectLogError(.failed) { _ = try tm.createTransaction() }
         expectLogError(.failed) { _ = try tm.checkpoint() }
@@ -66,7 +66,7 @@ import TxLogTestSupport
     /// The log fails while a participant has not answered prepare (it cannot log its prepare record, so
     /// it never will): no decision can be logged, so commit() throws `failed` and the transaction rolls
     /// back, as recovery presumes. Before, commit() waited forever.
-    @Test(.timeLimit(.minutes(1))) func aCommitWaitingForAPrepareAnswerFailsWhenTheLogFails() async throws {
+    @Test(.hangGuard) func aCommitWaitingForAPrepareAnswerFailsWhenTheLogFails() async throws {
         let (dir, io, log, tm) = try Self.recoveredTM("fail-in-prepare")
         defer { dir.remove() }
         let (a, b, tx) = try twoRMs(tm)
@@ -76,7 +76,7 @@ import TxLogTestSupport
         Self.failLog(io, log, try #require(a.rm.stream))
         #expect(await eventually { tm.currentState == .failed })
         #expect(throws: LogError.self) { try b.release(.prepare, tx: tx.id) }
-        let error = await commit.expectLogError(.failed, "commit", within: 5)
+        let error = await commit.expectLogError(.failed, "commit")
         #expect(error?.message.contains("rolled back") == true, "\(String(describing: error))")
         #expect(tx.outcome == .aborted)
         #expect(a.kinds(tx.id).last == .rollback, "\(a.kinds(tx.id))")
@@ -92,7 +92,7 @@ import TxLogTestSupport
 
     /// The log fails while the one RM of a single-phase commit has not answered: the outcome is that
     /// RM's, so commit() throws `failed` saying it is not known. Before, commit() waited forever.
-    @Test(.timeLimit(.minutes(1))) func aSinglePhaseCommitWaitingForItsRMFailsWhenTheLogFails() async throws {
+    @Test(.hangGuard) func aSinglePhaseCommitWaitingForItsRMFailsWhenTheLogFails() async throws {
         let (dir, io, log, tm) = try Self.recoveredTM("fail-in-single-phase")
         defer { dir.remove() }
         let a = try ScriptedRM.online(tm, "a")
@@ -104,7 +104,7 @@ import TxLogTestSupport
         Self.failLog(io, log, try #require(a.rm.stream))
         #expect(await eventually { tm.currentState == .failed })
         #expect(throws: LogError.self) { try a.release(.singlePhaseCommit, tx: tx.id) }
-        let error = await commit.expectLogError(.failed, "commit", within: 5)
+        let error = await commit.expectLogError(.failed, "commit")
         #expect(error?.message.contains("not known") == true, "\(String(describing: error))")
         #expect(throws: LogError.self) { try log.close() }
     }
@@ -112,16 +112,16 @@ import TxLogTestSupport
     /// The flush of the decision record fails: the decision may or may not be durable, so the outcome is
     /// not known here. Before, `outcome` (and `waitForOutcome()`) said committed while `commit()` threw
     /// `failed`, and recovery may well find no decision and presume abort.
-    @Test(.timeLimit(.minutes(1))) func aDecisionWhoseFlushFailsLeavesTheOutcomeUndetermined() async throws {
+    @Test(.hangGuard) func aDecisionWhoseFlushFailsLeavesTheOutcomeUndetermined() async throws {
         let (dir, io, log, tm) = try Self.recoveredTM("fail-decision-flush")
         defer { dir.remove() }
         let (a, b, tx) = try twoRMs(tm)  // kept: a ScriptedRM's handler holds it weakly
         io.failSyncs.set(true)
         let commit = BackgroundCall { try await tx.commit() }
-        await commit.expectLogError(.failed, "commit", within: 10)
+        await commit.expectLogError(.failed, "commit")
         #expect(log.isFailed)
         #expect(tx.outcome == .undetermined)
-        #expect(await BackgroundCall { await tx.waitForOutcome() }.expectSuccess("waitForOutcome()", within: 5) == .undetermined)
+        #expect(await BackgroundCall { await tx.waitForOutcome() }.expectSuccess("waitForOutcome()") == .undetermined)
         #expect(a.kinds(tx.id) == [.prePrepare, .prepare] && b.kinds(tx.id) == [.prePrepare, .prepare])
         #expect(throws: LogError.self) { try log.close() }
     }

@@ -202,7 +202,7 @@ import Glibc
         let tm = try #require(resource.transactionManager)
         io.failSyncs.set(true)
         #expect(throws: LogError.self) { _ = try tm.checkpoint() }
-        for _ in 0..<500 where signalled.value == nil { try await Task.sleep(for: .milliseconds(2)) }
+        _ = await eventually { signalled.value != nil }
         #expect(signalled.value == "failed")
         #expect(!resource.isAlive())
         #expect(!resource.looksAlive)
@@ -252,7 +252,7 @@ extension OnlineResourceTests {
     /// A status handler calling offline() on a progress report (on the worker's thread): offline()
     /// waited for the worker, which was waiting for the handler, and online() never returned. It is
     /// refused now (`invalid-state`, "call terminate() there") and going online carries on.
-    @Test(.timeLimit(.minutes(1))) func offlineFromAProgressReportIsRefused() async throws {
+    @Test(.hangGuard) func offlineFromAProgressReportIsRefused() async throws {
         let dir = Self.temporaryLog("handler-offline")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var config = OnlineResource.Configuration(logDirectory: dir, createOptions: Self.smallLog)
@@ -275,7 +275,7 @@ extension OnlineResourceTests {
             }
         }
         // Without the check the worker stays deadlocked: the test ends here rather than hang in terminate().
-        guard await call.expectSuccess("online()", within: 5) != nil else { return }
+        guard await call.expectSuccess("online()") != nil else { return }
         #expect(offlineResult.value == LogError.Code.invalidState.rawValue)
         #expect(resource.currentStatus == .online)
         resource.terminate()
@@ -340,7 +340,7 @@ extension OnlineResourceTests {
     /// offline() completing while the worker was between deciding to report `online` and reporting it
     /// reported `offline` first: the status handler's last word was `online`, for a resource that was
     /// offline. It now leaves its report to the worker, which makes it after `online`.
-    @Test(.timeLimit(.minutes(1))) func offlineDuringTheFinalReportIsReportedLast() async throws {
+    @Test(.hangGuard) func offlineDuringTheFinalReportIsReportedLast() async throws {
         let dir = Self.temporaryLog("offline-final-report")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var config = OnlineResource.Configuration(logDirectory: dir, createOptions: Self.smallLog)

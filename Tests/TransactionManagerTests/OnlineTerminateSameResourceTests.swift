@@ -13,7 +13,7 @@ import Glibc
 #endif
 
 @Suite struct OnlineTerminateSameResourceTests {
-    @Test(.timeLimit(.minutes(5))) func repeatedOnlineAndTerminateOnOneResource() async throws {
+    @Test(.hangGuard) func repeatedOnlineAndTerminateOnOneResource() async throws {
         let dir = OnlineResourceTests.temporaryLog("same")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let rmID = GUID.random()

@@ -48,7 +48,7 @@ struct ReopenWhileHandlerRunsTests {
             _ = try a.enlist(tx)
             _ = try b.enlist(tx)
             commit = Task(executorPreference: OwnThreadExecutor()) { try await tx.commit() }
-            let entered = await onOwnThread { inCommit.wait(timeout: .now() + 10) == .success }
+            let entered = await onOwnThread { inCommit.wait(timeout: .now() + 60) == .success }
             #expect(entered)
             a.close()
             (self.old, self.gate) = (old, gate)
@@ -87,7 +87,7 @@ struct ReopenWhileHandlerRunsTests {
     /// answer sent (queued in the same turn), so an RM that takes recovery-complete as "every outcome owed
     /// at open is in" (a KV store's open waits for it) missed the commit. When `recover()` delivers the
     /// recover itself, the commit comes first.
-    @Test("the reopened RM gets its recover and that recover's outcome before recovery-complete, and the old handler none", .timeLimit(.minutes(1)))
+    @Test("the reopened RM gets its recover and that recover's outcome before recovery-complete, and the old handler none", .hangGuard)
     func recoverGoesToTheReopenedRM() async throws {
         let scratch = TMScratch("reopen-handler")
         defer { scratch.remove() }
@@ -108,7 +108,7 @@ struct ReopenWhileHandlerRunsTests {
     /// The same, with the reopened RM closed in turn and opened a third time while the first handler
     /// call still runs: the second RM's recover notification, queued for it, went to its handler after
     /// it had closed (its enlistment by then the third RM's), which answered it in the third RM's stead.
-    @Test("a recover queued for an RM that closed before it was delivered is not delivered to it", .timeLimit(.minutes(1)))
+    @Test("a recover queued for an RM that closed before it was delivered is not delivered to it", .hangGuard)
     func recoverQueuedForAClosedRMIsDropped() async throws {
         let scratch = TMScratch("reopen-handler-twice")
         defer { scratch.remove() }

@@ -288,7 +288,7 @@ import TxLogTestSupport
 /// which the failure skipped. The log's failure wakes only waiters of transactions still in the table, so
 /// a `waitForOutcome()` on it never returned.
 @Suite struct ResolveFlushFailureTests {
-    @Test("a waiter of a transaction forgotten by a resolve whose flush fails returns", .timeLimit(.minutes(1)))
+    @Test("a waiter of a transaction forgotten by a resolve whose flush fails returns", .hangGuard)
     func forgetWhoseFlushFailsWakesTheWaiters() async throws {
         let dir = TMScratch("resolve-forget-flush-fails")
         defer { dir.remove() }
@@ -302,7 +302,7 @@ import TxLogTestSupport
         #expect(await eventually { tm.lock.withLock { tx.core.finishWaiters.count == 1 } }, "the waiter never waited")
         io.failSyncs.set(true)
         await BackgroundCall { try await tm.resolve(tx.id, action: .forget) }.expectLogError(.failed, "the resolve")
-        await waiter.expectSuccess("waitForOutcome() on the forgotten transaction", within: 5)
+        await waiter.expectSuccess("waitForOutcome() on the forgotten transaction")
         withExtendedLifetime((a, superior)) {}
     }
 }

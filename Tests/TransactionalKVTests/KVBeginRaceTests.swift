@@ -9,7 +9,7 @@ import TransactionManager
 @testable import TransactionalKV
 
 @Suite struct KVBeginRaceTests {
-    @Test("a rollback that reaches the store between begin's enlistment and its view leaves no view behind", .timeLimit(.minutes(1)))
+    @Test("a rollback that reaches the store between begin's enlistment and its view leaves no view behind", .hangGuard)
     func rollbackBetweenEnlistAndView() async throws {
         let w = try KVWorld(stores: 1, tag: "begin-race")
         defer { w.finish() }
@@ -19,7 +19,7 @@ import TransactionManager
             try? tx.rollback()
             // Until the store has answered the rollback (the transaction then finishes).
             Task { _ = await tx.waitForOutcome(); rolledBack.signal() }
-            _ = rolledBack.wait(timeout: .now() + 10)
+            _ = rolledBack.wait(timeout: .now() + 60)
         }
         let began = await onOwnThread { () -> LogError? in
             do { _ = try w.a.begin(tx); return nil } catch { return error as? LogError }

@@ -13,7 +13,7 @@ import TransactionManager
 struct KVCheckpointReopenRaceTests {
     /// The directory as the reopen spells it: the same directory written differently (a trailing slash)
     /// must still make the reopen wait.
-    @Test("a commit of a store reopened while its previous instance checkpointed survives a crash", .timeLimit(.minutes(1)),
+    @Test("a commit of a store reopened while its previous instance checkpointed survives a crash", .hangGuard,
           arguments: ["", "/"])
     func reopenDuringCheckpoint(suffix: String) async throws {
         let w = try KVWorld(stores: 1, tag: "cp-reopen")
@@ -62,7 +62,7 @@ struct KVCheckpointReopenRaceTests {
         old.whileFrozenForTesting = nil
         if case .failure(let e) = oldResult { print("the old instance's checkpoint: \(e)") }
         // The reopen on its thread ends (at once, or once the old checkpoint let it open the store).
-        #expect(await eventually(within: 20) { newer.state.withLock { $0.finished } }, "the reopen did not finish")
+        #expect(await eventually { newer.state.withLock { $0.finished } }, "the reopen did not finish")
         let state = newer.state.withLock { $0 }
         #expect(state.error == nil)
         #expect(state.store.map { [s($0.get(b("new"))), s($0.get(b("newer")))] } == ["2", "2"])
@@ -105,7 +105,7 @@ struct KVInstanceLockTableTests {
 
     /// A checkpoint in progress keeps its entry (an open of the store then waits on that lock), and the
     /// entry goes when it ends.
-    @Test("a checkpoint keeps its entry while it runs", .timeLimit(.minutes(1)))
+    @Test("a checkpoint keeps its entry while it runs", .hangGuard)
     func checkpointKeepsItsEntry() async throws {
         let w = try KVWorld(stores: 1, tag: "instance-locks-share")
         defer { w.finish() }

@@ -11,7 +11,7 @@ import TransactionManager
 
 @Suite("KV store closed during a prepare")
 struct KVCloseRaceTests {
-    @Test("a prepare that arrives as its store closes leaves no reservation behind", .timeLimit(.minutes(1)))
+    @Test("a prepare that arrives as its store closes leaves no reservation behind", .hangGuard)
     func prepareRacingClose() async throws {
         let w = try KVWorld(stores: 2, tag: "prepare-close")
         defer { w.finish() }
@@ -53,7 +53,7 @@ struct KVSinglePhaseCloseRaceTests {
     /// validated against that instance's table, appended its record after x=2's and applied it where no
     /// one reads. The reopened store never saw it (its checkpoint would drop the record), and after a
     /// crash the replay put x=1 over the acknowledged x=2.
-    @Test("a single-phase commit that reaches a closed store logs nothing", .timeLimit(.minutes(1)))
+    @Test("a single-phase commit that reaches a closed store logs nothing", .hangGuard)
     func singlePhaseCommitRacingCloseAndReopen() async throws {
         let w = try KVWorld(stores: 1, tag: "single-phase-close")
         defer { w.finish() }

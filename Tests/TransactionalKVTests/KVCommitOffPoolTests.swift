@@ -36,7 +36,7 @@ import TxLogTestSupport
         let unrelated = Task { _ = ran.signal() }
         // The watchdog waits off the pool (the test's own task needs a pool thread to go on).
         let starved = await onOwnThread { () -> Bool in
-            let timedOut = ran.wait(timeout: .now() + 20) == .timedOut
+            let timedOut = ran.wait(timeout: .now() + 60) == .timedOut
             io.open()
             return timedOut
         }
@@ -49,7 +49,7 @@ import TxLogTestSupport
     }
 
     @Test("async commits held by back-pressure (writer held, maxDirtyBytes 0) leave the cooperative pool free",
-          .timeLimit(.minutes(1)), arguments: [1, 2])
+          .hangGuard, arguments: [1, 2])
     func backPressure(storeCount: Int) async throws {
         let directory = try makeTempDirectory("offpool-dirty")
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -75,7 +75,7 @@ import TxLogTestSupport
         #expect(!log.isFailed)
     }
 
-    @Test("async commits that fill the log and auto-grow it through held syncs leave the cooperative pool free", .timeLimit(.minutes(1)))
+    @Test("async commits that fill the log and auto-grow it through held syncs leave the cooperative pool free", .hangGuard)
     func fullLogGrows() async throws {
         let directory = try makeTempDirectory("offpool-full")
         defer { try? FileManager.default.removeItem(atPath: directory) }

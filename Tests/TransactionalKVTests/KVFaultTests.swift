@@ -168,7 +168,7 @@ final class KVFaultIO: ForwardingFileIO, Sendable {
     /// log their commit records (a third participant, told first, fails it). Neither store can
     /// acknowledge. Before, commit() waited forever; now it returns (the decision is durable), every
     /// later call is refused or returns, and after a reopen both stores hold the writes.
-    @Test(.timeLimit(.minutes(1))) func theLogFailingBetweenTheDecisionAndTheCommitRecordsLosesNothing() async throws {
+    @Test(.hangGuard) func theLogFailingBetweenTheDecisionAndTheCommitRecordsLosesNothing() async throws {
         let io = KVFaultIO()
         let w = try Setup("fail-mid-commit", stores: 2, logIO: io)
         defer { try? FileManager.default.removeItem(atPath: w.dir) }
@@ -192,7 +192,7 @@ final class KVFaultIO: ForwardingFileIO, Sendable {
         try a.begin(tx).put(b("k"), b("A"))
         try b2.begin(tx).put(b("k"), b("B"))
         let commit = BackgroundCall { try await tx.commit() }
-        await commit.expectSuccess("commit: its decision is durable", within: 5)
+        await commit.expectSuccess("commit: its decision is durable")
         #expect(log.isFailed)
         #expect(await eventually { w.tm.currentState == .failed })
         // The stores were told the transaction committed and could not log it: it is not in doubt.
@@ -216,7 +216,7 @@ final class KVFaultIO: ForwardingFileIO, Sendable {
     /// reached the file, only its sync failed, so recovery finds it). commit() throws `failed`, and the
     /// transaction must not claim an outcome it does not know: before, the store vetoed and the
     /// transaction said `aborted`, while the reopened store held its write.
-    @Test(.timeLimit(.minutes(1))) func aSinglePhaseCommitWhoseSyncFailsClaimsNoOutcome() async throws {
+    @Test(.hangGuard) func aSinglePhaseCommitWhoseSyncFailsClaimsNoOutcome() async throws {
         let io = KVFaultIO()
         let w = try Setup("fail-single-phase", stores: 1, logIO: io)
         defer { try? FileManager.default.removeItem(atPath: w.dir) }
@@ -226,7 +226,7 @@ final class KVFaultIO: ForwardingFileIO, Sendable {
         let tx = try w.tm.createTransaction()
         try store.begin(tx).put(b("k"), b("2"))
         let commit = BackgroundCall { try await tx.commit() }
-        let error = await commit.expectLogError(.failed, "commit", within: 5)
+        let error = await commit.expectLogError(.failed, "commit")
         #expect(error?.message.contains("not known") == true, "\(String(describing: error))")
         #expect(tx.outcome == .undetermined, "the outcome is not known here")
         #expect(throws: LogError.self) { try store.checkpoint() }
@@ -242,7 +242,7 @@ final class KVFaultIO: ForwardingFileIO, Sendable {
     /// A transaction begun before the log failed: its reads and writes stay in memory, its commit is
     /// refused with `failed`, its rollback and every store and TM call return; nothing hangs or traps,
     /// and a reopen shows only what was acknowledged.
-    @Test(.timeLimit(.minutes(1))) func callsAfterTheLogFailedAreRefusedOrReturn() async throws {
+    @Test(.hangGuard) func callsAfterTheLogFailedAreRefusedOrReturn() async throws {
         let io = KVFaultIO()
         let w = try Setup("calls-after-failure", stores: 2, logIO: io)
         defer { try? FileManager.default.removeItem(atPath: w.dir) }

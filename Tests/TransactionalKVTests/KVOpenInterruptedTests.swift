@@ -52,7 +52,7 @@ final class NthSyncFaultIO: ForwardingFileIO, Sendable {
 
 @Suite("KV store open stopped by an I/O error")
 struct KVOpenInterruptedTests {
-    @Test("a first open that fails at any write or sync leaves a store that opens after the log is reopened", .timeLimit(.minutes(2)))
+    @Test("a first open that fails at any write or sync leaves a store that opens after the log is reopened", .hangGuard)
     func firstOpenStoppedAtEachStep() async throws {
         try await onOwnThread {
             var n = 1

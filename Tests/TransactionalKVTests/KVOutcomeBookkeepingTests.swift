@@ -12,7 +12,7 @@ struct KVOutcomeBookkeepingTests {
     /// A commit the TM sent and the full log refused to record was listed in `inDoubtTransactions`,
     /// though the store knew it committed (it logs and applies it once there is room): a tool or operator
     /// reading the list would go and resolve a transaction that is decided.
-    @Test("a commit waiting for log room is not in doubt", .timeLimit(.minutes(1)))
+    @Test("a commit waiting for log room is not in doubt", .hangGuard)
     func commitWaitingForRoomIsNotInDoubt() async throws {
         let w = try KVWorld(stores: 2, tag: "in-doubt-full")
         defer { w.finish() }
@@ -36,7 +36,7 @@ struct KVOutcomeBookkeepingTests {
     /// commit, and the TM sent the commit to the new instance (which had loaded the transaction pending),
     /// which logged it again and counted it as recovered. One transaction, two commit records, counted
     /// twice. The closed instance now leaves it to the open one.
-    @Test("a commit reaching a closed instance is logged and counted once, by the open one", .timeLimit(.minutes(1)))
+    @Test("a commit reaching a closed instance is logged and counted once, by the open one", .hangGuard)
     func closedInstanceLeavesTheCommitToTheOpenOne() async throws {
         let w = try KVWorld(stores: 2, tag: "kv-closed-commit")
         defer { w.finish() }

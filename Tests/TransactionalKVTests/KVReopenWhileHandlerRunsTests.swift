@@ -36,7 +36,7 @@ struct KVReopenWhileHandlerRunsTests {
             try w.b.begin(tx).put(b("y"), b("1"))
             try a.begin(tx).put(b("x"), b("1"))
             commit = Task(executorPreference: OwnThreadExecutor()) { try await tx.commit() }
-            let entered = await onOwnThread { inCommit.wait(timeout: .now() + 10) == .success }
+            let entered = await onOwnThread { inCommit.wait(timeout: .now() + 60) == .success }
             #expect(entered, "store a never got its commit")
             a.close()
             (self.w, oldA, self.gate) = (w, a, gate)
@@ -50,7 +50,7 @@ struct KVReopenWhileHandlerRunsTests {
         func release() { gate.signal() }
     }
 
-    @Test("a read right after the reopen sees the commit the TM owed the store", .timeLimit(.minutes(1)))
+    @Test("a read right after the reopen sees the commit the TM owed the store", .hangGuard)
     func openReturnsOnceTheOwedCommitIsApplied() async throws {
         let w = try KVWorld(stores: 2, tag: "kv-reopen-held")
         defer { w.finish() }
@@ -75,7 +75,7 @@ struct KVReopenWhileHandlerRunsTests {
         withExtendedLifetime(held) {}
     }
 
-    @Test("an open that the old handler keeps waiting past its limit throws not-online and leaves the store closed", .timeLimit(.minutes(1)))
+    @Test("an open that the old handler keeps waiting past its limit throws not-online and leaves the store closed", .hangGuard)
     func openGivesUpAfterItsLimit() async throws {
         let w = try KVWorld(stores: 2, tag: "kv-reopen-held-limit")
         defer { w.finish() }

@@ -97,7 +97,7 @@ import TransactionManager
         try va.put(b("late"), b("1"))
         try vb.put(b("late"), b("2"))
         // Wait until the timeout fired (bounded; no timing assertion).
-        for _ in 0..<500 where tx.state == .active { try await Task.sleep(for: .milliseconds(10)) }
+        _ = await eventually { tx.state != .active }
         #expect(tx.outcome == .aborted)
         await expectLogError(.aborted) { try await tx.commit() }
         expectLogError(.invalidState) { try va.put(b("later"), b("1")) }

@@ -27,7 +27,7 @@ import TransactionManager
     /// Recovery locked each pending transaction's keys in dictionary order, so a key written by both a
     /// vetoed prepare and the in-doubt transaction went to whichever came last; the vetoed one, presumed
     /// aborted, then unlocked the in-doubt transaction's key, and another transaction wrote it.
-    @Test(.timeLimit(.minutes(1))) func vetoedPreparesDoNotUnlockTheInDoubtTransactionsKey() async throws {
+    @Test(.hangGuard) func vetoedPreparesDoNotUnlockTheInDoubtTransactionsKey() async throws {
         let w = try KVWorld(stores: 2, tag: "stale-prepare")
         defer { w.finish() }
         let filler = try w.log.createStream("filler")

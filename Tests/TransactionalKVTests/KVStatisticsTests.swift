@@ -14,7 +14,7 @@ struct KVStatisticsTests {
         s.commits + s.singlePhaseCommits + s.conflicts + s.rollbacks + s.recoveredCommitted + s.recoveredAborted
     }
 
-    @Test("a single-phase commit the full log refuses counts once, as a rollback", .timeLimit(.minutes(1)))
+    @Test("a single-phase commit the full log refuses counts once, as a rollback", .hangGuard)
     func logFullVetoIsCounted() async throws {
         let w = try KVWorld(stores: 1, tag: "stats-full")
         defer { w.finish() }
@@ -35,7 +35,7 @@ struct KVStatisticsTests {
         #expect(stats.rollbacks == 1, "\(stats)")
     }
 
-    @Test("a prepare vetoed because the store closed counts once, as a rollback", .timeLimit(.minutes(1)))
+    @Test("a prepare vetoed because the store closed counts once, as a rollback", .hangGuard)
     func closedVetoIsCounted() async throws {
         let w = try KVWorld(stores: 2, tag: "stats-closed")
         defer { w.finish() }

@@ -11,7 +11,7 @@ import TransactionManager
 
 @Suite("KV stores whose transaction manager closes under them")
 struct KVTMCloseReservationTests {
-    @Test("closing the TM gives back its stores' outcome reservations; a reopen holds them once", .timeLimit(.minutes(1)))
+    @Test("closing the TM gives back its stores' outcome reservations; a reopen holds them once", .hangGuard)
     func tmCloseReleasesStoreReservations() async throws {
         let w = try KVWorld(stores: 2, tag: "tmclose-reserved")
         defer { w.finish() }

@@ -62,7 +62,9 @@ struct WorkloadStoredDataTests {
     func balancesNearIntMax() async throws {
         let (scratch, bank) = try await Self.bank(["acct:00000": "\(Int.max)", "acct:00001": "\(Int.max)"])
         defer { try? FileManager.default.removeItem(atPath: scratch) }
-        let run = try await TxlogProcess.run(["workload", "run", bank, "--clients", "1", "--seconds", "2"], scratch: scratch, hangAfter: 120)
+        // The first transfer overflows and ends the run: the long window only keeps a loaded machine, which
+        // may not start a transfer within a short one, from ending the run with none (exit 0).
+        let run = try await TxlogProcess.run(["workload", "run", bank, "--clients", "1", "--seconds", "30"], scratch: scratch, hangAfter: 120)
         Self.expectRefused(run, "overflows")
         let acks = scratch + "/acks"
         try "".write(toFile: acks, atomically: true, encoding: .utf8)

@@ -26,7 +26,7 @@ public final class BackgroundCall<T: Sendable>: Sendable {
     public var isFinished: Bool { outcome.value.withLock { $0 != nil } }
 
     /// The call's result, or nil if it has not ended within `seconds` (it is then left running).
-    public func result(within seconds: Double = 10) async -> Result<T, any Error>? {
+    public func result(within seconds: Double = 60) async -> Result<T, any Error>? {
         _ = await eventually(within: seconds) { isFinished }
         return outcome.value.withLock { $0 }
     }
@@ -34,7 +34,7 @@ public final class BackgroundCall<T: Sendable>: Sendable {
     /// The call's value; records an issue (naming `what`) if it threw or has not returned within `seconds`.
     @discardableResult
     public func expectSuccess(
-        _ what: String, within seconds: Double = 10, sourceLocation: SourceLocation = #_sourceLocation
+        _ what: String, within seconds: Double = 60, sourceLocation: SourceLocation = #_sourceLocation
     ) async -> T? {
         switch await result(within: seconds) {
         case nil: Issue.record("\(what) did not return within \(seconds) s", sourceLocation: sourceLocation)
@@ -48,7 +48,7 @@ public final class BackgroundCall<T: Sendable>: Sendable {
     /// `code` within `seconds`.
     @discardableResult
     public func expectLogError(
-        _ code: LogError.Code, _ what: String, within seconds: Double = 10, sourceLocation: SourceLocation = #_sourceLocation
+        _ code: LogError.Code, _ what: String, within seconds: Double = 60, sourceLocation: SourceLocation = #_sourceLocation
     ) async -> LogError? {
         switch await result(within: seconds) {
         case nil: Issue.record("\(what) did not return within \(seconds) s", sourceLocation: sourceLocation)

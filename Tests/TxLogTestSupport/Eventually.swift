@@ -5,7 +5,7 @@ import Foundation
 /// Polls `condition` until it holds, for up to `seconds` and at least 200 times: on a starved machine
 /// the deadline can pass while neither this task nor the work it waits for ran, so polling goes on a
 /// little after the deadline. Returns whether the condition became true.
-public func eventually(within seconds: Double = 10, _ condition: () -> Bool) async -> Bool {
+public func eventually(within seconds: Double = 60, _ condition: () -> Bool) async -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
     var polls = 0
     while Date() < deadline || polls < 200 {
