@@ -35,6 +35,9 @@ public final class OnlineResource: @unchecked Sendable {
     /// Workers not yet finished, those left behind included (tests wait for them).
     var workersRunning: Int { lock.withLock { runningWorkers } }
     private var runningWorkers = 0
+    /// Signalled when the last online's worker has made its last report: the next worker starts after
+    /// it (unless it was left behind), so the reports of two onlines never interleave.
+    private var lastWorkerEnded: DispatchSemaphore?
     /// The thread running the online worker, while it runs (a status report made on it may call terminate).
     private var workerThread: pthread_t?
     /// The worker has finished (`done` is signalled) and is reporting its final status; a terminate or
@@ -95,7 +98,7 @@ public final class OnlineResource: @unchecked Sendable {
     /// `terminated` if ``terminate()`` cancelled it. Blocks the calling thread for at most the budget
     /// (like a resource DLL's Online entry point): call it from a thread, not from Swift's cooperative pool.
     public func online() throws -> OnlineResult {
-        let (gen, done, afterFailure): (Int, DispatchSemaphore, Bool) = try lock.withLock {
+        let (gen, done, afterFailure, previous, ended): (Int, DispatchSemaphore, Bool, DispatchSemaphore?, DispatchSemaphore) = try lock.withLock {
             var afterFailure = false
             switch status {
             case .online: throw LogError(.invalidState, "the resource is already online")
@@ -103,6 +106,9 @@ public final class OnlineResource: @unchecked Sendable {
             case .failed: afterFailure = true
             default: break
             }
+            let previous = abandoned ? nil : lastWorkerEnded
+            let ended = DispatchSemaphore(value: 0)
+            lastWorkerEnded = ended
             generation += 1
             cancelled = false
             abandoned = false
@@ -112,13 +118,22 @@ public final class OnlineResource: @unchecked Sendable {
             let sem = DispatchSemaphore(value: 0)
             worker = sem
             runningWorkers += 1
-            return (generation, sem, afterFailure)
+            return (generation, sem, afterFailure, previous, ended)
         }
         // A log that failed while online is still open (and holds the log's lock): close it first.
         if afterFailure { _ = shutDown(checkpoint: false) }
         // A queue (so a thread) per online: a worker that terminate left behind, still inside a handler
         // that has not returned, must not hold up the next online's.
         DispatchQueue(label: "txlog.online-resource").async { [self] in
+            defer {
+                lock.withLock { runningWorkers -= 1 }
+                ended.signal()
+            }
+            // After the previous worker's last report (made from the status handler, which may not return).
+            callingOut(gen) {
+                previous?.wait()
+                previous?.signal()
+            }
             // Every report of this online is made on the worker's thread (see terminate()).
             lock.withLock { if isCurrentLocked(gen) { workerThread = pthread_self() } }
             callingOut(gen) { report(.onlinePending(step: "starting", checkpoint: 0)) }
@@ -130,7 +145,7 @@ public final class OnlineResource: @unchecked Sendable {
             }
             done.signal()
             // Left behind by terminate, which reported for it and may have started another online since.
-            guard current else { return workerEnded() }
+            guard current else { return }
             // Reported after the worker is done, so the status handler may call terminate() (or online()),
             // and only if it is still the status: a terminate may have completed meanwhile.
             if lock.withLock({ generation == gen && status == final }) {
@@ -146,7 +161,6 @@ public final class OnlineResource: @unchecked Sendable {
                 return stoppedWhileReporting
             }
             if let stoppedMeanwhile { report(stoppedMeanwhile) }
-            workerEnded()
         }
         // `done` is signalled by the worker, or by a terminate that left it behind; passed on to the
         // other waiters (terminate, offline).
@@ -172,10 +186,6 @@ public final class OnlineResource: @unchecked Sendable {
 
     /// The worker of online `gen` is the current one: no later online, and terminate did not leave it behind.
     private func isCurrentLocked(_ gen: Int) -> Bool { generation == gen && !abandoned }
-
-    private func workerEnded() {
-        lock.withLock { runningWorkers -= 1 }
-    }
 
     /// Waits (without blocking a thread of the cooperative pool) until going online has finished,
     /// and returns the final status: online, failed or terminated.

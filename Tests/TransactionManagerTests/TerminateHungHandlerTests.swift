@@ -56,23 +56,26 @@ import Glibc
         var get: String? { lock.withLock { value } }
     }
 
+    /// A log in `dir` whose TM holds a transaction prepared by RM `rm` and left in doubt (the log closed
+    /// as by a crash): that RM's recovery sends it a recover notification.
+    static func logWithATransactionInDoubt(_ dir: String, rm rmID: GUID) async throws -> GUID {
+        let log = try LogStore.create(at: dir, options: OnlineResourceTests.smallLog)
+        let tm = try TransactionManager.create(log: log)
+        try tm.recover()
+        let rm = try tm.createResourceManager(id: rmID, description: "answers", handler: answerAtOnce)
+        try rm.recover()
+        let tx = try tm.createTransaction()
+        _ = try rm.enlist(tx, mask: .twoPhase)
+        #expect(try await tx.enlistSuperior().prepare() == .prepared)
+        try log.close()
+        return tx.id
+    }
+
     @Test func terminateLeavesAHandlerThatDoesNotReturnBehind() async throws {
         let dir = OnlineResourceTests.temporaryLog("hung-handler")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let rmID = GUID.random()
-        let inDoubt: GUID
-        do {
-            let log = try LogStore.create(at: dir, options: OnlineResourceTests.smallLog)
-            let tm = try TransactionManager.create(log: log)
-            try tm.recover()
-            let rm = try tm.createResourceManager(id: rmID, description: "answers", handler: answerAtOnce)
-            try rm.recover()
-            let tx = try tm.createTransaction()
-            _ = try rm.enlist(tx, mask: .twoPhase)
-            #expect(try await tx.enlistSuperior().prepare() == .prepared)
-            inDoubt = tx.id
-            try log.close()  // a crash: the transaction stays in doubt, so the RM's recovery notifies it
-        }
+        let inDoubt = try await Self.logWithATransactionInDoubt(dir, rm: rmID)
         let handler = HandlerLog()
         var config = OnlineResource.Configuration(
             logDirectory: dir, resourceManagers: [.init(id: rmID, description: "blocks once") { handler.handle($0) }])
@@ -132,5 +135,39 @@ import Glibc
             try await onOwnThread { try resource.offline() }
         }
         #expect(openDescriptors(under: dir).isEmpty)
+    }
+
+    /// offline() waits for a pending online, so behind a handler that does not return it waits too: the
+    /// terminate a cluster monitor then sends lets it go as well (before, both waited for ever).
+    @Test func terminateAlsoReleasesAnOfflineWaitingBehindTheHandler() async throws {
+        let dir = OnlineResourceTests.temporaryLog("hung-offline")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let rmID = GUID.random()
+        _ = try await Self.logWithATransactionInDoubt(dir, rm: rmID)
+        let handler = HandlerLog()
+        var config = OnlineResource.Configuration(
+            logDirectory: dir, resourceManagers: [.init(id: rmID, description: "blocks once") { handler.handle($0) }])
+        config.onlineBudget = .zero
+        config.terminateGrace = .milliseconds(20)
+        let resource = OnlineResource(config)
+        #expect(try await onOwnThread { try resource.online() } == .pending)
+        #expect(await eventually { handler.hasEntered })
+        let offline = Flag()
+        Thread {
+            do { try resource.offline(); offline.set("returned") } catch { offline.set("\(error)") }
+        }.start()
+        let terminated = Flag()
+        Thread {
+            resource.terminate()
+            terminated.set("returned")
+        }.start()
+        let bothReturned = await eventually { terminated.get != nil && offline.get != nil }
+        #expect(bothReturned, "terminate: \(terminated.get ?? "waiting"), offline: \(offline.get ?? "waiting")")
+        #expect(offline.get == "returned")
+        #expect([.terminated, .offline].contains(resource.currentStatus), "\(resource.currentStatus)")
+        #expect(openDescriptors(under: dir).isEmpty)
+        handler.gate.signal()
+        #expect(await eventually { handler.hasReturned && resource.workersRunning == 0 })
+        #expect(handler.answer == LogError.Code.closed.rawValue, "\(handler.answer ?? "nil")")
     }
 }
