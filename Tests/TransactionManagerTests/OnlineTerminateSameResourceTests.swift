@@ -17,19 +17,8 @@ import Glibc
         let dir = OnlineResourceTests.temporaryLog("same")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let rmID = GUID.random()
-        let inDoubt: GUID
-        do {
-            let log = try LogStore.create(at: dir, options: OnlineResourceTests.smallLog)
-            let tm = try TransactionManager.create(log: log)
-            try tm.recover()
-            let rm = try tm.createResourceManager(id: rmID, description: "answers", handler: answerAtOnce)
-            try rm.recover()
-            let tx = try tm.createTransaction()
-            _ = try rm.enlist(tx, mask: .twoPhase)
-            #expect(try await tx.enlistSuperior().prepare() == .prepared)
-            inDoubt = tx.id
-            try log.close()  // a crash: the transaction stays in doubt
-        }
+        // A crash left a transaction in doubt.
+        let inDoubt = try await OnlineResourceTests.logWithATransactionInDoubt(dir, rm: rmID)
         var config = OnlineResource.Configuration(logDirectory: dir, resourceManagers: [OnlineResourceTests.answeringRM(rmID)])
         config.onlineBudget = .zero
         let statuses = StatusLog()

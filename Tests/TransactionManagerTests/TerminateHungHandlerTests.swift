@@ -56,26 +56,11 @@ import Glibc
         var get: String? { lock.withLock { value } }
     }
 
-    /// A log in `dir` whose TM holds a transaction prepared by RM `rm` and left in doubt (the log closed
-    /// as by a crash): that RM's recovery sends it a recover notification.
-    static func logWithATransactionInDoubt(_ dir: String, rm rmID: GUID) async throws -> GUID {
-        let log = try LogStore.create(at: dir, options: OnlineResourceTests.smallLog)
-        let tm = try TransactionManager.create(log: log)
-        try tm.recover()
-        let rm = try tm.createResourceManager(id: rmID, description: "answers", handler: answerAtOnce)
-        try rm.recover()
-        let tx = try tm.createTransaction()
-        _ = try rm.enlist(tx, mask: .twoPhase)
-        #expect(try await tx.enlistSuperior().prepare() == .prepared)
-        try log.close()
-        return tx.id
-    }
-
     @Test func terminateLeavesAHandlerThatDoesNotReturnBehind() async throws {
         let dir = OnlineResourceTests.temporaryLog("hung-handler")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let rmID = GUID.random()
-        let inDoubt = try await Self.logWithATransactionInDoubt(dir, rm: rmID)
+        let inDoubt = try await OnlineResourceTests.logWithATransactionInDoubt(dir, rm: rmID)
         let handler = HandlerLog()
         var config = OnlineResource.Configuration(
             logDirectory: dir, resourceManagers: [.init(id: rmID, description: "blocks once") { handler.handle($0) }])
@@ -143,7 +128,7 @@ import Glibc
         let dir = OnlineResourceTests.temporaryLog("hung-offline")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let rmID = GUID.random()
-        _ = try await Self.logWithATransactionInDoubt(dir, rm: rmID)
+        _ = try await OnlineResourceTests.logWithATransactionInDoubt(dir, rm: rmID)
         let handler = HandlerLog()
         var config = OnlineResource.Configuration(
             logDirectory: dir, resourceManagers: [.init(id: rmID, description: "blocks once") { handler.handle($0) }])
@@ -169,5 +154,22 @@ import Glibc
         handler.gate.signal()
         #expect(await eventually { handler.hasReturned && resource.workersRunning == 0 })
         #expect(handler.answer == LogError.Code.closed.rawValue, "\(handler.answer ?? "nil")")
+    }
+}
+
+extension OnlineResourceTests {
+    /// A log in `dir` whose TM holds a transaction prepared by RM `rm` and left in doubt (the log closed
+    /// as by a crash): that RM's recovery sends it a recover notification.
+    static func logWithATransactionInDoubt(_ dir: String, rm rmID: GUID) async throws -> GUID {
+        let log = try LogStore.create(at: dir, options: OnlineResourceTests.smallLog)
+        let tm = try TransactionManager.create(log: log)
+        try tm.recover()
+        let rm = try tm.createResourceManager(id: rmID, description: "answers", handler: answerAtOnce)
+        try rm.recover()
+        let tx = try tm.createTransaction()
+        _ = try rm.enlist(tx, mask: .twoPhase)
+        #expect(try await tx.enlistSuperior().prepare() == .prepared)
+        try log.close()
+        return tx.id
     }
 }
