@@ -352,8 +352,9 @@ public final class OnlineResource: @unchecked Sendable {
         let reportNow = lock.withLock { () -> Bool in
             guard generation == gen else { return false }
             status = .terminated
-            // The worker is reporting its final status: it reports `terminated` after it.
-            if finalReporting {
+            // The worker is reporting its final status: it reports `terminated` after it. (A worker left
+            // behind reports nothing: the flag is then its predecessor's, whose report may never end.)
+            if finalReporting, !leftBehind {
                 stoppedWhileReporting = .terminated
                 return false
             }
