@@ -237,6 +237,36 @@ struct ToolTests {
         #expect(dump.status == 1 && dump.err.split(separator: "\n").count == 1 && dump.err.contains("corrupt"))
     }
 
+    @Test("dump --stats at damage prints the counts before it, then the error, and exits 1")
+    func dumpStatsAtDamage() throws {
+        let f = try Self.makeLog()
+        defer { try? FileManager.default.removeItem(atPath: f.dir) }
+        let dir = try Self.copy(f)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let records = Self.lines(try Self.run(["dump", f.dir, "--json"])).compactMap { ($0["lsn"] as? String).flatMap { LSN($0) } }
+        let blocks = Array(Set(records.map(\.blockLSN))).sorted()
+        // In the oldest logical container: a closed one, which recovery never scans (so the open finds nothing).
+        let inOldest = blocks.filter { $0.container == blocks.first?.container }
+        #expect(inOldest.count > 4)
+        let damaged = inOldest[inOldest.count / 2]
+        let info = try Self.run(["info", f.dir, "--json"]).object
+        let row = (info["containers"] as? [[String: Any]])?.first { $0["logicalID"] as? Int == Int(damaged.container) }
+        try Self.flip(try #require(row?["path"] as? String).replacingOccurrences(of: f.dir, with: dir), at: damaged.blockOffset + 64 + 3)
+        let before = records.filter { $0 < damaged }
+
+        let json = try Self.run(["dump", dir, "--stats", "--json"])
+        #expect(json.status == 1 && json.err.split(separator: "\n").count == 1 && json.err.contains("corrupt"), "\(json.err)")
+        #expect(json.object["records"] as? Int == before.count, "\(json.out)")
+        #expect(json.object["lastLSN"] as? String == before.last?.description)
+        #expect(json.object["complete"] as? Bool == false)
+        #expect((json.object["error"] as? String)?.hasPrefix("corrupt:") == true, "\(json.out)")
+        let text = try Self.run(["dump", dir, "--stats"])
+        #expect(text.status == 1 && text.out.hasPrefix("records      \(before.count),") && text.out.contains("\npartial "), "\(text.out)")
+        #expect(text.err.split(separator: "\n").count == 1 && text.err.contains("corrupt"), "\(text.err)")
+        let whole = try Self.run(["dump", f.dir, "--stats", "--json"])
+        #expect(whole.status == 0 && whole.object["complete"] as? Bool == true && whole.object["error"] == nil)
+    }
+
     @Test("damaged metadata and files: one clear line each, with its exit code")
     func damagedFiles() throws {
         let f = try Self.makeLog()

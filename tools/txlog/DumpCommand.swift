@@ -145,10 +145,17 @@ struct DumpCommand: ParsableCommand {
             throw e
         } catch {
             bar.finish()
+            // As `stats` and `verify` do, what was counted before the damage (or I/O error) is printed, then
+            // the error (stderr) and its exit code.
+            if stats {
+                progress.stats.stoppedBy = (error as? LogError)?.description ?? "\(error)"
+                progress.stats.printCounts(json: json, decoder.names)
+                fflush(nil)
+            }
             throw fail(error)
         }
         if stats {
-            if json { printJSON(progress.stats.json(decoder.names)) } else { progress.stats.printText(decoder.names) }
+            progress.stats.printCounts(json: json, decoder.names)
         }
         try? log.close()
     }

@@ -15,6 +15,8 @@ struct DumpStats {
     var kinds: [KindKey: StreamTally.Row] = [:]
     var records = 0, bytes = 0, undecodable = 0
     var first = LSN.null, last = LSN.null
+    /// Why the dump stopped before the end (damage, an I/O error): the counts cover the records before it.
+    var stoppedBy: String?
 
     mutating func add(_ r: LogRecord, _ d: DecodedRecord) {
         streams.add(r.stream, records: 1, bytes: r.data.count)
@@ -31,7 +33,7 @@ struct DumpStats {
 
     func json(_ names: [UInt16: String]) -> [String: Any] {
         [
-            "records": records, "dataBytes": bytes, "undecodable": undecodable,
+            "records": records, "dataBytes": bytes, "undecodable": undecodable, "complete": stoppedBy == nil,
             "firstLSN": records == 0 ? NSNull() : first.description, "lastLSN": records == 0 ? NSNull() : last.description,
             "streams": streams.json(names, blocks: false),
             "kinds": kinds.keys.sorted().map { k -> [String: Any] in
@@ -41,7 +43,12 @@ struct DumpStats {
                     "dataBytes": row.bytes, "recordsPercent": percent(row.records, of: records), "dataBytesPercent": percent(row.bytes, of: bytes),
                 ]
             },
-        ]
+        ].merging(stoppedBy.map { ["error": $0] } ?? [:]) { a, _ in a }
+    }
+
+    /// Prints the counts as JSON or as text.
+    func printCounts(json: Bool, _ names: [UInt16: String]) {
+        if json { printJSON(self.json(names)) } else { printText(names) }
     }
 
     func printText(_ names: [UInt16: String]) {
@@ -56,5 +63,6 @@ struct DumpStats {
                 + String(format: " (%.2f%%)", percent(row.records, of: records)) + "\t\(formatBytes(UInt64(row.bytes)))"
                 + String(format: " (%.2f%%)", percent(row.bytes, of: bytes)))
         }
+        if stoppedBy != nil { print("partial      the dump stopped at the error below: these counts cover the records before it") }
     }
 }
