@@ -94,6 +94,7 @@ extension LogCore {
         if DispatchQueue.getSpecific(key: onCompletionQueue) != ObjectIdentifier(self) { completions.sync {} }
         let (failed, durable) = lock.withLock { () -> (LogError?, LSN) in
             state.closed = true
+            closedForReads.store(true, ordering: .releasing)
             spaceCondition.broadcast()
             gate.releaseEveryoneLocked()  // a flush that registered after the writer's last batch
             gate.wake(gate.takeWakesLocked())

@@ -331,7 +331,7 @@ extension LogCore {
         // A read that looked the container up while it still held data (before recycling freed it) may be
         // reading it now: closed under it, its descriptor number could name another file by the time it
         // reads, or fail with EBADF (`io` for what is `notFound`).
-        lock.withLock { waitForReadsLocked() }
+        lock.withLock { waitForReadsLocked(of: [removed.fd]) }
         io.close(removed.fd)
         try? io.unlinkFreeingGradually(removed.path)
         do { try io.fsyncDirectory(directory) } catch let e as LogError where e.code == .io {
@@ -340,9 +340,11 @@ extension LogCore {
         }
     }
 
-    /// Waits (with `lock` held, which the wait lets go of) until no read is using a container descriptor.
-    func waitForReadsLocked() {
-        while state.activeReads > 0 {
+    /// Waits (with `lock` held, which the wait lets go of) until no read is using any of `fds`, which the
+    /// caller has already taken out of the live container table: no read can start using them now, so the
+    /// wait ends once the reads already using them end, however busy reads of other containers are.
+    func waitForReadsLocked(of fds: [Int32]) {
+        while state.reads.using(fds) {
             waitingForReadsForTesting?()
             readsDone.wait()
         }
@@ -360,7 +362,7 @@ extension LogCore {
         let files = containers.map { (fd: $0.fd, path: $0.path) }
         deletionQueue.async { [self] in
             // A read that looked up one of these descriptors before recycling removed it finishes first.
-            lock.withLock { waitForReadsLocked() }
+            lock.withLock { waitForReadsLocked(of: files.map(\.fd)) }
             for f in files {
                 io.close(f.fd)
                 try? io.unlinkFreeingGradually(f.path)  // in steps: see unlinkFreeingGradually

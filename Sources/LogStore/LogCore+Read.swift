@@ -86,7 +86,7 @@ extension LogCore {
             guard let physical = state.logicalToPhysical[position.container], let c = state.containers[physical] else {
                 throw LogError(.notFound, "logical container \(position.container) is not in the log", lsn: position)
             }
-            state.activeReads += 1
+            state.reads.begin(c.fd)
             return .disk(physical: physical, fd: c.fd)
         }
         switch source {
@@ -101,12 +101,7 @@ extension LogCore {
             case .failure(let f): throw LogError(.corrupt, "in-memory block failed to decode: \(f)", lsn: position)
             }
         case .disk(let physical, let fd):
-            defer {
-                lock.withLock {
-                    state.activeReads -= 1
-                    if state.activeReads == 0 { readsDone.broadcast() }
-                }
-            }
+            defer { endRead(fd) }
             if let cached = cache.get(position) { return (cached, cached.header.diskLength) }
             let d = try readBlockFromDisk(
                 position: position, physical: physical, fd: fd, skippingUnless: stream, absentIsCorrupt: absentIsCorrupt)
@@ -300,13 +295,16 @@ public struct LogCursor: Sendable {
     ///   block starts (inside a block, say); `notFound` where the records it was to read next were
     ///   recycled (every base moved past them; also while it read them), and on a read-only log where a
     ///   live writer has recycled them since the open (not damage: they are gone); for a stream's cursor,
-    ///   `notFound` once the stream is deleted; `closed`.
+    ///   `notFound` once the stream is deleted; `closed` once the log is closed, also for the records
+    ///   left in the block the cursor had already read.
     public mutating func next() throws -> LogRecord? { try next(beforeEachBlock: {}) }
 
     /// As ``next()``, calling `check` before each block it reads, also the blocks a stream's cursor
     /// passes over because they hold none of the stream's records: a scan that finds few records in a
     /// long stretch of the log can still be stopped between blocks by throwing from `check`.
     public mutating func next(beforeEachBlock check: () throws -> Void) throws -> LogRecord? {
+        // The block it holds was decoded before: after close() it is not served either (no lock per record).
+        if core.closedForReads.load(ordering: .acquiring) { throw LogError(.closed, "the log is closed") }
         // A deleted stream's records are no longer readable through it, also by a cursor made before.
         if let stream {
             let deletions = core.streamDeletions.load(ordering: .acquiring)

@@ -171,8 +171,6 @@ extension LogCore {
         viewEpoch.store(newMeta.epoch, ordering: .releasing)
         let gone: [Int32] = lock.withLock {
             let gone = state.containers.values.filter { containers[$0.physical] == nil }.map(\.fd)
-            // A read in progress may be using a descriptor about to be closed.
-            if !gone.isEmpty { while state.activeReads > 0 { readsDone.wait() } }
             state.containers = containers
             state.logicalToPhysical = [:]
             for c in containers.values where c.logical != 0 { state.logicalToPhysical[c.logical] = c.physical }
@@ -208,6 +206,9 @@ extension LogCore {
                 state.hot[Int(id)] = hot
             }
             state.baseLSN = logWideBaseLocked()
+            // A read in progress may be using a descriptor about to be closed: with the table swapped, no
+            // new read can pick one up, so this waits only for the reads already using them.
+            if !gone.isEmpty { waitForReadsLocked(of: gone) }
             return gone
         }
         meta = newMeta

@@ -125,13 +125,17 @@ final class LogCore: @unchecked Sendable {
     let workCondition: Condition
     /// Wakes appenders waiting for back-pressure to ease (with `lock`).
     let spaceCondition: Condition
-    /// Signalled when the last read in progress on a container descriptor ends (with `lock`).
+    /// Broadcast when the last read in progress on a container descriptor, or the last read of all, ends
+    /// (with `lock`).
     let readsDone: Condition
     /// Broadcast when a stream creation ends, durable or undone (with `lock`).
     let streamCreated: Condition
     /// Bumped by every stream deletion, so a stream's cursor checks that its stream still exists only
     /// when one may have been deleted (a lock per record otherwise).
     let streamDeletions = Atomic<UInt64>(0)
+    /// Set with `state.closed` (and when the files are released): read without the lock by a cursor before
+    /// it returns a record of the block it holds, so that after close() every read throws `closed`.
+    let closedForReads = Atomic<Bool>(false)
     /// Set while an append may wait (``refreshAppendHintLocked()``): read without the lock by async
     /// callers that then append off Swift's cooperative pool (`LogStore.appendMayWait`).
     let appendMayWait = Atomic<Bool>(false)
@@ -149,7 +153,7 @@ final class LogCore: @unchecked Sendable {
     /// Tests only: called (with `lock` held) each time an append waits for back-pressure to ease.
     var waitingForSpaceForTesting: (@Sendable () -> Void)?
     /// Tests only: called (with `lock` held) when something that closes container descriptors is about to
-    /// wait for the reads in progress (`activeReads`).
+    /// wait for the reads in progress on them (`state.reads`).
     var waitingForReadsForTesting: (@Sendable () -> Void)?
     /// Tests only: called by a read of a sealed block not written yet, between copying its bytes (under
     /// `lock`) and decoding them.
@@ -227,8 +231,8 @@ final class LogCore: @unchecked Sendable {
         var metaChangesInFlight = 0
         /// The container the persisted base file says recovery starts in.
         var persistedTailContainer: UInt32 = 0
-        /// Reads in progress on container descriptors; close waits for them.
-        var activeReads = 0
+        /// Reads in progress and the container descriptors they use: nothing closes a descriptor under one.
+        var reads = ReadsInProgress()
         /// Set once the close() that began the shutdown has finished (files released).
         var closeFinished = false
     }
@@ -309,8 +313,9 @@ final class LogCore: @unchecked Sendable {
     func releaseFiles() {
         let fds: [Int32] = metaLock.withLock { lock.withLock {
             guard !state.filesReleased else { return [] }
-            while state.activeReads > 0 { readsDone.wait() }
+            while state.reads.total > 0 { readsDone.wait() }
             state.filesReleased = true
+            closedForReads.store(true, ordering: .releasing)
             return state.containers.values.map(\.fd) + [baseFD]
         } }
         for fd in fds where fd >= 0 { io.close(fd) }

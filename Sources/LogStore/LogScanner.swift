@@ -137,14 +137,9 @@ private struct LogScanner {
         // Registered as a read for the whole walk: close() releases the descriptors only after it.
         try core.lock.withLock {
             if core.state.closed || core.state.filesReleased { throw LogError(.closed, "the log is closed") }
-            core.state.activeReads += 1
+            core.state.reads.begin(nil)
         }
-        defer {
-            core.lock.withLock {
-                core.state.activeReads -= 1
-                if core.state.activeReads == 0 { core.readsDone.broadcast() }
-            }
-        }
+        defer { core.endRead(nil) }
         if try checkBase() { return report }
         if try checkContainerHeaders() { return report }
         // Point-in-time recovery's finding away from the end of the log (a container holding blocks newer
@@ -214,7 +209,13 @@ private struct LogScanner {
 
     private mutating func checkContainerHeaders() throws -> Bool {
         let io = core.io
-        let containers = core.lock.withLock { core.state.containers.values.sorted { $0.physical < $1.physical } }
+        // The descriptors are counted as in use while the headers are read: a removal closes one only after.
+        let containers = core.lock.withLock {
+            let containers = core.state.containers.values.sorted { $0.physical < $1.physical }
+            core.state.reads.begin(containers.map(\.fd))
+            return containers
+        }
+        defer { core.endRead(containers.map(\.fd)) }
         for c in containers {
             report.containersChecked += 1
             let size = try io.fileSize(c.fd)
@@ -261,10 +262,13 @@ private struct LogScanner {
             let open = core.state.open.position
             let data = core.state.containers.values.filter { $0.logical != 0 }.sorted { $0.logical < $1.logical }
             let newest = data.last?.logical ?? 0
+            // In use until the walk ends (a removal waits for this walk, not for the walks after it).
+            core.state.reads.begin(data.map(\.fd))
             return (data.map { c in
                 Target(logical: c.logical, live: c, end: c.logical == newest ? open.blockOffset : c.endOffset, newest: c.logical == newest)
             }, open)
         }
+        defer { core.endRead(targets.map(\.live.fd)) }
         let recovery = core.recoveryReport
         if let torn = recovery.tornTail { report.notes.append("torn tail dropped by recovery at \(torn)") }
         report.notes.append(contentsOf: recovery.metadataNotes)
