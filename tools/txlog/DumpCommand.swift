@@ -26,7 +26,7 @@ struct DumpCommand: ParsableCommand {
             docs/tools/txlog.md). --xid and --kind select decoded records; --stats prints counts and bytes per \
             stream and record kind instead of the records. --follow keeps reading the live log after the end, \
             like pg_waldump --follow. Stops with exit code 1 at a damaged block, after printing the records \
-            before it.
+            before it (with --stats, their counts).
 
             Exit codes: 0 success, 1 corruption found, 2 cannot open, 3 (--follow) the records to resume from \
             were recycled, 4 I/O error, 64 usage error (all: txlog --help).
