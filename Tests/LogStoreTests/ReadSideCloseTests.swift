@@ -45,44 +45,33 @@ struct ReadSideCloseTests {
         expectLogError(.closed, "a cursor's check between blocks") { _ = try onDisk.next(beforeEachBlock: {}) }
     }
 
-    struct Outcome: Sendable {
-        var data: [UInt8]?
-        var readError: LogError?
-        var removal: LogError?
+    struct Held<T: Sendable>: Sendable {
+        /// Whether the work ended while the read was still held.
+        var endedDuringTheRead: Bool
+        var work: Result<T, any Error>
+        var read: Result<[UInt8], any Error>
+        /// Calls made through a descriptor after it was closed.
         var stale: [String]
     }
 
-    /// Runs `body` while a read of `lsn` is held in its container `pread`; returns whether `body`'s work
-    /// (started on its own thread) ended while the read was still held, and what the read returned.
-    static func whileAReadIsHeld(
-        _ log: LogStore, _ io: ParkingIO, reading lsn: LSN, _ body: @escaping @Sendable () throws -> Void
-    ) async throws -> (endedDuringTheRead: Bool, outcome: Outcome) {
-        let read = LockedBox<(data: [UInt8]?, error: LogError?)>((nil, nil))
-        let readDone = DispatchSemaphore(value: 0)
-        let work = LockedBox<(done: Bool, error: LogError?)>((false, nil))
-        try await onOwnThread { () throws -> Void in
-            io.arm()
-            Thread {
-                do {
-                    let data = try log.read(lsn).data
-                    read.withLock { $0.data = data }
-                } catch {
-                    read.withLock { $0.error = (error as? LogError) ?? LogError(.io, "\(error)") }
-                }
-                readDone.signal()
-            }.start()
-            io.entered.wait()
-            Thread {
-                do { try body() } catch { work.withLock { $0.error = (error as? LogError) ?? LogError(.io, "\(error)") } }
-                work.withLock { $0.done = true }
-            }.start()
+    /// Holds a read of `lsn` in its container `pread` (`ParkingIO`), starts `body` on a thread of its own,
+    /// and polls for its end (bounded) before the read goes on.
+    static func whileAReadIsHeld<T: Sendable>(
+        _ log: LogStore, _ io: ParkingIO, reading lsn: LSN, _ body: @escaping @Sendable () throws -> T
+    ) async -> Held<T> {
+        io.arm()
+        let reading = Task(executorPreference: OwnThreadExecutor()) { Result { try log.read(lsn).data } }
+        await onOwnThread { io.entered.wait() }
+        let outcome = LockedBox<Result<T, any Error>?>(nil)
+        let working = Task(executorPreference: OwnThreadExecutor()) {
+            let r = Result { try body() }
+            outcome.withLock { $0 = r }
+            return r
         }
-        let ended = await eventually { work.snapshot.done }
+        let ended = await eventually { outcome.withLock { $0 != nil } }
         io.release.signal()
-        await onOwnThread { readDone.wait() }
-        _ = await eventually(within: 60) { work.snapshot.done }
-        let (data, readError) = read.snapshot
-        return (ended, Outcome(data: data, readError: readError, removal: work.snapshot.error, stale: io.stale))
+        let read = await reading.value
+        return Held(endedDuringTheRead: ended, work: await working.value, read: read, stale: io.stale)
     }
 
     @Test("removing a free container is not held up by a read of another container that does not end")
@@ -94,11 +83,11 @@ struct ReadSideCloseTests {
         defer { try? log.close() }
         let free = try #require(log.core.lock.withLock { log.core.state.containers.values.first { $0.logical == 0 }?.physical })
 
-        let (ended, outcome) = try await Self.whileAReadIsHeld(log, io, reading: first) { try log.removeContainer(free) }
-        #expect(ended, "the removal waited for a read of another container")
-        #expect(outcome.removal == nil, "\(String(describing: outcome.removal))")
-        #expect(outcome.readError == nil && outcome.data == FaultTestKit.payload(0), "\(String(describing: outcome.readError))")
-        #expect(outcome.stale.isEmpty, "a read went through a closed descriptor: \(outcome.stale)")
+        let held = await Self.whileAReadIsHeld(log, io, reading: first) { try log.removeContainer(free) }
+        #expect(held.endedDuringTheRead, "the removal waited for a read of another container")
+        #expect(throws: Never.self) { try held.work.get() }
+        #expect((try? held.read.get()) == FaultTestKit.payload(0), "\(held.read)")
+        #expect(held.stale.isEmpty, "a read went through a closed descriptor: \(held.stale)")
         #expect(log.info().containers.count == 2)
     }
 
@@ -106,16 +95,9 @@ struct ReadSideCloseTests {
     func refreshBesideAHeldRead() async throws {
         let dir = FaultTestKit.temporaryPath("refresh-beside-read")
         defer { FaultTestKit.remove(dir) }
-        let writer = try LogStore.create(at: dir, options: FaultTestKit.tinyOptions(containers: 3))
+        let (writer, first, second) = try ReadWhileRecyclingTests.twoContainerLog(dir, io: ParkingIO(parkAt: .containerRead), containers: 3)
         defer { try? writer.close() }
-        let first = try writer.append(FaultTestKit.payload(0))
-        var i = 1
-        var second = first
-        while second.container == first.container {
-            second = try writer.append(FaultTestKit.payload(i))
-            i += 1
-        }
-        try await writer.flush()
+        let expected = try writer.read(second).data
         let io = ParkingIO(parkAt: .containerRead)
         let view = try LogStore.open(at: dir, options: LogOpenOptions(readOnly: true), io: io)
         defer { try? view.close() }
@@ -125,15 +107,10 @@ struct ReadSideCloseTests {
         try writer.advanceBase(to: second)
         #expect(!writer.info().containers.contains { $0.physicalID == oldest }, "the container was not deleted: the test shows nothing")
 
-        let refreshed = LockedBox<Bool>(false)
-        let (ended, outcome) = try await Self.whileAReadIsHeld(view, io, reading: second) {
-            let moved = try view.refresh()
-            refreshed.withLock { $0 = moved }
-        }
-        #expect(ended, "the refresh waited for a read of another container")
-        #expect(outcome.removal == nil, "\(String(describing: outcome.removal))")
-        #expect(refreshed.snapshot)
-        #expect(outcome.readError == nil && outcome.data == FaultTestKit.payload(i - 1), "\(String(describing: outcome.readError))")
-        #expect(outcome.stale.isEmpty, "a read went through a closed descriptor: \(outcome.stale)")
+        let held = await Self.whileAReadIsHeld(view, io, reading: second) { try view.refresh() }
+        #expect(held.endedDuringTheRead, "the refresh waited for a read of another container")
+        #expect((try? held.work.get()) == true, "\(held.work)")
+        #expect((try? held.read.get()) == expected, "\(held.read)")
+        #expect(held.stale.isEmpty, "a read went through a closed descriptor: \(held.stale)")
     }
 }
