@@ -59,8 +59,10 @@ public struct LogPolicy: Sendable, Equatable {
     /// adds `growthIncrement` containers at a time, as many steps as it needs within the maximums.
     public var autoGrow = false
     /// Shrink when more than this percentage of the log is free containers (0: never). Checked after a base
-    /// or an archive tail moves, a stream is deleted, and by `LogStore.setPolicy`; a free container that
-    /// reservations need is kept.
+    /// or an archive tail moves, a stream is deleted, reservations are released, the writer's container
+    /// switch frees a container (off the writer thread), and by `LogStore.setPolicy`; a free container that
+    /// reservations need is kept. Not checked by appends (a reserved one included), nor by the recycling
+    /// a full log's append makes room with.
     public var autoShrinkPercent: UInt8 = 0
     /// Auto-grow never takes the log above this many bytes of containers (0: no limit).
     /// `LogStore.addContainer` is not bound by it.

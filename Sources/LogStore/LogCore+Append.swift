@@ -58,7 +58,7 @@ extension LogCore {
         let cost = reservationCost(data.count)
         if useReservation {
             let h = state.hot[Int(stream)]
-            guard h.reservedRecords > 0, h.reservedBytes >= cost else {
+            guard h.reservedRecords > 0 else {
                 throw LogError(.invalidArgument, "stream \(stream) has no reservation covering a record of \(data.count) bytes")
             }
             // The reservation floor leaves one largest reserved record of slack per container boundary;
@@ -98,14 +98,14 @@ extension LogCore {
         state.hot[i].last = lsn
         if state.hot[i].base == .null { state.hot[i].base = lsn }
         if useReservation {
+            // The smallest reserved size that fits (checked above: at most the largest). Its whole cost
+            // goes back, so what stays reserved is exactly the sizes left, which a release must name.
+            let (taken, largest) = state.cold[stream]?.takeReservedSize(atLeast: data.count) ?? (data.count, state.hot[i].reservedLargest)
+            let takenCost = reservationCost(taken)
             state.hot[i].reservedRecords -= 1
-            state.hot[i].reservedBytes -= cost
-            state.reservedTotal -= cost
-            if state.hot[i].reservedRecords == 0 {
-                state.reservedTotal -= state.hot[i].reservedBytes
-                state.hot[i].reservedBytes = 0
-                state.hot[i].reservedLargest = 0
-            }
+            state.hot[i].reservedBytes -= takenCost
+            state.hot[i].reservedLargest = largest
+            state.reservedTotal -= takenCost
             if state.reservedTotal == 0 { state.maxReservedCost = 0 }
         }
         return lsn

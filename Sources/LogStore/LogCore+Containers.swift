@@ -10,9 +10,12 @@ extension LogCore {
     /// only change once the write succeeded. A record that would not validate, or would not fit a slot
     /// (too many streams with long names), is refused with `invalidArgument` before anything is written.
     /// A new `policy` is written with it and put in force once the write succeeded (see `setPolicy`).
-    func updateMeta(cleanShutdown: Bool = false, policy: LogPolicy? = nil, _ change: (inout BaseRecord) throws -> Void) throws {
+    /// Returns how many containers the update's recycling freed.
+    @discardableResult
+    func updateMeta(cleanShutdown: Bool = false, policy: LogPolicy? = nil, _ change: (inout BaseRecord) throws -> Void) throws -> Int {
         guard let baseFile else { throw LogError(.readOnly, "the log is open read-only") }
         var deleted: [LiveContainer] = []
+        var freed = 0
         try metaLock.withLock {
             // close() writes the last base record (cleanShutdown) and then releases the files; nothing else
             // may write the base file once close has begun its final update.
@@ -51,6 +54,7 @@ extension LogCore {
                 throw e
             }
             meta = next
+            freed = recycled.freed.count
             deleted = lock.withLock {
                 if let policy { state.policy = policy }
                 state.persistedTailContainer = next.scanStart.container
@@ -64,6 +68,7 @@ extension LogCore {
         lock.withLock { state.stats.baseWrites += 1 }
         afterMetaUpdateForTesting?(deleted.count)
         if !deleted.isEmpty { deleteInBackground(deleted) }
+        return freed
     }
 
     /// Brings the live container table in line with a recycling decision that is now persisted.

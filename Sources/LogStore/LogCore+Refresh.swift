@@ -240,7 +240,8 @@ extension LogCore {
             }
             setHot(e.id, hot)
             state.cold[e.id] = StreamCold(
-                name: e.name, archiveTail: e.archiveTail, restart: e.restart, tailPinned: same ? oldCold[e.id]?.tailPinned : nil)
+                name: e.name, archiveTail: e.archiveTail, restart: e.restart, tailPinned: same ? oldCold[e.id]?.tailPinned : nil,
+                archiveTailPinned: same ? oldCold[e.id]?.archiveTailPinned : nil)
             state.streamIDs[e.name] = e.id
         }
         unseenStreams = unseenStreams.filter { $0.key >= state.nextStreamID }

@@ -82,6 +82,8 @@ extension LogCore {
                 state.hot[Int(stream)].reservedBytes += cost
                 state.hot[Int(stream)].reservedRecords += sizes.count
                 state.hot[Int(stream)].reservedLargest = max(state.hot[Int(stream)].reservedLargest, sizes.max() ?? 0)
+                state.cold[stream]?.reservedSizes.append(contentsOf: sizes)
+                state.cold[stream]?.reservedSizes.sort()
                 refreshAppendHintLocked()
                 return (nil, state.spaceGeneration)
             }
@@ -120,48 +122,90 @@ extension LogCore {
         }
     }
 
-    /// Releases reservations made for records of the given sizes.
+    /// Releases reservations made for records of the given sizes: each size must be one the stream has
+    /// reserved and not yet used or released (CLFS's `FreeReservedLog`: the same sizes that were
+    /// reserved), else `invalidArgument` with nothing released. Counted by bytes and records alone, a
+    /// release of other sizes could leave a reserved record too few bytes to cover any record: it could
+    /// then be neither used nor released, and its bytes stayed reserved for the rest of the open.
     func release(stream: UInt16, sizes: [Int]) throws {
         try checkReservationSizes(sizes)
         let cost = sizes.reduce(0) { $0 + reservationCost($1) }
         try lock.withLock {
-            guard streamInfoLocked(stream) != nil else { throw LogError(.notFound, "stream \(stream) was deleted") }
-            let h = state.hot[Int(stream)]
-            guard sizes.count <= h.reservedRecords, cost <= h.reservedBytes else {
-                throw LogError(.invalidArgument, "releasing more than stream \(stream) reserved (\(h.reservedRecords) records, \(h.reservedBytes) bytes)")
+            guard streamInfoLocked(stream) != nil, let cold = state.cold[stream] else { throw LogError(.notFound, "stream \(stream) was deleted") }
+            guard let rest = cold.reservedSizes(releasing: sizes) else {
+                let h = state.hot[Int(stream)]
+                throw LogError(
+                    .invalidArgument,
+                    "releasing sizes stream \(stream) has not reserved (\(h.reservedRecords) records reserved, largest \(h.reservedLargest) bytes): release the sizes reserved")
             }
-            state.hot[Int(stream)].reservedRecords -= sizes.count
+            state.cold[stream]?.reservedSizes = rest
+            state.hot[Int(stream)].reservedRecords = rest.count
             state.hot[Int(stream)].reservedBytes -= cost
+            state.hot[Int(stream)].reservedLargest = rest.last ?? 0
             state.reservedTotal -= cost
-            if state.hot[Int(stream)].reservedRecords == 0 {
-                state.reservedTotal -= state.hot[Int(stream)].reservedBytes
-                state.hot[Int(stream)].reservedBytes = 0
-                state.hot[Int(stream)].reservedLargest = 0
-            }
             if state.reservedTotal == 0 { state.maxReservedCost = 0 }
             refreshAppendHintLocked()
         }
+        // Reserved space may have been all that kept a free container from auto-shrink.
+        shrinkIfPolicyAllows()
     }
 
     // MARK: Log full
 
+    /// A stream (or the log-wide archive tail) that keeps the oldest container from being recycled.
+    struct TailPinner {
+        /// The stream; nil for the log-wide archive tail.
+        var id: UInt16?
+        var name: String
+        /// The stream's base is below the target.
+        var byBase: Bool
+        /// The stream's (or the log's) archive tail is below the target.
+        var byArchiveTail: Bool
+
+        /// How a `logFull` message names it.
+        var label: String {
+            guard id != nil else { return "archive tail" }
+            let n = name.isEmpty ? "(default)" : name
+            switch (byBase, byArchiveTail) {
+            case (true, true): return "\(n) (base and archive tail)"
+            case (false, true): return "\(n) (archive tail)"
+            default: return n
+            }
+        }
+    }
+
     /// Streams (and the archive tail) that keep the oldest container from being recycled, with the
-    /// LSN each must reach.
-    func pinningLocked() -> (target: LSN, pinners: [(id: UInt16?, name: String)]) {
+    /// LSN each must reach, and what of each pins it: its base, its archive tail, or both.
+    func pinningLocked() -> (target: LSN, pinners: [TailPinner]) {
         let holding = state.containers.values.filter { $0.logical != 0 }.map(\.logical)
         // In the last logical container (2^32 − 1) nothing can come after the oldest: `+ 1` would trap.
         guard let oldest = holding.min(), oldest < .max else { return (.null, []) }
         let target = LSN(uncheckedContainer: oldest + 1, blockOffset: UInt64(Format.containerDataStart), slot: 0)
-        var pinners: [(UInt16?, String)] = []
+        var pinners: [TailPinner] = []
         for (i, h) in state.hot.enumerated() where h.exists {
             let id = UInt16(i)
             let cold = state.cold[id]
+            let tail = cold?.archiveTail ?? .null
             let pinsBase = h.base != .null && h.base < target
-            let pinsArchive = (cold?.archiveTail ?? .null) != .null && cold!.archiveTail < target
-            if pinsBase || pinsArchive { pinners.append((id, cold?.name ?? "")) }
+            let pinsArchive = tail != .null && tail < target
+            if pinsBase || pinsArchive { pinners.append(TailPinner(id: id, name: cold?.name ?? "", byBase: pinsBase, byArchiveTail: pinsArchive)) }
         }
-        if state.archiveTail != .null, state.archiveTail < target { pinners.append((nil, "archive tail")) }
+        if state.archiveTail != .null, state.archiveTail < target {
+            pinners.append(TailPinner(id: nil, name: "archive tail", byBase: false, byArchiveTail: true))
+        }
         return (target, pinners)
+    }
+
+    /// The handlers to call for `pinners`: a stream's tail-pinned handler when its base pins the tail, its
+    /// archive-tail-pinned handler when its archive tail does.
+    func pinnedHandlersLocked(_ pinners: [TailPinner]) -> [@Sendable (LSN) -> Void] {
+        var handlers: [@Sendable (LSN) -> Void] = []
+        for p in pinners {
+            guard let id = p.id, let cold = state.cold[id] else { continue }
+            if p.byBase, let h = cold.tailPinned { handlers.append(h) }
+            if p.byArchiveTail, let h = cold.archiveTailPinned { handlers.append(h) }
+        }
+        return handlers
     }
 
     /// What an append or a reservation that found the log full needs before it tries again.
@@ -226,10 +270,9 @@ extension LogCore {
             if grown { return }
             progress.growthDone = true
         }
-        let (target, pinners, handlers) = lock.withLock { () -> (LSN, [(id: UInt16?, name: String)], [@Sendable (LSN) -> Void]) in
+        let (target, pinners, handlers) = lock.withLock { () -> (LSN, [TailPinner], [@Sendable (LSN) -> Void]) in
             let (t, p) = pinningLocked()
-            let hs = p.compactMap { $0.id.flatMap { state.cold[$0]?.tailPinned } }
-            return (t, p, hs)
+            return (t, p, pinnedHandlersLocked(p))
         }
         // A handler usually appends itself (a restart area with a new base). If that append finds the log
         // full too, it must not call the handlers again: that recursion has no end (a TM checkpoint that
@@ -249,7 +292,7 @@ extension LogCore {
         let floorStopped: Bool
         if case .freeContainer = need { floorStopped = false } else { floorStopped = true }
         let reservedNote = floorStopped && reserved > 0 ? "; \(reserved) bytes of the free space are reserved (release reservations)" : ""
-        let names = pinners.map { $0.name.isEmpty ? "(default)" : $0.name }
+        let names = pinners.map(\.label)
         throw LogError(
             .logFull,
             "the log is full: \(names.isEmpty ? "no stream" : names.joined(separator: ", ")) pin the tail and must advance to \(target) (or add containers)\(reservedNote)\(growth)",
@@ -276,6 +319,20 @@ extension LogCore {
                 return free.map(\.physical).max()
             }
             guard let victim, (try? removeContainer(victim)) != nil else { return }
+        }
+    }
+
+    /// `shrinkIfPolicyAllows` on the deletion queue, for a base-file update on the writer thread (or a
+    /// flusher writing inline): removing a container writes the base file again and waits for reads in
+    /// progress, which every flush waiting for this batch would wait for too. Counted in `deletions`, so
+    /// close() returns only after it; one that starts once close() has begun removes nothing (`closed`).
+    func shrinkInBackground() {
+        guard lock.withLock({ state.policy.autoShrinkPercent > 0 }) else { return }
+        deletions.enter()
+        deletionQueue.async { [self] in
+            defer { deletions.leave() }
+            shrinkIfPolicyAllows()
+            shrankInBackgroundForTesting?()
         }
     }
 

@@ -125,7 +125,7 @@ extension LogCore {
 
     /// Persists that `block`'s logical container is now the tail (and that the ones before it are closed).
     private func recordContainerSwitch(to block: SealedBlock, closedEnds: [UInt32: UInt64], previousLSN: LSN, previousCRC: UInt32) throws {
-        try updateMeta { m in
+        let freed = try updateMeta { m in
             for k in m.containers.indices {
                 let c = m.containers[k]
                 if c.state.holdsData, c.logicalID < block.logical, let e = closedEnds[c.logicalID] {
@@ -142,6 +142,9 @@ extension LogCore {
             m.scanStartPreviousCRC = previousCRC
             m.durableWatermark = max(m.durableWatermark, previousLSN)
         }
+        // The switch can free containers (the last one the scan started in, when no stream's base is
+        // recorded yet): auto-shrink checks them, off this thread (see `shrinkInBackground`).
+        if freed > 0 { shrinkInBackground() }
     }
 
     func syncContainer(_ physical: UInt32) throws {

@@ -158,6 +158,8 @@ final class LogCore: @unchecked Sendable {
     /// Tests only: called by a read of a sealed block not written yet, between copying its bytes (under
     /// `lock`) and decoding them.
     var decodingInMemoryBlockForTesting: (@Sendable () -> Void)?
+    /// Tests only: called on the deletion queue after an auto-shrink check `shrinkInBackground` queued.
+    var shrankInBackgroundForTesting: (@Sendable () -> Void)?
     /// Tests only: called by close() when it is about to wait for operations under way.
     var closeWaitingForOperationsForTesting: (@Sendable () -> Void)?
     let cache: BlockCache

@@ -37,9 +37,10 @@ public final class LogStream: Sendable {
     ///     beyond the log's last record is `invalidArgument`.
     ///   - undoNext: client-defined link for undo processing (`LSN.invalid` ends the chain); likewise.
     ///   - usingReservation: consume one record reserved with ``reserve(recordSizes:)``; such an
-    ///     append never fails for lack of space. The record must fit the reservation: at most as large as
-    ///     the largest record size the stream has reserved (since it last had no reservation left), and
-    ///     within the bytes it still has reserved; otherwise `invalidArgument`.
+    ///     append never fails for lack of space. The record must fit a reservation: at most as large as
+    ///     the largest record size the stream still has reserved, otherwise `invalidArgument`. It uses up
+    ///     the smallest reserved size that fits it (the other sizes stay reserved, for a later
+    ///     ``release(recordSizes:)`` to name).
     @discardableResult
     public func append(
         _ bytes: UnsafeRawBufferPointer, previous: LSN = .invalid, undoNext: LSN = .invalid, usingReservation: Bool = false
@@ -167,18 +168,34 @@ public final class LogStream: Sendable {
     ///   `readOnly` for a log opened read-only; `notFound` for a deleted stream; `failed`; `closed`.
     public func reserve(recordSizes: [Int]) throws { try core.reserve(stream: id, sizes: recordSizes) }
 
-    /// Gives back reservations made with ``reserve(recordSizes:)``.
+    /// Gives back reservations made with ``reserve(recordSizes:)``: each size must be one the stream has
+    /// reserved and not yet used (by an append `usingReservation`) or released, as CLFS's
+    /// `FreeReservedLog` frees the same sizes that were reserved. A release that names any other size
+    /// releases nothing. When the policy's auto-shrink is on, free containers the reservations had kept
+    /// may then be removed.
     ///
-    /// - Throws: `invalidArgument` for a size outside 0...``LogStore/maxRecordSize``, or for more records
-    ///   or bytes than the stream has reserved; `notFound` for a deleted stream.
+    /// - Throws: `invalidArgument` for a size outside 0...``LogStore/maxRecordSize``, or for a size (counted
+    ///   with its repeats) the stream has not reserved; `notFound` for a deleted stream.
     public func release(recordSizes: [Int]) throws { try core.release(stream: id, sizes: recordSizes) }
 
-    /// Registers the handler called when the log is full and this stream pins its tail. It receives the
-    /// LSN the stream's base must reach; it should advance the base (or write a restart area with a new
-    /// base) before returning. It runs on the appending thread. Appends the handler makes do not call the
-    /// handlers again: if the log is still full for them, they throw `logFull`.
+    /// Registers the handler called when the log is full and this stream's base pins its tail. It
+    /// receives the LSN the stream's base must reach; it should advance the base (or write a restart area
+    /// with a new base) before returning. It runs on the appending thread. Appends the handler makes do
+    /// not call the handlers again: if the log is still full for them, they throw `logFull`.
+    ///
+    /// A stream whose archive tail, not its base, pins the tail is not asked to move its base (that would
+    /// free nothing): its ``onArchiveTailPinned(_:)`` handler is called instead.
     public func onTailPinned(_ handler: (@Sendable (LSN) -> Void)?) {
         core.lock.withLock { core.state.cold[id]?.tailPinned = handler }
+    }
+
+    /// Registers the handler called when the log is full and this stream's archive tail pins its tail
+    /// (CLFS: `ERROR_LOG_PINNED_ARCHIVE_TAIL`). It receives the LSN the archive tail must reach; it should
+    /// archive the records up to there and move the archive tail (``setArchiveTail(_:)``) before
+    /// returning. It runs as ``onTailPinned(_:)``'s handler does, and when both the base and the archive
+    /// tail pin the tail, both handlers are called.
+    public func onArchiveTailPinned(_ handler: (@Sendable (LSN) -> Void)?) {
+        core.lock.withLock { core.state.cold[id]?.archiveTailPinned = handler }
     }
 
     /// A snapshot of this stream's LSNs and reservations.

@@ -10,8 +10,8 @@ struct StreamHot {
     var last: LSN = .null
     var reservedBytes = 0
     var reservedRecords = 0
-    /// The largest record size reserved since the stream last had no reservation: an append using a
-    /// reservation may be at most this large.
+    /// The largest record size the stream has reserved and not yet used or released (the last of
+    /// `StreamCold.reservedSizes`): an append using a reservation may be at most this large.
     var reservedLargest = 0
 }
 
@@ -21,11 +21,48 @@ struct StreamCold {
     var archiveTail: LSN = .null
     var restart: LSN = .null
     var tailPinned: (@Sendable (LSN) -> Void)?
+    /// Called instead when the stream's archive tail (not its base) pins the log's tail.
+    var archiveTailPinned: (@Sendable (LSN) -> Void)?
+    /// The record sizes this stream has reserved and not yet used or released, ascending: a release
+    /// must name sizes reserved, and an append using a reservation takes the smallest that fits it.
+    var reservedSizes: [Int] = []
     /// The stream's last record in each container its appends have moved on from, oldest first, back to
     /// the newest one below the scan start the base file records (see `streamEntriesLocked`). Appends may
     /// run many containers ahead of the writer's container switches: the one before `last`'s container
     /// alone was not enough to know the stream's last record below a scan start two or more behind.
     var lastInEarlierContainers: [LSN] = []
+
+    /// Removes the smallest reserved size of at least `size`; returns it and the largest size still
+    /// reserved (0 for none), or nil when no reserved size fits. In place: no allocation.
+    mutating func takeReservedSize(atLeast size: Int) -> (taken: Int, largest: Int)? {
+        var lo = 0
+        var hi = reservedSizes.count
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2
+            if reservedSizes[mid] < size { lo = mid + 1 } else { hi = mid }
+        }
+        guard lo < reservedSizes.count else { return nil }
+        let taken = reservedSizes.remove(at: lo)
+        return (taken, reservedSizes.last ?? 0)
+    }
+
+    /// `reservedSizes` without one of each of `sizes`, or nil when some size (counted with its repeats) is
+    /// not reserved.
+    func reservedSizes(releasing sizes: [Int]) -> [Int]? {
+        var rest: [Int] = []
+        rest.reserveCapacity(reservedSizes.count)
+        var i = 0
+        for size in sizes.sorted() {
+            while i < reservedSizes.count, reservedSizes[i] < size {
+                rest.append(reservedSizes[i])
+                i += 1
+            }
+            guard i < reservedSizes.count, reservedSizes[i] == size else { return nil }
+            i += 1
+        }
+        rest.append(contentsOf: reservedSizes[i...])
+        return rest
+    }
 }
 
 extension LogCore {
