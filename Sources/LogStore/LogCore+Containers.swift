@@ -221,12 +221,13 @@ extension LogCore {
     /// Removes a container: a free one at once; one holding data is marked pending delete and removed
     /// once every base has passed it. A container the log has moved its records into but whose switch
     /// the writer has not yet recorded in the base file is made durable (flushed) first, so the base file
-    /// marks the very container that holds them.
-    func removeContainer(_ physical: UInt32) throws {
+    /// marks the very container that holds them. For `autoShrink`, the container is removed only if it
+    /// is still the one auto-shrink would remove (`shrinkVictimLocked`), else nothing is done.
+    func removeContainer(_ physical: UInt32, autoShrink: Bool = false) throws {
         if readOnly { throw LogError(.readOnly, "the log is open read-only") }
         var flushed = false
         while true {
-            let step = try lock.withLock { try removalStepLocked(physical, flushed: flushed) }
+            let step = try lock.withLock { try removalStepLocked(physical, flushed: flushed, autoShrink: autoShrink) }
             switch step {
             case .done:
                 return
@@ -258,12 +259,16 @@ extension LogCore {
         case markPendingDelete(UInt32)
     }
 
-    private func removalStepLocked(_ physical: UInt32, flushed: Bool) throws -> RemovalStep {
+    private func removalStepLocked(_ physical: UInt32, flushed: Bool, autoShrink: Bool) throws -> RemovalStep {
         try checkUsable()
         guard let c = state.containers[physical] else {
             throw LogError(.notFound, "no container \(physical)", container: physical)
         }
         if c.pendingDelete { return .done }
+        // Auto-shrink chose it under an earlier hold of the lock. Meanwhile an append may have taken it (a
+        // shrink then marked a container of records pending delete), or another shrink, racing this one,
+        // removed a container (both together took the log below the policy's minimum).
+        if autoShrink, shrinkVictimLocked() != physical { return .done }
         // Containers pending delete are on their way out: they do not count toward the minimum.
         guard keptContainerCountLocked() > Format.minContainerCount else {
             throw LogError(.invalidArgument, "a log keeps at least \(Format.minContainerCount) containers (not counting those pending delete)")

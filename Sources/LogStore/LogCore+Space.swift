@@ -308,18 +308,24 @@ extension LogCore {
     /// that outstanding reservations need.
     func shrinkIfPolicyAllows() {
         while true {
-            let victim: UInt32? = lock.withLock {
-                let p = state.policy
-                guard p.autoShrinkPercent > 0 else { return nil }
-                let total = keptContainerCountLocked()
-                let free = state.containers.values.filter { $0.logical == 0 && !$0.pendingDelete }
-                guard total > Int(p.minContainers), free.count * 100 > Int(p.autoShrinkPercent) * total,
-                    freeContainerRemovableLocked()
-                else { return nil }
-                return free.map(\.physical).max()
-            }
-            guard let victim, (try? removeContainer(victim)) != nil else { return }
+            guard let victim = lock.withLock({ shrinkVictimLocked() }) else { return }
+            beforeShrinkRemovesForTesting?(victim)
+            guard (try? removeContainer(victim, autoShrink: true)) != nil else { return }
         }
+    }
+
+    /// The free container auto-shrink removes next (the highest physical id), or nil when the policy
+    /// allows none: auto-shrink off, the log at the policy's minimum, no more than its percentage free, or
+    /// the reservations need every free container. Checked again by the removal, under the same hold of
+    /// the lock that takes the container out of the table (see `removalStepLocked`).
+    func shrinkVictimLocked() -> UInt32? {
+        let p = state.policy
+        guard p.autoShrinkPercent > 0 else { return nil }
+        let total = keptContainerCountLocked()
+        let free = state.containers.values.filter { $0.logical == 0 && !$0.pendingDelete }
+        guard total > Int(p.minContainers), free.count * 100 > Int(p.autoShrinkPercent) * total, freeContainerRemovableLocked()
+        else { return nil }
+        return free.map(\.physical).max()
     }
 
     /// `shrinkIfPolicyAllows` on the deletion queue, for a base-file update on the writer thread (or a

@@ -158,6 +158,8 @@ final class LogCore: @unchecked Sendable {
     /// Tests only: called by a read of a sealed block not written yet, between copying its bytes (under
     /// `lock`) and decoding them.
     var decodingInMemoryBlockForTesting: (@Sendable () -> Void)?
+    /// Tests only: called by auto-shrink with the container it chose, before it removes it.
+    var beforeShrinkRemovesForTesting: (@Sendable (UInt32) -> Void)?
     /// Tests only: called on the deletion queue after an auto-shrink check `shrinkInBackground` queued.
     var shrankInBackgroundForTesting: (@Sendable () -> Void)?
     /// Tests only: called by close() when it is about to wait for operations under way.

@@ -72,6 +72,46 @@ struct ShrinkTriggerLeftoverTests {
     }
 }
 
+@Suite("Auto-shrink racing another shrink")
+struct ShrinkRaceTests {
+    /// Auto-shrink chose its container under the log's lock and removed it under a later hold, checking
+    /// only the format's minimum of two. A second shrink in between (another trigger on another thread;
+    /// here a base moved from the hook, on the same thread) removed a container freed meanwhile, and the
+    /// first then removed its own: the log went below the policy's minimum.
+    @Test func racingShrinksKeepThePolicysMinimum() throws {
+        let dir = FaultTestKit.temporaryPath("space13-shrink-race")
+        defer { FaultTestKit.remove(dir) }
+        let log = try LogStore.create(at: dir, options: uncompressedTiny(4))
+        let record = [UInt8](repeating: 7, count: 2000)
+        var last = try log.append(record)
+        while last.container < 4 { last = try log.append(record) }
+        try log.advanceBase(to: last)  // containers 1 to 3 freed (no auto-shrink yet)
+        while last.container < 5 { last = try log.append(record) }
+        try log.flush()
+        // Container 4 and 5 hold records, two are free. Half free is above 40 %: a shrink chooses the
+        // free container with the highest id; while it has not removed it yet, the base moves past 4.
+        #expect(log.info().freeContainers == 2)
+        let moved = LockedBox(false)
+        let target = last
+        log.core.beforeShrinkRemovesForTesting = { _ in
+            let first = moved.withLock { was in
+                defer { was = true }
+                return !was
+            }
+            guard first else { return }
+            try? log.advanceBase(to: target)  // frees 4, and shrinks: one container removed, three left
+        }
+        var p = LogPolicy()
+        p.minContainers = 3
+        p.autoShrinkPercent = 40
+        try log.setPolicy(p)
+        #expect(moved.withLock { $0 })
+        #expect(log.info().containers.count == 3, "\(log.info().containers.map { "\($0.physicalID) \($0.state)" })")
+        _ = try log.append(record)
+        try log.close()
+    }
+}
+
 @Suite("A release must name sizes the stream has reserved")
 struct ReleaseMatchesReservationsTests {
     /// `release` checked only the stream's record count and byte total: sizes never reserved were
