@@ -6,10 +6,7 @@ import Testing
 import TxLogTestSupport
 @testable import LogStore
 
-/// 512 KiB containers, 4 KiB blocks, no compression: what a record takes in a block is what it takes on disk.
-private func uncompressedTiny(_ containers: Int) -> LogCreateOptions {
-    LogCreateOptions(containerSize: 512 * 1024, containerCount: containers, blockSize: 4096, codec: .none)
-}
+// `uncompressedTiny` (512 KiB containers, 4 KiB blocks, no compression) is SpaceTwelfthReviewTests'.
 
 private func shrinkPolicy(_ percent: UInt8) -> LogPolicy {
     var p = LogPolicy()
