@@ -62,7 +62,8 @@ public struct LogPolicy: Sendable, Equatable {
     /// or an archive tail moves, a stream is deleted, reservations are released, the writer's container
     /// switch frees a container (off the writer thread), and by `LogStore.setPolicy`; a free container that
     /// reservations need is kept. Not checked by appends (a reserved one included), nor by the recycling
-    /// a full log's append makes room with.
+    /// a full log's append makes room with, and no container is removed while an append is in the log-full
+    /// path (a base its tail-pinned handlers move frees room that append needs).
     public var autoShrinkPercent: UInt8 = 0
     /// Auto-grow never takes the log above this many bytes of containers (0: no limit).
     /// `LogStore.addContainer` is not bound by it.

@@ -246,7 +246,14 @@ extension LogCore {
             case .reservation(let cost, let largest): return reservationShortageLocked(cost: cost, largestCost: largest) == nil
             }
         }
-        let (durable, last) = lock.withLock { (state.durableLSN, state.lastLSN) }
+        // Counted while it runs: auto-shrink removes no container meanwhile. The handlers move bases, and
+        // each such move checked auto-shrink, which removed the containers this append had just grown the
+        // log by (or found free): it then said `logFull` with the policy allowing growth.
+        let (durable, last) = lock.withLock { () -> (LSN, LSN) in
+            state.makingRoom += 1
+            return (state.durableLSN, state.lastLSN)
+        }
+        defer { lock.withLock { state.makingRoom -= 1 } }
         // Data that is not durable yet cannot be recycled; make it durable first.
         if durable < last { try flush(upTo: last) }
         if !progress.growthDone {
@@ -316,11 +323,12 @@ extension LogCore {
 
     /// The free container auto-shrink removes next (the highest physical id), or nil when the policy
     /// allows none: auto-shrink off, the log at the policy's minimum, no more than its percentage free, or
-    /// the reservations need every free container. Checked again by the removal, under the same hold of
-    /// the lock that takes the container out of the table (see `removalStepLocked`).
+    /// the reservations need every free container; nor while an append is in the log-full path (it needs
+    /// the room; the next trigger after it checks again). Checked again by the removal, under the same
+    /// hold of the lock that takes the container out of the table (see `removalStepLocked`).
     func shrinkVictimLocked() -> UInt32? {
         let p = state.policy
-        guard p.autoShrinkPercent > 0 else { return nil }
+        guard p.autoShrinkPercent > 0, state.makingRoom == 0 else { return nil }
         let total = keptContainerCountLocked()
         let free = state.containers.values.filter { $0.logical == 0 && !$0.pendingDelete }
         guard total > Int(p.minContainers), free.count * 100 > Int(p.autoShrinkPercent) * total, freeContainerRemovableLocked()

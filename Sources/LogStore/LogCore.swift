@@ -230,6 +230,8 @@ final class LogCore: @unchecked Sendable {
         var containersBeingAdded = 0
         /// Free containers out of the live table while their removal is written; close() waits for them.
         var containersBeingRemoved = 0
+        /// Appends (and reservations) in the log-full path (`handleLogFull`): auto-shrink waits for none.
+        var makingRoom = 0
         /// Metadata changes made in memory whose base-file update has not ended; close() waits for them
         /// (`beginMetaChangeLocked`).
         var metaChangesInFlight = 0

@@ -109,6 +109,37 @@ struct ShrinkRaceTests {
     }
 }
 
+@Suite("Auto-shrink during a full log's append")
+struct ShrinkDuringLogFullTests {
+    /// A log that may grow to five containers and shrink above 50 % free, with reservations outstanding
+    /// and a tail-pinned handler that moves the base. When the log filled up at five containers, the
+    /// handler's base move freed three, its auto-shrink check removed them (the reservations still fit),
+    /// and the append, whose growth was done, found the reservations' floor still in its way: `logFull`,
+    /// with the policy allowing three more containers.
+    @Test func handlersBaseMoveDoesNotShrinkTheRoomAwayFromTheAppend() throws {
+        let dir = FaultTestKit.temporaryPath("space13-shrink-logfull")
+        defer { FaultTestKit.remove(dir) }
+        let log = try LogStore.create(at: dir, options: uncompressedTiny(2))
+        var p = LogPolicy()
+        p.autoGrow = true
+        p.growthIncrement = 1
+        p.maxContainers = 5
+        p.autoShrinkPercent = 50
+        try log.setPolicy(p)
+        let undo = try log.createStream("undo")
+        try undo.reserve(recordSizes: [Int](repeating: 100_000, count: 6))
+        let d = log.defaultStream
+        d.onTailPinned { _ in try? d.advanceBase(to: d.lastLSN) }
+        var error: LogError?
+        while error == nil, log.lastLSN.container < 12 {
+            do { _ = try log.append([UInt8](repeating: 1, count: 3000)) } catch let e as LogError { error = e }
+        }
+        #expect(error == nil, "\(String(describing: error)) at \(log.lastLSN), \(log.info().containers.count) containers")
+        for _ in 0..<6 { _ = try undo.append([UInt8](repeating: 2, count: 100_000), usingReservation: true) }
+        try log.close()
+    }
+}
+
 @Suite("A release must name sizes the stream has reserved")
 struct ReleaseMatchesReservationsTests {
     /// `release` checked only the stream's record count and byte total: sizes never reserved were
