@@ -1,5 +1,5 @@
 // Space: reservations, log-full handling (grow within policy, then ask the streams that pin the tail),
-// auto-shrink, archive extents.
+// archive extents. The policy and auto-shrink are in LogCore+Policy.swift.
 
 #if canImport(Glibc)
 import Glibc
@@ -309,83 +309,6 @@ extension LogCore {
     /// Re-evaluates recycling (a base may have moved without a base-file write yet).
     func advanceRecyclingIfPossible() throws {
         try updateMetaOrFail { _ in }
-    }
-
-    /// Removes free containers while more than the policy's percentage of the log is free, and never one
-    /// that outstanding reservations need.
-    func shrinkIfPolicyAllows() {
-        while true {
-            guard let victim = lock.withLock({ shrinkVictimLocked() }) else { return }
-            beforeShrinkRemovesForTesting?(victim)
-            guard (try? removeContainer(victim, autoShrink: true)) != nil else { return }
-        }
-    }
-
-    /// The free container auto-shrink removes next (the highest physical id), or nil when the policy
-    /// allows none: auto-shrink off, the log at the policy's minimum, no more than its percentage free, or
-    /// the reservations need every free container; nor while an append is in the log-full path (it needs
-    /// the room; the next trigger after it checks again). Checked again by the removal, under the same
-    /// hold of the lock that takes the container out of the table (see `removalStepLocked`).
-    func shrinkVictimLocked() -> UInt32? {
-        let p = state.policy
-        guard p.autoShrinkPercent > 0, state.makingRoom == 0 else { return nil }
-        let total = keptContainerCountLocked()
-        let free = state.containers.values.filter { $0.logical == 0 && !$0.pendingDelete }
-        guard total > Int(p.minContainers), free.count * 100 > Int(p.autoShrinkPercent) * total, freeContainerRemovableLocked()
-        else { return nil }
-        return free.map(\.physical).max()
-    }
-
-    /// `shrinkIfPolicyAllows` on the deletion queue, for a base-file update on the writer thread (or a
-    /// flusher writing inline): removing a container writes the base file again and waits for reads in
-    /// progress, which every flush waiting for this batch would wait for too. Counted in `deletions`, so
-    /// close() returns only after it; one that starts once close() has begun removes nothing (`closed`).
-    func shrinkInBackground() {
-        guard lock.withLock({ state.policy.autoShrinkPercent > 0 }) else { return }
-        deletions.enter()
-        deletionQueue.async { [self] in
-            defer { deletions.leave() }
-            shrinkIfPolicyAllows()
-            shrankInBackgroundForTesting?()
-        }
-    }
-
-    /// Sets the space policy and persists it.
-    func setPolicy(_ policy: LogPolicy) throws {
-        if readOnly { throw LogError(.readOnly, "the log is open read-only") }
-        try policy.validate()
-        // The base file's decoder refuses container names starting with `txlog.base`: a container created
-        // under such a prefix would leave a base file no open can read.
-        guard BaseRecord.isValidContainerName(ContainerFiles.name(prefix: policy.containerPrefix, physicalID: 0)) else {
-            throw LogError(.invalidArgument, "policy: container prefix \"\(policy.containerPrefix)\" would name containers like the base file")
-        }
-        try savePolicy(policy)
-        shrinkIfPolicyAllows()
-    }
-
-    /// Adds the containers `policy`'s minimum needs, then writes the policy and puts it in force. Counted
-    /// as a metadata change from the start (`beginMetaChangeLocked`): close() waits for the whole of it, so
-    /// a call that reports `closed` added no container either. Before, close() ran between the add and the
-    /// policy's write: the call threw `closed` with the containers added and the old policy in force.
-    private func savePolicy(_ policy: LogPolicy) throws {
-        // The containers a raised minimum needs come first (under the new prefix): an add that fails then
-        // leaves the old policy in force, in memory and in the base file. Saving the policy first made a
-        // failed add throw with the new policy already saved.
-        // Containers pending delete do not count: once recycling deletes them the log would be below
-        // the minimum it was just given.
-        let count = try lock.withLock {
-            try beginMetaChangeLocked()
-            return keptContainerCountLocked()
-        }
-        defer { endMetaChange() }
-        if count < Int(policy.minContainers) {
-            _ = try addContainers(.exactly(Int(policy.minContainers) - count), prefix: policy.containerPrefix)
-        }
-        beforeMetaChangeWrittenForTesting?()
-        // In force only once written, under the base-file update's lock: put in force first and restored
-        // on failure, it was written by any base-file update that ran meanwhile, and the restore undid a
-        // concurrent setPolicy that had succeeded (its policy on disk, the old one in memory).
-        try updateMetaOrFail(policy: policy) { _ in }
     }
 
     // MARK: Archive
