@@ -95,7 +95,8 @@ fuzz-smoke: deps
 	done
 
 # Opt-in kill loops (not part of `make test`): tools/killloop.sh SIGKILLs `txlog workload run` (the
-# key-value bank) and `txlog stress run` (the raw log) after random delays, ITERATIONS times each, and runs
+# key-value bank), `txlog workload churn` (the key-value stores' puts, deletes and large write sets, checked
+# exactly) and `txlog stress run` (the raw log) after random delays, ITERATIONS times each, and runs
 # the matching check after every kill; it stops at the first failure and keeps that directory.
 ITERATIONS ?= 50
 

@@ -5,6 +5,11 @@
 #
 #   kv   `txlog workload run` (the TransactionalKV bank: two stores, 2PC and one-phase commits), then
 #        `txlog workload check`: every acknowledged transfer present, none half-visible, balance conserved.
+#   churn `txlog workload churn` (puts, deletes, write sets over many 1 KiB blocks, oversize write sets,
+#        one- and two-store transactions on a log of 512 KiB containers), then `txlog workload churn-check`:
+#        both stores exactly as the deterministic model of the transactions the stores say committed, at
+#        least through each client's last acknowledged one (scans, gets and counts agreeing). A new
+#        workload every 25 iterations.
 #   raw  `txlog stress run` (8 threads appending and flushing self-checking records on a 4 x 512 KiB log
 #        that recycles), then `txlog stress check`: every acknowledged record at or above the base intact,
 #        every record intact, each writer's records in order. A new log every 10 iterations, with another
@@ -14,7 +19,7 @@
 # The loop stops at the first failure and keeps its directory for inspection; otherwise it removes it
 # (KEEP=1 keeps it). Prints one line per iteration with VERBOSE=1 and a summary at the end.
 #
-# Usage: tools/killloop.sh [kv|raw|both]          (default both)
+# Usage: tools/killloop.sh [kv|raw|churn|both|all]  (both: kv and raw; default all)
 #   TXLOG=path/to/txlog   the binary (default .build/release/txlog; `make killloop` builds it)
 #   ITERATIONS=N          kills per workload (default 50)
 #   SEED=n                seed of the random delays and options (default: random, printed)
@@ -24,10 +29,10 @@ set -uo pipefail
 TXLOG=${TXLOG:-.build/release/txlog}
 ITERATIONS=${ITERATIONS:-50}
 SEED=${SEED:-$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')}
-WHICH=${1:-both}
+WHICH=${1:-all}
 RANDOM=$SEED
 [ -x "$TXLOG" ] || { echo "killloop: no txlog binary at $TXLOG (set TXLOG or run make killloop)" >&2; exit 2; }
-case "$WHICH" in kv|raw|both) ;; *) echo "usage: $0 [kv|raw|both]" >&2; exit 64 ;; esac
+case "$WHICH" in kv|raw|churn|both|all) ;; *) echo "usage: $0 [kv|raw|churn|both|all]" >&2; exit 64 ;; esac
 WORK=${KILLLOOP_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/txlog-killloop.XXXXXX")}
 mkdir -p "$WORK"
 echo "killloop: $ITERATIONS iterations per workload ($WHICH), seed $SEED, binary $TXLOG, directory $WORK"
@@ -125,11 +130,45 @@ raw_loop() {
     SUMMARY+=("raw  (txlog stress):   $ITERATIONS iterations, $kills killed by SIGKILL, $series logs, $acked records acknowledged; the checks verified $records acknowledged records still above the base and read $intact records intact (summed over the checks), failures 0")
 }
 
+# The number after "$1": in the JSON $2.
+json_field() { sed -n "s/.*\"$1\" *: *\([0-9]*\).*/\1/p" <<<"$2" | head -n1; }
+
+churn_loop() {
+    local kills=0 acked=0 txs=0 present=0 absent=0 series=0 dir acks
+    for ((i = 1; i <= ITERATIONS; i++)); do
+        if (( (i - 1) % 25 == 0 )); then
+            dir="$WORK/churn-$series" acks="$WORK/churn-$series-acks.txt"
+            : >"$acks"
+            series=$((series + 1))
+        fi
+        OUT="$WORK/churn-run.out" ERR="$WORK/churn-run.err" DELAY=$(delay 100 1500)
+        run_and_kill "$TXLOG" workload churn "$dir" --clients 4 --seconds 30 --seed "$RANDOM"
+        [ "$KILLED" = 1 ] || [ "$STATUS" = 0 ] || failed churn "$i" "workload churn exited with status $STATUS: $(head -c 400 "$ERR")"
+        kills=$((kills + KILLED))
+        keep_complete_lines "$acks"
+        if [ ! -d "$dir" ] && [ ! -s "$acks" ]; then
+            [ "${VERBOSE:-0}" = 1 ] && echo "churn $i: killed after ${DELAY}s before the workload existed, nothing to check"
+            continue
+        fi
+        local check
+        check=$("$TXLOG" workload churn-check "$dir" --acks "$acks" --json 2>"$WORK/churn-check.err") \
+            || failed churn "$i" "workload churn-check: $(tr -d '\n' <<<"$check" | head -c 900) $(head -c 400 "$WORK/churn-check.err")"
+        local t p a
+        t=$(json_field transactions "$check") p=$(json_field present "$check") a=$(json_field absent "$check")
+        acked=$((acked + $(wc -l <"$OUT")))
+        txs=$((txs + ${t:-0})) present=$((present + ${p:-0})) absent=$((absent + ${a:-0}))
+        [ "${VERBOSE:-0}" = 1 ] && echo "churn $i: killed after ${DELAY}s ($KILLED), $(wc -l <"$OUT") new acks, ${t:-0} transactions matched"
+    done
+    SUMMARY+=("churn (txlog workload churn): $ITERATIONS iterations, $kills killed by SIGKILL, $series workloads, $acked transactions acknowledged; the checks replayed and matched $txs transactions, $present keys present and $absent absent (summed over the checks), failures 0")
+}
+
 START=$SECONDS
 case "$WHICH" in
     kv) kv_loop ;;
     raw) raw_loop ;;
+    churn) churn_loop ;;
     both) kv_loop; raw_loop ;;
+    all) kv_loop; churn_loop; raw_loop ;;
 esac
 echo "killloop: passed in $((SECONDS - START)) s (seed $SEED)"
 for line in "${SUMMARY[@]}"; do echo "  $line"; done

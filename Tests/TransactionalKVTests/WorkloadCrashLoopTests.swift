@@ -27,16 +27,7 @@ import TxLogTestSupport
             if run.killed { killedCount += 1 }
             // Cumulative: every transfer acknowledged by any run must still be there after every later crash.
             // Only complete lines count; a line cut by the kill was never acknowledged.
-            var complete = run.stdout
-            if !complete.hasSuffix("\n"), let cut = complete.lastIndex(of: "\n") { complete = String(complete[...cut]) } else if !complete.hasSuffix("\n") { complete = "" }
-            if let h = FileHandle(forWritingAtPath: acks) {
-                h.seekToEndOfFile()
-                h.write(Data(complete.utf8))
-                try? h.close()
-            } else {
-                try complete.write(toFile: acks, atomically: true, encoding: .utf8)
-            }
-            totalAcked += run.stdout.split(separator: "\n").count
+            totalAcked += try appendCompleteLines(of: run.stdout, to: acks)
             let check = try await Self.checkAfterKill(bank: bank, acks: acks, scratch: dir)
             #expect(check.status == 0, "iteration \(i) (killed after \(killAfter) s): \(check.stdout) \(check.stderr)")
             if check.status != 0 { break }

@@ -15,7 +15,7 @@ struct WorkloadCommand: ParsableCommand {
               txlog workload run ./bank --clients 16 --seconds 10 > acks.txt
               txlog workload check ./bank --acks acks.txt
             """,
-        subcommands: [Run.self, Check.self])
+        subcommands: [Run.self, Check.self, Churn.self, ChurnCheck.self])
 
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

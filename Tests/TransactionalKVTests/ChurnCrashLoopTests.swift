@@ -1,0 +1,50 @@
+// The churn crash loop: `txlog workload churn` (puts, deletes of present, missing and just-written keys,
+// write sets over many of the log's 1 KiB blocks, refused oversize write sets, one- and two-store
+// transactions, checkpoints) is killed with SIGKILL at random moments, and after each kill
+// `txlog workload churn-check` must find both stores exactly as the model of the transactions they say
+// committed, at least through every acknowledged one. A few kills by default (the long loop is
+// `tools/killloop.sh churn`); TXLOG_LONG_TESTS=1 runs 40.
+
+import Foundation
+import Testing
+import TxLogTestSupport
+
+@Suite(.serialized) struct ChurnCrashLoopTests {
+    static var iterations: Int { ProcessInfo.processInfo.environment["TXLOG_LONG_TESTS"] == "1" ? 40 : 6 }
+
+    @Test func killAtRandomMomentsThenCheckExactly() async throws {
+        let dir = NSTemporaryDirectory() + "/txlog-kv-churnloop-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let work = dir + "/churn", acks = dir + "/acks.txt"
+        try "".write(toFile: acks, atomically: true, encoding: .utf8)
+        var rng = SystemRandomNumberGenerator()
+        let seed = UInt64.random(in: 0...UInt64(UInt32.max), using: &rng)
+        var acked = 0, killed = 0, matched = 0
+        for i in 0..<Self.iterations {
+            let killAfter = Double.random(in: 0.3...1.2, using: &rng)
+            let run = try await TxlogProcess.run(
+                ["workload", "churn", work, "--clients", "4", "--seconds", "30", "--seed", "\(seed)"], scratch: dir, killAfter: killAfter)
+            let context = "seed \(seed), iteration \(i), killed after \(killAfter) s"
+            #expect(run.killed || run.status == 0, "\(context): status \(run.status): \(run.stderr)")
+            if run.killed { killed += 1 }
+            acked += try appendCompleteLines(of: run.stdout, to: acks)
+            let check = try await TxlogProcess.run(["workload", "churn-check", work, "--acks", acks, "--json"], scratch: dir)
+            #expect(check.status == 0, "\(context): \(check.stdout) \(check.stderr)")
+            if check.status != 0 { return }
+            matched = Int(Self.field("transactions", in: check.stdout) ?? "") ?? 0
+        }
+        #expect(killed >= Self.iterations / 2)
+        #expect(acked > 0 && matched >= acked, "\(acked) acknowledged, \(matched) transactions matched")
+        // The checker is not blind: a transaction acknowledged beyond what the stores hold is a loss.
+        try appendCompleteLines(of: "0 \(matched + 1)\n", to: acks)
+        let lost = try await TxlogProcess.run(["workload", "churn-check", work, "--acks", acks], scratch: dir)
+        #expect(lost.status == 1 && lost.stdout.contains("acknowledged transaction \(matched + 1) lost"), "\(lost.stdout) \(lost.stderr)")
+        print("churn crash loop: \(Self.iterations) iterations, \(killed) killed, \(acked) acknowledged, \(matched) transactions matched after the last kill")
+    }
+
+    static func field(_ name: String, in json: String) -> String? {
+        guard let r = json.range(of: "\"\(name)\" : ") else { return nil }
+        return String(json[r.upperBound...].prefix { $0.isNumber })
+    }
+}
