@@ -6,7 +6,10 @@
 // `tools/killloop.sh churn`); TXLOG_LONG_TESTS=1 runs 40.
 
 import Foundation
+import LogStore
 import Testing
+import TransactionManager
+import TransactionalKV
 import TxLogTestSupport
 
 @Suite(.serialized) struct ChurnCrashLoopTests {
@@ -41,6 +44,40 @@ import TxLogTestSupport
         let lost = try await TxlogProcess.run(["workload", "churn-check", work, "--acks", acks], scratch: dir)
         #expect(lost.status == 1 && lost.stdout.contains("acknowledged transaction \(matched + 1) lost"), "\(lost.stdout) \(lost.stderr)")
         print("churn crash loop: \(Self.iterations) iterations, \(killed) killed, \(acked) acknowledged, \(matched) transactions matched after the last kill")
+    }
+
+    /// The checker sees what the model does not allow: a key that only ever gets deleted, present in one
+    /// store; and a client's transaction visible in one store of two (its `seq` moved on in store 0 only).
+    @Test(arguments: ["resurrected", "half"]) func checkerReportsWritesTheModelDoesNotAllow(_ damage: String) async throws {
+        let dir = NSTemporaryDirectory() + "/txlog-kv-churncheck-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let work = dir + "/churn", acks = dir + "/acks.txt"
+        let run = try await TxlogProcess.run(["workload", "churn", work, "--clients", "2", "--seconds", "0.3", "--seed", "11"], scratch: dir)
+        try #require(run.status == 0, "\(run.stderr)")
+        try appendCompleteLines(of: run.stdout, to: acks)
+        let clean = try await TxlogProcess.run(["workload", "churn-check", work, "--acks", acks], scratch: dir)
+        try #require(clean.status == 0, "\(clean.stdout) \(clean.stderr)")
+        // Written as the workload's stores, through the library.
+        let log = try LogStore.open(at: work + "/log")
+        let tm = try TransactionManager.openOrCreate(log: log)
+        try tm.recover()
+        let ids = [GUID("6b1c0a58-0000-4000-8000-0000000000c1")!, GUID("6b1c0a58-0000-4000-8000-0000000000c2")!]
+        let stores = try ids.map { try KVStore.open(transactionManager: tm, id: $0, directory: work + "/data") }
+        let tx = try tm.createTransaction()
+        if damage == "resurrected" {
+            try stores[1].begin(tx).put(Array("c00:z01".utf8), Array("back".utf8))
+        } else {
+            let n = Int(String(decoding: stores[0].get(Array("c01:seq".utf8)) ?? [], as: UTF8.self)) ?? 0
+            try stores[0].begin(tx).put(Array("c01:seq".utf8), Array("\(n + 1)".utf8))
+        }
+        try await tx.commit()
+        for s in stores { s.close() }
+        try tm.close()
+        try log.close()
+        let check = try await TxlogProcess.run(["workload", "churn-check", work, "--acks", acks], scratch: dir)
+        let expected = damage == "resurrected" ? "get c00:z01 gives 4 bytes" : "client 1's scan"
+        #expect(check.status == 1 && check.stdout.contains("VIOLATION") && check.stdout.contains(expected), "\(check.stdout) \(check.stderr)")
     }
 
     static func field(_ name: String, in json: String) -> String? {
