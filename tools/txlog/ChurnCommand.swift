@@ -44,12 +44,7 @@ extension WorkloadCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let text = try readAcknowledgements(acks)
-            let lines = text.split(separator: "\n", omittingEmptySubsequences: true)
-            let complete = text.hasSuffix("\n") ? lines.map(String.init) : lines.dropLast().map(String.init)
-            guard FileManager.default.fileExists(atPath: path) else {
-                throw fail(LogError(.notFound, "no workload directory \(path)"), opening: true)
-            }
+            let complete = try readWorkloadAcknowledgements(acks, workload: path)
             var v = ChurnWorkload.Verdict()
             if FileManager.default.fileExists(atPath: ChurnWorkload.logPath(path) + "/txlog.base") {
                 let w: ChurnWorkload

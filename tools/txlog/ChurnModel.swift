@@ -44,20 +44,23 @@ struct ChurnTransaction: Sendable {
     /// which must fail and leave nothing behind.
     var oversizeFirst: Bool
 
-    static let keys = 12, missingKeys = 4
+    static let keys = 12, missingKeys = 4, bulkKeys = 400
 
     static func prefix(_ client: Int) -> String { String(format: "c%02d:", client) }
     static func seqKey(_ client: Int) -> String { prefix(client) + "seq" }
     /// Written only by the oversize attempts, which never commit: it must never exist.
     static func neverKey(_ client: Int) -> String { prefix(client) + "x" }
-    /// Every key a client may touch: `k00`... (written and deleted), `z00`... (only ever deleted), `seq`, `x`.
+    static func bulkKey(_ client: Int, _ i: Int) -> String { prefix(client) + String(format: "b%03d", i) }
+    /// Every key a client may touch: `k00`... (written and deleted), `b000`... (written and deleted in runs
+    /// of up to 200), `z00`... (only ever deleted), `seq`, `x`.
     static func universe(_ client: Int) -> [String] {
-        (0..<keys).map { prefix(client) + String(format: "k%02d", $0) } + (0..<missingKeys).map { prefix(client) + String(format: "z%02d", $0) }
-            + [seqKey(client), neverKey(client)]
+        (0..<keys).map { prefix(client) + String(format: "k%02d", $0) } + (0..<bulkKeys).map { bulkKey(client, $0) }
+            + (0..<missingKeys).map { prefix(client) + String(format: "z%02d", $0) } + [seqKey(client), neverKey(client)]
     }
 
-    /// The transaction, from the seed alone. Some values span several of the log's 1 KiB blocks, and one
-    /// transaction in 40 writes 60-200 KB in each store it touches.
+    /// The transaction, from the seed alone. Some values span several of the log's 1 KiB blocks, one
+    /// transaction in 40 writes 60-200 KB in each store it touches, and one in 30 puts or deletes a run of
+    /// up to 200 keys in each.
     static func make(seed: UInt64, client: Int, n: Int) -> ChurnTransaction {
         var rng = SplitMix64(seed: seed ^ (UInt64(truncatingIfNeeded: client) &* 0x9E37_79B9_7F4A_7C15) ^ UInt64(truncatingIfNeeded: n) &* 0xC2B2_AE3D_27D4_EB4F)
         let shape = rng.below(100)
@@ -81,6 +84,15 @@ struct ChurnTransaction: Sendable {
                 case 7: put(s, key, 1 + rng.below(200)); delete(s, key)
                 case 8: delete(s, key); put(s, key, 1 + rng.below(200))
                 default: put(s, key, 1 + rng.below(100)); put(s, key, 1 + rng.below(100))
+                }
+            }
+            if rng.below(30) == 0 {
+                // A run of up to 200 consecutive keys, all put or all deleted: the stores hold thousands of
+                // keys, over several chunks of the sorted index.
+                let first = rng.below(bulkKeys), end = min(bulkKeys, first + 1 + rng.below(200))
+                let puts = rng.below(2) == 0
+                for i in first..<end {
+                    if puts { put(s, bulkKey(client, i), 1 + rng.below(40)) } else { delete(s, bulkKey(client, i)) }
                 }
             }
             if huge {

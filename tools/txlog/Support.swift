@@ -172,3 +172,16 @@ func readAcknowledgements(_ path: String) throws -> String {
         throw fail(LogError(.notFound, "cannot read the acknowledgements file \(path): \(error.localizedDescription)"), opening: true)
     }
 }
+
+/// The acknowledgements of a `workload` check: the complete lines of `path` (a line cut short by the kill
+/// is not an acknowledgement: only newline-terminated lines count). A workload directory `dir` that does
+/// not exist is exit 2 (`notFound`).
+func readWorkloadAcknowledgements(_ path: String, workload dir: String) throws -> [String] {
+    let text = try readAcknowledgements(path)
+    let lines = text.split(separator: "\n", omittingEmptySubsequences: true)
+    let complete = text.hasSuffix("\n") ? lines.map(String.init) : lines.dropLast().map(String.init)
+    guard FileManager.default.fileExists(atPath: dir) else {
+        throw fail(LogError(.notFound, "no workload directory \(dir)"), opening: true)
+    }
+    return complete
+}

@@ -54,13 +54,7 @@ struct WorkloadCommand: ParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let text = try readAcknowledgements(acks)
-            let lines = text.split(separator: "\n", omittingEmptySubsequences: true)
-            // A line cut short by the kill is not an acknowledgement: only newline-terminated lines count.
-            let complete = text.hasSuffix("\n") ? lines.map(String.init) : lines.dropLast().map(String.init)
-            guard FileManager.default.fileExists(atPath: path) else {
-                throw fail(LogError(.notFound, "no workload directory \(path)"), opening: true)
-            }
+            let complete = try readWorkloadAcknowledgements(acks, workload: path)
             // A run killed before it created its log leaves the directory and nothing in it: nothing was
             // acknowledged, so nothing can be missing; any acknowledgement means the bank was lost.
             guard FileManager.default.fileExists(atPath: BankWorkload.logPath(path) + "/txlog.base") else {
