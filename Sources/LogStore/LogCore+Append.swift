@@ -147,6 +147,7 @@ extension LogCore {
             state.containers[physical]?.endOffset = 0
             state.logicalToPhysical[logical] = physical
             refreshAppendHintLocked()  // one free container fewer
+            callPinnersAheadIfLowLocked()
         }
         let left = Int(dataEnd - offset) - BlockHeader.size
         if footprint > normal {

@@ -306,6 +306,32 @@ extension LogCore {
             errno: progress.growthFailure?.errno)
     }
 
+    /// Called (under `lock`) by an append that has just moved the log into a free container. When that
+    /// leaves fewer than a quarter of the log's containers free (none, in a log of up to four), queues one
+    /// call of the tail-pinned handlers, as the log-full path makes them (CLFS asks its clients to advance
+    /// their tails at a policy's threshold too), but while the current container still has room: a
+    /// handler's checkpoint, a restart area with a new base, needs room to be written, and called only
+    /// once the log is full it found none (its append got `logFull`), so the bases never moved and the log
+    /// stayed full for good. Runs on `pinnedAheadQueue`, never on the appending thread (which may hold its
+    /// caller's locks), one call at a time; appends made by the handlers do not call them again.
+    func callPinnersAheadIfLowLocked() {
+        guard !state.pinnersAheadQueued, freeContainerCountLocked() * 4 < keptContainerCountLocked() else { return }
+        state.pinnersAheadQueued = true
+        pinnedAheadQueue.async { [self] in
+            let (target, handlers) = lock.withLock { () -> (LSN, [@Sendable (LSN) -> Void]) in
+                state.pinnersAheadQueued = false
+                guard state.failed == nil, !state.closed, !state.stopping else { return (.null, []) }
+                let (t, p) = pinningLocked()
+                return (t, pinnedHandlersLocked(p))
+            }
+            guard !handlers.isEmpty else { return }
+            pthread_setspecific(tailPinnedHandlersRunningKey, UnsafeRawPointer(bitPattern: 1))
+            defer { pthread_setspecific(tailPinnedHandlersRunningKey, nil) }
+            pinnersCalledAheadForTesting?(target)
+            for h in handlers { h(target) }
+        }
+    }
+
     /// Re-evaluates recycling (a base may have moved without a base-file write yet).
     func advanceRecyclingIfPossible() throws {
         try updateMetaOrFail { _ in }

@@ -98,6 +98,9 @@ final class LogCore: @unchecked Sendable {
     /// thread, which a completion waiting for a lock (held by an appender waiting for the writer) would
     /// stall.
     let completions = DispatchQueue(label: "txlog.flush-completions")
+    /// Calls the tail-pinned handlers ahead of a full log (`callPinnersAheadIfLowLocked`), off the appending
+    /// thread, which may hold a lock of the handler's owner.
+    let pinnedAheadQueue = DispatchQueue(label: "txlog.tail-pinned-ahead")
     let directory: String
     let logID: LogID
     let containerSize: UInt64
@@ -158,6 +161,9 @@ final class LogCore: @unchecked Sendable {
     /// Tests only: called by a read of a sealed block not written yet, between copying its bytes (under
     /// `lock`) and decoding them.
     var decodingInMemoryBlockForTesting: (@Sendable () -> Void)?
+    /// Tests only: called on `pinnedAheadQueue` with the target, before the tail-pinned handlers it calls
+    /// ahead of a full log.
+    var pinnersCalledAheadForTesting: (@Sendable (LSN) -> Void)?
     /// Tests only: called by auto-shrink with the container it chose, before it removes it.
     var beforeShrinkRemovesForTesting: (@Sendable (UInt32) -> Void)?
     /// Tests only: called on the deletion queue after an auto-shrink check `shrinkInBackground` queued.
@@ -232,6 +238,9 @@ final class LogCore: @unchecked Sendable {
         var containersBeingRemoved = 0
         /// Appends (and reservations) in the log-full path (`handleLogFull`): auto-shrink waits for none.
         var makingRoom = 0
+        /// A call of the tail-pinned handlers ahead of a full log is queued on `pinnedAheadQueue` and has
+        /// not started (see `callPinnersAheadIfLowLocked`).
+        var pinnersAheadQueued = false
         /// Metadata changes made in memory whose base-file update has not ended; close() waits for them
         /// (`beginMetaChangeLocked`).
         var metaChangesInFlight = 0

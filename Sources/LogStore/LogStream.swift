@@ -183,6 +183,12 @@ public final class LogStream: Sendable {
     /// with a new base) before returning. It runs on the appending thread. Appends the handler makes do
     /// not call the handlers again: if the log is still full for them, they throw `logFull`.
     ///
+    /// It is also called ahead of a full log, on a thread of the log's own: when an append moves the log
+    /// into a free container and fewer than a quarter of the log's containers are left free (none left,
+    /// in a log of up to four), the handlers of the streams pinning the tail are called once, while the
+    /// current container still has room for the restart area the handler writes. (Called only once the
+    /// log is full, a handler's restart area could find no room, and the log stayed full.)
+    ///
     /// A stream whose archive tail, not its base, pins the tail is not asked to move its base (that would
     /// free nothing): its ``onArchiveTailPinned(_:)`` handler is called instead.
     public func onTailPinned(_ handler: (@Sendable (LSN) -> Void)?) {

@@ -57,6 +57,8 @@ struct ReserveOnAFullLogTests {
         let dir = FaultTestKit.temporaryPath("space12-reserve-pinned")
         defer { FaultTestKit.remove(dir) }
         let log = try Self.nearlyFullLog(dir)
+        // Filling it called the handlers ahead of a full log (none was registered yet): that call is over.
+        log.core.pinnedAheadQueue.sync {}
         let calls = LockedBox(0)
         let d = log.defaultStream
         d.onTailPinned { _ in
@@ -162,7 +164,9 @@ struct ArchiveTailFullTests {
         }
         #expect(error?.code == .logFull)
         #expect(error?.message.contains("archive tail") == true, "\(String(describing: error))")
-        #expect(log.baseLSN == last, "the handler moved the base")
+        // The handler moved the base when it was called ahead of the full log (to the last record then), so
+        // at the end only the archive tail pins.
+        #expect(log.baseLSN > first && log.baseLSN <= last, "the handler moved the base")
         #expect(!log.info().containers.filter { $0.state == .pendingArchive }.isEmpty)
         #expect(log.archiveExtents().first?.startOffset == first.blockOffset)
         try log.flush()

@@ -244,13 +244,16 @@ func streamPayload(_ stream: String, _ i: Int, size: Int = 40) -> [UInt8] {
         let log = try LogStore.create(at: dir.path, options: streamTestOptions(containers: 2, codec: .none))
         let stuck = try log.createStream("stuck")
         let checkpointer = try log.createStream("checkpointer")
-        let depth = StreamTestBox(0)
+        // Depth per thread: the handlers are also called ahead of a full log, on a thread of the log's,
+        // which may overlap a call from an append (that is not a call from inside itself).
+        let depth = StreamTestBox<[UInt: Int]>([:])
         let deepest = StreamTestBox(0)
         let nested = StreamTestBox<[LogError]>([])
         checkpointer.onTailPinned { _ in
-            let d = depth.withLock { $0 += 1; return $0 }
+            let me = UInt(pthread_self())
+            let d = depth.withLock { $0[me, default: 0] += 1; return $0[me, default: 0] }
             deepest.withLock { $0 = max($0, d) }
-            defer { depth.withLock { $0 -= 1 } }
+            defer { depth.withLock { $0[me, default: 1] -= 1 } }
             // Like a TM checkpoint: a restart area that would move this stream's base, if it fitted.
             do { _ = try checkpointer.writeRestartArea([UInt8](repeating: 2, count: 1500), newBase: checkpointer.lastLSN) } catch let e as LogError {
                 nested.withLock { $0.append(e) }

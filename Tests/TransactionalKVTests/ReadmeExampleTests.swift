@@ -42,7 +42,7 @@ import TransactionalKV
         let app = try log.createStream("app")
         let lsn = try app.append(Array("prepare T1".utf8))
         try app.writeRestartArea(Array("checkpoint".utf8), newBase: lsn)  // flushed and recorded atomically
-        app.onTailPinned { target in try? app.advanceBase(to: target) }  // called when the log is full
+        app.onTailPinned { target in try? app.advanceBase(to: target) }  // called as the log fills up
         var mine = try app.records()  // only this stream's records
         #expect(try mine.next()?.data == Array("prepare T1".utf8))
 

@@ -1,0 +1,76 @@
+// The tail-pinned handlers called ahead of a full log (docs/RELIABILITY.md, "Found by the thirteenth
+// review (mine: ...)"): called only once the log was full, a handler's checkpoint found no room for its
+// restart area, and the log stayed full.
+
+import Foundation
+import Synchronization
+import Testing
+import TxLogTestSupport
+@testable import LogStore
+
+@Suite("Tail-pinned handlers are called ahead of a full log")
+struct TailPinnedAheadTests {
+    /// 200,000-byte records: two fill a 512 KiB container but for about 110 KB, less than the 150,000-byte
+    /// restart area of the checkpointing stream.
+    static let record = [UInt8](repeating: 0xB5, count: 200_000)
+    static let restartArea = [UInt8](repeating: 0x3C, count: 150_000)
+
+    /// A stream checkpoints (a large restart area moving its base to its last record) when asked by its
+    /// tail-pinned handler, as a TM or a KV store does. The default stream appends and moves its own base
+    /// at once, so only the checkpointing stream ever pins the tail. Called only from the append that
+    /// found no container free, the handler's restart area did not fit what was left of the last one:
+    /// it got `logFull`, the base stayed, and so did the full log (every later append `logFull`).
+    @Test func checkpointWrittenWhileTheLastContainerHasRoom() throws {
+        let dir = FaultTestKit.temporaryPath("tail-pinned-ahead")
+        defer { FaultTestKit.remove(dir) }
+        let log = try LogStore.create(at: dir, options: uncompressedTiny(4))
+        let ckpt = try log.createStream("ckpt")
+        try ckpt.append([1])
+        let calledAhead = Atomic<Int>(0)
+        let handlerErrors = Mutex<[String]>([])
+        log.core.pinnersCalledAheadForTesting = { _ in calledAhead.add(1, ordering: .relaxed) }
+        ckpt.onTailPinned { _ in
+            do {
+                try ckpt.writeRestartArea(Self.restartArea, newBase: ckpt.lastLSN)
+            } catch {
+                handlerErrors.withLock { $0.append("\(error)") }
+            }
+        }
+        // Ten containers' worth through a log of four: it wraps twice.
+        for _ in 0..<20 {
+            let lsn = try log.append(Self.record)
+            try log.flush(upTo: lsn)
+            try log.advanceBase(to: lsn)
+            // A call queued by that append has run before the next one (the test's order, not a race).
+            log.core.pinnedAheadQueue.sync {}
+        }
+        #expect(calledAhead.load(ordering: .relaxed) >= 2)
+        #expect(handlerErrors.withLock { $0 } == [])
+        #expect(ckpt.baseLSN.container > 2)
+        try log.close()
+    }
+
+    /// Not while a quarter or more of the log's containers are free: a log of sixteen is asked first when
+    /// an append leaves three free, and once per such append (calls are not queued twice).
+    @Test func calledOnlyBelowAQuarterFree() throws {
+        let dir = FaultTestKit.temporaryPath("tail-pinned-ahead-quarter")
+        defer { FaultTestKit.remove(dir) }
+        let log = try LogStore.create(at: dir, options: uncompressedTiny(16))
+        let pinner = try log.createStream("pinner")
+        try pinner.append([1])
+        let targets = Mutex<[LSN]>([])
+        log.core.pinnersCalledAheadForTesting = { t in targets.withLock { $0.append(t) } }
+        pinner.onTailPinned { _ in }
+        var freeWhenCalled: [Int] = []
+        while log.info().freeContainers > 0 {
+            let before = targets.withLock { $0.count }
+            try log.append(Self.record)
+            log.core.pinnedAheadQueue.sync {}
+            if targets.withLock({ $0.count }) > before { freeWhenCalled.append(log.info().freeContainers) }
+        }
+        #expect(freeWhenCalled == [3, 2, 1, 0])
+        // The target is where the pinning base must go: past the oldest container, the pinner's.
+        #expect(targets.withLock { $0 }.allSatisfy { $0.container == 2 })
+        try log.close()
+    }
+}
