@@ -313,9 +313,15 @@ extension LogCore {
     /// handler's checkpoint, a restart area with a new base, needs room to be written, and called only
     /// once the log is full it found none (its append got `logFull`), so the bases never moved and the log
     /// stayed full for good. Runs on `pinnedAheadQueue`, never on the appending thread (which may hold its
-    /// caller's locks), one call at a time; appends made by the handlers do not call them again.
+    /// caller's locks), one call at a time; their appends that find the log full do not call them again. Once per
+    /// target (the oldest container holding records): handlers that cannot move their bases (an undecided
+    /// transaction pins them) are not asked again and again, each checkpoint's restart area filling the log
+    /// a little more and the container switches it makes asking for the next one.
     func callPinnersAheadIfLowLocked() {
         guard !state.pinnersAheadQueued, freeContainerCountLocked() * 4 < keptContainerCountLocked() else { return }
+        let target = pinningLocked().target
+        guard target != .null, target != state.pinnersAheadTarget else { return }
+        state.pinnersAheadTarget = target
         state.pinnersAheadQueued = true
         pinnedAheadQueue.async { [self] in
             let (target, handlers) = lock.withLock { () -> (LSN, [@Sendable (LSN) -> Void]) in

@@ -241,6 +241,9 @@ final class LogCore: @unchecked Sendable {
         /// A call of the tail-pinned handlers ahead of a full log is queued on `pinnedAheadQueue` and has
         /// not started (see `callPinnersAheadIfLowLocked`).
         var pinnersAheadQueued = false
+        /// The target of the last call of the tail-pinned handlers ahead of a full log: the next call waits
+        /// for a different one (the oldest container recycled), so handlers that cannot move are asked once.
+        var pinnersAheadTarget = LSN.null
         /// Metadata changes made in memory whose base-file update has not ended; close() waits for them
         /// (`beginMetaChangeLocked`).
         var metaChangesInFlight = 0

@@ -185,9 +185,11 @@ public final class LogStream: Sendable {
     ///
     /// It is also called ahead of a full log, on a thread of the log's own: when an append moves the log
     /// into a free container and fewer than a quarter of the log's containers are left free (none left,
-    /// in a log of up to four), the handlers of the streams pinning the tail are called once, while the
-    /// current container still has room for the restart area the handler writes. (Called only once the
-    /// log is full, a handler's restart area could find no room, and the log stayed full.)
+    /// in a log of up to four), the handlers of the streams pinning the tail are called, while the current
+    /// container still has room for the restart area the handler writes; once for as long as the same
+    /// container is the oldest holding records (a handler that cannot move is not asked again until then).
+    /// (Called only once the log is full, a handler's restart area could find no room, and the log stayed
+    /// full.)
     ///
     /// A stream whose archive tail, not its base, pins the tail is not asked to move its base (that would
     /// free nothing): its ``onArchiveTailPinned(_:)`` handler is called instead.

@@ -51,7 +51,8 @@ struct TailPinnedAheadTests {
     }
 
     /// Not while a quarter or more of the log's containers are free: a log of sixteen is asked first when
-    /// an append leaves three free, and once per such append (calls are not queued twice).
+    /// an append leaves three free; and once for as long as the same container is the oldest (the pinner
+    /// here never moves).
     @Test func calledOnlyBelowAQuarterFree() throws {
         let dir = FaultTestKit.temporaryPath("tail-pinned-ahead-quarter")
         defer { FaultTestKit.remove(dir) }
@@ -68,9 +69,40 @@ struct TailPinnedAheadTests {
             log.core.pinnedAheadQueue.sync {}
             if targets.withLock({ $0.count }) > before { freeWhenCalled.append(log.info().freeContainers) }
         }
-        #expect(freeWhenCalled == [3, 2, 1, 0])
+        #expect(freeWhenCalled == [3])
         // The target is where the pinning base must go: past the oldest container, the pinner's.
         #expect(targets.withLock { $0 }.allSatisfy { $0.container == 2 })
+        try log.close()
+    }
+
+    /// A handler that cannot move its base (as a TM or a store with an undecided transaction) but writes a
+    /// restart area each time it is asked: its restart areas make container switches of their own, and
+    /// each switch below a quarter free asked it again, so it filled the rest of the log with restart
+    /// areas by itself. Asked once per target, it writes one.
+    @Test func aHandlerThatCannotMoveIsAskedOnce() throws {
+        let dir = FaultTestKit.temporaryPath("tail-pinned-ahead-once")
+        defer { FaultTestKit.remove(dir) }
+        let log = try LogStore.create(at: dir, options: uncompressedTiny(16))
+        let stuck = try log.createStream("stuck")
+        try stuck.append([1])
+        let calls = Atomic<Int>(0)
+        stuck.onTailPinned { _ in
+            calls.add(1, ordering: .relaxed)
+            // 350,000 bytes: each needs a container of its own. The base stays.
+            _ = try? stuck.writeRestartArea([UInt8](repeating: 0x11, count: 350_000))
+        }
+        while log.info().freeContainers * 4 >= 16 {
+            let lsn = try log.append(Self.record)
+            try log.flush(upTo: lsn)
+            try log.advanceBase(to: lsn)
+        }
+        // Until no call is queued any more (a call the handler's own switches queued, included).
+        while log.core.lock.withLock({ log.core.state.pinnersAheadQueued }) || calls.load(ordering: .relaxed) == 0 {
+            log.core.pinnedAheadQueue.sync {}
+        }
+        log.core.pinnedAheadQueue.sync {}
+        // Before, each of its restart areas asked for the next, until none fitted (four here).
+        #expect(calls.load(ordering: .relaxed) == 1)
         try log.close()
     }
 }
