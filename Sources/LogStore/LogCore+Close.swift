@@ -113,5 +113,10 @@ extension LogCore {
                 m.scanStartPreviousCRC = chain
             }
         }
+        // Containers recycled away are unlinked, and the directory synced, before close returns (as the
+        // defer above waits for too): a failed sync there fails the log, and close says so, not success.
+        metaLock.withLock {}
+        deletions.wait()
+        if let failed = lock.withLock({ state.failed }) { throw failed }
     }
 }

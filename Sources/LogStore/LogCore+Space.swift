@@ -318,7 +318,8 @@ extension LogCore {
     /// transaction pins them) are not asked again and again, each checkpoint's restart area filling the log
     /// a little more and the container switches it makes asking for the next one.
     func callPinnersAheadIfLowLocked() {
-        guard !state.pinnersAheadQueued, freeContainerCountLocked() * 4 < keptContainerCountLocked() else { return }
+        guard !state.pinnersAheadQueued, !pinnersAheadDisabledForTesting, freeContainerCountLocked() * 4 < keptContainerCountLocked()
+        else { return }
         let target = pinningLocked().target
         guard target != .null, target != state.pinnersAheadTarget else { return }
         state.pinnersAheadTarget = target

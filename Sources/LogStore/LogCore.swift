@@ -164,6 +164,9 @@ final class LogCore: @unchecked Sendable {
     /// Tests only: called on `pinnedAheadQueue` with the target, before the tail-pinned handlers it calls
     /// ahead of a full log.
     var pinnersCalledAheadForTesting: (@Sendable (LSN) -> Void)?
+    /// Tests only: true keeps the tail-pinned handlers to the log-full path, for tests of that path (set
+    /// before the first append).
+    var pinnersAheadDisabledForTesting = false
     /// Tests only: called by auto-shrink with the container it chose, before it removes it.
     var beforeShrinkRemovesForTesting: (@Sendable (UInt32) -> Void)?
     /// Tests only: called on the deletion queue after an auto-shrink check `shrinkInBackground` queued.

@@ -560,7 +560,8 @@ public final class LogStore: Sendable {
     /// stream created or deleted, a base, an archive tail, a restart area, a policy) already under way,
     /// which complete; ones that start later throw `closed`. So a call racing `close()` either succeeds,
     /// its change durable, or throws `closed` having changed nothing. A second `close()` (concurrent or
-    /// later) waits for the first and throws what it found (`failed` if the final flush failed); calls
+    /// later) waits for the first and throws what it found (`failed` if the final flush failed, or the
+    /// directory sync after the unlink of a container recycled away, which close waits for); calls
     /// made after it throw `closed` (``whenDurable(_:_:)`` of an LSN the close made durable completes
     /// with nil).
     public func close() throws { try core.close() }

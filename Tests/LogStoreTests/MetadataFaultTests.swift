@@ -26,6 +26,7 @@ struct MetadataFaultTests {
         p.autoGrow = true
         p.maxContainers = 8
         try log.setPolicy(p)
+        log.core.pinnersAheadDisabledForTesting = true  // the log-full path, where auto-grow runs
         let lazy = try log.createStream("lazy")
         lazy.onTailPinned { _ in try? lazy.advanceBase(to: lazy.lastLSN) }
         io.inject(.pwritev, nth: 1, sticky: true, .fail(errno: FaultyFileIO.ENOSPC), pathContains: "container-000002")

@@ -199,4 +199,42 @@ struct CloseWaitsForDeletionsTests {
         #expect(!seen.leftAfterEarlyClose, "close() returned before the deleted container was unlinked")
         #expect(!seen.leftAtTheEnd, "the deleted container was not unlinked when close() returned")
     }
+
+    /// The directory sync after those unlinks fails the log (as every sync error does), but close() had
+    /// checked for a failure before it waited for them: it returned success for a log that failed while
+    /// it closed, and only `isFailed` said so.
+    @Test func closeReportsAFailedDirectorySyncOfItsDeletions() throws {
+        let dir = LogTestKit.temporaryPath("close-deletion-sync-fails")
+        defer { LogTestKit.remove(dir) }
+        let io = ParkingIO(parkAt: .directorySync, failAfterRelease: true)
+        let log = try LogStore.create(
+            at: dir, options: LogCreateOptions(containerSize: 512 * 1024, containerCount: 3, blockSize: 4096, codec: .none), io: io)
+        let first = try log.append(LogTestKit.randomPayload(0, length: 2000))
+        var last = first
+        var i = 1
+        while last.container < first.container + 2 {
+            last = try log.append(LogTestKit.randomPayload(i, length: 2000))
+            i += 1
+        }
+        try log.flush()
+        let old = try container(log, logical: first.container)
+        try log.removeContainer(old.physicalID)  // holds records: pending delete until the base passes it
+        io.arm()
+        try log.advanceBase(to: last)  // recycles it: unlinked on the deletion queue, then the directory synced
+        io.entered.wait()
+        let result = LockedBox<String>("running")
+        let closer = Thread {
+            do { try log.close(); result.withLock { $0 = "ok" } } catch let e as LogError { result.withLock { $0 = e.code.rawValue } } catch {
+                result.withLock { $0 = "\(error)" }
+            }
+        }
+        closer.start()
+        // The sync fails once close() is under way (a race only in how much of close runs first: the
+        // failure comes before close returns either way, since close waits for the deletion).
+        usleep(200_000)
+        io.release.signal()
+        while !closer.isFinished { usleep(1000) }
+        #expect(log.isFailed)
+        #expect(result.snapshot != "ok", "close() succeeded for a log that failed while it closed")
+    }
 }

@@ -120,6 +120,7 @@ struct ShrinkDuringLogFullTests {
         let dir = FaultTestKit.temporaryPath("space13-shrink-logfull")
         defer { FaultTestKit.remove(dir) }
         let log = try LogStore.create(at: dir, options: uncompressedTiny(2))
+        log.core.pinnersAheadDisabledForTesting = true  // the handlers from the log-full path
         var p = LogPolicy()
         p.autoGrow = true
         p.growthIncrement = 1
@@ -191,6 +192,7 @@ struct ArchiveTailPinnedHandlerTests {
     /// (no records of its own) pins the tail through its archive tail alone.
     static func logPinnedByAnArchiveTail(_ dir: String) throws -> (LogStore, LogStream) {
         let log = try LogStore.create(at: dir, options: uncompressedTiny(3))
+        log.core.pinnersAheadDisabledForTesting = true  // the handlers from the log-full path
         let first = try log.append([UInt8](repeating: 0, count: 100))
         try log.flush()
         let archive = try log.createStream("archive")
