@@ -15,6 +15,20 @@ private func makeLog(_ tag: String, containers: Int) throws -> (LogStore, String
     return (try LogStore.create(at: dir, options: options), dir)
 }
 
+/// Appends 2,000-byte records until the log is two containers past the first record's, and flushes:
+/// the first record's container then holds records the base has not passed.
+private func fillTwoContainersPast(_ log: LogStore) throws -> (first: LSN, last: LSN) {
+    let first = try log.append(LogTestKit.randomPayload(0, length: 2000))
+    var last = first
+    var i = 1
+    while last.container < first.container + 2 {
+        last = try log.append(LogTestKit.randomPayload(i, length: 2000))
+        i += 1
+    }
+    try log.flush()
+    return (first, last)
+}
+
 private func container(_ log: LogStore, logical: UInt32) throws -> LogInfo.Container {
     try #require(log.info().containers.first { $0.logicalID == logical })
 }
@@ -148,14 +162,7 @@ struct CloseWaitsForDeletionsTests {
             var seen = Seen()
             let (log, dir) = try makeLog("close-deletion", containers: 3)
             defer { LogTestKit.remove(dir) }
-            let first = try log.append(LogTestKit.randomPayload(0, length: 2000))
-            var last = first
-            var i = 1
-            while last.container < first.container + 2 {
-                last = try log.append(LogTestKit.randomPayload(i, length: 2000))
-                i += 1
-            }
-            try log.flush()
+            let (first, last) = try fillTwoContainersPast(log)
             guard let old = log.info().containers.first(where: { $0.logicalID == first.container }) else { return seen }
             try log.removeContainer(old.physicalID)  // holds records: pending delete until the base passes it
             seen.pendingDelete = log.info().containers.first { $0.physicalID == old.physicalID }?.state == .pendingDelete
@@ -209,14 +216,7 @@ struct CloseWaitsForDeletionsTests {
         let io = ParkingIO(parkAt: .directorySync, failAfterRelease: true)
         let log = try LogStore.create(
             at: dir, options: LogCreateOptions(containerSize: 512 * 1024, containerCount: 3, blockSize: 4096, codec: .none), io: io)
-        let first = try log.append(LogTestKit.randomPayload(0, length: 2000))
-        var last = first
-        var i = 1
-        while last.container < first.container + 2 {
-            last = try log.append(LogTestKit.randomPayload(i, length: 2000))
-            i += 1
-        }
-        try log.flush()
+        let (first, last) = try fillTwoContainersPast(log)
         let old = try container(log, logical: first.container)
         try log.removeContainer(old.physicalID)  // holds records: pending delete until the base passes it
         io.arm()
