@@ -36,7 +36,9 @@ extension LogStore {
     /// - Parameters:
     ///   - keepGoing: as for ``scanBlocks(keepGoing:progress:)``.
     ///   - progress: called with the fraction of the data area walked so far (0...1).
-    ///   - visit: called once per valid block, on the calling thread, before the walk goes on.
+    ///   - visit: called once per valid block, on the calling thread, before the walk goes on. It must
+    ///     not remove a container or close the log of the walk, on this thread or by waiting for another:
+    ///     both wait for the walk, which uses the containers' descriptors until it returns.
     /// - Throws: `closed`, or `io` if a read fails. Damage is reported in ``ScanReport/problems``, not thrown.
     public func walkBlocks(
         keepGoing: Bool = false, progress: ((Double) -> Void)? = nil, visit: (ScannedBlock) -> Void
