@@ -6,9 +6,12 @@ import LogFormat
 extension LogCore {
     /// Copies one record into the open block and returns its LSN. When no container is free it grows
     /// the log within policy or asks the streams pinning the tail to move, then retries.
+    /// `restartCovering` (restart records only): the LSN the restart area covers; when the stream's last
+    /// record is at or below it as the record goes in, the record's LSN is noted in
+    /// `StreamCold.restartCoversAllBelow`.
     func append(
         _ data: UnsafeRawBufferPointer, type: RecordType, stream: UInt16, previous: LSN, undoNext: LSN,
-        useReservation: Bool = false
+        useReservation: Bool = false, restartCovering: LSN? = nil
     ) throws -> LSN {
         guard data.count <= maxRecordSize else {
             throw LogError(.invalidArgument, "record of \(data.count) bytes exceeds the log's limit of \(maxRecordSize) bytes")
@@ -20,7 +23,9 @@ extension LogCore {
             let lsn: LSN?
             let generation = state.spaceGeneration
             do {
-                lsn = try appendLocked(data, type: type, stream: stream, previous: previous, undoNext: undoNext, useReservation: useReservation)
+                lsn = try appendLocked(
+                    data, type: type, stream: stream, previous: previous, undoNext: undoNext, useReservation: useReservation,
+                    restartCovering: restartCovering)
             } catch {
                 lock.unlock()
                 throw error
@@ -38,7 +43,8 @@ extension LogCore {
     /// Appends under the lock; returns nil when the record needs a new container and none is free, or
     /// (a plain append) when it would take space the reservations need.
     private func appendLocked(
-        _ data: UnsafeRawBufferPointer, type: RecordType, stream: UInt16, previous: LSN, undoNext: LSN, useReservation: Bool
+        _ data: UnsafeRawBufferPointer, type: RecordType, stream: UInt16, previous: LSN, undoNext: LSN, useReservation: Bool,
+        restartCovering: LSN?
     ) throws -> LSN? {
         try checkUsable()
         // Back-pressure first: the wait releases the lock, and a stream, its reservations and the free
@@ -95,6 +101,11 @@ extension LogCore {
         let i = Int(stream)
         // Once per container the stream moves into, not per record.
         if state.hot[i].last != .null, state.hot[i].last.container < lsn.container { state.cold[stream]?.lastInEarlierContainers.append(state.hot[i].last) }
+        // Decided here, under the same hold of the lock as the append: nothing of the stream can slip in
+        // between the covered LSN and the restart record unseen.
+        if let covered = restartCovering, state.hot[i].last == .null || state.hot[i].last <= covered {
+            state.cold[stream]?.restartCoversAllBelow = lsn
+        }
         state.hot[i].last = lsn
         if state.hot[i].base == .null { state.hot[i].base = lsn }
         if useReservation {

@@ -20,6 +20,9 @@ public struct StreamInfo: Sendable, Equatable {
     public var reservedBytes: Int
     /// Records the stream holds reserved.
     public var reservedRecords: Int
+    /// The largest record size among them (0 for none): an append using a reservation may be at most
+    /// this large.
+    public var largestReservedRecord: Int = 0
 }
 
 extension LogCore {
@@ -123,7 +126,7 @@ extension LogCore {
         let h = state.hot[Int(id)]
         return StreamInfo(
             id: id, name: cold.name, baseLSN: h.base, lastLSN: h.last, restartLSN: cold.restart, archiveTail: cold.archiveTail,
-            reservedBytes: h.reservedBytes, reservedRecords: h.reservedRecords)
+            reservedBytes: h.reservedBytes, reservedRecords: h.reservedRecords, largestReservedRecord: h.reservedLargest)
     }
 
     func streamInfo(_ id: UInt16) throws -> StreamInfo {
@@ -277,35 +280,57 @@ extension LogCore {
 
     /// Appends a restart record, flushes it, then records it (and optionally a new base) in the base
     /// file in one atomic update. A crash leaves either the old or the new restart area.
-    func writeRestartArea(stream: UInt16, _ data: UnsafeRawBufferPointer, newBase: LSN?, useReservation: Bool) throws -> LSN {
-        let previous: LSN = try lock.withLock {
+    ///
+    /// `coveredThrough` (instead of `newBase`): the restart area covers the stream's records up to that
+    /// LSN. The base moves to the restart record itself when no record of the stream lies between the two
+    /// (decided under the lock, as the record goes in), else to `coveredThrough`.
+    func writeRestartArea(
+        stream: UInt16, _ data: UnsafeRawBufferPointer, newBase: LSN?, coveredThrough: LSN? = nil, useReservation: Bool
+    ) throws -> LSN {
+        let (previous, base): (LSN, LSN) = try lock.withLock {
             guard let info = streamInfoLocked(stream) else { throw LogError(.notFound, "stream \(stream) was deleted") }
             if let newBase {
                 guard newBase.isValid, info.baseLSN == .null || newBase >= info.baseLSN, newBase <= state.lastLSN else {
                     throw LogError(.invalidArgument, "new base \(newBase) must be between the current base and the last LSN", lsn: newBase)
                 }
             }
-            return info.restartLSN == .null ? .invalid : info.restartLSN
+            if let coveredThrough, coveredThrough != .null {
+                guard coveredThrough.isValid, coveredThrough <= state.lastLSN else {
+                    throw LogError(.invalidArgument, "covered-through \(coveredThrough) must be null or at most the last LSN", lsn: coveredThrough)
+                }
+            }
+            return (info.restartLSN == .null ? .invalid : info.restartLSN, info.baseLSN)
         }
         if let newBase { try checkNamesRecord(newBase, "new base") }
-        let lsn = try append(data, type: .restart, stream: stream, previous: previous, undoNext: .invalid, useReservation: useReservation)
+        // One at or below the base never becomes the base: it need not name a record still there.
+        if let coveredThrough, coveredThrough != .null, coveredThrough > base { try checkNamesRecord(coveredThrough, "covered-through LSN") }
+        let lsn = try append(
+            data, type: .restart, stream: stream, previous: previous, undoNext: .invalid, useReservation: useReservation,
+            restartCovering: coveredThrough)
         try flush(upTo: lsn)
         // What this call put in force, and what it replaced: taken back if the base file is not written.
-        let (oldRestart, oldBase): (LSN?, LSN?) = try lock.withLock {
+        let (oldRestart, oldBase, movedTo): (LSN?, LSN?, LSN?) = try lock.withLock {
             guard let cold = state.cold[stream] else { throw LogError(.notFound, "stream \(stream) was deleted") }
             try beginMetaChangeLocked()
-            var replaced: (LSN?, LSN?) = (nil, nil)
+            var replaced: (LSN?, LSN?, LSN?) = (nil, nil, nil)
             // Never backwards: restart areas written concurrently come back from their flushes in any
             // order, and the newest (highest LSN) is the one in force.
             if lsn > cold.restart {
                 replaced.0 = cold.restart
                 state.cold[stream]?.restart = lsn
             }
+            let target: LSN?
+            if let coveredThrough {
+                target = cold.restartCoversAllBelow == lsn ? lsn : (coveredThrough == .null ? nil : coveredThrough)
+            } else {
+                target = newBase
+            }
             // Never backwards: a concurrent restart area (or advanceBase) may have moved it further since
             // the check above, and containers behind that may already be recycled.
-            if let newBase, newBase > state.hot[Int(stream)].base {
+            if let target, target > state.hot[Int(stream)].base {
                 replaced.1 = state.hot[Int(stream)].base
-                state.hot[Int(stream)].base = newBase
+                replaced.2 = target
+                state.hot[Int(stream)].base = target
             }
             return replaced
         }
@@ -313,7 +338,7 @@ extension LogCore {
         // call moved them on meanwhile): `readRestartArea` gave the area this call reported as not written.
         try writeMetaChange { _ in
             if let oldRestart, state.cold[stream]?.restart == lsn { state.cold[stream]?.restart = oldRestart }
-            if let oldBase, let newBase, state.hot[Int(stream)].base == newBase { state.hot[Int(stream)].base = oldBase }
+            if let oldBase, let movedTo, state.hot[Int(stream)].base == movedTo { state.hot[Int(stream)].base = oldBase }
         }
         shrinkIfPolicyAllows()
         return lsn

@@ -130,6 +130,29 @@ public final class LogStream: Sendable {
         try bytes.withUnsafeBytes { try core.writeRestartArea(stream: id, $0, newBase: newBase, useReservation: usingReservation) }
     }
 
+    /// Appends a restart record that covers this stream's records up to `coveredThrough` (the state it
+    /// holds reflects them), flushes it, and records it in the base file atomically with a new base: the
+    /// restart record itself when no record of this stream lies between `coveredThrough` and it (decided
+    /// as the record goes in, so one appended concurrently is never skipped), else `coveredThrough`.
+    /// The base never moves backwards. Returns the restart record's LSN.
+    ///
+    /// With ``writeRestartArea(_:newBase:usingReservation:)`` the base can reach no further than the last
+    /// record before the restart area; a stream whose only record in the oldest container is its previous
+    /// restart area went on pinning that container after a checkpoint, and needed a second one. Here a
+    /// checkpoint with nothing after `coveredThrough` leaves the stream holding nothing older than it.
+    ///
+    /// Reading from `coveredThrough` after a restart (``records(from:)``) still works when the base has
+    /// passed it: a cursor from below the log's base starts at the base.
+    ///
+    /// - Throws: `invalidArgument` for a `coveredThrough` beyond the last LSN, or above the stream's base
+    ///   and not a record's LSN; what ``writeRestartArea(_:newBase:usingReservation:)`` throws.
+    @discardableResult
+    public func writeRestartArea(_ bytes: [UInt8], coveredThrough: LSN, usingReservation: Bool = false) throws -> LSN {
+        try bytes.withUnsafeBytes {
+            try core.writeRestartArea(stream: id, $0, newBase: nil, coveredThrough: coveredThrough, useReservation: usingReservation)
+        }
+    }
+
     /// The latest restart area, or nil if none was written.
     public func readRestartArea() throws -> LogRecord? {
         let lsn = try core.streamInfo(id).restartLSN

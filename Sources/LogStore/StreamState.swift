@@ -20,6 +20,9 @@ struct StreamCold {
     var name: String
     var archiveTail: LSN = .null
     var restart: LSN = .null
+    /// The last restart record appended with `restartCovering` where no record of the stream lay between
+    /// the LSN it covers and itself: the base may move to it (see `writeRestartArea`).
+    var restartCoversAllBelow: LSN = .null
     var tailPinned: (@Sendable (LSN) -> Void)?
     /// Called instead when the stream's archive tail (not its base) pins the log's tail.
     var archiveTailPinned: (@Sendable (LSN) -> Void)?
