@@ -41,11 +41,11 @@ struct KVOutcomeBookkeepingTests {
         let w = try KVWorld(stores: 2, tag: "kv-closed-commit")
         defer { w.finish() }
         let held = try await KVReopenWhileHandlerRunsTests.HeldCommit(w)
+        let releasing = held.releaseOnceDeferred()
         let opening = Task(executorPreference: OwnThreadExecutor()) {
             try KVStore.open(transactionManager: w.tm, id: w.storeIDs[0], directory: w.dataDirectory)
         }
-        #expect(await eventually { held.recoveryCompleteDeferred() }, "the reopened RM's recovery-complete was not deferred")
-        held.release()
+        #expect(await releasing.value, "the reopened RM's recovery-complete was not deferred")
         let a2 = try await opening.value
         try await held.commit.value
         #expect(s(a2.get(b("x"))) == "1")

@@ -48,6 +48,23 @@ struct KVReopenWhileHandlerRunsTests {
         }
 
         func release() { gate.signal() }
+
+        /// Releases the held call once the TM has deferred recovery-complete of the reopened RM (true), or
+        /// after 60 s without that (false). Polled on a thread of its own, not the cooperative pool: the
+        /// open waits at most 30 s for recovery-complete, and a pool kept busy by other tests for longer
+        /// (a full run on a loaded 2-core machine) left an `eventually` poll unresumed until the open had
+        /// given up.
+        func releaseOnceDeferred() -> Task<Bool, Never> {
+            Task(executorPreference: OwnThreadExecutor()) { () -> Bool in
+                let deadline = Date().addingTimeInterval(60)
+                while !recoveryCompleteDeferred() {
+                    if Date() > deadline { return false }
+                    usleep(1000)
+                }
+                release()
+                return true
+            }
+        }
     }
 
     @Test("a read right after the reopen sees the commit the TM owed the store", .hangGuard)
@@ -56,12 +73,12 @@ struct KVReopenWhileHandlerRunsTests {
         defer { w.finish() }
         let held = try await HeldCommit(w)
         // Opened on a thread of its own: with the fix the open waits for the held call.
+        let releasing = held.releaseOnceDeferred()
         let opening = Task(executorPreference: OwnThreadExecutor()) { () throws -> (KVStore, String?) in
             let a2 = try KVStore.open(transactionManager: w.tm, id: w.storeIDs[0], directory: w.dataDirectory)
             return (a2, s(a2.get(b("x"))))
         }
-        #expect(await eventually { held.recoveryCompleteDeferred() }, "the reopened RM's recovery-complete was not deferred")
-        held.release()
+        #expect(await releasing.value, "the reopened RM's recovery-complete was not deferred")
         let (a2, seenAtOpen) = try await opening.value
         #expect(seenAtOpen == "1", "KVStore.open returned before the commit the TM owed it was applied")
         try await held.commit.value
