@@ -7,15 +7,26 @@ import LogStore
 
 extension TransactionManager {
     /// Writes an encoded checkpoint as `stream`'s restart area: in one record when it fits in
-    /// `maxRecordSize`, otherwise as parts followed by an index. Returns the restart record's LSN.
+    /// `maxRecordSize`, otherwise as parts followed by an index. Returns the restart record's LSN, and
+    /// whether it went in through the reservation of `room` bytes the TM holds for it (only a restart
+    /// record of at most `room` bytes does; 0: the TM holds none).
     ///
-    /// The parts are appended after the snapshot's covered-through LSN, so the base (moved to that LSN)
-    /// never passes them. A crash before the restart area is durable leaves the previous checkpoint in
-    /// force; recovery skips the orphaned parts as it skips every part record.
-    static func writeCheckpoint(_ encoded: [UInt8], tm: GUID, clock: UInt64, to stream: LogStream, maxRecordSize: Int, newBase: LSN?)
-        throws -> LSN
-    {
-        if encoded.count <= maxRecordSize { return try stream.writeRestartArea(encoded, newBase: newBase) }
+    /// The stream's base moves as ``LogStream/writeRestartArea(_:coveredThrough:usingReservation:)``
+    /// moves it: to the restart record when nothing of the stream came after `coveredThrough`, else to
+    /// `coveredThrough`. The parts are appended after the snapshot's covered-through LSN, so the base never
+    /// passes them. A crash before the restart area is durable leaves the previous checkpoint in force;
+    /// recovery skips the orphaned parts as it skips every part record.
+    static func writeCheckpoint(
+        _ encoded: [UInt8], tm: GUID, clock: UInt64, to stream: LogStream, maxRecordSize: Int, coveredThrough: LSN?, room: Int = 0
+    ) throws -> (lsn: LSN, usedRoom: Bool) {
+        func restartArea(_ bytes: [UInt8]) throws -> (lsn: LSN, usedRoom: Bool) {
+            let useRoom = room > 0 && bytes.count <= room
+            if let coveredThrough {
+                return (try stream.writeRestartArea(bytes, coveredThrough: coveredThrough, usingReservation: useRoom), useRoom)
+            }
+            return (try stream.writeRestartArea(bytes, usingReservation: useRoom), useRoom)
+        }
+        if encoded.count <= maxRecordSize { return try restartArea(encoded) }
         let slice = maxRecordSize - TMRecord.partOverhead
         guard slice > 0 else {
             throw LogError(.invalidArgument, "the log's maximum record size (\(maxRecordSize) bytes) cannot hold a checkpoint part")
@@ -36,7 +47,7 @@ extension TransactionManager {
             parts.append(try stream.append(part.encode(clock: clock)))
         }
         let index = TMCheckpointIndex(tm: tm, totalLength: UInt64(encoded.count), crc: CRC32C.checksum(encoded), parts: parts)
-        return try stream.writeRestartArea(TMRecord.checkpointIndex(index).encode(clock: clock), newBase: newBase)
+        return try restartArea(TMRecord.checkpointIndex(index).encode(clock: clock))
     }
 
     /// The checkpoint a restart record holds, directly or through the parts its index names. `read`

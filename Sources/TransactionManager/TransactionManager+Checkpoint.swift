@@ -32,7 +32,12 @@ extension TransactionManager {
             lock.withLock { checkpointThread = nil }
             checkpointLock.unlock()
         }
-        let (cp, c): (TMCheckpoint, UInt64) = try lock.withLock {
+        // Room for the restart area: held since recovery or the last checkpoint, else (the log could not
+        // give it then) asked for now. Then room for the next one. (Both no-ops unless online: not for
+        // `close()`'s final checkpoint.)
+        reserveRestartRoom()
+        defer { reserveRestartRoom() }
+        let (cp, c, room): (TMCheckpoint, UInt64, Int) = try lock.withLock {
             checkpointScheduled = false
             if state == .failed { throw failure ?? LogError(.failed, "the transaction manager's log failed") }
             if transactionsDetached { throw LogError(.closed, "the transaction manager is closed") }
@@ -57,11 +62,24 @@ extension TransactionManager {
             let cp = TMCheckpoint(
                 tm: id, coveredThrough: covered, clock: clock, rms: loggedRMs.values.sorted { $0.id < $1.id }, transactions: txs,
                 forcedOutcomes: audit.retained.filter { $0.lsn <= covered })
-            return (cp, clock)
+            return (cp, clock, restartRoom)
         }
         let bytes = TMRecord.checkpoint(cp).encode(clock: c)
-        let newBase: LSN? = cp.coveredThrough == .null || cp.coveredThrough <= stream.baseLSN ? nil : cp.coveredThrough
-        return try Self.writeCheckpoint(
-            bytes, tm: id, clock: c, to: stream, maxRecordSize: log?.maxRecordSize ?? bytes.count, newBase: newBase)
+        do {
+            // The base moves past `coveredThrough` to the restart record itself when no TM record came
+            // after it: an idle TM then holds nothing older than its restart area (its base used to stay on
+            // the previous one, and a full log needed two checkpoints, each with room, to free a container).
+            let (lsn, usedRoom) = try Self.writeCheckpoint(
+                bytes, tm: id, clock: c, to: stream, maxRecordSize: log?.maxRecordSize ?? bytes.count, coveredThrough: cp.coveredThrough,
+                room: room)
+            if usedRoom { lock.withLock { if restartRoom == room { restartRoom = 0 } } }
+            return lsn
+        } catch {
+            // Refused before the restart record went in (the room is still reserved) or after it (the log
+            // failed or closed): told apart by what the stream still has reserved (the TM reserves nothing
+            // else on it).
+            if room > 0, ((try? stream.info().reservedRecords) ?? 0) == 0 { lock.withLock { if restartRoom == room { restartRoom = 0 } } }
+            throw error
+        }
     }
 }

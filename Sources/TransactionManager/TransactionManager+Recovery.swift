@@ -60,6 +60,7 @@ extension TransactionManager {
                 recoveryStats = stats
                 state = .online
             }
+            reserveRestartRoom()
         } catch {
             lock.withLock { if state == .recovering { state = .initialized } }
             throw error

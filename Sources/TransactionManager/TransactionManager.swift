@@ -22,6 +22,12 @@ public struct TransactionManagerOptions: Sendable {
     /// checkpoint moves the stream's base past it). Values above ``TMLimits/maxAuditEntries`` count as
     /// that limit. Default 1000.
     public var auditRetention = 1000
+    /// Bytes of log space the TM keeps reserved for its next checkpoint's restart area (at most the log's
+    /// maximum record size), so that a checkpoint asked for by a full log (the tail-pinned handler) can
+    /// still write it and move the TM's base. A checkpoint larger than this (many transactions in
+    /// flight, a long audit trail) is written without it, and needs free room like any append. 0: none.
+    /// Default 4096.
+    public var checkpointRoom = 4096
     /// The default options.
     public init() {}
 }
@@ -79,6 +85,9 @@ public final class TransactionManager: @unchecked Sendable {
     /// Resource managers whose registration record is being appended (a second create is refused).
     var registeringRMs: Set<GUID> = []
     var checkpointScheduled = false
+    /// The record size reserved for the next checkpoint's restart area (0: none; see
+    /// TransactionManager+RestartRoom.swift).
+    var restartRoom = 0
     /// Held for the whole of a checkpoint (snapshot and write): see ``checkpoint()``.
     let checkpointLock = Lock()
     /// The thread writing a checkpoint (guarded by `lock`).
@@ -368,6 +377,7 @@ public final class TransactionManager: @unchecked Sendable {
         defer {
             detachTransactions(logClosed: false)
             detachResourceManagers()
+            releaseRestartRoom()
             release()
         }
         if wasOnline, !isVolatile { try checkpoint() }
@@ -378,6 +388,7 @@ public final class TransactionManager: @unchecked Sendable {
         lock.withLock { if state != .failed { state = .offline } }
         detachTransactions(logClosed: logClosed)
         detachResourceManagers()
+        releaseRestartRoom()
         release()
     }
 

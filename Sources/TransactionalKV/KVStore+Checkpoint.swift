@@ -62,6 +62,8 @@ extension KVStore {
         // Reservations do not outlive the log's open: each transaction still prepared gets room for its
         // outcome record again. One the full log cannot give room to is left without; if its commit
         // record then cannot be appended, it stays prepared and unacknowledged (see `commit`).
+        // The next checkpoint's room first: on a nearly full log it is what lets the log recycle.
+        reserveRestartRoom()
         var reserved: Set<GUID> = []
         for tx in pendingWrites.keys {
             guard (try? stream.reserve(recordSizes: [KVRecord.outcomeSize])) != nil else { break }
@@ -99,7 +101,15 @@ extension KVStore {
     /// - Throws: `closed` once the store is closed, or its TM (which closes its resource manager) is.
     @discardableResult
     public func checkpoint() throws -> LSN {
-        let lsn = try checkpointLock.withLock { try Self.withInstanceLock(id: id) { try checkpointHoldingLocks() } }
+        let lsn = try checkpointLock.withLock {
+            // Room for the restart area: held since open or the last checkpoint, else (the log could not
+            // give it then) asked for now, through the log's full-log handling. Then room for the next
+            // one, whether this one used it or failed before it could. Under `checkpointLock`, so a
+            // `close()` (which waits for it) finds it to give back.
+            reserveRestartRoom()
+            defer { reserveRestartRoom() }
+            return try Self.withInstanceLock(id: id) { try checkpointHoldingLocks() }
+        }
         // It may have given the log room back for commit records a full log refused.
         if lock.withLock({ failure != nil }) { catchUpWithTheLog() }
         return lsn
@@ -144,9 +154,10 @@ extension KVStore {
         while !lock.withLock({ values.thawStep(limit: Self.thawStepKeys) }) {}
         let name = KVSnapshotFile.name(store: id, generation: generation)
         try KVSnapshotFile.write(io: io, directory: directory, name: name, store: id, coveredThrough: covered, slices: entries)
-        let cp = KVCheckpoint(store: id, snapshotFile: name, coveredThrough: covered, pending: [])
-        let newBase: LSN? = covered == .null || covered <= stream.baseLSN ? nil : covered
-        let lsn = try stream.writeRestartArea(KVRecord.checkpoint(cp).encode(), newBase: newBase)
+        // The base moves to `covered`, or to the restart record itself when no record of the stream came
+        // after `covered` (no prepare carried across, no commit meanwhile): the stream then holds nothing
+        // older than its restart area.
+        let lsn = try writeRestartArea(KVCheckpoint(store: id, snapshotFile: name, coveredThrough: covered, pending: []))
         // Older snapshots of this store are no longer referenced. No directory fsync follows: an
         // unlink lost in a crash leaves an unreferenced file, which recovery ignores (it opens only
         // the file the restart area names) and the next checkpoint deletes. So are temporary files a

@@ -62,6 +62,8 @@ public final class KVStore: @unchecked Sendable {
     /// Prepared transactions (live or pending) holding a reservation for their outcome record, so that
     /// record never fails for lack of space (see `prepare` in KVStore+Protocol.swift).
     var outcomeReserved: Set<GUID> = []
+    /// The store holds a reservation for its next restart area (see KVStore+RestartRoom.swift).
+    var restartRoomHeld = false
     /// Commits whose record the log refused: for lack of room (a transaction prepared before the store
     /// was opened on a full log, which could not reserve room for it then), or a failed or closed log.
     /// Each is still in `pending` (its keys locked) but not in doubt: the store knows it committed. With
@@ -327,14 +329,18 @@ public final class KVStore: @unchecked Sendable {
     /// Once the RM is closed: the log stays open, so the space held for outcome records goes back (an
     /// instance opened again reserves it again).
     func releaseOutcomeReservations() {
-        let held = lock.withLock { () -> Int in
+        let (held, room) = lock.withLock { () -> (Int, Bool) in
             rmClosed = true
             unloggedCommits.removeAll()  // owed to the RM's next instance now (the TM sends them again)
-            defer { outcomeReserved.removeAll() }
-            return outcomeReserved.count
+            defer {
+                outcomeReserved.removeAll()
+                restartRoomHeld = false
+            }
+            return (outcomeReserved.count, restartRoomHeld)
         }
         recoveryProgress.signal()  // an open waiting for recovery-complete stops: none will come
         if held > 0 { try? stream.release(recordSizes: [Int](repeating: KVRecord.outcomeSize, count: held)) }
+        if room { try? stream.release(recordSizes: [Self.restartRoomSize]) }
     }
 
     // MARK: Applying committed writes (lock held)

@@ -111,10 +111,10 @@ import TxLogTestSupport
         let last = stream.lastLSN
         expectLogError(.invalidArgument) {
             _ = try TransactionManager.writeCheckpoint(
-                [UInt8](repeating: 1, count: 10_000), tm: TMSample.tm, clock: 1, to: stream, maxRecordSize: 40, newBase: nil)
+                [UInt8](repeating: 1, count: 10_000), tm: TMSample.tm, clock: 1, to: stream, maxRecordSize: 40, coveredThrough: nil)
         }
         expectLogError(.invalidArgument) {
-            _ = try TransactionManager.writeCheckpoint([UInt8](repeating: 1, count: 100), tm: TMSample.tm, clock: 1, to: stream, maxRecordSize: 20, newBase: nil)
+            _ = try TransactionManager.writeCheckpoint([UInt8](repeating: 1, count: 100), tm: TMSample.tm, clock: 1, to: stream, maxRecordSize: 20, coveredThrough: nil)
         }
         #expect(stream.lastLSN == last)
     }
@@ -127,7 +127,7 @@ import TxLogTestSupport
         defer { try? log.close() }
         let stream = try log.createStream("ktm")
         let encoded = (0..<12_000).map { UInt8(truncatingIfNeeded: $0) }
-        let restart = try TransactionManager.writeCheckpoint(encoded, tm: TMSample.tm, clock: 1, to: stream, maxRecordSize: 4096, newBase: nil)
+        let restart = try TransactionManager.writeCheckpoint(encoded, tm: TMSample.tm, clock: 1, to: stream, maxRecordSize: 4096, coveredThrough: nil).lsn
         let records = try dataRecords(stream)
         #expect(records.map(\.data.count) == [4096, 4096, 3892])
         let index = try stream.read(restart)

@@ -200,7 +200,7 @@ extension RecoveryCancellationTests {
             }
             let cp = TMCheckpoint(tm: tm.id, coveredThrough: stream.lastLSN, clock: 1, rms: [], transactions: txs)
             _ = try TransactionManager.writeCheckpoint(
-                TMRecord.checkpoint(cp).encode(clock: 1), tm: tm.id, clock: 1, to: stream, maxRecordSize: log.maxRecordSize, newBase: nil)
+                TMRecord.checkpoint(cp).encode(clock: 1), tm: tm.id, clock: 1, to: stream, maxRecordSize: log.maxRecordSize, coveredThrough: nil)
             try log.close()
             try? tm.close()
         }

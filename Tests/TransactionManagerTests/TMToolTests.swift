@@ -118,29 +118,31 @@ struct TMToolTests {
         let refused = try await TxlogBinary.run(["tm", "resolve", f.dir, f.tx.description, "rollback"])
         #expect(refused.status == 8 && refused.err.hasPrefix("txlog: invalid-state:"), "\(refused.summary)")
 
-        // dump decodes the TM's records.
+        // dump decodes the TM's records: the resolve's final checkpoint, which covers its `forced` record
+        // (the base moved past it, to the checkpoint itself) and carries it in its audit trail.
         let dump = try await TxlogBinary.run(["dump", f.dir, "--stream", "ktm", "--json"])
         #expect(dump.status == 0, "\(dump.summary)")
         let decoded = Self.decodedTM(dump)
-        #expect(decoded.contains { $0["kind"] as? String == "forced" && $0["transaction"] as? String == f.tx.description && $0["outcome"] as? String == "committed" })
         #expect(decoded.contains { $0["kind"] as? String == "checkpoint" })
         let dumpText = try await TxlogBinary.run(["dump", f.dir])
-        #expect(dumpText.out.contains("tm: forced tx \(f.tx) commit by \"tester\""), "\(dumpText.summary)")
+        #expect(dumpText.out.contains("1 forced outcomes kept"), "\(dumpText.summary)")
+        let audit = try await TxlogBinary.run(["tm", "audit", f.dir, "--json"])
+        let kept = audit.object["forcedOutcomes"] as? [[String: Any]] ?? []
+        #expect(kept.contains {
+            $0["transaction"] as? String == f.tx.description && $0["action"] as? String == "commit" && $0["actor"] as? String == "tester"
+                && $0["reason"] as? String == "superior lost"
+        }, "\(audit.summary)")
 
-        // In process: the forced record is in the TM's stream, and the RM gets recover, then commit.
+        // In process: the forced outcome is in the TM's audit trail, and the RM gets recover, then commit.
         let log = try openWritable(f.dir)
         defer { try? log.close() }
         let tm = try TransactionManager.open(log: log)
         try tm.recover()
         #expect(tm.lastRecovery.committing == 1 && tm.lastRecovery.inDoubt == 0, "\(tm.lastRecovery)")
-        var forced: [TMRecord] = []
-        var cursor = try #require(tm.stream).records()
-        while let r = try cursor.next() {
-            if case .forced = try TMRecord.decode(r.data).record { forced.append(try TMRecord.decode(r.data).record) }
-        }
+        let forced = tm.forcedOutcomes
         try #require(forced.count == 1, "\(forced)")
-        guard case .forced(let id, let action, let nanos, let actor, let reason) = forced[0] else { return }
-        #expect(id == f.tx && action == .commit && actor == "tester" && reason == "superior lost" && nanos > 0)
+        let o = forced[0]
+        #expect(o.transaction == f.tx && o.action == .commit && o.actor == "tester" && o.reason == "superior lost" && o.unixNanos > 0)
         let recorder = RecordingRM()
         let rm = try tm.openResourceManager(id: f.rm) { recorder.handle($0) }
         recorder.attach(rm)

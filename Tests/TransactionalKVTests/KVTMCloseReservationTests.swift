@@ -4,9 +4,9 @@
 // without closing the old objects held it twice, and the log's reserved bytes only grew.
 
 import Foundation
-import LogStore
 import Testing
-import TransactionManager
+@testable import LogStore
+@testable import TransactionManager
 @testable import TransactionalKV
 
 @Suite("KV stores whose transaction manager closes under them")
@@ -33,7 +33,9 @@ struct KVTMCloseReservationTests {
         #expect(w.log.info().reservedBytes == heldByTwo)
         a.close()
         bStore.close()
-        #expect(w.log.info().reservedBytes == 0)
+        // Left: the new TM's room for its next checkpoint (CheckpointRoomTests).
+        #expect(w.log.info().reservedBytes == UInt64(w.log.core.reservationCost(tm.restartRoomSize)))
         try tm.close()
+        #expect(w.log.info().reservedBytes == 0)
     }
 }
