@@ -1,6 +1,6 @@
 // The shared state of an open log. Split by concern: LogCore+Append (append and sealing),
 // LogCore+Writer (group commit), LogCore+Read (reads and cursors), LogCore+Containers (metadata changes),
-// Recovery (finding the end on open).
+// LogCore+AddContainers and LogCore+RemoveContainers, Recovery (finding the end on open).
 
 #if canImport(Glibc)
 import Glibc
