@@ -51,7 +51,12 @@ public struct LogPolicy: Sendable, Equatable {
     /// Auto-shrink never goes below this many containers (at least 2).
     public var minContainers: UInt32 = 2
     /// Auto-grow never takes the log above this many containers, however many appenders find it full at
-    /// once. `LogStore.addContainer` is not bound by it (only by the format's 1024).
+    /// once, nor above the maximum in force when it names them (a lower one set meanwhile holds). Like
+    /// the minimum, it counts the containers the log keeps: one pending delete (removed while it held
+    /// records, deleted once every base has passed it) does not count, so until then the directory may
+    /// hold that file beside the maximum. `LogStore.addContainer` is not bound by it (only by the
+    /// format's 1024). Lowering it below the containers the log keeps removes none of them (only
+    /// auto-shrink removes free ones, by its percentage); auto-grow then adds none.
     public var maxContainers: UInt32 = 1024
     /// Containers added per growth step.
     public var growthIncrement: UInt32 = 2
@@ -63,10 +68,10 @@ public struct LogPolicy: Sendable, Equatable {
     /// switch frees a container (off the writer thread), and by `LogStore.setPolicy`; a free container that
     /// reservations need is kept. Not checked by appends (a reserved one included), nor by the recycling
     /// a full log's append makes room with, and no container is removed while an append is in the log-full
-    /// path (a base its tail-pinned handlers move frees room that append needs).
+    /// path, up to its retry (a base its tail-pinned handlers move frees room that append needs).
     public var autoShrinkPercent: UInt8 = 0
-    /// Auto-grow never takes the log above this many bytes of containers (0: no limit).
-    /// `LogStore.addContainer` is not bound by it.
+    /// Auto-grow never takes the log above this many bytes of containers (0: no limit), counting the
+    /// containers the log keeps, as `maxContainers` does. `LogStore.addContainer` is not bound by it.
     public var maxSizeBytes: UInt64 = 0
     /// File name prefix of containers created from now on. `LogStore.setPolicy` refuses one that starts
     /// with `txlog.base` (the base file's names; the base file cannot record such a container name).

@@ -167,6 +167,12 @@ final class LogCore: @unchecked Sendable {
     /// Tests only: true keeps the tail-pinned handlers to the log-full path, for tests of that path (set
     /// before the first append).
     var pinnersAheadDisabledForTesting = false
+    /// Tests only: called by auto-grow once it has prepared its containers' files, before the base file
+    /// names them.
+    var beforeGrowthNamedForTesting: (@Sendable () -> Void)?
+    /// Tests only: called by an append (or a reservation) after the log-full path returned (it made room),
+    /// before the retry.
+    var afterLogFullHandledForTesting: (@Sendable () -> Void)?
     /// Tests only: called by auto-shrink with the container it chose, before it removes it.
     var beforeShrinkRemovesForTesting: (@Sendable (UInt32) -> Void)?
     /// Tests only: called on the deletion queue after an auto-shrink check `shrinkInBackground` queued.
@@ -239,7 +245,8 @@ final class LogCore: @unchecked Sendable {
         var containersBeingAdded = 0
         /// Free containers out of the live table while their removal is written; close() waits for them.
         var containersBeingRemoved = 0
-        /// Appends (and reservations) in the log-full path (`handleLogFull`): auto-shrink waits for none.
+        /// Appends (and reservations) in the log-full path (`handleLogFull`), each counted until its retry
+        /// took the room or it gave up (`LogFullProgress.holdsMakingRoom`): auto-shrink waits for none.
         var makingRoom = 0
         /// A call of the tail-pinned handlers ahead of a full log is queued on `pinnedAheadQueue` and has
         /// not started (see `callPinnersAheadIfLowLocked`).

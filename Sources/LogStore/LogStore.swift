@@ -531,7 +531,8 @@ public final class LogStore: Sendable {
 
     /// Changes the space policy and persists it in the base file. When the log has fewer containers than
     /// the new `LogPolicy.minContainers` (not counting those pending delete), the missing ones are added
-    /// first (named with the new prefix).
+    /// first (named with the new prefix). A lower `LogPolicy.maxContainers` removes no container; an
+    /// auto-grow already preparing its containers names only as many as the new maximum allows.
     ///
     /// All or nothing for the policy: when this throws, the old policy is still in force, in memory and
     /// in the base file. Containers already added for the new minimum stay (as after ``addContainer()``)
