@@ -18,6 +18,9 @@ extension LogCore {
         }
         if readOnly { throw LogError(.readOnly, "the log is open read-only") }
         var progress = LogFullProgress()
+        // Auto-shrink waits from the log-full path until this retry has taken the room it made. A local
+        // flag: an append that never found the log full takes no lock for it.
+        defer { if progress.holdsMakingRoom { lock.withLock { endMakingRoomLocked(&progress) } } }
         while true {
             lock.lock()
             let lsn: LSN?
@@ -37,6 +40,7 @@ extension LogCore {
             lock.unlock()
             if let lsn { return lsn }
             try handleLogFull(&progress, generation: generation, need: need)
+            afterLogFullHandledForTesting?()
         }
     }
 

@@ -57,8 +57,8 @@ extension LogCore {
 
     /// The free container auto-shrink removes next (the highest physical id), or nil when the policy
     /// allows none: auto-shrink off, the log at the policy's minimum, no more than its percentage free, or
-    /// the reservations need every free container; nor while an append is in the log-full path (it needs
-    /// the room; the next trigger after it checks again). Checked again by the removal, under the same
+    /// the reservations need every free container; nor while an append is in the log-full path, up to its
+    /// retry (it needs the room; the next trigger after it checks again). Checked again by the removal, under the same
     /// hold of the lock that takes the container out of the table (see `removalStepLocked`).
     func shrinkVictimLocked() -> UInt32? {
         let p = state.policy

@@ -1,5 +1,5 @@
-// Space: reservations, log-full handling (grow within policy, then ask the streams that pin the tail),
-// archive extents. The policy and auto-shrink are in LogCore+Policy.swift.
+// Space: reservations, log-full handling (grow within policy, then ask the streams that pin the tail).
+// Archive extents are in LogCore+Archive.swift, the policy and auto-shrink are in LogCore+Policy.swift.
 
 #if canImport(Glibc)
 import Glibc
@@ -72,6 +72,8 @@ extension LogCore {
         let cost = sizes.reduce(0) { $0 + reservationCost($1) }
         let largest = sizes.map(reservationCost).max() ?? 0
         var progress = LogFullProgress()
+        // Auto-shrink waits from the log-full path until this retry has taken the room it made.
+        defer { if progress.holdsMakingRoom { lock.withLock { endMakingRoomLocked(&progress) } } }
         while true {
             let (shortage, generation): (String?, UInt64) = try lock.withLock {
                 try checkUsable()
@@ -96,6 +98,7 @@ extension LogCore {
             } catch let e as LogError where e.code == .logFull {
                 throw LogError(.logFull, "\(shortage) (\(e.message))", errno: e.errno)
             }
+            afterLogFullHandledForTesting?()
         }
     }
 
@@ -226,6 +229,16 @@ extension LogCore {
         var growthFailure: LogError?
         /// Times the tail-pinned handlers were called (at most twice).
         var handlerRounds = 0
+        /// Counted in `state.makingRoom` (auto-shrink removes no container): from the first call of
+        /// `handleLogFull` until the caller ends (`endMakingRoomLocked`), its retries included.
+        var holdsMakingRoom = false
+    }
+
+    /// Ends what `handleLogFull` counted in `state.makingRoom` for `progress`, if anything.
+    func endMakingRoomLocked(_ progress: inout LogFullProgress) {
+        guard progress.holdsMakingRoom else { return }
+        progress.holdsMakingRoom = false
+        state.makingRoom -= 1
     }
 
     /// Called by an append that found no free container, or (a plain append) that the reservations'
@@ -234,7 +247,30 @@ extension LogCore {
     /// otherwise. The caller retries after a return, with the same `progress`: growth goes on step by
     /// step while the policy allows (one step may not be enough: each container added also adds a
     /// reserved record of slack to the reservations' floor), the handlers are called at most twice.
+    /// After a return the log stays counted in `state.makingRoom` until the caller ends it
+    /// (`endMakingRoomLocked`, once its retry has taken the room or it gave up): let go here, an
+    /// auto-shrink between this return and the retry removed the container just grown or freed, and the
+    /// retry said `logFull`.
     func handleLogFull(_ progress: inout LogFullProgress, generation: UInt64, need: SpaceNeed) throws {
+        // Counted while it runs and until the caller's retry: auto-shrink removes no container meanwhile.
+        // The handlers move bases, and each such move checked auto-shrink, which removed the containers
+        // this append had just grown the log by (or found free): it then said `logFull` with the policy
+        // allowing growth.
+        let (durable, last) = lock.withLock { () -> (LSN, LSN) in
+            if !progress.holdsMakingRoom {
+                progress.holdsMakingRoom = true
+                state.makingRoom += 1
+            }
+            return (state.durableLSN, state.lastLSN)
+        }
+        do { try makeRoom(&progress, generation: generation, need: need, durable: durable, last: last) } catch {
+            lock.withLock { endMakingRoomLocked(&progress) }
+            throw error
+        }
+    }
+
+    /// The body of `handleLogFull`, counted in `state.makingRoom`.
+    private func makeRoom(_ progress: inout LogFullProgress, generation: UInt64, need: SpaceNeed, durable: LSN, last: LSN) throws {
         // Room for the retry: a free container; for an append the reservations' floor stopped, the floor
         // cleared (the same test the append makes, so a retry that finds room passes it); for a
         // reservation, the test `reserve` makes. A free container alone, while the floor still stops the
@@ -246,14 +282,6 @@ extension LogCore {
             case .reservation(let cost, let largest): return reservationShortageLocked(cost: cost, largestCost: largest) == nil
             }
         }
-        // Counted while it runs: auto-shrink removes no container meanwhile. The handlers move bases, and
-        // each such move checked auto-shrink, which removed the containers this append had just grown the
-        // log by (or found free): it then said `logFull` with the policy allowing growth.
-        let (durable, last) = lock.withLock { () -> (LSN, LSN) in
-            state.makingRoom += 1
-            return (state.durableLSN, state.lastLSN)
-        }
-        defer { lock.withLock { state.makingRoom -= 1 } }
         // Data that is not durable yet cannot be recycled; make it durable first.
         if durable < last { try flush(upTo: last) }
         if !progress.growthDone {
@@ -343,45 +371,4 @@ extension LogCore {
     func advanceRecyclingIfPossible() throws {
         try updateMetaOrFail { _ in }
     }
-
-    // MARK: Archive
-
-    /// The container byte ranges holding records from the archive tail (or the oldest record) up to the
-    /// base, in log order, for a backup tool to copy.
-    func archiveExtents() -> [ArchiveExtent] {
-        lock.withLock {
-            let tails = state.cold.values.map(\.archiveTail).filter { $0 != .null } + (state.archiveTail != .null ? [state.archiveTail] : [])
-            let base = logWideBaseLocked()
-            let end = base == .null ? state.open.position : base
-            let oldest = state.logicalToPhysical.keys.min() ?? end.container
-            let start = tails.min() ?? LSN(uncheckedContainer: oldest, blockOffset: UInt64(Format.containerDataStart), slot: 0)
-            var extents: [ArchiveExtent] = []
-            var logical = max(start.container, oldest)
-            while logical <= end.container, let p = state.logicalToPhysical[logical], let c = state.containers[p] {
-                let from = logical == start.container ? start.blockOffset : UInt64(Format.containerDataStart)
-                let closedEnd = c.endOffset > 0 ? c.endOffset : (logical == state.open.logical ? state.open.offset : dataEnd)
-                let to = logical == end.container ? min(end.blockOffset, closedEnd) : closedEnd
-                if to > from {
-                    extents.append(ArchiveExtent(physicalID: p, logicalID: logical, path: c.path, startOffset: from, endOffset: to))
-                }
-                if logical == .max { break }  // the last logical id (2^32 − 1): `+= 1` would trap
-                logical += 1
-            }
-            return extents
-        }
-    }
-}
-
-/// A byte range of a container that holds log records to archive.
-public struct ArchiveExtent: Sendable, Equatable {
-    /// The container file's fixed id.
-    public var physicalID: UInt32
-    /// The logical container it holds.
-    public var logicalID: UInt32
-    /// The container file's path.
-    public var path: String
-    /// The first byte of the range, from the start of the container file.
-    public var startOffset: UInt64
-    /// The byte after the range.
-    public var endOffset: UInt64
 }
