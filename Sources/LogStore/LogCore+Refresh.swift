@@ -172,8 +172,13 @@ extension LogCore {
         let gone: [Int32] = lock.withLock {
             let gone = state.containers.values.filter { containers[$0.physical] == nil }.map(\.fd)
             state.containers = containers
+            let before = state.logicalToPhysical
             state.logicalToPhysical = [:]
             for c in containers.values where c.logical != 0 { state.logicalToPhysical[c.logical] = c.physical }
+            // The cached blocks of logical containers the writer recycled or deleted: no read can reach them
+            // (a read looks its container up first), and kept, they held the cache's memory until newer
+            // blocks pushed them out. The writer drops them as it recycles (`applyRecyclingLocked`).
+            for logical in before.keys where state.logicalToPhysical[logical] == nil { cache.evict(container: logical) }
             state.open.logical = found.end.container
             state.open.offset = found.end.blockOffset
             state.open.physical = containers.values.first { $0.logical == found.end.container }?.physical ?? 0
