@@ -23,6 +23,19 @@ private func describe(_ log: LogStore) -> String {
     "\(log.info().containers.map { "\($0.physicalID):\($0.state)" }) at \(log.lastLSN)"
 }
 
+/// A log of `containers` tiny containers that auto-grows by `increment` up to `max`; the tail-pinned
+/// handlers only from the log-full path.
+private func growingLog(_ dir: String, containers: Int, increment: UInt32, max: UInt32) throws -> (LogStore, LogPolicy) {
+    let log = try LogStore.create(at: dir, options: uncompressedTiny(containers))
+    log.core.pinnersAheadDisabledForTesting = true
+    var p = LogPolicy()
+    p.autoGrow = true
+    p.growthIncrement = increment
+    p.maxContainers = max
+    try log.setPolicy(p)
+    return (log, p)
+}
+
 /// True once: for hooks that act on their first call only.
 private func firstCall(_ box: LockedBox<Bool>) -> Bool {
     box.withLock { was in
@@ -39,13 +52,7 @@ struct GrowthCountsKeptContainersTests {
     @Test func growsBesideAContainerPendingDelete() throws {
         let dir = FaultTestKit.temporaryPath("space14-grow-pending")
         defer { FaultTestKit.remove(dir) }
-        let log = try LogStore.create(at: dir, options: uncompressedTiny(3))
-        log.core.pinnersAheadDisabledForTesting = true
-        var p = LogPolicy()
-        p.autoGrow = true
-        p.growthIncrement = 1
-        p.maxContainers = 3
-        try log.setPolicy(p)
+        let (log, _) = try growingLog(dir, containers: 3, increment: 1, max: 3)
         let first = try #require(log.info().containers.first { $0.logicalID == 1 }).physicalID
         #expect(fill(log, to: 2) == nil)
         try log.flush()
@@ -69,13 +76,7 @@ struct GrowthRacingSetPolicyTests {
     @Test func loweredMaximumHoldsForGrowthInFlight() throws {
         let dir = FaultTestKit.temporaryPath("space14-grow-setpolicy")
         defer { FaultTestKit.remove(dir) }
-        let log = try LogStore.create(at: dir, options: uncompressedTiny(2))
-        log.core.pinnersAheadDisabledForTesting = true
-        var p = LogPolicy()
-        p.autoGrow = true
-        p.growthIncrement = 2
-        p.maxContainers = 4
-        try log.setPolicy(p)
+        let (log, p) = try growingLog(dir, containers: 2, increment: 2, max: 4)
         var lowered = p
         lowered.maxContainers = 3
         let fired = LockedBox(false)
