@@ -135,8 +135,11 @@ extension TransactionManager {
                         let id = txn.id
                         fx.callSuperior.append { h(id) }
                     }
-                } else if txn.state == .preparing || txn.state == .prePreparing {
+                } else if txn.state == .preparing || txn.state == .prePreparing, txn.pending > 0 {
                     // Not everyone has prepared and nothing is decided: roll back now (presumed abort).
+                    // Once every vote is in (the last voter asking right after its own vote, say) the
+                    // driver is about to log the decision: it is sent as usual (before, a transaction
+                    // every participant had prepared was rolled back here).
                     fx = outcomeLocked(txn, .aborted)
                 }
             }
