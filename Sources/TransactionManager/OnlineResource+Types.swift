@@ -25,6 +25,13 @@ extension OnlineResource {
         /// that never returns must not hold terminate for ever. The worker, left behind, touches nothing
         /// of the resource any more; the handler's late calls find its TM stopped.
         public var terminateGrace: Duration = .milliseconds(300)
+        /// How long ``OnlineResource/terminate()`` waits for the worker's own step (opening the log, the
+        /// TM, an RM; recovering the TM) before it stops without that worker too. Those steps check for
+        /// cancellation at least for every block they read, so one still running after this is stuck in
+        /// a system call (a hung disk's `fsync` or read): terminate then returns at once, leaving what
+        /// the worker opened to the worker, which closes it when the call returns. Until then the log
+        /// stays open (its lock held): an ``OnlineResource/online()`` meanwhile fails with `locked`.
+        public var stuckStepGrace: Duration = .seconds(10)
         /// The file I/O the log uses (a test seam; default the system's).
         public var io: any FileIO = PosixFileIO()
 

@@ -315,7 +315,9 @@ public final class OnlineResource: @unchecked Sendable {
     /// A worker inside a resource manager's handler (during the RM's recovery) or the status handler for
     /// longer than ``Configuration/terminateGrace`` is left behind: the handler's later calls find the TM
     /// stopped (its transactions answer `closed`, the TM `not-online`), and the worker, when the handler
-    /// returns, closes what it opened and reports nothing.
+    /// returns, closes what it opened and reports nothing. A worker whose own step is stuck in a system
+    /// call for longer than ``Configuration/stuckStepGrace`` is left behind too, with what it opened:
+    /// it closes that when the call returns (the log's lock is held until then).
     public func terminate() {
         let (running, onWorker, gen, workerDone): (DispatchSemaphore?, Bool, Int, Bool) = lock.withLock {
             cancelled = true
@@ -326,14 +328,21 @@ public final class OnlineResource: @unchecked Sendable {
         // A worker left behind never signals `running` in time: this terminate does, once the resource
         // is stopped, so that online() (waiting on it too) and other waiters see `terminated`.
         var leftBehind = false
+        // Left behind inside its own step (stuck in a system call): what it opened is still in use by
+        // that call, and closing it could wait for the call; the worker closes it when the call returns.
+        var leftInStep = false
         defer { if leftBehind { running?.signal() } }
         if !onWorker, let running {
             // The worker checks the flag between steps and for every block the log's and the TM's
             // recovery scans read. Inside a caller's code (an RM's handler, the status handler) it checks
-            // nothing: past the grace it is left behind, and touches nothing of the resource after.
+            // nothing: past the grace it is left behind, and touches nothing of the resource after. So is
+            // a worker whose own step has not stopped within `stuckStepGrace`: it is stuck in a system call.
+            let stuckAfter = Self.deadline(after: config.stuckStepGrace)
             while running.wait(timeout: Self.deadline(after: config.terminateGrace)) == .timedOut {
+                let stuck = DispatchTime.now() >= stuckAfter
                 let leave = lock.withLock { () -> Bool in
-                    guard generation == gen, worker === running, workerCallingOut else { return false }
+                    guard generation == gen, worker === running, workerCallingOut || stuck else { return false }
+                    leftInStep = !workerCallingOut
                     abandoned = true
                     workerCallingOut = false
                     workerThread = nil
@@ -348,7 +357,7 @@ public final class OnlineResource: @unchecked Sendable {
         }
         // An online() started since this call is not this terminate's to stop (its own terminate will).
         guard lock.withLock({ generation == gen }) else { return }
-        _ = shutDown(checkpoint: false)
+        if leftInStep { detach() } else { _ = shutDown(checkpoint: false) }
         let reportNow = lock.withLock { () -> Bool in
             guard generation == gen else { return false }
             status = .terminated
@@ -391,6 +400,16 @@ public final class OnlineResource: @unchecked Sendable {
         }
         if reportNow { report(.offline) }
         if let error { throw error }
+    }
+
+    /// Forgets the log, TM and RMs without closing them: a worker left behind in its own step opened
+    /// them, and closes them itself when that step returns.
+    private func detach() {
+        lock.withLock {
+            log = nil
+            tm = nil
+            rms.removeAll()
+        }
     }
 
     /// Stops the TM (with a checkpoint if asked) and closes the log; returns the first error.
