@@ -50,43 +50,12 @@ enum TxlogBinary {
         }
     }
 
+    /// The shared runner (``TxlogProcess/run(_:scratch:killAfter:currentDirectory:hangAfter:)``), its
+    /// output captured in files under the temporary directory; a child still running after `timeout`
+    /// seconds is killed and fails the test (`TxlogProcess.Failure.hung`).
     private static func runOnce(_ arguments: [String], timeout: Double) async throws -> Run {
-        let bin = try path()
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent("txlog-run-\(UUID().uuidString)").path
-        let (outPath, errPath) = (base + ".out", base + ".err")
-        defer {
-            try? FileManager.default.removeItem(atPath: outPath)
-            try? FileManager.default.removeItem(atPath: errPath)
-        }
-        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
-        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
-        let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
-        let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: bin)
-        p.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
-        env["NO_COLOR"] = "1"
-        p.environment = env
-        p.standardOutput = out
-        p.standardError = err
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
-        let deadline = Date().addingTimeInterval(timeout)
-        while p.isRunning {
-            if Date() > deadline {
-                kill(p.processIdentifier, SIGKILL)
-                p.waitUntilExit()
-                Issue.record("txlog \(arguments.joined(separator: " ")) did not finish within \(timeout) s")
-                break
-            }
-            try await Task.sleep(nanoseconds: 2_000_000)
-        }
-        try? out.close()
-        try? err.close()
-        return Run(
-            status: p.terminationStatus, signaled: p.terminationReason == .uncaughtSignal,
-            out: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "", err: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
+        let ended = try await TxlogProcess.run(arguments, scratch: FileManager.default.temporaryDirectory.path, hangAfter: timeout)
+        return Run(status: ended.status, signaled: ended.signaled, out: ended.stdout, err: ended.stderr)
     }
 }
 

@@ -23,20 +23,13 @@ import TxLogTestSupport
         try "".write(toFile: acks, atomically: true, encoding: .utf8)
         var rng = SystemRandomNumberGenerator()
         let seed = UInt64.random(in: 0...UInt64(UInt32.max), using: &rng)
-        var acked = 0, killed = 0, matched = 0
-        for i in 0..<Self.iterations {
-            let killAfter = Double.random(in: 0.3...1.2, using: &rng)
-            let run = try await TxlogProcess.run(
-                ["workload", "churn", work, "--clients", "4", "--seconds", "30", "--seed", "\(seed)"], scratch: dir, killAfter: killAfter)
-            let context = "seed \(seed), iteration \(i), killed after \(killAfter) s"
-            #expect(run.killed || run.status == 0, "\(context): status \(run.status): \(run.stderr)")
-            if run.killed { killed += 1 }
-            acked += try appendCompleteLines(of: run.stdout, to: acks)
-            let check = try await TxlogProcess.run(["workload", "churn-check", work, "--acks", acks, "--json"], scratch: dir)
-            #expect(check.status == 0, "\(context): \(check.stdout) \(check.stderr)")
-            if check.status != 0 { return }
-            matched = Int(Self.field("transactions", in: check.stdout) ?? "") ?? 0
-        }
+        let loop = try await killLoop(
+            iterations: Self.iterations, killAfter: 0.3...1.2, run: ["workload", "churn", work, "--clients", "4", "--seconds", "30", "--seed", "\(seed)"],
+            scratch: dir, acks: acks, context: { "seed \(seed), iteration \($0), killed after \($1) s" }
+        ) { try await TxlogProcess.run(["workload", "churn-check", work, "--acks", acks, "--json"], scratch: dir) }
+        if loop.checkFailed { return }
+        let (acked, killed) = (loop.acknowledged, loop.killed)
+        let matched = Int(Self.field("transactions", in: loop.lastCheck?.stdout ?? "") ?? "") ?? 0
         #expect(killed >= Self.iterations / 2)
         #expect(acked > 0 && matched >= acked, "\(acked) acknowledged, \(matched) transactions matched")
         // The checker is not blind: a transaction acknowledged beyond what the stores hold is a loss.

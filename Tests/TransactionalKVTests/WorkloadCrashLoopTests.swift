@@ -15,27 +15,16 @@ import TxLogTestSupport
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let bank = dir + "/bank"
         let acks = dir + "/acks.txt"
-        var rng = SystemRandomNumberGenerator()
-        var totalAcked = 0
-        var killedCount = 0
-        for i in 0..<Self.iterations {
-            // Kill anywhere from opening/recovery to mid-run (the first run also creates and funds the bank).
-            let killAfter = Double.random(in: 0.05...0.9, using: &rng)
-            let run = try await TxlogProcess.run(
-                ["workload", "run", bank, "--clients", "8", "--seconds", "30", "--accounts", "50"], scratch: dir, killAfter: killAfter)
-            #expect(run.killed || run.status == 0, "iteration \(i): run ended with status \(run.status): \(run.stderr)")
-            if run.killed { killedCount += 1 }
-            // Cumulative: every transfer acknowledged by any run must still be there after every later crash.
-            // Only complete lines count; a line cut by the kill was never acknowledged.
-            totalAcked += try appendCompleteLines(of: run.stdout, to: acks)
-            let check = try await Self.checkAfterKill(bank: bank, acks: acks, scratch: dir)
-            #expect(check.status == 0, "iteration \(i) (killed after \(killAfter) s): \(check.stdout) \(check.stderr)")
-            if check.status != 0 { break }
-        }
-        #expect(killedCount >= Self.iterations / 2)
-        #expect(totalAcked > 0)
-        print("workload crash loop: \(Self.iterations) iterations, \(killedCount) killed, \(totalAcked) acknowledged transfers checked")
+        // Kill anywhere from opening/recovery to mid-run (the first run also creates and funds the bank).
+        let loop = try await killLoop(
+            iterations: Self.iterations, killAfter: 0.05...0.9, run: ["workload", "run", bank, "--clients", "8", "--seconds", "30", "--accounts", "50"],
+            scratch: dir, acks: acks, context: { "iteration \($0) (killed after \($1) s)" }
+        ) { try await Self.checkAfterKill(bank: bank, acks: acks, scratch: dir) }
+        #expect(loop.killed >= Self.iterations / 2)
+        #expect(loop.acknowledged > 0)
+        print("workload crash loop: \(Self.iterations) iterations, \(loop.killed) killed, \(loop.acknowledged) acknowledged transfers checked")
     }
+
     /// The check after a kill. A run killed before it created the bank directory (a slow start under load)
     /// acknowledged nothing, and `workload check` refuses a directory that does not exist (status 2): there
     /// is nothing to check then, so it passes. Once anything was acknowledged the bank must exist.

@@ -40,14 +40,19 @@ public enum TxlogProcess {
 
     /// How a child ended.
     public struct Ended: Sendable {
+        /// The exit status, or the signal number when `signaled`.
         public var status: Int32
+        /// Ended by SIGKILL.
         public var killed: Bool
+        /// Ended by a signal (`status` is its number).
+        public var signaled: Bool
         public var stdout: String
         public var stderr: String
 
-        public init(status: Int32, killed: Bool, stdout: String, stderr: String) {
+        public init(status: Int32, killed: Bool, signaled: Bool? = nil, stdout: String, stderr: String) {
             self.status = status
             self.killed = killed
+            self.signaled = signaled ?? killed
             self.stdout = stdout
             self.stderr = stderr
         }
@@ -102,8 +107,9 @@ public enum TxlogProcess {
             try? FileManager.default.removeItem(atPath: out)
             try? FileManager.default.removeItem(atPath: err)
         }
+        let signaled = p.terminationReason == .uncaughtSignal
         return Ended(
-            status: p.terminationStatus, killed: p.terminationReason == .uncaughtSignal && p.terminationStatus == SIGKILL,
+            status: p.terminationStatus, killed: signaled && p.terminationStatus == SIGKILL, signaled: signaled,
             stdout: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "", stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
     }
 }
