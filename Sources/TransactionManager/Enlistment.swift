@@ -118,7 +118,11 @@ public final class Enlistment: @unchecked Sendable, CustomStringConvertible {
     @discardableResult
     public func requestOutcome() throws -> Outcome { try tm.requestOutcome(self) }
 
-    /// Closes the enlistment. Before the transaction is prepared this rolls it back.
+    /// Closes the enlistment. Before the transaction is prepared this rolls it back. Prepared (or owed
+    /// an outcome) it changes nothing: the outcome is still sent. Closed without answering a
+    /// single-phase commit, the outcome is the RM's: ``Transaction/commit()`` throws `closed` saying so.
+    /// One that takes only the outcome (no prepare in its mask) closed once the transaction can no
+    /// longer roll back leaves it, as a read-only one does.
     public func close() { tm.closeEnlistment(self) }
 
     /// Claims the delivery of `n` to `rm`'s handler for the calling thread (true), or queues it behind
@@ -141,6 +145,14 @@ public final class Enlistment: @unchecked Sendable, CustomStringConvertible {
 
     /// The next queued notification, once ``turnGoesOn()`` said there is one. Holds `tm.lock`.
     func nextTurnLocked() -> (TransactionNotification, ResourceManager) { undelivered.removeFirst() }
+
+    /// Closed by the RM (the enlistment, or the whole RM): nothing more is sent to it, and nothing is
+    /// owed to it. Holds `tm.lock`.
+    func leaveLocked() {
+        state = .closed
+        expecting = nil
+        acknowledged = true
+    }
 
     /// Prepared, in doubt, or waiting to acknowledge an outcome: what closing its RM leaves owed.
     var isOwedLaterOutcome: Bool {

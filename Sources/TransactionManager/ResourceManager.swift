@@ -233,18 +233,14 @@ public final class ResourceManager: @unchecked Sendable {
                         open.append(e)
                     } else if e.state == .singlePhase, e.expecting == .singlePhaseCommit {
                         // It closed without answering its single-phase commit: the outcome is its own.
-                        e.state = .closed
-                        e.expecting = nil
-                        e.acknowledged = true
+                        e.leaveLocked()
                         outcomeWithRM.append(txn)
                     } else if !e.acknowledged, e.state == .active {
                         // Takes only the outcome (commit without prepare), of a transaction that can no
                         // longer roll back. Never logged, so owed nothing later; left as it was, it kept
                         // this RM and got the commit in its handler after this close returned, and the
                         // commit waited for that handler's answer. It leaves as a read-only one does.
-                        e.state = .closed
-                        e.expecting = nil
-                        e.acknowledged = true
+                        e.leaveLocked()
                     } else if !e.acknowledged, e.isOwedLaterOutcome {
                         affected = true
                         if isVolatile {

@@ -59,7 +59,7 @@ final class TxnCore: @unchecked Sendable {
 
     /// What a single-phase commit throws when its RM closed before answering: the outcome is unknown here.
     var singlePhaseLostError: LogError {
-        LogError(.closed, "the resource manager closed during the single-phase commit of transaction \(id): the outcome is the resource manager's and is not known here")
+        LogError(.closed, "the resource manager closed (or closed its enlistment) during the single-phase commit of transaction \(id): the outcome is the resource manager's and is not known here")
     }
 
     /// What a call on a transaction whose TM closed under it throws: what recovery will make of it.

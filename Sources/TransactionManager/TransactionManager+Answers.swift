@@ -101,11 +101,22 @@ extension TransactionManager {
             if e.txn.detached { return Effects() }
             switch e.state {
             case .active, .prePreparing, .prePrepared, .preparing:
-                guard e.txn.canAbort else { return Effects() }
-                e.state = .closed
-                e.expecting = nil
-                e.acknowledged = true
+                guard e.txn.canAbort else {
+                    // Takes only the outcome (no prepare), of a transaction that can no longer roll back:
+                    // never logged, so owed nothing; it leaves as a read-only one does, as when its RM
+                    // closes (before, it still got the commit, and the commit waited for its answer).
+                    if e.state == .active, !e.acknowledged { e.leaveLocked() }
+                    return Effects()
+                }
+                e.leaveLocked()
                 return outcomeLocked(e.txn, .aborted)
+            case .singlePhase where e.expecting == .singlePhaseCommit:
+                // Closed without answering its single-phase commit: the outcome is the RM's (KTM's
+                // RM_DISCONNECTED), as when its RM closes (before, the commit waited for it for ever).
+                e.leaveLocked()
+                var fx = Effects()
+                fx.resume = loseSinglePhaseOutcomeLocked(e.txn)
+                return fx
             default:
                 // Read-only or finished: nothing to do. Prepared or later: the outcome stands and is sent
                 // again when the RM recovers.
