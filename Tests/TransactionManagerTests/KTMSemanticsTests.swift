@@ -18,6 +18,14 @@ import Testing
         var all: [String] { lock.withLock { values } }
     }
 
+    /// Volatile RMs "a" and "b" on a volatile TM, both enlisted in a new transaction (these rules do not
+    /// depend on the log).
+    static func twoVolatileRMs() throws -> (ScriptedRM, ScriptedRM, Transaction) {
+        let tm = TransactionManager.volatile()
+        try tm.recover()
+        return try twoRMs(tm, volatile: true)
+    }
+
     /// KTM: after PrepareComplete an RM may ask for the outcome at once (TmRequestOutcomeEnlistment); KTM
     /// "may force a rollback if not everyone is prepared". Here everyone is: the last participant asks
     /// right after its own vote, before the commit driver logs the decision. Before, the TM rolled back
@@ -55,9 +63,7 @@ import Testing
     /// KTM: an answer the TM did not request is refused (`STATUS_TRANSACTION_NOT_REQUESTED`). A vote given
     /// twice must not count for a participant that has not voted: the phase would end without it.
     @Test func aVoteGivenTwiceIsRefusedAndCountsOnce() async throws {
-        let tm = TransactionManager.volatile()
-        try tm.recover()
-        let (a, b, tx) = try twoRMs(tm, volatile: true)
+        let (a, b, tx) = try Self.twoVolatileRMs()
         a.on(.prepare, .hold)
         b.on(.prepare, .hold)
         let commit = Task { try await tx.commit() }
@@ -106,9 +112,7 @@ import Testing
     /// KTM: ReadOnlyEnlistment stops notifications. A participant that voted read-only at prepare is not
     /// told the rollback another participant's veto causes, nor named in recovery.
     @Test func readOnlyAtPrepareHearsNothingMoreNotEvenTheRollback() async throws {
-        let tm = TransactionManager.volatile()
-        try tm.recover()
-        let (a, b, tx) = try twoRMs(tm, volatile: true)
+        let (a, b, tx) = try Self.twoVolatileRMs()
         a.on(.prepare, .readOnly)
         b.on(.prepare, .veto)
         await expectLogError(.aborted) { try await tx.commit() }
@@ -150,9 +154,7 @@ import Testing
     /// KTM: RollbackTransaction is allowed until the commit decision. A rollback while one participant's
     /// vote is still out rolls back the one that prepared, and the late vote is ignored.
     @Test func rollbackRequestedDuringPrepare() async throws {
-        let tm = TransactionManager.volatile()
-        try tm.recover()
-        let (a, b, tx) = try twoRMs(tm, volatile: true)
+        let (a, b, tx) = try Self.twoVolatileRMs()
         b.on(.prepare, .hold)
         let commit = Task { try await tx.commit() }
         #expect(await b.waitFor(.prepare, tx: tx.id))
