@@ -40,10 +40,12 @@ public final class OnlineResource: @unchecked Sendable {
     private var lastWorkerEnded: DispatchSemaphore?
     /// The thread running the online worker, while it runs (a status report made on it may call terminate).
     private var workerThread: pthread_t?
-    /// The worker has finished (`done` is signalled) and is reporting its final status; a terminate or
-    /// offline that completes meanwhile leaves its own report to the worker, so `terminated` or `offline`
-    /// comes last.
-    private var finalReporting = false
+    /// The online whose worker has finished (`done` is signalled) and is reporting its final status; a
+    /// terminate or offline that completes meanwhile leaves its own report to that worker, so `terminated`
+    /// or `offline` comes last. An online that does not wait for that worker (its successor was left
+    /// behind) takes these fields back: the old worker then reports and clears nothing (it would have
+    /// reported a stale stop after the new online's reports, and cleared the new worker's thread).
+    private var finalReporter: Int?
     private var stoppedWhileReporting: Status?
     /// Tests only: called by the worker between deciding to report its final status and reporting it.
     var beforeFinalReportForTesting: (@Sendable () -> Void)?
@@ -107,6 +109,13 @@ public final class OnlineResource: @unchecked Sendable {
             default: break
             }
             let previous = abandoned ? nil : lastWorkerEnded
+            if previous == nil {
+                // Not after the last worker's reports (a worker left behind waits for them): whatever that
+                // worker still reports, if it ever returns from the status handler, is not this online's.
+                finalReporter = nil
+                stoppedWhileReporting = nil
+                workerThread = nil
+            }
             let ended = DispatchSemaphore(value: 0)
             lastWorkerEnded = ended
             generation += 1
@@ -135,12 +144,18 @@ public final class OnlineResource: @unchecked Sendable {
                 previous?.signal()
             }
             // Every report of this online is made on the worker's thread (see terminate()).
-            lock.withLock { if isCurrentLocked(gen) { workerThread = pthread_self() } }
-            callingOut(gen) { report(.onlinePending(step: "starting", checkpoint: 0)) }
+            // Left behind while it waited (its predecessor's report did not return within the grace), it
+            // reports nothing: terminate has reported `terminated` for it.
+            let started = lock.withLock { () -> Bool in
+                guard isCurrentLocked(gen) else { return false }
+                workerThread = pthread_self()
+                return true
+            }
+            if started { callingOut(gen) { report(.onlinePending(step: "starting", checkpoint: 0)) } }
             let final = runOnline(generation: gen)
             let current = lock.withLock { () -> Bool in
                 guard isCurrentLocked(gen) else { return false }
-                finalReporting = true
+                finalReporter = gen
                 return true
             }
             done.signal()
@@ -153,8 +168,10 @@ public final class OnlineResource: @unchecked Sendable {
                 report(final)
             }
             let stoppedMeanwhile = lock.withLock { () -> Status? in
+                // A later online that did not wait for this report took the fields back (see `finalReporter`).
+                guard finalReporter == gen else { return nil }
                 defer {
-                    finalReporting = false
+                    finalReporter = nil
                     stoppedWhileReporting = nil
                     workerThread = nil
                 }
@@ -321,7 +338,7 @@ public final class OnlineResource: @unchecked Sendable {
     public func terminate() {
         let (running, onWorker, gen, workerDone): (DispatchSemaphore?, Bool, Int, Bool) = lock.withLock {
             cancelled = true
-            return (worker, workerThread.map { pthread_equal($0, pthread_self()) != 0 } ?? false, generation, finalReporting)
+            return (worker, workerThread.map { pthread_equal($0, pthread_self()) != 0 } ?? false, generation, finalReporter != nil)
         }
         // From a progress report: the worker stops at its next step and reports `terminated` itself.
         if onWorker, !workerDone { return }
@@ -363,7 +380,7 @@ public final class OnlineResource: @unchecked Sendable {
             status = .terminated
             // The worker is reporting its final status: it reports `terminated` after it. (A worker left
             // behind reports nothing: the flag is then its predecessor's, whose report may never end.)
-            if finalReporting, !leftBehind {
+            if finalReporter != nil, !leftBehind {
                 stoppedWhileReporting = .terminated
                 return false
             }
@@ -379,7 +396,7 @@ public final class OnlineResource: @unchecked Sendable {
     public func offline() throws {
         let running: DispatchSemaphore? = try lock.withLock {
             // The worker would wait for itself.
-            if !finalReporting, let workerThread, pthread_equal(workerThread, pthread_self()) != 0 {
+            if finalReporter == nil, let workerThread, pthread_equal(workerThread, pthread_self()) != 0 {
                 throw LogError(.invalidState, "offline() was called on the thread bringing the resource online (from a status or notification handler), which it would wait for: call terminate() there")
             }
             cancelled = true
@@ -392,7 +409,7 @@ public final class OnlineResource: @unchecked Sendable {
             status = .offline
             // The worker is reporting its final status (online, say): it reports `offline` after it, so a
             // status handler never sees `offline` followed by that earlier status.
-            if finalReporting {
+            if finalReporter != nil {
                 stoppedWhileReporting = .offline
                 return false
             }

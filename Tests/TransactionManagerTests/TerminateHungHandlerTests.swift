@@ -155,6 +155,63 @@ import Glibc
         #expect(await eventually { handler.hasReturned && resource.workersRunning == 0 })
         #expect(handler.answer == LogError.Code.closed.rawValue, "\(handler.answer ?? "nil")")
     }
+
+    /// A status handler that blocks in its first `online` report until released.
+    final class StuckFirstOnline: @unchecked Sendable {
+        private let lock = NSLock()
+        private let gate = DispatchSemaphore(value: 0)
+        private var blocked = false
+        private(set) var statuses: [OnlineResource.Status] = []
+
+        func report(_ s: OnlineResource.Status) {
+            let block = lock.withLock { () -> Bool in
+                statuses.append(s)
+                guard s == .online, !blocked else { return false }
+                blocked = true
+                return true
+            }
+            if block { gate.wait() }
+        }
+
+        var hasBlocked: Bool { lock.withLock { blocked } }
+        var all: [OnlineResource.Status] { lock.withLock { statuses } }
+        func release() { gate.signal() }
+    }
+
+    /// The worker of an online is stuck reporting `online` (its status handler does not return); a
+    /// terminate leaves its `terminated` to that worker; the next online waits for that report and a
+    /// terminate leaves it behind; the online after does not wait. Before, that online's worker reported
+    /// the first terminate's `terminated` after its own `online` (the resource online), and the worker
+    /// left behind reported `onlinePending` once the stuck report returned.
+    @Test func aStatusHandlerStuckInTheFinalReportIsNotReportedPastTheNextOnline() async throws {
+        let dir = OnlineResourceTests.temporaryLog("stuck-final-report")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var config = OnlineResource.Configuration(logDirectory: dir, createOptions: OnlineResourceTests.smallLog)
+        config.onlineBudget = .zero
+        config.terminateGrace = .milliseconds(20)
+        let handler = StuckFirstOnline()
+        defer { handler.release() }
+        let resource = OnlineResource(config) { handler.report($0) }
+        _ = try await onOwnThread { try resource.online() }
+        #expect(await eventually(within: 60) { handler.hasBlocked })
+        await onOwnThread { resource.terminate() }
+        #expect(try await onOwnThread { try resource.online() } == .pending)  // behind the stuck report
+        await onOwnThread { resource.terminate() }  // leaves that worker behind
+        _ = try await onOwnThread { try resource.online() }
+        #expect(await resource.waitUntilSettled() == .online)
+        // The last online's worker is done; the stuck one and the one behind it are left.
+        #expect(await eventually(within: 60) { resource.workersRunning == 2 })
+        #expect(handler.all.last == .online, "\(handler.all)")
+        let reported = handler.all.count
+        handler.release()
+        #expect(await eventually(within: 60) { resource.workersRunning == 0 })
+        #expect(handler.all.count == reported, "\(handler.all.suffix(3))")
+        #expect(resource.currentStatus == .online)
+        #expect(resource.isAlive())
+        try await onOwnThread { try resource.offline() }
+        #expect(handler.all.last == .offline, "\(handler.all.suffix(3))")
+        #expect(openDescriptors(under: dir).isEmpty)
+    }
 }
 
 extension OnlineResourceTests {
