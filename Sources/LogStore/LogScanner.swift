@@ -37,8 +37,10 @@ extension LogStore {
     ///   - keepGoing: as for ``scanBlocks(keepGoing:progress:)``.
     ///   - progress: called with the fraction of the data area walked so far (0...1).
     ///   - visit: called once per valid block, on the calling thread, before the walk goes on. It must
-    ///     not remove a container or close the log of the walk, on this thread or by waiting for another:
-    ///     both wait for the walk, which uses the containers' descriptors until it returns.
+    ///     not close the log of the walk, nor remove a container the walk has not finished, on this thread
+    ///     or by waiting for another: both wait for the walk, which uses each container's descriptor until
+    ///     it is done with that container (close: until it returns). Moving a base or archive tail up to
+    ///     the block visited is fine (auto-shrink may then remove the containers walked, not the others).
     /// - Throws: `closed`, or `io` if a read fails. Damage is reported in ``ScanReport/problems``, not thrown.
     public func walkBlocks(
         keepGoing: Bool = false, progress: ((Double) -> Void)? = nil, visit: (ScannedBlock) -> Void
@@ -264,13 +266,19 @@ private struct LogScanner {
             let open = core.state.open.position
             let data = core.state.containers.values.filter { $0.logical != 0 }.sorted { $0.logical < $1.logical }
             let newest = data.last?.logical ?? 0
-            // In use until the walk ends (a removal waits for this walk, not for the walks after it).
+            // Each in use until the walk is done with it (a removal waits for this walk, not for the walks
+            // after it).
             core.state.reads.begin(data.map(\.fd))
             return (data.map { c in
                 Target(logical: c.logical, live: c, end: c.logical == newest ? open.blockOffset : c.endOffset, newest: c.logical == newest)
             }, open)
         }
-        defer { core.endRead(targets.map(\.live.fd)) }
+        // The descriptors still in use: a container walked is let go at once, so removing it (recycled
+        // since, then auto-shrunk) waits no longer for the rest of the walk. Held to the end, a visit that
+        // moved a base or archive tail past it, which auto-shrink followed by removing it, waited for
+        // itself for ever.
+        var inUse = targets.map(\.live.fd)
+        defer { core.endRead(inUse) }
         let recovery = core.recoveryReport
         if let torn = recovery.tornTail { report.notes.append("torn tail dropped by recovery at \(torn)") }
         report.notes.append(contentsOf: recovery.metadataNotes)
@@ -368,6 +376,8 @@ private struct LogScanner {
                 chain = nil
                 if t.newest, offset >= t.end { resynced = true }
             }
+            core.releaseRead(t.live.fd)
+            inUse.removeFirst()
             if t.newest {
                 report.end = LSN(uncheckedContainer: t.logical, blockOffset: offset, slot: 0)
                 progress?(1)

@@ -42,6 +42,11 @@ struct ReadsInProgress {
         return someDone
     }
 
+    /// Ends the use of `fd` by a read counted by `begin` of several that goes on with the others (a block
+    /// walk done with one container); its `end` then names only the others. Returns whether a waiter may
+    /// now go on.
+    mutating func release(_ fd: Int32) -> Bool { endUse(fd) }
+
     private mutating func endUse(_ fd: Int32) -> Bool {
         guard let n = byFD[fd] else { return false }
         if n > 1 {
@@ -65,5 +70,10 @@ extension LogCore {
     /// Ends a read counted with `state.reads.begin` of several descriptors.
     func endRead(_ fds: [Int32]) {
         lock.withLock { if state.reads.end(fds) { readsDone.broadcast() } }
+    }
+
+    /// Ends the use of one descriptor by a read of several that goes on (`state.reads.release`).
+    func releaseRead(_ fd: Int32) {
+        lock.withLock { if state.reads.release(fd) { readsDone.broadcast() } }
     }
 }

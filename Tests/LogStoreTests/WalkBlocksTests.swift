@@ -4,6 +4,7 @@
 import Foundation
 import LogFormat
 import Testing
+import TxLogTestSupport
 
 @testable import LogStore
 
@@ -66,6 +67,48 @@ struct WalkBlocksTests {
         #expect(visited == scanned.blocks)
         #expect(!visited.contains { $0.offset == target.offset && $0.physicalID == target.physicalID })
         #expect(walked.blocks.isEmpty)
+    }
+
+    /// A visit that moves every base up to its block, on a log with auto-shrink on: recycling frees the
+    /// containers walked and auto-shrink removes them, on the visiting thread. The walk held every
+    /// container's descriptor until it returned, and the removal waited for the walk, which waited for
+    /// the visit: for ever.
+    @Test("a visit moving the bases up to its block under auto-shrink: the walked containers go, no wait for itself")
+    func visitMovesBasesUnderAutoShrink() async throws {
+        let (log, dir) = try filledLog("walk-shrink")
+        defer { Kit.remove(dir) }
+        var policy = LogPolicy()
+        policy.autoShrinkPercent = 50
+        try log.setPolicy(policy)
+        #expect(log.info().containers.count == 4)
+        let other = try log.openStream("other")
+        let newest = try #require(log.info().containers.map(\.logicalID).max())
+        // On a thread of its own, waited for with a bound: before, it never returned.
+        let walk = BackgroundCall {
+            try await onOwnThread { () throws -> Int in
+                var visits = 0
+                var moved = false
+                _ = try log.walkBlocks { block in
+                    visits += 1
+                    guard !moved, block.lsn.container == newest else { return }
+                    moved = true
+                    #expect(throws: Never.self) {
+                        try log.advanceBase(to: block.lsn)
+                        try other.advanceBase(to: block.lsn)
+                    }
+                }
+                return visits
+            }
+        }
+        let visits = await walk.expectSuccess("the walk whose visit moved the bases") ?? 0
+        guard walk.isFinished else { return }  // the log cannot close under the walk
+        #expect(visits > 40)
+        // Two of the three containers walked before the newest were recycled; auto-shrink took the log
+        // down to two containers, of which one (50 %) is free.
+        #expect(log.info().containers.count == 2, "\(log.info().containers.map { "\($0.physicalID) \($0.state)" })")
+        _ = try log.append([1, 2, 3])
+        try log.close()
+        #expect(openDescriptors(under: dir).isEmpty)
     }
 
     @Test("on a closed log: closed, and nothing visited")
