@@ -216,6 +216,14 @@ struct ConcurrencyTests {
                             try log.flush(upTo: lsn)
                             flushed.withLock { $0.append(Appended(lsn: lsn, writer: 0, sequence: s, length: n)) }
                         }
+                        // Four times, the writer lets the reader finish one more open: on a loaded machine
+                        // the writer could otherwise be done before the reader had opened the log more
+                        // than a few times (the count below depended on the machine's speed).
+                        if s % 300 == 299 {
+                            let target = opens.snapshot + 1
+                            let deadline = Date().addingTimeInterval(60)
+                            while opens.snapshot < target, errors.snapshot.isEmpty, Date() < deadline { usleep(1000) }
+                        }
                         s += 1
                     }
                 } catch {
