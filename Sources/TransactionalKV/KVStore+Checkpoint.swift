@@ -59,11 +59,11 @@ extension KVStore {
                 }
             }
         }
+        // The next checkpoint's room first: on a nearly full log it is what lets the log recycle.
+        reserveRestartRoom()
         // Reservations do not outlive the log's open: each transaction still prepared gets room for its
         // outcome record again. One the full log cannot give room to is left without; if its commit
         // record then cannot be appended, it stays prepared and unacknowledged (see `commit`).
-        // The next checkpoint's room first: on a nearly full log it is what lets the log recycle.
-        reserveRestartRoom()
         var reserved: Set<GUID> = []
         for tx in pendingWrites.keys {
             guard (try? stream.reserve(recordSizes: [KVRecord.outcomeSize])) != nil else { break }

@@ -36,7 +36,8 @@ extension KVStore {
     func writeRestartArea(_ checkpoint: KVCheckpoint) throws -> LSN {
         let useRoom = lock.withLock { restartRoomHeld }
         do {
-            let lsn = try stream.writeRestartArea(KVRecord.checkpoint(checkpoint).encode(), coveredThrough: checkpoint.coveredThrough, usingReservation: useRoom)
+            let lsn = try stream.writeRestartArea(
+                KVRecord.checkpoint(checkpoint).encode(), coveredThrough: checkpoint.coveredThrough, usingReservation: useRoom)
             if useRoom { lock.withLock { restartRoomHeld = false } }
             return lsn
         } catch {
