@@ -100,6 +100,14 @@ extension LogCore {
             gate.wake(gate.takeWakesLocked())
             return (state.failed, state.durableLSN)
         }
+        // Tail-pinned handlers being called (none starts after `stopping`): waited for, so that no handler
+        // runs after close() returned, when its owner may have freed what it uses. Waited for here, once
+        // the log is closed, so nothing a handler does can wait for close (its appends, flushes and
+        // metadata calls now throw `closed`). Not by a handler closing the log itself.
+        if !callingHandlersOnThisThread {
+            if lock.withLock({ state.handlerCallsRunning > 0 }) { closeWaitingForHandlersForTesting?() }
+            lock.withLock { while state.handlerCallsRunning > 0 { spaceCondition.wait() } }
+        }
         if let failed { throw failed }
         if readOnly { return }
         let (end, last, chain) = lock.withLock { (state.open.position, state.lastLSN, state.chainCRC) }

@@ -312,10 +312,11 @@ extension LogCore {
         // A handler usually appends itself (a restart area with a new base). If that append finds the log
         // full too, it must not call the handlers again: that recursion has no end (a TM checkpoint that
         // did not fit overflowed the stack). Such a nested append just gets `logFull`.
-        if progress.handlerRounds < 2, !handlers.isEmpty, pthread_getspecific(tailPinnedHandlersRunningKey) == nil {
+        if progress.handlerRounds < 2, !handlers.isEmpty, pthread_getspecific(tailPinnedHandlersRunningKey) == nil,
+            beginHandlerCalls()
+        {
             progress.handlerRounds += 1
-            pthread_setspecific(tailPinnedHandlersRunningKey, UnsafeRawPointer(bitPattern: 1))
-            defer { pthread_setspecific(tailPinnedHandlersRunningKey, nil) }
+            defer { endHandlerCalls() }
             for h in handlers { h(target) }
         }
         let moved = lock.withLock { state.spaceGeneration != generation || roomLocked() }
@@ -355,17 +356,41 @@ extension LogCore {
         pinnedAheadQueue.async { [self] in
             let (target, handlers) = lock.withLock { () -> (LSN, [@Sendable (LSN) -> Void]) in
                 state.pinnersAheadQueued = false
-                guard state.failed == nil, !state.closed, !state.stopping else { return (.null, []) }
+                guard state.failed == nil else { return (.null, []) }
                 let (t, p) = pinningLocked()
                 return (t, pinnedHandlersLocked(p))
             }
-            guard !handlers.isEmpty else { return }
-            pthread_setspecific(tailPinnedHandlersRunningKey, UnsafeRawPointer(bitPattern: 1))
-            defer { pthread_setspecific(tailPinnedHandlersRunningKey, nil) }
+            guard !handlers.isEmpty, beginHandlerCalls() else { return }
+            defer { endHandlerCalls() }
             pinnersCalledAheadForTesting?(target)
             for h in handlers { h(target) }
         }
     }
+
+    /// Marks the calling thread as calling tail-pinned handlers (their appends that find the log full do
+    /// not call them again) and counts it for close(); false once close() has begun, when none may start.
+    func beginHandlerCalls() -> Bool {
+        let started = lock.withLock { () -> Bool in
+            guard !state.closed, !state.stopping else { return false }
+            state.handlerCallsRunning += 1
+            return true
+        }
+        if started { pthread_setspecific(tailPinnedHandlersRunningKey, UnsafeRawPointer(bitPattern: 1)) }
+        return started
+    }
+
+    /// Ends `beginHandlerCalls`.
+    func endHandlerCalls() {
+        pthread_setspecific(tailPinnedHandlersRunningKey, nil)
+        lock.withLock {
+            state.handlerCallsRunning -= 1
+            if state.handlerCallsRunning == 0 { spaceCondition.broadcast() }
+        }
+    }
+
+    /// Whether the calling thread is calling tail-pinned handlers (a handler calling close() must not
+    /// wait for itself).
+    var callingHandlersOnThisThread: Bool { pthread_getspecific(tailPinnedHandlersRunningKey) != nil }
 
     /// Re-evaluates recycling (a base may have moved without a base-file write yet).
     func advanceRecyclingIfPossible() throws {

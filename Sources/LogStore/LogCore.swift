@@ -179,6 +179,8 @@ final class LogCore: @unchecked Sendable {
     var shrankInBackgroundForTesting: (@Sendable () -> Void)?
     /// Tests only: called by close() when it is about to wait for operations under way.
     var closeWaitingForOperationsForTesting: (@Sendable () -> Void)?
+    /// Tests only: called by close() when it is about to wait for tail-pinned handler calls in progress.
+    var closeWaitingForHandlersForTesting: (@Sendable () -> Void)?
     let cache: BlockCache
     /// Where threads in a synchronous flush sleep until their batch is durable.
     let gate: FlushGate
@@ -251,6 +253,10 @@ final class LogCore: @unchecked Sendable {
         /// A call of the tail-pinned handlers ahead of a full log is queued on `pinnedAheadQueue` and has
         /// not started (see `callPinnersAheadIfLowLocked`).
         var pinnersAheadQueued = false
+        /// Threads calling tail-pinned handlers now (the log-full path's, and the call ahead of a full log
+        /// on `pinnedAheadQueue`): close() waits for them, so no handler runs after it returned. None starts
+        /// once close() has begun (`stopping`).
+        var handlerCallsRunning = 0
         /// The target of the last call of the tail-pinned handlers ahead of a full log: the next call waits
         /// for a different one (the oldest container recycled), so handlers that cannot move are asked once.
         var pinnersAheadTarget = LSN.null

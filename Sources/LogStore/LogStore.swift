@@ -564,7 +564,10 @@ public final class LogStore: Sendable {
     /// later) waits for the first and throws what it found (`failed` if the final flush failed, or the
     /// directory sync after the unlink of a container recycled away, which close waits for); calls
     /// made after it throw `closed` (``whenDurable(_:_:)`` of an LSN the close made durable completes
-    /// with nil).
+    /// with nil). Tail-pinned handlers (``LogStream/onTailPinned(_:)``) being called when it begins are
+    /// waited for, once their calls into the log throw `closed`; none is called after that, so none runs
+    /// after `close()` returns. A handler must therefore not wait for the thread that closes the log (it
+    /// may close the log itself).
     public func close() throws { try core.close() }
 }
 

@@ -216,6 +216,9 @@ public final class LogStream: Sendable {
     ///
     /// A stream whose archive tail, not its base, pins the tail is not asked to move its base (that would
     /// free nothing): its ``onArchiveTailPinned(_:)`` handler is called instead.
+    ///
+    /// No handler is called once ``LogStore/close()`` has begun, and `close()` waits for the calls in
+    /// progress (their calls into the log throw `closed` by then): none runs after `close()` returned.
     public func onTailPinned(_ handler: (@Sendable (LSN) -> Void)?) {
         core.lock.withLock { core.state.cold[id]?.tailPinned = handler }
     }

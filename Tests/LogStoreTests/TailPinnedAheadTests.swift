@@ -105,4 +105,68 @@ struct TailPinnedAheadTests {
         #expect(calls.load(ordering: .relaxed) == 1)
         try log.close()
     }
+
+    /// A handler still running when `close()` begins: `close()` waits for it, so it never runs after
+    /// `close()` returned (its owner may free what it uses then). Before, close returned at once and the
+    /// handler went on, called on the log's own thread, beside an owner that believed the log closed.
+    @Test(.hangGuard) func closeWaitsForAHandlerCalledAhead() async throws {
+        let dir = FaultTestKit.temporaryPath("tail-pinned-close")
+        defer { FaultTestKit.remove(dir) }
+        let log = try LogStore.create(at: dir, options: uncompressedTiny(4))
+        let pinner = try log.createStream("pinner")
+        try pinner.append([1])
+        let entered = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        let finished = Atomic<Bool>(false)
+        let appendAfterClose = Mutex<LogError.Code?>(nil)
+        pinner.onTailPinned { _ in
+            entered.signal()
+            _ = release.wait(timeout: .now() + 60)
+            // By now close() has begun: the log refuses the handler's calls.
+            do { _ = try pinner.append([2]) } catch let e as LogError { appendAfterClose.withLock { $0 = e.code } } catch {}
+            finished.store(true, ordering: .sequentiallyConsistent)
+        }
+        let waiting = DispatchSemaphore(value: 0)
+        log.core.closeWaitingForHandlersForTesting = { waiting.signal() }
+        while log.info().freeContainers * 4 >= 4 {
+            let lsn = try log.append(Self.record)
+            try log.advanceBase(to: lsn)
+        }
+        let called = await onOwnThread { entered.wait(timeout: .now() + 60) == .success }
+        try #require(called, "the handler was not called ahead of a full log")
+        let closing = Task(executorPreference: OwnThreadExecutor()) { () throws -> Bool in
+            try log.close()
+            return finished.load(ordering: .sequentiallyConsistent)
+        }
+        let closeWaited = await onOwnThread { waiting.wait(timeout: .now() + 60) == .success }
+        release.signal()
+        let finishedWhenClosed = try await closing.value
+        #expect(closeWaited, "close() did not wait for the handler")
+        #expect(finishedWhenClosed, "the handler was still running when close() returned")
+        #expect(appendAfterClose.withLock { $0 } == .closed)
+    }
+
+    /// A handler may close the log itself: close() does not wait for the handler it is called from.
+    @Test(.hangGuard) func aHandlerMayCloseTheLog() async throws {
+        let dir = FaultTestKit.temporaryPath("tail-pinned-self-close")
+        defer { FaultTestKit.remove(dir) }
+        let log = try LogStore.create(at: dir, options: uncompressedTiny(4))
+        let pinner = try log.createStream("pinner")
+        try pinner.append([1])
+        let closed = DispatchSemaphore(value: 0)
+        pinner.onTailPinned { _ in
+            try? log.close()
+            closed.signal()
+        }
+        // Until the handler, called ahead of the full log or by it, has closed the log under these appends.
+        for _ in 0..<40 {
+            do {
+                let lsn = try log.append(Self.record)
+                try log.advanceBase(to: lsn)
+            } catch is LogError { break }
+        }
+        let done = await onOwnThread { closed.wait(timeout: .now() + 60) == .success }
+        #expect(done, "a handler closing the log waited for itself")
+        expectLogError(.closed) { _ = try log.append([3]) }
+    }
 }
