@@ -15,6 +15,15 @@ struct TailPinnedAheadTests {
     static let record = [UInt8](repeating: 0xB5, count: 200_000)
     static let restartArea = [UInt8](repeating: 0x3C, count: 150_000)
 
+    /// A new uncompressed log of `containers` 512 KiB containers whose stream "pinner" holds one record
+    /// in the first container (its base pins the tail until it moves).
+    static func pinnedLog(_ dir: String, containers: Int) throws -> (LogStore, LogStream) {
+        let log = try LogStore.create(at: dir, options: uncompressedTiny(containers))
+        let pinner = try log.createStream("pinner")
+        try pinner.append([1])
+        return (log, pinner)
+    }
+
     /// A stream checkpoints (a large restart area moving its base to its last record) when asked by its
     /// tail-pinned handler, as a TM or a KV store does. The default stream appends and moves its own base
     /// at once, so only the checkpointing stream ever pins the tail. Called only from the append that
@@ -56,9 +65,7 @@ struct TailPinnedAheadTests {
     @Test func calledOnlyBelowAQuarterFree() throws {
         let dir = FaultTestKit.temporaryPath("tail-pinned-ahead-quarter")
         defer { FaultTestKit.remove(dir) }
-        let log = try LogStore.create(at: dir, options: uncompressedTiny(16))
-        let pinner = try log.createStream("pinner")
-        try pinner.append([1])
+        let (log, pinner) = try Self.pinnedLog(dir, containers: 16)
         let targets = Mutex<[LSN]>([])
         log.core.pinnersCalledAheadForTesting = { t in targets.withLock { $0.append(t) } }
         pinner.onTailPinned { _ in }
@@ -112,9 +119,7 @@ struct TailPinnedAheadTests {
     @Test(.hangGuard) func closeWaitsForAHandlerCalledAhead() async throws {
         let dir = FaultTestKit.temporaryPath("tail-pinned-close")
         defer { FaultTestKit.remove(dir) }
-        let log = try LogStore.create(at: dir, options: uncompressedTiny(4))
-        let pinner = try log.createStream("pinner")
-        try pinner.append([1])
+        let (log, pinner) = try Self.pinnedLog(dir, containers: 4)
         let entered = DispatchSemaphore(value: 0)
         let release = DispatchSemaphore(value: 0)
         let finished = Atomic<Bool>(false)
@@ -150,9 +155,7 @@ struct TailPinnedAheadTests {
     @Test(.hangGuard) func aHandlerMayCloseTheLog() async throws {
         let dir = FaultTestKit.temporaryPath("tail-pinned-self-close")
         defer { FaultTestKit.remove(dir) }
-        let log = try LogStore.create(at: dir, options: uncompressedTiny(4))
-        let pinner = try log.createStream("pinner")
-        try pinner.append([1])
+        let (log, pinner) = try Self.pinnedLog(dir, containers: 4)
         let closed = DispatchSemaphore(value: 0)
         pinner.onTailPinned { _ in
             try? log.close()
