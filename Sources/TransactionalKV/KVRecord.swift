@@ -98,8 +98,9 @@ enum KVRecord: Equatable, Sendable {
             let name = try r.bytes(limit: 4096)
             guard let file = String(validating: name, as: UTF8.self) else { throw LogError(.corrupt, "kv record: file name is not UTF-8") }
             // One plain name inside the store's directory: recovery opens it, so a damaged or crafted record
-            // must not be able to point anywhere else.
-            guard !file.isEmpty, !file.hasPrefix("."), !name.contains(UInt8(ascii: "/")), !name.contains(0) else {
+            // must not be able to point anywhere else. Checked on the bytes: `String.hasPrefix` compares
+            // characters, and a "." followed by a combining mark is one character that is not ".".
+            guard name.first.map({ $0 != UInt8(ascii: ".") }) ?? false, !name.contains(UInt8(ascii: "/")), !name.contains(0) else {
                 throw LogError(.corrupt, "kv record: snapshot file name \"\(file.prefix(64))\" is not a plain file name")
             }
             let covered = LSN(rawValue: try r.u64())
