@@ -280,6 +280,14 @@ import Testing
         #expect(streams { put16(&$0, 8 + 40 + 2, 2) } == .corrupt, "unknown stream flag")
         #expect(streams { put16(&$0, 8 + 40, 0) } == .corrupt, "duplicated id")
         #expect(streams { $0[8 + 40 + 40] = 0xFF } == .corrupt, "name not UTF-8")
+        // Names compare as Unicode text, as `createStream` compares them: "é" as one code point and as "e"
+        // plus a combining accent are one name written twice, though their bytes differ.
+        var equivalent = r
+        equivalent.streams = [StreamEntry(id: 0, name: ""), StreamEntry(id: 1, name: "caf\u{E9}"), StreamEntry(id: 2, name: "cafe\u{301}")]
+        equivalent.nextStreamID = 3
+        #expect(Array(equivalent.streams[1].name.utf8) != Array(equivalent.streams[2].name.utf8))
+        #expect(streams { $0 = BaseRecord.encodeStreams(equivalent.streams, nextStreamID: 3) } == .corrupt, "canonically equivalent names")
+        #expect(throws: LogError.self, "validate refuses them too") { try equivalent.validate() }
         #expect(streams { put16(&$0, 8 + 40 + 4, 256) } == .corrupt, "name longer than 255")
         #expect(streams { put32(&$0, 4, 4) } == .corrupt, "count above the entries")
         #expect(streams { put32(&$0, 4, 4097) } == .corrupt, "count above 4096")
