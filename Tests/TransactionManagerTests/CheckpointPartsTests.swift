@@ -207,6 +207,28 @@ import TxLogTestSupport
         expectLogError(.corrupt) { _ = try Self.assemble(index, mixed) }
     }
 
+    /// docs/format/tm-records.md, "Checkpoints in parts": `open(log:stream:)` takes the TM's id from the
+    /// index without reading the parts; `list` (its RM and transaction counts) and `open(log:id:)` reassemble
+    /// them, so to those an index naming a record that is not a part is `corrupt`.
+    @Test func whoReassemblesTheParts() throws {
+        let dir = TMScratch("cp-who")
+        defer { dir.remove() }
+        let log = try LogStore.create(at: dir.path, options: Self.smallRecords)
+        defer { try? log.close() }
+        let notAPart = try log.createStream("other").append([1, 2, 3])
+        let ktm = try log.createStream(TransactionManager.defaultStreamName)
+        let index = TMCheckpointIndex(tm: TMSample.tm, totalLength: 247, crc: 0, parts: [notAPart])
+        _ = try ktm.writeRestartArea(TMRecord.checkpointIndex(index).encode(clock: 9))
+
+        let entries = TransactionManager.list(log: log)
+        #expect(entries.map(\.stream) == [TransactionManager.defaultStreamName])
+        #expect(entries.first?.error?.code == .corrupt, "\(entries)")
+        expectLogError(.corrupt) { _ = try TransactionManager.open(log: log, id: TMSample.tm) }
+        let tm = try TransactionManager.open(log: log)
+        #expect(tm.id == TMSample.tm)
+        tm.stop()
+    }
+
     @Test func aCheckpointThatFitsIsStillOneRecord() throws {
         let dir = TMScratch("cp-one")
         defer { dir.remove() }
