@@ -230,4 +230,35 @@ struct TMToolTests {
             """, "\(text.summary)")
         #expect(try Self.contents(f.dir) == untouched, "tm audit changed the log")
     }
+
+    @Test("dump decodes a checkpoint written in parts (its part records and its index); tm list reassembles it")
+    func dumpOfACheckpointInParts() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tm-tool-parts-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var options = LogCreateOptions(containerSize: 1 << 20, containerCount: 2, blockSize: 8192)
+        options.maxRecordSize = 4096
+        let log = try LogStore.create(at: dir, options: options)
+        let tm = try TransactionManager.create(log: log)
+        try tm.recover()
+        // Three RMs with 2000-byte descriptions: a checkpoint of about 6 KiB, two parts of at most 4068 bytes.
+        for i in 0..<3 { _ = try tm.createResourceManager(description: String(repeating: "\(i)", count: 2000)) { _ in } }
+        let index = try tm.checkpoint()
+        try log.close()
+
+        let dump = try await TxlogBinary.run(["dump", dir, "--stream", "ktm", "--json"])
+        #expect(dump.status == 0, "\(dump.summary)")
+        let decoded = Self.decodedTM(dump)
+        #expect(decoded.compactMap { $0["kind"] as? String }.suffix(3) == ["checkpoint-part", "checkpoint-part", "checkpoint-index"])
+        let texts = decoded.compactMap { $0["text"] as? String }.suffix(3).map { String($0) }
+        try #require(texts.count == 3, "\(dump.summary)")
+        #expect(texts[0].hasPrefix("checkpoint-part 1 of 2 4068 bytes clock "), "\(texts[0])")
+        #expect(texts[1].hasPrefix("checkpoint-part 2 of 2 "), "\(texts[1])")
+        #expect(texts[2].hasPrefix("checkpoint-index tm \(tm.id) 2 parts "), "\(texts[2])")
+        let text = try await TxlogBinary.run(["dump", dir, "--stream", "ktm", "--kind", "tm:checkpoint-index"])
+        #expect(text.status == 0 && text.out.hasPrefix("\(index)\trestart\t"), "\(text.summary)")
+        #expect(text.out.contains("\ttm: checkpoint-index tm \(tm.id) 2 parts "), "\(text.summary)")
+        let list = try await TxlogBinary.run(["tm", "list", dir, "--json"])
+        #expect(list.status == 0, "\(list.summary)")
+        #expect(list.array.first?["resourceManagersAtCheckpoint"] as? Int == 3, "\(list.summary)")
+    }
 }
