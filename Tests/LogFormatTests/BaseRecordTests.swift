@@ -384,6 +384,15 @@ import Testing
             r.streams = [StreamEntry(id: 0, name: ""), StreamEntry(id: 1, flags: 2, name: "a")]
             r.nextStreamID = 2
         }),
+        ("stream name longer than 255 bytes", { r in
+            r.streams = [StreamEntry(id: 0, name: ""), StreamEntry(id: 1, name: String(repeating: "n", count: 256))]
+            r.nextStreamID = 2
+        }),
+        ("more than 4096 streams (they would fit the slot)", { r in
+            r.streams = (0...4096).map { StreamEntry(id: UInt16($0), name: "") }
+            r.nextStreamID = 4097
+        }),
+        ("a container name not allowed (the id is in the table)", { $0.containerNames = [2: "txlog.base.x"] }),
         ("sections larger than a slot (900 streams with 255-byte names)", { r in
             r.streams = (0..<900).map { StreamEntry(id: UInt16($0), name: String(repeating: "n", count: 250) + String(100_000 + $0)) }
             r.nextStreamID = 900
