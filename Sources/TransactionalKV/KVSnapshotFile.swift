@@ -4,6 +4,10 @@
 import LogStore
 import TransactionManager
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 enum KVSnapshotFile {
     static let magic: UInt32 = 0x3153_564B  // "KVS1"
     static let version: UInt8 = 1
@@ -98,6 +102,13 @@ enum KVSnapshotFile {
         guard size >= UInt64(headerSize + 4), size <= UInt64(Int.max / 2) else {
             throw LogError(.corrupt, "snapshot is \(size) bytes, too short or too long", path: path)
         }
+        // The whole file is read into one buffer. A size no memory can hold (a damaged file system's, a
+        // sparse file, a store larger than this machine) made that allocation fail, which traps: asked of
+        // malloc first, its failure is an error.
+        guard let probe = malloc(Int(size)) else {
+            throw LogError(.io, "snapshot is \(size) bytes: no memory for a buffer that size to read it into", path: path, errno: ENOMEM)
+        }
+        free(probe)
         let data = try [UInt8](unsafeUninitializedCapacity: Int(size)) { buffer, initialized in
             initialized = try io.readFully(fd, into: UnsafeMutableRawBufferPointer(buffer), at: 0)
         }

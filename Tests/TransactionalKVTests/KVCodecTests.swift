@@ -206,6 +206,17 @@ import TransactionManager
         m = good
         m[32] = 1  // count 1: the second entry is trailing bytes
         expectLogError(.corrupt, "trailing") { _ = try Self.read(dir, Self.withFixedCRC(m)) }
+        // A file no buffer can hold (a sparse one here: a damaged file system can report any size) is an
+        // error before it is read into one buffer, whose allocation trapped.
+        let huge = dir + "/huge.snap"
+        try Data(good).write(to: URL(fileURLWithPath: huge))
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: huge))
+        try handle.truncate(atOffset: 1 << 43)  // 8 TiB
+        try handle.close()
+        let tooLarge = #expect(throws: LogError.self) { _ = try KVSnapshotFile.read(io: Self.io, path: huge, store: Self.store) }
+        // No memory for it (io, ENOMEM), or, where malloc hands out address space it cannot back
+        // (overcommit mode 1), a file shorter than its size when read (corrupt).
+        #expect(tooLarge?.code == .io && tooLarge?.errno == ENOMEM || tooLarge?.code == .corrupt, "\(String(describing: tooLarge))")
         // A missing file is not-found or io, never a trap.
         #expect(throws: LogError.self) { _ = try KVSnapshotFile.read(io: Self.io, path: dir + "/absent.snap", store: Self.store) }
     }
