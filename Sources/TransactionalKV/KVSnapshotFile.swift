@@ -103,8 +103,15 @@ enum KVSnapshotFile {
             throw LogError(.corrupt, "snapshot is \(size) bytes, too short or too long", path: path)
         }
         // The whole file is read into one buffer. A size no memory can hold (a damaged file system's, a
-        // sparse file, a store larger than this machine) made that allocation fail, which traps: asked of
-        // malloc first, its failure is an error.
+        // sparse file, a store larger than this machine) made that allocation fail, which traps. A size
+        // above the machine's physical memory is refused outright (the store is held in memory, so such a
+        // snapshot could not be loaded, and where the kernel hands out any amount of address space the
+        // allocation would succeed and the read fill terabytes); below it, malloc is asked first.
+        let pages = sysconf(Int32(_SC_PHYS_PAGES)), pageSize = sysconf(Int32(_SC_PAGESIZE))
+        let (memory, overflow) = pages.multipliedReportingOverflow(by: pageSize)
+        if pages > 0, pageSize > 0, !overflow, size > UInt64(memory) {
+            throw LogError(.io, "snapshot is \(size) bytes, more than this machine's \(memory) bytes of memory: it cannot be loaded", path: path, errno: ENOMEM)
+        }
         guard let probe = malloc(Int(size)) else {
             throw LogError(.io, "snapshot is \(size) bytes: no memory for a buffer that size to read it into", path: path, errno: ENOMEM)
         }
