@@ -53,9 +53,9 @@ extension LogCore {
             return false
         }
         if alreadyClosed {
-            // Another close is shutting the log down: wait for it (unless it may be waiting for this very
-            // completion), and report what it found.
-            if DispatchQueue.getSpecific(key: onCompletionQueue) != ObjectIdentifier(self) {
+            // Another close is shutting the log down: wait for it, and report what it found. Not from a
+            // completion, nor from a tail-pinned handler: that close may be waiting for this very call.
+            if DispatchQueue.getSpecific(key: onCompletionQueue) != ObjectIdentifier(self), !callingHandlersOnThisThread {
                 lock.withLock { while !state.closeFinished { spaceCondition.wait() } }
             }
             if let failed = lock.withLock({ state.failed }) { throw failed }

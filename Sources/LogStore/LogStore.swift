@@ -567,7 +567,8 @@ public final class LogStore: Sendable {
     /// with nil). Tail-pinned handlers (``LogStream/onTailPinned(_:)``) being called when it begins are
     /// waited for, once their calls into the log throw `closed`; none is called after that, so none runs
     /// after `close()` returns. A handler must therefore not wait for the thread that closes the log (it
-    /// may close the log itself).
+    /// may close the log itself: a handler's `close()` while another is under way returns at once, as
+    /// that one may be waiting for the handler, and reports what the log found so far).
     public func close() throws { try core.close() }
 }
 

@@ -172,4 +172,39 @@ struct TailPinnedAheadTests {
         #expect(done, "a handler closing the log waited for itself")
         expectLogError(.closed) { _ = try log.append([3]) }
     }
+
+    /// A handler closing the log while another thread's close() is waiting for it (fifteenth review):
+    /// its close() found one under way and waited for that one to finish, which was waiting for this
+    /// very handler to return. Both threads hung for good. Now a close from a handler does not wait
+    /// for one under way (it is that one's to finish), as a close from a completion does not.
+    @Test(.hangGuard) func aHandlerClosingTheLogWhileAnotherCloseWaitsForIt() async throws {
+        let dir = FaultTestKit.temporaryPath("tail-pinned-close-twice")
+        defer { FaultTestKit.remove(dir) }
+        let (log, pinner) = try Self.pinnedLog(dir, containers: 4)
+        let entered = DispatchSemaphore(value: 0)
+        let closeWaiting = DispatchSemaphore(value: 0)
+        let handlerClosed = DispatchSemaphore(value: 0)
+        let handlerCloseError = Mutex<LogError.Code?>(nil)
+        pinner.onTailPinned { _ in
+            entered.signal()
+            // Until the other close() waits for this handler.
+            _ = closeWaiting.wait(timeout: .now() + 60)
+            do { try log.close() } catch let e as LogError { handlerCloseError.withLock { $0 = e.code } } catch {}
+            handlerClosed.signal()
+        }
+        log.core.closeWaitingForHandlersForTesting = { closeWaiting.signal() }
+        while log.info().freeContainers * 4 >= 4 {
+            let lsn = try log.append(Self.record)
+            try log.advanceBase(to: lsn)
+        }
+        let called = await onOwnThread { entered.wait(timeout: .now() + 60) == .success }
+        try #require(called, "the handler was not called ahead of a full log")
+        let closing = Task(executorPreference: OwnThreadExecutor()) { try log.close() }
+        let returned = await onOwnThread { handlerClosed.wait(timeout: .now() + 60) == .success }
+        // Not awaited when it hangs: the test fails instead of hanging with it.
+        try #require(returned, "the handler's close() waited for the close() that waits for the handler")
+        try await closing.value
+        #expect(handlerCloseError.withLock { $0 } == nil)
+        expectLogError(.closed) { _ = try log.append([3]) }
+    }
 }
