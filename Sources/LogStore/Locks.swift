@@ -18,6 +18,8 @@ package final class Lock: @unchecked Sendable {
 
     @inline(__always) package func lock() { pthread_mutex_lock(mutex) }
     @inline(__always) package func unlock() { pthread_mutex_unlock(mutex) }
+    /// Takes the lock if no thread holds it (true), else returns false at once.
+    @inline(__always) package func tryLock() -> Bool { pthread_mutex_trylock(mutex) == 0 }
 
     @inline(__always)
     package func withLock<T>(_ body: () throws -> T) rethrows -> T {

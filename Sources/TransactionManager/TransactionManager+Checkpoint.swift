@@ -6,6 +6,13 @@ import LogStore
 import Glibc
 #endif
 
+/// Set on a thread while it writes a checkpoint of any TM of the process (see ``TransactionManager/checkpoint()``).
+private let writingCheckpointKey: pthread_key_t = {
+    var key = pthread_key_t()
+    pthread_key_create(&key, nil)
+    return key
+}()
+
 extension TransactionManager {
     /// Writes a checkpoint: a restart area holding every durable RM, every logged transaction still
     /// owed work and the most recent forced outcomes (``forcedOutcomes``), and moves the TM stream's base so older TM records can be recycled. Recovery time then
@@ -21,15 +28,26 @@ extension TransactionManager {
     /// handler) could reach the log in the other order, and the older snapshot would become the restart
     /// area behind a base the newer one had already moved. A checkpoint the tail-pinned handler asks
     /// for on the thread already writing one (its own append found the log full) returns `.null` at
-    /// once: the checkpoint in progress is the answer.
+    /// once: the checkpoint in progress is the answer. So does one asked for on a thread writing another
+    /// TM's checkpoint (that one's full log called this TM's handler) while one of this TM is in
+    /// progress: waited for, two TMs of a log checkpointing at once on a full log each waited for the
+    /// other's checkpoint, from inside its own, for ever.
     @discardableResult
     public func checkpoint() throws -> LSN {
         guard let stream else { return .null }
         if lock.withLock({ checkpointThread.map { pthread_equal($0, pthread_self()) != 0 } ?? false }) { return .null }
-        checkpointLock.lock()
+        // No thread holding one TM's checkpoint lock waits for another's: no cycle of such waits.
+        let outer = pthread_getspecific(writingCheckpointKey)
+        if outer != nil {
+            guard checkpointLock.tryLock() else { return .null }
+        } else {
+            checkpointLock.lock()
+        }
+        pthread_setspecific(writingCheckpointKey, UnsafeRawPointer(bitPattern: 1))
         lock.withLock { checkpointThread = pthread_self() }
         defer {
             lock.withLock { checkpointThread = nil }
+            pthread_setspecific(writingCheckpointKey, outer)
             checkpointLock.unlock()
         }
         // Room for the restart area: held since recovery or the last checkpoint, else (the log could not

@@ -1,8 +1,9 @@
 // Several transaction managers on one log, each with its own resource managers.
 
 import Foundation
-import LogStore
+import Synchronization
 import Testing
+@testable import LogStore
 @testable import TransactionManager
 
 @Suite struct SharedLogTests {
@@ -85,5 +86,67 @@ import Testing
         expectLogError(.alreadyExists) { _ = try TransactionManager.open(log: log) }
         try successor.close()
         try TransactionManager.open(log: log).close()
+    }
+
+    /// Two TMs of one log checkpointing at once on a full log (fifteenth review): each checkpoint's
+    /// restart area found the log full and called the tail-pinned handlers on its own thread, holding its
+    /// TM's checkpoint lock; the other TM's handler checkpointed, and waited for that TM's checkpoint
+    /// lock, held by the other thread, which waited for this one's. Both hung for good. A checkpoint asked
+    /// for on a thread already writing another TM's checkpoint no longer waits for one in progress.
+    @Test(.hangGuard) func checkpointsOfTwoTMsOnAFullLogDoNotWaitForEachOther() async throws {
+        let dir = TMScratch("shared-full")
+        defer { dir.remove() }
+        let log = try LogStore.create(at: dir.path, options: TMScratch.options)
+        log.core.pinnersAheadDisabledForTesting = true
+        // Its base pins the tail, and its handler, called first (the lowest stream id), lets each of the
+        // two checkpoints' log-full paths go on to the TMs' handlers only once both have got that far.
+        let meeting = try log.createStream("meeting")
+        try meeting.append([1])
+        var options = TransactionManagerOptions()
+        options.checkpointRoom = 0  // the restart areas take free room: none is left
+        let tms = try ["ktm-1", "ktm-2"].map { name in
+            let tm = try TransactionManager.create(log: log, stream: name, options: options)
+            try tm.recover()
+            try log.openStream(name).onTailPinned(nil)  // until the log is full
+            return tm
+        }
+        let filler = try log.createStream("filler")
+        for size in [3000, 100, 0] {
+            while (try? filler.append([UInt8](repeating: 7, count: size))) != nil {}
+        }
+        // The TMs' own handlers again (as each TM registers it).
+        for (name, tm) in zip(["ktm-1", "ktm-2"], tms) { try log.openStream(name).onTailPinned { [tm] _ in _ = try? tm.checkpoint() } }
+        let arrived = Atomic<Int>(0)
+        let bothArrived = DispatchSemaphore(value: 0)
+        meeting.onTailPinned { _ in
+            let n = arrived.add(1, ordering: .sequentiallyConsistent).newValue
+            if n == 2 {
+                bothArrived.signal()
+                bothArrived.signal()
+            }
+            if n <= 2 { _ = bothArrived.wait(timeout: .now() + 30) }
+        }
+        let done = DispatchSemaphore(value: 0)
+        let results = Mutex<[String]>([])
+        for tm in tms {
+            Thread.detachNewThread {
+                do {
+                    try tm.checkpoint()
+                    results.withLock { $0.append("ok") }
+                } catch let e as LogError {
+                    results.withLock { $0.append(e.code.rawValue) }
+                } catch {
+                    results.withLock { $0.append("\(error)") }
+                }
+                done.signal()
+            }
+        }
+        let returned = await onOwnThread { (0..<2).allSatisfy { _ in done.wait(timeout: .now() + 60) == .success } }
+        // Not closed when they hang: the close would wait for their handler calls.
+        try #require(returned, "the two TMs' checkpoints waited for each other")
+        defer { try? log.close() }
+        #expect(arrived.load(ordering: .sequentiallyConsistent) >= 2)
+        // Each got as far as the log allows: a restart area (the other's checkpoint made room) or log-full.
+        #expect(results.withLock { $0 }.allSatisfy { $0 == "ok" || $0 == LogError.Code.logFull.rawValue })
     }
 }
