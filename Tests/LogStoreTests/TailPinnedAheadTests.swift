@@ -24,6 +24,17 @@ struct TailPinnedAheadTests {
         return (log, pinner)
     }
 
+    /// Appends to a `pinnedLog` of four containers until the pinner's handler, called ahead of the full
+    /// log, has signalled `entered`.
+    static func fillUntilCalledAhead(_ log: LogStore, entered: DispatchSemaphore) async throws {
+        while log.info().freeContainers * 4 >= 4 {
+            let lsn = try log.append(record)
+            try log.advanceBase(to: lsn)
+        }
+        let called = await onOwnThread { entered.wait(timeout: .now() + 60) == .success }
+        try #require(called, "the handler was not called ahead of a full log")
+    }
+
     /// A stream checkpoints (a large restart area moving its base to its last record) when asked by its
     /// tail-pinned handler, as a TM or a KV store does. The default stream appends and moves its own base
     /// at once, so only the checkpointing stream ever pins the tail. Called only from the append that
@@ -133,12 +144,7 @@ struct TailPinnedAheadTests {
         }
         let waiting = DispatchSemaphore(value: 0)
         log.core.closeWaitingForHandlersForTesting = { waiting.signal() }
-        while log.info().freeContainers * 4 >= 4 {
-            let lsn = try log.append(Self.record)
-            try log.advanceBase(to: lsn)
-        }
-        let called = await onOwnThread { entered.wait(timeout: .now() + 60) == .success }
-        try #require(called, "the handler was not called ahead of a full log")
+        try await Self.fillUntilCalledAhead(log, entered: entered)
         let closing = Task(executorPreference: OwnThreadExecutor()) { () throws -> Bool in
             try log.close()
             return finished.load(ordering: .sequentiallyConsistent)
@@ -193,12 +199,7 @@ struct TailPinnedAheadTests {
             handlerClosed.signal()
         }
         log.core.closeWaitingForHandlersForTesting = { closeWaiting.signal() }
-        while log.info().freeContainers * 4 >= 4 {
-            let lsn = try log.append(Self.record)
-            try log.advanceBase(to: lsn)
-        }
-        let called = await onOwnThread { entered.wait(timeout: .now() + 60) == .success }
-        try #require(called, "the handler was not called ahead of a full log")
+        try await Self.fillUntilCalledAhead(log, entered: entered)
         let closing = Task(executorPreference: OwnThreadExecutor()) { try log.close() }
         let returned = await onOwnThread { handlerClosed.wait(timeout: .now() + 60) == .success }
         // Not awaited when it hangs: the test fails instead of hanging with it.
