@@ -6,7 +6,7 @@ import LogStore
 import Glibc
 #endif
 
-/// Set on a thread while it writes a checkpoint of any TM of the process (see ``TransactionManager/checkpoint()``).
+/// Set on a thread while it writes a checkpoint of any TM of the process (see `checkpoint()`).
 private let writingCheckpointKey: pthread_key_t = {
     var key = pthread_key_t()
     pthread_key_create(&key, nil)
