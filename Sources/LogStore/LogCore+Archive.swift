@@ -7,11 +7,10 @@ extension LogCore {
     /// base, in log order, for a backup tool to copy.
     func archiveExtents() -> [ArchiveExtent] {
         lock.withLock {
-            let tails = state.cold.values.map(\.archiveTail).filter { $0 != .null } + (state.archiveTail != .null ? [state.archiveTail] : [])
             let base = logWideBaseLocked()
             let end = base == .null ? state.open.position : base
             let oldest = state.logicalToPhysical.keys.min() ?? end.container
-            let start = tails.min() ?? LSN(uncheckedContainer: oldest, blockOffset: UInt64(Format.containerDataStart), slot: 0)
+            let start = lowestArchiveTailLocked() ?? LSN(uncheckedContainer: oldest, blockOffset: UInt64(Format.containerDataStart), slot: 0)
             var extents: [ArchiveExtent] = []
             var logical = max(start.container, oldest)
             while logical <= end.container, let p = state.logicalToPhysical[logical], let c = state.containers[p] {

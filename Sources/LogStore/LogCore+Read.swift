@@ -37,10 +37,12 @@ extension LogCore {
     /// The record with exactly this LSN.
     func read(_ lsn: LSN) throws -> LogRecord {
         guard lsn.isValid else { throw LogError(.invalidArgument, "\(lsn) is not a record's LSN", lsn: lsn) }
-        let (base, last, closed) = lock.withLock { (state.baseLSN, state.lastLSN, state.closed) }
+        // Below the base, the records from the lowest archive tail on are kept until archived, and stay
+        // readable (CLFS: records between the archive tail and the base remain readable).
+        let (floor, last, closed) = lock.withLock { (lsn < state.baseLSN ? readFloorLocked() : state.baseLSN, state.lastLSN, state.closed) }
         if closed { throw LogError(.closed, "the log is closed") }
         guard lsn <= last else { throw LogError(.invalidArgument, "\(lsn) is beyond the end of the log (\(last))", lsn: lsn) }
-        guard lsn >= base else { throw LogError(.notFound, "\(lsn) is below the log's base \(base)", lsn: lsn) }
+        guard lsn >= floor else { throw LogError(.notFound, "\(lsn) is below the log's base and every archive tail (\(floor))", lsn: lsn) }
         let (block, _) = try block(at: lsn.blockLSN, absentIsCorrupt: false)
         guard let block, Int(lsn.slot) < block.slots.count else {
             throw LogError(.notFound, "no record at \(lsn)", lsn: lsn)

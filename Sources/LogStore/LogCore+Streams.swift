@@ -261,11 +261,24 @@ extension LogCore {
         if let oldest = state.logicalToPhysical.keys.min(), lsn.container < oldest {
             throw LogError(.invalidArgument, "archive tail \(lsn) is below the oldest container the log holds (\(oldest))", lsn: lsn)
         }
-        let tails = state.cold.values.map(\.archiveTail) + [state.archiveTail]
-        let lowest = ([state.baseLSN, logWideBaseLocked()] + tails).filter { $0 != .null }.min()
+        let lowest = [readFloorLocked(), logWideBaseLocked()].filter { $0 != .null }.min()
         if let lowest, lsn < lowest {
             throw LogError(.invalidArgument, "archive tail \(lsn) is below the log's base and every archive tail (\(lowest))", lsn: lsn)
         }
+    }
+
+    /// The lowest archive tail set (of a stream or of the log), or nil when none is.
+    func lowestArchiveTailLocked() -> LSN? {
+        var lowest = state.archiveTail == .null ? nil : state.archiveTail
+        for c in state.cold.values where c.archiveTail != .null && c.archiveTail < lowest ?? .invalid { lowest = c.archiveTail }
+        return lowest
+    }
+
+    /// The lowest LSN the log keeps readable: its base, or the lowest archive tail below it (records from
+    /// there on are kept until archived). Null when neither is set.
+    func readFloorLocked() -> LSN {
+        guard let tail = lowestArchiveTailLocked() else { return state.baseLSN }
+        return state.baseLSN == .null ? tail : min(state.baseLSN, tail)
     }
 
     /// `updateMeta`, entering the failed state when the base file could not be written or synced.

@@ -385,8 +385,9 @@ public final class LogStore: Sendable {
 
     /// The record at exactly `lsn`.
     ///
-    /// - Throws: `notFound` for an LSN below the base or one that names no record (no block starts
-    ///   there, or the block has fewer records); `corrupt` for a damaged block, also one whose header is
+    /// - Throws: `notFound` for an LSN below the base and below every archive tail (the records from the
+    ///   lowest archive tail on are kept until archived, and stay readable), or one that names no record
+    ///   (no block starts there, or the block has fewer records); `corrupt` for a damaged block, also one whose header is
     ///   gone where the blocks before it say a block starts; `invalidArgument` beyond the end; `closed`.
     public func read(_ lsn: LSN) throws -> LogRecord { try core.read(lsn) }
 
@@ -544,7 +545,8 @@ public final class LogStore: Sendable {
     public func setPolicy(_ policy: LogPolicy) throws { try core.setPolicy(policy) }
 
     /// Sets the log-wide archive tail (null: the log is not archived): records from it on are kept until
-    /// archived. Only durable records can be archived, and only records the log still holds: the tail
+    /// archived, and stay readable once the bases have passed them (``read(_:)``, the chains, cursors
+    /// started there), as CLFS keeps the records between the archive tail and the base readable. Only durable records can be archived, and only records the log still holds: the tail
     /// must be a record's LSN (of any stream) in the log's active region, CLFS's
     /// [min(base, archive tails), last].
     ///

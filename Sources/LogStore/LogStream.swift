@@ -79,7 +79,8 @@ public final class LogStream: Sendable {
     }
 
     /// This stream's records in LSN order from `lsn` (default: the stream's base). An `lsn` at or above
-    /// the log's base must be a record's LSN (of any stream), as for ``LogStore/records(from:)``.
+    /// the log's base, or at or above an archive tail below it, must be a record's LSN (of any stream), as
+    /// for ``LogStore/records(from:)``; one below both starts the cursor at the log's base.
     public func records(from lsn: LSN = .null) throws -> LogCursor {
         try core.checkOpen()
         let info = try core.streamInfo(id)  // notFound once the stream is deleted
@@ -88,8 +89,9 @@ public final class LogStream: Sendable {
             guard info.baseLSN != .null else { return LogCursor(core: core, from: core.lock.withLock { core.state.open.position }, stream: id) }
             start = info.baseLSN
         }
-        let base = core.lock.withLock { core.state.baseLSN }
-        if start < base {
+        // Records below the log's base are readable down to the lowest archive tail (kept until archived).
+        let (base, floor) = core.lock.withLock { (core.state.baseLSN, core.readFloorLocked()) }
+        if start < floor {
             start = base
         } else if lsn != .null {
             // A position that names no block would make the cursor report the block there damaged.
@@ -114,7 +116,9 @@ public final class LogStream: Sendable {
     ///   stream.
     public func advanceBase(to lsn: LSN) throws { try core.advanceBase(stream: id, to: lsn) }
 
-    /// Sets this stream's archive tail: records from it on are kept until archived (null: not archived).
+    /// Sets this stream's archive tail: records from it on are kept until archived (null: not archived),
+    /// and stay readable (``read(_:)``, the chains, cursors started there) when the bases have passed
+    /// them, as CLFS keeps the records between the archive tail and the base readable.
     /// Only durable records can be archived: an LSN beyond the durable LSN is `invalidArgument` (flush
     /// first). The tail is a position in the whole log, as for ``LogStore/setArchiveTail(_:)``: a
     /// record's LSN (of any stream) at or above the log's base or the lowest archive tail, else
