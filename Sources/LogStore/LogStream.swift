@@ -91,7 +91,7 @@ public final class LogStream: Sendable {
         }
         // Records below the log's base are readable down to the lowest archive tail (kept until archived).
         let (base, floor) = core.lock.withLock { (core.state.baseLSN, core.readFloorLocked()) }
-        if start < floor {
+        if base != .null, start < floor {
             start = base
         } else if lsn != .null {
             // A position that names no block would make the cursor report the block there damaged.

@@ -282,4 +282,53 @@ struct StreamClfsSemanticsTests {
         #expect(try c.next()?.lsn == lsn)
         try again.close()
     }
+
+    @Test("a stream's reader that moves its base as it reads gets every record in order while another stream fills and recycles containers")
+    func readerWhileAnotherStreamRecycles() async throws {
+        let dir = StreamTestDirectory()
+        let log = try Self.tinyLog(dir)
+        let mine = try log.createStream("mine")
+        let other = try log.createStream("other")
+        let count = 3000
+        let producer = Thread {
+            var i = 0
+            var otherLast = LSN.null
+            while i < count {
+                do {
+                    otherLast = try other.append(Self.filler)
+                    try mine.append(streamPayload("mine", i))
+                    i += 1
+                    if i % 20 == 0, otherLast != .null {
+                        try other.flush(upTo: otherLast)
+                        try other.advanceBase(to: otherLast)
+                    }
+                } catch let e as LogError where e.code == .logFull {
+                    usleep(500)  // the reader has not moved its base yet
+                } catch {
+                    return
+                }
+            }
+        }
+        producer.start()
+        let read: [[UInt8]] = try await onOwnThread {
+            var out: [[UInt8]] = []
+            var cursor = try mine.records()
+            var idle = 0  // bounded: a minute or more without a new record ends the wait
+            while out.count < count, idle < 1_000_000 {
+                guard let r = try cursor.next() else {
+                    idle += 1
+                    usleep(50)
+                    continue
+                }
+                idle = 0
+                out.append(r.data)
+                if out.count % 10 == 0 { try mine.advanceBase(to: r.lsn) }
+            }
+            return out
+        }
+        #expect(read.count == count)
+        #expect(read == (0..<count).map { streamPayload("mine", $0) })
+        #expect(log.info().containers.map(\.logicalID).max() ?? 0 > 4, "the other stream recycled containers")
+        try log.close()
+    }
 }
