@@ -88,6 +88,14 @@ extension LogCore {
         if state.open.count == Format.maxRecordsPerBlock || state.open.used + footprint > state.open.capacity {
             guard try makeRoomLocked(footprint: footprint) else { return nil }
         }
+        var previous = previous
+        // A restart record links to the stream's restart record appended just before it, decided under the
+        // same hold of the lock: taken when writeRestartArea began, restart areas written at once from
+        // several threads each linked to the one in force then, and the chain skipped all but one of them.
+        if type == .restart, let cold = state.cold[stream] {
+            let before = max(cold.restartAppended, cold.restart)
+            previous = before == .null ? .invalid : before
+        }
         var o = state.open
         let at = o.used
         RecordHeader(length: UInt32(data.count), type: type, stream: stream, previous: previous, undoNext: undoNext)
@@ -110,6 +118,7 @@ extension LogCore {
         if let covered = restartCovering, state.hot[i].last == .null || state.hot[i].last <= covered {
             state.cold[stream]?.restartCoversAllBelow = lsn
         }
+        if type == .restart { state.cold[stream]?.restartAppended = lsn }
         state.hot[i].last = lsn
         if state.hot[i].base == .null { state.hot[i].base = lsn }
         if useReservation {

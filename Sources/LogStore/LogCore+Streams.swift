@@ -300,7 +300,7 @@ extension LogCore {
     func writeRestartArea(
         stream: UInt16, _ data: UnsafeRawBufferPointer, newBase: LSN?, coveredThrough: LSN? = nil, useReservation: Bool
     ) throws -> LSN {
-        let (previous, base): (LSN, LSN) = try lock.withLock {
+        let base: LSN = try lock.withLock {
             guard let info = streamInfoLocked(stream) else { throw LogError(.notFound, "stream \(stream) was deleted") }
             if let newBase {
                 guard newBase.isValid, info.baseLSN == .null || newBase >= info.baseLSN, newBase <= state.lastLSN else {
@@ -312,13 +312,15 @@ extension LogCore {
                     throw LogError(.invalidArgument, "covered-through \(coveredThrough) must be null or at most the last LSN", lsn: coveredThrough)
                 }
             }
-            return (info.restartLSN == .null ? .invalid : info.restartLSN, info.baseLSN)
+            return info.baseLSN
         }
         if let newBase { try checkNamesRecord(newBase, "new base") }
         // One at or below the base never becomes the base: it need not name a record still there.
         if let coveredThrough, coveredThrough != .null, coveredThrough > base { try checkNamesRecord(coveredThrough, "covered-through LSN") }
+        beforeRestartAppendedForTesting?()
+        // The previous-LSN link (the stream's restart record before this one) is set as the record goes in.
         let lsn = try append(
-            data, type: .restart, stream: stream, previous: previous, undoNext: .invalid, useReservation: useReservation,
+            data, type: .restart, stream: stream, previous: .invalid, undoNext: .invalid, useReservation: useReservation,
             restartCovering: coveredThrough)
         try flush(upTo: lsn)
         // What this call put in force, and what it replaced: taken back if the base file is not written.

@@ -170,6 +170,8 @@ final class LogCore: @unchecked Sendable {
     /// Tests only: called by auto-grow once it has prepared its containers' files, before the base file
     /// names them.
     var beforeGrowthNamedForTesting: (@Sendable () -> Void)?
+    /// Tests only: called by `writeRestartArea` after its checks, before it appends the restart record.
+    var beforeRestartAppendedForTesting: (@Sendable () -> Void)?
     /// Tests only: called by an append (or a reservation) after the log-full path returned (it made room),
     /// before the retry.
     var afterLogFullHandledForTesting: (@Sendable () -> Void)?

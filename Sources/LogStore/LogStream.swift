@@ -164,7 +164,11 @@ public final class LogStream: Sendable {
     }
 
     /// The restart area written before `restart` (an LSN returned by ``readRestartArea()`` or by this
-    /// method), or nil at the start of the chain.
+    /// method), or nil at the start of the chain. A restart record's previous-LSN link names the stream's
+    /// restart record appended just before it (in this open, else the one in force at open), so restart
+    /// areas written at once from several threads all stay on the chain, in LSN order, as CLFS chains
+    /// every restart record. The chain also ends (nil) at one no longer held: below the log's base and
+    /// every archive tail.
     public func previousRestartArea(before restart: LSN) throws -> LogRecord? {
         let r = try read(restart)
         guard r.type == .restart else { throw LogError(.invalidArgument, "\(restart) is not a restart record", lsn: restart) }

@@ -20,6 +20,9 @@ struct StreamCold {
     var name: String
     var archiveTail: LSN = .null
     var restart: LSN = .null
+    /// The stream's newest restart record appended in this open (null: none yet). The next restart
+    /// record links to it (or, before the first, to `restart`), decided as it goes in.
+    var restartAppended: LSN = .null
     /// The last restart record appended with `restartCovering` where no record of the stream lay between
     /// the LSN it covers and itself: the base may move to it (see `writeRestartArea`).
     var restartCoversAllBelow: LSN = .null

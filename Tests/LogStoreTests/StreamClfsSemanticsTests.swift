@@ -331,4 +331,40 @@ struct StreamClfsSemanticsTests {
         #expect(log.info().containers.map(\.logicalID).max() ?? 0 > 4, "the other stream recycled containers")
         try log.close()
     }
+
+    /// A restart record's previous-LSN link was the restart area in force when `writeRestartArea` began:
+    /// one written by another thread meanwhile (appended between that and this record) was skipped by
+    /// the chain, which CLFS keeps through every restart record of the stream.
+    @Test("restart areas written at once: the chain holds every one of them, in LSN order")
+    func concurrentRestartAreasAllChain() throws {
+        let dir = StreamTestDirectory()
+        let log = try Self.tinyLog(dir)
+        let s = try log.createStream("ckpt")
+        let first = try s.writeRestartArea(Array("first".utf8))
+        // Another writer's restart area goes in after this call's checks and before its record.
+        let inner = LockedBox<LSN?>(nil)
+        log.core.beforeRestartAppendedForTesting = {
+            guard inner.snapshot == nil else { return }
+            inner.withLock { $0 = .null }
+            let lsn = try? s.writeRestartArea(Array("inner".utf8))
+            inner.withLock { $0 = lsn }
+        }
+        let outer = try s.writeRestartArea(Array("outer".utf8))
+        log.core.beforeRestartAppendedForTesting = nil
+        let between = try #require(inner.snapshot ?? nil)
+        #expect(first < between && between < outer)
+        var walked: [LSN] = []
+        var at = try s.readRestartArea()
+        while let r = at {
+            walked.append(r.lsn)
+            at = try s.previousRestartArea(before: r.lsn)
+        }
+        #expect(walked == [outer, between, first])
+        // The next one, after a reopen, links to the one in force.
+        try log.close()
+        let again = try LogStore.open(at: dir.path)
+        let r = try again.openStream("ckpt").writeRestartArea(Array("after".utf8))
+        #expect(try again.openStream("ckpt").previousRestartArea(before: r)?.lsn == outer)
+        try again.close()
+    }
 }
