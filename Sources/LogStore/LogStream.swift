@@ -100,10 +100,14 @@ public final class LogStream: Sendable {
         return LogCursor(core: core, from: start, stream: id)
     }
 
-    /// This stream's records along the previous-LSN chain, starting with `lsn`.
+    /// This stream's records along the previous-LSN chain, starting with `lsn`. A link to another
+    /// stream's record is `notFound` there (``LogStore/previousChain(from:)`` follows it), as is one below
+    /// the log's base and every archive tail (its records may be recycled): the chain never returns
+    /// another container cycle's record.
     public func previousChain(from lsn: LSN) -> LogChain { LogChain(read: read, upcoming: lsn, link: \.previous) }
 
-    /// This stream's records along the undo-next chain, starting with `lsn`.
+    /// This stream's records along the undo-next chain, starting with `lsn`; its links are checked as
+    /// ``previousChain(from:)``'s are.
     public func undoNextChain(from lsn: LSN) -> LogChain { LogChain(read: read, upcoming: lsn, link: \.undoNext) }
 
     // MARK: Base, archive tail, restart areas
