@@ -150,7 +150,7 @@ extension LogCore {
     /// count, as for the minimum, so the directory may hold those files beside the maximum until then.
     /// Counted, a log at its maximum with one pending delete said `logFull` where, once the removal
     /// completed, it was below the maximum.
-    private func policyRoomLocked() -> Int {
+    func policyRoomLocked() -> Int {
         let p = state.policy
         guard p.autoGrow else { return 0 }
         let kept = keptContainerCountLocked()

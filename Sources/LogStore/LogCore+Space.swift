@@ -78,6 +78,9 @@ extension LogCore {
             let (shortage, generation): (String?, UInt64) = try lock.withLock {
                 try checkUsable()
                 guard streamInfoLocked(stream) != nil else { throw LogError(.notFound, "stream \(stream) was deleted") }
+                // Refused before the log-full path: growing the log could not make room, and auto-grow
+                // took it to the policy's maximum (for good) before the reservation was refused anyway.
+                if let never = reservationNeverFitsLocked(cost: cost) { throw LogError(.logFull, never) }
                 if let shortage = reservationShortageLocked(cost: cost, largestCost: largest) { return (shortage, state.spaceGeneration) }
                 state.maxReservedCost = max(state.maxReservedCost, largest)
                 state.reservedTotal += cost
@@ -100,6 +103,15 @@ extension LogCore {
             }
             afterLogFullHandledForTesting?()
         }
+    }
+
+    /// Why a reservation costing `cost` can never be granted, or nil: on top of what is reserved it would
+    /// hold more than all but one container even of the log grown as far as its policy allows (the check
+    /// `reservationShortageLocked` makes, at the largest size auto-grow can reach).
+    private func reservationNeverFitsLocked(cost: Int) -> String? {
+        let most = min(keptContainerCountLocked() + policyRoomLocked(), Format.maxContainerCount)
+        guard state.reservedTotal + cost > (most - 1) * containerDataBytes else { return nil }
+        return "reserving \(cost) bytes would pin the log: reservations would hold more than all but one container, also of the \(most) the policy lets the log grow to (\(state.reservedTotal) bytes already reserved)"
     }
 
     /// Why a reservation costing `cost` (its largest record `largestCost`) cannot be granted now, or nil.

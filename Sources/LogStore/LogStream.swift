@@ -199,7 +199,8 @@ public final class LogStream: Sendable {
     /// - Throws: `invalidArgument` for no sizes or a size outside 0...``LogStore/maxRecordSize``;
     ///   `logFull` when, after that, the free space cannot hold them on top of what is already reserved,
     ///   or all reservations together would hold more than all but one of the log's containers (those
-    ///   pending delete do not count): that would pin the log;
+    ///   pending delete do not count): that would pin the log (refused at once, without growing the
+    ///   log, when it would even of the log grown to its policy's maximum);
     ///   `readOnly` for a log opened read-only; `notFound` for a deleted stream; `failed`; `closed`.
     public func reserve(recordSizes: [Int]) throws { try core.reserve(stream: id, sizes: recordSizes) }
 

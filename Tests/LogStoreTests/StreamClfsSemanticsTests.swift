@@ -367,4 +367,27 @@ struct StreamClfsSemanticsTests {
         #expect(try again.openStream("ckpt").previousRestartArea(before: r)?.lsn == outer)
         try again.close()
     }
+
+    /// A reservation more than the log could hold even grown to its policy's maximum went through the
+    /// log-full path: auto-grow took the log to that maximum (for good, with auto-shrink off), and the
+    /// reservation was refused anyway.
+    @Test("a reservation the log could not hold even at its policy's maximum is logFull at once, without growing the log")
+    func reservationBeyondThePolicyMaximum() throws {
+        let dir = StreamTestDirectory()
+        let log = try LogStore.create(at: dir.path, options: streamTestOptions(containers: 2, codec: .none))
+        var policy = LogPolicy()
+        policy.autoGrow = true
+        policy.maxContainers = 6
+        policy.growthIncrement = 1
+        try log.setPolicy(policy)
+        let s = try log.createStream("s")
+        // About 3 MiB: more than five 512 KiB containers.
+        expectLogError(.logFull) { try s.reserve(recordSizes: [Int](repeating: 200_000, count: 16)) }
+        #expect(log.info().containers.count == 2)
+        #expect(log.info().reservedBytes == 0)
+        // One that fits the grown log still grows it.
+        try s.reserve(recordSizes: [Int](repeating: 200_000, count: 8))
+        #expect(log.info().containers.count > 2)
+        try log.close()
+    }
 }
