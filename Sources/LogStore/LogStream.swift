@@ -162,6 +162,11 @@ public final class LogStream: Sendable {
     }
 
     /// The latest restart area, or nil if none was written.
+    ///
+    /// - Throws: `notFound` once the bases have moved past it (with ``advanceBase(to:)``) and it is below
+    ///   the log's base and every archive tail: its records may be recycled; a restart area meant to be
+    ///   read back keeps the stream's base at or below it (``writeRestartArea(_:coveredThrough:usingReservation:)``
+    ///   moves it no further).
     public func readRestartArea() throws -> LogRecord? {
         let lsn = try core.streamInfo(id).restartLSN
         return lsn == .null ? nil : try read(lsn)

@@ -181,6 +181,12 @@ struct StreamClfsSemanticsTests {
         #expect(log.info().baseLSN == b1)
         try b.advanceBase(to: a2)
         #expect(log.info().baseLSN == a2)
+        // A restart area every base has passed is gone, as a data record is.
+        let restart = try idle.writeRestartArea([4])
+        let after = try idle.append([5])
+        for s in [a, b, idle] { try s.advanceBase(to: after) }
+        expectLogError(.notFound) { _ = try idle.readRestartArea() }
+        #expect(try idle.info().restartLSN == restart)
         try log.close()
     }
 
