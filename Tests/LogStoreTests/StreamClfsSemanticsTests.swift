@@ -16,6 +16,24 @@ struct StreamClfsSemanticsTests {
 
     static let filler = [UInt8](repeating: 0x5A, count: 3000)
 
+    /// Appends filler records to `writer` until the log reaches logical container `container`, moving the
+    /// bases of `streams` along at each new container (a base may be any stream's record) and to the last
+    /// filler record at the end, so the containers behind are recycled. Returns that last record.
+    @discardableResult
+    static func fill(_ log: LogStore, by writer: LogStream, until container: UInt32, moving streams: [LogStream]) throws -> LSN {
+        var last = LSN.null
+        func moveBases() throws {
+            try writer.flush(upTo: last)
+            for s in streams { try s.advanceBase(to: last) }
+        }
+        while log.lastLSN.container < container {
+            last = try writer.append(filler)
+            if last.slot == 0, last.blockOffset == 4096 { try moveBases() }
+        }
+        try moveBases()
+        return last
+    }
+
     @Test("an undo-next chain spanning containers ends at its invalid link; a null link ends it too")
     func undoNextAcrossContainers() throws {
         let dir = StreamTestDirectory()
@@ -52,16 +70,7 @@ struct StreamClfsSemanticsTests {
         let old = try undo.append(Array("old".utf8))
         try undo.flush(upTo: old)
         // Fill past several containers, moving both bases, so the old record's container is recycled.
-        // Both bases follow the filler (a base may be any stream's record), so containers recycle.
-        var last = LSN.null
-        while log.lastLSN.container < old.container + 4 {
-            last = try other.append(Self.filler)
-            if last.slot == 0, last.blockOffset == 4096 {
-                try other.flush(upTo: last)
-                try other.advanceBase(to: last)
-                try undo.advanceBase(to: last)
-            }
-        }
+        try Self.fill(log, by: other, until: old.container + 4, moving: [other, undo])
         let head = try undo.append(Array("new".utf8), undoNext: old)
         try undo.flush(upTo: head)
         #expect(!log.info().containers.contains { $0.logicalID == old.container })
@@ -144,16 +153,7 @@ struct StreamClfsSemanticsTests {
         // The bases move past the older restart areas and their containers are recycled: the chain ends
         // at the first one gone.
         let a = try again.openStream("a")
-        var last = LSN.null
-        while again.lastLSN.container < 5 {
-            last = try a.append(Self.filler)
-            if last.slot == 0, last.blockOffset == 4096 {
-                try a.flush(upTo: last)
-                for name in names { try again.openStream(name).advanceBase(to: last) }
-            }
-        }
-        try a.flush(upTo: last)
-        for name in names { try again.openStream(name).advanceBase(to: last) }
+        let last = try Self.fill(again, by: a, until: 5, moving: names.map { try again.openStream($0) })
         #expect(!again.info().containers.contains { $0.logicalID == 1 })
         let newest = try a.writeRestartArea(Array("a late".utf8), newBase: last)
         #expect(try walk(a) == [newest])
