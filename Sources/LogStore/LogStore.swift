@@ -340,6 +340,11 @@ public final class LogStore: Sendable {
     /// Records below this LSN are no longer needed and may be recycled.
     public var baseLSN: LSN { core.lock.withLock { core.state.baseLSN } }
 
+    /// The lowest LSN the log keeps readable: ``baseLSN``, or the lowest archive tail below it (records
+    /// from an archive tail on are kept until archived, and ``read(_:)``, the chains and cursors reach
+    /// them). Null when neither is set.
+    public var oldestReadableLSN: LSN { core.lock.withLock { core.readFloorLocked() } }
+
     /// The largest record this log accepts.
     public var maxRecordSize: Int { core.maxRecordSize }
 

@@ -375,6 +375,34 @@ struct DumpToolTests {
         try log.close()
     }
 
+    /// The base moves past the dump's resume point while an archive tail keeps the records from there on
+    /// (readable, as CLFS keeps the records between the archive tail and the base): the dump goes on and
+    /// prints every record after it. It used to compare the resume point with the base alone, say the
+    /// records after it were recycled, and exit 3.
+    @Test("--follow whose resume point the base passed, kept by an archive tail: the dump goes on")
+    func followResumePointKeptByArchiveTail() async throws {
+        let (dir, log, lsns) = try await Self.followLog("dump-follow-archived", records: 5)
+        defer { LogTestKit.remove(dir) }
+        let last = try #require(lsns.last)
+        try log.setArchiveTail(try #require(lsns.first))
+        let other = try log.createStream("other")
+        let child = try Child(["dump", dir, "--follow", "--interval", "0.01", "--limit", "25"], scratch: dir)
+        try await child.wait(until: { child.lines.count >= 5 })
+        kill(child.process.processIdentifier, SIGSTOP)
+        try await child.waitUntilStopped()
+        var more: [LSN] = []
+        for i in 0..<20 { more.append(try other.append(LogTestKit.textPayload(100 + i, length: 300))) }
+        try await log.flush()
+        let end = try #require(more.last)
+        try other.advanceBase(to: end)
+        try log.advanceBase(to: end)
+        #expect(log.baseLSN > last && log.oldestReadableLSN == lsns.first)
+        kill(child.process.processIdentifier, SIGCONT)
+        #expect(try await child.exit() == 0, "\(child.stderr)")
+        #expect(child.lines.map { $0.split(separator: "\t").first.map(String.init) } == (lsns + more).map(\.description), "\(child.stderr)")
+        try log.close()
+    }
+
     /// A dump of a quiet stream on a log that other streams keep recycling: it read to the end of the log
     /// before the base moved, so nothing of its stream was missed, and it goes on (it used to resume from
     /// the stream's last record, by then below the base, and exit 3).

@@ -202,9 +202,11 @@ struct DumpCommand: ParsableCommand {
         try verifyReopened(log, epoch: info.epoch, &p)
         if p.verify == nil { p.epoch = info.epoch }
         if let last = p.resume {
-            // A stream's cursor starts at the log's base when asked for an LSN below it: check here, or
-            // records recycled before they were read would go unnoticed.
-            if last < log.baseLSN { throw resumeLost(LogError(.notFound, "\(last) is below the log's base \(log.baseLSN)"), after: last, log: log) }
+            // A stream's cursor starts at the log's base when asked for an LSN below what the log keeps
+            // readable (its base, or an archive tail below it): check here, or records recycled before they
+            // were read would go unnoticed.
+            let floor = log.oldestReadableLSN
+            if last < floor { throw resumeLost(LogError(.notFound, "\(last) is below the log's base \(log.baseLSN)"), after: last, log: log) }
             // This open has not seen as far as the last one (it caught the end mid-write, or the check above
             // waits for it): nothing new yet.
             if last > log.lastLSN { return }
@@ -293,7 +295,7 @@ struct DumpCommand: ParsableCommand {
                 opening: true)
         }
         if expected.lsn > log.lastLSN { throw lost("a writer that opened the log since recovered it only to \(log.lastLSN)") }
-        if expected.lsn >= log.baseLSN, (try? log.read(expected.lsn)) != expected {
+        if expected.lsn >= log.oldestReadableLSN, (try? log.read(expected.lsn)) != expected {
             throw lost("a writer that opened the log since recovered less and wrote other records there")
         }
         if newWriter { p.resume = expected.lsn }
@@ -329,7 +331,7 @@ struct DumpCommand: ParsableCommand {
     /// records after it were read, or the stream was deleted. Records may have been missed: exit 3.
     private func resumeLost(_ e: LogError, after last: LSN, log: LogStore) -> ExitCode {
         fflush(nil)
-        let why = last < log.baseLSN
+        let why = last < log.oldestReadableLSN
             ? "the log's base moved to \(log.baseLSN), past where the dump had read to (\(last)): the records after it were recycled before the dump read them"
             : escaped(e.description)
         FileHandle.standardError.write(Data("txlog: not-found: dump --follow cannot go on after \(last): \(why)\n".utf8))
