@@ -341,9 +341,12 @@ extension LogCore {
         if case .freeContainer = need { floorStopped = false } else { floorStopped = true }
         let reservedNote = floorStopped && reserved > 0 ? "; \(reserved) bytes of the free space are reserved (release reservations)" : ""
         let names = pinners.map(\.label)
+        let pinning = names.isEmpty
+            ? "no stream pins the tail (add containers)"
+            : names.joined(separator: ", ") + (names.count == 1 ? " pins" : " pin") + " the tail and must advance to \(target) (or add containers)"
         throw LogError(
             .logFull,
-            "the log is full: \(names.isEmpty ? "no stream" : names.joined(separator: ", ")) pin the tail and must advance to \(target) (or add containers)\(reservedNote)\(growth)",
+            "the log is full: \(pinning)\(reservedNote)\(growth)",
             errno: progress.growthFailure?.errno)
     }
 
