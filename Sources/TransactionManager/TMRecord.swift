@@ -219,8 +219,17 @@ enum TMRecord: Equatable, Sendable {
             let record: TMRecord
             switch kind {
             case .rmRegistered: record = .rmRegistered(try r.rm())
-            case .prepared: record = .prepared(try r.transaction(withAcks: false))
-            case .outcome: record = .outcome(try r.transaction(withAcks: false))
+            case .prepared:
+                // Written only before the decision: a decided one would, replayed, decide the transaction
+                // (docs/format/tm-records.md, "Transaction").
+                let t = try r.transaction(withAcks: false)
+                guard t.outcome == .undetermined else { throw LogError(.corrupt, "tm record: prepared record with outcome \(t.outcome)") }
+                record = .prepared(t)
+            case .outcome:
+                // Written only with the decision: an undetermined one would, replayed, undo it.
+                let t = try r.transaction(withAcks: false)
+                guard t.outcome != .undetermined else { throw LogError(.corrupt, "tm record: outcome record with no outcome") }
+                record = .outcome(t)
             case .end: record = .end(try r.guid())
             case .forced:
                 let f = try r.forced(lsn: .null)

@@ -142,6 +142,25 @@ import Testing
         #expect(Self.decodeError(b)?.code == .corrupt)
     }
 
+    /// No writer emits an `outcome` record without an outcome, nor a `prepared` record with one: replayed,
+    /// the first would un-decide a transaction, the second decide one that was only prepared.
+    @Test func outcomeAndPreparedRecordsWithTheWrongOutcomeAreCorrupt() {
+        // Outcome byte at 32 in both (docs/format/tm-records.md).
+        var b = TMSample.outcomeRecord.encode(clock: 1)
+        b[32] = 0
+        #expect(Self.decodeError(b)?.code == .corrupt, "outcome record, outcome 0")
+        b[32] = 2
+        #expect(Self.decodeError(b) == nil, "outcome record, aborted")
+        let prepared = TMRecord.prepared(
+            LoggedTransaction(id: TMSample.tx, outcome: .undetermined, superior: true, description: "", enlistments: []))
+        b = prepared.encode(clock: 1)
+        #expect(Self.decodeError(b) == nil)
+        for outcome: UInt8 in [1, 2] {
+            b[32] = outcome
+            #expect(Self.decodeError(b)?.code == .corrupt, "prepared record, outcome \(outcome)")
+        }
+    }
+
     @Test func countsLargerThanTheRemainingBytesAreCorrupt() {
         // Checkpoint: rm count at 48, transaction count right after the empty RM list (52).
         // Audit count right after the empty transaction list (56).
