@@ -31,9 +31,8 @@ extension TransactionManager {
         guard slice > 0 else {
             throw LogError(.invalidArgument, "the log's maximum record size (\(maxRecordSize) bytes) cannot hold a checkpoint part")
         }
-        let (quotient, remainder) = encoded.count.quotientAndRemainder(dividingBy: slice)
-        let count = quotient + (remainder > 0 ? 1 : 0)
-        let indexSize = TMRecord.indexOverhead + 8 * count
+        let indexSize = restartRecordSize(checkpointSize: encoded.count, maxRecordSize: maxRecordSize)
+        let count = (indexSize - TMRecord.indexOverhead) / 8
         guard indexSize <= maxRecordSize, count <= Int(UInt32.max) else {
             throw LogError(
                 .invalidArgument,
@@ -48,6 +47,15 @@ extension TransactionManager {
         }
         let index = TMCheckpointIndex(tm: tm, totalLength: UInt64(encoded.count), crc: CRC32C.checksum(encoded), parts: parts)
         return try restartArea(TMRecord.checkpointIndex(index).encode(clock: clock))
+    }
+
+    /// Bytes of the restart record a checkpoint of `checkpointSize` encoded bytes is written with: itself
+    /// when it fits in one record, else the index of its parts.
+    static func restartRecordSize(checkpointSize: Int, maxRecordSize: Int) -> Int {
+        let slice = maxRecordSize - TMRecord.partOverhead
+        guard checkpointSize > maxRecordSize, slice > 0 else { return checkpointSize }
+        let (quotient, remainder) = checkpointSize.quotientAndRemainder(dividingBy: slice)
+        return TMRecord.indexOverhead + 8 * (quotient + (remainder > 0 ? 1 : 0))
     }
 
     /// The checkpoint a restart record holds, directly or through the parts its index names. `read`

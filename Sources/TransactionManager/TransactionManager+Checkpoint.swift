@@ -55,7 +55,7 @@ extension TransactionManager {
         // `close()`'s final checkpoint.)
         reserveRestartRoom()
         defer { reserveRestartRoom() }
-        let (cp, c, room): (TMCheckpoint, UInt64, Int) = try lock.withLock {
+        let (cp, c, heldRoom): (TMCheckpoint, UInt64, Int) = try lock.withLock {
             checkpointScheduled = false
             if state == .failed { throw failure ?? LogError(.failed, "the transaction manager's log failed") }
             if transactionsDetached { throw LogError(.closed, "the transaction manager is closed") }
@@ -80,23 +80,44 @@ extension TransactionManager {
             let cp = TMCheckpoint(
                 tm: id, coveredThrough: covered, clock: clock, rms: loggedRMs.values.sorted { $0.id < $1.id }, transactions: txs,
                 forcedOutcomes: audit.retained.filter { $0.lsn <= covered })
-            return (cp, clock, restartRoom)
+            // The checkpoint holds the room from here: a stop meanwhile does not give it back under it.
+            return (cp, clock, takeRestartRoomLocked())
         }
+        afterCheckpointSnapshotForTesting?()
         let bytes = TMRecord.checkpoint(cp).encode(clock: c)
+        let maxRecordSize = log?.maxRecordSize ?? bytes.count
+        let restartSize = Self.restartRecordSize(checkpointSize: bytes.count, maxRecordSize: maxRecordSize)
+        var room = heldRoom
+        let stopped = lock.withLock { () -> Bool in
+            // The next room is sized from this restart record (TransactionManager+RestartRoom.swift).
+            lastRestartSize = restartSize
+            return transactionsDetached
+        }
+        // Stopped (terminate, the log closed under it) since the snapshot: it writes nothing any more. Its
+        // room went back with the stop, the checkpoint's write then refused (`invalid-argument`, "no
+        // reservation").
+        if stopped {
+            returnRestartRoom(room)
+            throw LogError(.closed, "the transaction manager is closed")
+        }
+        // Outgrown: the room goes back before the plain append, which may need the bytes it held.
+        if room > 0, restartSize > room {
+            try? stream.release(recordSizes: [room])
+            room = 0
+        }
         do {
             // The base moves past `coveredThrough` to the restart record itself when no TM record came
             // after it: an idle TM then holds nothing older than its restart area (its base used to stay on
             // the previous one, and a full log needed two checkpoints, each with room, to free a container).
             let (lsn, usedRoom) = try Self.writeCheckpoint(
-                bytes, tm: id, clock: c, to: stream, maxRecordSize: log?.maxRecordSize ?? bytes.count, coveredThrough: cp.coveredThrough,
-                room: room)
-            if usedRoom { lock.withLock { if restartRoom == room { restartRoom = 0 } } }
+                bytes, tm: id, clock: c, to: stream, maxRecordSize: maxRecordSize, coveredThrough: cp.coveredThrough, room: room)
+            if !usedRoom { returnRestartRoom(room) }
             return lsn
         } catch {
             // Refused before the restart record went in (the room is still reserved) or after it (the log
             // failed or closed): told apart by what the stream still has reserved (the TM reserves nothing
             // else on it).
-            if room > 0, ((try? stream.info().reservedRecords) ?? 0) == 0 { lock.withLock { if restartRoom == room { restartRoom = 0 } } }
+            if room > 0, ((try? stream.info().reservedRecords) ?? 0) > 0 { returnRestartRoom(room) }
             throw error
         }
     }

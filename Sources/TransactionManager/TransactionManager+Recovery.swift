@@ -58,6 +58,7 @@ extension TransactionManager {
             try lock.withLock {
                 try requireStillRecoveringLocked()
                 recoveryStats = stats
+                lastRestartSize = table.restartSize
                 state = .online
             }
             reserveRestartRoom()
@@ -91,6 +92,9 @@ extension TransactionManager {
         var transactions: [GUID: LoggedTransaction] = [:]
         /// The checkpoint's forced outcomes, then those of the records replayed after it.
         var audit: ForcedOutcomeTrail
+        /// Bytes of the restart record recovery started from (0: none): what the room for the next
+        /// checkpoint is sized from (TransactionManager+RestartRoom.swift).
+        var restartSize = 0
 
         mutating func apply(_ record: TMRecord) {
             switch record {
@@ -148,6 +152,7 @@ extension TransactionManager {
             table.audit.replace(with: cp.forcedOutcomes)
             covered = cp.coveredThrough
             stats.checkpointLSN = restart.lsn
+            table.restartSize = restart.data.count
         }
         var cursor = try stream.records(from: covered)
         while let r = try cursor.next(beforeEachBlock: stopIfCancelled) {

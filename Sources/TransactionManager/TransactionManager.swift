@@ -22,11 +22,13 @@ public struct TransactionManagerOptions: Sendable {
     /// checkpoint moves the stream's base past it). Values above ``TMLimits/maxAuditEntries`` count as
     /// that limit. Default 1000.
     public var auditRetention = 1000
-    /// Bytes of log space the TM keeps reserved for its next checkpoint's restart area (at most the log's
-    /// maximum record size), so that a checkpoint asked for by a full log (the tail-pinned handler) can
-    /// still write it and move the TM's base. A checkpoint larger than this (many transactions in
-    /// flight, a long audit trail) is written without it, and needs free room like any append. 0: none.
-    /// Default 4096.
+    /// The least log space, in bytes, the TM keeps reserved for its next checkpoint's restart area, so
+    /// that a checkpoint asked for by a full log (the tail-pinned handler) can still write it and move
+    /// the TM's base. After each checkpoint the room is sized from that checkpoint's restart record (a
+    /// quarter more), never below this, never above the log's maximum record size (nor above what the
+    /// log can reserve then: it falls back to this). A checkpoint that outgrew its room (many
+    /// transactions decided or prepared since the last one) gives the room back and is written as a plain
+    /// append, which needs free room like any other. 0: no room. Default 4096.
     public var checkpointRoom = 4096
     /// The default options.
     public init() {}
@@ -88,6 +90,9 @@ public final class TransactionManager: @unchecked Sendable {
     /// The record size reserved for the next checkpoint's restart area (0: none; see
     /// TransactionManager+RestartRoom.swift).
     var restartRoom = 0
+    /// Bytes of the last restart record this TM wrote or recovered from (0: none yet): the next room is
+    /// sized from it.
+    var lastRestartSize = 0
     /// Held for the whole of a checkpoint (snapshot and write): see ``checkpoint()``.
     let checkpointLock = Lock()
     /// The thread writing a checkpoint (guarded by `lock`).
@@ -113,6 +118,8 @@ public final class TransactionManager: @unchecked Sendable {
     var afterForcedAppendForTesting: (@Sendable () -> Void)?
     /// Tests only: runs on `createResourceManager`'s thread after the registration record is appended, before its flush.
     var afterRegistrationAppendForTesting: (@Sendable () -> Void)?
+    /// Tests only: runs on `checkpoint()`'s thread once the snapshot is taken, before it is written.
+    var afterCheckpointSnapshotForTesting: (@Sendable () -> Void)?
     /// The stream this TM holds in ``heldStreams`` until it is closed, stopped or freed.
     private let held: HeldStream?
     /// ``held`` was given back: close, stop and deinit each give it back, and only the first may (the
