@@ -210,6 +210,30 @@ import TransactionManager
         #expect(throws: LogError.self) { _ = try KVSnapshotFile.read(io: Self.io, path: dir + "/absent.snap", store: Self.store) }
     }
 
+    /// A count the entries do not bear out, behind a valid CRC, reserves nothing: the reader reserved a
+    /// dictionary slot per claimed entry (up to a ninth of the file's size in entries, each slot many
+    /// times an entry's 8 bytes) before the parse failed. Also a good file reserves exactly its count.
+    @Test func aCountTheEntriesDoNotBearOutReservesNothing() async throws {
+        let dir = try makeTempDirectory("snapcount")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let good = try Self.snapshotBytes(dir, [(Key(b("k")), [UInt8](repeating: 1, count: 8000))])
+        var reserved: [Int] = []
+        _ = try KVSnapshotFile.parse(good, path: "good", store: Self.store, reserve: { reserved.append($0) }, each: { _, _ in })
+        #expect(reserved == [1])
+        // The largest count the check on the remaining bytes lets through: (size − 44) / 8, 1001 here.
+        var m = good
+        let claimed = (good.count - 44) / 8
+        for i in 0..<8 { m[32 + i] = UInt8(truncatingIfNeeded: UInt64(claimed) >> (8 * UInt64(i))) }
+        reserved = []
+        var seen = 0
+        expectLogError(.corrupt) {
+            _ = try KVSnapshotFile.parse(Self.withFixedCRC(m), path: "m", store: Self.store, reserve: { reserved.append($0) }, each: { _, _ in seen += 1 })
+        }
+        #expect(claimed > 1000)
+        #expect(reserved.isEmpty, "reserved \(reserved) entries for a file holding one")
+        #expect(seen == 0, "nothing handed on from a file that does not parse")
+    }
+
     /// A snapshot whose size no buffer can hold (a sparse file here: a damaged file system can report any
     /// size) is an error before it is read into one buffer, whose allocation trapped.
     @Test func aSizeNoBufferCanHoldIsAnError() throws {
