@@ -46,13 +46,7 @@ struct CheckpointRoomTests {
     }
 
     /// Appends records to `filler`, smaller and smaller, until not even an empty one fits.
-    static func fillUp(_ filler: LogStream) {
-        for size in [3000, 100, 0] {
-            while true {
-                do { _ = try filler.append([UInt8](repeating: 7, count: size)) } catch { break }
-            }
-        }
-    }
+    static func fillUp(_ filler: LogStream) { fillLogToItsLastByte(with: filler) }
 
     @Test("checkpoints of the TM and a store on a log full to its last byte still write their restart areas", .hangGuard)
     func checkpointsFitAFullLog() async throws {
@@ -82,6 +76,29 @@ struct CheckpointRoomTests {
         #expect(w.log.info().reservedBytes == UInt64(w.tmRoomBytes + w.storeRoomBytes))
         try w.crashAndReopen()
         #expect(s(w.a.get(b("k"))) == "v2")
+    }
+
+    /// The documented limit (docs/KV.md, "What the room does not cover"): a store's checkpoint appends a
+    /// `prepare` record again for each transaction still prepared there, without room, so on a log full to
+    /// its last byte it gets `log-full`, its room still held, until room comes back.
+    @Test("a store's checkpoint on a full log with a transaction still prepared gets log-full, its room kept", .hangGuard)
+    func preparedTransactionsAreNotCoveredByTheRoom() async throws {
+        let w = try KVWorld(stores: 1, tag: "room-prepared")
+        defer { w.finish() }
+        let id = try await KVCheckpointPendingTests.prepareInDoubt(w, w.a, key: "k", value: b("v"))
+        let filler = try Self.fillToTheLastByte(w)
+        let restart = try w.a.stream.info().restartLSN
+        expectLogError(.logFull) { _ = try w.a.checkpoint() }
+        #expect(try w.a.stream.info().restartLSN == restart)
+        #expect(w.a.lock.withLock { w.a.restartRoomHeld })
+        // The other stream letting go is not enough: the store's first `prepare` pins the oldest container.
+        // A container added is: the checkpoint goes in, and carries the transaction (in doubt after a crash).
+        try filler.advanceBase(to: filler.lastLSN)
+        expectLogError(.logFull) { _ = try w.a.checkpoint() }
+        _ = try w.log.addContainer()
+        try w.a.checkpoint()
+        try w.crashAndReopen()
+        #expect(w.a.inDoubtTransactions == [id])
     }
 
     /// Without its room (`checkpointRoom` 0) the TM's checkpoint on such a log is refused: the case the
