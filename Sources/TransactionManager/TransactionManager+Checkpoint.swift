@@ -93,9 +93,9 @@ extension TransactionManager {
             lastRestartSize = restartSize
             return transactionsDetached
         }
-        // Stopped (terminate, the log closed under it) since the snapshot: it writes nothing any more. Its
-        // room went back with the stop, the checkpoint's write then refused (`invalid-argument`, "no
-        // reservation").
+        // Stopped (terminate, the log closed under it) since the snapshot: it writes nothing any more, and
+        // says `closed` (the stop used to give the room back under it, and the write through the room then
+        // failed with `invalid-argument`, "no reservation").
         if stopped {
             returnRestartRoom(room)
             throw LogError(.closed, "the transaction manager is closed")
