@@ -166,7 +166,12 @@ enum KVSnapshotFile {
     /// Whether `a` sorts strictly before `b` in ``Key``'s order: bytewise, unsigned, a prefix first.
     static func precedes(_ a: ArraySlice<UInt8>, _ b: ArraySlice<UInt8>) -> Bool {
         let n = min(a.count, b.count)
-        let c = a.withUnsafeBytes { pa in b.withUnsafeBytes { pb in n == 0 ? 0 : memcmp(pa.baseAddress!, pb.baseAddress!, n) } }
+        let c = a.withUnsafeBytes { pa in
+            b.withUnsafeBytes { pb -> Int32 in
+                guard n > 0, let x = pa.baseAddress, let y = pb.baseAddress else { return 0 }
+                return memcmp(x, y, n)
+            }
+        }
         return c < 0 || (c == 0 && a.count < b.count)
     }
 }
