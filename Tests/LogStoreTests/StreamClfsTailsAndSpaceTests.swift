@@ -71,6 +71,65 @@ struct StreamClfsTailsAndSpaceTests {
         try log.close()
     }
 
+    @Test("an archive tail cleared and its container reused: the writer, its cursors and an older read-only view get notFound or the same records, never another cycle's")
+    func clearedArchiveTailThenReused() throws {
+        let dir = StreamTestDirectory()
+        let log = try Self.tinyLog(dir, containers: 4)
+        let s = try log.createStream("archived")
+        var lsns: [LSN] = []
+        for i in 0..<10 { lsns.append(try s.append(streamPayload("archived", i))) }
+        try s.flush(upTo: lsns.last!)
+        try s.setArchiveTail(lsns[0])
+        try StreamClfsSemanticsTests.fill(log, by: s, until: lsns[0].container + 2, moving: [s])
+        let view = try LogStore.open(at: dir.path, options: LogOpenOptions(readOnly: true))
+        #expect(view.oldestReadableLSN == lsns[0])
+        var mine = try s.records(from: lsns[2])
+        #expect(try mine.next()?.lsn == lsns[2])
+        var theirs = try view.records(from: lsns[2])
+        #expect(try theirs.next()?.lsn == lsns[2])
+        try s.setArchiveTail(.null)
+        #expect(log.archiveExtents().isEmpty)
+        // The container that held them now holds newer records of the filler.
+        try StreamClfsSemanticsTests.fill(log, by: s, until: lsns[0].container + 5, moving: [s])
+        #expect(!log.info().containers.contains { $0.logicalID == lsns[0].container })
+        for (i, lsn) in lsns.enumerated() {
+            expectLogError(.notFound) { _ = try log.read(lsn) }
+            // The view still names the records: it reads them as they were, or finds them gone.
+            do { #expect(try view.read(lsn).data == streamPayload("archived", i)) } catch let e as LogError { #expect(e.code == .notFound) }
+        }
+        for var cursor in [mine, theirs] {
+            do {
+                while let r = try cursor.next(), r.lsn <= lsns[9] { #expect(r.data == streamPayload("archived", Int(r.lsn.slot))) }
+            } catch let e as LogError { #expect(e.code == .notFound) }
+        }
+        _ = try view.refresh()
+        expectLogError(.notFound) { _ = try view.read(lsns[3]) }
+        try view.close()
+        try log.close()
+    }
+
+    @Test("a deleted stream's archive tail, the lowest, keeps nothing: its records are notFound and no archive extent names them")
+    func deletedStreamsArchiveTailKeepsNothing() throws {
+        let dir = StreamTestDirectory()
+        let log = try Self.tinyLog(dir, containers: 4)
+        let s = try log.createStream("s")
+        let t = try log.createStream("t")
+        var lsns: [LSN] = []
+        for i in 0..<10 { lsns.append(try t.append(streamPayload("t", i))) }
+        try t.flush(upTo: lsns.last!)
+        try t.setArchiveTail(lsns[0])
+        try StreamClfsSemanticsTests.fill(log, by: s, until: lsns[0].container + 2, moving: [s, t])
+        #expect(try log.read(lsns[3]).data == streamPayload("t", 3))
+        #expect(log.archiveExtents().first?.logicalID == lsns[0].container)
+        try log.deleteStream("t")
+        #expect(log.archiveExtents().isEmpty)
+        #expect(log.oldestReadableLSN == log.baseLSN)
+        expectLogError(.notFound) { _ = try log.read(lsns[3]) }
+        try StreamClfsSemanticsTests.fill(log, by: s, until: lsns[0].container + 5, moving: [s])
+        expectLogError(.notFound) { _ = try log.read(lsns[3]) }
+        try log.close()
+    }
+
     @Test("reservations are per stream: another stream cannot use them; deleting the stream gives them back")
     func reservationsPerStream() throws {
         let dir = StreamTestDirectory()
