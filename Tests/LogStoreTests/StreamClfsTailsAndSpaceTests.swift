@@ -15,6 +15,15 @@ struct StreamClfsTailsAndSpaceTests {
         try StreamClfsSemanticsTests.tinyLog(dir, containers: containers)
     }
 
+    /// Appends ten records to `stream`, makes them durable and sets the stream's archive tail to the first.
+    static func archivedRecords(_ stream: LogStream) throws -> [LSN] {
+        var lsns: [LSN] = []
+        for i in 0..<10 { lsns.append(try stream.append(streamPayload(stream.name, i))) }
+        try stream.flush(upTo: lsns[9])
+        try stream.setArchiveTail(lsns[0])
+        return lsns
+    }
+
     @Test("bases: backwards, beyond the last LSN or invalid is invalidArgument; the log's base is the lowest stream base")
     func baseRules() throws {
         let dir = StreamTestDirectory()
@@ -50,10 +59,7 @@ struct StreamClfsTailsAndSpaceTests {
         let dir = StreamTestDirectory()
         let log = try Self.tinyLog(dir, containers: 4)
         let s = try log.createStream("archived")
-        var lsns: [LSN] = []
-        for i in 0..<10 { lsns.append(try s.append(streamPayload("archived", i))) }
-        try s.flush(upTo: lsns.last!)
-        try s.setArchiveTail(lsns[0])
+        let lsns = try Self.archivedRecords(s)
         var last = LSN.null
         while log.lastLSN.container < lsns[0].container + 2 { last = try s.append(Self.filler) }
         try s.flush(upTo: last)
@@ -76,10 +82,7 @@ struct StreamClfsTailsAndSpaceTests {
         let dir = StreamTestDirectory()
         let log = try Self.tinyLog(dir, containers: 4)
         let s = try log.createStream("archived")
-        var lsns: [LSN] = []
-        for i in 0..<10 { lsns.append(try s.append(streamPayload("archived", i))) }
-        try s.flush(upTo: lsns.last!)
-        try s.setArchiveTail(lsns[0])
+        let lsns = try Self.archivedRecords(s)
         try StreamClfsSemanticsTests.fill(log, by: s, until: lsns[0].container + 2, moving: [s])
         let view = try LogStore.open(at: dir.path, options: LogOpenOptions(readOnly: true))
         #expect(view.oldestReadableLSN == lsns[0])
@@ -114,10 +117,7 @@ struct StreamClfsTailsAndSpaceTests {
         let log = try Self.tinyLog(dir, containers: 4)
         let s = try log.createStream("s")
         let t = try log.createStream("t")
-        var lsns: [LSN] = []
-        for i in 0..<10 { lsns.append(try t.append(streamPayload("t", i))) }
-        try t.flush(upTo: lsns.last!)
-        try t.setArchiveTail(lsns[0])
+        let lsns = try Self.archivedRecords(t)
         try StreamClfsSemanticsTests.fill(log, by: s, until: lsns[0].container + 2, moving: [s, t])
         #expect(try log.read(lsns[3]).data == streamPayload("t", 3))
         #expect(log.archiveExtents().first?.logicalID == lsns[0].container)
