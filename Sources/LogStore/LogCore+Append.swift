@@ -203,7 +203,12 @@ extension LogCore {
         let maxDirty = options.groupCommit.maxDirtyBytes
         let dirtyMargin = max(maxDirty / 2, 4 * blockSize)
         let fullMargin = max(containerDataBytes / 2, 4 * blockSize)
-        let mayWait = state.dirtyBytes > maxDirty - dirtyMargin || freeBytesLocked() - reservationFloorLocked() < fullMargin
+        var mayWait = state.dirtyBytes > maxDirty - dirtyMargin
+        if !mayWait {
+            // Once per seal and per batch: the free containers are counted once (a walk of every container).
+            let free = freeContainerCountLocked()
+            mayWait = freeBytesLocked(freeContainers: free) - reservationFloorLocked(freeContainers: free) < fullMargin
+        }
         if appendMayWait.load(ordering: .relaxed) != mayWait { appendMayWait.store(mayWait, ordering: .relaxed) }
     }
 

@@ -22,8 +22,9 @@ extension LogCore {
     var containerDataBytes: Int { Int(dataEnd) - Format.containerDataStart }
 
     /// Bytes still writable without recycling: the rest of the current container plus every free one.
-    func freeBytesLocked() -> Int {
-        tailLeftLocked() + freeContainerCountLocked() * containerDataBytes
+    /// `freeContainers`: ``freeContainerCountLocked()`` if the caller has it (nil: counted here).
+    func freeBytesLocked(freeContainers: Int? = nil) -> Int {
+        tailLeftLocked() + (freeContainers ?? freeContainerCountLocked()) * containerDataBytes
     }
 
     /// Bytes left in the current container after the open block's records.
@@ -39,20 +40,36 @@ extension LogCore {
         return tailLeft < cost ? tailLeft : 0
     }
 
+    /// Free containers (no logical id, not being deleted): a walk of every container, so not per append.
     func freeContainerCountLocked() -> Int {
-        state.containers.values.reduce(0) { $0 + ($1.logical == 0 && !$1.pendingDelete ? 1 : 0) }
+        freeContainersCountedForTesting?()
+        return state.containers.values.reduce(0) { $0 + ($1.logical == 0 && !$1.pendingDelete ? 1 : 0) }
     }
 
     /// What normal appends must leave free so every reserved record still fits: the reserved bytes, plus
     /// one worst-case record of slack for each container boundary they might cross.
-    func reservationFloorLocked() -> Int {
+    /// `freeContainers` as for ``freeBytesLocked(freeContainers:)``.
+    func reservationFloorLocked(freeContainers: Int? = nil) -> Int {
         guard state.reservedTotal > 0 else { return 0 }
-        return state.reservedTotal + (freeContainerCountLocked() + 1) * state.maxReservedCost
+        return state.reservedTotal + ((freeContainers ?? freeContainerCountLocked()) + 1) * state.maxReservedCost
     }
 
     /// Whether a plain append of a record costing `cost` leaves the space the reservations need.
+    /// Asked by every plain append while a reservation is in force (a transaction manager or key-value
+    /// store keeps one for its next restart area), so it first tries a bound that needs no count of the
+    /// free containers: each free container adds `containerDataBytes` to the free bytes and
+    /// `maxReservedCost` to the floor, so while a container holds at least one worst-case reserved record,
+    /// the check with no free container is the strictest, and passing it passes the full one. Only near
+    /// the end of a container does the answer need the count (a walk of every container, under the lock).
     func clearsReservationFloorLocked(cost: Int) -> Bool {
-        state.reservedTotal == 0 || freeBytesLocked() - tailLostLocked(cost: cost) - cost >= reservationFloorLocked()
+        guard state.reservedTotal > 0 else { return true }
+        let tailLeft = tailLeftLocked()
+        let lost = tailLeft < cost ? tailLeft : 0
+        if containerDataBytes >= state.maxReservedCost, tailLeft - lost - cost >= state.reservedTotal + state.maxReservedCost {
+            return true
+        }
+        let free = freeContainerCountLocked()
+        return freeBytesLocked(freeContainers: free) - lost - cost >= reservationFloorLocked(freeContainers: free)
     }
 
     /// Whether one free container can go without leaving less free space than the reservations need

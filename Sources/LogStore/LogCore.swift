@@ -175,6 +175,9 @@ final class LogCore: @unchecked Sendable {
     /// Tests only: called by an append (or a reservation) after the log-full path returned (it made room),
     /// before the retry.
     var afterLogFullHandledForTesting: (@Sendable () -> Void)?
+    /// Tests only: called (with `lock` held) each time the free containers are counted (a walk of every
+    /// container), which plain appends under a reservation must not do per record.
+    var freeContainersCountedForTesting: (@Sendable () -> Void)?
     /// Tests only: called by auto-shrink with the container it chose, before it removes it.
     var beforeShrinkRemovesForTesting: (@Sendable (UInt32) -> Void)?
     /// Tests only: called on the deletion queue after an auto-shrink check `shrinkInBackground` queued.
