@@ -5,7 +5,7 @@ SWIFT ?= swift
 APT_PACKAGES := liblz4-dev zlib1g-dev pkg-config
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build demo test test-long bench compare fuzz fuzz-smoke killloop tsan asan docs-check clean
+.PHONY: deps build demo test test-long bench compare malloc-count fuzz fuzz-smoke killloop tsan asan docs-check clean
 
 # A package counts as present only when dpkg says "ok installed": `dpkg -s` also succeeds for one that was
 # removed but not purged (its configuration files kept), whose headers are gone. Without dpkg (not Debian)
@@ -46,6 +46,19 @@ test: deps
 test-long: deps
 	$(SWIFT) build --build-tests
 	TXLOG_LONG_TESTS=1 $(SWIFT) test --skip-build
+
+# Heap allocations per record on the hot paths (tools/malloc-count/README.md): a release txlog and an
+# LD_PRELOAD shim counting malloc and friends; each line is (count of a longer run - count of a shorter run)
+# / (records of the longer - of the shorter), so the setup drops out.
+malloc-count: deps
+	$(SWIFT) build -c release --product txlog
+	mkdir -p .build/malloc-count
+	$(CC) -O2 -shared -fPIC -o .build/malloc-count/mcount.so tools/malloc-count/mcount.c -ldl
+	@set -e; P="tools/malloc-count/per-record.py ./.build/release/txlog .build/malloc-count/mcount.so"; \
+	d=$$(mktemp -d); trap 'rm -rf "$$d"' EXIT; \
+	$$P append 1 3 --dir $$d --sizes 128 --codecs none,lz4 --container-mib 512 --containers 4; \
+	for w in 1 64; do for api in sync async; do $$P commit 1 3 --dir $$d --writers $$w --api $$api; done; done; \
+	for c in 1 64; do for m in 1pc 2pc; do $$P 2pc 1 3 --dir $$d --clients $$c --modes $$m; done; done
 
 # Opt-in: libFuzzer on every on-disk parser (tools/fuzz: LogFormat, TM records and checkpoints in parts, KV records and snapshots), FUZZ_SECONDS each, release + ASan, on a
 # copy of the seed corpus in .build-fuzz (new inputs accumulate there; crashes go to .build-fuzz/artifacts).
