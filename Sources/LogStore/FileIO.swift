@@ -97,12 +97,15 @@ extension FileIO {
 
     /// Writes every byte of `buffers` at `offset`, looping over short writes.
     public func writeAll(_ fd: Int32, _ buffers: [UnsafeRawBufferPointer], at offset: UInt64) throws {
-        var remaining = buffers.filter { !$0.isEmpty }
+        // Copied only to drop empty buffers (or, below, after a short write): no array per write otherwise.
+        var remaining = buffers.contains(where: \.isEmpty) ? buffers.filter { !$0.isEmpty } : buffers
         var position = offset
         while !remaining.isEmpty {
             let n = try pwritev(fd, remaining, at: position)
             guard n > 0 else { throw LogError(.io, "write made no progress", offset: position) }
             position += UInt64(n)
+            // The usual case, everything written at once, leaves the array as it is (no copy of it).
+            if n == remaining.reduce(0, { $0 + $1.count }) { return }
             var skip = n
             while skip > 0, let first = remaining.first {
                 if skip >= first.count {

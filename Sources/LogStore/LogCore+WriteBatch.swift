@@ -26,7 +26,7 @@ extension LogCore {
             count += 1
         }
         if count == 0 && cursor.unsynced.isEmpty && state.stopping { return ([], true) }
-        let batch = Array(state.sealed[0..<count])
+        var batch = Array(state.sealed[0..<count])
         // Sleepers whose target this batch covers wait for its generation; the others for the next.
         gate.inFlightCover = wantSync ? (batch.last?.lastLSN ?? state.writtenLSN) : nil
         var ends: [UInt32: UInt64] = [:]
@@ -36,13 +36,7 @@ extension LogCore {
         var syncs = 0
         do {
             try writeBatch(batch, closedEnds: ends, cursor: &cursor, syncs: &syncs)
-            if wantSync {
-                for physical in cursor.unsynced.sorted() {
-                    try syncContainer(physical)
-                    syncs += 1
-                }
-                cursor.unsynced.removeAll(keepingCapacity: true)
-            }
+            if wantSync { try syncUnsynced(&cursor, syncs: &syncs) }
         } catch {
             lock.lock()
             failLocked(error)
@@ -54,9 +48,12 @@ extension LogCore {
             state.dirtyBytes -= b.buffer.count  // what `sealLocked` counted
             if b.pooled { state.pool.append(b.buffer) } else { b.buffer.deallocate() }
         }
+        let batchLast = batch.last?.lastLSN
+        // The batch shares `state.sealed`'s storage: dropped first, the removal below is in place, not a copy.
+        batch = []
         state.sealed.removeFirst(count)
         refreshAppendHintLocked()
-        if let last = batch.last { state.writtenLSN = last.lastLSN }
+        if let last = batchLast { state.writtenLSN = last }
         if wantSync && cursor.unsynced.isEmpty { state.durableLSN = state.writtenLSN }
         if wantSync { gate.completeLocked(durable: state.durableLSN) }
         state.stats.syncs += UInt64(syncs)
@@ -98,19 +95,17 @@ extension LogCore {
             let first = batch[i]
             let current = lock.withLock { state.persistedTailContainer }
             if first.logical > current {
-                for physical in cursor.unsynced.sorted() {
-                    try syncContainer(physical)
-                    syncs += 1
-                }
-                cursor.unsynced.removeAll(keepingCapacity: true)
+                try syncUnsynced(&cursor, syncs: &syncs)
                 // Everything written so far is on stable storage now; base-file snapshots may rely on it.
                 // (`durableLSN` itself moves at the end of the batch, once the base file is written too.)
                 lock.withLock { if cursor.lastLSN > state.syncedLSN { state.syncedLSN = cursor.lastLSN } }
                 try recordContainerSwitch(to: first, closedEnds: closedEnds, previousLSN: cursor.lastLSN, previousCRC: cursor.lastCRC)
             }
             let fd = try fileDescriptor(physical: first.physical)
+            for b in run { cursor.buffers.append(UnsafeRawBufferPointer(rebasing: b.buffer[0..<b.diskLength])) }
             do {
-                try io.writeAll(fd, run.map { UnsafeRawBufferPointer(rebasing: $0.buffer[0..<$0.diskLength]) }, at: first.offset)
+                defer { cursor.buffers.removeAll(keepingCapacity: true) }
+                try io.writeAll(fd, cursor.buffers, at: first.offset)
             } catch let e as LogError {
                 throw annotate(e, physical: first.physical, offset: first.offset)
             }
@@ -145,6 +140,21 @@ extension LogCore {
         // The switch can free containers (the last one the scan started in, when no stream's base is
         // recorded yet): auto-shrink checks them, off this thread (see `shrinkInBackground`).
         if freed > 0 { shrinkInBackground() }
+    }
+
+    /// Syncs the containers written since their last sync, in order of physical id, and forgets them.
+    /// The usual batch wrote one container: synced without sorting the set (an array per batch).
+    private func syncUnsynced(_ cursor: inout WriteCursor, syncs: inout Int) throws {
+        if cursor.unsynced.count == 1, let only = cursor.unsynced.first {
+            try syncContainer(only)
+            syncs += 1
+        } else {
+            for physical in cursor.unsynced.sorted() {
+                try syncContainer(physical)
+                syncs += 1
+            }
+        }
+        cursor.unsynced.removeAll(keepingCapacity: true)
     }
 
     func syncContainer(_ physical: UInt32) throws {

@@ -123,6 +123,21 @@ extension LogCore {
     /// in the order their batches became durable (an inline flusher and the writer thread may finish
     /// batches back to back, and close() waits for the queue); returns the tasks to resume.
     func scheduleCompletionsLocked(_ ready: [FlushWaiter]) -> [FlushWaiter] {
+        // The usual batch has only tasks (async flushes) or only handlers (`whenDurable`): no split into
+        // new arrays then.
+        var hasTask = false
+        var hasHandler = false
+        for w in ready {
+            switch w {
+            case .task: hasTask = true
+            case .handler: hasHandler = true
+            }
+        }
+        if !hasHandler { return ready }
+        if !hasTask {
+            completions.async { for case .handler(let h) in ready { h(nil) } }
+            return []
+        }
         var handlers: [@Sendable (LogError?) -> Void] = []
         var tasks: [FlushWaiter] = []
         for w in ready {
@@ -189,6 +204,7 @@ extension LogCore {
     private func takeCursorLocked() -> WriteCursor {
         let cursor = state.cursor
         state.cursor.unsynced = []
+        state.cursor.buffers = []
         return cursor
     }
 

@@ -30,6 +30,8 @@ struct WriteCursor {
     var unsynced: Set<UInt32>
     var lastCRC: UInt32
     var lastLSN: LSN
+    /// Scratch list of one write's block buffers, kept with its capacity: no array per write.
+    var buffers: [UnsafeRawBufferPointer] = []
 }
 
 /// The block records are being appended to.

@@ -36,11 +36,14 @@ public struct PosixFileIO: FileIO {
 
     public func pwritev(_ fd: Int32, _ buffers: [UnsafeRawBufferPointer], at offset: UInt64) throws -> Int {
         let at = try fileOffset(offset, "pwritev")
-        var iovecs = buffers.prefix(1024).map {
-            iovec(iov_base: UnsafeMutableRawPointer(mutating: $0.baseAddress), iov_len: $0.count)
-        }
-        return try iovecs.withUnsafeMutableBufferPointer { iov in
-            try retrying("pwritev") { Glibc.pwritev(fd, iov.baseAddress, Int32(iov.count), at) }
+        // On the stack for the usual few buffers (a batch's blocks): no array per write.
+        let count = min(buffers.count, 1024)
+        return try withUnsafeTemporaryAllocation(of: iovec.self, capacity: count) { iov in
+            for i in 0..<count {
+                iov.initializeElement(at: i, to: iovec(iov_base: UnsafeMutableRawPointer(mutating: buffers[i].baseAddress), iov_len: buffers[i].count))
+            }
+            defer { _ = iov.deinitialize() }
+            return try retrying("pwritev") { Glibc.pwritev(fd, iov.baseAddress, Int32(count), at) }
         }
     }
 
