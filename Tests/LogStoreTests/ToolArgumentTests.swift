@@ -35,7 +35,8 @@ struct ToolArgumentTests {
     }
 
     /// `stress run --writers=-1` trapped (a negative range), `--seconds=-1` ran forever (only 0 means "until
-    /// killed"), a record size beyond any log's largest record aborted allocating it; `stress-restart run`
+    /// killed"), a record size beyond any log's largest record aborted allocating it, one below the help's
+    /// "at least 20" (or negative) wrote 20-byte records instead; `stress-restart run`
     /// trapped on a negative `--rounds` or `--records`.
     @Test("stress and stress-restart: negative or impossible values are exit 64, never a trap or a hang")
     func stressArguments() async throws {
@@ -48,6 +49,9 @@ struct ToolArgumentTests {
             ["stress", "run", log, "--writers", "1", "--seconds", "nan"],
             ["stress", "run", log, "--writers", "1", "--seconds", "1", "--record-size", "100000000000"],
             ["stress", "run", log, "--writers", "1", "--seconds", "1", "--flush-every", "0"],
+            // Below the 20 bytes of a record's self-check header (also negative): it wrote 20-byte records.
+            ["stress", "run", log, "--writers", "1", "--seconds", "1", "--record-size", "19"],
+            ["stress", "run", log, "--writers", "1", "--seconds", "1", "--record-size=-5"],
             ["stress-restart", "run", log, "--rounds=-1"],
             ["stress-restart", "run", log, "--rounds", "1", "--records=-1"],
             ["stress-restart", "run", log, "--rounds", "1", "--kill-at=-1"],

@@ -20,6 +20,14 @@ struct ToolExitCodeTests {
         let e = try await H.run(missingContainer, scratch)
         H.noTrap(e, missingContainer)
         #expect(e.status == 3 && e.stderr.hasPrefix("txlog: not-found:"), "\(missingContainer): status \(e.status), \(e.stderr)")
+        // The container being written cannot be removed now: a refusal in the log's state (8), not a usage
+        // error (it was `invalid-argument`, exit 64, where the docs promise 8).
+        let reader = try LogStore.open(at: log, options: LogOpenOptions(readOnly: true))
+        let written = try #require(reader.info().containers.filter { $0.state.holdsData }.max { $0.logicalID < $1.logicalID })
+        try reader.close()
+        let busy = ["containers", "remove", log, "\(written.physicalID)"]
+        let refused = try await H.run(busy, scratch)
+        #expect(refused.status == 8 && refused.stderr.hasPrefix("txlog: invalid-state:"), "\(busy): status \(refused.status), \(refused.stderr)")
         // A stream that holds no restart area is no TM's: not found, not damage.
         for command in ["transactions", "audit"] {
             let args = ["tm", command, log, "--stream", "plain"]

@@ -72,6 +72,12 @@ struct ContainersCommand: ParsableCommand {
                 let pending = log.info().containers.first { $0.physicalID == id }.map { $0.state == .pendingDelete } ?? false
                 try log.close()
                 print(pending ? "container \(id) holds records: pending delete, removed once the log's base passes it" : "removed container \(id)")
+            } catch var e as LogError where e.code == .invalidArgument {
+                // The id names a container the log will not remove in its state (the one being written, or
+                // one of the last two): a refusal (exit 8), not a usage error (64), since a later call may
+                // succeed.
+                e.code = .invalidState
+                throw fail(e)
             } catch { throw fail(error) }
         }
     }

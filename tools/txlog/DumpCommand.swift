@@ -19,7 +19,8 @@ struct DumpCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dump", abstract: "Print records with their previous and undo-next links (read-only).",
         discussion: """
-            Prints records in LSN order from the base of the log (or --from) to the end (or --to): one line each \
+            Prints records in LSN order from the oldest record the log holds (its base, or an archive tail below \
+            it: records kept for archiving are marked) or --from, to the end (or --to): one line each \
             with LSN, type, stream, previous LSN, undo-next LSN, length and the data: decoded for the records of \
             transaction managers (tm: ...) and key-value stores (kv ...), else a preview of the bytes. --hex adds \
             a hex dump of each record's data; --json prints one JSON object per line (schema: \
@@ -42,7 +43,7 @@ struct DumpCommand: ParsableCommand {
             """)
 
     @Argument(help: "The log directory.") var path: String
-    @Option(help: "First LSN, a record's (default: the base of the log or of the stream).") var from: LSN?
+    @Option(help: "First LSN, a record's (default: the oldest the log holds, its base or a lower archive tail; with --stream, the stream's base).") var from: LSN?
     @Option(help: "Stop after this LSN.") var to: LSN?
     @Option(help: "Only this stream: its name, 'default', or its numeric id.") var stream: String?
     @Option(help: "Only records of this type: data or restart.") var type: RecordType?
@@ -206,7 +207,7 @@ struct DumpCommand: ParsableCommand {
             // readable (its base, or an archive tail below it): check here, or records recycled before they
             // were read would go unnoticed.
             let floor = log.oldestReadableLSN
-            if last < floor { throw resumeLost(LogError(.notFound, "\(last) is below the log's base \(log.baseLSN)"), after: last, log: log) }
+            if last < floor { throw resumeLost(LogError(.notFound, "\(last) is below the oldest readable LSN \(floor)"), after: last, log: log) }
             // This open has not seen as far as the last one (it caught the end mid-write, or the check above
             // waits for it): nothing new yet.
             if last > log.lastLSN { return }
@@ -218,6 +219,8 @@ struct DumpCommand: ParsableCommand {
                 // With --follow the stream may be deleted (or its name given to a new stream) since the dump began.
                 guard let name = decoder.names[streamID] else { throw LogError(.notFound, "stream \(streamID) was deleted") }
                 cursor = try (name.isEmpty ? log.defaultStream : log.openStream(name)).records(from: start)
+            } else if start == .null {
+                cursor = try Self.oldestReadable(log)
             } else {
                 cursor = try log.records(from: start)
             }
@@ -226,6 +229,8 @@ struct DumpCommand: ParsableCommand {
         } catch let e as LogError where e.code == .notFound && from != nil {
             throw badFrom(e)
         }
+        let base = log.baseLSN
+        p.stats.base = base
         var firstRead = true
         while !p.done, !(stop?.requested ?? false), let r = try nextRecord(&cursor, first: firstRead, &p, log: log) {
             firstRead = false
@@ -247,17 +252,18 @@ struct DumpCommand: ParsableCommand {
             if let xid, !d.transactions.contains(xid) { continue }
             if let kind, !DumpDecoder.kind(d.kind, matches: kind) { continue }
             p.printed += 1
+            let belowBase = base != .null && r.lsn < base
             if !follow {
                 let span = Double(high - low + 1)
                 bar.update((Double(r.lsn.container) - Double(low) + Double(r.lsn.blockOffset) / Double(info.containerSize)) / span)
             }
             if stats {
-                p.stats.add(r, d)
+                p.stats.add(r, d, belowBase: belowBase)
             } else if json {
-                printLine(r, decoder.names, d)
+                printLine(r, decoder.names, d, belowBase: belowBase)
             } else {
                 let preview = d.tm.map { "tm: \(escaped($0.text))" } ?? d.kv.map { escaped($0.text) } ?? printable(r.data.prefix(48))
-                let note = d.note.map { "\t[\(escaped($0))]" } ?? ""
+                let note = (d.note.map { "\t[\(escaped($0))]" } ?? "") + (belowBase ? "\t[\(Self.belowBaseNote)]" : "")
                 print("\(r.lsn)\t\(r.type)\tstream \(r.stream)\tprev \(r.previous)\tundo \(r.undoNext)\t\(r.data.count) B\t\(preview)\(note)")
                 if hex { print(hexDump(r.data), terminator: "") }
             }
@@ -331,14 +337,31 @@ struct DumpCommand: ParsableCommand {
     /// records after it were read, or the stream was deleted. Records may have been missed: exit 3.
     private func resumeLost(_ e: LogError, after last: LSN, log: LogStore) -> ExitCode {
         fflush(nil)
-        let why = last < log.oldestReadableLSN
-            ? "the log's base moved to \(log.baseLSN), past where the dump had read to (\(last)): the records after it were recycled before the dump read them"
+        let (floor, base) = (log.oldestReadableLSN, log.baseLSN)
+        // The limit is the base, or the lowest archive tail when it keeps records below the base.
+        let limit = floor != base ? "the lowest archive tail moved to \(floor) (the log's base is \(base))" : "the log's base moved to \(base)"
+        let why = last < floor
+            ? "\(limit), past where the dump had read to (\(last)): the records after it were recycled before the dump read them"
             : escaped(e.description)
         FileHandle.standardError.write(Data("txlog: not-found: dump --follow cannot go on after \(last): \(why)\n".utf8))
         return ToolExit.notFound
     }
 
-    private func printLine(_ r: LogRecord, _ names: [UInt16: String], _ d: DecodedRecord) {
+    /// Marks, in the text form, a record below the log's base that the log still holds for an archive tail.
+    static let belowBaseNote = "below the base: kept for archiving"
+
+    /// A whole-log cursor from the oldest record the log keeps readable: the lowest archive tail when one is
+    /// below the base (its records are still on disk until archived, as `pg_waldump` shows every record still
+    /// there), else the base. A tail that names no record (a base file another writer made) starts at the base.
+    static func oldestReadable(_ log: LogStore) throws -> LogCursor {
+        let (floor, base) = (log.oldestReadableLSN, log.baseLSN)
+        guard floor != .null, base != .null, floor < base else { return try log.records() }
+        do { return try log.records(from: floor) } catch let e as LogError where e.code == .notFound || e.code == .invalidArgument {
+            return try log.records()
+        }
+    }
+
+    private func printLine(_ r: LogRecord, _ names: [UInt16: String], _ d: DecodedRecord, belowBase: Bool) {
         var object: [String: Any] = [
             "lsn": r.lsn.description, "type": "\(r.type)", "stream": Int(r.stream), "streamID": Int(r.stream), "streamName": names[r.stream] ?? NSNull(),
             "previous": r.previous.description, "undoNext": r.undoNext.description, "length": r.data.count,
@@ -356,6 +379,7 @@ struct DumpCommand: ParsableCommand {
             object["kvRecord"] = ["kind": kv.kind, "transaction": kv.transactionID?.description ?? NSNull(), "writes": kv.writes ?? NSNull()] as [String: Any]
         }
         if let note = d.note { object["note"] = note }
+        if belowBase { object["belowBase"] = true }
         if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) {
             FileHandle.standardOutput.write(data + Data("\n".utf8))
         }

@@ -17,8 +17,11 @@ struct DumpStats {
     var first = LSN.null, last = LSN.null
     /// Why the dump stopped before the end (damage, an I/O error): the counts cover the records before it.
     var stoppedBy: String?
+    /// The log's base (at the last read), and how many selected records lie below it: kept for archiving.
+    var base = LSN.null, belowBase = 0
 
-    mutating func add(_ r: LogRecord, _ d: DecodedRecord) {
+    mutating func add(_ r: LogRecord, _ d: DecodedRecord, belowBase isBelow: Bool) {
+        if isBelow { belowBase += 1 }
         streams.add(r.stream, records: 1, bytes: r.data.count)
         kinds[KindKey(stream: r.stream, kind: d.kind ?? "raw"), default: StreamTally.Row()].records += 1
         kinds[KindKey(stream: r.stream, kind: d.kind ?? "raw"), default: StreamTally.Row()].bytes += r.data.count
@@ -35,6 +38,7 @@ struct DumpStats {
         [
             "records": records, "dataBytes": bytes, "undecodable": undecodable, "complete": stoppedBy == nil,
             "firstLSN": records == 0 ? NSNull() : first.description, "lastLSN": records == 0 ? NSNull() : last.description,
+            "baseLSN": base.description, "belowBase": belowBase,
             "streams": streams.json(names, blocks: false),
             "kinds": kinds.keys.sorted().map { k -> [String: Any] in
                 let row = kinds[k]!
@@ -54,6 +58,7 @@ struct DumpStats {
     func printText(_ names: [UInt16: String]) {
         print("records      \(records), \(formatBytes(UInt64(bytes))) of record data" + (records == 0 ? "" : ", from \(first) to \(last)")
             + (undecodable > 0 ? "; \(undecodable) not decodable (shown raw by dump)" : ""))
+        if belowBase > 0 { print("below base   \(belowBase) records below the log's base \(base), kept for archiving (an archive tail keeps them)") }
         print("streams")
         streams.printText(names, blocks: false)
         print("kinds")

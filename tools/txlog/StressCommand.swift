@@ -32,6 +32,9 @@ struct StressCommand: ParsableCommand {
         func validate() throws {
             guard (0...4096).contains(writers) else { throw ValidationError("--writers must be 0...4096") }
             guard seconds.isFinite, seconds >= 0 else { throw ValidationError("--seconds must be 0 (run until killed) or more") }
+            // Each record starts with its 20-byte self-check header: a smaller size (or a negative one) was
+            // silently raised to 20.
+            guard recordSize >= StressPayload.headerSize else { throw ValidationError("--record-size must be at least \(StressPayload.headerSize)") }
             guard recordSize <= Format.maxRawBlockLength - RecordHeader.size else {
                 throw ValidationError("--record-size must be at most \(Format.maxRawBlockLength - RecordHeader.size) (the largest record of any log)")
             }
