@@ -60,11 +60,42 @@ struct DumpArchiveToolTests {
         let statsText = try await DumpToolTests.run(["dump", dir, "--stats"], scratch: dir)
         #expect(statsText.out.contains("below base   \(all.count - 1) records below the log's base \(base)"), "\(statsText.out)")
 
-        // `--stream` starts at the stream's base as documented; `--from` below the base still works.
-        let stream = try await DumpToolTests.run(["dump", dir, "--stream", "other", "--json"], scratch: dir)
-        #expect(DumpToolTests.lines(stream).map { $0["lsn"] as? String } == [base.description])
+        // `--stream` starts at the log's archive tail too (below both streams' bases); `--from` below the
+        // base still works.
+        let other = try await DumpToolTests.run(["dump", dir, "--stream", "other", "--json"], scratch: dir)
+        #expect(DumpToolTests.lines(other).map { $0["lsn"] as? String } == all[5...].map(\.description))
+        let first = try await DumpToolTests.run(["dump", dir, "--stream", "default", "--json"], scratch: dir)
+        #expect(DumpToolTests.lines(first).map { $0["lsn"] as? String } == all[..<5].map(\.description))
         let from = try await DumpToolTests.run(["dump", dir, "--from", all[3].description, "--limit", "1"], scratch: dir)
         #expect(from.status == 0 && from.out.hasPrefix("\(all[3])\t"), "\(from.out)\(from.err)")
+    }
+
+    /// A stream's own archive tail below its base: `dump --stream` started at the stream's base, so its
+    /// records kept for archiving were not shown, and `map` marked (and named in its legend) only the log's
+    /// archive tail, `A archive tail null` beside the container kept pending archive for the stream's.
+    @Test("a stream's archive tail: dump --stream starts there, and map marks it and names it in the legend")
+    func streamArchiveTail() async throws {
+        let (dir, log, _) = try await DumpToolTests.followLog("dump-stream-archived", records: 5)
+        defer { LogTestKit.remove(dir) }
+        let archived = try log.createStream("archived")
+        var lsns: [LSN] = []
+        for i in 0..<150 { lsns.append(try archived.append(LogTestKit.textPayload(i, length: 3000))) }
+        try await log.flush()
+        try archived.setArchiveTail(lsns[2])
+        let last = try #require(lsns.last)
+        try archived.advanceBase(to: last)
+        try log.advanceBase(to: last)
+        #expect(log.info().containers.contains { $0.state == .pendingArchive })
+        try log.close()
+
+        let dump = try await DumpToolTests.run(["dump", dir, "--stream", "archived", "--json"], scratch: dir)
+        #expect(dump.status == 0, "\(dump.err)")
+        #expect(DumpToolTests.lines(dump).map { $0["lsn"] as? String } == lsns[2...].map(\.description))
+        let map = try await DumpToolTests.run(["map", dir, "--width", "32"], scratch: dir)
+        #expect(map.status == 0, "\(map.err)")
+        #expect(map.out.contains("A archive tail \(lsns[2])"), "\(map.out)")
+        let markers = map.out.split(separator: "\n").filter { $0.allSatisfy { " ABRE".contains($0) } && $0.contains("A") }
+        #expect(markers.count == 1, "\(map.out)")
     }
 
     /// The dump fell behind a writer whose archive tail (below the base) set the limit of what it keeps:

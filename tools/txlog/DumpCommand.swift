@@ -43,7 +43,7 @@ struct DumpCommand: ParsableCommand {
             """)
 
     @Argument(help: "The log directory.") var path: String
-    @Option(help: "First LSN, a record's (default: the oldest the log holds, its base or a lower archive tail; with --stream, the stream's base).") var from: LSN?
+    @Option(help: "First LSN, a record's (default: the oldest the log holds, its base or a lower archive tail; with --stream, the stream's base or a lower archive tail).") var from: LSN?
     @Option(help: "Stop after this LSN.") var to: LSN?
     @Option(help: "Only this stream: its name, 'default', or its numeric id.") var stream: String?
     @Option(help: "Only records of this type: data or restart.") var type: RecordType?
@@ -218,7 +218,8 @@ struct DumpCommand: ParsableCommand {
             if let streamID {
                 // With --follow the stream may be deleted (or its name given to a new stream) since the dump began.
                 guard let name = decoder.names[streamID] else { throw LogError(.notFound, "stream \(streamID) was deleted") }
-                cursor = try (name.isEmpty ? log.defaultStream : log.openStream(name)).records(from: start)
+                let handle = try name.isEmpty ? log.defaultStream : log.openStream(name)
+                cursor = try start == .null ? Self.oldestReadable(log, handle) : handle.records(from: start)
             } else if start == .null {
                 cursor = try Self.oldestReadable(log)
             } else {
@@ -358,6 +359,18 @@ struct DumpCommand: ParsableCommand {
         guard floor != .null, base != .null, floor < base else { return try log.records() }
         do { return try log.records(from: floor) } catch let e as LogError where e.code == .notFound || e.code == .invalidArgument {
             return try log.records()
+        }
+    }
+
+    /// A stream's cursor from the oldest of its records the log keeps for it: its base, or, when lower, its
+    /// archive tail or the log's (the records from there on are kept until archived, also this stream's).
+    static func oldestReadable(_ log: LogStore, _ stream: LogStream) throws -> LogCursor {
+        let info = log.info()
+        guard let s = info.streams.first(where: { $0.id == stream.id }), s.baseLSN.isValid,
+            let tail = [s.archiveTail, info.archiveTail].filter({ $0.isValid && $0 < s.baseLSN }).min(), tail >= log.oldestReadableLSN
+        else { return try stream.records() }
+        do { return try stream.records(from: tail) } catch let e as LogError where e.code == .notFound || e.code == .invalidArgument {
+            return try stream.records()
         }
     }
 

@@ -86,6 +86,9 @@ struct LogMap {
     var streamOrder: [StreamInfo] = []
     let width: Int
     let end: LSN
+    /// The lowest archive tail set, the log's or a stream's (null when none is), for the legend: it named
+    /// the log's alone, `null` while a stream's tail kept a container pending archive.
+    var lowestArchiveTail: LSN { ([info.archiveTail] + streamOrder.map(\.archiveTail)).filter(\.isValid).min() ?? .null }
 
     static let glyphs: [Character] = ["█", "▓", "▒", "#", "%", "@", "&", "*", "+", "="]
     static let ansi = ["34", "32", "35", "36", "33", "94", "92", "95", "96", "93"]
@@ -151,7 +154,9 @@ struct LogMap {
                 if !(row.markers[i] ?? "").contains(letter) { row.markers[i, default: ""] += letter }
             }
             mark(info.baseLSN, "B")
+            // The log's archive tail and every stream's: a pending-archive container is kept for one of them.
             mark(info.archiveTail, "A")
+            for s in streams where s.archiveTail.isValid { mark(s.archiveTail, "A") }
             for s in streams where s.restartLSN.isValid { mark(s.restartLSN, "R") }
             mark(report.end, "E")
             rows.append(row)
@@ -198,7 +203,7 @@ struct LogMap {
             legend += " " + paint(String(LogMap.glyphs[k % LogMap.glyphs.count]), LogMap.ansi[k % LogMap.ansi.count]) + " \(s.id) \(s.name.isEmpty ? "(default)" : escaped(s.name))"
         }
         out += legend + "   · empty  ▏ header  X damaged\n"
-        out += "markers: B base \(info.baseLSN)  A archive tail \(info.archiveTail)  R restart area  E end \(end)\n"
+        out += "markers: B base \(info.baseLSN)  A archive tail \(lowestArchiveTail)  R restart area  E end \(end)\n"
         return out
     }
 
@@ -242,7 +247,7 @@ struct LogMap {
             }
         }
         var y = top + rows.count * rowHeight + 14
-        s += "<text x=\"8\" y=\"\(y)\">markers: B base \(info.baseLSN), A archive tail \(info.archiveTail), R restart area, E end \(end); red X damaged</text>\n"
+        s += "<text x=\"8\" y=\"\(y)\">markers: B base \(info.baseLSN), A archive tail \(lowestArchiveTail), R restart area, E end \(end); red X damaged</text>\n"
         for (k, st) in streamOrder.enumerated() {
             if k % 4 == 0 { y += 18 }
             let x = 8 + (k % 4) * 200
