@@ -108,6 +108,14 @@ struct TMToolTests {
         // Refusals: an unknown transaction (3), and rollback... after commit (below, 8); the LogError code first.
         let unknown = try await TxlogBinary.run(["tm", "resolve", f.dir, GUID.random().description, "commit"])
         #expect(unknown.status == 3 && unknown.err.hasPrefix("txlog: not-found:"), "\(unknown.summary)")
+        // An empty actor (`--actor "$OPERATOR"` with the variable unset) would force an anonymous outcome:
+        // refused before the log is opened.
+        let beforeAnonymous = try Self.contents(f.dir)
+        for actor in ["", "  "] {
+            let anonymous = try await TxlogBinary.run(["tm", "resolve", f.dir, f.tx.description, "commit", "--actor", actor])
+            #expect(anonymous.status == 64 && anonymous.err.hasPrefix("txlog: invalid-argument: --actor"), "\(anonymous.summary)")
+        }
+        #expect(try Self.contents(f.dir) == beforeAnonymous, "a resolve refused for its --actor changed the log")
 
         let resolved = try await TxlogBinary.run(
             ["tm", "resolve", f.dir, f.tx.description, "commit", "--reason", "superior lost", "--actor", "tester", "--json"])

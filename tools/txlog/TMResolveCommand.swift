@@ -33,6 +33,12 @@ struct TMResolveCommand: AsyncParsableCommand {
     @Option(help: "The TM's stream.") var stream = TransactionManager.defaultStreamName
     @Flag(help: "Print JSON.") var json = false
 
+    /// The forced record is the audit trail of who forced what (`tm audit`): an empty actor (`--actor
+    /// "$OPERATOR"` with the variable unset) recorded an anonymous outcome.
+    func validate() throws {
+        if let actor, actor.allSatisfy(\.isWhitespace) { throw ValidationError("--actor must name who forces the outcome (default: txlog@$USER)") }
+    }
+
     func run() async throws {
         let (path, stream, id) = (self.path, self.stream, self.transaction)
         let log: LogStore
