@@ -96,6 +96,11 @@ struct DumpArchiveToolTests {
         #expect(map.out.contains("A archive tail \(lsns[2])"), "\(map.out)")
         let markers = map.out.split(separator: "\n").filter { $0.allSatisfy { " ABRE".contains($0) } && $0.contains("A") }
         #expect(markers.count == 1, "\(map.out)")
+        // `info` says where the records kept for archiving begin (its `archive` line is the log's tail only).
+        let info = try await DumpToolTests.run(["info", dir, "--json"], scratch: dir)
+        #expect(info.object["oldestReadableLSN"] as? String == lsns[2].description, "\(info.out)")
+        let text = try await DumpToolTests.run(["info", dir], scratch: dir)
+        #expect(text.out.contains("\nkept from  \(lsns[2]) (records below the base kept for an archive tail)\n"), "\(text.out)")
     }
 
     /// The dump fell behind a writer whose archive tail (below the base) set the limit of what it keeps:

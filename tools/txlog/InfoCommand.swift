@@ -17,7 +17,7 @@ struct InfoCommand: ParsableCommand {
         let info = log.info()
         let report = log.recoveryReport
         if json {
-            printJSON(infoJSON(info, report))
+            printJSON(infoJSON(info, report, oldestReadable: log.oldestReadableLSN))
             return
         }
         print("log        \(info.logID)")
@@ -29,6 +29,8 @@ struct InfoCommand: ParsableCommand {
         print("base LSN   \(info.baseLSN)")
         print("last LSN   \(info.lastLSN)")
         print("archive    \(info.archiveTail)")
+        // Where `dump` starts: the records below the base that an archive tail (the log's or a stream's) keeps.
+        if log.oldestReadableLSN != info.baseLSN { print("kept from  \(log.oldestReadableLSN) (records below the base kept for an archive tail)") }
         print("streams    \(info.streams.count)")
         let st = info.statistics
         print("flushes    \(st.syncs) fdatasyncs, \(st.batches) batches, \(formatBytes(st.bytesWritten)) written (this process)")
@@ -41,7 +43,7 @@ struct InfoCommand: ParsableCommand {
     }
 }
 
-func infoJSON(_ info: LogInfo, _ report: RecoveryReport) -> [String: Any] {
+func infoJSON(_ info: LogInfo, _ report: RecoveryReport, oldestReadable: LSN) -> [String: Any] {
     [
         "logID": info.logID.description,
         "directory": info.directory,
@@ -51,6 +53,7 @@ func infoJSON(_ info: LogInfo, _ report: RecoveryReport) -> [String: Any] {
         "codec": info.codec.description,
         "epoch": info.epoch,
         "baseLSN": info.baseLSN.description,
+        "oldestReadableLSN": oldestReadable.description,
         "lastLSN": info.lastLSN.description,
         "durableLSN": info.durableLSN.description,
         "capacityBytes": info.capacityBytes,
