@@ -20,13 +20,8 @@ struct DumpArchiveToolTests {
         defer { try? log.close() }
         do {
             try log.setArchiveTail(try #require(kept.first))
-            let other = try log.createStream("other")
-            var more: [LSN] = []
-            for i in 0..<20 { more.append(try other.append(LogTestKit.textPayload(100 + i, length: 300))) }
-            try await log.flush()
+            let more = try await Self.appendAndPassBase(log, try log.createStream("other"))
             let end = try #require(more.last)
-            try other.advanceBase(to: end)
-            try log.advanceBase(to: end)
             #expect(log.baseLSN == end && log.oldestReadableLSN == kept.first)
             return (dir, kept + more, end)
         } catch {
@@ -70,6 +65,39 @@ struct DumpArchiveToolTests {
         #expect(from.status == 0 && from.out.hasPrefix("\(all[3])\t"), "\(from.out)\(from.err)")
     }
 
+    /// Appends 20 durable records to `other` and moves its base and the log's to the last: the records
+    /// before it are kept only by an archive tail, if one is set. Returns their LSNs.
+    static func appendAndPassBase(_ log: LogStore, _ other: LogStream) async throws -> [LSN] {
+        var more: [LSN] = []
+        for i in 0..<20 { more.append(try other.append(LogTestKit.textPayload(100 + i, length: 300))) }
+        try await log.flush()
+        let end = try #require(more.last)
+        try other.advanceBase(to: end)
+        try log.advanceBase(to: end)
+        return more
+    }
+
+    /// A live log of five records whose archive tail is the first, a stream `other` to write on, and a
+    /// `dump LOG arguments` child stopped (SIGSTOP, every thread) once it printed the five.
+    static func stoppedFollower(
+        _ tag: String, _ arguments: [String]
+    ) async throws -> (dir: String, log: LogStore, lsns: [LSN], other: LogStream, child: DumpToolTests.Child) {
+        let (dir, log, lsns) = try await DumpToolTests.followLog(tag, records: 5)
+        do {
+            try log.setArchiveTail(try #require(lsns.first))
+            let other = try log.createStream("other")
+            let child = try DumpToolTests.Child(["dump", dir] + arguments, scratch: dir)
+            try await child.wait(until: { child.lines.count >= 5 })
+            kill(child.process.processIdentifier, SIGSTOP)
+            try await child.waitUntilStopped()
+            return (dir, log, lsns, other, child)
+        } catch {
+            try? log.close()
+            LogTestKit.remove(dir)
+            throw error
+        }
+    }
+
     /// A stream's own archive tail below its base: `dump --stream` started at the stream's base, so its
     /// records kept for archiving were not shown, and `map` marked (and named in its legend) only the log's
     /// archive tail, `A archive tail null` beside the container kept pending archive for the stream's.
@@ -107,15 +135,9 @@ struct DumpArchiveToolTests {
     /// the message said the base had moved past the dump, naming the base, not the tail that decided it.
     @Test("--follow behind an archive tail that moved on names the archive tail, not the base (exit 3)")
     func followLostNamesArchiveTail() async throws {
-        let (dir, log, lsns) = try await DumpToolTests.followLog("dump-follow-archive-lost", records: 5)
+        let (dir, log, lsns, other, child) = try await Self.stoppedFollower("dump-follow-archive-lost", ["--follow", "--interval", "0.01"])
         defer { LogTestKit.remove(dir) }
         let last = try #require(lsns.last)
-        try log.setArchiveTail(try #require(lsns.first))
-        let other = try log.createStream("other")
-        let child = try DumpToolTests.Child(["dump", dir, "--follow", "--interval", "0.01"], scratch: dir)
-        try await child.wait(until: { child.lines.count >= 5 })
-        kill(child.process.processIdentifier, SIGSTOP)
-        try await child.waitUntilStopped()
         // The writer recycles on, its archive tail following one step behind the base.
         try await onOwnThread {
             var previous = LSN.null

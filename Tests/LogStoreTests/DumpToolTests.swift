@@ -381,21 +381,11 @@ struct DumpToolTests {
     /// records after it were recycled, and exit 3.
     @Test("--follow whose resume point the base passed, kept by an archive tail: the dump goes on")
     func followResumePointKeptByArchiveTail() async throws {
-        let (dir, log, lsns) = try await Self.followLog("dump-follow-archived", records: 5)
+        let (dir, log, lsns, other, child) = try await DumpArchiveToolTests.stoppedFollower(
+            "dump-follow-archived", ["--follow", "--interval", "0.01", "--limit", "25"])
         defer { LogTestKit.remove(dir) }
         let last = try #require(lsns.last)
-        try log.setArchiveTail(try #require(lsns.first))
-        let other = try log.createStream("other")
-        let child = try Child(["dump", dir, "--follow", "--interval", "0.01", "--limit", "25"], scratch: dir)
-        try await child.wait(until: { child.lines.count >= 5 })
-        kill(child.process.processIdentifier, SIGSTOP)
-        try await child.waitUntilStopped()
-        var more: [LSN] = []
-        for i in 0..<20 { more.append(try other.append(LogTestKit.textPayload(100 + i, length: 300))) }
-        try await log.flush()
-        let end = try #require(more.last)
-        try other.advanceBase(to: end)
-        try log.advanceBase(to: end)
+        let more = try await DumpArchiveToolTests.appendAndPassBase(log, other)
         #expect(log.baseLSN > last && log.oldestReadableLSN == lsns.first)
         kill(child.process.processIdentifier, SIGCONT)
         #expect(try await child.exit() == 0, "\(child.stderr)")
