@@ -361,6 +361,15 @@ struct ToolTests {
         }
         let added = try Self.run(["containers", "add", f.dir, "--count", "2"])
         #expect(added.status == 0 && added.out.split(separator: "\n").count == 2, "\(added.err)")
+        // `--max-size` takes a unit as `create`'s sizes do (`64M` was a usage error); `policy set` with nothing
+        // to set is a usage error and leaves the base file alone (it opened the log and rewrote it).
+        let sized = try Self.run(["policy", "set", f.dir, "--max-size", "64M"])
+        #expect(sized.status == 0, "\(sized.err)")
+        #expect(try Self.run(["policy", "show", f.dir, "--json"]).object["maxSizeBytes"] as? Int == 64 << 20)
+        let base = try Data(contentsOf: URL(fileURLWithPath: f.dir + "/txlog.base"))
+        let nothing = try Self.run(["policy", "set", f.dir])
+        #expect(nothing.status == 64 && nothing.err.contains("nothing to set"), "\(nothing.status) \(nothing.err)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: f.dir + "/txlog.base")) == base)
     }
 
     @Test("create with a size too large for 64 bits or for an Int: a usage error (exit 64), never a crash, nothing created")

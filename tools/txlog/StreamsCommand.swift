@@ -69,8 +69,14 @@ struct PolicyCommand: ParsableCommand {
         @Option(help: "Containers added per growth step.") var growthIncrement: UInt32?
         @Option(help: "Grow automatically when full: true or false.") var autoGrow: Bool?
         @Option(help: "Shrink when more than this percentage is free (0: never).") var autoShrink: UInt8?
-        @Option(help: "Largest total size in bytes growth may reach (0: no limit).") var maxSize: UInt64?
+        @Option(help: "Largest total size growth may reach: bytes, or with K, M or G as for create (0: no limit).") var maxSize: ByteCount?
         @Option(help: "File name prefix for new containers.") var containerPrefix: String?
+
+        /// With no option it opened the log for writing and rewrote the base file with the same policy.
+        func validate() throws {
+            let given: [Any?] = [minContainers, maxContainers, growthIncrement, autoGrow, autoShrink, maxSize, containerPrefix]
+            guard given.contains(where: { $0 != nil }) else { throw ValidationError("nothing to set: give at least one option (txlog policy show prints the policy)") }
+        }
         func run() throws {
             let log = try openForWriting(path)
             do {
@@ -80,7 +86,7 @@ struct PolicyCommand: ParsableCommand {
                 if let growthIncrement { p.growthIncrement = growthIncrement }
                 if let autoGrow { p.autoGrow = autoGrow }
                 if let autoShrink { p.autoShrinkPercent = autoShrink }
-                if let maxSize { p.maxSizeBytes = maxSize }
+                if let maxSize { p.maxSizeBytes = maxSize.value }
                 if let containerPrefix { p.containerPrefix = containerPrefix }
                 try log.setPolicy(p)
                 try log.close()
