@@ -61,6 +61,22 @@ struct ToolArgumentTests {
         }
     }
 
+    /// `workload run /var/lib/app/log` (a log's path, not a workload directory) created the bank's log and
+    /// stores inside the log's directory, `log/` and `data/` beside its containers.
+    @Test("workload run and churn refuse a directory that is a log (exit 64), creating nothing in it")
+    func workloadInALog() async throws {
+        let scratch = try Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let log = try Self.smallLog(in: scratch)
+        let files = try FileManager.default.contentsOfDirectory(atPath: log).sorted()
+        for args in [["workload", "run", log, "--seconds", "0.1"], ["workload", "churn", log, "--seconds", "0.1"]] {
+            let e = try await TxlogProcess.run(args, scratch: scratch, hangAfter: 60)
+            Self.expectUsage(e, args)
+            #expect(e.stderr.contains("is a log, not a workload directory"), "\(args): \(e.stderr)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: log).sorted() == files, "\(args)")
+        }
+    }
+
     /// `bench append --sizes=-1`, `bench compress --mib=-1` and `bench online` with a negative
     /// `--repeats` or `--commits-after-checkpoint` trapped.
     @Test("bench: negative sizes and counts are exit 64, never a trap")

@@ -22,6 +22,7 @@ extension WorkloadCommand {
         }
 
         func run() async throws {
+            try refuseLogAsWorkloadDirectory(path)
             let w: ChurnWorkload
             do {
                 w = try await ChurnWorkload.open(path, seed: seed ?? UInt64.random(in: 0...UInt64(UInt32.max)), clients: clients, create: true)

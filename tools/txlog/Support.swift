@@ -173,6 +173,16 @@ func readAcknowledgements(_ path: String) throws -> String {
     }
 }
 
+/// Refuses a workload directory (`workload run`, `workload churn`) that is itself a log: the workload's log
+/// goes in `DIR/log` and its stores in `DIR/data`, which were created inside the log's directory, beside its
+/// containers (stray files to `verify`), when an operator gave a log's path. A usage error, nothing created.
+func refuseLogAsWorkloadDirectory(_ dir: String) throws {
+    guard FileManager.default.fileExists(atPath: dir + "/txlog.base") else { return }
+    FileHandle.standardError.write(Data(
+        "txlog: invalid-argument: \(escaped(dir)) is a log, not a workload directory (the workload's log goes in DIR/log): give another directory\n".utf8))
+    throw ToolExit.usage
+}
+
 /// The acknowledgements of a `workload` check: the complete lines of `path` (a line cut short by the kill
 /// is not an acknowledgement: only newline-terminated lines count). A workload directory `dir` that does
 /// not exist is exit 2 (`notFound`).

@@ -32,6 +32,7 @@ struct WorkloadCommand: ParsableCommand {
         }
 
         func run() async throws {
+            try refuseLogAsWorkloadDirectory(path)
             let bank: BankWorkload
             do { bank = try await BankWorkload.openOrCreate(path, accountsPerStore: accounts) } catch { throw fail(error, opening: true) }
             let out = LineWriter()
