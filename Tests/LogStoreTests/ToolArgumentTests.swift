@@ -182,11 +182,20 @@ extension ToolArgumentTests {
         let log = try Self.smallLog(in: scratch)
         let file = scratch + "/notes.txt"
         _ = FileManager.default.createFile(atPath: file, contents: Data("keep me".utf8))
-        for target in [log, file, scratch] {
+        // Directories holding only names a demo uses, but not made by a demo (no child-stderr.txt): a workload
+        // run as `workload run DIR/bank`, and a harness's acknowledgements. They were deleted.
+        let workload = scratch + "/workload", harness = scratch + "/harness"
+        try FileManager.default.createDirectory(atPath: workload + "/bank/log", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: harness, withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: harness + "/acks.txt", contents: Data("keep me\n".utf8))
+        for target in [log, file, scratch, workload, harness] {
             let e = try await TxlogProcess.run(["demo", target, "--seconds", "0.2", "--clients", "1"], scratch: scratch, hangAfter: 60)
             #expect(e.status == 64 && e.stderr.contains("not a previous demo"), "\(target): \(e.status) \(e.stderr.prefix(300))")
         }
         #expect(FileManager.default.fileExists(atPath: log + "/txlog.base") && FileManager.default.fileExists(atPath: file))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: workload) == ["bank"])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: harness) == ["acks.txt"])
+        #expect(try String(contentsOfFile: harness + "/acks.txt", encoding: .utf8) == "keep me\n")
         // A previous demo's directory is replaced (what `make demo` relies on).
         let demo = scratch + "/demo"
         for _ in 0..<2 {
