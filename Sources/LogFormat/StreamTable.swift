@@ -66,9 +66,11 @@ public struct LogPolicy: Sendable, Equatable {
     /// Shrink when more than this percentage of the log is free containers (0: never). Checked after a base
     /// or an archive tail moves, a stream is deleted, reservations are released, the writer's container
     /// switch frees a container (off the writer thread), and by `LogStore.setPolicy`; a free container that
-    /// reservations need is kept. Not checked by appends (a reserved one included), nor by the recycling
-    /// a full log's append makes room with, and no container is removed while an append is in the log-full
-    /// path, up to its retry (a base its tail-pinned handlers move frees room that append needs).
+    /// reservations need is kept. Not checked by appends, nor by the recycling a full log's append makes
+    /// room with, and no container is removed while an append is in the log-full path, up to its retry (a
+    /// base its tail-pinned handlers move frees room that append needs). A check held back that way, or
+    /// by the reservations, runs again (off the caller's thread) once the last such append is done, or
+    /// once a reserved append uses a reservation up, so a log that goes idle still shrinks.
     public var autoShrinkPercent: UInt8 = 0
     /// Auto-grow never takes the log above this many bytes of containers (0: no limit), counting the
     /// containers the log keeps, as `maxContainers` does. `LogStore.addContainer` is not bound by it.

@@ -20,7 +20,7 @@ extension LogCore {
         var progress = LogFullProgress()
         // Auto-shrink waits from the log-full path until this retry has taken the room it made. A local
         // flag: an append that never found the log full takes no lock for it.
-        defer { if progress.holdsMakingRoom { lock.withLock { endMakingRoomLocked(&progress) } } }
+        defer { endMakingRoom(&progress) }
         while true {
             lock.lock()
             let lsn: LSN?
@@ -37,7 +37,10 @@ extension LogCore {
             // container (room comes back with one). Told apart here, under the same hold of the lock.
             let need: SpaceNeed = lsn == nil && !useReservation && !clearsReservationFloorLocked(cost: reservationCost(data.count))
                 ? .floor(cost: reservationCost(data.count)) : .freeContainer
+            // A reservation used may be all that kept a free container from a deferred auto-shrink.
+            let shrinkDue = useReservation && lsn != nil && takeDeferredShrinkLocked()
             lock.unlock()
+            if shrinkDue { shrinkInBackground() }
             if let lsn { return lsn }
             try handleLogFull(&progress, generation: generation, need: need)
             afterLogFullHandledForTesting?()

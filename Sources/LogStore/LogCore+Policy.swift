@@ -2,7 +2,8 @@
 // free containers while more than the policy's percentage of the log is free. Its triggers call
 // `shrinkIfPolicyAllows` on their own threads (a base, an archive tail or a restart area's base moved, a
 // stream deleted, reservations released, a policy set), or `shrinkInBackground` from the writer's
-// container switch.
+// container switch, and for a check deferred while an append was in the log-full path or reservations
+// needed the free containers.
 
 import LogFormat
 
@@ -56,18 +57,32 @@ extension LogCore {
     }
 
     /// The free container auto-shrink removes next (the highest physical id), or nil when the policy
-    /// allows none: auto-shrink off, the log at the policy's minimum, no more than its percentage free, or
-    /// the reservations need every free container; nor while an append is in the log-full path, up to its
-    /// retry (it needs the room; the next trigger after it checks again). Checked again by the removal, under the same
-    /// hold of the lock that takes the container out of the table (see `removalStepLocked`).
+    /// allows none: auto-shrink off, the log at the policy's minimum, or no more than its percentage free.
+    /// Nor, for now, while the reservations need every free container, or while an append is in the
+    /// log-full path, up to its retry (it needs the room): that check is deferred (`state.shrinkDeferred`)
+    /// and runs again once the path ends or a reserved append uses its reservation (a release checks at
+    /// once). Left to the next trigger, a log that went idle then stayed above its percentage for good.
+    /// Checked again by the removal, under the same hold of the lock that takes the container out of the
+    /// table (see `removalStepLocked`).
     func shrinkVictimLocked() -> UInt32? {
         let p = state.policy
-        guard p.autoShrinkPercent > 0, state.makingRoom == 0 else { return nil }
+        guard p.autoShrinkPercent > 0 else { return nil }
         let total = keptContainerCountLocked()
         let free = state.containers.values.filter { $0.logical == 0 && !$0.pendingDelete }
-        guard total > Int(p.minContainers), free.count * 100 > Int(p.autoShrinkPercent) * total, freeContainerRemovableLocked()
-        else { return nil }
+        guard total > Int(p.minContainers), free.count * 100 > Int(p.autoShrinkPercent) * total else { return nil }
+        guard state.makingRoom == 0, freeContainerRemovableLocked() else {
+            state.shrinkDeferred = true
+            return nil
+        }
         return free.map(\.physical).max()
+    }
+
+    /// Whether a shrink check that was deferred (see `shrinkVictimLocked`) may run now, no append being in
+    /// the log-full path; taken, so it is queued once (`shrinkInBackground`, after letting go of `lock`).
+    func takeDeferredShrinkLocked() -> Bool {
+        guard state.shrinkDeferred, state.makingRoom == 0 else { return false }
+        state.shrinkDeferred = false
+        return true
     }
 
     /// `shrinkIfPolicyAllows` on the deletion queue, for a base-file update on the writer thread (or a

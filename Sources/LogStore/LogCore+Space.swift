@@ -90,14 +90,14 @@ extension LogCore {
         let largest = sizes.map(reservationCost).max() ?? 0
         var progress = LogFullProgress()
         // Auto-shrink waits from the log-full path until this retry has taken the room it made.
-        defer { if progress.holdsMakingRoom { lock.withLock { endMakingRoomLocked(&progress) } } }
+        defer { endMakingRoom(&progress) }
         while true {
             let (shortage, generation): (String?, UInt64) = try lock.withLock {
                 try checkUsable()
                 guard streamInfoLocked(stream) != nil else { throw LogError(.notFound, "stream \(stream) was deleted") }
                 // Refused before the log-full path: growing the log could not make room, and auto-grow
                 // took it to the policy's maximum (for good) before the reservation was refused anyway.
-                if let never = reservationNeverFitsLocked(cost: cost) { throw LogError(.logFull, never) }
+                if let never = reservationNeverFitsLocked(cost: cost, largestCost: largest) { throw LogError(.logFull, never) }
                 if let shortage = reservationShortageLocked(cost: cost, largestCost: largest) { return (shortage, state.spaceGeneration) }
                 state.maxReservedCost = max(state.maxReservedCost, largest)
                 state.reservedTotal += cost
@@ -122,13 +122,24 @@ extension LogCore {
         }
     }
 
-    /// Why a reservation costing `cost` can never be granted, or nil: on top of what is reserved it would
-    /// hold more than all but one container even of the log grown as far as its policy allows (the check
-    /// `reservationShortageLocked` makes, at the largest size auto-grow can reach).
-    private func reservationNeverFitsLocked(cost: Int) -> String? {
+    /// Why a reservation costing `cost` (its largest record `largestCost`) can never be granted, or nil:
+    /// `reservationShortageLocked` would refuse it even of the log grown as far as its policy allows, in
+    /// the roomiest state that log can reach (every container free but the one being written, and that
+    /// one empty). Either on top of what is reserved it would hold more than all but one container, or
+    /// the free space (those containers' data, less one block header) is less than the reservations'
+    /// floor: the reserved bytes and a largest reserved record of slack for each of the containers.
+    /// Checked only against the first, a reservation of large records fit the containers but never the
+    /// floor: auto-grow took the log to its maximum (for good), and the reservation was refused anyway.
+    private func reservationNeverFitsLocked(cost: Int, largestCost: Int) -> String? {
         let most = min(keptContainerCountLocked() + policyRoomLocked(), Format.maxContainerCount)
-        guard state.reservedTotal + cost > (most - 1) * containerDataBytes else { return nil }
-        return "reserving \(cost) bytes would pin the log: reservations would hold more than all but one container, also of the \(most) the policy lets the log grow to (\(state.reservedTotal) bytes already reserved)"
+        let reserved = state.reservedTotal + cost
+        guard reserved <= (most - 1) * containerDataBytes else {
+            return "reserving \(cost) bytes would pin the log: reservations would hold more than all but one container, also of the \(most) the policy lets the log grow to (\(state.reservedTotal) bytes already reserved)"
+        }
+        let maxCost = max(state.maxReservedCost, largestCost)
+        let roomiest = most * containerDataBytes - BlockHeader.size
+        guard reserved + most * maxCost > roomiest else { return nil }
+        return "reserving \(cost) bytes would never fit: with a record of \(maxCost) bytes of slack per container boundary, reservations would need \(reserved + most * maxCost) bytes, more than the \(roomiest) bytes free in the \(most) containers the policy lets the log grow to, all empty (\(state.reservedTotal) bytes already reserved)"
     }
 
     /// Why a reservation costing `cost` (its largest record `largestCost`) cannot be granted now, or nil.
@@ -259,15 +270,20 @@ extension LogCore {
         /// Times the tail-pinned handlers were called (at most twice).
         var handlerRounds = 0
         /// Counted in `state.makingRoom` (auto-shrink removes no container): from the first call of
-        /// `handleLogFull` until the caller ends (`endMakingRoomLocked`), its retries included.
+        /// `handleLogFull` until the caller ends (`endMakingRoom`), its retries included.
         var holdsMakingRoom = false
     }
 
-    /// Ends what `handleLogFull` counted in `state.makingRoom` for `progress`, if anything.
-    func endMakingRoomLocked(_ progress: inout LogFullProgress) {
+    /// Ends what `handleLogFull` counted in `state.makingRoom` for `progress`, if anything (no lock taken
+    /// otherwise), and queues the shrink check deferred meanwhile, if the last such count ended.
+    func endMakingRoom(_ progress: inout LogFullProgress) {
         guard progress.holdsMakingRoom else { return }
         progress.holdsMakingRoom = false
-        state.makingRoom -= 1
+        let shrinkDue = lock.withLock { () -> Bool in
+            state.makingRoom -= 1
+            return takeDeferredShrinkLocked()
+        }
+        if shrinkDue { shrinkInBackground() }
     }
 
     /// Called by an append that found no free container, or (a plain append) that the reservations'
@@ -277,7 +293,7 @@ extension LogCore {
     /// step while the policy allows (one step may not be enough: each container added also adds a
     /// reserved record of slack to the reservations' floor), the handlers are called at most twice.
     /// After a return the log stays counted in `state.makingRoom` until the caller ends it
-    /// (`endMakingRoomLocked`, once its retry has taken the room or it gave up): let go here, an
+    /// (`endMakingRoom`, once its retry has taken the room or it gave up): let go here, an
     /// auto-shrink between this return and the retry removed the container just grown or freed, and the
     /// retry said `logFull`.
     func handleLogFull(_ progress: inout LogFullProgress, generation: UInt64, need: SpaceNeed) throws {
@@ -293,7 +309,7 @@ extension LogCore {
             return (state.durableLSN, state.lastLSN)
         }
         do { try makeRoom(&progress, generation: generation, need: need, durable: durable, last: last) } catch {
-            lock.withLock { endMakingRoomLocked(&progress) }
+            endMakingRoom(&progress)
             throw error
         }
     }

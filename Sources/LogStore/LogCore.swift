@@ -257,6 +257,10 @@ final class LogCore: @unchecked Sendable {
         /// Appends (and reservations) in the log-full path (`handleLogFull`), each counted until its retry
         /// took the room or it gave up (`LogFullProgress.holdsMakingRoom`): auto-shrink waits for none.
         var makingRoom = 0
+        /// Auto-shrink found the log above its percentage but held back for a while (an append in the
+        /// log-full path, or reservations needing the free containers): checked again, in the background,
+        /// once that ends (`takeDeferredShrinkLocked`), not only at the next trigger, which an idle log never has.
+        var shrinkDeferred = false
         /// A call of the tail-pinned handlers ahead of a full log is queued on `pinnedAheadQueue` and has
         /// not started (see `callPinnersAheadIfLowLocked`).
         var pinnersAheadQueued = false

@@ -205,7 +205,9 @@ public final class LogStream: Sendable {
     ///   `logFull` when, after that, the free space cannot hold them on top of what is already reserved,
     ///   or all reservations together would hold more than all but one of the log's containers (those
     ///   pending delete do not count): that would pin the log (refused at once, without growing the
-    ///   log, when it would even of the log grown to its policy's maximum);
+    ///   log, when it would even of the log grown to its policy's maximum, and so is a reservation whose
+    ///   bytes and one largest reserved record of slack per container would not fit even that log with
+    ///   every container free);
     ///   `readOnly` for a log opened read-only; `notFound` for a deleted stream; `failed`; `closed`.
     public func reserve(recordSizes: [Int]) throws { try core.reserve(stream: id, sizes: recordSizes) }
 
@@ -213,7 +215,7 @@ public final class LogStream: Sendable {
     /// reserved and not yet used (by an append `usingReservation`) or released, as CLFS's
     /// `FreeReservedLog` frees the same sizes that were reserved. A release that names any other size
     /// releases nothing. When the policy's auto-shrink is on, free containers the reservations had kept
-    /// may then be removed.
+    /// may then be removed (as after an append `usingReservation` uses a reservation up, in the background).
     ///
     /// - Throws: `invalidArgument` for a size outside 0...``LogStore/maxRecordSize``, or for a size (counted
     ///   with its repeats) the stream has not reserved; `notFound` for a deleted stream.
