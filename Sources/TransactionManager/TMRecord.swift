@@ -221,9 +221,12 @@ enum TMRecord: Equatable, Sendable {
             case .rmRegistered: record = .rmRegistered(try r.rm())
             case .prepared:
                 // Written only before the decision: a decided one would, replayed, decide the transaction
-                // (docs/format/tm-records.md, "Transaction").
+                // (docs/format/tm-records.md, "Transaction"). And only by a superior's prepare(): one
+                // without the superior flag would, replayed, abort (presumed abort) a transaction that
+                // is in doubt, whose superior may have committed it.
                 let t = try r.transaction(withAcks: false)
                 guard t.outcome == .undetermined else { throw LogError(.corrupt, "tm record: prepared record with outcome \(t.outcome)") }
+                guard t.superior else { throw LogError(.corrupt, "tm record: prepared record without a superior") }
                 record = .prepared(t)
             case .outcome:
                 // Written only with the decision: an undetermined one would, replayed, undo it.

@@ -161,6 +161,22 @@ import Testing
         }
     }
 
+    /// Only a superior's `prepare()` writes a `prepared` record, always with the superior flag: one
+    /// without it would, replayed, have recovery abort (presumed abort) a transaction in doubt.
+    @Test func preparedRecordWithoutASuperiorIsCorrupt() {
+        // Superior byte at 33 (docs/format/tm-records.md).
+        let t = LoggedTransaction(id: TMSample.tx, outcome: .undetermined, superior: true, description: "", enlistments: [])
+        var b = TMRecord.prepared(t).encode(clock: 1)
+        #expect(b[33] == 1)
+        b[33] = 0
+        #expect(Self.decodeError(b)?.code == .corrupt)
+        // An outcome record without a superior is what every commit without one writes.
+        b = TMRecord.outcome(LoggedTransaction(id: TMSample.tx, outcome: .committed, superior: false, description: "", enlistments: []))
+            .encode(clock: 1)
+        #expect(b[33] == 0)
+        #expect(Self.decodeError(b) == nil)
+    }
+
     @Test func countsLargerThanTheRemainingBytesAreCorrupt() {
         // Checkpoint: rm count at 48, transaction count right after the empty RM list (52).
         // Audit count right after the empty transaction list (56).
