@@ -16,8 +16,8 @@ struct TMCheckpointRoomTests {
 
     /// Prepares `count` transactions under a superior, each described by 1000 bytes, so the TM's
     /// checkpoint holds about 1100 bytes per transaction. Returns the superiors (kept alive by the caller).
-    static func prepareUnderSuperiors(_ tm: TransactionManager, count: Int) async throws -> [SuperiorEnlistment] {
-        let rm = try ScriptedRM.online(tm, "a")
+    static func prepareUnderSuperiors(_ tm: TransactionManager, count: Int, rm given: ScriptedRM? = nil) async throws -> [SuperiorEnlistment] {
+        let rm = try given ?? ScriptedRM.online(tm, "a")
         var superiors: [SuperiorEnlistment] = []
         for _ in 0..<count {
             let tx = try tm.createTransaction(description: String(repeating: "d", count: 1000))
@@ -65,6 +65,33 @@ struct TMCheckpointRoomTests {
         #expect(try #require(tm.stream).info().restartLSN == lsn)
         #expect(try tmCheckpoint(tm).transactions.count == 6)
         #expect(superiors.count == 6)
+    }
+
+    /// The sixteenth review's check: the room follows the checkpoints down as well as up. A TM that once
+    /// checkpointed many in-doubt transactions holds a large room; once they are resolved, its next
+    /// checkpoint goes in through that room (using the whole reservation) and the next room is sized from
+    /// that small checkpoint: `checkpointRoom` again, not the large room kept for good.
+    @Test("once the transactions that made a checkpoint large are resolved, the next checkpoint brings the room back down", .hangGuard)
+    func roomShrinksAfterASmallCheckpoint() async throws {
+        let dir = TMScratch("room-shrinks")
+        defer { dir.remove() }
+        let (log, tm) = try dir.createOnline(log: Self.tinyLog)
+        defer { try? log.close() }
+        let rm = try ScriptedRM.online(tm, "a")  // kept: it acknowledges the commits
+        let superiors = try await Self.prepareUnderSuperiors(tm, count: 6, rm: rm)
+        try tm.checkpoint()
+        let large = try Self.restartSize(tm)
+        #expect(tm.restartRoom == large + large / 4)
+        for superior in superiors {
+            try await superior.commit()
+            #expect(await superior.waitForOutcome() == .committed)
+        }
+        try tm.checkpoint()
+        #expect(try tmCheckpoint(tm).transactions.isEmpty)
+        #expect(try Self.restartSize(tm) < 4096)
+        #expect(tm.restartRoom == 4096)
+        #expect(log.info().reservedBytes == UInt64(log.core.reservationCost(4096)), "only the new room is reserved")
+        #expect(rm.errors.isEmpty)
     }
 
     @Test("a checkpoint that outgrew its room gives the room back before its plain append, and fits a full log", .hangGuard)
