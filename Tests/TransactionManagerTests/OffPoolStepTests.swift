@@ -3,6 +3,13 @@
 // never queued behind a step that is blocked, even when every thread of the set is (a step of another
 // log, whose writer is free, still runs). Nothing here asserts a timing: a watchdog thread waits with a
 // generous deadline and opens the held log's gate when it passes, so a failure never hangs.
+//
+// Each step's task resumes on Swift's cooperative pool, which other tests of the same process may hold
+// for long stretches (a synchronous test blocks a pool thread; the machine may have two). Those stalls
+// must not count: the thread sets here keep parked threads far longer than any stall (a thread that
+// ended while the task waited for the pool was started again, and `threadsStarted` said 2), and the
+// watchdog's deadline is most of the test's time limit (60 s failed under two tests holding the pool
+// for 90 s, with log B's commit, and its steps, fine).
 
 import Foundation
 import LogStore
@@ -10,6 +17,12 @@ import Testing
 @testable import TransactionManager
 
 @Suite struct OffPoolStepTests {
+    /// How long a parked thread of the tests' sets waits for a job: longer than any stall of the process.
+    private static let longIdle: UInt64 = 3_600_000_000_000
+
+    /// How long the watchdog lets log B's commit take before it opens log A's gate: most of `hangGuard`.
+    private static let watchdogSeconds = 480.0
+
     /// A log on which every append may wait (`maxDirtyBytes` 0 keeps the hint set) and its online TM,
     /// whose steps run on `threads`.
     private static func hintSetTM(_ scratch: TMScratch, threads: OffPoolThreads, io: (any FileIO)? = nil) throws -> (LogStore, TransactionManager) {
@@ -30,7 +43,7 @@ import Testing
         defer { roomy.remove() }
         let (log1, tm1) = try roomy.createOnline()
         defer { try? log1.close() }
-        let clearThreads = OffPoolThreads(maxIdle: 2, idleNanoseconds: 60_000_000_000)
+        let clearThreads = OffPoolThreads(maxIdle: 2, idleNanoseconds: Self.longIdle)
         tm1.offPoolThreads = clearThreads
         let (a1, b1, tx1) = try twoRMs(tm1)
         try await tx1.commit()
@@ -41,7 +54,7 @@ import Testing
         // Hint set: every step of every commit hops.
         let tight = TMScratch("offpool-set")
         defer { tight.remove() }
-        let threads = OffPoolThreads(maxIdle: 2, idleNanoseconds: 60_000_000_000)
+        let threads = OffPoolThreads(maxIdle: 2, idleNanoseconds: Self.longIdle)
         let (log, tm) = try Self.hintSetTM(tight, threads: threads)
         defer { try? log.close() }
         #expect(log.appendMayWait)
@@ -73,7 +86,7 @@ import Testing
     @Test("a TM's steps run while every thread of the set is held by steps waiting for another log's room",
           .hangGuard)
     func blockedStepsHoldUpNoOne() async throws {
-        let threads = OffPoolThreads(maxIdle: 2, idleNanoseconds: 60_000_000_000)
+        let threads = OffPoolThreads(maxIdle: 2, idleNanoseconds: Self.longIdle)
         // Log A: its writer is held writing a sealed block, so with a dirty limit of 0 every append waits.
         let scratchA = TMScratch("offpool-held")
         defer { scratchA.remove() }
@@ -110,7 +123,7 @@ import Testing
             return (try? await txB.commit()) != nil
         }
         let starved = await onOwnThread { () -> Bool in
-            let timedOut = committed.wait(timeout: .now() + 60) == .timedOut
+            let timedOut = committed.wait(timeout: .now() + Self.watchdogSeconds) == .timedOut
             io.open()
             return timedOut
         }
@@ -139,7 +152,7 @@ import Testing
             }
             func finish() { done.signal() }
         }
-        let threads = OffPoolThreads(maxIdle: 2, idleNanoseconds: 60_000_000_000)
+        let threads = OffPoolThreads(maxIdle: 2, idleNanoseconds: Self.longIdle)
         await onOwnThread {
             for _ in 0..<50 {
                 let job = Job()
