@@ -10,9 +10,9 @@ import TxLogTestSupport
 
 private let record = [UInt8](repeating: 7, count: 3000)
 
-/// Appends `record` until the log's last record is in logical container `container` or an append
-/// throws; returns that error.
-private func fill(_ log: LogStore, to container: UInt32) -> LogError? {
+/// Appends records of 3000 bytes until the log's last record is in logical container `container` or an
+/// append throws; returns that error. SpaceSixteenthReviewTests uses it too.
+func fillWith3000ByteRecords(_ log: LogStore, to container: UInt32) -> LogError? {
     while log.lastLSN.container < container {
         do { _ = try log.append(record) } catch let e as LogError { return e } catch { return LogError(.io, "\(error)") }
     }
@@ -54,15 +54,15 @@ struct GrowthCountsKeptContainersTests {
         defer { FaultTestKit.remove(dir) }
         let (log, _) = try growingLog(dir, containers: 3, increment: 1, max: 3)
         let first = try #require(log.info().containers.first { $0.logicalID == 1 }).physicalID
-        #expect(fill(log, to: 2) == nil)
+        #expect(fillWith3000ByteRecords(log, to: 2) == nil)
         try log.flush()
         try log.removeContainer(first)
-        let error = fill(log, to: 4)
+        let error = fillWith3000ByteRecords(log, to: 4)
         #expect(error == nil, "\(String(describing: error)): \(describe(log))")
         #expect(log.info().containers.count == 4, "\(describe(log))")
         #expect(log.info().containers.filter { $0.state != .pendingDelete }.count == 3)
         // The maximum still holds for the containers kept.
-        #expect(fill(log, to: 5)?.code == .logFull, "\(describe(log))")
+        #expect(fillWith3000ByteRecords(log, to: 5)?.code == .logFull, "\(describe(log))")
         #expect(log.info().containers.filter { $0.state != .pendingDelete }.count == 3)
         try log.close()
     }
@@ -84,12 +84,12 @@ struct GrowthRacingSetPolicyTests {
             guard firstCall(fired) else { return }
             try? log.setPolicy(lowered)
         }
-        let error = fill(log, to: 3)
+        let error = fillWith3000ByteRecords(log, to: 3)
         #expect(fired.withLock { $0 })
         #expect(error == nil, "\(String(describing: error)): \(describe(log))")
         #expect(log.policy.maxContainers == 3)
         #expect(log.info().containers.count == 3, "\(describe(log))")
-        #expect(fill(log, to: 4)?.code == .logFull, "\(describe(log))")
+        #expect(fillWith3000ByteRecords(log, to: 4)?.code == .logFull, "\(describe(log))")
         #expect(try log.strayFiles().isEmpty, "the container prepared beyond the maximum is unlinked")
         try log.close()
         let reopened = try LogStore.open(at: dir)
@@ -113,7 +113,7 @@ struct ShrinkBeforeLogFullRetryTests {
             guard firstCall(fired) else { return }
             try? log.setPolicy(p)  // checks auto-shrink: one free of three is above 20 %
         }
-        let error = fill(log, to: 4)
+        let error = fillWith3000ByteRecords(log, to: 4)
         #expect(fired.withLock { $0 })
         #expect(error == nil, "\(String(describing: error)): \(describe(log))")
         #expect(log.lastLSN.container == 4)
@@ -145,9 +145,9 @@ struct ShrinkBeforeLogFullRetryTests {
     static func fullLogWhoseHandlerFreesOneContainer(_ dir: String) throws -> (LogStore, LogPolicy) {
         let log = try LogStore.create(at: dir, options: uncompressedTiny(3))
         log.core.pinnersAheadDisabledForTesting = true
-        #expect(fill(log, to: 2) == nil)
+        #expect(fillWith3000ByteRecords(log, to: 2) == nil)
         let firstInSecond = log.lastLSN
-        #expect(fill(log, to: 3) == nil)
+        #expect(fillWith3000ByteRecords(log, to: 3) == nil)
         // Nothing is free now: the policy shrinks nothing yet.
         var p = LogPolicy()
         p.autoShrinkPercent = 20
@@ -183,7 +183,7 @@ struct ReadOnlyCacheReleaseTests {
         for lsn in inFirst { #expect(try reader.read(lsn).lsn == lsn) }  // caches the first container's blocks
         #expect(reader.info().readCacheBytes > 0)
         try writer.advanceBase(to: firstInSecond)  // recycles the first container
-        #expect(fill(writer, to: 4) == nil)  // and writes it again, as logical container 4
+        #expect(fillWith3000ByteRecords(writer, to: 4) == nil)  // and writes it again, as logical container 4
         try writer.flush()
         #expect(try reader.refresh())
         expectLogError(.notFound) { _ = try reader.read(first) }

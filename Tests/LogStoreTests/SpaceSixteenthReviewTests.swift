@@ -6,18 +6,8 @@ import Testing
 import TxLogTestSupport
 @testable import LogStore
 
-// `uncompressedTiny` (512 KiB containers, 4 KiB blocks, no compression) is SpaceTwelfthReviewTests'.
-
-private let record = [UInt8](repeating: 7, count: 3000)
-
-/// Appends `record` until the log's last record is in logical container `container` or an append
-/// throws; returns that error.
-private func fill(_ log: LogStore, to container: UInt32) -> LogError? {
-    while log.lastLSN.container < container {
-        do { _ = try log.append(record) } catch let e as LogError { return e } catch { return LogError(.io, "\(error)") }
-    }
-    return nil
-}
+// `uncompressedTiny` (512 KiB containers, 4 KiB blocks, no compression) is SpaceTwelfthReviewTests';
+// `fillWith3000ByteRecords` is SpaceFourteenthReviewTests'.
 
 private func shrinkPolicy(_ percent: UInt8) -> LogPolicy {
     var p = LogPolicy()
@@ -41,16 +31,16 @@ struct DeferredShrinkTests {
         defer { FaultTestKit.remove(dir) }
         let log = try LogStore.create(at: dir, options: uncompressedTiny(3))
         log.core.pinnersAheadDisabledForTesting = true  // the handlers from the log-full path only
-        #expect(fill(log, to: 3) == nil)
+        #expect(fillWith3000ByteRecords(log, to: 3) == nil)
         let firstInThird = log.lastLSN
         try log.setPolicy(shrinkPolicy(20))  // nothing free yet
         #expect(log.info().containers.count == 3)
         let d = log.defaultStream
         d.onTailPinned { _ in try? d.advanceBase(to: firstInThird) }  // frees containers 1 and 2
-        #expect(fill(log, to: 4) == nil)
+        #expect(fillWith3000ByteRecords(log, to: 4) == nil)
         await backgroundShrinksDone(log)
         #expect(log.info().containers.count == 2, "\(log.info().containers.map { "\($0.physicalID):\($0.state)" })")
-        _ = try log.append(record)
+        _ = try log.append([UInt8](repeating: 7, count: 3000))
         try log.close()
         let reopened = try LogStore.open(at: dir)
         #expect(reopened.info().containers.count == 2)
