@@ -27,13 +27,28 @@ final class ModelDriver {
     let blockSize: Int
     var checker: ModelChecker { ModelChecker(log: log, model: model) }
 
-    init(seed: UInt64, directory: String, blockSize: Int = 2048) throws {
-        rng = SplitMix64(seed: seed)
+    init(seed: UInt64, directory: String) throws {
+        var rng = SplitMix64(seed: seed)
         self.directory = directory
         root = directory
-        self.blockSize = blockSize
+        blockSize = [1024, 2048, 4096][rng.below(3)]
+        let codec = [Codec.lz4, .none, .zlib(level: 1)][rng.below(3)]
         log = try LogStore.create(
-            at: directory, options: LogCreateOptions(containerSize: 512 * 1024, containerCount: 3, blockSize: blockSize, codec: .lz4))
+            at: directory, options: LogCreateOptions(containerSize: 512 * 1024, containerCount: 3, blockSize: blockSize, codec: codec),
+            openOptions: Self.openOptions(&rng))
+        self.rng = rng
+    }
+
+    /// Open options for each open: sometimes a writer that writes every sealed block at once (no dirty
+    /// memory), a read cache of a few blocks, another codec for the blocks written from now on.
+    func openOptions() -> LogOpenOptions { Self.openOptions(&rng) }
+
+    static func openOptions(_ rng: inout SplitMix64) -> LogOpenOptions {
+        var o = LogOpenOptions()
+        if rng.chance(0.3) { o.groupCommit.maxDirtyBytes = rng.chance(0.5) ? 0 : 16 * 1024 }
+        if rng.chance(0.3) { o.readCacheBytes = 4096 }
+        if rng.chance(0.2) { o.codec = [Codec.lz4, .none, .zlib(level: 6)][rng.below(3)] }
+        return o
     }
 
     func note(_ op: String, _ detail: @autoclosure () -> String = "") {
@@ -252,7 +267,7 @@ final class ModelDriver {
             try log.close()
             model.durable = model.last
         }
-        log = try LogStore.open(at: directory)
+        log = try LogStore.open(at: directory, options: openOptions())
         let last = log.lastLSN
         guard last >= model.durable, last == .null || model.record(last) != nil else {
             throw ModelViolation("reopened log ends at \(last); durable \(model.durable), model last \(model.last)")
