@@ -118,7 +118,9 @@ extension KVStore {
     /// The checkpoint, with `checkpointLock` and the store's instance lock (see `withInstanceLock`) held.
     private func checkpointHoldingLocks() throws -> LSN {
         var inFlight: [Key: ArraySlice<UInt8>?] = [:]
-        let (covered, frozen, keys, generation) = try lock.withLock {
+        // `appendLock` first: no record of the store is being appended while `covered` is noted (a
+        // single-phase commit appended but not yet in `onePhaseInFlight` would be below it and lost).
+        let (covered, frozen, keys, generation) = try appendLock.withLock { try lock.withLock {
             () throws -> (LSN, [Key: Entry], SortedKeyIndex, UInt64) in
             // A closed instance must not write one: a reopened instance of this store may have appended
             // to the stream since, and this table does not hold those commits.
@@ -146,7 +148,7 @@ extension KVStore {
             let covered = stream.lastLSN
             for t in p.sorted(by: { $0.id < $1.id }) { try stream.append(KVRecord.prepare(t.id, t.writes).encode()) }
             return (covered, values.freeze(), index, snapshotGeneration)
-        }
+        } }
         whileFrozenForTesting?()
         // `consume`: the frozen dictionary must be released before the thaw, or the thaw copies it.
         let entries = Self.snapshotEntries(consume frozen, keys: consume keys, inFlight: inFlight)

@@ -33,7 +33,17 @@ public final class KVStore: @unchecked Sendable {
     private(set) var rm: ResourceManager!
     var stream: LogStream { rm.stream! }
 
+    /// Guards the store's state; held only briefly, never across a log append, so reads (``get(_:)``,
+    /// ``scan(from:to:limit:)``, a view's operations), which callers make from async tasks, never wait for
+    /// the log.
     let lock = Lock()
+    /// Held by every append of a store record together with the decisions it goes with (validation at
+    /// prepare and single-phase commit, commit, rollback, the checkpoint's notes, close and giving back
+    /// reservations), from the decision until its result is in the state. The append itself, which may
+    /// wait (back-pressure, a full log), runs holding this one and not `lock`; so these steps still take
+    /// turns as they did under `lock`, and the stream's order is the order of the decisions (see docs/KV.md,
+    /// "Locks and the log's order"). Order: `checkpointLock`, then this, then `lock`.
+    let appendLock = Lock()
     // Guarded by lock.
     /// Committed keys and values (frozen while a checkpoint reads them).
     var values = CommittedTable()
@@ -316,10 +326,14 @@ public final class KVStore: @unchecked Sendable {
     /// held when it closed (an instance opened since may have committed more). The room the store held in
     /// the log for outcome records goes back when its RM closes: here, or when its TM is closed.
     public func close() {
+        // Under `appendLock` too: a prepare or commit appending now checked `closed` before its append
+        // and finishes before the store counts as closed (as when `lock` was held across the append).
         let first = checkpointLock.withLock {
-            lock.withLock { () -> Bool in
-                defer { closed = true }
-                return !closed
+            appendLock.withLock {
+                lock.withLock { () -> Bool in
+                    defer { closed = true }
+                    return !closed
+                }
             }
         }
         guard first else { return }
@@ -329,14 +343,17 @@ public final class KVStore: @unchecked Sendable {
     /// Once the RM is closed: the log stays open, so the space held for outcome records goes back (an
     /// instance opened again reserves it again).
     func releaseOutcomeReservations() {
-        let (held, room) = lock.withLock { () -> (Int, Bool) in
-            rmClosed = true
-            unloggedCommits.removeAll()  // owed to the RM's next instance now (the TM sends them again)
-            defer {
-                outcomeReserved.removeAll()
-                restartRoomHeld = false
+        // Under `appendLock`: a prepare that is appending takes its reservation before this gives them back.
+        let (held, room) = appendLock.withLock {
+            lock.withLock { () -> (Int, Bool) in
+                rmClosed = true
+                unloggedCommits.removeAll()  // owed to the RM's next instance now (the TM sends them again)
+                defer {
+                    outcomeReserved.removeAll()
+                    restartRoomHeld = false
+                }
+                return (outcomeReserved.count, restartRoomHeld)
             }
-            return (outcomeReserved.count, restartRoomHeld)
         }
         recoveryProgress.signal()  // an open waiting for recovery-complete stops: none will come
         if held > 0 { try? stream.release(recordSizes: [Int](repeating: KVRecord.outcomeSize, count: held)) }

@@ -22,7 +22,8 @@ public final class KVTransaction: @unchecked Sendable {
     var ranges: [(start: Key, end: Key?)] = []
     var state: State = .active
 
-    enum State { case active, prepared, done }
+    /// `preparing`: validated, its prepare record being appended (see `KVStore.prepare`).
+    enum State { case active, preparing, prepared, done }
 
     init(store: KVStore, transactionID: GUID, enlistment: Enlistment, startSeq: UInt64) {
         self.store = store
