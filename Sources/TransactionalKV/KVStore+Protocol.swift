@@ -204,8 +204,11 @@ extension KVStore {
     }
 
     private func rollback(_ e: Enlistment, _ tx: GUID) {
-        appendLock.withLock {
-            let logAbort: Bool = lock.withLock {
+        // `appendLock`: the decision waits for a prepare of the store that is appending (its view is
+        // `preparing`). The abort record is appended after, holding neither lock: it may land after
+        // records decided later, which is harmless (replay of an abort only drops the prepare).
+        let logAbort: Bool = appendLock.withLock {
+            lock.withLock {
                 if let v = active[tx] {
                     stats.rollbacks += 1
                     active[tx] = nil
@@ -223,17 +226,17 @@ extension KVStore {
                 }
                 return false
             }
-            // Unlike a commit record, a lost abort record costs nothing: recovery presumes abort.
-            if logAbort { appendAbortHoldingAppendLock(tx) }
         }
+        // Unlike a commit record, a lost abort record costs nothing: recovery presumes abort.
+        if logAbort { appendAbort(tx) }
         try? e.rollbackComplete()
     }
 
     /// After the TM's recover notifications: a transaction prepared in this store's log that the TM
     /// did not mention never reached a decision, so it is rolled back (presumed abort).
     private func presumeAbortUnnotified() {
-        appendLock.withLock {
-            let dropped: [GUID] = lock.withLock {
+        let dropped: [GUID] = appendLock.withLock {
+            lock.withLock {
                 let ids = pending.keys.filter { !recoverNotified.contains($0) }
                 for id in ids {
                     if let p = pending.removeValue(forKey: id) { unlockPendingLocked(id, p) }
@@ -244,14 +247,13 @@ extension KVStore {
                 recoverNotified.removeAll()
                 return ids
             }
-            for id in dropped { appendAbortHoldingAppendLock(id) }
         }
+        for id in dropped { appendAbort(id) }
     }
 
     /// Appends an abort record for a transaction prepared in this store's stream, using the space
-    /// reserved for its outcome when it holds some. `appendLock` held (so the reservation it uses is not
-    /// also given back by `releaseOutcomeReservations`), not `lock`.
-    private func appendAbortHoldingAppendLock(_ tx: GUID) {
+    /// reserved for its outcome when it holds some.
+    private func appendAbort(_ tx: GUID) {
         let reserved = lock.withLock { outcomeReserved.remove(tx) != nil }
         _ = try? stream.append(KVRecord.abort(tx).encode(), usingReservation: reserved)
     }
