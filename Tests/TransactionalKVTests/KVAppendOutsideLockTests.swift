@@ -1,10 +1,10 @@
-// A prepare or single-phase commit whose record's append waits (back-pressure: the log's writer held,
-// `maxDirtyBytes` 0) must not hold the store's lock meanwhile: reads of the store and of other
-// transactions' views, which callers make from async tasks on the cooperative pool, waited for the log's
-// writer with it (docs/RELIABILITY.md, sixteenth review). The append is caught waiting by the log's
-// `waitingForSpaceForTesting` hook, where each store's lock is tried (never waited for); then reads run
-// on another thread. A watchdog opens the gate after a generous deadline so nothing hangs when the
-// reads are blocked; nothing here asserts a timing.
+// A store's record append that waits (back-pressure: the log's writer held, `maxDirtyBytes` 0) must not
+// hold the store's lock meanwhile: reads of the store and of other transactions' views, which callers
+// make from async tasks on the cooperative pool, waited for the log's writer with it (docs/RELIABILITY.md,
+// sixteenth review). The append is caught waiting by the log's `waitingForSpaceForTesting` hook, where
+// each store's lock is tried (never waited for); then reads run on another thread. A watchdog opens the
+// gate after a generous deadline so nothing hangs when the reads are blocked; nothing here asserts a
+// timing.
 
 import Dispatch
 import Foundation
@@ -16,47 +16,55 @@ import TxLogTestSupport
 @testable import TransactionalKV
 
 @Suite struct KVAppendOutsideLockTests {
-    @Test("reads go on while a prepare's (two stores) or a single-phase commit's (one store) append waits for back-pressure",
-          .hangGuard, arguments: [1, 2])
-    func readsWhileTheVoteAppendWaits(storeCount: Int) async throws {
-        let directory = try makeTempDirectory("append-outside-lock")
-        defer { try? FileManager.default.removeItem(atPath: directory) }
+    /// Stores on a log whose writes a gate can hold, with `maxDirtyBytes` 0: once the writer is held on
+    /// a sealed block, every append waits until the gate opens.
+    final class GatedWorld: @unchecked Sendable {
+        let directory: String
         let io = GateIO(holding: .writes)
-        var open = LogOpenOptions()
-        open.groupCommit.maxDirtyBytes = 0
-        let log = try LogStore.create(at: directory + "/log", options: KVWorld.tinyLog, openOptions: open, io: io)
-        defer { try? log.close() }
-        let tm = try TransactionManager.create(log: log)
-        try tm.recover()
-        var opened: [KVStore] = []
-        defer { for store in opened { store.close() } }
-        for _ in 0..<storeCount { opened.append(try KVStore.open(transactionManager: tm, id: .random(), directory: directory + "/data")) }
-        let stores = opened
-        let setup = try tm.createTransaction()
-        for store in stores { try store.begin(setup).put(b("k"), b("old")) }
-        try await setup.commit()
-        let reader = try tm.createTransaction()
-        let views = try stores.map { try $0.begin(reader) }
-        let writer = try tm.createTransaction()
-        for store in stores { try store.begin(writer).put(b("k"), b("new")) }
+        let log: LogStore
+        let tm: TransactionManager
+        var stores: [KVStore] = []
+        let other: LogStream
 
-        // The writer thread takes a sealed block and is held writing it: every append from now on waits.
-        let other = try log.createStream("other")
-        io.close()
-        let lsn = try other.append(b("sealed and held"))
-        other.whenDurable(lsn) { _ in }
-        await onOwnThread { io.waitUntilHolding() }
-
-        // The first wait of an append made once a store's vote began: does a store hold its lock then?
-        let voting = Atomic<Bool>(false)
-        for store in stores {
-            store.beforePrepareForTesting = { voting.store(true, ordering: .sequentiallyConsistent) }
-            store.beforeSinglePhaseForTesting = { voting.store(true, ordering: .sequentiallyConsistent) }
+        init(stores count: Int) throws {
+            directory = try makeTempDirectory("append-outside-lock")
+            var open = LogOpenOptions()
+            open.groupCommit.maxDirtyBytes = 0
+            log = try LogStore.create(at: directory + "/log", options: KVWorld.tinyLog, openOptions: open, io: io)
+            tm = try TransactionManager.create(log: log)
+            try tm.recover()
+            for _ in 0..<count { stores.append(try KVStore.open(transactionManager: tm, id: .random(), directory: directory + "/data")) }
+            other = try log.createStream("other")
         }
+
+        /// The writer takes a sealed block and is held writing it (blocks its thread until it is).
+        func holdTheWriter() throws {
+            io.close()
+            let lsn = try other.append(b("sealed and held"))
+            other.whenDurable(lsn) { _ in }
+            io.waitUntilHolding()
+        }
+
+        func finish() {
+            io.open()
+            for store in stores { store.close() }
+            try? log.close()
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+    }
+
+    /// Starts `start` once `armed` hooks are set, waits for the first append that waits after `voting`
+    /// became true, and reads key `k` from every store and view meanwhile. Returns whether a store held its
+    /// lock in that append, whether the reads were blocked until the gate opened, and what they read.
+    /// Opens the gate before it returns.
+    static func readsWhileAnAppendWaits(
+        _ w: GatedWorld, views: [KVTransaction], voting: @escaping @Sendable () -> Bool, start: @escaping @Sendable () -> Void
+    ) async -> (lockHeld: Bool?, blocked: Bool, reads: [String?]) {
+        let stores = w.stores
         let lockHeld = Mutex<Bool?>(nil)
         let appendWaits = DispatchSemaphore(value: 0)
-        log.core.waitingForSpaceForTesting = {
-            guard voting.load(ordering: .sequentiallyConsistent) else { return }
+        w.log.core.waitingForSpaceForTesting = {
+            guard voting() else { return }
             let first = lockHeld.withLock { seen -> Bool in
                 guard seen == nil else { return false }
                 seen = stores.contains { store in
@@ -68,12 +76,8 @@ import TxLogTestSupport
             }
             if first { appendWaits.signal() }
         }
-        let commit = Task { () -> LogError.Code? in
-            do { try await writer.commit() } catch { return (error as? LogError)?.code ?? .io }
-            return nil
-        }
+        start()
         await onOwnThread { appendWaits.wait() }
-
         let reads = Mutex<[String?]>([])
         let readsDone = DispatchSemaphore(value: 0)
         Thread {
@@ -81,18 +85,88 @@ import TxLogTestSupport
             for view in views { let v = s(try? view.get(b("k"))); reads.withLock { $0.append(v) } }
             readsDone.signal()
         }.start()
+        let io = w.io
         let blocked = await onOwnThread { () -> Bool in
             let timedOut = readsDone.wait(timeout: .now() + 60) == .timedOut
             io.open()
             if timedOut { readsDone.wait() }
             return timedOut
         }
-        #expect(lockHeld.withLock { $0 } == false, "a store held its lock while its record's append waited for the log's writer")
-        #expect(!blocked, "the reads waited until the log's writer was released")
-        #expect(reads.withLock { $0 } == [String?](repeating: "old", count: 2 * storeCount))
-        #expect(await commit.value == nil)
-        for store in stores { #expect(s(store.get(b("k"))) == "new") }
+        return (lockHeld.withLock { $0 }, blocked, reads.withLock { $0 })
+    }
+
+    @Test("reads go on while a prepare's (two stores) or a single-phase commit's (one store) append waits for back-pressure",
+          .hangGuard, arguments: [1, 2])
+    func readsWhileTheVoteAppendWaits(storeCount: Int) async throws {
+        let w = try GatedWorld(stores: storeCount)
+        defer { w.finish() }
+        let setup = try w.tm.createTransaction()
+        for store in w.stores { try store.begin(setup).put(b("k"), b("old")) }
+        try await setup.commit()
+        let reader = try w.tm.createTransaction()
+        let views = try w.stores.map { try $0.begin(reader) }
+        let writer = try w.tm.createTransaction()
+        for store in w.stores { try store.begin(writer).put(b("k"), b("new")) }
+        try await onOwnThread { try w.holdTheWriter() }
+
+        // Only the stores' appends count: those of a vote begun.
+        let voting = Atomic<Bool>(false)
+        for store in w.stores {
+            store.beforePrepareForTesting = { voting.store(true, ordering: .sequentiallyConsistent) }
+            store.beforeSinglePhaseForTesting = { voting.store(true, ordering: .sequentiallyConsistent) }
+        }
+        let commit = Mutex<Task<LogError.Code?, Never>?>(nil)
+        let r = await Self.readsWhileAnAppendWaits(w, views: views, voting: { voting.load(ordering: .sequentiallyConsistent) }) {
+            commit.withLock { $0 = Task { () -> LogError.Code? in
+                do { try await writer.commit() } catch { return (error as? LogError)?.code ?? .io }
+                return nil
+            } }
+        }
+        #expect(r.lockHeld == false, "a store held its lock while its record's append waited for the log's writer")
+        #expect(!r.blocked, "the reads waited until the log's writer was released")
+        #expect(r.reads == [String?](repeating: "old", count: 2 * storeCount))
+        #expect(await commit.withLock { $0 }?.value == nil)
+        for store in w.stores { #expect(s(store.get(b("k"))) == "new") }
         try reader.rollback()
-        #expect(!log.isFailed)
+        #expect(!w.log.isFailed)
+    }
+
+    @Test("reads go on while a commit record's append waits for back-pressure (two stores, prepared under a superior)", .hangGuard)
+    func readsWhileTheCommitAppendWaits() async throws {
+        let w = try GatedWorld(stores: 2)
+        defer { w.finish() }
+        let setup = try w.tm.createTransaction()
+        for store in w.stores { try store.begin(setup).put(b("k"), b("old")) }
+        try await setup.commit()
+        let p = try w.tm.createTransaction()
+        for store in w.stores { try store.begin(p).put(b("k"), b("new")) }
+        let sup = try p.enlistSuperior()
+        #expect(try await sup.prepare() == .prepared)
+        let reader = try w.tm.createTransaction()
+        let views = try w.stores.map { try $0.begin(reader) }
+
+        // The TM's decision is durable; the writer is held as the first store's commit notification
+        // arrives, so the stores' commit records wait.
+        let voting = Atomic<Bool>(false)
+        for store in w.stores {
+            store.beforeCommitForTesting = {
+                guard !voting.exchange(true, ordering: .sequentiallyConsistent) else { return }
+                try? w.holdTheWriter()
+            }
+        }
+        let commit = Mutex<Task<LogError.Code?, Never>?>(nil)
+        let r = await Self.readsWhileAnAppendWaits(w, views: views, voting: { voting.load(ordering: .sequentiallyConsistent) }) {
+            commit.withLock { $0 = Task { () -> LogError.Code? in
+                do { try await sup.commit() } catch { return (error as? LogError)?.code ?? .io }
+                return nil
+            } }
+        }
+        #expect(r.lockHeld == false, "a store held its lock while its commit record's append waited for the log's writer")
+        #expect(!r.blocked, "the reads waited until the log's writer was released")
+        #expect(r.reads == ["old", "old", "old", "old"])
+        #expect(await commit.withLock { $0 }?.value == nil)
+        for store in w.stores { #expect(s(store.get(b("k"))) == "new") }
+        try reader.rollback()
+        #expect(!w.log.isFailed)
     }
 }
