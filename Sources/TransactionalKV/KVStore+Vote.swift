@@ -13,20 +13,11 @@ extension KVStore {
         beforePrepareForTesting?()
         let step: Step = appendLock.withLock {
             let decided: Step = lock.withLock {
-                guard let v = active[tx], v.state == .active else { return .readOnly }
-                // Closed since the notification set out (the store, or its RM with the TM): the outcome
-                // reservations are given back already, so one taken now would stay held for as long as
-                // the log is open.
-                if closed || rmClosed {
-                    active[tx] = nil
-                    v.state = .done
-                    stats.rollbacks += 1
-                    return .veto(LogError(.closed, "store \(id) is closed"))
-                }
-                if let c = validateLocked(v) {
-                    active[tx] = nil
-                    v.state = .done
-                    return .veto(c)
+                let v: KVTransaction
+                switch startVoteLocked(tx) {
+                case nil: return .readOnly
+                case .failure(let err)?: return .veto(err)
+                case .success(let valid)?: v = valid
                 }
                 if v.writes.isEmpty && v.readVersions.isEmpty && v.ranges.isEmpty {
                     active[tx] = nil
@@ -87,23 +78,11 @@ extension KVStore {
         beforeSinglePhaseForTesting?()
         let step: Step = appendLock.withLock {
             let decided: Step = lock.withLock {
-                guard let v = active[tx], v.state == .active else { return .readOnly }
-                // Closed since the notification set out (the store, or its RM with the TM): the TM has
-                // reported the outcome unknown, and the store may be open again (this id, a new instance)
-                // with a table that never gets this record. Logged now, it was invisible there (and
-                // dropped by its next checkpoint) but replayed after a crash over commits it had
-                // acknowledged since. (`close()` takes `appendLock`, so it cannot come between this check
-                // and the append.)
-                if closed || rmClosed {
-                    active[tx] = nil
-                    v.state = .done
-                    stats.rollbacks += 1
-                    return .veto(LogError(.closed, "store \(id) is closed"))
-                }
-                if let c = validateLocked(v) {
-                    active[tx] = nil
-                    v.state = .done
-                    return .veto(c)
+                let v: KVTransaction
+                switch startVoteLocked(tx) {
+                case nil: return .readOnly
+                case .failure(let err)?: return .veto(err)
+                case .success(let valid)?: v = valid
                 }
                 active[tx] = nil
                 v.state = .done
@@ -155,5 +134,31 @@ extension KVStore {
                 try? e.commitComplete()
             }
         }
+    }
+
+    /// How a vote starts, lock held: nil when the view is gone or past its active phase (nothing to log:
+    /// read-only), a veto (the view is then done), or the validated view.
+    ///
+    /// A store closed since the notification set out (the store, or its RM with the TM) vetoes: a
+    /// prepare's outcome reservation would stay held for as long as the log is open (the store's were
+    /// given back already); a single-phase commit's record, the TM having reported its outcome unknown and
+    /// the store perhaps open again (this id, a new instance) with a table that never gets it, would be
+    /// invisible there (and dropped by its next checkpoint) but replayed after a crash over commits it had
+    /// acknowledged since. (`close()` takes `appendLock`, so it cannot come between this check and the
+    /// append.)
+    private func startVoteLocked(_ tx: GUID) -> Result<KVTransaction, LogError>? {
+        guard let v = active[tx], v.state == .active else { return nil }
+        if closed || rmClosed {
+            active[tx] = nil
+            v.state = .done
+            stats.rollbacks += 1
+            return .failure(LogError(.closed, "store \(id) is closed"))
+        }
+        if let c = validateLocked(v) {
+            active[tx] = nil
+            v.state = .done
+            return .failure(c)
+        }
+        return .success(v)
     }
 }
