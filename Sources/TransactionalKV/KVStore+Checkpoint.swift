@@ -118,37 +118,44 @@ extension KVStore {
     /// The checkpoint, with `checkpointLock` and the store's instance lock (see `withInstanceLock`) held.
     private func checkpointHoldingLocks() throws -> LSN {
         var inFlight: [Key: ArraySlice<UInt8>?] = [:]
-        // `appendLock` first: no record of the store is being appended while `covered` is noted (a
-        // single-phase commit appended but not yet in `onePhaseInFlight` would be below it and lost).
-        let (covered, frozen, keys, generation) = try appendLock.withLock { try lock.withLock {
+        // `appendLock` throughout: no record of the store is being appended while `covered` is noted (a
+        // single-phase commit appended but not yet in `onePhaseInFlight` would be below it and lost), and
+        // no commit is applied until the table is frozen (only a single-phase commit's flush may apply one
+        // meanwhile, whose writes `inFlight` holds already).
+        let (covered, frozen, keys, generation) = try appendLock.withLock {
             () throws -> (LSN, [Key: Entry], SortedKeyIndex, UInt64) in
-            // A closed instance must not write one: a reopened instance of this store may have appended
-            // to the stream since, and this table does not hold those commits.
-            if closed { throw LogError(.closed, "store \(id) is closed") }
-            // Its RM closed with its TM (`tm.close()` closes every RM): the same holds, as the store may
-            // be open again on a new TM object by now. (Lock order store → TM, as everywhere: the TM
-            // never calls into a store while it holds its lock.)
-            if rm.currentState == .closed { throw LogError(.closed, "store \(id): its resource manager was closed with its transaction manager") }
-            // Read back from the restart area's file name (a u64 that may be the largest): only a name
-            // other than the current one matters (older files are found by name, not by number), so it
-            // wraps to 0 rather than trap.
-            snapshotGeneration &+= 1
-            // Single-phase commits whose record is appended count as committed (see commitSinglePhase).
-            for writes in onePhaseInFlight.values {
-                for w in writes { inFlight[Key(w.key)] = .some(w.value.map { $0[...] }) }
+            let (covered, undecided, generation) = try lock.withLock {
+                () throws -> (LSN, [(id: GUID, writes: [KVWrite])], UInt64) in
+                // A closed instance must not write one: a reopened instance of this store may have appended
+                // to the stream since, and this table does not hold those commits.
+                if closed { throw LogError(.closed, "store \(id) is closed") }
+                // Its RM closed with its TM (`tm.close()` closes every RM): the same holds, as the store may
+                // be open again on a new TM object by now. (Lock order store → TM, as everywhere: the TM
+                // never calls into a store while it holds its lock.)
+                if rm.currentState == .closed { throw LogError(.closed, "store \(id): its resource manager was closed with its transaction manager") }
+                // Read back from the restart area's file name (a u64 that may be the largest): only a name
+                // other than the current one matters (older files are found by name, not by number), so it
+                // wraps to 0 rather than trap.
+                snapshotGeneration &+= 1
+                // Single-phase commits whose record is appended count as committed (see commitSinglePhase).
+                for writes in onePhaseInFlight.values {
+                    for w in writes { inFlight[Key(w.key)] = .some(w.value.map { $0[...] }) }
+                }
+                // Transactions prepared here and not decided: each one's writes go into a new `prepare`
+                // record above `covered`, which replay reads like the first one (the later one wins, with
+                // the same writes). Appended holding `appendLock`, as every record of the store is, so a
+                // transaction's `commit` cannot land between `covered` and its new `prepare` (replay would
+                // then see the decision first, and the `prepare` last), and no rollback decides meanwhile.
+                // Carrying them in the restart area instead (format v1 allows it) bounded them all together
+                // by one record.
+                var p = pending.map { (id: $0.key, writes: $0.value) }
+                for v in active.values where v.state == .prepared && !v.writes.isEmpty { p.append((id: v.transactionID, writes: v.loggedWrites)) }
+                return (stream.lastLSN, p.sorted(by: { $0.id < $1.id }), snapshotGeneration)
             }
-            // Transactions prepared here and not decided: each one's writes go into a new `prepare`
-            // record above `covered`, which replay reads like the first one (the later one wins, with
-            // the same writes). Appended under the lock, as every record of the store is, so a
-            // transaction's `commit` or `abort` cannot land between `covered` and its new `prepare`
-            // (replay would then see the decision first, and the `prepare` last). Carrying them in
-            // the restart area instead (format v1 allows it) bounded them all together by one record.
-            var p = pending.map { (id: $0.key, writes: $0.value) }
-            for v in active.values where v.state == .prepared && !v.writes.isEmpty { p.append((id: v.transactionID, writes: v.loggedWrites)) }
-            let covered = stream.lastLSN
-            for t in p.sorted(by: { $0.id < $1.id }) { try stream.append(KVRecord.prepare(t.id, t.writes).encode()) }
-            return (covered, values.freeze(), index, snapshotGeneration)
-        } }
+            // Outside `lock`: these appends may wait (back-pressure, a full log), and reads must not.
+            for t in undecided { try stream.append(KVRecord.prepare(t.id, t.writes).encode()) }
+            return lock.withLock { (covered, values.freeze(), index, generation) }
+        }
         whileFrozenForTesting?()
         // `consume`: the frozen dictionary must be released before the thaw, or the thaw copies it.
         let entries = Self.snapshotEntries(consume frozen, keys: consume keys, inFlight: inFlight)

@@ -169,4 +169,41 @@ import TxLogTestSupport
         try reader.rollback()
         #expect(!w.log.isFailed)
     }
+
+    @Test("reads go on while a checkpoint's prepare record, appended again for a transaction in doubt, waits for back-pressure", .hangGuard)
+    func readsWhileTheCheckpointAppendWaits() async throws {
+        let w = try GatedWorld(stores: 2)
+        defer { w.finish() }
+        let setup = try w.tm.createTransaction()
+        for store in w.stores { try store.begin(setup).put(b("k"), b("old")) }
+        try await setup.commit()
+        let p = try w.tm.createTransaction()
+        for store in w.stores { try store.begin(p).put(b("k"), b("new")) }
+        let sup = try p.enlistSuperior()
+        #expect(try await sup.prepare() == .prepared)
+        let reader = try w.tm.createTransaction()
+        let views = try w.stores.map { try $0.begin(reader) }
+        try await onOwnThread { try w.holdTheWriter() }
+
+        let voting = Atomic<Bool>(false)
+        let checkpointed = DispatchSemaphore(value: 0)
+        let result = Mutex<LogError.Code?>(nil)
+        let store = w.stores[0]
+        let r = await Self.readsWhileAnAppendWaits(w, views: views, voting: { voting.load(ordering: .sequentiallyConsistent) }) {
+            voting.store(true, ordering: .sequentiallyConsistent)
+            Thread {
+                do { _ = try store.checkpoint() } catch { result.withLock { $0 = (error as? LogError)?.code ?? .io } }
+                checkpointed.signal()
+            }.start()
+        }
+        await onOwnThread { checkpointed.wait() }
+        #expect(r.lockHeld == false, "the store held its lock while its checkpoint's append waited for the log's writer")
+        #expect(!r.blocked, "the reads waited until the log's writer was released")
+        #expect(r.reads == ["old", "old", "old", "old"])
+        #expect(result.withLock { $0 } == nil)
+        try await sup.commit()
+        for store in w.stores { #expect(s(store.get(b("k"))) == "new") }
+        try reader.rollback()
+        #expect(!w.log.isFailed)
+    }
 }
