@@ -45,6 +45,27 @@ import TxLogTestSupport
             io.waitUntilHolding()
         }
 
+        /// `k` committed as "old" in every store, then "new" written by a transaction prepared under a
+        /// superior, and a reader's views of every store begun.
+        func newPreparedUnderASuperiorAndAReader() async throws -> (SuperiorEnlistment, Transaction, [KVTransaction]) {
+            let setup = try tm.createTransaction()
+            for store in stores { try store.begin(setup).put(b("k"), b("old")) }
+            try await setup.commit()
+            let p = try tm.createTransaction()
+            for store in stores { try store.begin(p).put(b("k"), b("new")) }
+            let sup = try p.enlistSuperior()
+            #expect(try await sup.prepare() == .prepared)
+            let reader = try tm.createTransaction()
+            return (sup, reader, try stores.map { try $0.begin(reader) })
+        }
+
+        /// Every store holds "new" for `k`; the reader rolls back; the log has not failed.
+        func expectNewCommitted(reader: Transaction) throws {
+            for store in stores { #expect(s(store.get(b("k"))) == "new") }
+            try reader.rollback()
+            #expect(!log.isFailed)
+        }
+
         func finish() {
             io.open()
             for store in stores { store.close() }
@@ -126,24 +147,14 @@ import TxLogTestSupport
         #expect(!r.blocked, "the reads waited until the log's writer was released")
         #expect(r.reads == [String?](repeating: "old", count: 2 * storeCount))
         #expect(await commit.withLock { $0 }?.value == nil)
-        for store in w.stores { #expect(s(store.get(b("k"))) == "new") }
-        try reader.rollback()
-        #expect(!w.log.isFailed)
+        try w.expectNewCommitted(reader: reader)
     }
 
     @Test("reads go on while a commit record's append waits for back-pressure (two stores, prepared under a superior)", .hangGuard)
     func readsWhileTheCommitAppendWaits() async throws {
         let w = try GatedWorld(stores: 2)
         defer { w.finish() }
-        let setup = try w.tm.createTransaction()
-        for store in w.stores { try store.begin(setup).put(b("k"), b("old")) }
-        try await setup.commit()
-        let p = try w.tm.createTransaction()
-        for store in w.stores { try store.begin(p).put(b("k"), b("new")) }
-        let sup = try p.enlistSuperior()
-        #expect(try await sup.prepare() == .prepared)
-        let reader = try w.tm.createTransaction()
-        let views = try w.stores.map { try $0.begin(reader) }
+        let (sup, reader, views) = try await w.newPreparedUnderASuperiorAndAReader()
 
         // The TM's decision is durable; the writer is held as the first store's commit notification
         // arrives, so the stores' commit records wait.
@@ -165,24 +176,14 @@ import TxLogTestSupport
         #expect(!r.blocked, "the reads waited until the log's writer was released")
         #expect(r.reads == ["old", "old", "old", "old"])
         #expect(await commit.withLock { $0 }?.value == nil)
-        for store in w.stores { #expect(s(store.get(b("k"))) == "new") }
-        try reader.rollback()
-        #expect(!w.log.isFailed)
+        try w.expectNewCommitted(reader: reader)
     }
 
     @Test("reads go on while a checkpoint's prepare record, appended again for a transaction in doubt, waits for back-pressure", .hangGuard)
     func readsWhileTheCheckpointAppendWaits() async throws {
         let w = try GatedWorld(stores: 2)
         defer { w.finish() }
-        let setup = try w.tm.createTransaction()
-        for store in w.stores { try store.begin(setup).put(b("k"), b("old")) }
-        try await setup.commit()
-        let p = try w.tm.createTransaction()
-        for store in w.stores { try store.begin(p).put(b("k"), b("new")) }
-        let sup = try p.enlistSuperior()
-        #expect(try await sup.prepare() == .prepared)
-        let reader = try w.tm.createTransaction()
-        let views = try w.stores.map { try $0.begin(reader) }
+        let (sup, reader, views) = try await w.newPreparedUnderASuperiorAndAReader()
         try await onOwnThread { try w.holdTheWriter() }
 
         let voting = Atomic<Bool>(false)
@@ -202,8 +203,6 @@ import TxLogTestSupport
         #expect(r.reads == ["old", "old", "old", "old"])
         #expect(result.withLock { $0 } == nil)
         try await sup.commit()
-        for store in w.stores { #expect(s(store.get(b("k"))) == "new") }
-        try reader.rollback()
-        #expect(!w.log.isFailed)
+        try w.expectNewCommitted(reader: reader)
     }
 }
